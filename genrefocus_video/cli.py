@@ -1,0 +1,111 @@
+"""The command-line face: `genrefocus-video render|probe|submit|ofx-serve ...`.
+
+`render` flags are generated from the parameter schema (one flag per leaf parameter), so a new
+parameter appears here, in YAML configs, in OFX and in Ray job specs without being typed again.
+Other subcommands register themselves through :data:`SUBCOMMANDS`: each entry names a module with
+`register(subparsers)` that adds a parser whose `func(args) -> int` runs it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Any, Optional, Sequence
+
+from .errors import EXIT_INTERRUPTED, GenRefocusError
+from .params import JobParams, iter_leaves, load_job
+
+PROG = "genrefocus-video"
+
+#: Modules that add a subcommand with `register(subparsers)`. Faces only; the core never imports these.
+SUBCOMMANDS: list[str] = [
+    "genrefocus_video.io.probe_cli",
+]
+
+log = logging.getLogger("genrefocus_video")
+
+
+def add_schema_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per schema leaf. Defaults are suppressed so only flags actually given override."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    seen: dict[str, str] = {}
+    for leaf in iter_leaves(JobParams):
+        section = leaf.path.split(".")[0]
+        group = groups.setdefault(section, parser.add_argument_group(f"{section} options"))
+        flag = leaf.flag
+        if flag in seen:
+            raise RuntimeError(f"schema flag --{flag} used by both {seen[flag]} and {leaf.path}")
+        seen[flag] = leaf.path
+        kwargs: dict[str, Any] = {"dest": leaf.path, "default": argparse.SUPPRESS}
+        default = leaf.default
+        help_text = leaf.spec.help + (f" (default: {default})" if default not in (None, "") else "")
+        if leaf.base_type is bool:
+            group.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, help=help_text, **kwargs)
+            continue
+        if leaf.spec.choices:
+            kwargs["metavar"] = "{" + ",".join(leaf.spec.choices) + "}"
+        else:
+            kwargs["metavar"] = leaf.path.split(".")[-1].upper()
+        # Values stay strings here; the schema coerces and validates them with key-naming errors.
+        group.add_argument(f"--{flag}", help=help_text, **kwargs)
+
+
+def job_from_args(args: argparse.Namespace) -> JobParams:
+    """Defaults < --config file < flags (positional INPUT and -o included)."""
+    overrides = {k: v for k, v in vars(args).items() if "." in k}
+    if getattr(args, "input_pos", None):
+        overrides["input.path"] = args.input_pos
+    return load_job(getattr(args, "config", None), overrides)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    job = job_from_args(args)
+    if args.print_config:
+        sys.stdout.write(job.to_yaml())
+        return 0
+    from .pipeline.run import run_job  # lazy: keeps `--help` and `--print-config` fast
+
+    summary = run_job(job)
+    print(summary.line())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Change focus after capture, on video.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    render = sub.add_parser("render", help="refocus a clip, sequence or image",
+                            description="Refocus INPUT and write OUTPUT. Flags override --config values.")
+    render.add_argument("input_pos", nargs="?", metavar="INPUT", help="input clip/sequence/image")
+    render.add_argument("-o", dest="output.path", default=argparse.SUPPRESS, metavar="OUTPUT",
+                        help="output clip or sequence pattern")
+    render.add_argument("--config", metavar="FILE", help="YAML job file (see configs/)")
+    render.add_argument("--print-config", action="store_true", help="print the resolved job as YAML and exit")
+    add_schema_flags(render)
+    render.set_defaults(func=_cmd_render)
+
+    for module in SUBCOMMANDS:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except GenRefocusError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

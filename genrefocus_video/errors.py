@@ -1,0 +1,51 @@
+"""Error types with meaningful exit codes.
+
+Every user-facing failure is one of these: the message is a single line that names the file,
+frame, key or parameter at fault and what was expected. The CLI maps the class to an exit code
+so that farm wranglers and scripts can tell a bad config from a bad clip from a full disk.
+"""
+from __future__ import annotations
+
+
+class GenRefocusError(Exception):
+    """Base class: a clean, one-line, user-facing error."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        # One line, always: multi-line messages break farm log parsers.
+        super().__init__(" ".join(str(message).split()))
+
+
+class ConfigError(GenRefocusError, ValueError):
+    """A parameter, config key or command-line flag is invalid (exit 2, like argparse)."""
+
+    exit_code = 2
+
+
+class InputError(GenRefocusError, ValueError):
+    """An input file (clip, depth, aperture image, job file) is missing, unreadable or inconsistent."""
+
+    exit_code = 3
+
+
+class OutputError(GenRefocusError, OSError):
+    """The output cannot be written (unwritable path, full disk, would overwrite the input)."""
+
+    exit_code = 4
+
+
+class BackendUnavailableError(GenRefocusError, RuntimeError):
+    """A requested backend cannot run here (no GPU, no local weights, cluster unreachable)."""
+
+    exit_code = 5
+
+
+class JobError(GenRefocusError, RuntimeError):
+    """A render job failed after retries (a chunk kept failing, a worker kept dying)."""
+
+    exit_code = 6
+
+
+#: Exit code for a job interrupted by the user (SIGINT), as shells expect.
+EXIT_INTERRUPTED = 130

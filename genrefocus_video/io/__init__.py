@@ -1,0 +1,4 @@
+"""Reading and writing frames: video (PyAV), image sequences, depth files."""
+from .frame import ClipInfo, Frame
+
+__all__ = ["ClipInfo", "Frame"]

@@ -1,0 +1,33 @@
+"""Depth section: where per-frame disparity comes from and how it is conditioned."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import ConfigError
+from .schema import param
+
+
+@dataclass
+class DepthParams:
+    """Depth input. Internally everything is disparity d (larger = nearer), see DESIGN.md."""
+
+    source: str = param("file", "where depth comes from", flag="depth-source",
+                        choices=("file", "motion", "marigold"))
+    path: Optional[str] = param(None, "depth/disparity sequence, video, image or .npy", flag="depth")
+    kind: str = param("disparity", "what the depth file holds", flag="depth-kind",
+                      choices=("disparity", "depth", "normalized"))
+    near: Optional[float] = param(None, "metric depth at normalised value 1 (kind=normalized)", flag="depth-near", min=0.0)
+    far: Optional[float] = param(None, "metric depth at normalised value 0 (kind=normalized)", flag="depth-far", min=0.0)
+    scale: float = param(1.0, "multiplier applied to the decoded value before interpretation", flag="depth-scale", min=0.0)
+    smoothing: float = param(0.0, "temporal smoothing strength, 0 = off, 1 = strongest",
+                             flag="depth-smoothing", min=0.0, max=1.0, ofx=True, page="Depth")
+    marigold_path: Optional[str] = param(None, "local Marigold weights folder (diffusers layout)")
+    preview: Optional[str] = param(None, "write a depth preview video here", flag="depth-preview")
+
+    def validate(self) -> None:
+        if self.kind == "normalized" and self.path is not None:
+            if self.near is None or self.far is None:
+                raise ConfigError("'depth.kind' normalized needs 'depth.near' and 'depth.far' (metric depths of values 1 and 0)")
+            if not (0 < self.near < self.far):
+                raise ConfigError(f"'depth.near' ({self.near}) must be > 0 and < 'depth.far' ({self.far})")

@@ -1,0 +1,19 @@
+"""Executor section: where and how frames run (in process, local Ray, a farm cluster)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .schema import param
+
+
+@dataclass
+class ExecutorParams:
+    """Scheduling. The same stages run under every executor and give the same frames."""
+
+    executor: str = param("local", "run frames in process or on Ray", choices=("local", "ray"))
+    workers: int = param(0, "parallel workers (0 = one per core)", min=0)
+    ray_address: Optional[str] = param(None, "join an existing Ray cluster (host:port or ray://...)")
+    chunks: int = param(1, "split the clip into this many independently resumable chunks", min=1)
+    work_dir: Optional[str] = param(None, "folder for chunk segments, manifest and logs (default: beside the output)")
+    progress: bool = param(True, "show a progress bar")

@@ -1,0 +1,26 @@
+"""Focus section: the focus plane a(t), as a constant, keyframes, a picked point or a followed subject."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .schema import param
+
+
+@dataclass
+class FocusParams:
+    """Everything that resolves to a focus disparity a per frame."""
+
+    disparity: Optional[float] = param(None, "focus disparity a (same units as the depth's disparity)",
+                                       flag="focus-disparity", min=0.0, ofx=True, page="Focus", soft_max=1.0)
+    depth: Optional[float] = param(None, "focus distance as metric depth (a = 1/depth)", flag="focus-depth", min=0.0)
+    point: Optional[str] = param(None, "focus on the disparity at pixel X,Y[@FRAME]", flag="focus-point")
+    keyframes: Optional[str] = param(None, "keyframes 'FRAME:DISPARITY,...' (frames, seconds '2.5s' or timecode) or a .json/.csv file",
+                                     flag="focus-keyframes")
+    ease: str = param("ease", "interpolation between focus keyframes", flag="focus-ease",
+                      choices=("linear", "ease", "hold", "follow"))
+    track: str = param("none", "follow a subject through the clip", flag="focus-track", choices=("none", "follow"))
+    box: Optional[str] = param(None, "subject box X,Y,W,H[@FRAME] for --focus-track follow", flag="focus-box")
+    follow_time: float = param(0.25, "follow-focus time constant in seconds (critically damped)", min=0.0)
+    export: Optional[str] = param(None, "write the resolved focus track (.json or .csv)", flag="export-focus-track")
+    plot: Optional[str] = param(None, "write a PNG plot of the focus track", flag="focus-plot")

@@ -1,0 +1,38 @@
+"""Input and output sections of the job schema (owned by the I/O layer)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .schema import param
+
+TRANSFERS = ("auto", "linear", "srgb", "bt709", "pq", "hlg")
+CODECS = ("auto", "h264", "h265", "prores", "prores_4444", "ffv1", "exr", "png", "tiff")
+
+
+@dataclass
+class InputParams:
+    """What to read: a clip, an image sequence (`shot.%04d.exr`, a glob) or a single image."""
+
+    path: str = param("", "input clip, image sequence pattern/glob, or image", flag="input")
+    transfer: str = param("auto", "transfer function of the input; 'auto' reads the stream tags",
+                          flag="input-transfer", choices=TRANSFERS)
+    first_frame: int = param(0, "first frame index to process (0-based)", min=0)
+    last_frame: Optional[int] = param(None, "last frame index to process, inclusive (default: the end)", min=0)
+    fps: Optional[float] = param(None, "frame rate for image-sequence inputs (default 24)", min=0.001)
+
+
+@dataclass
+class OutputParams:
+    """What to write. By default the output keeps the input's codec family, bit depth and chroma."""
+
+    path: str = param("", "output clip or image-sequence pattern (e.g. out.%04d.exr)", flag="output")
+    codec: str = param("auto", "output codec; 'auto' keeps the input's family", choices=CODECS)
+    pix_fmt: Optional[str] = param(None, "FFmpeg pixel format override, e.g. yuv422p10le")
+    transfer: str = param("auto", "transfer function of the output; 'auto' = the input's",
+                          flag="output-transfer", choices=TRANSFERS)
+    crf: Optional[int] = param(None, "quality for H.264/H.265 (lower is better; default: near-lossless)", min=0, max=51)
+    exr_half: bool = param(True, "write EXR as half float (else 32-bit float)")
+    audio: bool = param(True, "copy the input's audio streams (no re-encoding)")
+    overwrite: bool = param(False, "replace an existing output file")
+    before_after: Optional[str] = param(None, "also write a before/after PNG of the middle frame here")

@@ -1,0 +1,62 @@
+"""Optics sections: blur amount (K or a physical camera), aperture shape, highlights."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .schema import param
+
+SHAPES = ("disc", "polygon", "hexagon", "triangle", "heart", "star", "image")
+
+
+@dataclass
+class BlurParams:
+    """Blur radius r = K (d - a) px. Give K directly or a physical camera (thin lens)."""
+
+    k: Optional[float] = param(None, "bokeh level K: px of blur radius per unit of disparity difference",
+                               min=0.0, ofx=True, page="Blur", soft_max=100.0)
+    focal_length_mm: Optional[float] = param(None, "lens focal length in mm (physical camera)", min=0.0)
+    f_number: Optional[float] = param(None, "aperture f-number (physical camera)", min=0.0)
+    sensor_width_mm: Optional[float] = param(None, "sensor width in mm (physical camera)", min=0.0)
+    use_metadata: bool = param(True, "take focal length / f-number / sensor from clip metadata when present")
+
+
+@dataclass
+class ApertureParams:
+    """Aperture (iris) shape, normalised as in DESIGN.md."""
+
+    shape: str = param("disc", "aperture shape", flag="aperture", choices=SHAPES, ofx=True, page="Aperture")
+    blades: int = param(6, "number of blades for shape=polygon", min=3, max=32, ofx=True, page="Aperture")
+    rotation_deg: float = param(0.0, "aperture rotation in degrees", flag="aperture-rotation",
+                                min=-360.0, max=360.0, ofx=True, page="Aperture")
+    curvature: float = param(0.0, "blade curvature: 0 straight blades, 1 round", flag="blade-curvature",
+                             min=0.0, max=1.0, ofx=True, page="Aperture")
+    aspect: float = param(1.0, "anamorphic aspect (width/height of the bokeh)", flag="anamorphic",
+                          min=0.1, max=10.0, ofx=True, page="Aperture")
+    image: Optional[str] = param(None, "grayscale image used as the aperture (shape=image)", flag="aperture-image")
+    cats_eye: float = param(0.0, "optical vignetting toward the frame edges (0 off, 1 strong)",
+                            min=0.0, max=1.0, ofx=True, page="Aperture")
+    chromatic: float = param(0.0, "per-channel chromatic fringing of bokeh (0 off)", min=0.0, max=1.0,
+                             ofx=True, page="Aperture")
+
+
+@dataclass
+class HighlightParams:
+    """Highlight recovery for display-referred inputs whose highlights were clipped."""
+
+    recover: bool = param(False, "boost clipped highlights so point lights bloom into bright bokeh",
+                          flag="highlight-recover", ofx=True, page="Highlights")
+    threshold: float = param(0.9, "linear value above which a pixel counts as a highlight",
+                             flag="highlight-threshold", min=0.0, ofx=True, page="Highlights", soft_max=1.0)
+    gain: float = param(4.0, "multiplier applied to recovered highlights", flag="highlight-gain",
+                        min=1.0, ofx=True, page="Highlights", soft_max=20.0)
+
+
+@dataclass
+class RenderParams:
+    """How the renderer runs (not what it renders)."""
+
+    device: str = param("auto", "compute device for the renderer", choices=("auto", "cpu", "cuda"))
+    draft: float = param(1.0, "draft scale (0.25 = quarter-resolution preview)", min=0.05, max=1.0)
+    tile: int = param(0, "tile height in px for bounded memory (0 = automatic)", min=0)
+    explain: Optional[str] = param(None, "write the signed blur map and focus overlay to this folder")
