@@ -1,0 +1,201 @@
+"""OFX bridge overhead: a frame rendered through the bridge vs render_bokeh called directly.
+
+Three measurements, medians over repeats, all in this session (the machine is shared and loaded,
+so only the ratios and differences are meaningful):
+
+1. transport only: a K = 0 request (the bridge copies the frame back) through the real socket and
+   a memfd, at several frame sizes: protocol + shared-memory mapping + copies, no rendering;
+2. render through the bridge (Python client) vs render_bokeh in this process, same pixels/params;
+3. the C test host rendering N frames through the plugin and the bridge (includes reading and
+   writing PFM files and converting to/from the OFX image layout) vs N direct renders.
+
+Run: .venv/bin/python benchmarks/ofx_bridge.py [--out docs/benchmarks/ofx.md]
+"""
+from __future__ import annotations
+
+import argparse
+import mmap
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from genrefocus_video import render_bokeh  # noqa: E402
+from genrefocus_video.ofx import protocol as P  # noqa: E402
+
+PLUG = REPO / "plugins" / "ofx"
+BINARY = PLUG / "build" / "GenRefocus.ofx.bundle" / "Contents" / "Linux-x86-64" / "GenRefocus.ofx"
+HOST = PLUG / "build" / "testhost"
+
+
+def scene(w: int, h: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    img = rng.random((h, w, 3)).astype(np.float32)
+    disp = np.full((h, w), 0.2, np.float32)
+    disp[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 0.8
+    return img, disp
+
+
+_BUFFERS: dict[int, int] = {}
+
+
+def _buffer(total: int) -> int:
+    """One reused memfd per frame size, as the plugin pools its buffers (no per-frame page faults)."""
+    if total not in _BUFFERS:
+        fd = os.memfd_create("bench")
+        os.ftruncate(fd, total)
+        _BUFFERS[total] = fd
+    return _BUFFERS[total]
+
+
+LAST_SERVER_MS: list[float] = []
+
+
+def client_render(sock_path: Path, img: np.ndarray, disp: np.ndarray, k: float, a: float) -> np.ndarray:
+    """What the plugin does per frame: fill the shared buffer, send RENDER, read the output back."""
+    h, w = disp.shape
+    req = P.RenderRequest(w, h, 1, {}, (0.0, 0.0), False)
+    _, d_off, o_off, total = req.layout()
+    fd = _buffer(total)
+    with mmap.mmap(fd, total, mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)) as mm:
+        buf = np.frombuffer(mm, "<f4")
+        buf[: h * w * 3] = img.reshape(-1)
+        buf[d_off // 4: d_off // 4 + h * w] = disp.reshape(-1)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(600)
+            s.connect(str(sock_path))
+            P.send_message(s, P.MSG_RENDER, {"width": w, "height": h, "depth_frames": 1, "focus_from_point": False,
+                                             "params": {"blur_k": k, "focus_disparity": a}}, [fd])
+            kind, reply = P.recv_message(s)
+            if kind != P.MSG_RENDER_OK:
+                raise RuntimeError(reply)
+            LAST_SERVER_MS.append(float(reply["ms"]))
+        out = buf[o_off // 4: o_off // 4 + h * w * 3].reshape(h, w, 3).copy()
+        del buf
+    return out
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def write_pfm(path: Path, arr: np.ndarray) -> None:
+    a = np.ascontiguousarray(np.asarray(arr, dtype="<f4")[::-1])
+    h, w = a.shape[:2]
+    path.write_bytes((b"PF" if a.ndim == 3 else b"Pf") + f"\n{w} {h}\n-1.0\n".encode() + a.tobytes())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(REPO / "docs" / "benchmarks" / "ofx.md"))
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    subprocess.run(["make", "-C", str(PLUG)], check=True, capture_output=True)
+    tmp = Path(tempfile.mkdtemp(prefix="ofxbench-"))
+    os.chmod(tmp, 0o700)
+    sock_path = tmp / "bridge.sock"
+    srv = subprocess.Popen([sys.executable, "-m", "genrefocus_video.cli", "ofx-serve", "--socket", str(sock_path),
+                            "--idle-timeout", "0"], cwd=REPO)
+    rows_t, rows_r = [], []
+    try:
+        for _ in range(200):
+            if sock_path.exists():
+                break
+            time.sleep(0.05)
+        img, disp = scene(64, 64)
+        client_render(sock_path, img, disp, 4.0, 0.8)  # warm: renderer import in the bridge
+        render_bokeh(img, disp, 0.8, 4.0)
+
+        for w, h in [(640, 360), (1280, 720), (1920, 1080)]:
+            img, disp = scene(w, h)
+            LAST_SERVER_MS.clear()
+            t_copy = median_time(lambda: client_render(sock_path, img, disp, 0.0, 0.8), args.repeats)
+            server_ms = statistics.median(LAST_SERVER_MS)
+            rows_t.append((w, h, t_copy * 1e3, server_ms, img.nbytes * 2 / t_copy / 1e9))
+
+        k, a = 6.0, 0.8
+        for w, h in [(320, 180), (640, 360)]:
+            img, disp = scene(w, h)
+            ref = render_bokeh(img, disp, a, k)
+            assert np.array_equal(client_render(sock_path, img, disp, k, a), ref)
+            t_direct = median_time(lambda: render_bokeh(img, disp, a, k), args.repeats)
+            t_bridge = median_time(lambda: client_render(sock_path, img, disp, k, a), args.repeats)
+            rows_r.append((w, h, t_direct * 1e3, t_bridge * 1e3, (t_bridge - t_direct) * 1e3, t_bridge / t_direct))
+
+        # C test host: N frames through the real plugin.
+        n, (w, h) = 5, (640, 360)
+        img, disp = scene(w, h)
+        write_pfm(tmp / "src.pfm", img)
+        write_pfm(tmp / "depth.pfm", disp)
+        (tmp / "anim.txt").write_text(f"0 blur_k {k}\n0 focus_from_point false\n0 focus_disparity {a}\n")
+        env = dict(os.environ, GENREFOCUS_OFX_SOCKET=str(sock_path))
+        cmd = [str(HOST), str(BINARY), "--source", str(tmp / "src.pfm"), "--depth", str(tmp / "depth.pfm"),
+               "--out", str(tmp / "o_%d.pfm"), "--frames", str(n), "--anim", str(tmp / "anim.txt")]
+        t_host = median_time(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env), 3)
+        t_dir = median_time(lambda: [render_bokeh(img, disp, a, k) for _ in range(n)], 3)
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(30)
+
+    stamp = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        "# OFX bridge benchmark",
+        "",
+        f"Date: {stamp}. Machine: 2-core VM, 24 GiB, no GPU ({platform.processor() or platform.machine()}), "
+        "shared with other jobs running at the same time: absolute times are noisy, compare within a table.",
+        f"Command: `.venv/bin/python benchmarks/ofx_bridge.py` (median of {args.repeats} runs; host runs: median of 3).",
+        "",
+        "## Transport only (K = 0: the bridge copies the frame back; socket + reused memfd + copies in and out)",
+        "",
+        "| frame | round trip ms | of which in the bridge ms (map + copy) | effective GB/s (in + out) |",
+        "|---|---|---|---|",
+        *[f"| {w}x{h} | {ms:.1f} | {sms:.1f} | {gbs:.2f} |" for w, h, ms, sms, gbs in rows_t],
+        "",
+        "The rest of the round trip is this Python client's own work (mapping, filling and reading back",
+        "its reused buffer: about three copies of the frame), which the plugin does in C while converting",
+        "the host's pixels. Runs on this shared machine vary by tens of percent (ratios below 1 in the",
+        "next table are noise): read the overhead column as an order of magnitude.",
+        "",
+        f"## Render through the bridge vs render_bokeh in-process (K = {k}, disc, same pixels; outputs bit-identical)",
+        "",
+        "| frame | direct ms | via bridge ms | overhead ms | ratio |",
+        "|---|---|---|---|---|",
+        *[f"| {w}x{h} | {d:.1f} | {b:.1f} | {o:+.1f} | {r:.2f} |" for w, h, d, b, o, r in rows_r],
+        "",
+        f"## C test host + plugin + bridge, {n} frames {w}x{h} (includes PFM read/write, format conversion, "
+        "host process start)",
+        "",
+        "| path | total s | per frame ms | ratio |",
+        "|---|---|---|---|",
+        f"| render_bokeh x{n} in-process | {t_dir:.2f} | {t_dir / n * 1e3:.1f} | 1.00 |",
+        f"| testhost → plugin → bridge | {t_host:.2f} | {t_host / n * 1e3:.1f} | {t_host / t_dir:.2f} |",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out.with_suffix(".md.tmp")
+    tmp_out.write_text(text)
+    os.replace(tmp_out, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The bridge wire protocol (version 1): small framed messages on a Unix stream socket.
+
+Every message is a 12-byte header followed by a UTF-8 JSON object::
+
+    offset 0  4 bytes  magic b"GRFX"
+    offset 4  u16 LE   protocol version (1)
+    offset 6  u16 LE   message type (MSG_*)
+    offset 8  u32 LE   payload length in bytes (<= MAX_PAYLOAD)
+
+Pixels never travel in the stream. A RENDER request carries exactly one file descriptor in
+SCM_RIGHTS ancillary data: an anonymous shared-memory file (memfd) that holds, contiguous and
+float32 little-endian, the source RGB (H×W×3, rows top to bottom), ``depth_frames`` disparity
+planes (H×W each; frame t first, then t−1, t−2 for temporal smoothing) and room for the output
+RGB (H×W×3), which the server writes in place before replying RENDER_OK. Passing a descriptor
+(not a name) means no other process can open the pixels, and nothing is left in /dev/shm.
+
+Validation is strict and happens before anything is allocated: bad magic, unknown version or
+type, a payload over MAX_PAYLOAD, truncated frames, non-JSON or non-object payloads, unknown or
+mistyped fields, dimensions beyond MAX_SIDE / MAX_PIXELS, a missing descriptor or one smaller
+than the layout needs are all :class:`ProtocolError` (the server replies MSG_ERROR and closes).
+"""
+from __future__ import annotations
+
+import array
+import json
+import math
+import socket
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+MAGIC = b"GRFX"
+VERSION = 1
+HEADER = struct.Struct("<4sHHI")
+MAX_PAYLOAD = 64 * 1024
+MAX_SIDE = 32768
+MAX_PIXELS = 16384 * 16384 // 2  # 128 Mpx: 3 GiB of float32 RGB in + out, bounded
+MAX_DEPTH_FRAMES = 3
+
+MSG_PING = 1
+MSG_PONG = 2
+MSG_RENDER = 3
+MSG_RENDER_OK = 4
+MSG_ERROR = 5
+MSG_TYPES = {MSG_PING, MSG_PONG, MSG_RENDER, MSG_RENDER_OK, MSG_ERROR}
+REQUEST_TYPES = {MSG_PING, MSG_RENDER}
+
+
+class ProtocolError(Exception):
+    """A malformed, oversized or inconsistent message (one-line reason)."""
+
+
+def encode(msg_type: int, payload: dict[str, Any]) -> bytes:
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    if len(body) > MAX_PAYLOAD:
+        raise ProtocolError(f"payload of {len(body)} bytes exceeds {MAX_PAYLOAD}")
+    return HEADER.pack(MAGIC, VERSION, msg_type, len(body)) + body
+
+
+def parse_header(raw: bytes) -> tuple[int, int]:
+    """(type, payload length) of a header, or ProtocolError."""
+    if len(raw) != HEADER.size:
+        raise ProtocolError(f"truncated header ({len(raw)} of {HEADER.size} bytes)")
+    magic, version, msg_type, length = HEADER.unpack(raw)
+    if magic != MAGIC:
+        raise ProtocolError(f"bad magic {magic!r}, expected {MAGIC!r}")
+    if version != VERSION:
+        raise ProtocolError(f"protocol version {version} not supported (this bridge speaks {VERSION})")
+    if msg_type not in MSG_TYPES:
+        raise ProtocolError(f"unknown message type {msg_type}")
+    if length > MAX_PAYLOAD:
+        raise ProtocolError(f"payload length {length} exceeds the maximum {MAX_PAYLOAD}")
+    return msg_type, length
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        raise ProtocolError(f"payload is not UTF-8 JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"payload must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _recv_exact(sock: socket.socket, n: int, fds: Optional[list[int]] = None) -> bytes:
+    """Read exactly n bytes; collect any SCM_RIGHTS descriptors into `fds`."""
+    chunks = []
+    got = 0
+    while got < n:
+        if fds is not None:
+            data, anc, _flags, _addr = sock.recvmsg(n - got, socket.CMSG_SPACE(4 * 4))
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    arr = array.array("i")
+                    arr.frombytes(cdata[: len(cdata) - len(cdata) % arr.itemsize])
+                    fds.extend(arr)
+        else:
+            data = sock.recv(n - got)
+        if not data:
+            if got == 0 and not chunks:
+                raise EOFError("peer closed the connection")
+            raise ProtocolError(f"truncated message ({got} of {n} bytes)")
+        chunks.append(data)
+        got += len(data)
+    return b"".join(chunks)
+
+
+def recv_message(sock: socket.socket, fds: Optional[list[int]] = None) -> tuple[int, dict[str, Any]]:
+    """Read one message. Descriptors that arrive are appended to `fds` (caller closes them)."""
+    raw = _recv_exact(sock, HEADER.size, fds)
+    msg_type, length = parse_header(raw)
+    body = _recv_exact(sock, length, fds) if length else b""
+    return msg_type, parse_payload(body)
+
+
+def send_message(sock: socket.socket, msg_type: int, payload: dict[str, Any], fds: Optional[list[int]] = None) -> None:
+    data = encode(msg_type, payload)
+    if fds:
+        sent = sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        if sent < len(data):
+            sock.sendall(data[sent:])
+    else:
+        sock.sendall(data)
+
+
+@dataclass
+class RenderRequest:
+    """A validated RENDER request."""
+
+    width: int
+    height: int
+    depth_frames: int
+    params: dict[str, Any]
+    focus_point: tuple[float, float]
+    focus_from_point: bool
+    render_scale: float = 1.0
+    time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def layout(self) -> tuple[int, int, int, int]:
+        """(source offset, depth offset, output offset, total bytes) in the shared buffer."""
+        rgb = self.pixels * 3 * 4
+        depth = self.pixels * 4 * self.depth_frames
+        return 0, rgb, rgb + depth, rgb + depth + rgb
+
+
+_FIELDS = {"width", "height", "depth_frames", "params", "focus_point", "focus_from_point", "render_scale", "time", "id"}
+
+
+def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    v = obj.get(key)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ProtocolError(f"'{key}' must be an integer, got {v!r}")
+    if not lo <= v <= hi:
+        raise ProtocolError(f"'{key}' = {v} outside [{lo}, {hi}]")
+    return v
+
+
+def _float(v: Any, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ProtocolError(f"'{key}' must be a finite number, got {v!r}")
+    return float(v)
+
+
+def parse_render(obj: dict[str, Any]) -> RenderRequest:
+    """Validate the JSON of a RENDER request (parameter values are validated by the schema later)."""
+    unknown = set(obj) - _FIELDS
+    if unknown:
+        raise ProtocolError(f"unknown field(s) {sorted(unknown)}")
+    width = _int(obj, "width", 1, MAX_SIDE)
+    height = _int(obj, "height", 1, MAX_SIDE)
+    if width * height > MAX_PIXELS:
+        raise ProtocolError(f"{width}x{height} exceeds the maximum of {MAX_PIXELS} pixels")
+    depth_frames = _int(obj, "depth_frames", 0, MAX_DEPTH_FRAMES)
+    params = obj.get("params")
+    if not isinstance(params, dict) or len(params) > 256:
+        raise ProtocolError("'params' must be an object of at most 256 entries")
+    for k, v in params.items():
+        if not isinstance(v, (bool, int, float, str)) or (isinstance(v, str) and len(v) > 1024):
+            raise ProtocolError(f"parameter '{k}' has an unsupported value {v!r}")
+    fp = obj.get("focus_point", [0.0, 0.0])
+    if not isinstance(fp, list) or len(fp) != 2:
+        raise ProtocolError("'focus_point' must be [x, y]")
+    ffp = obj.get("focus_from_point", False)
+    if not isinstance(ffp, bool):
+        raise ProtocolError("'focus_from_point' must be a boolean")
+    scale = _float(obj.get("render_scale", 1.0), "render_scale")
+    if not 0 < scale <= 64:
+        raise ProtocolError(f"'render_scale' = {scale} outside (0, 64]")
+    return RenderRequest(width, height, depth_frames, dict(params), (_float(fp[0], "focus_point"), _float(fp[1], "focus_point")),
+                         ffp, scale, _float(obj.get("time", 0.0), "time"), {"id": obj.get("id")})

@@ -1,0 +1,393 @@
+"""The OFX plugin, end to end: `make -C plugins/ofx`, then the headless C test host loads the real
+bundle, describes it, and renders frames through the real bridge; outputs are compared with
+`render_bokeh` called directly on the same pixels and parameters."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrefocus_video import render_bokeh
+from genrefocus_video.ofx.descriptor import describe_params
+from genrefocus_video.params import JobParams, iter_leaves
+
+REPO = Path(__file__).resolve().parents[1]
+PLUG = REPO / "plugins" / "ofx"
+BINARY = PLUG / "build" / "GenRefocus.ofx.bundle" / "Contents" / "Linux-x86-64" / "GenRefocus.ofx"
+HOST = PLUG / "build" / "testhost"
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux" or shutil.which("cc") is None, reason="needs Linux and cc")
+
+
+# ------------------------------------------------------------------------------ helpers
+def write_pfm(path: Path, arr: np.ndarray) -> None:
+    """PFM stores the bottom row first (the OFX row order); `arr` is top row first."""
+    a = np.ascontiguousarray(np.asarray(arr, dtype="<f4")[::-1])
+    h, w = a.shape[:2]
+    path.write_bytes((b"PF" if a.ndim == 3 else b"Pf") + f"\n{w} {h}\n-1.0\n".encode() + a.tobytes())
+
+
+def read_pfm(path: Path) -> np.ndarray:
+    with open(path, "rb") as fh:
+        magic = fh.readline().strip()
+        w, h = map(int, fh.readline().split())
+        scale = float(fh.readline())
+        data = np.frombuffer(fh.read(), "<f4" if scale < 0 else ">f4")
+    return data.reshape(h, w, 3 if magic == b"PF" else 1)[::-1].squeeze().astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    # PYTHON: the interpreter running the tests generates params.tsv and is the one the bridge uses.
+    proc = subprocess.run(["make", "-C", str(PLUG), f"PYTHON={sys.executable}"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert BINARY.is_file() and HOST.is_file()
+    return BINARY
+
+
+def _kill_bridge(folder: Path) -> None:
+    pid_file = folder / "bridge.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def bridge_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bridge")
+    os.chmod(folder, 0o700)
+    yield folder
+    _kill_bridge(folder)
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """A tiny frame: textured RGB (with highlights > 1), two depth planes with a sloped edge."""
+    d = tmp_path_factory.mktemp("scene")
+    rng = np.random.default_rng(6)
+    h, w = 30, 44
+    img = rng.random((h, w, 3)).astype(np.float32)
+    img[5, 7] = [4.0, 3.0, 2.0]  # a highlight for the bokeh shape
+    disp = np.full((h, w), 0.2, np.float32)
+    disp[8:22, 14:34] = 0.8
+    disp += np.linspace(0, 0.05, w, dtype=np.float32)[None, :]
+    write_pfm(d / "src.pfm", img)
+    write_pfm(d / "depth.pfm", disp)
+    return d, img, disp
+
+
+def run_host(bridge_dir: Path, *args: str, timeout: float = 60, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, GENREFOCUS_OFX_SOCKET=str(bridge_dir / "bridge.sock"), GENREFOCUS_OFX_IDLE="120",
+               GENREFOCUS_OFX_TIMEOUT="60", GENREFOCUS_OFX_START_TIMEOUT="60")
+    env.update(env_extra or {})
+    return subprocess.run([str(HOST), str(BINARY), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def write_anim(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# ------------------------------------------------------------------------------ description
+KIND_TO_OFX = {"double": "OfxParamTypeDouble", "int": "OfxParamTypeInteger", "choice": "OfxParamTypeChoice",
+               "boolean": "OfxParamTypeBoolean", "double2d": "OfxParamTypeDouble2D"}
+
+
+def test_descriptor_covers_exactly_the_schema_ofx_leaves():
+    leaves = {leaf.path: leaf for leaf in iter_leaves(JobParams) if leaf.spec.ofx}
+    params = {p.path: p for p in describe_params() if p.path}
+    assert set(params) == set(leaves)
+    for path, leaf in leaves.items():
+        p = params[path]
+        assert p.name == path.replace(".", "_") and p.hint == leaf.spec.help and p.page == leaf.spec.page
+        if leaf.spec.choices:
+            assert p.kind == "choice" and p.choices == tuple(leaf.spec.choices) and p.default == leaf.default
+            continue
+        expected_kind = {bool: "boolean", int: "int", float: "double"}[leaf.base_type]
+        assert p.kind == expected_kind
+        assert p.min == leaf.spec.min and p.max == leaf.spec.max
+        assert p.default == (leaf.default if leaf.default is not None else (leaf.spec.min or 0))
+
+
+@pytest.mark.parametrize("context", ["filter", "general"])
+def test_host_sees_parameters_generated_from_schema(built, bridge_dir, tmp_path, context):
+    out = tmp_path / "desc.json"
+    proc = run_host(bridge_dir, "--describe-json", out, "--frames", "0", "--context", context)
+    assert proc.returncode == 0, proc.stderr
+    desc = json.loads(out.read_text())
+    got = {p["name"]: p for p in desc["params"]}
+    pages = {p["name"]: p for p in desc["params"] if p["type"] == "OfxParamTypePage"}
+    for p in describe_params():
+        d = got[p.name]
+        assert d["type"] == KIND_TO_OFX[p.kind], p.name
+        assert d["label"] == [p.label] and d["hint"] == [p.hint] and d["script_name"] == [p.name]
+        if p.kind == "choice":
+            assert d["choices"] == list(p.choices) and d["default"] == [p.choices.index(p.default)]
+        elif p.kind == "double2d":
+            assert d["double_type"] == ["OfxParamDoubleTypeXYAbsolute"]
+            assert d["coordinates"] == ["OfxParamCoordinatesNormalised"] and d["default"] == list(p.default)
+        else:
+            assert d["default"] == [int(p.default) if p.kind == "boolean" else p.default], p.name
+        for key in ("min", "max", "display_min", "display_max"):
+            want = getattr(p, key)
+            assert d[key] == (None if want is None else [want]), (p.name, key)
+        page = pages[f"page_{p.page}"]
+        assert p.name in page["page_children"] and d["parent"] == [f"group_{p.page}"]
+    schema_names = {p.name for p in describe_params()}
+    assert {n for n, p in got.items() if p["type"] not in ("OfxParamTypePage", "OfxParamTypeGroup")} == schema_names
+    clips = {c["name"]: c for c in desc["clips"]}
+    assert set(clips) == {"Source", "Depth", "Output"} and clips["Depth"]["optional"] == [1]
+    eff = desc["effect"]
+    assert set(eff["OfxImageEffectPropSupportedPixelDepths"]) == {"OfxBitDepthFloat", "OfxBitDepthShort", "OfxBitDepthByte"}
+    assert set(eff["OfxImageEffectPropSupportedContexts"]) == {"OfxImageEffectContextFilter", "OfxImageEffectContextGeneral"}
+    assert eff["OfxImageEffectPluginRenderThreadSafety"] == ["OfxImageEffectRenderFullySafe"]
+
+
+# ------------------------------------------------------------------------------ rendering
+ANIM = [  # a parameter with a single key (chromatic) holds that value on every frame
+    "0 blur_k 6", "2 blur_k 14",  # linear: 6, 10, 14
+    "0 focus_from_point false", "0 focus_disparity 0.8", "2 focus_disparity 0.25",
+    "0 aperture_shape hexagon", "1 aperture_shape heart", "2 aperture_shape polygon",
+    "0 aperture_blades 5", "0 aperture_rotation_deg 0", "2 aperture_rotation_deg 30",
+    "1 aperture_chromatic 0.5", "0 highlights_recover false", "2 highlights_recover true",
+    "0 highlights_threshold 0.9", "0 highlights_gain 3",
+]
+
+
+def expected_frames(img: np.ndarray, disp: np.ndarray) -> list[np.ndarray]:
+    """The same animation evaluated by hand and rendered by render_bokeh directly."""
+    return [
+        render_bokeh(img, disp, 0.8, 6.0, aperture="hexagon", blades=5, rotation_deg=0.0, chromatic=0.5),
+        render_bokeh(img, disp, 0.525, 10.0, aperture="heart", blades=5, rotation_deg=15.0, chromatic=0.5),
+        render_bokeh(img, disp, 0.25, 14.0, aperture="polygon", blades=5, rotation_deg=30.0, chromatic=0.5,
+                     highlight_recover=True, highlight_threshold=0.9, highlight_gain=3.0),
+    ]
+
+
+def test_rendered_frames_equal_render_bokeh(built, bridge_dir, scene, tmp_path):
+    d, img, disp = scene
+    anim = write_anim(tmp_path / "anim.txt", ANIM)
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                    "--frames", "3", "--anim", anim)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for f, ref in enumerate(expected_frames(img, disp)):
+        out = read_pfm(tmp_path / f"o_{f}.pfm")
+        assert np.abs(ref - img).max() > 0.05  # the frame really is blurred
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5, err_msg=f"frame {f}")
+
+
+def test_focus_point_samples_depth(built, bridge_dir, scene, tmp_path):
+    """Focus point (canonical coords, y up) → depth under it: 3×3 median at the point."""
+    d, img, disp = scene
+    h, w = disp.shape
+    x, y_top = 20, 12  # inside the near plane (rows 8..21, columns 14..33)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 8", f"0 focus_point {x + 0.5} {h - y_top - 0.5}"])
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                    "--frames", "1", "--anim", anim)
+    assert proc.returncode == 0, proc.stderr
+    a = float(np.median(disp[y_top - 1:y_top + 2, x - 1:x + 2]))
+    np.testing.assert_allclose(read_pfm(tmp_path / "o_0.pfm"), render_bokeh(img, disp, a, 8.0), rtol=1e-5, atol=1e-5)
+
+
+def test_proxy_render_scale_scales_k_and_focus_point(built, bridge_dir, tmp_path):
+    """At render scale 0.5 the images are half size, K is halved (same look as full size) and the
+    canonical focus point maps to half the pixel coordinates."""
+    rng = np.random.default_rng(3)
+    h, w = 20, 28
+    img = rng.random((h, w, 3)).astype(np.float32)
+    disp = np.full((h, w), 0.3, np.float32)
+    disp[4:12, 6:20] = 0.7
+    write_pfm(tmp_path / "src.pfm", img)
+    write_pfm(tmp_path / "depth.pfm", disp)
+    # Canonical frame is 56x40; point (24.4, 2 * (20 - 8) - 1) -> pixel column 12, row from top 8.
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 10", "0 focus_point 24.4 23"])
+    proc = run_host(bridge_dir, "--source", tmp_path / "src.pfm", "--depth", tmp_path / "depth.pfm", "--out",
+                    tmp_path / "o_%d.pfm", "--frames", "1", "--anim", anim, "--render-scale", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert "region of definition: status 0, 0 0 56 40" in proc.stdout
+    a = float(np.median(disp[7:10, 11:14]))
+    assert a == pytest.approx(0.7)
+    np.testing.assert_allclose(read_pfm(tmp_path / "o_0.pfm"), render_bokeh(img, disp, a, 5.0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("bit_depth,levels", [("byte", 255.0), ("short", 65535.0)])
+def test_integer_pixel_depths_general_context(built, bridge_dir, scene, tmp_path, bit_depth, levels):
+    d, img, disp = scene
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 9", "0 focus_from_point false", "0 focus_disparity 0.8"])
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                    "--frames", "1", "--anim", anim, "--bit-depth", bit_depth, "--components", "RGB",
+                    "--depth-components", "Alpha", "--context", "general")
+    assert proc.returncode == 0, proc.stderr
+
+    def q(a):
+        return np.floor(np.clip(a, 0, 1) * levels + 0.5) / levels
+
+    ref = q(render_bokeh(q(img).astype(np.float32), q(disp).astype(np.float32), 0.8, 9.0))
+    np.testing.assert_allclose(read_pfm(tmp_path / "o_0.pfm"), ref, atol=1.01 / levels)
+
+
+def test_depth_smoothing_fetches_previous_depth_frames(built, bridge_dir, scene, tmp_path):
+    """Depth Smoothing s: the plugin fetches depth at t, t-1, t-2 (those inside the clip); the
+    disparity rendered is their mean weighted s^0, s^1, s^2."""
+    d, img, disp = scene
+    depths = [disp * np.float32(1.0 + 0.2 * f) for f in range(3)]
+    for f, dep in enumerate(depths):
+        write_pfm(tmp_path / f"depth_{f}.pfm", dep)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 7", "0 depth_smoothing 0.5", "0 focus_from_point false",
+                                              "0 focus_disparity 0.5"])
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", tmp_path / "depth_%d.pfm", "--out",
+                    tmp_path / "o_%d.pfm", "--frames", "3", "--anim", anim)
+    assert proc.returncode == 0, proc.stderr
+    for f in range(3):
+        w = np.array([0.5 ** i for i in range(f + 1)])
+        w /= w.sum()
+        smoothed = np.zeros_like(disp)
+        for i, wi in enumerate(w):
+            smoothed += np.float32(wi) * depths[f - i]
+        np.testing.assert_allclose(read_pfm(tmp_path / f"o_{f}.pfm"), render_bokeh(img, smoothed, 0.5, 7.0),
+                                   rtol=1e-5, atol=1e-5, err_msg=f"frame {f}")
+
+
+def test_identity_when_k_is_zero_or_no_depth(built, bridge_dir, scene, tmp_path):
+    d, img, _ = scene
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 0", "1 blur_k 5"])
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "a_%d.pfm",
+                    "--frames", "2", "--anim", anim)
+    assert proc.returncode == 0, proc.stderr
+    assert "frame 0: identity (Source)" in proc.stdout and "frame 1: rendered" in proc.stdout
+    np.testing.assert_array_equal(read_pfm(tmp_path / "a_0.pfm"), img)
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--out", tmp_path / "b_%d.pfm", "--frames", "1", "--anim", anim,
+                    "--start", "1")
+    assert proc.returncode == 0 and "frame 1: identity (Source)" in proc.stdout, proc.stdout + proc.stderr
+    np.testing.assert_array_equal(read_pfm(tmp_path / "b_1.pfm"), img)
+
+
+def test_bridge_killed_between_frames_is_restarted(built, bridge_dir, scene, tmp_path):
+    d, img, disp = scene
+    anim = write_anim(tmp_path / "anim.txt", ANIM)
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                    "--frames", "3", "--anim", anim, "--kill-bridge-after", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    killed = int(proc.stdout.split("killed bridge pid ")[1].split()[0])
+    new_pid = int((bridge_dir / "bridge.pid").read_text())
+    assert new_pid != killed
+    for f, ref in enumerate(expected_frames(img, disp)):
+        np.testing.assert_allclose(read_pfm(tmp_path / f"o_{f}.pfm"), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_eight_concurrent_host_threads(built, bridge_dir, scene, tmp_path):
+    d, img, disp = scene
+    ks = [2.0 + 2 * i for i in range(8)]
+    lines = ["0 focus_from_point false", "0 focus_disparity 0.5"] + [f"{i} blur_k {k}" for i, k in enumerate(ks)]
+    anim = write_anim(tmp_path / "anim.txt", lines)
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                    "--frames", "8", "--threads", "8", "--anim", anim)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("rendered") == 8
+    for i, k in enumerate(ks):
+        np.testing.assert_allclose(read_pfm(tmp_path / f"o_{i}.pfm"), render_bokeh(img, disp, 0.5, k),
+                                   rtol=1e-5, atol=1e-5, err_msg=f"frame {i}")
+
+
+# ------------------------------------------------------------------------------ trust and failure
+def _foreign(tmp_path: Path, with_socket: bool, own_dir: bool) -> Path:
+    folder = tmp_path / "foreign"
+    folder.mkdir(mode=0o700)
+    sock_path = folder / "bridge.sock"
+    if with_socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(sock_path))
+        s.close()
+        os.chown(sock_path, 65534, 65534)
+    if not own_dir:
+        os.chown(folder, 65534, 65534)
+    return sock_path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+@pytest.mark.parametrize("with_socket,own_dir", [(True, False), (False, False), (True, True)])
+def test_socket_owned_by_another_user_is_refused(built, scene, tmp_path, with_socket, own_dir):
+    d, _, _ = scene
+    sock_path = _foreign(tmp_path, with_socket, own_dir)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5"])
+    t0 = time.monotonic()
+    proc = run_host(sock_path.parent, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                    "--frames", "1", "--anim", anim, timeout=30)
+    assert proc.returncode == 1 and "refusing" in proc.stderr, proc.stdout + proc.stderr
+    assert time.monotonic() - t0 < 25
+    assert not (tmp_path / "o_0.pfm").exists() and not (sock_path.parent / "bridge.pid").exists()
+    # The server refuses it too (exit 4 = OutputError), without touching the foreign socket.
+    srv = subprocess.run([sys.executable, "-m", "genrefocus_video.cli", "ofx-serve", "--socket", str(sock_path),
+                          "--idle-timeout", "1"], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert srv.returncode == 4 and "refusing" in srv.stderr, srv.stderr
+    if with_socket:
+        assert os.lstat(sock_path).st_uid == 65534
+
+
+def test_bridge_that_cannot_start_gives_a_clean_error(built, scene, tmp_path):
+    d, _, _ = scene
+    folder = tmp_path / "nobridge"
+    folder.mkdir(mode=0o700)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5"])
+    proc = run_host(folder, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                    "--frames", "2", "--anim", anim, env_extra={"GENREFOCUS_PYTHON": "/bin/false"}, timeout=30)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.count("Render failed") == 2 and "bridge exited with status 1" in proc.stderr
+
+
+@pytest.mark.parametrize("behaviour,message", [
+    ("silent", "did not answer within"),
+    ("garbage", "malformed reply"),
+    ("oversized", "malformed reply"),
+])
+def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_path, behaviour, message):
+    """A bridge that hangs or answers nonsense: the render fails cleanly, bounded by the timeout."""
+    d, _, _ = scene
+    folder = tmp_path / "fake"
+    folder.mkdir(mode=0o700)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(folder / "bridge.sock"))
+    srv.listen(8)
+    conns = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(c)
+            c.recv(65536)
+            if behaviour == "garbage":
+                c.sendall(b"HELLO, WORLD" + b"x" * 20)
+            elif behaviour == "oversized":
+                c.sendall(struct.pack("<4sHHI", b"GRFX", 1, 4, 100 * 1024 * 1024))
+
+    threading.Thread(target=serve, daemon=True).start()
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5"])
+    t0 = time.monotonic()
+    try:
+        proc = run_host(folder, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
+                        "--frames", "1", "--anim", anim, env_extra={"GENREFOCUS_OFX_TIMEOUT": "1.5"}, timeout=30)
+    finally:
+        srv.close()
+        for c in conns:
+            c.close()
+    assert proc.returncode == 1 and message in proc.stderr, proc.stdout + proc.stderr
+    assert time.monotonic() - t0 < 20
+    assert not (tmp_path / "o_0.pfm").exists()

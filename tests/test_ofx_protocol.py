@@ -1,0 +1,233 @@
+"""The bridge protocol against a real BridgeServer on a real Unix socket: well-formed requests render
+exactly what render_bokeh renders; malformed, oversized and inconsistent messages are rejected and
+the server keeps serving."""
+from __future__ import annotations
+
+import mmap
+import os
+import socket
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+from genrefocus_video import render_bokeh
+from genrefocus_video.ofx import protocol as P
+from genrefocus_video.ofx.server import BridgeServer, sample_focus, smooth_depth
+
+H, W = 12, 16
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("proto")
+    srv = BridgeServer(folder / "bridge.sock", idle_timeout=0)
+    assert srv.bind()
+    assert os.stat(folder / "bridge.sock").st_mode & 0o777 == 0o600
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    yield srv
+    srv.shutdown()
+    th.join(5)
+    srv.close()
+
+
+def connect(srv) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(str(srv.path))
+    return s
+
+
+def closed(s: socket.socket) -> bool:
+    """The server hung up (EOF, or a reset when it closed with our unread bytes still queued)."""
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def pixels(depth_frames: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    rng = np.random.default_rng(seed)
+    img = rng.random((H, W, 3)).astype(np.float32)
+    disp = np.full((H, W), 0.2, np.float32)
+    disp[3:9, 4:12] = 0.9
+    fd = os.memfd_create("test-frame")
+    req = P.RenderRequest(W, H, depth_frames, {}, (0.0, 0.0), False)
+    total = req.layout()[3]
+    os.ftruncate(fd, total)
+    with mmap.mmap(fd, total) as mm:
+        buf = np.frombuffer(mm, dtype="<f4")
+        buf[: H * W * 3] = img.reshape(-1)
+        for i in range(depth_frames):
+            buf[H * W * 3 + i * H * W: H * W * 3 + (i + 1) * H * W] = (disp * (1 + 0.1 * i)).reshape(-1)
+        del buf
+    return img, disp, fd
+
+
+def render_payload(**over) -> dict:
+    payload = {"id": 1, "width": W, "height": H, "depth_frames": 1, "render_scale": 1.0, "time": 0.0,
+               "focus_point": [0.0, 0.0], "focus_from_point": False,
+               "params": {"blur_k": 6.0, "focus_disparity": 0.9, "aperture_shape": 1, "aperture_blades": 5}}
+    payload.update(over)
+    return payload
+
+
+def read_output(fd: int, depth_frames: int = 1) -> np.ndarray:
+    off = (H * W * 3 + H * W * depth_frames) * 4
+    return np.frombuffer(os.pread(fd, H * W * 3 * 4, off), "<f4").reshape(H, W, 3)
+
+
+def test_render_round_trip_equals_render_bokeh(server):
+    img, disp, fd = pixels()
+    with connect(server) as s:
+        P.send_message(s, P.MSG_RENDER, render_payload(), [fd])
+        kind, reply = P.recv_message(s)
+        assert kind == P.MSG_RENDER_OK and reply["id"] == 1
+        np.testing.assert_allclose(read_output(fd), render_bokeh(img, disp, 0.9, 6.0, aperture="polygon", blades=5),
+                                   rtol=1e-6, atol=1e-6)
+        # The same connection serves again, and PING answers with the version.
+        P.send_message(s, P.MSG_PING, {})
+        assert P.recv_message(s) == (P.MSG_PONG, {"version": P.VERSION, "pid": os.getpid()})
+    os.close(fd)
+
+
+def test_focus_from_point_and_render_scale(server):
+    img, disp, fd = pixels()
+    with connect(server) as s:
+        P.send_message(s, P.MSG_RENDER, render_payload(focus_from_point=True, focus_point=[5.5, 4.5],
+                                                       render_scale=0.5), [fd])
+        assert P.recv_message(s)[0] == P.MSG_RENDER_OK
+    # 3x3 median around column 5, row 4 lies inside the 0.9 plane; K scales with the render scale.
+    np.testing.assert_allclose(read_output(fd), render_bokeh(img, disp, 0.9, 3.0, aperture="polygon", blades=5),
+                               rtol=1e-6, atol=1e-6)
+    os.close(fd)
+
+
+def test_depth_smoothing_weights_previous_frames(server):
+    img, disp, fd = pixels(depth_frames=3)
+    with connect(server) as s:
+        p = render_payload(depth_frames=3)
+        p["params"]["depth_smoothing"] = 0.5
+        P.send_message(s, P.MSG_RENDER, p, [fd])
+        assert P.recv_message(s)[0] == P.MSG_RENDER_OK
+    w = np.array([1.0, 0.5, 0.25]) / 1.75
+    smoothed = sum(np.float32(wi) * disp * np.float32(1 + 0.1 * i) for i, wi in enumerate(w)).astype(np.float32)
+    np.testing.assert_allclose(read_output(fd, 3), render_bokeh(img, smoothed, 0.9, 6.0, aperture="polygon", blades=5),
+                               rtol=1e-5, atol=1e-5)
+    os.close(fd)
+
+
+HDR = struct.Struct("<4sHHI")
+
+
+@pytest.mark.parametrize("raw,reason", [
+    (HDR.pack(b"XXXX", 1, P.MSG_PING, 2) + b"{}", "bad magic"),
+    (HDR.pack(b"GRFX", 9, P.MSG_PING, 2) + b"{}", "version 9"),
+    (HDR.pack(b"GRFX", 1, 77, 2) + b"{}", "unknown message type"),
+    (HDR.pack(b"GRFX", 1, P.MSG_PONG, 2) + b"{}", "not a request"),
+    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 10 * 1024 * 1024), "exceeds the maximum"),  # no body sent at all
+    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 5) + b"[1,2]", "JSON object"),
+    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 4) + b"\xff\xfe{}", "not UTF-8 JSON"),
+    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 10) + b'{"a": NaN}', "not UTF-8 JSON"),
+])
+def test_malformed_frames_are_rejected(server, raw, reason):
+    with connect(server) as s:
+        s.sendall(raw)
+        kind, reply = P.recv_message(s)
+        assert kind == P.MSG_ERROR and reason in reply["message"]
+        assert closed(s)
+
+
+def test_truncated_message_is_rejected(server):
+    with connect(server) as s:
+        s.sendall(HDR.pack(b"GRFX", 1, P.MSG_RENDER, 100) + b'{"width":')
+        s.shutdown(socket.SHUT_WR)
+        kind, reply = P.recv_message(s)
+        assert kind == P.MSG_ERROR and "truncated" in reply["message"]
+
+
+@pytest.mark.parametrize("over,nfds,reason", [
+    ({"width": 0}, 1, "'width' = 0"),
+    ({"width": 40000}, 1, "outside"),
+    ({"width": 20000, "height": 20000}, 1, "exceeds the maximum"),
+    ({"height": 1.5}, 1, "'height' must be an integer"),
+    ({"depth_frames": 4}, 1, "'depth_frames'"),
+    ({"extra": 1}, 1, "unknown field"),
+    ({"focus_point": [1]}, 1, "focus_point"),
+    ({"params": {"blur_k": [1, 2]}}, 1, "unsupported value"),
+    ({}, 0, "exactly one shared-memory descriptor"),
+    ({}, 2, "exactly one shared-memory descriptor"),
+    ({"width": W * 4}, 1, "layout needs"),  # the descriptor is smaller than the claimed frame
+])
+def test_inconsistent_render_requests_are_rejected(server, over, nfds, reason):
+    _, _, fd = pixels()
+    with connect(server) as s:
+        P.send_message(s, P.MSG_RENDER, render_payload(**over), [fd] * nfds)
+        kind, reply = P.recv_message(s)
+        assert kind == P.MSG_ERROR and reason in reply["message"], reply
+        assert closed(s)
+    os.close(fd)
+
+
+@pytest.mark.parametrize("params,reason", [
+    ({"blur_k": -1.0}, "'blur.k' must be >= 0"),
+    ({"aperture_shape": 99}, "choice index 99"),
+    ({"aperture_blades": 2}, "'aperture.blades' must be >= 3"),
+    ({"no_such_param": 1}, "'no_such_param' is not part"),
+])
+def test_invalid_parameter_values_are_named_and_connection_survives(server, params, reason):
+    _, _, fd = pixels()
+    with connect(server) as s:
+        P.send_message(s, P.MSG_RENDER, render_payload(params=params), [fd])
+        kind, reply = P.recv_message(s)
+        assert kind == P.MSG_ERROR and reason in reply["message"], reply
+        P.send_message(s, P.MSG_PING, {})  # framing was intact: the connection is still usable
+        assert P.recv_message(s)[0] == P.MSG_PONG
+    os.close(fd)
+
+
+def test_non_finite_pixels_are_rejected(server):
+    _, _, fd = pixels()
+    os.pwrite(fd, np.float32(np.nan).tobytes(), 0)
+    with connect(server) as s:
+        P.send_message(s, P.MSG_RENDER, render_payload(), [fd])
+        kind, reply = P.recv_message(s)
+        assert kind == P.MSG_ERROR and "NaN" in reply["message"]
+    os.close(fd)
+
+
+def test_server_still_serves_after_rejections(server):
+    with connect(server) as s:
+        P.send_message(s, P.MSG_PING, {})
+        assert P.recv_message(s)[0] == P.MSG_PONG
+
+
+def test_sample_focus_and_smoothing_math():
+    d = np.arange(25, dtype=np.float32).reshape(5, 5)
+    assert sample_focus(d, 2.7, 2.2) == 12.0  # median of the 3x3 block around (2, 2)
+    assert sample_focus(d, -5, 99) == float(np.median(d[3:5, 0:2]))  # clamped to the corner
+    a, b = np.ones((2, 2), np.float32), np.zeros((2, 2), np.float32)
+    assert smooth_depth([a, b], 0.0) is a
+    np.testing.assert_allclose(smooth_depth([a, b], 1.0), 0.5)
+
+
+def test_image_aperture_uses_the_bridge_wide_aperture_image(tmp_path):
+    """Aperture 'image' has no OFX file parameter: the bridge's --aperture-image supplies it."""
+    import cv2
+
+    mask = np.zeros((33, 33), np.uint8)
+    mask[4:29, 12:21] = 255  # a tall slot
+    path = tmp_path / "slot.png"
+    cv2.imwrite(str(path), mask)
+    srv = BridgeServer(tmp_path / "b" / "bridge.sock", idle_timeout=0, base={"aperture.image": str(path)})
+    img, disp, fd = pixels()
+    req = P.parse_render(render_payload(params={"blur_k": 6.0, "focus_disparity": 0.9, "aperture_shape": 6}))
+    req_total = req.layout()[3]
+    with mmap.mmap(fd, req_total) as mm:
+        srv._render_mapped(req, mm, req.layout()[1], req.layout()[2])
+    np.testing.assert_allclose(read_output(fd), render_bokeh(img, disp, 0.9, 6.0, aperture="image", aperture_image=str(path)),
+                               rtol=1e-6, atol=1e-6)
+    os.close(fd)
