@@ -21,6 +21,8 @@ PROG = "genrefocus-video"
 #: Modules that add a subcommand with `register(subparsers)`. Faces only; the core never imports these.
 SUBCOMMANDS: list[str] = [
     "genrefocus_video.io.probe_cli",
+    "genrefocus_video.ofx.ofx_cli",
+    "genrefocus_video.pipeline.submit_cli",
 ]
 
 log = logging.getLogger("genrefocus_video")
@@ -40,6 +42,7 @@ def add_schema_flags(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, Any] = {"dest": leaf.path, "default": argparse.SUPPRESS}
         default = leaf.default
         help_text = leaf.spec.help + (f" (default: {default})" if default not in (None, "") else "")
+        help_text = help_text.replace("%", "%%")  # argparse formats help strings with %
         if leaf.base_type is bool:
             group.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, help=help_text, **kwargs)
             continue

@@ -15,14 +15,20 @@ class DepthParams:
     source: str = param("file", "where depth comes from", flag="depth-source",
                         choices=("file", "motion", "marigold"))
     path: Optional[str] = param(None, "depth/disparity sequence, video, image or .npy", flag="depth")
-    kind: str = param("disparity", "what the depth file holds", flag="depth-kind",
+    kind: str = param("disparity", "what the depth file holds: disparity (larger = nearer), metric depth, "
+                      "or normalized depth (1 = near, 0 = far)", flag="depth-kind",
                       choices=("disparity", "depth", "normalized"))
     near: Optional[float] = param(None, "metric depth at normalised value 1 (kind=normalized)", flag="depth-near", min=0.0)
     far: Optional[float] = param(None, "metric depth at normalised value 0 (kind=normalized)", flag="depth-far", min=0.0)
-    scale: float = param(1.0, "multiplier applied to the decoded value before interpretation", flag="depth-scale", min=0.0)
+    scale: float = param(1.0, "multiplier applied to the decoded value before interpretation "
+                         "(e.g. 0.001 for millimetre 16-bit PNGs)", flag="depth-scale", min=0.0)
     smoothing: float = param(0.0, "temporal smoothing strength, 0 = off, 1 = strongest",
                              flag="depth-smoothing", min=0.0, max=1.0, ofx=True, page="Depth")
-    marigold_path: Optional[str] = param(None, "local Marigold weights folder (diffusers layout)")
+    static_fallback: str = param("defocus", "motion depth when the camera does not move: a defocus-cue "
+                                 "estimate (assumes the sharpest region is nearest) or stop with an error",
+                                 choices=("defocus", "error"))
+    marigold_path: Optional[str] = param(None, "local Marigold weights folder (diffusers layout); "
+                                         "default: $GENREFOCUS_MARIGOLD")
     preview: Optional[str] = param(None, "write a depth preview video here", flag="depth-preview")
 
     def validate(self) -> None:

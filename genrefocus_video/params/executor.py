@@ -11,9 +11,10 @@ from .schema import param
 class ExecutorParams:
     """Scheduling. The same stages run under every executor and give the same frames."""
 
-    executor: str = param("local", "run frames in process or on Ray", choices=("local", "ray"))
+    executor: str = param("auto", "run frames in process or on Ray; 'auto' = Ray for clips of 120+ frames "
+                          "on a multi-core machine or cluster, else in process", choices=("auto", "local", "ray"))
     workers: int = param(0, "parallel workers (0 = one per core)", min=0)
     ray_address: Optional[str] = param(None, "join an existing Ray cluster (host:port or ray://...)")
     chunks: int = param(1, "split the clip into this many independently resumable chunks", min=1)
-    work_dir: Optional[str] = param(None, "folder for chunk segments, manifest and logs (default: beside the output)")
+    work_dir: Optional[str] = param(None, "folder for chunk segments, manifest, logs and report.json (default: OUTPUT.work beside the output)")
     progress: bool = param(True, "show a progress bar")

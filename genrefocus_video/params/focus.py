@@ -15,12 +15,14 @@ class FocusParams:
                                        flag="focus-disparity", min=0.0, ofx=True, page="Focus", soft_max=1.0)
     depth: Optional[float] = param(None, "focus distance as metric depth (a = 1/depth)", flag="focus-depth", min=0.0)
     point: Optional[str] = param(None, "focus on the disparity at pixel X,Y[@FRAME]", flag="focus-point")
-    keyframes: Optional[str] = param(None, "keyframes 'FRAME:DISPARITY,...' (frames, seconds '2.5s' or timecode) or a .json/.csv file",
+    keyframes: Optional[str] = param(None, "keyframes 'WHEN:VALUE,...': WHEN = frame, seconds '2.5s' or timecode HH:MM:SS:FF; VALUE = disparity, "
+                                     "depth '3m' or point '@X/Y'; or a .json/.csv file",
                                      flag="focus-keyframes")
     ease: str = param("ease", "interpolation between focus keyframes", flag="focus-ease",
                       choices=("linear", "ease", "hold", "follow"))
     track: str = param("none", "follow a subject through the clip", flag="focus-track", choices=("none", "follow"))
     box: Optional[str] = param(None, "subject box X,Y,W,H[@FRAME] for --focus-track follow", flag="focus-box")
-    follow_time: float = param(0.25, "follow-focus time constant in seconds (critically damped)", min=0.0)
+    follow_time: float = param(0.15, "follow-focus time constant in seconds (critically damped): smooths "
+                               "--focus-ease follow keyframes and a followed subject's measured depth", min=0.0)
     export: Optional[str] = param(None, "write the resolved focus track (.json or .csv)", flag="export-focus-track")
     plot: Optional[str] = param(None, "write a PNG plot of the focus track", flag="focus-plot")

@@ -26,8 +26,9 @@ class InputParams:
 class OutputParams:
     """What to write. By default the output keeps the input's codec family, bit depth and chroma."""
 
-    path: str = param("", "output clip or image-sequence pattern (e.g. out.%04d.exr)", flag="output")
-    codec: str = param("auto", "output codec; 'auto' keeps the input's family", choices=CODECS)
+    path: str = param("", "output clip, image-sequence pattern (e.g. out.####.exr) or image", flag="output")
+    codec: str = param("auto", "output codec; 'auto' keeps the input's family, bit depth and chroma "
+                       "(ProRes 4:2:2 -> 422 HQ, 4:4:4/alpha -> 4444)", choices=CODECS)
     pix_fmt: Optional[str] = param(None, "FFmpeg pixel format override, e.g. yuv422p10le")
     transfer: str = param("auto", "transfer function of the output; 'auto' = the input's",
                           flag="output-transfer", choices=TRANSFERS)

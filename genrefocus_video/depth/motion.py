@@ -1,0 +1,272 @@
+"""Depth from camera motion: relative pose from feature matches, dense depth by triangulating flow.
+
+For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
+translation parallax reaches `target_parallax_px`; future frames through `frame_lookup` when no
+earlier frame gives enough, e.g. at the clip start), then:
+
+1. Features: Shi-Tomasi corners in t tracked into s with pyramidal Lucas-Kanade (and back, to
+   drop inconsistent tracks).
+2. Pose: two models, chosen by inlier count: pure translation (R = I, t from t.(x1 × x2) = 0 by
+   2-point RANSAC; kept when it explains >= 90% as many matches) and the general essential
+   matrix (Nistér 5-point RANSAC, cv2.findEssentialMat + cv2.recoverPose). Far-away features make
+   the general model trade translation for rotation, hence the translation model first. |t| = 1 (monocular scale is unknowable). Intrinsics: focal length
+   from the clip's camera metadata when present, else the width (≈ 53° horizontal field of
+   view); principal point at the centre.
+3. Dense depth: DIS flow t -> s (forward-backward checked). For pixel x (normalised) with match
+   x2, u = R x and X2 = Z u + t give x2 (u_z + rho t_z) = u_xy + rho t_xy with rho = 1/Z, i.e.
+   rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
+   The residual |B - rho A| is the distance to the epipolar line.
+4. Confidence (honest, in [0, 1]): forward-backward and photometric consistency × epipolar residual term
+   exp(-(res/1 px)^2) (independently moving objects and bad flow fail it) × parallax term
+   1 / (1 + (sigma_rho / 0.05 rho_90)^2) with sigma_rho = 0.3 px / (f |A|): the disparity's
+   expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) × 0 where rho <= 0.
+5. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
+   filter (edge-aware), and the map is normalised so its 90th percentile is 1 (per frame: the
+   result does not depend on where a chunk starts; temporal smoothing removes residual scale
+   flicker).
+
+When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
+`min_confident` (5%) of the pixels get a confident depth, the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
+recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
+Known limits: objects that move on their own get wrong depth where their motion is along the
+epipolar lines (the residual test catches the rest); pure rotation gives no depth.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..flow import consistency, flow_dis, photometric_consistency, to_gray8
+from ..pipeline.record import FrameRecord
+from .defocus import defocus_disparity
+from .sources import DepthEstimate, FrameLookup
+
+log = logging.getLogger(__name__)
+
+
+class StaticCamera(Exception):
+    """No usable translation between this frame and its neighbours."""
+
+
+def intrinsics(width: int, height: int, focal_px: Optional[float]) -> np.ndarray:
+    f = float(focal_px) if focal_px else float(width)
+    return np.array([[f, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1]], dtype=np.float64)
+
+
+def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """(R, t, median translation parallax px, inliers) for points of a mapped into b (x_b ~ R x_a + t)."""
+    pts = cv2.goodFeaturesToTrack(g_a, maxCorners=600, qualityLevel=0.005, minDistance=5, blockSize=5)
+    if pts is None or len(pts) < 12:
+        raise StaticCamera("too few features")
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(g_a, g_b, pts, None, winSize=(21, 21), maxLevel=3)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(g_b, g_a, nxt, None, winSize=(21, 21), maxLevel=3)
+    good = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pts).reshape(-1, 2), axis=1) < 0.5)
+    p1, p2 = pts.reshape(-1, 2)[good], nxt.reshape(-1, 2)[good]
+    if len(p1) < 12:
+        raise StaticCamera("too few consistent feature tracks")
+    disp = np.linalg.norm(p2 - p1, axis=1)
+    if np.percentile(disp, 90) < 0.3:
+        raise StaticCamera(f"features move {np.percentile(disp, 90):.2f} px")
+    # Features that do not move (far away) satisfy every epipolar geometry: they would let an
+    # independently moving object (a subject walking toward the camera) pick the pose. Score the
+    # models on the features that move, when enough of them do.
+    moving = disp >= max(0.5, 0.2 * float(np.percentile(disp, 90)))
+    if moving.sum() >= 12:
+        p1, p2 = p1[moving], p2[moving]
+    Kinv = np.linalg.inv(K)
+    thr = 0.5 / K[0, 0]  # epipolar distance threshold in normalised units (0.5 px)
+    # Model 1: pure translation (R = I), t . (x1 x x2) = 0 — the common case between nearby frames,
+    # and the only well-posed one when most features are far away (rotation then absorbs parallax).
+    n1 = np.c_[p1, np.ones(len(p1))] @ Kinv.T
+    n2 = np.c_[p2, np.ones(len(p2))] @ Kinv.T
+    t_tr, in_tr = _translation_ransac(n1, n2, thr)
+    # Model 2: general motion (Nister 5-point + RANSAC).
+    E, mask = cv2.findEssentialMat(p1, p2, K, method=cv2.RANSAC, prob=0.999, threshold=0.5)
+    n_gen = 0
+    if E is not None and E.shape == (3, 3):
+        n_gen, R_g, t_g, mask2 = cv2.recoverPose(E, p1, p2, K, mask=mask)
+    if t_tr is not None and in_tr.sum() >= 0.9 * n_gen:
+        R, t, inl = np.eye(3), t_tr, in_tr
+    elif n_gen >= 10:
+        R, t, inl = R_g, t_g.ravel(), mask2.ravel() > 0
+    else:
+        raise StaticCamera("no consistent relative pose")
+    n_in = int(inl.sum())
+    if n_in < 10:
+        raise StaticCamera(f"only {n_in} pose inliers")
+    # Translation parallax: displacement left after removing the rotation (infinite homography).
+    h1 = np.c_[p1[inl], np.ones(n_in)] @ (K @ R @ Kinv).T
+    rot_only = h1[:, :2] / h1[:, 2:3]
+    parallax = float(np.percentile(np.linalg.norm(p2[inl] - rot_only, axis=1), 90))
+    return R, np.asarray(t, dtype=np.float64).ravel(), parallax, n_in
+
+
+def _translation_ransac(n1: np.ndarray, n2: np.ndarray, thr: float, iters: int = 200,
+                        seed: int = 0) -> tuple[Optional[np.ndarray], np.ndarray]:
+    """Translation direction t (|t| = 1) with x2 . (t x x1) = 0, RANSAC on 2-point samples.
+
+    The sign is chosen so that most points triangulate in front of the camera.
+    """
+    c = np.cross(n1, n2)  # t . c = 0 for every inlier
+    rng = np.random.default_rng(seed)
+    best_in = np.zeros(len(c), bool)
+    best_t = None
+    if len(c) < 2:
+        return None, best_in
+    cn = np.linalg.norm(n2[:, :2] - n1[:, :2], axis=1) + 1e-12
+    for _ in range(iters):
+        i, j = rng.choice(len(c), 2, replace=False)
+        t = np.cross(c[i], c[j])
+        nt = np.linalg.norm(t)
+        if nt < 1e-12:
+            continue
+        t /= nt
+        # Epipolar distance of x2 to the line through x1 along t's image direction ~ |t . c| / |t_xy-ish|.
+        line = np.cross(t, n1)  # epipolar line of x1 in image 2 (R = I)
+        dist = np.abs(np.sum(line * n2, axis=1)) / np.maximum(np.linalg.norm(line[:, :2], axis=1), 1e-12)
+        inl = dist < thr
+        if inl.sum() > best_in.sum():
+            best_in, best_t = inl, t
+    if best_t is None or best_in.sum() < 8:
+        return None, best_in
+    _, _, vt = np.linalg.svd(c[best_in])
+    t = vt[-1]
+    del cn
+    # Sign: with R = I, rho (x2 t_z - t_xy) = x1_xy - x2 x1_z must give rho > 0 for most points.
+    A = n2[best_in, :2] * t[2] - t[:2]
+    B = n1[best_in, :2] - n2[best_in, :2]
+    if np.sum(np.sum(A * B, axis=1)) < 0:
+        t = -t
+    return t, best_in
+
+
+def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rho = 1/Z with |t| = 1, epipolar residual px, sensitivity |A| f px per unit rho) per pixel."""
+    h, w = flow.shape[:2]
+    f, cx, cy = K[0, 0], K[0, 2], K[1, 2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    x1 = np.stack([(xs - cx) / f, (ys - cy) / f, np.ones_like(xs)], axis=-1)
+    x2x = (xs + flow[..., 0] - cx) / f
+    x2y = (ys + flow[..., 1] - cy) / f
+    u = x1 @ R.T
+    Ax, Ay = x2x * t[2] - t[0], x2y * t[2] - t[1]
+    Bx, By = u[..., 0] - x2x * u[..., 2], u[..., 1] - x2y * u[..., 2]
+    a2 = Ax * Ax + Ay * Ay
+    rho = (Ax * Bx + Ay * By) / np.maximum(a2, 1e-18)
+    res = np.hypot(Bx - rho * Ax, By - rho * Ay) * f
+    return rho.astype(np.float32), res.astype(np.float32), (np.sqrt(a2) * f).astype(np.float32)
+
+
+def fill_low_confidence(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """Blend d with an edge-aware confidence-weighted average where confidence is low."""
+    h, w = d.shape
+    radius = max(3, int(round(max(h, w) / 32)))
+    g = guide.astype(np.float32) / 255.0
+    num = cv2.ximgproc.guidedFilter(g, (d * conf).astype(np.float32), radius, 1e-3)
+    den = cv2.ximgproc.guidedFilter(g, conf.astype(np.float32), radius, 1e-3)
+    wide = max(radius * 4 + 1, 9)
+    wn, wd = cv2.blur(d * conf, (wide, wide)), cv2.blur(conf, (wide, wide))
+    fallback = np.where(wd > 1e-4, wn / np.maximum(wd, 1e-6), np.median(d[conf > 0.1]) if np.any(conf > 0.1) else 1.0)
+    filled = np.where(den > 0.05, num / np.maximum(den, 1e-6), fallback)
+    return (conf * d + (1.0 - conf) * filled).astype(np.float32)
+
+
+class MotionDepthSource:
+    """Monocular structure from motion per frame pair (see module doc)."""
+
+    name = "motion"
+
+    def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax_px: float = 12.0,
+                 min_parallax_px: float = 0.6, fallback: str = "defocus",
+                 frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
+                 min_confident: float = 0.05) -> None:
+        self.min_confident = min_confident
+        self.focal_px = focal_px
+        self.max_gap = max_gap
+        self.target = target_parallax_px
+        self.min_parallax = min_parallax_px
+        self.fallback = fallback
+        self.frame_lookup = frame_lookup
+        self.flow_sigma = flow_sigma_px
+        self.warmup = max_gap
+        self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max_gap)
+        self.fallback_frames: list[int] = []
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def _candidates(self, index: int):
+        for j, g in reversed(self.history):  # nearest past frame first
+            yield j, g
+        if self.frame_lookup is not None:
+            for k in range(1, self.max_gap + 1):
+                rgb = self.frame_lookup(index + k)
+                if rgb is None:
+                    break
+                yield index + k, to_gray8(rgb)
+
+    def estimate(self, rec: FrameRecord) -> DepthEstimate:
+        rgb = rec.frame.rgb
+        g = to_gray8(rgb)
+        h, w = g.shape
+        K = intrinsics(w, h, self.focal_px)
+        best = None
+        for j, gj in self._candidates(rec.index):
+            try:
+                R, t, par, n_in = relative_pose(g, gj, K)
+            except StaticCamera:
+                continue
+            if best is None or par > best[3]:
+                best = (j, gj, (R, t), par, n_in)
+            if par >= self.target:
+                break
+        self.history.append((rec.index, g))
+        if best is None or best[3] < self.min_parallax:
+            par = 0.0 if best is None else best[3]
+            return self._fallback(rec, f"camera translation parallax {par:.2f} px < {self.min_parallax} px")
+        j, gj, (R, t), par, n_in = best
+        fwd = flow_dis(g, gj, "fine")
+        bwd = flow_dis(gj, g, "fine")
+        valid = consistency(fwd, bwd) * photometric_consistency(g, gj, fwd)
+        rho, res, sens = triangulate_flow(fwd, R, t, K)
+        pos = rho > 0
+        if np.count_nonzero(pos & (valid > 0.5)) < 0.05 * rho.size:
+            return self._fallback(rec, "triangulation failed (no points in front of the camera)")
+        rho_ref = float(np.percentile(rho[pos & (valid > 0.5)], 90))
+        sig_rho = self.flow_sigma / np.maximum(sens, 1e-6)
+        c_par = 1.0 / (1.0 + (sig_rho / (0.05 * rho_ref)) ** 2)
+        conf = valid * np.exp(-(res / 1.0) ** 2) * c_par * pos
+        conf = np.clip(conf, 0.0, 1.0).astype(np.float32)
+        if np.mean(conf > 0.3) < self.min_confident:
+            return self._fallback(rec, f"only {100 * np.mean(conf > 0.3):.1f}% of the pixels get a confident depth "
+                                       f"from {par:.2f} px of parallax")
+        rho = np.clip(rho, 0.0, None)
+        hi = np.percentile(rho[conf > 0.2], 99.5) if np.any(conf > 0.2) else rho_ref * 4
+        rho = np.minimum(rho, 1.5 * hi)
+        d = fill_low_confidence(rho, conf, g)
+        ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
+        scale = float(np.percentile(ref, 90))
+        d = d / max(scale, 1e-12)
+        notes = {"source": "motion", "pair": int(j), "parallax_px": round(par, 3), "pose_inliers": n_in,
+                 "confident_fraction": round(float(np.mean(conf > 0.3)), 3)}
+        return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
+
+    def _fallback(self, rec: FrameRecord, why: str) -> DepthEstimate:
+        if self.fallback == "error":
+            raise InputError(f"frame {rec.index}: motion depth needs a moving camera ({why}); "
+                             f"give a depth pass (--depth PATH) or use --depth-source marigold")
+        if not self.fallback_frames:
+            log.warning("frame %d: %s: the camera does not move enough for motion depth; using the weak "
+                        "defocus-cue estimate (assumes the sharpest region is nearest). For reliable depth give a "
+                        "depth pass (--depth PATH) or --depth-source marigold", rec.index, why)
+        self.fallback_frames.append(rec.index)
+        d, c = defocus_disparity(rec.frame.rgb)
+        scale = float(np.percentile(d, 90))
+        return DepthEstimate((d / max(scale, 1e-12)).astype(np.float32), c,
+                             {"source": "motion", "fallback": "defocus", "reason": why}, affine_ambiguous=True)

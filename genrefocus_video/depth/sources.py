@@ -1,0 +1,63 @@
+"""One interface for every depth source, and the factory that picks one from the job.
+
+A source turns a frame record into a disparity map (float32 H×W, larger = nearer) and a
+confidence map in [0, 1]. Sources that need neighbouring frames (motion) are stateful and declare
+`warmup` (how many preceding frames they must see to reach the same state as an unsplit run);
+`reset()` is called at a chunk start.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Protocol
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..pipeline.record import FrameRecord
+
+FrameLookup = Callable[[int], Optional[np.ndarray]]  # frame index -> linear RGB, or None past the ends
+
+
+@dataclass
+class DepthEstimate:
+    disparity: np.ndarray  # float32 H×W, larger = nearer
+    confidence: np.ndarray  # float32 H×W in [0, 1]
+    notes: dict[str, Any] = field(default_factory=dict)  # e.g. {"fallback": "defocus", "pair_gap": 3}
+    affine_ambiguous: bool = False  # scale/shift only known up to an affine map (estimated sources)
+
+
+class DepthSource(Protocol):
+    name: str
+    warmup: int
+
+    def reset(self) -> None: ...
+
+    def estimate(self, rec: FrameRecord) -> DepthEstimate: ...
+
+
+def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None) -> DepthSource:
+    """The depth source named by `job.depth.source` (file | motion | marigold)."""
+    d = job.depth
+    if d.source == "file":
+        from .external import FileDepthSource
+
+        if not d.path:
+            raise ConfigError("'depth.source' file needs 'depth.path' (--depth PATH); "
+                              "or estimate depth with --depth-source motion|marigold")
+        return FileDepthSource(d.path, kind=d.kind, near=d.near, far=d.far, scale=d.scale,
+                               size=(info.width, info.height))
+    if d.source == "motion":
+        from .motion import MotionDepthSource
+
+        focal = None
+        cam = getattr(info, "camera", {}) or {}
+        if cam.get("focal_length_35mm"):
+            focal = float(cam["focal_length_35mm"]) / 36.0 * info.width
+        elif cam.get("focal_length_mm") and cam.get("sensor_width_mm"):
+            focal = float(cam["focal_length_mm"]) / float(cam["sensor_width_mm"]) * info.width
+        return MotionDepthSource(focal_px=focal, fallback=d.static_fallback, frame_lookup=frame_lookup)
+    if d.source == "marigold":
+        from .marigold import MarigoldDepthSource
+
+        return MarigoldDepthSource(d.marigold_path)
+    raise ConfigError(f"'depth.source' {d.source!r} is not one of file, motion, marigold")

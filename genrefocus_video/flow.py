@@ -1,0 +1,141 @@
+"""Dense optical flow (OpenCV DIS) with a forward-backward consistency mask.
+
+One module shared by depth smoothing, subject tracking and (later) noise/latent warping.
+
+* :func:`flow_dis` — DIS flow (Kroeger et al., "Fast Optical Flow using Dense Inverse Search",
+  ECCV 2016) from image a to image b: pixel p of a is at p + flow(p) in b.
+* :func:`forward_backward` — both directions plus the occlusion / consistency mask of Sundaram,
+  Brox & Keutzer (ECCV 2010): p is valid when flow_ab(p) + flow_ba(p + flow_ab(p)) ~ 0,
+  with tolerance ``alpha (|f|^2 + |b|^2) + beta`` px^2 — pixels that become occluded in b or leave
+  the frame fail the round trip.
+* :func:`warp` — backward warping: out(p) = img(p + flow(p)) (bilinear, border pixels replicated).
+
+Inputs are float32 linear RGB (or gray); they are encoded with the sRGB curve before the 8-bit
+quantisation DIS needs, so that shadows keep texture (flow on linear values would lose it).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+    "fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # medium + finest scale 0
+}
+
+
+def to_gray8(img: np.ndarray) -> np.ndarray:
+    """Linear float RGB/gray -> 8-bit sRGB-encoded luma (highlights above 1 are clipped)."""
+    if img.dtype == np.uint8:
+        return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    x = np.asarray(img, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., 0] * 0.2126 + x[..., 1] * 0.7152 + x[..., 2] * 0.0722
+    x = np.clip(x, 0.0, 1.0)
+    enc = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return np.clip(enc * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def flow_dis(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium") -> np.ndarray:
+    """DIS optical flow a -> b as float32 H×W×2 (dx, dy): pixel p of a lies at p + flow(p) in b."""
+    a, b = to_gray8(img_a), to_gray8(img_b)
+    if a.shape != b.shape:
+        raise ValueError(f"flow_dis: image sizes differ {a.shape} vs {b.shape}")
+    dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
+    dis.setUseSpatialPropagation(True)
+    if preset == "fine":
+        dis.setFinestScale(0)  # full-resolution patches: thin structures keep their own motion
+    flow = dis.calc(a, b, None)
+    return flow.astype(np.float32, copy=False)
+
+
+def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return xs, ys
+
+
+def warp(img: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE,
+         interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Sample `img` at p + flow(p) (backward warp): brings img's content into flow's frame."""
+    h, w = flow.shape[:2]
+    xs, ys = _grid(h, w)
+    mx = xs + flow[..., 0]
+    my = ys + flow[..., 1]
+    src = np.ascontiguousarray(img, dtype=np.float32) if img.dtype != np.uint8 else img
+    return cv2.remap(src, mx, my, interpolation, borderMode=border)
+
+
+def inside_mask(flow: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """1 where p + flow(p) lands inside the frame (by `margin` px), else 0."""
+    h, w = flow.shape[:2]
+    xs, ys = _grid(h, w)
+    tx, ty = xs + flow[..., 0], ys + flow[..., 1]
+    return ((tx >= -margin) & (tx <= w - 1 + margin) & (ty >= -margin) & (ty <= h - 1 + margin)).astype(np.float32)
+
+
+def consistency(flow_ab: np.ndarray, flow_ba: np.ndarray, alpha: float = 0.01, beta: float = 0.5) -> np.ndarray:
+    """Soft forward-backward consistency of flow_ab in [0, 1] (Sundaram et al. 2010).
+
+    err(p) = |flow_ab(p) + flow_ba(p + flow_ab(p))|^2 against the tolerance
+    tol = alpha (|flow_ab|^2 + |flow_ba(.)|^2) + beta; valid = exp(-(err / tol)^2 / 2) so that
+    err = tol gives ~0.6 and 2 tol ~0.14. Pixels whose target is outside the frame get 0.
+    """
+    back = warp(flow_ba, flow_ab)
+    err = np.sum((flow_ab + back) ** 2, axis=-1)
+    tol = alpha * (np.sum(flow_ab ** 2, axis=-1) + np.sum(back ** 2, axis=-1)) + beta
+    valid = np.exp(-0.5 * (err / tol) ** 2).astype(np.float32)
+    return valid * inside_mask(flow_ab)
+
+
+def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium"
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flow_ab, flow_ba, valid_a): both DIS flows and the consistency mask of a's pixels."""
+    fab = flow_dis(img_a, img_b, preset)
+    fba = flow_dis(img_b, img_a, preset)
+    return fab, fba, consistency(fab, fba)
+
+
+def photometric_consistency(img_a: np.ndarray, img_b: np.ndarray, flow_ab: np.ndarray,
+                            sigma: float = 0.06) -> np.ndarray:
+    """exp(-(|enc(a) - enc(warp(b, flow_ab))| / sigma)^2): 1 where the warped colours agree.
+
+    Computed on sRGB-encoded luma in [0, 1] so the tolerance is perceptual (sigma 0.06 ~ 15 codes).
+    """
+    ga = to_gray8(img_a).astype(np.float32) / 255.0
+    gb = warp(to_gray8(img_b).astype(np.float32) / 255.0, flow_ab)
+    diff = cv2.GaussianBlur(np.abs(ga - gb), (3, 3), 0.7)
+    return np.exp(-(diff / sigma) ** 2).astype(np.float32)
+
+
+def histogram_similarity(img_a: np.ndarray, img_b: np.ndarray) -> float:
+    """Correlation of the 2-D hue/saturation + value histograms of two frames (1 = same content)."""
+    def hist(img: np.ndarray) -> np.ndarray:
+        g = cv2.cvtColor(_encode_rgb8(img), cv2.COLOR_RGB2HSV)
+        h = cv2.calcHist([g], [0, 1, 2], None, [12, 4, 8], [0, 180, 0, 256, 0, 256])
+        return cv2.normalize(h, h).flatten()
+    return float(cv2.compareHist(hist(img_a), hist(img_b), cv2.HISTCMP_CORREL))
+
+
+def _encode_rgb8(img: np.ndarray) -> np.ndarray:
+    x = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+    enc = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return np.clip(enc * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def detect_scene_cut(cur: np.ndarray, prev: np.ndarray, flow_to_prev: np.ndarray, valid: np.ndarray,
+                     explained_min: float = 0.3, hist_min: float = 0.7) -> tuple[bool, float, float]:
+    """(is_cut, explained_fraction, histogram_similarity) between consecutive frames.
+
+    A cut is declared when the flow explains less than `explained_min` of the frame (pixels that
+    are both forward-backward consistent and photometrically consistent after warping) AND the
+    colour histograms differ (correlation < `hist_min`): fast motion fails the first test only,
+    a lighting change the second only, a cut both.
+    """
+    photo = photometric_consistency(cur, prev, flow_to_prev)
+    explained = float(np.mean((valid > 0.5) & (photo > 0.5)))
+    if explained >= explained_min:
+        return False, explained, 1.0
+    hs = histogram_similarity(cur, prev)
+    return hs < hist_min, explained, hs

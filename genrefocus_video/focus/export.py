@@ -1,0 +1,174 @@
+"""Writing the resolved focus track (JSON / CSV), its PNG plot, and the depth preview video.
+
+JSON: a list with one object per frame, ``{"frame": i, "focus_disparity": a, "time": s, "mode":
+..., "status": ..., "subject_disparity": ..., "subject_lo": ..., "subject_hi": ..., "box_x": ...}``;
+CSV: the same columns, one row per frame (empty cells for None). Every file is written to a
+temporary name in the target folder and renamed into place (never half-written).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from ..errors import OutputError
+
+
+def _umask_mode(path: str) -> None:
+    """mkstemp makes 0600 files; give the final file the usual 0666 & ~umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+@contextmanager
+def _atomic(path: str, suffix: str) -> Iterator[str]:
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if not os.path.isdir(folder):
+        raise OutputError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    _umask_mode(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_focus_track(rows: Sequence[dict[str, Any]], path: str) -> str:
+    """Write rows as .json (list of objects) or .csv (same columns)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".json", ".csv"):
+        raise OutputError(f"{path}: focus track export must end in .json or .csv")
+    cols = list(rows[0].keys()) if rows else ["frame", "focus_disparity"]
+    try:
+        with _atomic(path, ext) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                if ext == ".json":
+                    json.dump([dict(r) for r in rows], fh, indent=1)
+                    fh.write("\n")
+                else:
+                    w = csv.DictWriter(fh, fieldnames=cols)
+                    w.writeheader()
+                    for r in rows:
+                        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the focus track ({exc.strerror or exc})") from None
+    return path
+
+
+def read_focus_track(path: str) -> list[dict[str, Any]]:
+    """Read a track written by :func:`write_focus_track` (CSV numbers parsed back)."""
+    if path.lower().endswith(".json"):
+        with open(path) as fh:
+            return json.load(fh)
+    out = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            row: dict[str, Any] = {}
+            for k, v in r.items():
+                if v == "":
+                    row[k] = None
+                    continue
+                try:
+                    row[k] = int(v) if k == "frame" else float(v)
+                except ValueError:
+                    row[k] = v
+            out.append(row)
+    return out
+
+
+def plot_focus_track(rows: Sequence[dict[str, Any]], path: str, keys: Optional[Sequence[Any]] = None,
+                     title: str = "") -> str:
+    """PNG: focus disparity over frames, the subject's depth band, keyframes, lost-track spans."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frames = np.array([r["frame"] for r in rows])
+    a = np.array([r["focus_disparity"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
+    sub = np.array([np.nan if r.get("subject_disparity") is None else r["subject_disparity"] for r in rows], float)
+    if np.isfinite(sub).any():
+        lo = np.array([np.nan if r.get("subject_lo") is None else r["subject_lo"] for r in rows], float)
+        hi = np.array([np.nan if r.get("subject_hi") is None else r["subject_hi"] for r in rows], float)
+        ax.fill_between(frames, lo, hi, color="tab:orange", alpha=0.25, linewidth=0,
+                        label="subject depth band (10-90%)")
+        ax.plot(frames, sub, ".", color="tab:orange", ms=3, label="subject disparity (measured)")
+    lost = np.array([r.get("status") == "lost" for r in rows])
+    if lost.any():
+        for f in frames[lost]:
+            ax.axvspan(f - 0.5, f + 0.5, color="tab:red", alpha=0.15, linewidth=0)
+        ax.plot([], [], color="tab:red", alpha=0.3, lw=6, label="track lost (focus held)")
+    ax.plot(frames, a, "-", color="tab:blue", lw=1.8, label="focus disparity a(t)")
+    if keys:
+        kf = [k.frame for k in keys]
+        kv = [k.value for k in keys]
+        ax.plot(kf, kv, "D", color="black", ms=5, label="keyframes")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("disparity (larger = nearer)")
+    mode = rows[0].get("mode") if rows else ""
+    ax.set_title(f"focus track{(' - ' + title) if title else ''} ({mode})", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    try:
+        with _atomic(path, ".png") as tmp:
+            fig.savefig(tmp, format="png")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the focus plot ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+class PreviewWriter:
+    """H.264 (yuv420p) preview video written with PyAV to a temp file, renamed on close."""
+
+    def __init__(self, path: str, width: int, height: int, fps: float) -> None:
+        import av
+        from fractions import Fraction
+
+        folder = os.path.dirname(os.path.abspath(path)) or "."
+        if not os.path.isdir(folder):
+            raise OutputError(f"{path}: folder {folder} does not exist")
+        self.path = path
+        ext = os.path.splitext(path)[1] or ".mp4"
+        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=folder)
+        os.close(fd)
+        _umask_mode(self.tmp)
+        self.container = av.open(self.tmp, "w")
+        rate = Fraction(fps).limit_denominator(1001)
+        self.stream = self.container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=rate)
+        self.stream.width, self.stream.height = width, height
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": "18"}
+
+    def write(self, rgb8: np.ndarray) -> None:
+        import av
+
+        frame = av.VideoFrame.from_ndarray(rgb8, format="rgb24")
+        for pkt in self.stream.encode(frame):
+            self.container.mux(pkt)
+
+    def close(self) -> None:
+        for pkt in self.stream.encode():
+            self.container.mux(pkt)
+        self.container.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)

@@ -1,0 +1,1 @@
+"""Generative backends: FLUX.1-dev + Genfocus LoRA (DeblurNet, BokehNet), tiling, noise warping."""

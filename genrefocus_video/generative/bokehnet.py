@@ -1,0 +1,127 @@
+"""BokehNet (Genfocus stage 2): render depth of field from an all-in-focus frame with FLUX + LoRA.
+
+Conditions, as in the published inference code (``Inference_bokehNet.py``):
+
+* the all-in-focus frame (sRGB in [-1, 1]) on the image's own grid (0, 0);
+* the **defocus map** |K·(d − a)| / 100, clamped to [0, 1], repeated to 3 channels and fed to the
+  VAE *as is* (in [0, 1], not remapped to [-1, 1] — Genfocus's ``No_preprocess``), also at (0, 0).
+  K is our bokeh level (px of blur radius per unit disparity), so the map is the blur radius in px
+  divided by Genfocus's MAX_COC = 100 px.
+
+Plus, for shaped bokeh, an **aperture-kernel branch** (our extension; the published bokehNet LoRA
+was trained without it, so it is used only for non-disc apertures unless forced): an image of the
+aperture's point-spread function drawn in a grid of cells, each cell showing the kernel upright
+where the cell is mostly behind the focus plane and rotated 180° where it is in front (DESIGN.md
+convention). It is not pixel-aligned content, so it sits on a disjoint grid (0, N), like
+DeblurNet's pre-deblur branch.
+
+Default prompt "an excellent photo with a large aperture", guidance 1.0 (Genfocus).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .convert import from_model, map_to_model, to_model
+from .flux import Condition, FluxComponents, SampleResult, encode_prompt, sample
+
+DEFAULT_PROMPT = "an excellent photo with a large aperture"
+DEFAULT_GUIDANCE = 1.0
+MAX_COC = 100.0  # Genfocus's defocus normalisation (px)
+
+
+def defocus_map(disparity: np.ndarray, focus_disparity: float, k: float) -> np.ndarray:
+    """Genfocus's defocus condition: clamp(|K·(d − a)| / MAX_COC, 0, 1), float32 H×W."""
+    r = np.abs(float(k) * (disparity.astype(np.float32) - np.float32(focus_disparity)))
+    return np.clip(r / MAX_COC, 0.0, 1.0).astype(np.float32)
+
+
+def _disc_kernel(radius: float) -> np.ndarray:
+    n = int(np.ceil(radius))
+    yy, xx = np.mgrid[-n:n + 1, -n:n + 1].astype(np.float32)
+    k = ((xx * xx + yy * yy) <= radius * radius).astype(np.float32)
+    return k / k.sum()
+
+
+def kernel_for(aperture: Any, radius: float, front: bool) -> np.ndarray:
+    """The aperture PSF at `radius` px (optics.aperture.Aperture when given, else a disc)."""
+    if aperture is not None and hasattr(aperture, "kernel"):
+        return np.asarray(aperture.kernel(radius, front=front), np.float32)
+    return _disc_kernel(radius)
+
+
+def aperture_image(aperture: Any, disparity: np.ndarray, focus_disparity: float, k: float,
+                   cell: int) -> np.ndarray:
+    """Frame-sized kernel atlas in [0, 1]: one PSF per `cell`×`cell` block, oriented by the block's side."""
+    h, w = disparity.shape
+    out = np.zeros((h, w), np.float32)
+    radius = max(1.0, cell / 2.0 - 1.0)
+    up = kernel_for(aperture, radius, front=False)
+    while up.shape[0] > cell and radius > 1.0:  # kernels may carry a margin: fit them in the cell
+        radius -= 0.5
+        up = kernel_for(aperture, radius, front=False)
+    down = kernel_for(aperture, radius, front=True)
+    signed = float(k) * (disparity - np.float32(focus_disparity))
+    for y in range(0, h, cell):
+        for x in range(0, w, cell):
+            ker = down if float(np.mean(signed[y:y + cell, x:x + cell])) > 0 else up
+            ker = ker / max(float(ker.max()), 1e-8)
+            kh, kw = ker.shape
+            oy, ox = y + max(0, (cell - kh) // 2), x + max(0, (cell - kw) // 2)
+            sy, sx = min(kh, h - oy, cell), min(kw, w - ox, cell)
+            if sy > 0 and sx > 0:
+                out[oy:oy + sy, ox:ox + sx] = ker[:sy, :sx]
+    return out
+
+
+@dataclass
+class BokehNet:
+    """Callable BokehNet over loaded components (LoRA already injected and active)."""
+
+    comp: FluxComponents
+    steps: int = 28
+    guidance: float = DEFAULT_GUIDANCE
+    prompt: Optional[str] = None
+    tile_tokens: int = 32
+    aperture_branch: Optional[bool] = None  # None: only for non-disc apertures
+
+    def embeddings(self) -> tuple:
+        """Prompt embeddings, encoded once per net (text encoders do not run per frame)."""
+        key = self.prompt or DEFAULT_PROMPT
+        if getattr(self, "_emb_key", None) != key:
+            self._emb = encode_prompt(self.comp, key)
+            self._emb_key = key
+        return self._emb
+
+    def conditions(self, aif: np.ndarray, disparity: np.ndarray, focus_disparity: float, k: float,
+                   aperture: Any = None) -> list[Condition]:
+        m = self.comp.pixels_per_token
+        conds = [Condition(to_model(aif, m), (0, 0), "aif"),
+                 Condition(map_to_model(defocus_map(disparity, focus_disparity, k), m), (0, 0), "defocus")]
+        shaped = aperture is not None and getattr(aperture, "name", "disc") != "disc"
+        if self.aperture_branch or (self.aperture_branch is None and shaped):
+            from .convert import pad_map
+            d = pad_map(disparity.astype(np.float32), m)
+            img = aperture_image(aperture, d, focus_disparity, k, cell=2 * m)
+            conds.append(Condition(torch.from_numpy(np.repeat(img[None], 3, 0) * 2 - 1)[None].float(),
+                                   "predeblur", "aperture"))
+        return conds
+
+    def __call__(self, aif: np.ndarray, disparity: np.ndarray, focus_disparity: float, k: float, *,
+                 aperture: Any = None, seed: int = 0, noise: Optional[np.ndarray] = None,
+                 init_latents: Optional[np.ndarray] = None, init_strength: Any = 0.0,
+                 prompt_embeds=None) -> tuple[np.ndarray, SampleResult]:
+        """Linear AIF H×W×3 + disparity H×W -> (refocused linear RGB, sampler result for video reuse)."""
+        h, w = aif.shape[:2]
+        if disparity.shape != (h, w):
+            raise ValueError(f"disparity is {disparity.shape}, frame is {(h, w)}")
+        conds = self.conditions(aif, disparity, focus_disparity, k, aperture)
+        hp, wp = conds[0].image.shape[-2:]
+        res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(), steps=self.steps, guidance=self.guidance, seed=seed,
+                     noise=None if noise is None else torch.from_numpy(noise)[None],
+                     init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
+                     init_strength=init_strength, tile_tokens=self.tile_tokens)
+        return from_model(res.image, h, w), res

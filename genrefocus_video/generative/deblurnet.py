@@ -1,0 +1,66 @@
+"""DeblurNet (Genfocus stage 1): recover an all-in-focus frame from a defocused one.
+
+Conditions, as in the published inference code:
+
+* ``deblurNet.safetensors``: the blurry frame, one branch on the image's own grid (0, 0);
+* ``deblurNet_with_pre_deblur.safetensors``: the blurry frame at (0, 0) plus a pre-deblurred frame
+  (here: :func:`genrefocus_video.deblur.classical.predeblur`) on a disjoint grid (0, N)
+  (N = 32 inside a Genfocus 512-px tile, wider for untiled wide frames: see ``predeblur_shift``).
+
+Default prompt "a sharp photo with everything in focus", guidance 3.5, 28 steps (Genfocus).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .convert import from_model, to_model
+from .flux import Condition, FluxComponents, SampleResult, encode_prompt, sample
+
+DEFAULT_PROMPT = "a sharp photo with everything in focus"
+DEFAULT_GUIDANCE = 3.5
+
+
+@dataclass
+class DeblurNet:
+    """Callable DeblurNet over loaded components (LoRA already injected and active)."""
+
+    comp: FluxComponents
+    with_predeblur: bool = True
+    steps: int = 28
+    guidance: float = DEFAULT_GUIDANCE
+    prompt: Optional[str] = None
+    tile_tokens: int = 32
+
+    def embeddings(self) -> tuple:
+        """Prompt embeddings, encoded once per net (text encoders do not run per frame)."""
+        key = self.prompt or DEFAULT_PROMPT
+        if getattr(self, "_emb_key", None) != key:
+            self._emb = encode_prompt(self.comp, key)
+            self._emb_key = key
+        return self._emb
+
+    def conditions(self, blurry: np.ndarray, pre: Optional[np.ndarray]) -> list[Condition]:
+        m = self.comp.pixels_per_token
+        conds = []
+        if self.with_predeblur:
+            pre_img = pre if pre is not None else np.zeros_like(blurry)  # Genfocus: black when absent
+            conds.append(Condition(to_model(pre_img, m), "predeblur", "predeblur"))
+        conds.append(Condition(to_model(blurry, m), (0, 0), "blurry"))
+        return conds
+
+    def __call__(self, blurry: np.ndarray, *, pre: Optional[np.ndarray] = None, seed: int = 0,
+                 noise: Optional[np.ndarray] = None, init_latents: Optional[np.ndarray] = None,
+                 init_strength: float = 0.0, prompt_embeds=None) -> tuple[np.ndarray, SampleResult]:
+        """Linear RGB H×W×3 -> (all-in-focus linear RGB, the sampler's noise/latents for video reuse)."""
+        h, w = blurry.shape[:2]
+        conds = self.conditions(blurry, pre)
+        hp, wp = conds[-1].image.shape[-2:]
+        res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(), steps=self.steps, guidance=self.guidance, seed=seed,
+                     noise=None if noise is None else torch.from_numpy(noise)[None],
+                     init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
+                     init_strength=init_strength, tile_tokens=self.tile_tokens)
+        return from_model(res.image, h, w), res

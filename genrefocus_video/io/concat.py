@@ -1,0 +1,126 @@
+"""Lossless joining of rendered segments (chunks of one clip) into one file.
+
+Video: FFmpeg's concat demuxer with stream copy, driven through ffmpeg-python. Segments encoded
+with the same writer settings share codec parameters, so their packets are appended without
+decoding (no generation loss, seconds for any length). The first segment's start timecode is
+written on the result.
+
+Audio (optional, ``audio_from``): the original input's audio streams are stream-copied in the
+same ffmpeg call, never decoded. For a render of a frame sub-range (``audio_range``) the packets
+overlapping the range are first cut out with PyAV into a temporary Matroska file (the ffmpeg
+program's input ``-ss/-to`` does not trim stream-copied audio reliably), shifted to start with
+the video — the same packet copy the streaming writer does.
+
+Image-sequence "segments" are just frame files in the final pattern: nothing to join.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any, Optional
+
+from ..errors import InputError, OutputError
+
+
+def _quote(path: str) -> str:
+    return "'" + os.path.abspath(path).replace("'", "'\\''") + "'"
+
+
+def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optional[str] = None,
+                    audio_range: Optional[tuple[float, Optional[float]]] = None) -> None:
+    """Stream-copy `segment_paths` (same codec settings) into `out_path` (written directly: callers
+    wrap this in :func:`atomic_output`). With ``audio_from`` its audio streams are copied in too —
+    all of them, or only ``audio_range = (start_s, end_s | None)`` of the source when the render
+    covered a frame sub-range (packets overlapping the range, shifted to start with the video)."""
+    if not segment_paths:
+        raise InputError("concat: no segments given")
+    for p in segment_paths:
+        if not os.path.isfile(p):
+            raise InputError(f"concat: segment {p} does not exist")
+    if audio_from and not os.path.isfile(audio_from):
+        raise InputError(f"concat: audio source {audio_from} does not exist")
+    if shutil.which("ffmpeg") is None:
+        raise OutputError("concat: the ffmpeg program is not installed (needed for lossless joining)")
+    import ffmpeg  # ffmpeg-python
+
+    folder = os.path.dirname(os.path.abspath(out_path)) or "."
+    fd, listfile = tempfile.mkstemp(prefix=".concat.", suffix=".txt", dir=folder)
+    trimmed: Optional[str] = None
+    try:
+        with os.fdopen(fd, "w") as fh:
+            for p in segment_paths:
+                fh.write(f"file {_quote(p)}\n")
+        streams = [ffmpeg.input(listfile, format="concat", safe=0)["v:0"]]
+        if audio_from and _has_audio(audio_from):
+            audio_input = audio_from
+            if audio_range is not None and (audio_range[0] > 0 or audio_range[1] is not None):
+                afd, trimmed = tempfile.mkstemp(prefix=".concat.audio.", suffix=".mka", dir=folder)
+                os.close(afd)
+                trim_audio(audio_from, trimmed, audio_range[0], audio_range[1])
+                audio_input = trimmed
+            streams.append(ffmpeg.input(audio_input)["a"])
+        tc = _timecode_of(segment_paths[0])
+        out = ffmpeg.output(*streams, out_path, c="copy", map_metadata=0, **({"timecode": tc} if tc else {}))
+        try:
+            out.overwrite_output().run(quiet=True)
+        except ffmpeg.Error as exc:
+            tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
+            raise OutputError(f"concat into {out_path} failed: {tail[0]}") from None
+    finally:
+        for tmp in (listfile, trimmed):
+            if tmp:
+                try:
+                    os.remove(tmp)
+                except OSError:
+                    pass
+
+
+def _has_audio(path: str) -> bool:
+    import av
+
+    try:
+        with av.open(path) as c:
+            return bool(c.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
+def trim_audio(src: str, dst: str, t0: float, t1: Optional[float]) -> None:
+    """Copy the audio packets of `src` overlapping [t0, t1) into `dst` (Matroska), shifted by −t0."""
+    import av
+
+    with av.open(src) as ain, av.open(dst, "w", format="matroska") as out:
+        amap: dict[int, Any] = {a.index: out.add_stream_from_template(a) for a in ain.streams.audio}
+        for p in ain.demux(*ain.streams.audio):
+            if not p.size or p.pts is None:
+                continue
+            start = float(p.pts * p.time_base)
+            end = start + float((p.duration or 0) * p.time_base)
+            if t0 > 0 and end <= t0:
+                continue
+            if t1 is not None and start >= t1:
+                continue  # other streams may still have packets in range
+            if t0 > 0:
+                shift = int(round(t0 / float(p.time_base)))
+                p.pts -= shift
+                if p.dts is not None:
+                    p.dts -= shift
+            p.stream = amap[p.stream.index]
+            out.mux(p)
+
+
+def _timecode_of(path: str) -> Optional[str]:
+    """Start timecode of a file (container tag, or any stream's, e.g. a QuickTime tmcd track)."""
+    import av
+
+    try:
+        with av.open(path) as c:
+            if c.metadata.get("timecode"):
+                return str(c.metadata["timecode"])
+            for st in c.streams:
+                if st.metadata.get("timecode"):
+                    return str(st.metadata["timecode"])
+    except (av.error.FFmpegError, OSError):
+        return None
+    return None

@@ -1,0 +1,291 @@
+"""Depth from files -> per-frame DISPARITY at the frame size (larger = nearer, see DESIGN.md).
+
+Sources: an image sequence (EXR, 16-bit PNG, TIFF, PFM, or one .npy per frame; ``%04d``/``####``
+patterns or globs), one image or a 2-D .npy reused for every frame, a 3-D ``N×H×W`` .npy
+(memory-mapped, so it streams), or a greyscale video (the luma plane is read directly).
+
+Values. Float files (EXR/PFM/NPY/float TIFF) are used as stored; integer files give their integer
+code (16-bit PNG 0..65535, video luma range-expanded to 0..2^bits−1), except ``kind=normalized``
+where integers are divided by their maximum code (0..1). The value is multiplied by ``scale`` and
+then interpreted:
+
+* ``disparity``: d = value (any positive scale; 0 = infinitely far).
+* ``depth``: metric depth Z, d = 1/Z. Z = 0 is the RGB-D sensors' "no measurement" and is filled
+  from the nearest valid pixel (a frame with no valid pixel is an error).
+* ``normalized``: v in [0, 1] with 1 = ``near`` and 0 = ``far`` (metric depths), linear in depth:
+  Z = far + v·(near − far), d = 1/Z.
+
+NaN, ±inf or negative values are errors naming the file and frame.
+
+Resampling to the frame size is edge-aware: a smooth interpolation (bilinear up, area down) is
+used only where the source footprint is nearly flat (relative spread below ``EDGE_TOLERANCE``);
+across depth discontinuities the nearest source sample is taken, so foreground and background
+values are never averaged into a "floating" in-between depth (which would blur the wrong layer).
+The aspect ratio must match the frame's (to 1 %), otherwise the depth belongs to another clip.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Iterator, Optional
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from .images import is_image_path, read_image
+from .sequence import _list_frames, is_pattern
+
+log = logging.getLogger(__name__)
+
+KINDS = ("disparity", "depth", "normalized")
+#: relative spread (max−min)/max above which a footprint counts as a discontinuity.
+EDGE_TOLERANCE = 0.05
+
+
+def resample_edge_aware(src: np.ndarray, width: int, height: int, tol: float = EDGE_TOLERANCE) -> np.ndarray:
+    """Resize H×W float32 to (height, width) without mixing values across discontinuities."""
+    h, w = src.shape
+    if (w, h) == (width, height):
+        return src.astype(np.float32, copy=False)
+    src = np.ascontiguousarray(src, dtype=np.float32)
+    down = width < w or height < h
+    smooth = cv2.resize(src, (width, height), interpolation=cv2.INTER_AREA if down else cv2.INTER_LINEAR)
+    nearest = cv2.resize(src, (width, height), interpolation=cv2.INTER_NEAREST)
+    # Footprint of each output pixel in source pixels (+1 for the interpolation neighbour).
+    kx = max(3, int(np.ceil(w / width)) + 2) | 1
+    ky = max(3, int(np.ceil(h / height)) + 2) | 1
+    kernel = np.ones((ky, kx), np.uint8)
+    lo = cv2.resize(cv2.erode(src, kernel, borderType=cv2.BORDER_REPLICATE), (width, height),
+                    interpolation=cv2.INTER_NEAREST)
+    hi = cv2.resize(cv2.dilate(src, kernel, borderType=cv2.BORDER_REPLICATE), (width, height),
+                    interpolation=cv2.INTER_NEAREST)
+    scale = np.maximum(np.abs(hi), np.abs(lo))
+    edge = (hi - lo) > tol * np.maximum(scale, 1e-12)
+    return np.where(edge, nearest, smooth).astype(np.float32)
+
+
+def fill_nearest(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace invalid pixels by the value of the nearest valid pixel (no blending)."""
+    if valid.all():
+        return values
+    src = np.where(valid, 0, 255).astype(np.uint8)  # zeros = valid seeds
+    _, labels = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    seeds = values[valid]  # raster order == OpenCV's label order for DIST_LABEL_PIXEL
+    return seeds[np.clip(labels - 1, 0, seeds.size - 1)].astype(np.float32)
+
+
+class DepthSequence:
+    """Per-frame disparity at a fixed frame size. ``n_frames`` is None for a reused single map."""
+
+    def __init__(self, path: str, *, kind: str = "disparity", near: Optional[float] = None,
+                 far: Optional[float] = None, scale: float = 1.0, size: tuple[int, int] = (0, 0)) -> None:
+        if kind not in KINDS:
+            raise ConfigError(f"'depth.kind' {kind!r} unknown; expected one of {', '.join(KINDS)}")
+        if kind == "normalized" and (near is None or far is None or not 0 < near < far):
+            raise ConfigError(f"'depth.kind' normalized needs 0 < 'depth.near' < 'depth.far' (got near={near}, far={far})")
+        if not (scale > 0 and np.isfinite(scale)):
+            raise ConfigError(f"'depth.scale' must be a positive number, got {scale}")
+        self.path, self.kind, self.near, self.far, self.scale = path, kind, near, far, float(scale)
+        self.size = (int(size[0]), int(size[1])) if size else (0, 0)
+        self._files: Optional[list[tuple[int, str]]] = None
+        self._npy: Optional[np.ndarray] = None
+        self._video: Optional[_VideoDepth] = None
+        self.n_frames: Optional[int]
+        if is_pattern(path):
+            self._files = _list_frames(path)
+            if not self._files:
+                raise InputError(f"depth {path}: no files match this pattern")
+            self.n_frames = len(self._files)
+        elif not os.path.exists(path):
+            raise InputError(f"depth {path} does not exist")
+        elif path.lower().endswith(".npy"):
+            try:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            except Exception as exc:  # noqa: BLE001
+                raise InputError(f"depth {path} is not a readable .npy array ({' '.join(str(exc).split())})") from None
+            if arr.ndim == 2:
+                self._npy, self.n_frames = arr[None], None
+            elif arr.ndim == 3:
+                self._npy, self.n_frames = arr, int(arr.shape[0])
+            else:
+                raise InputError(f"depth {path}: .npy must be H×W or N×H×W, got shape {arr.shape}")
+        elif is_image_path(path):
+            self._files = [(0, path)]
+            self.n_frames = None
+        else:
+            self._video = _VideoDepth(path)
+            self.n_frames = self._video.n_frames
+
+    # -- raw values ------------------------------------------------------------------------------
+    def _raw(self, index: int) -> tuple[np.ndarray, str, bool]:
+        """(value H×W float32, file name for errors, came-from-integers)."""
+        if self._npy is not None:
+            i = 0 if self.n_frames is None else index
+            if i >= self._npy.shape[0]:
+                raise self._too_short(index)
+            a = np.asarray(self._npy[i])
+            if a.dtype.kind in "ui":
+                return a.astype(np.float32) / (np.iinfo(a.dtype).max if self.kind == "normalized" else 1), self.path, True
+            return a.astype(np.float32), self.path, False
+        if self._video is not None:
+            return self._video.read(index, normalised=self.kind == "normalized"), self.path, True
+        assert self._files is not None
+        i = 0 if self.n_frames is None else index
+        if i >= len(self._files):
+            raise self._too_short(index)
+        f = self._files[i][1]
+        if f.lower().endswith(".npy"):
+            try:
+                a = np.load(f, allow_pickle=False)
+            except Exception as exc:  # noqa: BLE001
+                raise InputError(f"depth {f} (frame {index}) is not a readable .npy ({exc})") from None
+            if a.ndim == 3 and a.shape[2] == 1:
+                a = a[..., 0]
+            if a.ndim != 2:
+                raise InputError(f"depth {f} (frame {index}): expected an H×W array, got shape {a.shape}")
+            return a.astype(np.float32), f, False
+        data = read_image(f, f"depth frame {index}")
+        px = data.pixels[..., 0]
+        integer = data.dtype.startswith("uint")
+        if integer and self.kind != "normalized":
+            px = px * (65535.0 if data.dtype == "uint16" else 255.0)  # back to integer codes
+        return px.astype(np.float32), f, integer
+
+    def _too_short(self, index: int) -> InputError:
+        return InputError(f"depth {self.path} has {self.n_frames} frames; frame {index} of the clip has no depth "
+                          "(depth sequence shorter than the clip)")
+
+    # -- public ----------------------------------------------------------------------------------
+    def read(self, index: int) -> np.ndarray:
+        """Disparity (float32 H×W at `size`) for clip frame `index`."""
+        if index < 0:
+            raise InputError(f"depth {self.path}: frame {index} does not exist")
+        value, name, _ = self._raw(index)
+        if value.ndim != 2:
+            raise InputError(f"depth {name} (frame {index}): expected one channel, got shape {value.shape}")
+        bad = ~np.isfinite(value)
+        if bad.any():
+            y, x = np.argwhere(bad)[0]
+            raise InputError(f"depth {name} (frame {index}) has {int(bad.sum())} NaN/inf values (first at x={x}, y={y}); "
+                             "expected finite depth")
+        value = value * np.float32(self.scale)
+        if (value < 0).any():
+            y, x = np.argwhere(value < 0)[0]
+            raise InputError(f"depth {name} (frame {index}) has negative values (min {float(value.min()):g} at x={x}, "
+                             f"y={y}); expected {self.kind} >= 0")
+        disp = self._to_disparity(value, name, index)
+        return self._resize(disp, name, index)
+
+    def _to_disparity(self, v: np.ndarray, name: str, index: int) -> np.ndarray:
+        if self.kind == "disparity":
+            return v.astype(np.float32)
+        if self.kind == "normalized":
+            if v.max() > 1.0 + 1e-4:
+                raise InputError(f"depth {name} (frame {index}): normalised values must be in [0, 1], max is "
+                                 f"{float(v.max()):g} (check --depth-scale)")
+            z = self.far + np.clip(v, 0.0, 1.0) * (self.near - self.far)  # type: ignore[operator]
+            return (1.0 / z).astype(np.float32)
+        valid = v > 0
+        if not valid.any():
+            raise InputError(f"depth {name} (frame {index}) has no valid (non-zero) depth values")
+        d = np.where(valid, 1.0 / np.where(valid, v, 1.0), 0.0).astype(np.float32)
+        if not valid.all():
+            log.debug("depth %s frame %d: filling %d zero (missing) pixels from nearest valid", name, index,
+                      int((~valid).sum()))
+            d = fill_nearest(d, valid)
+        return d
+
+    def _resize(self, d: np.ndarray, name: str, index: int) -> np.ndarray:
+        w, h = self.size
+        if not w or not h or (d.shape[1], d.shape[0]) == (w, h):
+            return np.ascontiguousarray(d, dtype=np.float32)
+        src_aspect, dst_aspect = d.shape[1] / d.shape[0], w / h
+        if abs(src_aspect / dst_aspect - 1.0) > 0.01:
+            raise InputError(f"depth {name} (frame {index}) is {d.shape[1]}x{d.shape[0]} (aspect {src_aspect:.3f}); "
+                             f"expected the frame's aspect {w}x{h} ({dst_aspect:.3f})")
+        return resample_edge_aware(d, w, h)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        n = self.n_frames if self.n_frames is not None else 1
+        for i in range(n):
+            yield self.read(i)
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+
+    def __enter__(self) -> "DepthSequence":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _VideoDepth:
+    """Luma plane of a greyscale video, read sequentially (re-opened when asked to go back)."""
+
+    def __init__(self, path: str) -> None:
+        from .video import open_container
+
+        self.path = path
+        c = open_container(path)
+        vs = c.streams.video[0]
+        self.n_frames = vs.frames or None
+        c.close()
+        self._container: Any = None
+        self._iter: Optional[Iterator[Any]] = None
+        self._next = 0
+
+    def _restart(self) -> None:
+        from .video import open_container
+
+        self.close()
+        self._container = open_container(self.path)
+        self._iter = iter(self._container.decode(video=0))
+        self._next = 0
+
+    def read(self, index: int, normalised: bool) -> np.ndarray:
+        import av
+
+        from .pixels import pixfmt_info, read_plane
+
+        if self._iter is None or index < self._next:
+            self._restart()
+        vf = None
+        try:
+            while self._next <= index:
+                vf = next(self._iter)  # type: ignore[arg-type]
+                self._next += 1
+        except StopIteration:
+            raise InputError(f"depth {self.path} has {self._next} frames; frame {index} of the clip has no depth "
+                             "(depth video shorter than the clip)") from None
+        except av.error.FFmpegError as exc:
+            raise InputError(f"depth {self.path}: frame {self._next} cannot be decoded ({exc}); corrupt or truncated") from None
+        assert vf is not None
+        pf = pixfmt_info(vf.format.name)
+        if pf.is_rgb or not pf.planar:
+            vf = vf.reformat(format="gray16le")
+            pf = pixfmt_info("gray16le")
+        dt = np.dtype(np.uint8) if pf.bit_depth <= 8 else np.dtype("<u2")
+        y = read_plane(vf.planes[0], dt).astype(np.float32)
+        maxv = float((1 << pf.bit_depth) - 1)
+        full = vf.color_range == 2 or vf.format.name.startswith(("yuvj", "gray"))
+        if not full:  # limited range: 16..235 (scaled) -> 0..max
+            m = float(1 << (pf.bit_depth - 8))
+            y = np.clip((y - 16 * m) / (219 * m), 0.0, 1.0) * maxv
+        return y / np.float32(maxv) if normalised else y
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+            self._iter = None
+
+
+def open_depth(path: str, *, kind: str = "disparity", near: Optional[float] = None, far: Optional[float] = None,
+               scale: float = 1.0, size: tuple[int, int] = (0, 0)) -> DepthSequence:
+    """Open a depth/disparity source; ``.read(i)`` gives disparity for clip frame i at ``size`` (w, h)."""
+    if not path:
+        raise ConfigError("'depth.path' is empty; give --depth FILE")
+    return DepthSequence(path, kind=kind, near=near, far=far, scale=scale, size=size)

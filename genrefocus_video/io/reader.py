@@ -1,0 +1,62 @@
+"""One entry point for reading frames: video files, image sequences and single images.
+
+``open_reader`` looks at the path: a frame-number pattern (``shot.%04d.exr``, ``shot.####.exr``)
+or a glob is a sequence, an existing image file is a one-frame clip, anything else is opened with
+PyAV as a video. Every reader streams: iterating yields :class:`~.frame.Frame` one at a time.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Optional, Union
+
+from ..errors import InputError
+from .frame import ClipInfo, Frame
+from .images import is_image_path
+from .sequence import SequenceReader, is_pattern
+from .video import VideoReader
+
+
+class FrameReader:
+    """Context manager over a video/sequence/image reader. ``.info`` describes the clip."""
+
+    def __init__(self, impl: Union[VideoReader, SequenceReader]) -> None:
+        self._impl = impl
+        self.info: ClipInfo = impl.info
+
+    @property
+    def first_frame(self) -> int:
+        return self._impl.first_frame
+
+    @property
+    def last_frame(self) -> Optional[int]:
+        return self._impl.last_frame
+
+    def __iter__(self) -> Iterator[Frame]:
+        return iter(self._impl)
+
+    def __len__(self) -> int:
+        return len(self._impl)
+
+    def read(self, index: int) -> Frame:
+        """Random access: direct for sequences and images, by seeking for video."""
+        return self._impl.read(index)
+
+    def close(self) -> None:
+        self._impl.close()
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_reader(path: str, transfer: str = "auto", first_frame: int = 0, last_frame: Optional[int] = None,
+                fps: Optional[float] = None) -> FrameReader:
+    """Open a clip for streaming reads. ``fps`` applies to sequences/images (videos carry their own)."""
+    if not path:
+        raise InputError("no input given; expected a video file, image sequence pattern or image")
+    if last_frame is not None and last_frame < first_frame:
+        raise InputError(f"input {path}: last frame {last_frame} is before first frame {first_frame}")
+    if is_pattern(path) or is_image_path(path):
+        return FrameReader(SequenceReader(path, transfer, first_frame, last_frame, fps))
+    return FrameReader(VideoReader(path, transfer, first_frame, last_frame))

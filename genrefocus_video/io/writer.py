@@ -1,0 +1,73 @@
+"""One entry point for writing frames: video files (PyAV) or image sequences / single images.
+
+Everything is atomic: a video is encoded into a temp file beside the final name and renamed on
+``close()``; each image of a sequence is renamed into place when complete. ``abort()`` (or leaving
+the ``with`` block with an exception) removes the partial file, so a failed or interrupted run
+never leaves a half-written file under the final name.
+"""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from .frame import ClipInfo, Frame
+from .images import is_image_path
+from .sequence import SequenceWriter, is_pattern
+from .video import VideoWriter
+
+
+class FrameWriter:
+    """Context manager around a video or sequence writer."""
+
+    def __init__(self, impl: Union[VideoWriter, SequenceWriter]) -> None:
+        self._impl = impl
+        self.path = impl.path
+
+    def write(self, frame: Frame) -> None:
+        self._impl.write(frame)
+
+    def close(self) -> None:
+        """Finish and atomically publish the output."""
+        self._impl.close()
+
+    def abort(self) -> None:
+        """Discard partial output (temp file); the final name is never touched."""
+        self._impl.abort()
+
+    @property
+    def frames_written(self) -> int:
+        return self._impl.frames_written
+
+    @property
+    def codec(self) -> str:
+        return getattr(self._impl, "family", None) or getattr(self._impl, "fmt", "")
+
+    @property
+    def pix_fmt(self) -> Optional[str]:
+        return getattr(self._impl, "pix_fmt", None)
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def open_writer(path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Optional[str] = None,
+                transfer: str = "auto", crf: Optional[int] = None, exr_half: bool = True,
+                audio_from: Optional[str] = None, overwrite: bool = False) -> FrameWriter:
+    """Open an output like the input ``like`` (codec family, bit depth, chroma, tags, fps, timecode).
+
+    ``audio_from``: a media file whose audio streams are copied packet-for-packet (video outputs).
+    """
+    if not path:
+        from ..errors import OutputError
+
+        raise OutputError("no output given; expected a video file or image sequence pattern (-o)")
+    if is_pattern(path) or is_image_path(path):
+        return FrameWriter(SequenceWriter(path, like, codec=codec, transfer=transfer, exr_half=exr_half,
+                                          overwrite=overwrite))
+    return FrameWriter(VideoWriter(path, like, codec=codec, pix_fmt=pix_fmt, transfer=transfer, crf=crf,
+                                   audio_from=audio_from, overwrite=overwrite))

@@ -1,0 +1,310 @@
+"""Chunks, the job manifest, and resume: how one shot becomes independent, restartable work.
+
+A shot's frame range is cut into ``N`` contiguous chunks. A chunk starts ``warmup`` frames early
+(the largest ``warmup`` its temporal stages declare): those frames run through the stages up to the
+last temporal one, bring their state to where an unsplit pass would have it, and are discarded.
+So a split clip renders the same as an unsplit one, exactly for temporal stages with finite
+memory (the warm-up covers it) and within the stage's stated tolerance for decaying memory.
+
+Each chunk writes its own segment (a clip, or a folder of images) through the atomic writer and
+then one manifest entry (atomic JSON). An entry exists only if its segment was finalised, so a
+rerun trusts exactly the chunks with a valid entry and re-renders the others: a half-written chunk
+(killed worker, full disk, Ctrl-C) is never used. The job fingerprint (every parameter that
+changes pixels) guards against resuming with different settings.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from ..errors import GenRefocusError, InputError, OutputError
+from ..io.frame import ClipInfo, Frame
+from ..params import JobParams
+from .local import run_stages
+from .record import FrameRecord, Stage
+from .report import Timings, write_json_atomic
+from .stages import StageFactory, check_stages, last_temporal, max_warmup, reset_all
+
+SEQUENCE_EXTS = (".exr", ".png", ".tif", ".tiff", ".dpx", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``start..end`` (inclusive clip indices) of one shot."""
+
+    index: int
+    start: int
+    end: int
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start + 1
+
+
+def plan_chunks(first: int, last: int, n: int) -> list[Chunk]:
+    """Split ``first..last`` into at most `n` contiguous chunks of near-equal length."""
+    total = last - first + 1
+    if total <= 0:
+        raise InputError(f"empty frame range {first}-{last}")
+    n = max(1, min(n, total))
+    bounds = [first + (total * i) // n for i in range(n + 1)]
+    return [Chunk(i, bounds[i], bounds[i + 1] - 1) for i in range(n)]
+
+
+def fingerprint(job: JobParams) -> str:
+    """Hash of every parameter that can change output pixels (not scheduling, not overwrite)."""
+    d = job.to_dict()
+    d.pop("executor", None)
+    out = dict(d.get("output", {}))
+    for k in ("overwrite", "before_after", "path"):
+        out.pop(k, None)
+    out["ext"] = os.path.splitext(job.output.path)[1].lower()
+    d["output"] = out
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def is_sequence_output(path: str, codec: str = "auto") -> bool:
+    return "%" in os.path.basename(path) or codec in ("exr", "png", "tiff") or \
+        os.path.splitext(path)[1].lower() in SEQUENCE_EXTS
+
+
+def default_work_dir(output_path: str) -> str:
+    folder, name = os.path.split(os.path.abspath(output_path))
+    name = re.sub(r"[._-]?(%0?\d*d|#+)", "", name)  # out.%04d.exr -> out.exr
+    return os.path.join(folder, re.sub(r"[%*?\[\]]", "_", name) + ".work")
+
+
+class WorkDir:
+    """Layout of a job's work folder: manifest.json, chunks/NNNN.json, segments/, logs/, report.json."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    @property
+    def manifest(self) -> str:
+        return os.path.join(self.root, "manifest.json")
+
+    @property
+    def report(self) -> str:
+        return os.path.join(self.root, "report.json")
+
+    def entry_path(self, i: int) -> str:
+        return os.path.join(self.root, "chunks", f"chunk_{i:04d}.json")
+
+    def log_path(self, i: int) -> str:
+        return os.path.join(self.root, "logs", f"chunk_{i:04d}.log")
+
+    def segment_path(self, i: int, output_path: str, codec: str = "auto") -> str:
+        """A clip beside the others (same extension), or a folder holding the image pattern."""
+        name = os.path.basename(output_path)
+        if is_sequence_output(output_path, codec):
+            return os.path.join(self.root, "segments", f"seg_{i:04d}", name)
+        return os.path.join(self.root, "segments", f"seg_{i:04d}{os.path.splitext(name)[1]}")
+
+    def prepare(self) -> None:
+        try:
+            for sub in ("chunks", "segments", "logs"):
+                os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create work folder {self.root}: {exc.strerror or exc}") from None
+
+    def log(self, i: int, text: str) -> None:
+        """Append one line to the chunk's log (best effort: a full disk must not hide the real error)."""
+        try:
+            with open(self.log_path(i), "a", encoding="utf-8") as fh:
+                fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid {os.getpid()} {text}\n")
+        except OSError:
+            pass
+
+    # -- manifest -------------------------------------------------------------------------------
+
+    def read_json(self, path: str) -> Optional[dict[str, Any]]:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return json.load(fh)
+        except (OSError, ValueError):
+            return None
+
+    def start(self, job: JobParams, chunks: list[Chunk]) -> bool:
+        """Write/validate the manifest; wipe stale chunk work. Returns True when resuming."""
+        fp = fingerprint(job)
+        plan = [[c.start, c.end] for c in chunks]
+        old = self.read_json(self.manifest)
+        resuming = bool(old and old.get("fingerprint") == fp and old.get("plan") == plan)
+        if old and not resuming:
+            for sub in ("chunks", "segments"):
+                shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
+        self.prepare()
+        write_json_atomic(self.manifest, {
+            "version": 1, "fingerprint": fp, "input": job.input.path, "output": job.output.path,
+            "plan": plan, "status": "running", "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+        return resuming
+
+    def finish(self, job: JobParams, chunks: list[Chunk]) -> None:
+        data = self.read_json(self.manifest) or {}
+        data.update(status="complete", updated_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        write_json_atomic(self.manifest, data)
+
+    def is_complete(self, job: JobParams, chunks: list[Chunk]) -> bool:
+        data = self.read_json(self.manifest)
+        return bool(data and data.get("status") == "complete" and data.get("fingerprint") == fingerprint(job)
+                    and data.get("plan") == [[c.start, c.end] for c in chunks])
+
+    def valid_entry(self, job: JobParams, chunk: Chunk) -> Optional[dict[str, Any]]:
+        """The chunk's manifest entry if its finished segment is still there, unchanged."""
+        entry = self.read_json(self.entry_path(chunk.index))
+        if not entry or entry.get("fingerprint") != fingerprint(job):
+            return None
+        if [entry.get("start"), entry.get("end")] != [chunk.start, chunk.end]:
+            return None
+        seg = entry.get("segment", "")
+        if os.path.isdir(seg) or entry.get("files"):
+            files = entry.get("files", [])
+            ok = all(os.path.isfile(os.path.join(seg, f)) for f in files) and len(files) == chunk.frames
+            return entry if ok else None
+        if not os.path.isfile(seg) or os.path.getsize(seg) != entry.get("bytes"):
+            return None
+        return entry
+
+
+# -- running one chunk -----------------------------------------------------------------------------
+
+_STAGE_CACHE: dict[tuple, list[Stage]] = {}
+
+
+def _cache_key(job: JobParams, factory: StageFactory) -> tuple:
+    # repr: a dataclass factory shows its settings; functions show module-level identities.
+    return fingerprint(job), job.input.path, type(factory).__qualname__, repr(factory)
+
+
+def stages_for(job: JobParams, info: ClipInfo, factory: StageFactory) -> list[Stage]:
+    """Stages built once per process and job (models load once per worker), reset per chunk."""
+    key = _cache_key(job, factory)
+    stages = _STAGE_CACHE.get(key)
+    if stages is None:
+        if len(_STAGE_CACHE) >= 2:  # a farm worker moves on to another shot: free the old models
+            _STAGE_CACHE.clear()
+        stages = check_stages(factory.head(job, info)) + check_stages(factory.tail(job, info))
+        _STAGE_CACHE[key] = stages
+    return stages
+
+
+def _out_of_space(exc: BaseException) -> Optional[str]:
+    """'disk full' / 'disk quota exceeded' / 'file size limit reached' if that caused `exc`."""
+    reasons = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit reached"}
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in reasons:
+            return reasons[exc.errno]
+        text = str(exc)
+        for needle, reason in (("No space left", "disk full"), ("Disk quota", "disk quota exceeded"),
+                               ("File too large", "file size limit reached")):
+            if needle in text:
+                return reason
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return None
+
+
+def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, factory: StageFactory, *,
+              on_frames: Optional[Callable[[int], None]] = None, report_every: int = 4) -> dict[str, Any]:
+    """Render one chunk (with warm-up) into its segment; write and return its manifest entry."""
+    from ..io.reader import open_reader
+    from ..io.writer import open_writer
+
+    t_start = time.perf_counter()
+    stages = stages_for(job, info, factory)
+    reset_all(stages)
+    warm = max_warmup(stages)
+    warm_stages = stages[: last_temporal(stages) + 1]
+    read_start = max(job.input.first_frame, chunk.start - warm)
+    seg = work.segment_path(chunk.index, job.output.path, job.output.codec)
+    os.makedirs(os.path.dirname(seg), exist_ok=True)
+    work.log(chunk.index, f"start chunk {chunk.index}: frames {chunk.start}-{chunk.end}, warm-up from {read_start}")
+    timings = Timings()
+    focus_rows: list[dict[str, Any]] = []
+    written = 0
+    unreported = 0
+    try:
+        with open_reader(job.input.path, transfer=job.input.transfer, first_frame=read_start,
+                         last_frame=chunk.end, fps=job.input.fps) as reader:
+            with open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
+                             transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
+                             audio_from=None, overwrite=True) as writer:
+                frames = iter(reader)
+                while True:
+                    t0 = time.perf_counter()
+                    frame = next(frames, None)
+                    t_dec = time.perf_counter() - t0
+                    if frame is None:
+                        break
+                    rec = FrameRecord(frame)
+                    if frame.index < chunk.start:  # warm-up: bring temporal state up, discard output
+                        run_stages(rec, warm_stages)
+                        timings.add("warmup", time.perf_counter() - t0)
+                        continue
+                    rec.timings["decode"] = t_dec
+                    rec = run_stages(rec, stages)
+                    t1 = time.perf_counter()
+                    writer.write(Frame(rec.index, rec.output, frame.alpha, frame.time))
+                    rec.timings["encode"] = time.perf_counter() - t1
+                    timings.add_record(rec.timings)
+                    if isinstance(rec.extras.get("focus"), dict):
+                        focus_rows.append(_plain(rec.extras["focus"]))
+                    written += 1
+                    unreported += 1
+                    if on_frames is not None and unreported >= report_every:
+                        on_frames(unreported)
+                        unreported = 0
+                if written != chunk.frames:
+                    raise InputError(f"{job.input.path}: chunk {chunk.index} expected frames {chunk.start}-{chunk.end} "
+                                     f"({chunk.frames}), decoded {written}")
+                close = getattr(writer, "close", None)
+                if callable(close):
+                    close()
+        entry: dict[str, Any] = {
+            "chunk": chunk.index, "start": chunk.start, "end": chunk.end, "frames": written,
+            "warmup_from": read_start, "fingerprint": fingerprint(job), "segment": _segment_location(seg, job),
+            "pid": os.getpid(), "host": os.uname().nodename, "seconds": round(time.perf_counter() - t_start, 4),
+            "timings": timings.to_dict(),
+        }
+        if focus_rows:  # the focus track of this chunk, for the job's --export-focus-track / --focus-plot
+            entry["focus_rows"] = focus_rows
+        loc = entry["segment"]
+        if os.path.isdir(loc):
+            entry["files"] = sorted(f for f in os.listdir(loc) if not f.startswith("."))
+        else:
+            entry["bytes"] = os.path.getsize(loc)
+        write_json_atomic(work.entry_path(chunk.index), entry)
+    except BaseException as exc:
+        work.log(chunk.index, f"failed: {type(exc).__name__}: {exc}")
+        reason = _out_of_space(exc)
+        if reason:
+            raise OutputError(f"{reason} while writing chunk {chunk.index} (frames {chunk.start}-{chunk.end}) "
+                              f"in {work.root}; finished chunks are kept: free space and rerun to resume") from None
+        if isinstance(exc, GenRefocusError):
+            raise
+        if isinstance(exc, OSError):
+            raise OutputError(f"chunk {chunk.index}: cannot write {seg}: {exc.strerror or exc}") from None
+        raise
+    if on_frames is not None and unreported:
+        on_frames(unreported)
+    work.log(chunk.index, f"done chunk {chunk.index}: {written} frames in {entry['seconds']:.2f} s")
+    return entry
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe copy (numpy scalars -> Python numbers)."""
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+
+
+def _segment_location(seg: str, job: JobParams) -> str:
+    return os.path.dirname(seg) if is_sequence_output(job.output.path, job.output.codec) else seg

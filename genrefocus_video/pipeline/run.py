@@ -1,0 +1,393 @@
+"""Run one refocus job end to end: decode -> stages -> encode, with progress, logs and a report.
+
+Two shapes of work, the same stages and the same pixels:
+
+* **streaming** (``chunks == 1``): one pass over the clip in frame order, written straight to the
+  output through the atomic writer; the executor is in process (``local``) or Ray (head on the
+  driver, tail on actors, bounded frames in flight);
+* **chunked** (``chunks > 1``, farm jobs): independent chunks with warm-up overlap, each writing a
+  segment + manifest entry (:mod:`.job`), run one after another in process or as Ray tasks, then
+  concatenated losslessly. A rerun resumes: only chunks without a valid entry are rendered.
+
+Either way the work folder (``--work-dir``, default ``OUTPUT.work`` beside the output) receives a
+log per chunk and ``report.json`` with per-stage timings.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator, Optional
+
+import numpy as np
+
+from ..errors import ConfigError, InputError, OutputError
+from ..io.frame import ClipInfo, Frame
+from ..params import JobParams
+from .job import Chunk, WorkDir, default_work_dir, is_sequence_output, plan_chunks, run_chunk
+from .progress import JobProgress
+from .record import FrameRecord
+from .report import Timings, build_report, write_json_atomic
+from .stages import DEFAULT_FACTORY, StageFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a job did, for the closing line and for callers (farm, tests)."""
+
+    output: str
+    frames: int
+    seconds: float
+    executor: str
+    workers: int
+    chunks_total: int = 1
+    chunks_rendered: int = 1
+    chunks_skipped: int = 0
+    report: Optional[str] = None
+    startup_seconds: float = 0.0
+    timings: Timings = field(default_factory=Timings)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        if self.frames == 0 and self.chunks_total > 1 and self.chunks_skipped == self.chunks_total:
+            return f"{self.output} is already complete ({self.chunks_total} chunks); nothing rendered"
+        parts = [f"wrote {self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)",
+                 f"executor {self.executor} x{self.workers}"
+                 + (f" (start-up {self.startup_seconds:.1f} s)" if self.startup_seconds >= 0.05 else "")]
+        if self.chunks_total > 1:
+            parts.append(f"chunks {self.chunks_rendered} rendered, {self.chunks_skipped} resumed of {self.chunks_total}")
+        if self.report:
+            parts.append(f"report {self.report}")
+        return "; ".join(parts)
+
+
+def _reader(job: JobParams, first: Optional[int] = None, last: Optional[int] = None) -> Any:
+    from ..io.reader import open_reader
+
+    return open_reader(job.input.path, transfer=job.input.transfer,
+                       first_frame=job.input.first_frame if first is None else first,
+                       last_frame=job.input.last_frame if last is None else last, fps=job.input.fps)
+
+
+def _frame_count(reader: Any) -> Optional[int]:
+    try:
+        return len(reader)
+    except TypeError:
+        return None
+
+
+def _check_job(job: JobParams) -> None:
+    if not job.input.path:
+        raise ConfigError("'input.path' is required: give INPUT")
+    if not job.output.path:
+        raise ConfigError("'output.path' is required: give -o OUTPUT")
+    if job.input.last_frame is not None and job.input.last_frame < job.input.first_frame:
+        raise ConfigError(f"'input.last_frame' ({job.input.last_frame}) is before 'input.first_frame' ({job.input.first_frame})")
+
+
+def _work_dir(job: JobParams) -> WorkDir:
+    return WorkDir(job.executor.work_dir or default_work_dir(job.output.path))
+
+
+def _check_output(job: JobParams) -> None:
+    """Refuse early (before any work) to overwrite an existing output or an input."""
+    if is_sequence_output(job.output.path, job.output.codec):
+        folder = os.path.dirname(os.path.abspath(job.output.path))
+        if not os.path.isdir(folder):
+            raise OutputError(f"output folder {folder} does not exist")
+        from ..io.sequence import _list_frames, is_pattern
+
+        existing = _list_frames(job.output.path) if is_pattern(job.output.path) else \
+            ([(0, job.output.path)] if os.path.exists(job.output.path) else [])
+        if existing and not job.output.overwrite:
+            raise OutputError(f"output {existing[0][1]} already exists; pass --overwrite to replace it")
+        return
+    from ..io.atomic import check_output_path
+
+    check_output_path(job.output.path, overwrite=job.output.overwrite,
+                      inputs=tuple(p for p in (job.input.path, job.depth.path) if p))
+
+
+#: With ``--executor auto``, clips at least this long go to Ray (its ~5-10 s start-up then pays off).
+AUTO_RAY_MIN_FRAMES = 120
+
+
+def resolve_executor(job: JobParams, total: Optional[int]) -> JobParams:
+    """Turn ``executor: auto`` into local or ray for this clip (a cluster address always means ray)."""
+    ex = job.executor
+    if ex.executor != "auto":
+        return job
+    cores = ex.workers or os.cpu_count() or 1
+    use_ray = bool(ex.ray_address) or (total is not None and total >= AUTO_RAY_MIN_FRAMES and cores > 1)
+    return replace(job, executor=replace(ex, executor="ray" if use_ray else "local"))
+
+
+def run_job(job: JobParams, *, factory: StageFactory = DEFAULT_FACTORY) -> RunSummary:
+    """Render `job`; return its summary. Errors are one-line GenRefocusErrors."""
+    _check_job(job)
+    if job.executor.chunks > 1:
+        return _run_chunked(job, factory)
+    return _run_streaming(job, factory)
+
+
+# -- streaming ---------------------------------------------------------------------------------------
+
+def _make_executor(job: JobParams, factory: StageFactory) -> Any:
+    if job.executor.executor == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(job, factory)
+    from .local import LocalExecutor
+
+    return LocalExecutor(factory)
+
+
+def _decoded(reader: Any) -> Iterator[FrameRecord]:
+    frames = iter(reader)
+    while True:
+        t0 = time.perf_counter()
+        frame = next(frames, None)
+        if frame is None:
+            return
+        rec = FrameRecord(frame)
+        rec.timings["decode"] = time.perf_counter() - t0
+        yield rec
+
+
+def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
+    from ..io.writer import open_writer
+
+    _check_output(job)
+    work = _work_dir(job)
+    t_start = time.perf_counter()
+    timings = Timings()
+    n = 0
+    ba_pair: Optional[tuple[np.ndarray, np.ndarray]] = None
+    with _reader(job) as reader:
+        info: ClipInfo = reader.info
+        total = _frame_count(reader)
+        middle = job.input.first_frame + (total // 2 if total else 0)
+        job = resolve_executor(job, total)
+        audio = job.input.path if (job.output.audio and info.audio_streams) else None
+        executor = _make_executor(job, factory)
+        startup = getattr(getattr(executor, "runtime", None), "startup_s", 0.0)
+        try:
+            executor.prepare(job, info)
+            with JobProgress(total, enabled=job.executor.progress) as bar, \
+                    open_writer(job.output.path, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
+                                transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
+                                audio_from=audio, overwrite=job.output.overwrite) as writer:
+                for rec in executor.map(_decoded(reader), job, info):
+                    if rec.output is None:
+                        raise InputError(f"frame {rec.index}: no stage produced an output image")
+                    t0 = time.perf_counter()
+                    writer.write(Frame(rec.index, rec.output, rec.frame.alpha, rec.frame.time))
+                    rec.timings["encode"] = time.perf_counter() - t0
+                    timings.add_record(rec.timings)
+                    if job.output.before_after and (rec.index == middle or ba_pair is None):
+                        ba_pair = (rec.frame.rgb, rec.output)
+                    n += 1
+                    bar.update(1)
+                close = getattr(writer, "close", None)
+                if callable(close):
+                    close()
+            _finalize_temporal(executor, job)
+        finally:
+            executor.close()
+    if n == 0:
+        raise InputError(f"{job.input.path}: no frames in the selected range")
+    wall = time.perf_counter() - t_start
+    if ba_pair is not None:
+        write_before_after(job.output.before_after, *ba_pair)
+    summary = RunSummary(job.output.path, n, wall, executor.name, getattr(executor, "workers", 1),
+                         startup_seconds=startup, timings=timings)
+    summary.report = _write_report(job, work, summary, chunks=[{"chunk": 0, "start": job.input.first_frame,
+                                                                 "end": job.input.first_frame + n - 1, "frames": n}])
+    work.log(0, f"streamed {n} frames in {wall:.2f} s with {executor.name} x{summary.workers}")
+    return summary
+
+
+def _finalize_temporal(executor: Any, job: JobParams) -> None:
+    """Let the temporal stages write their exports (focus track, plots, depth preview), if they have any."""
+    head = getattr(executor, "head_stages", None)
+    if not head:
+        return
+    try:
+        from .stages_temporal import finalize_temporal
+    except ImportError:
+        return
+    finalize_temporal(head, os.path.dirname(os.path.abspath(job.output.path)))
+
+
+def _write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]]) -> Optional[str]:
+    try:
+        work.prepare()
+        data = build_report(job=job.to_dict(), output=s.output, frames=s.frames, wall_s=s.seconds,
+                            timings=s.timings, executor=s.executor, workers=s.workers, chunks=chunks,
+                            extra={"startup_seconds": round(s.startup_seconds, 3),
+                                   "chunks_rendered": s.chunks_rendered, "chunks_skipped": s.chunks_skipped})
+        write_json_atomic(work.report, data)
+        return work.report
+    except OSError as exc:  # the render itself succeeded: say so, do not fail the job
+        log.warning("could not write the job report in %s: %s", work.root, exc)
+        return None
+
+
+# -- chunked (farm) ----------------------------------------------------------------------------------
+
+def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
+    t_start = time.perf_counter()
+    work = _work_dir(job)
+    with _reader(job) as reader:
+        info: ClipInfo = reader.info
+        total = _frame_count(reader)
+    if total is None:
+        raise ConfigError(f"{job.input.path}: frame count unknown, cannot split into chunks; give 'input.last_frame' or use --chunks 1")
+    if total == 0:
+        raise InputError(f"{job.input.path}: no frames in the selected range")
+    job = resolve_executor(job, total)
+    if job.depth.preview:
+        log.warning("--depth-preview is not written for chunked jobs (each chunk would write its own); "
+                    "render with --chunks 1 for a depth preview")
+        job = replace(job, depth=replace(job.depth, preview=None))
+    first = job.input.first_frame
+    chunks = plan_chunks(first, first + total - 1, job.executor.chunks)
+    if work.is_complete(job, chunks) and os.path.exists(job.output.path if not is_sequence_output(
+            job.output.path, job.output.codec) else os.path.dirname(os.path.abspath(job.output.path))):
+        log.info("job already complete: %s", job.output.path)
+        return RunSummary(job.output.path, 0, time.perf_counter() - t_start, job.executor.executor, 0,
+                          len(chunks), 0, len(chunks), work.report)
+    _check_output(job)
+    work.start(job, chunks)
+    done = {c.index: e for c in chunks if (e := work.valid_entry(job, c)) is not None}
+    todo = [c for c in chunks if c.index not in done]
+    done_frames = sum(c.frames for c in chunks if c.index in done)
+    startup = 0.0
+    workers = 1
+    with JobProgress(total, enabled=job.executor.progress, initial=done_frames) as bar:
+        if done:
+            bar.note(f"resumed {len(done)}/{len(chunks)} chunks")
+        if job.executor.executor == "ray" and todo:
+            from .ray_executor import RayRuntime, run_chunks_ray, worker_count
+
+            with RayRuntime(job.executor.ray_address, job.executor.workers) as rt:
+                startup = rt.startup_s
+                workers = worker_count(job)
+                base = bar.done
+                entries = run_chunks_ray(job, info, todo, work.root, factory,
+                                         on_progress=lambda k: bar.update(base + k - bar.done))
+        else:
+            entries = [run_chunk(job, info, c, work, factory, on_frames=bar.update) for c in todo]
+    for e in entries:
+        done[e["chunk"]] = e
+    _assemble(job, work, [done[c.index] for c in chunks])
+    work.finish(job, chunks)
+    timings = Timings()
+    for e in entries:
+        timings.merge(e.get("timings", {}))
+    wall = time.perf_counter() - t_start
+    summary = RunSummary(job.output.path, sum(e["frames"] for e in entries), wall, job.executor.executor, workers,
+                         len(chunks), len(todo), len(chunks) - len(todo), startup_seconds=startup, timings=timings)
+    summary.report = _write_report(job, work, summary, chunks=[
+        {k: done[c.index].get(k) for k in ("chunk", "start", "end", "frames", "seconds", "pid", "host")}
+        | {"resumed": c.index not in {t.index for t in todo}} for c in chunks])
+    shutil.rmtree(os.path.join(work.root, "segments"), ignore_errors=True)
+    if job.output.before_after:
+        _before_after_from_output(job, chunks)
+    if (job.focus.export or job.focus.plot) and factory is DEFAULT_FACTORY:
+        _export_focus(job, info, [done[c.index] for c in chunks])
+    return summary
+
+
+def _export_focus(job: JobParams, info: ClipInfo, entries: list[dict[str, Any]]) -> None:
+    """Write the focus track / plot of a chunked job from the rows its chunks recorded."""
+    from .stages_temporal import FocusStage, finalize_temporal
+
+    rows = [r for e in entries for r in e.get("focus_rows", [])]
+    if not rows:
+        return
+    for stage in _stages_head(job, info):
+        if isinstance(stage, FocusStage):
+            stage.rows = rows
+            finalize_temporal([stage], os.path.dirname(os.path.abspath(job.output.path)))
+
+
+def _stages_head(job: JobParams, info: ClipInfo) -> list[Any]:
+    return DEFAULT_FACTORY.head(job, info)
+
+
+def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]]) -> None:
+    """Join finished segments into the final output: lossless concat, or move images into place."""
+    if is_sequence_output(job.output.path, job.output.codec):
+        dest = os.path.dirname(os.path.abspath(job.output.path))
+        for e in entries:  # check everything before moving anything
+            for name in e["files"]:
+                if os.path.exists(os.path.join(dest, name)) and not job.output.overwrite:
+                    raise OutputError(f"output {os.path.join(dest, name)} already exists; pass --overwrite to replace it")
+        for e in entries:
+            for name in e["files"]:
+                target = os.path.join(dest, name)
+                if os.path.exists(target) and not job.output.overwrite:
+                    raise OutputError(f"output {target} already exists; pass --overwrite to replace it")
+                os.replace(os.path.join(e["segment"], name), target)
+        return
+    from ..io.atomic import atomic_output
+    from ..io.concat import concat_segments
+
+    audio = job.input.path if job.output.audio else None
+    if audio and (job.input.first_frame > 0 or job.input.last_frame is not None):
+        # concat copies the input's audio from its start; a sub-range would be out of sync
+        log.warning("audio is not carried for a frame sub-range in a chunked job; render with --chunks 1 to keep it")
+        audio = None
+    try:
+        with atomic_output(job.output.path, overwrite=job.output.overwrite, inputs=(job.input.path,)) as tmp:
+            _concat(concat_segments, [e["segment"] for e in entries], tmp, audio)
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"cannot write {job.output.path}: {exc.strerror or exc}; chunks are kept, rerun to resume") from None
+
+
+def _concat(concat_segments: Any, segments: list[str], out: str, audio: Optional[str]) -> None:
+    import inspect
+
+    params = inspect.signature(concat_segments).parameters
+    if audio and "audio_from" in params:
+        concat_segments(segments, out, audio_from=audio)
+    else:
+        concat_segments(segments, out)
+
+
+# -- before/after image -------------------------------------------------------------------------------
+
+def write_before_after(path: str, before: np.ndarray, after: np.ndarray) -> None:
+    """Side-by-side sRGB PNG (8-bit) of a frame before and after, written atomically."""
+    import cv2
+
+    from ..colour import from_linear
+    from ..io.atomic import atomic_output
+
+    both = np.concatenate([before, after], axis=1)
+    code = np.clip(from_linear(np.clip(both, 0.0, None).astype(np.float32), "srgb"), 0.0, 1.0)
+    img = (code * 255.0 + 0.5).astype(np.uint8)[..., ::-1]
+    with atomic_output(path, overwrite=True) as tmp:
+        if not cv2.imwrite(tmp, img):
+            raise OutputError(f"cannot write before/after image {path}")
+
+
+def _before_after_from_output(job: JobParams, chunks: list[Chunk]) -> None:
+    from ..io.reader import open_reader
+
+    first = chunks[0].start
+    mid = first + (chunks[-1].end - first) // 2
+    with _reader(job, mid, mid) as r_in, open_reader(job.output.path, transfer="auto") as r_out:
+        before = next(iter(r_in)).rgb
+        after = r_out.read(mid - first).rgb
+    write_before_after(job.output.before_after, before, after)

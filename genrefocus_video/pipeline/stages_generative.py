@@ -1,0 +1,237 @@
+"""Pipeline stages for all-in-focus recovery and generative bokeh.
+
+* ``--deblur classical``: :class:`ClassicalDeblurStage` (frame stage, CPU): rec.aif = predeblur(frame).
+* ``--deblur deblurnet``: :class:`DeblurNetStage` (frame stage): FLUX + Genfocus DeblurNet LoRA, with
+  the classical pre-deblur as auxiliary input when ``deblurNet_with_pre_deblur.safetensors`` exists.
+* ``--bokeh bokehnet``: :class:`BokehNetStage`: FLUX + Genfocus BokehNet LoRA. With
+  ``backends.noise_warp`` it is temporal (warm-up 1): the previous frame's initial noise is warped
+  along the flow into this frame (:mod:`genrefocus_video.generative.warping`), and with
+  ``backends.latent_warp > 0`` the sampler starts from a blend toward the previous frame's warped
+  result where the flow is valid.
+
+Chunked runs restart the noise chain at each chunk's warm-up frame (seeded by that frame's index),
+so the generated fine texture of a split clip can differ from an unsplit run at chunk boundaries;
+geometry, focus and everything classical are identical.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, ConfigError
+from ..io.frame import ClipInfo
+from ..params import JobParams
+from .record import FrameRecord, Stage
+
+
+# --------------------------------------------------------------------------- classical
+class ClassicalDeblurStage:
+    """Conservative classical pre-deblur (defocus map + spatially varying deconvolution)."""
+
+    name = "deblur_classical"
+    temporal = False
+
+    def __init__(self, options: Any = None) -> None:
+        from ..deblur.classical import PreDeblurOptions
+
+        self.options = options or PreDeblurOptions()
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        from ..deblur.classical import predeblur
+
+        rec.aif = predeblur(rec.frame.rgb, self.options)
+        return rec
+
+
+# --------------------------------------------------------------------------- components
+def load_components(job: JobParams, kind: str, *, allow_cpu: bool = False) -> tuple[Any, Any]:
+    """(FluxComponents with the `kind` LoRA active, LoRA path) from local weights, or a clear error."""
+    from ..generative import loaders
+
+    flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
+    if kind == "deblurnet" and lora_dir is not None and (lora_dir / loaders.LORA_FILES["deblurnet_pre"]).is_file():
+        kind = "deblurnet_pre"
+    lora = loaders.check_weights(kind, flux_path, lora_dir)
+    device = loaders.pick_device(kind, allow_cpu=allow_cpu)
+    comp = loaders.load_flux(flux_path, device=device, offload=job.backends.offload)  # type: ignore[arg-type]
+    loaders.load_lora(comp.transformer, lora, kind)
+    return comp, lora
+
+
+def _preflight(job: JobParams, kind: str) -> None:
+    """Fail fast (before any model load) when weights or a GPU are missing."""
+    from ..generative import loaders
+
+    flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
+    loaders.check_weights(kind, flux_path, lora_dir)
+    loaders.pick_device(kind)
+
+
+# --------------------------------------------------------------------------- DeblurNet
+class DeblurNetStage:
+    """Generative all-in-focus recovery (frame stage; each frame seeded by seed + index)."""
+
+    name = "deblur_deblurnet"
+    temporal = False
+
+    def __init__(self, job: JobParams, comp: Any = None, *, with_predeblur: Optional[bool] = None,
+                 tile_tokens: int = 32) -> None:
+        self.job = job
+        self._comp = comp
+        self._with_pre = with_predeblur
+        self._tile = tile_tokens
+        self._net: Any = None
+
+    def _ensure(self) -> Any:
+        if self._net is None:
+            from ..generative.deblurnet import DeblurNet
+
+            comp, lora = (self._comp, None) if self._comp is not None else load_components(self.job, "deblurnet")
+            with_pre = self._with_pre
+            if with_pre is None:
+                with_pre = lora is not None and "pre_deblur" in lora.name
+            b = self.job.backends
+            self._net = DeblurNet(comp, with_predeblur=bool(with_pre), steps=b.steps, prompt=b.prompt,
+                                  tile_tokens=self._tile)
+        return self._net
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        from ..deblur.classical import predeblur
+
+        net = self._ensure()
+        pre = predeblur(rec.frame.rgb) if net.with_predeblur else None
+        rec.aif, _ = net(rec.frame.rgb, pre=pre, seed=self.job.backends.seed + rec.index)
+        return rec
+
+
+# --------------------------------------------------------------------------- BokehNet
+class BokehNetStage:
+    """Generative bokeh; temporal (noise/latent warping) when backends.noise_warp is on."""
+
+    name = "bokeh_bokehnet"
+
+    def __init__(self, job: JobParams, info: Optional[ClipInfo] = None, comp: Any = None, *,
+                 k: Optional[float] = None, aperture: Any = None, tile_tokens: int = 32) -> None:
+        self.job = job
+        self.temporal = bool(job.backends.noise_warp or job.backends.latent_warp > 0)
+        self.warmup = 1 if self.temporal else 0
+        self._comp = comp
+        self._k = k
+        self._aperture = aperture
+        self._tile = tile_tokens
+        self._net: Any = None
+        self.reset()
+
+    def reset(self) -> None:
+        self._prev: Optional[dict[str, Any]] = None
+
+    def _ensure(self) -> Any:
+        if self._net is None:
+            from ..generative.bokehnet import BokehNet
+
+            comp = self._comp if self._comp is not None else load_components(self.job, "bokehnet")[0]
+            b = self.job.backends
+            self._net = BokehNet(comp, steps=b.steps, prompt=b.prompt, tile_tokens=self._tile)
+        return self._net
+
+    def _flow(self, rec: FrameRecord) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """Flow from this frame to the previous one (+ validity): from the record, else DIS."""
+        if rec.flow_to_prev is not None:
+            return rec.flow_to_prev, rec.flow_valid
+        if self._prev is None or self._prev.get("rgb") is None:
+            return None, None
+        from ..flow import forward_backward
+
+        flow_ab, _, valid = forward_backward(rec.sharp, self._prev["rgb"])
+        return flow_ab, valid
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        from ..generative import warping
+
+        net = self._ensure()
+        if rec.disparity is None:
+            raise ConfigError(f"frame {rec.index}: BokehNet needs a disparity map (depth stage produced none)")
+        a = rec.focus_disparity
+        if a is None:
+            raise ConfigError(f"frame {rec.index}: BokehNet needs a focus disparity (focus stage produced none)")
+        k = rec.k if rec.k is not None else self._k
+        if k is None:
+            raise ConfigError("BokehNet needs K: set --k or a physical camera (blur.k / focal length + f-number)")
+        comp = net.comp
+        h, w = rec.frame.rgb.shape[:2]
+        m = comp.pixels_per_token
+        hp, wp = h + (-h) % m, w + (-w) % m
+        s = comp.vae_scale_factor
+        shape = (comp.transformer.config.in_channels // 4, hp // s, wp // s)
+        seed = self.job.backends.seed
+        noise = warping.fresh_noise(shape, seed, rec.index)
+        init, strength = None, 0.0
+        prev = self._prev
+        if self.temporal and prev is not None and prev["index"] == rec.index - 1 and prev["shape"] == shape:
+            flow, valid = self._flow(rec)
+            if flow is not None:
+                from ..generative.convert import pad_map
+
+                fl = warping.resize_flow(pad_map(flow.astype(np.float32), m), shape[1], shape[2])
+                val = None if valid is None else warping.resize_mask(pad_map(valid.astype(np.float32), m),
+                                                                      shape[1], shape[2])
+                inside = warping.flow_inside(fl)
+                val = inside if val is None else val * inside
+                if self.job.backends.noise_warp:
+                    noise = warping.warp_noise(prev["noise"], fl, val, seed=seed, frame=rec.index)
+                if self.job.backends.latent_warp > 0 and prev.get("latents") is not None:
+                    init = warping.warp_latents(prev["latents"], fl)
+                    strength = (self.job.backends.latent_warp * val)[None, None].astype(np.float32)
+        out, res = net(rec.sharp, rec.disparity, float(a), float(k), aperture=self._aperture, seed=seed,
+                       noise=noise, init_latents=init, init_strength=strength)
+        rec.output = out
+        if self.temporal:
+            self._prev = {"index": rec.index, "shape": shape, "noise": res.noise[0].numpy(),
+                          "latents": res.latents[0].numpy(), "rgb": rec.sharp}
+        return rec
+
+
+# --------------------------------------------------------------------------- builders
+def build_deblur_stage(job: JobParams, info: ClipInfo) -> Optional[Stage]:
+    """The stage that fills rec.aif, or None for ``--deblur none``."""
+    kind = job.backends.deblur
+    if kind == "none":
+        return None
+    if kind == "classical":
+        return ClassicalDeblurStage()
+    if kind == "deblurnet":
+        _preflight(job, "deblurnet")
+        return DeblurNetStage(job)
+    raise ConfigError(f"backends.deblur must be none, classical or deblurnet, got {kind!r}")
+
+
+def _aperture_from_job(job: JobParams) -> Any:
+    try:
+        from ..optics.aperture import make_aperture
+    except ImportError:
+        return None
+    ap = job.aperture
+    return make_aperture(ap.shape, blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature,
+                         aspect=ap.aspect, image=ap.image)
+
+
+def _k_from_job(job: JobParams, info: ClipInfo) -> Optional[float]:
+    try:
+        from .stages_render import resolve_k
+    except ImportError:
+        return job.blur.k
+    try:
+        return resolve_k(job, info)
+    except ConfigError:
+        return None  # rec.k may still be set per frame by a focus stage; checked per frame
+
+
+def build_bokehnet_stage(job: JobParams, info: ClipInfo) -> Stage:
+    """BokehNet stage (temporal with warm-up 1 when noise/latent warping is on)."""
+    _preflight(job, "bokehnet")
+    return BokehNetStage(job, info, k=_k_from_job(job, info), aperture=_aperture_from_job(job))
+
+
+__all__ = ["BackendUnavailableError", "BokehNetStage", "ClassicalDeblurStage", "DeblurNetStage",
+           "build_bokehnet_stage", "build_deblur_stage", "load_components"]

@@ -1,0 +1,100 @@
+"""The classical bokeh stage: rec.output = render_bokeh(rec.sharp, rec.disparity, a, K).
+
+K comes from (in order) --k, a physical camera given in the job (thin lens), or the clip's camera
+metadata (focal length, f-number, sensor / 35 mm equivalent, as the Genfocus paper sets K from
+EXIF) — the last one is logged so a user knows where the blur amount came from.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Optional
+
+from ..errors import ConfigError, InputError
+from ..io.frame import ClipInfo
+from ..optics.lens import camera_from_metadata, k_from_camera
+from ..params import JobParams
+from .record import FrameRecord
+
+log = logging.getLogger("genrefocus_video.render")
+
+
+def resolve_k(job: JobParams, info: Optional[ClipInfo]) -> float:
+    """K from --k, else the physical camera in the job, else clip camera metadata; ConfigError if none."""
+    blur = job.blur
+    if blur.k is not None:
+        return float(blur.k)
+    width = info.width if info is not None else None
+    focus_m = job.focus.depth
+    meta_cam = camera_from_metadata(info.camera) if (info is not None and blur.use_metadata and info.camera) else None
+    if blur.focal_length_mm is not None or blur.f_number is not None:
+        f = blur.focal_length_mm if blur.focal_length_mm is not None else (meta_cam or {}).get("focal_length_mm")
+        n = blur.f_number if blur.f_number is not None else (meta_cam or {}).get("f_number")
+        sw = blur.sensor_width_mm if blur.sensor_width_mm is not None else (meta_cam or {}).get("sensor_width_mm")
+        missing = [name for name, v in (("--focal-length-mm", f), ("--f-number", n), ("--sensor-width-mm", sw)) if v is None]
+        if missing:
+            raise ConfigError(f"physical camera is incomplete: give {', '.join(missing)} (or --k)")
+        if width is None:
+            raise ConfigError("physical camera needs the clip width to convert mm to px")
+        k = k_from_camera(f, n, sw, width, focus_m)
+        log.info("bokeh level K = %.4g px per 1/m from the physical camera (f=%g mm, f/%g, sensor %g mm)", k, f, n, sw)
+        return k
+    if meta_cam is not None and width is not None:
+        k = k_from_camera(meta_cam["focal_length_mm"], meta_cam["f_number"], meta_cam["sensor_width_mm"], width, focus_m)
+        log.info("no --k given: bokeh level K = %.4g px per 1/m from the clip's camera metadata "
+                 "(f=%g mm, f/%g, sensor %g mm%s); K assumes metric depth", k, meta_cam["focal_length_mm"],
+                 meta_cam["f_number"], meta_cam["sensor_width_mm"],
+                 f", focus {focus_m} m" if focus_m else ", focus at infinity")
+        return k
+    raise ConfigError("no blur amount: give --k, or a physical camera (--focal-length-mm, --f-number, "
+                      "--sensor-width-mm), or a clip whose metadata has focal length and f-number")
+
+
+class BokehStage:
+    """Frame stage (pure): renders rec.output from rec.sharp, rec.disparity, rec.focus_disparity, rec.k."""
+
+    name = "bokeh"
+    temporal = False
+
+    def __init__(self, job: JobParams, info: Optional[ClipInfo] = None) -> None:
+        from ..render.api import resolve_aperture
+
+        self.job = job
+        self.info = info
+        self.k = resolve_k(job, info)
+        self._ap = job.aperture
+        opts: dict[str, Any] = {"blades": self._ap.blades, "rotation_deg": self._ap.rotation_deg,
+                                "curvature": self._ap.curvature, "aspect": self._ap.aspect}
+        if self._ap.image:
+            opts["aperture_image"] = self._ap.image
+        self.aperture = resolve_aperture(self._ap.shape, opts)  # validated once, up front
+
+    def _options(self) -> dict[str, Any]:
+        ap, hl, rp = self.job.aperture, self.job.highlights, self.job.render
+        opts: dict[str, Any] = {"cats_eye": ap.cats_eye, "chromatic": ap.chromatic, "device": rp.device,
+                                "draft": rp.draft, "tile": rp.tile}
+        if hl.recover:
+            opts.update(highlight_recover=True, highlight_threshold=hl.threshold, highlight_gain=hl.gain)
+        return opts
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        from ..render.api import render_bokeh
+
+        t0 = time.perf_counter()
+        if rec.disparity is None:
+            raise InputError(f"frame {rec.index}: no disparity for the bokeh stage (depth stage missing?)")
+        a = rec.focus_disparity if rec.focus_disparity is not None else self.job.focus.disparity
+        if a is None:
+            raise ConfigError(f"frame {rec.index}: no focus disparity (give --focus-disparity or a focus track)")
+        k = float(rec.k) if rec.k is not None else self.k
+        rec.k = k
+        try:
+            rec.output = render_bokeh(rec.sharp, rec.disparity, a, k, self.aperture, **self._options())
+        except (InputError, ConfigError) as exc:
+            raise type(exc)(f"frame {rec.index}: {exc}") from None
+        if self.job.render.explain:
+            from ..render.explain import write_explain
+
+            rec.extras["explain"] = write_explain(self.job.render.explain, rec.index, rec.sharp, rec.disparity, a, k)
+        rec.timings[self.name] = time.perf_counter() - t0
+        return rec

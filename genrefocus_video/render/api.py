@@ -1,0 +1,218 @@
+"""`render_bokeh`: the one-frame entry point of the classical bokeh renderer.
+
+Float32 H×W×3 linear RGB in and out, disparity H×W (larger = nearer), signed blur radius
+r = K·(d − a) px as in DESIGN.md. It validates its inputs (one-line ConfigError/InputError),
+applies optional highlight recovery, picks a backend (numpy/OpenCV on the CPU, torch on CUDA when
+available — the same algorithm), splits big frames into overlapping bands for bounded memory and
+renders at a reduced scale in draft mode.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any, Union
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..optics.aperture import Aperture, make_aperture
+from .highlights import recover_highlights
+from .plan import Spacing, make_plan
+
+log = logging.getLogger("genrefocus_video.render")
+
+_OPTIONS = {
+    "blades", "rotation_deg", "curvature", "aspect", "aperture_image", "cats_eye", "chromatic",
+    "highlight_recover", "highlight_threshold", "highlight_gain", "device", "backend", "draft", "tile",
+    "layer_step", "layer_rel", "r0",
+}
+AUTO_BAND_PIXELS = 2_400_000  # frames above this many pixels are rendered in bands (tile=0)
+
+
+def _check_inputs(image: Any, disparity: Any, focus_disparity: Any, k: Any) -> tuple[np.ndarray, np.ndarray, float, float]:
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
+        raise InputError(f"image must be an H×W×3 RGB array, got shape {img.shape}")
+    if not np.issubdtype(img.dtype, np.floating):
+        raise InputError(f"image must be float linear RGB, got dtype {img.dtype} (linearise encoded input first)")
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    if not np.isfinite(img).all():
+        raise InputError("image contains NaN or inf values")
+    d = np.asarray(disparity)
+    if d.ndim == 3 and d.shape[2] == 1:
+        d = d[..., 0]
+    if d.shape != img.shape[:2]:
+        raise InputError(f"disparity has shape {d.shape}, expected {img.shape[:2]} (the image's H×W)")
+    if not np.issubdtype(d.dtype, np.number):
+        raise InputError(f"disparity must be numeric, got dtype {d.dtype}")
+    d = np.ascontiguousarray(d, dtype=np.float32)
+    bad = ~np.isfinite(d)
+    if bad.any():
+        y, x = np.argwhere(bad)[0]
+        raise InputError(f"disparity contains {int(bad.sum())} NaN/inf values (first at x={x}, y={y})")
+    try:
+        a = float(focus_disparity)
+    except (TypeError, ValueError):
+        raise ConfigError(f"focus disparity must be a number, got {focus_disparity!r}") from None
+    if not math.isfinite(a):
+        raise ConfigError(f"focus disparity must be finite, got {a}")
+    try:
+        kk = float(k)
+    except (TypeError, ValueError):
+        raise ConfigError(f"bokeh level K must be a number, got {k!r}") from None
+    if not math.isfinite(kk) or kk < 0:
+        raise ConfigError(f"bokeh level K must be a finite number >= 0, got {kk}")
+    return img, d, a, kk
+
+
+def _num(options: dict, key: str, default: float, lo: float, hi: float) -> float:
+    v = options.get(key, default)
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(f"render option {key} must be a number, got {v!r}") from None
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise ConfigError(f"render option {key} must be in [{lo}, {hi}], got {v}")
+    return v
+
+
+def resolve_aperture(aperture: Union[str, Aperture], options: dict) -> Aperture:
+    """An :class:`Aperture` from a shape name (+ options) or an Aperture passed through."""
+    if isinstance(aperture, Aperture):
+        return aperture
+    if not isinstance(aperture, str):
+        raise ConfigError(f"aperture must be a shape name or an Aperture, got {type(aperture).__name__}")
+    image = options.get("aperture_image")
+    if image is not None and aperture == "disc" and "aperture_image" in options:
+        aperture = "image"
+    blades = options.get("blades", 6)
+    if isinstance(blades, float) and blades.is_integer():
+        blades = int(blades)
+    return make_aperture(aperture, blades=blades, rotation_deg=options.get("rotation_deg", 0.0),
+                         curvature=options.get("curvature", 0.0), aspect=options.get("aspect", 1.0),
+                         image=image)
+
+
+def _resolve_backend(options: dict) -> tuple[str, str]:
+    """(backend, device): numpy on the CPU unless CUDA is asked for or found ('auto')."""
+    device = options.get("device", "auto") or "auto"
+    backend = options.get("backend", "auto") or "auto"
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"render device must be auto, cpu or cuda, got {device!r}")
+    if backend not in ("auto", "numpy", "torch"):
+        raise ConfigError(f"render backend must be auto, numpy or torch, got {backend!r}")
+    if backend == "numpy":
+        if device == "cuda":
+            raise ConfigError("render backend 'numpy' cannot run on device 'cuda'")
+        return "numpy", "cpu"
+    if device == "auto":
+        device = "cuda" if _cuda_available() else "cpu"
+    elif device == "cuda" and not _cuda_available():
+        from ..errors import BackendUnavailableError
+
+        raise BackendUnavailableError("render device 'cuda' requested but torch sees no CUDA GPU")
+    if backend == "auto":
+        backend = "torch" if device == "cuda" else "numpy"
+    return backend, device
+
+
+def _cuda_available() -> bool:
+    # Avoid importing torch (seconds) on machines without an NVIDIA driver.
+    if not (os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia")):
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: float, k: float,
+                 aperture: Union[str, Aperture] = "disc", **options: Any) -> np.ndarray:
+    """Render depth of field: float32 H×W×3 linear RGB focused at disparity `focus_disparity`.
+
+    Options: blades, rotation_deg, curvature, aspect, aperture_image (shape 'image'), cats_eye
+    (0..1), chromatic (0..1), highlight_recover/highlight_threshold/highlight_gain, device
+    (auto|cpu|cuda), backend (auto|numpy|torch), draft (0.05..1 scale), tile (band height px,
+    0 = automatic), and quality knobs layer_step (px), layer_rel, r0 (multi-resolution knee px).
+    """
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ConfigError(f"unknown render option(s): {', '.join(sorted(unknown))}")
+    img, d, a, kk = _check_inputs(image, disparity, focus_disparity, k)
+    ap = resolve_aperture(aperture, options)
+    cats_eye = _num(options, "cats_eye", 0.0, 0.0, 1.0)
+    chromatic = _num(options, "chromatic", 0.0, 0.0, 1.0)
+    draft = _num(options, "draft", 1.0, 0.01, 1.0)
+    tile = int(_num(options, "tile", 0, 0, 1e9))
+    spacing = Spacing(step=_num(options, "layer_step", 1.0, 0.05, 100.0),
+                      rel=_num(options, "layer_rel", 0.12, 0.01, 1.0),
+                      r0=_num(options, "r0", 8.0, 1.0, 1e6))
+    backend, device = _resolve_backend(options)
+    if options.get("highlight_recover"):
+        img = recover_highlights(img, _num(options, "highlight_threshold", 0.9, 0.0, 1e6),
+                                 _num(options, "highlight_gain", 4.0, 1.0, 1e6))
+    if kk == 0.0:
+        return img.copy()
+    H, W = d.shape
+    if draft < 1.0:
+        w2, h2 = max(1, int(round(W * draft))), max(1, int(round(H * draft)))
+        small = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
+        d2 = cv2.resize(d, (w2, h2), interpolation=cv2.INTER_NEAREST)
+        res = _render_full(small, d2, a, kk * w2 / W, ap, spacing, cats_eye, chromatic, tile, backend, device)
+        return cv2.resize(res, (W, H), interpolation=cv2.INTER_LINEAR)
+    return _render_full(img, d, a, kk, ap, spacing, cats_eye, chromatic, tile, backend, device)
+
+
+def _render_full(img, d, a, k, ap, spacing, cats_eye, chromatic, tile, backend, device) -> np.ndarray:
+    H, W = d.shape
+    r = (k * (d - a)).astype(np.float32)
+    band = tile if tile > 0 else (H if H * W <= AUTO_BAND_PIXELS else max(64, AUTO_BAND_PIXELS // W))
+    if band >= H:
+        return _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, (0, 0, H, W))
+    rmax = float(np.abs(r).max())
+    margin = 2 * int(math.ceil(rmax)) + 16
+    out = np.empty_like(img)
+    for y0 in range(0, H, band):
+        y1 = min(H, y0 + band)
+        a0, a1 = max(0, y0 - margin), min(H, y1 + margin)
+        res = _render_band(img[a0:a1], r[a0:a1], ap, spacing, cats_eye, chromatic, backend, device, (a0, 0, H, W))
+        out[y0:y1] = res[y0 - a0: y1 - a0]
+    return out
+
+
+def _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, frame_box) -> np.ndarray:
+    plan = make_plan(r, ap, spacing, chromatic=chromatic, cats_eye=cats_eye, frame_box=frame_box)
+    if backend == "torch":
+        from .torch_impl import render_torch
+
+        return render_torch(img, r, plan, frame_box, device)
+    from .cpu import render_numpy
+
+    return render_numpy(img, r, plan, frame_box)
+
+
+def render_from_params(image: np.ndarray, disparity: np.ndarray, a: float, k: float, aperture_params: Any,
+                       highlight_params: Any = None, render_params: Any = None) -> np.ndarray:
+    """`render_bokeh` driven by the job schema sections (params.optics)."""
+    ap = aperture_params
+    opts: dict[str, Any] = {}
+    if ap is not None:
+        opts.update(blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature, aspect=ap.aspect,
+                    cats_eye=ap.cats_eye, chromatic=ap.chromatic)
+        if ap.image:
+            opts["aperture_image"] = ap.image
+        shape = ap.shape
+    else:
+        shape = "disc"
+    if highlight_params is not None and highlight_params.recover:
+        opts.update(highlight_recover=True, highlight_threshold=highlight_params.threshold,
+                    highlight_gain=highlight_params.gain)
+    if render_params is not None:
+        opts.update(device=render_params.device, draft=render_params.draft, tile=render_params.tile)
+        backend = getattr(render_params, "backend", None)
+        if backend:
+            opts["backend"] = backend
+    return render_bokeh(image, disparity, a, k, shape, **opts)

@@ -1,0 +1,121 @@
+"""Following a subject on an lfbench clip, lost tracks, scene cuts, exports and the plot."""
+from __future__ import annotations
+
+import json
+import logging
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from genrefocus_video.errors import ConfigError
+from genrefocus_video.focus.export import read_focus_track
+from genrefocus_video.io.frame import ClipInfo, Frame
+from genrefocus_video.io.reader import open_reader
+from genrefocus_video.params.job import load_job
+from genrefocus_video.pipeline.record import FrameRecord
+from genrefocus_video.pipeline.stages_temporal import FocusStage, build_temporal_stages, finalize_temporal
+from temporal_fixtures import lf_follow_clip  # noqa: F401
+
+
+def _run(job, frames=None):
+    with open_reader(job.input.path) as r:
+        stages = build_temporal_stages(job, r.info)
+        recs = []
+        for fr in (frames if frames is not None else r):
+            rec = FrameRecord(fr)
+            for s in stages:
+                rec = s.process(rec)
+            recs.append(rec)
+    return stages, recs
+
+
+def test_follow_track_rms_under_5_percent_of_range(lf_follow_clip, tmp_path):
+    c = lf_follow_clip
+    x, y, w, h = c.subject_box(0)
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": c.disp_pattern,
+                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}",
+                              "focus.export": str(tmp_path / "track.json"), "focus.plot": str(tmp_path / "track.png")})
+    stages, recs = _run(job)
+    a = np.array([r.focus_disparity for r in recs])
+    rms = float(np.sqrt(np.mean((a - c.subject_disparity) ** 2)))
+    assert rms < 0.05 * c.disparity_range, (rms, c.disparity_range)
+    assert all(r.extras["focus"]["status"] == "tracking" for r in recs)
+    written = finalize_temporal(stages)
+    rows = json.loads((tmp_path / "track.json").read_text())
+    assert [r["frame"] for r in rows] == list(range(c.frames))
+    assert np.allclose([r["focus_disparity"] for r in rows], a)
+    assert {"subject_disparity", "subject_lo", "subject_hi", "box_x", "status"} <= set(rows[0])
+    png = (tmp_path / "track.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    assert set(written) == {"focus_track", "focus_plot"}
+
+
+def test_scene_cut_mid_track_holds_focus_and_says_so(lf_follow_clip, tmp_path, caplog):
+    """Frames 0-9 of the clip, then 6 frames of unrelated content: the track is lost at the cut."""
+    c = lf_follow_clip
+    cut = 10
+    rgb = [c.aif(t) for t in range(cut)]
+    other = [np.ascontiguousarray(c.aif(t)[::-1, ::-1] * np.float32(0.25)) for t in range(6)]
+    disp = [c.disparity(t) for t in range(cut)] + [c.disparity(t)[::-1, ::-1] for t in range(6)]
+    np.save(tmp_path / "d.npy", np.stack(disp))
+    x, y, w, h = c.subject_box(0)
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": str(tmp_path / "d.npy"),
+                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}"})
+    info = ClipInfo(path="mem", kind="sequence", width=c.width, height=c.height, fps=Fraction(24), n_frames=16)
+    stages = build_temporal_stages(job, info)
+    recs = []
+    with caplog.at_level(logging.WARNING):
+        for t, img in enumerate(rgb + other):
+            rec = FrameRecord(Frame(t, img, None, t / 24))
+            for s in stages:
+                rec = s.process(rec)
+            recs.append(rec)
+    assert recs[cut].extras["scene_cut"] is True
+    assert recs[cut].extras["focus"]["status"] == "lost"
+    assert "scene cut" in recs[cut].extras["focus_track_lost"]
+    held = recs[cut - 1].focus_disparity
+    for r in recs[cut:]:
+        if r.extras["focus"]["status"] == "lost":
+            assert r.focus_disparity == pytest.approx(held)  # held, never a silent jump to other content
+    assert any(f"frame {cut}: subject track lost (scene cut)" in m for m in caplog.messages)
+    finalize_temporal(stages)
+    assert any("subject track was lost on frames 10-" in m for m in caplog.messages)
+
+
+def test_follow_config_errors(lf_follow_clip):
+    c = lf_follow_clip
+    base = {"input.path": c.aif_pattern, "depth.path": c.disp_pattern, "focus.track": "follow"}
+    info = ClipInfo(path="mem", kind="sequence", width=c.width, height=c.height, fps=Fraction(24), n_frames=24)
+    with pytest.raises(ConfigError, match="needs 'focus.box'"):
+        build_temporal_stages(load_job(overrides=base), info)
+    with pytest.raises(ConfigError, match="lies outside the 192x108 frame"):
+        build_temporal_stages(load_job(overrides={**base, "focus.box": "300,10,20,20"}), info)
+    with pytest.raises(ConfigError, match="'focus.box' frame 40 is outside the clip's frames 0..23"):
+        build_temporal_stages(load_job(overrides={**base, "focus.box": "10,10,20,20@40"}), info)
+
+
+def test_rack_keyframes_point_key_and_csv_export(lf_follow_clip, tmp_path):
+    """Background -> subject rack: exact at keys; a picked-point key resolves to the subject's depth."""
+    c = lf_follow_clip
+    x, y, w, h = c.subject_box(20)
+    cx, cy = x + w // 2, y + h // 2
+    bg = c.meta["layers"][0]["disparity"]
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": c.disp_pattern,
+                              "focus.keyframes": f"4:{bg},20:@{cx}/{cy}", "focus.ease": "ease",
+                              "focus.export": str(tmp_path / "t.csv")})
+    info = ClipInfo(path=c.aif_pattern, kind="sequence", width=c.width, height=c.height, fps=Fraction(24), n_frames=24)
+    stages = build_temporal_stages(job, info)
+    focus = [s for s in stages if isinstance(s, FocusStage)][0]
+    assert not focus.temporal  # keyframed focus is stateless: chunks need no warm-up
+    assert focus.keys[1].value == pytest.approx(c.subject_disparity[20], abs=1e-4)
+    for t in range(24):
+        rec = FrameRecord(Frame(t, np.zeros((c.height, c.width, 3), np.float32), None, t / 24))
+        rec.disparity = c.disparity(t)
+        focus.process(rec)
+    finalize_temporal(stages)
+    rows = read_focus_track(str(tmp_path / "t.csv"))
+    a = np.array([r["focus_disparity"] for r in rows])
+    assert a[4] == pytest.approx(bg) and a[20] == pytest.approx(c.subject_disparity[20], abs=1e-4)
+    assert (np.diff(a) >= 0).all() and a[:5].max() == pytest.approx(bg) and a[20:].min() == pytest.approx(a[20])
+    assert rows[0]["mode"] == "keyframes/ease" and rows[0]["frame"] == 0

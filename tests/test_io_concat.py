@@ -1,0 +1,100 @@
+"""Lossless joining of segments (stream copy): frames and bits identical to the segments."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from genrefocus_video.errors import InputError
+from genrefocus_video.io.atomic import atomic_output
+from genrefocus_video.io.concat import concat_segments
+from genrefocus_video.io.frame import ClipInfo, Frame
+from genrefocus_video.io.reader import open_reader
+from genrefocus_video.io.writer import open_writer
+
+W, H = 64, 48
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg program not installed")
+
+
+@pytest.mark.parametrize("ext,codec", [(".mov", "prores"), (".mkv", "ffv1")])
+def test_concat_is_lossless(tmp_path, ext, codec):
+    like = ClipInfo(path="", kind="sequence", width=W, height=H, bit_depth=10, transfer="bt709")
+    rng = np.random.default_rng(0)
+    segs, decoded = [], []
+    for k, (a, b) in enumerate(((0, 3), (3, 5))):
+        seg = str(tmp_path / f"seg{k}{ext}")
+        with open_writer(seg, like, codec=codec) as w:
+            for i in range(a, b):
+                w.write(Frame(i, rng.random((H, W, 3)).astype(np.float32)))
+        with open_reader(seg) as r:
+            decoded += [f.rgb for f in r]
+        segs.append(seg)
+    out = str(tmp_path / f"all{ext}")
+    with atomic_output(out) as tmp:
+        concat_segments(segs, tmp)
+    with open_reader(out) as r:
+        joined = [f for f in r]
+    assert [f.index for f in joined] == list(range(5))
+    for a, b in zip(decoded, joined):
+        np.testing.assert_array_equal(a, b.rgb)  # stream copy: bit-identical pixels
+
+
+def test_concat_missing_segment(tmp_path):
+    with pytest.raises(InputError, match="seg9"):
+        concat_segments([str(tmp_path / "seg9.mov")], str(tmp_path / "o.mov"))
+
+
+def test_concat_with_audio_copied_from_the_source(tmp_path, shared_data):
+    import hashlib
+
+    import av
+
+    src = str(shared_data / "meridian" / "Meridian-Apple_ProResProxy-HDR10.mp4")
+    segs = []
+    with open_reader(src) as r:
+        info = r.info
+    for k, (a, b) in enumerate(((0, 1), (2, 4))):  # inclusive frame ranges
+        seg = str(tmp_path / f"s{k}.mov")
+        with open_reader(src, first_frame=a, last_frame=b) as r, open_writer(seg, info) as w:
+            for f in r:
+                w.write(f)
+        segs.append(seg)
+    out = str(tmp_path / "joined.mov")
+    with atomic_output(out) as tmp:
+        concat_segments(segs, tmp, audio_from=src)
+
+    def audio(path: str) -> list[str]:
+        with av.open(path) as c:
+            h = {s.index: hashlib.sha256() for s in c.streams.audio}
+            for p in c.demux(*c.streams.audio):
+                if p.size:
+                    h[p.stream.index].update(bytes(p))
+        return [x.hexdigest() for _, x in sorted(h.items())]
+
+    assert audio(out) == audio(src)
+    with open_reader(out) as r:
+        assert r.info.n_frames == 5 and r.info.codec == "prores"
+        assert r.info.timecode == "00:01:15;26" and r.info.transfer == "pq"
+
+
+def test_concat_audio_range_for_a_sub_range_render(tmp_path):
+    import subprocess
+
+    import av
+
+    src = str(tmp_path / "src.mkv")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s={W}x{H}:r=24:d=1",
+                    "-f", "lavfi", "-i", "sine=d=1:sample_rate=48000", "-c:v", "ffv1", "-c:a", "flac", src], check=True)
+    with open_reader(src, first_frame=6, last_frame=11) as r, open_writer(str(tmp_path / "seg.mkv"), r.info) as w:
+        for f in r:
+            w.write(f)
+    out = str(tmp_path / "o.mkv")
+    concat_segments([str(tmp_path / "seg.mkv")], out, audio_from=src, audio_range=(6 / 24, 12 / 24))
+    with av.open(out) as c:
+        a = c.streams.audio[0]
+        dur = sum(p.duration or 0 for p in c.demux(a) if p.size) * float(a.time_base)
+        assert c.streams.video[0].codec_context.name == "ffv1"
+    # the packets overlapping [0.25, 0.5) s: at least the range, at most one extra packet each side
+    # (FLAC packets here are 4608 samples = 0.096 s); the whole source would be 1 s.
+    assert 0.25 <= dur <= 0.25 + 2 * 0.096 + 1e-6

@@ -1,0 +1,144 @@
+"""End to end with the real stages (depth file -> focus -> classical bokeh) through the CLI."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import test_pipeline_kit as kit
+from genrefocus_video.cli import main
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    d = tmp_path_factory.mktemp("e2e")
+    clip = kit.make_clip(str(d / "plate.mkv"), n=10)
+    disp = np.full((kit.H, kit.W), 0.2, np.float32)
+    disp[:, kit.W // 2:] = 0.8  # two layers: the right half is near
+    np.save(d / "disp.npy", disp)
+    return d, clip, str(d / "disp.npy")
+
+
+def _render(clip, depth, out, *extra):
+    return main(["render", clip, "-o", out, "--depth", depth, "--focus-disparity", "0.2", "--k", "4",
+                 "--codec", "ffv1", "--no-progress", *extra])
+
+
+def test_render_local_chunked_and_summary(shot, capsys):
+    d, clip, depth = shot
+    a, b = str(d / "a.mkv"), str(d / "b.mkv")
+    assert _render(clip, depth, a, "--executor", "local") == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"wrote {a}: 10 frames") and "fps" in line and "executor local" in line
+    assert _render(clip, depth, b, "--executor", "local", "--chunks", "3") == 0
+    out_a, out_b = kit.read_all(a), kit.read_all(b)
+    assert np.array_equal(out_a, out_b)
+    src = kit.read_all(clip)
+    # the in-focus far half stays sharp, the near half (r = 4 * 0.6 = 2.4 px) is blurred
+    left = np.abs(out_a[:, :, : kit.W // 2 - 4] - src[:, :, : kit.W // 2 - 4]).max()
+    right = np.abs(out_a[:, :, kit.W // 2 + 4:] - src[:, :, kit.W // 2 + 4:]).max()
+    assert right > 10 * max(left, 1e-3)
+    report = json.load(open(a + ".work/report.json"))
+    assert {r["stage"] for r in report["stages"]} >= {"bokeh", "decode", "encode"}
+    assert abs(sum(r["share"] for r in report["stages"]) - 1.0) < 0.01
+
+
+def test_render_refuses_existing_output_before_work(shot, capsys):
+    d, clip, depth = shot
+    out = d / "exists.mkv"
+    out.write_bytes(b"keep")
+    assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "2") == 4
+    assert "already exists" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep" and not os.path.exists(str(out) + ".work")
+
+
+def test_submit_two_shots_then_resume(shot, capsys):
+    d, clip, depth = shot
+    job = d / "farm.yaml"
+    job.write_text(f"""
+defaults:
+  blur: {{k: 4}}
+  output: {{codec: ffv1}}
+  executor: {{executor: local, chunks: 2, progress: false}}
+shots:
+  sh010:
+    input: {{path: {clip}}}
+    output: {{path: out/sh010.mkv}}
+    depth: {{path: {depth}}}
+    focus: {{disparity: 0.2}}
+  sh020:
+    input: {{path: {clip}}}
+    output: {{path: out/sh020.mkv}}
+    depth: {{path: {depth}}}
+    focus: {{disparity: 0.8}}
+""")
+    (d / "out").mkdir()
+    assert main(["submit", str(job)]) == 0
+    out = capsys.readouterr().out
+    assert "sh010: wrote" in out and "sh020: wrote" in out and "2/2 shots done" in out
+    a, b = kit.read_all(str(d / "out/sh010.mkv")), kit.read_all(str(d / "out/sh020.mkv"))
+    assert a.shape == b.shape and not np.array_equal(a, b)  # different focus per shot
+    assert main(["submit", str(job)]) == 0  # finished shots are not rendered again
+    assert capsys.readouterr().out.count("already complete") == 2
+
+
+def test_chunked_focus_track_export_matches_streaming(shot):
+    d, clip, depth = shot
+    for name, extra in (("s", []), ("c", ["--chunks", "3"])):
+        assert _render(clip, depth, str(d / f"ft_{name}.mkv"), "--executor", "local", "--focus-keyframes",
+                       "0:0.2,9:0.8", "--export-focus-track", str(d / f"ft_{name}.json"), *extra) == 0
+    a = json.load(open(d / "ft_s.json"))
+    b = json.load(open(d / "ft_c.json"))
+    assert a == b and len(json.dumps(a)) > 100
+    assert np.array_equal(kit.read_all(str(d / "ft_s.mkv")), kit.read_all(str(d / "ft_c.mkv")))
+
+
+def test_real_depth_smoothing_split_within_stated_tolerance(shot):
+    """Split vs unsplit with the real flow-guided depth smoothing (decaying memory).
+
+    Its warm-up is chosen so the remaining influence of the frames before the warm-up is below
+    1e-3 of the disparity range (depth.temporal.warmup_frames); so chunked disparity must equal
+    the sequential one within 1e-3 × range, and the render within K × that (1 px of blur = 1/K).
+    """
+    from dataclasses import replace
+
+    from genrefocus_video.io.reader import open_reader
+    from genrefocus_video.params import load_job
+    from genrefocus_video.pipeline.local import run_stages
+    from genrefocus_video.pipeline.record import FrameRecord
+    from genrefocus_video.pipeline.stages import build_head, last_temporal, max_warmup, reset_all
+
+    d, _, _ = shot
+    n = 24
+    clip = kit.make_clip(str(d / "long.mkv"), n=n)
+    rng = np.random.default_rng(3)
+    seq = np.empty((n, kit.H, kit.W), np.float32)
+    for i in range(n):  # a noisy, drifting two-layer disparity: smoothing has work to do
+        seq[i] = 0.2 + 0.1 * (np.arange(kit.W) >= kit.W // 2) + 0.02 * i + 0.05 * rng.random((kit.H, kit.W))
+    np.save(d / "seq.npy", seq)
+    job = load_job(None, {"input.path": clip, "output.path": str(d / "unused.mkv"), "depth.path": str(d / "seq.npy"),
+                          "depth.smoothing": 0.5, "focus.disparity": 0.3, "blur.k": 4})
+    with open_reader(clip) as r:
+        info = r.info
+        frames = list(r)
+    head = build_head(job, info)
+    warm = max_warmup(head)
+    assert 0 < warm < 16  # the smoother declares a finite warm-up
+    reset_all(head)
+    full = [run_stages(FrameRecord(f), head).disparity.copy() for f in frames]
+    rng_d = float(seq.max() - seq.min())
+    start = 16  # a chunk starting at frame 16 with the declared warm-up
+    head2 = build_head(replace(job), info)
+    reset_all(head2)
+    for f in frames[max(0, start - warm):start]:
+        run_stages(FrameRecord(f), head2[: last_temporal(head2) + 1])
+    for f in frames[start:]:
+        got = run_stages(FrameRecord(f), head2).disparity
+        assert np.abs(got - full[f.index]).max() <= 1e-3 * rng_d + 1e-6
+    # and the smoothing really has memory: without warm-up the chunk would differ by more
+    head3 = build_head(job, info)
+    reset_all(head3)
+    cold = run_stages(FrameRecord(frames[start]), head3).disparity
+    assert np.abs(cold - full[start]).max() > 1e-3 * rng_d

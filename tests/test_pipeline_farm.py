@@ -1,0 +1,97 @@
+"""Farm job files: many shots, each validated against the one schema; errors name shot and key."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from genrefocus_video.errors import ConfigError, InputError
+from genrefocus_video.pipeline.farm import load_farm
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _write(tmp_path, text: str) -> str:
+    (tmp_path / "plates").mkdir(exist_ok=True)
+    for name in ("a.mov", "b.mov", "a_depth.mkv"):
+        (tmp_path / "plates" / name).write_bytes(b"x")
+    p = tmp_path / "job.yaml"
+    p.write_text(text)
+    return str(p)
+
+
+GOOD = """
+defaults:
+  blur: {k: 12}
+  executor: {chunks: 4}
+shots:
+  sh010:
+    input: {path: plates/a.mov}
+    output: {path: out/a.mov}
+    depth: {path: plates/a_depth.mkv}
+    focus: {disparity: 0.3}
+  sh020:
+    input: {path: plates/b.mov}
+    output: {path: out/b.mov}
+    blur: {k: 20}
+    executor: {chunks: 2}
+"""
+
+
+def test_good_job_file_resolves_defaults_overrides_and_paths(tmp_path):
+    shots = load_farm(_write(tmp_path, GOOD), overrides={"executor.workers": "2"})
+    assert [s.name for s in shots] == ["sh010", "sh020"]
+    a, b = shots[0].job, shots[1].job
+    assert (a.blur.k, b.blur.k) == (12.0, 20.0)  # shot value overrides the default
+    assert (a.executor.chunks, b.executor.chunks) == (4, 2)
+    assert a.executor.workers == b.executor.workers == 2  # command line overrides every shot
+    assert a.input.path == str(tmp_path / "plates" / "a.mov")  # relative to the job file
+    assert a.depth.path == str(tmp_path / "plates" / "a_depth.mkv")
+    assert [s.name for s in load_farm(str(tmp_path / "job.yaml"), only=["sh020"])] == ["sh020"]
+
+
+def test_bad_key_names_shot_and_key(tmp_path):
+    path = _write(tmp_path, GOOD.replace("blur: {k: 20}", "blur: {kk: 20}"))
+    with pytest.raises(ConfigError) as e:
+        load_farm(path)
+    msg = str(e.value)
+    assert "shot 'sh020'" in msg and "'blur.kk'" in msg and "did you mean 'blur.k'" in msg and path in msg
+
+
+def test_bad_value_names_shot_and_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"shot 'sh010'.*'focus.disparity'"):
+        load_farm(_write(tmp_path, GOOD.replace("focus: {disparity: 0.3}", "focus: {disparity: near}")))
+
+
+def test_missing_shot_and_missing_input_are_named(tmp_path):
+    path = _write(tmp_path, GOOD)
+    with pytest.raises(ConfigError, match=r"no shot 'sh030'.*shots: sh010, sh020"):
+        load_farm(path, only=["sh030"])
+    with pytest.raises(ConfigError, match="no shots"):
+        load_farm(_write(tmp_path, "defaults: {blur: {k: 3}}\nshots: {}\n"))
+    with pytest.raises(InputError, match=r"shot 'sh020'.*'input.path'.*plates/c.mov"):
+        load_farm(_write(tmp_path, GOOD.replace("plates/b.mov", "plates/c.mov")))
+    with pytest.raises(ConfigError, match=r"shot 'sh020'.*missing key 'output.path'"):
+        load_farm(_write(tmp_path, GOOD.replace("    output: {path: out/b.mov}\n", "")))
+
+
+def test_bad_top_level_and_default_keys(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown top-level key 'shot'.*did you mean 'shots'"):
+        load_farm(_write(tmp_path, GOOD.replace("shots:", "shot:")))
+    with pytest.raises(ConfigError, match=r"defaults.*'blur.kay'"):
+        load_farm(_write(tmp_path, GOOD.replace("blur: {k: 12}", "blur: {kay: 12}")))
+
+
+def test_example_farm_job_validates():
+    shots = load_farm(os.path.join(REPO, "configs", "farm_job.yaml"), check_inputs=False)
+    assert len(shots) >= 3
+    assert len({s.job.output.path for s in shots}) == len(shots)
+
+
+def test_submit_dry_run_lists_shots(tmp_path, capsys):
+    from genrefocus_video.cli import main
+
+    assert main(["submit", _write(tmp_path, GOOD), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "sh010:" in out and "sh020:" in out and "4 chunks" in out
+    assert main(["submit", str(tmp_path / "job.yaml"), "--shot", "nope", "--dry-run"]) == 2

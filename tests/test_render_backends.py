@@ -1,0 +1,114 @@
+"""Torch path vs numpy path, bands vs whole frame, draft, options, highlights, explain files."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from genrefocus_video import render_bokeh
+from genrefocus_video.render.explain import write_explain
+from genrefocus_video.render.highlights import recover_highlights
+
+
+def _scene(H=72, W=96, seed=0):
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.random((H, W, 3), dtype=np.float32), (0, 0), 1.5) * 1.5
+    img[rng.integers(0, H, 12), rng.integers(0, W, 12)] = 25.0  # point lights
+    disp = np.full((H, W), 0.1, np.float32)
+    yy, xx = np.mgrid[:H, :W]
+    disp[(yy - 30) ** 2 + (xx - 40) ** 2 < 15 ** 2] = 0.5
+    disp[(yy > 50) & (xx > 55)] = 0.9
+    disp += (xx / W * 0.05).astype(np.float32)  # a gentle ramp: pixels between layers
+    return img, disp
+
+
+@pytest.mark.parametrize("opts", [{}, {"chromatic": 0.8}, {"cats_eye": 0.7}, {"r0": 3.0}])
+def test_torch_cpu_path_matches_numpy_path(opts):
+    pytest.importorskip("torch")
+    img, disp = _scene()
+    a = render_bokeh(img, disp, 0.5, 24.0, "heart", backend="numpy", **opts)
+    b = render_bokeh(img, disp, 0.5, 24.0, "heart", backend="torch", device="cpu", **opts)
+    assert np.abs(a - b).max() < 1e-3 and np.abs(a - b).mean() < 1e-5
+
+
+def test_bands_match_whole_frame():
+    img, disp = _scene(H=120)
+    whole = render_bokeh(img, disp, 0.5, 16.0, "disc")
+    banded = render_bokeh(img, disp, 0.5, 16.0, "disc", tile=40)
+    assert np.abs(whole - banded).mean() < 2e-3
+
+
+def test_draft_is_a_close_preview():
+    img, disp = _scene(H=96, W=128)
+    full = render_bokeh(img, disp, 0.1, 20.0, "disc")
+    draft = render_bokeh(img, disp, 0.1, 20.0, "disc", draft=0.5)
+    assert draft.shape == full.shape and draft.dtype == np.float32
+    assert np.abs(np.clip(draft, 0, 1) - np.clip(full, 0, 1)).mean() < 0.05
+
+
+def test_chromatic_fringing_separates_channels_and_cats_eye_clips_corners():
+    img = np.zeros((96, 160, 3), np.float32)
+    img[48, 80] = 100.0
+    img[8, 8] = 100.0  # a point near the corner
+    disp = np.zeros((96, 160), np.float32)
+    plain = render_bokeh(img, disp, 0.5, 20.0, "disc")
+    chrom = render_bokeh(img, disp, 0.5, 20.0, "disc", chromatic=1.0)
+    # longitudinal CA: behind the focus plane blue (focused nearer the lens) spreads wider than red
+    area = lambda ch: (ch[30:66, 62:98] > 1e-3).sum()
+    assert area(chrom[..., 2]) > area(chrom[..., 1]) > area(chrom[..., 0])
+    front = render_bokeh(img, np.ones_like(disp), 0.5, 20.0, "disc", chromatic=1.0)
+    assert area(front[..., 0]) > area(front[..., 1]) > area(front[..., 2])  # and the other way in front
+    np.testing.assert_allclose(chrom[24:72, 56:104].sum(axis=(0, 1)), 100.0, rtol=1e-4)  # energy per channel
+    cat = render_bokeh(img, disp, 0.5, 20.0, "disc", cats_eye=1.0)
+    corner = lambda x: (x[:30, :30, 1] > x[:30, :30, 1].max() * 0.3).sum()
+    centre = lambda x: (x[30:66, 62:98, 1] > x[30:66, 62:98, 1].max() * 0.3).sum()
+    assert corner(cat) < 0.8 * corner(plain)  # the corner bokeh is clipped to a cat's eye
+    assert abs(centre(cat) - centre(plain)) <= 0.1 * centre(plain)  # the centre one barely
+
+
+def test_highlight_recovery_makes_clipped_lights_bloom():
+    img = np.full((64, 64, 3), 0.05, np.float32)
+    img[32, 32] = 1.0  # a clipped light
+    rec = recover_highlights(img, 0.9, 8.0)
+    assert rec[32, 32, 0] == pytest.approx(8.0) and rec[0, 0, 0] == pytest.approx(0.05)
+    disp = np.zeros((64, 64), np.float32)
+    dull = render_bokeh(img, disp, 0.5, 20.0, "disc")
+    bright = render_bokeh(img, disp, 0.5, 20.0, "disc", highlight_recover=True, highlight_gain=8.0)
+    assert bright[32, 36, 0] > 3 * dull[32, 36, 0] - 0.05 * 2
+
+
+def test_explain_writes_blur_map_and_overlay(tmp_path):
+    img, disp = _scene()
+    files = write_explain(tmp_path / "explain", 7, img, disp, 0.5, 10.0)
+    png = cv2.imread(files["blur_png"])
+    assert png.shape == (72, 96, 3)
+    meta = json.loads(open(files["json"]).read())
+    r = 10.0 * (disp - 0.5)
+    assert meta["r_min_px"] == pytest.approx(float(r.min()), abs=1e-5)
+    import OpenEXR
+
+    with OpenEXR.File(files["blur_exr"]) as f:
+        exr = np.asarray(f.channels()["Y"].pixels)
+    np.testing.assert_allclose(exr, r, atol=1e-6)
+    over = cv2.imread(files["focus_png"])[..., ::-1]
+    infocus = np.abs(r) <= 1.0
+    assert over[infocus][:, 1].mean() > over[~infocus][:, 1].mean()  # in-focus pixels tinted green
+    assert not list((tmp_path / "explain").glob(".tmp-*"))
+
+
+def test_backend_selection_on_a_cuda_machine(monkeypatch):
+    import genrefocus_video.render.api as api
+
+    monkeypatch.setattr(api, "_cuda_available", lambda: True)
+    assert api._resolve_backend({}) == ("torch", "cuda")
+    assert api._resolve_backend({"backend": "numpy"}) == ("numpy", "cpu")
+    assert api._resolve_backend({"device": "cpu"}) == ("numpy", "cpu")
+    assert api._resolve_backend({"backend": "torch", "device": "cpu"}) == ("torch", "cpu")
+    monkeypatch.setattr(api, "_cuda_available", lambda: False)
+    assert api._resolve_backend({}) == ("numpy", "cpu")
+    from genrefocus_video.errors import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError):
+        api._resolve_backend({"device": "cuda"})

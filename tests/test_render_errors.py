@@ -1,0 +1,30 @@
+"""Bad input to the renderer gives a clear one-line ConfigError / InputError."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genrefocus_video import render_bokeh
+from genrefocus_video.errors import ConfigError, InputError
+
+IMG = np.zeros((8, 10, 3), np.float32)
+D = np.zeros((8, 10), np.float32)
+
+
+@pytest.mark.parametrize("args,kw,err,match", [
+    ((IMG, np.zeros((10, 8), np.float32), 0.5, 5.0), {}, InputError, r"disparity has shape \(10, 8\), expected \(8, 10\)"),
+    ((IMG, np.where(np.arange(80).reshape(8, 10) == 13, np.nan, 0.0), 0.5, 5.0), {}, InputError, "NaN"),
+    ((IMG, D, 0.5, -1.0), {}, ConfigError, "K must be"),
+    ((IMG, D, float("nan"), 1.0), {}, ConfigError, "focus disparity"),
+    ((IMG, D, 0.5, 5.0), {"aperture": "donut"}, ConfigError, "aperture shape must be one of"),
+    ((IMG, D, 0.5, 5.0), {"aperture": "image", "aperture_image": np.zeros((5, 5))}, InputError, "empty"),
+    ((IMG[..., :2], D, 0.5, 5.0), {}, InputError, "H×W×3"),
+    ((IMG.astype(np.uint8), D, 0.5, 5.0), {}, InputError, "float"),
+    ((IMG, D, 0.5, 5.0), {"blur_amount": 3}, ConfigError, "unknown render option"),
+    ((IMG, D, 0.5, 5.0), {"cats_eye": 2.0}, ConfigError, "cats_eye"),
+    ((IMG, D, 0.5, 5.0), {"device": "tpu"}, ConfigError, "device"),
+])
+def test_bad_input_is_one_clear_line(args, kw, err, match):
+    with pytest.raises(err, match=match) as info:
+        render_bokeh(*args, **kw)
+    assert "\n" not in str(info.value)
