@@ -127,9 +127,9 @@ def main(argv=None) -> int:
     bwins = {m: sum(r["ours"][1] > r[m][1] for r in rows) for m in methods if m != "ours"}
     print("cases where ours has the higher PSNR: " + ", ".join(f"vs {m} {wins[m]}/{len(rows)}" for m in wins))
     print("cases where ours has the higher boundary PSNR: " + ", ".join(f"vs {m} {bwins[m]}/{len(rows)}" for m in bwins))
-    print("seconds per frame: " + ", ".join(f"{m} {timing[m] / len(rows):.3f}" for m in methods)
-          + f" (Blender: render calls only; process incl. start-up {timing.get('blender_process', 0):.0f}s)"
-          if "blender" in methods else "")
+    note = (f" (Blender: render calls only; process incl. start-up {timing.get('blender_process', 0):.0f}s)"
+            if "blender" in methods else "")
+    print("seconds per frame: " + ", ".join(f"{m} {timing[m] / len(rows):.3f}" for m in methods) + note)
     beats = all(summary["all"]["ours"][i] > summary["all"][m][i] for m in methods if m != "ours" for i in (0, 1))
     print("ours beats every baseline on mean PSNR and mean boundary PSNR:", beats)
     if a.json:

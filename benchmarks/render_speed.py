@@ -50,14 +50,14 @@ def frames():
     return {"lfbench": (aif, disp.astype(np.float32)), "continuous": (aif, (disp + ramp).astype(np.float32))}
 
 
-def time_render(img, disp, shape, repeats):
+def time_render(img, disp, shape, repeats, **opts):
     a = 0.5
     k = MAX_R / float(np.abs(disp - a).max())
     render_bokeh(img[:64, :64], disp[:64, :64], a, k, shape)  # warm caches (kernels)
     walls, cpus = [], []
     for _ in range(repeats):
         c0, t0 = time.process_time(), time.perf_counter()
-        render_bokeh(img, disp, a, k, shape)
+        render_bokeh(img, disp, a, k, shape, **opts)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
     from genrefocus_video.render import cpu
@@ -66,7 +66,7 @@ def time_render(img, disp, shape, repeats):
     cpu.THREADS = 1  # profile on one thread (cProfile sees only the calling thread)
     prof.enable()
     c0, t0 = time.process_time(), time.perf_counter()
-    render_bokeh(img, disp, a, k, shape)
+    render_bokeh(img, disp, a, k, shape, **opts)
     one_thread = time.perf_counter() - t0
     prof.disable()
     cpu.THREADS = None
@@ -146,13 +146,16 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     results = {"size": [W, H], "max_radius_px": MAX_R, "cpu_count": os.cpu_count(),
                "loadavg_at_start": [round(v, 2) for v in load], "cases": {}}
-    for name, (img, disp) in fr.items():
-        for shape in ("disc", "heart"):
-            r = time_render(img, disp, shape, a.repeats)
-            results["cases"][f"{name}/{shape}"] = r
-            print(f"{name:10s} {shape:5s} wall {r['wall_s_median']:.3f}s ({r['fps']:.2f} fps), "
-                  f"cpu {r['cpu_s_median']:.3f}s, filter2D {r['profile_filter2D_s']:.3f}s of "
-                  f"{r['profile_total_s']:.3f}s profiled on one thread", flush=True)
+    runs = [(name, shape, {}) for name in fr for shape in ("disc", "heart")]
+    runs.append(("continuous", "disc", {"draft": 0.5}))
+    for name, shape, opts in runs:
+        img, disp = fr[name]
+        r = time_render(img, disp, shape, a.repeats, **opts)
+        label = shape + (f" draft {opts['draft']}" if opts else "")
+        results["cases"][f"{name}/{label}"] = r
+        print(f"{name:10s} {label:5s} wall {r['wall_s_median']:.3f}s ({r['fps']:.2f} fps), "
+              f"cpu {r['cpu_s_median']:.3f}s, filter2D {r['profile_filter2D_s']:.3f}s of "
+              f"{r['profile_total_s']:.3f}s profiled on one thread", flush=True)
     if not a.no_blender:
         b = blender_time(*fr["lfbench"], work)
         results["blender"] = b

@@ -168,11 +168,12 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
 
 def _render_full(img, d, a, k, ap, spacing, cats_eye, chromatic, tile, backend, device) -> np.ndarray:
     H, W = d.shape
-    r = (k * (d - a)).astype(np.float32)
+    r = np.subtract(d, np.float32(a), dtype=np.float32)  # in place: no frame-sized temporaries
+    r *= np.float32(k)
     band = tile if tile > 0 else (H if H * W <= AUTO_BAND_PIXELS else max(64, AUTO_BAND_PIXELS // W))
     if band >= H:
         return _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, (0, 0, H, W))
-    rmax = float(np.abs(r).max())
+    rmax = max(abs(float(r.min())), abs(float(r.max())))
     margin = 2 * int(math.ceil(rmax)) + 16
     out = np.empty_like(img)
     for y0 in range(0, H, band):

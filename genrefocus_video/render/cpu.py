@@ -47,7 +47,6 @@ def _up2(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 FILL_CAP = 1.0  # colour cap (× alpha) of what may be extended into hidden regions
 THREADS: int | None = None  # layer threads (None: min(cores, 4)); benchmarks set 1 to profile
-FILL_OPEN = 0  # optional morphological opening of the fill source (0 = off; measured worse on lfbench)
 FILL_SCALE = 4  # hidden regions are filled from a 1/4-resolution pyramid (the fill is smooth anyway)
 
 
@@ -59,9 +58,6 @@ def cap_highlights(img: np.ndarray, cap: float = FILL_CAP) -> np.ndarray:
     duplicated highlight is worse than a plain surface. (Premultiplied colour ≤ cap·alpha is the
     same per-pixel condition, so the frame is capped once and every layer reuses it.)
     """
-    if FILL_OPEN > 1:
-        kern = cv2.getStructuringElement(cv2.MORPH_RECT, (FILL_OPEN, FILL_OPEN))
-        img = cv2.morphologyEx(img, cv2.MORPH_OPEN, kern, borderType=cv2.BORDER_REPLICATE)
     peak = np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2])
     if not (peak > cap).any():
         return img
