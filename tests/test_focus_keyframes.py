@@ -130,3 +130,27 @@ def test_box_outside_the_frame_is_refused():
         check_box((100, 10, 20, 20), 64, 48, "100,10,20,20")
     with pytest.raises(ConfigError, match="width and height must be > 0"):
         parse_box("1,2,0,5")
+
+
+def test_keyframes_outside_the_rendered_range_shape_the_curve(tmp_path):
+    """Rendering frames 20-30 of a 24->48 rack gives the same a(t) there as the full render."""
+    import json
+    from pathlib import Path
+
+    from genrefocus_video.params import load_job
+    from genrefocus_video.pipeline.run import run_job
+
+    repo = Path(__file__).resolve().parents[1]
+    tracks = {}
+    for name, first, last in (("part", 20, 30), ("full", 0, 40)):
+        job = load_job(repo / "configs" / "rack_focus.yaml", {
+            "input.path": str(repo / "samples" / "city.mp4"), "depth.path": str(repo / "samples" / "city_depth.mkv"),
+            "output.path": str(tmp_path / f"{name}.%04d.exr"), "output.codec": "exr",
+            "input.first_frame": first, "input.last_frame": last, "blur.k": 0.0,
+            "focus.export": str(tmp_path / f"{name}.json"), "executor.executor": "local", "executor.progress": False})
+        run_job(job)
+        tracks[name] = {r["frame"]: r["focus_disparity"] for r in json.loads((tmp_path / f"{name}.json").read_text())}
+    assert sorted(tracks["part"]) == list(range(20, 31))
+    for f, a in tracks["part"].items():
+        assert a == pytest.approx(tracks["full"][f], abs=1e-9)
+    assert tracks["part"][30] > tracks["part"][24] + 0.05  # the rack is under way inside the range

@@ -28,3 +28,15 @@ def test_bad_input_is_one_clear_line(args, kw, err, match):
     with pytest.raises(err, match=match) as info:
         render_bokeh(*args, **kw)
     assert "\n" not in str(info.value)
+
+
+def test_blur_beyond_the_frame_is_refused_not_allocated():
+    """Raw 16-bit depth codes read as disparity would ask for a ~900k px blur: say so, do not OOM."""
+    img = np.ones((24, 40, 3), np.float32)
+    d = np.linspace(1656, 63271, 24 * 40, dtype=np.float32).reshape(24, 40)
+    with pytest.raises(ConfigError, match="depth's units") as err:
+        render_bokeh(img, d, 30000.0, 14.0)
+    assert "\n" not in str(err.value)
+    # The same scene in disparity units renders.
+    out = render_bokeh(img, d / 65535.0, 0.5, 14.0)
+    assert out.shape == img.shape and np.isfinite(out).all()

@@ -142,11 +142,9 @@ class FrameLookup:
         self._reader = None
         self._cache: OrderedDict[int, Frame] = OrderedDict()
         self.size = cache
-        self.first = int(job.input.first_frame)
-        last = job.input.last_frame
-        if info.n_frames is not None:
-            last = info.n_frames - 1 if last is None else min(last, info.n_frames - 1)
-        self.last = last
+        # The whole clip, not just the rendered range: keyframes outside the range still shape the curve.
+        self.first = 0
+        self.last = info.n_frames - 1 if info.n_frames is not None else None
 
     def frame(self, index: int) -> Optional[Frame]:
         if index < self.first or (self.last is not None and index > self.last):
@@ -270,7 +268,9 @@ class FocusStage:
             self._lost_reason: Optional[str] = None
         elif f.keyframes:
             raw = parse_keyframes(f.keyframes, self.fps, info.timecode)
-            check_keys(raw, self.first, self.last, info.width, info.height)
+            # Keys may lie outside the rendered range (a render of frames 30-40 of a 24-48 rack),
+            # but not outside the clip.
+            check_keys(raw, 0, info.n_frames - 1 if info.n_frames is not None else None, info.width, info.height)
             self.keys = [Key(k.frame, self._key_value(k)) for k in raw]
             self.track = KeyframeTrack(self.keys, f.ease, self.fps, f.follow_time)
             self.mode = f"keyframes/{f.ease}"

@@ -166,8 +166,19 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     return _render_full(img, d, a, kk, ap, spacing, cats_eye, chromatic, tile, backend, device)
 
 
+def _check_blur_reach(d: np.ndarray, a: float, k: float) -> None:
+    """Refuse blur radii beyond the frame: they mean wrong units, and would exhaust memory."""
+    H, W = d.shape
+    reach = k * max(abs(float(d.max()) - a), abs(float(d.min()) - a))
+    if reach > max(H, W):
+        raise ConfigError(f"blur radius reaches {reach:.0f} px (K={k:g}, disparity {float(d.min()):g}..{float(d.max()):g}, "
+                          f"focus {a:g}), more than the {max(H, W)} px frame: check K and the depth's units "
+                          "(--depth-kind, --depth-scale)")
+
+
 def _render_full(img, d, a, k, ap, spacing, cats_eye, chromatic, tile, backend, device) -> np.ndarray:
     H, W = d.shape
+    _check_blur_reach(d, a, k)
     r = np.subtract(d, np.float32(a), dtype=np.float32)  # in place: no frame-sized temporaries
     r *= np.float32(k)
     band = tile if tile > 0 else (H if H * W <= AUTO_BAND_PIXELS else max(64, AUTO_BAND_PIXELS // W))
