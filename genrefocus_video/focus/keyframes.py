@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..errors import ConfigError, InputError
+from ..io.timecode import is_timecode, to_frames
 
-_TC = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;.])(\d{2,3})$")
 
 
 @dataclass(frozen=True)
@@ -41,20 +41,13 @@ class FocusKey:
 
 def timecode_to_frame(tc: str, fps: Union[float, Fraction], start: Optional[str] = None) -> int:
     """SMPTE HH:MM:SS:FF (``;`` = drop-frame) to a 0-based clip frame, relative to `start`."""
+    rate = Fraction(fps).limit_denominator(1001)
+
     def count(code: str) -> int:
-        m = _TC.match(code.strip())
-        if not m:
-            raise ConfigError(f"timecode {code!r} is not HH:MM:SS:FF")
-        hh, mm, ss, sep, ff = int(m[1]), int(m[2]), int(m[3]), m[4], int(m[5])
-        nominal = int(round(float(fps)))
-        if mm > 59 or ss > 59 or ff >= nominal:
-            raise ConfigError(f"timecode {code!r} is out of range at {float(fps):g} fps (frames must be < {nominal})")
-        total = ((hh * 60 + mm) * 60 + ss) * nominal + ff
-        if sep == ";":  # drop-frame: skip 2 (4 at 59.94) labels each minute except every tenth
-            drop = 2 * (nominal // 30)
-            minutes = hh * 60 + mm
-            total -= drop * (minutes - minutes // 10)
-        return total
+        try:
+            return to_frames(code, rate)[0]
+        except ValueError as exc:
+            raise ConfigError(str(exc).replace("not a timecode", "timecode is not HH:MM:SS:FF")) from None
 
     frame = count(tc) - (count(start) if start else 0)
     if frame < 0:
@@ -65,7 +58,7 @@ def timecode_to_frame(tc: str, fps: Union[float, Fraction], start: Optional[str]
 def parse_when(text: str, fps: Union[float, Fraction], start_tc: Optional[str] = None) -> int:
     """Frame index from '48', '2.5s' or a timecode."""
     t = text.strip()
-    if _TC.match(t):
+    if is_timecode(t):
         return timecode_to_frame(t, fps, start_tc)
     if t.endswith("s"):
         try:

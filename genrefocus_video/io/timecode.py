@@ -11,6 +11,11 @@ from fractions import Fraction
 _TC = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})$")
 
 
+def is_timecode(text: str) -> bool:
+    """True for HH:MM:SS:FF-shaped text (``;``/``,`` before the frames = drop-frame)."""
+    return _TC.match(text.strip()) is not None
+
+
 def _nominal(fps: Fraction) -> int:
     return int(round(float(fps)))
 
@@ -22,6 +27,8 @@ def to_frames(tc: str, fps: Fraction) -> tuple[int, bool]:
         raise ValueError(f"not a timecode: {tc!r}")
     h, mi, s, sep, f = int(m[1]), int(m[2]), int(m[3]), m[4], int(m[5])
     base = _nominal(fps)
+    if mi > 59 or s > 59 or f >= base:
+        raise ValueError(f"timecode {tc!r} is out of range at {float(fps):g} fps (frames must be < {base})")
     drop = sep in ";,"
     total_min = 60 * h + mi
     frames = (3600 * h + 60 * mi + s) * base + f
