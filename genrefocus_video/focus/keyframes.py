@@ -27,7 +27,6 @@ from ..errors import ConfigError, InputError
 from ..io.timecode import is_timecode, to_frames
 
 
-
 @dataclass(frozen=True)
 class FocusKey:
     """A keyframe before value resolution: frame index and one of disparity / depth / point."""
