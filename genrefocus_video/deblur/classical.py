@@ -32,6 +32,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from ..filters import guided_filter
+
 _SIGMA_PIXEL = 0.75
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
@@ -101,7 +103,7 @@ def estimate_defocus(rgb: np.ndarray, opts: PreDeblurOptions = PreDeblurOptions(
     # Conservative: under-estimate rather than over-estimate (over-deconvolving a sharp area rings).
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (opts.guide_radius + 1,) * 2)
     dense = cv2.erode(dense.astype(np.float32), k)
-    dense = cv2.ximgproc.guidedFilter(gray, dense.astype(np.float32), opts.guide_radius, 1e-3)
+    dense = guided_filter(gray, dense.astype(np.float32), opts.guide_radius, 1e-3)
     return np.clip(dense, 0.0, opts.max_radius).astype(np.float32)
 
 
