@@ -26,7 +26,7 @@ log = logging.getLogger("genrefocus_video.render")
 _OPTIONS = {
     "blades", "rotation_deg", "curvature", "aspect", "aperture_image", "cats_eye", "chromatic",
     "highlight_recover", "highlight_threshold", "highlight_gain", "device", "backend", "draft", "tile",
-    "layer_step", "layer_rel", "r0",
+    "layer_step", "layer_rel", "r0", "layer_grid",
 }
 AUTO_BAND_PIXELS = 2_400_000  # frames above this many pixels are rendered in bands (tile=0)
 
@@ -95,6 +95,14 @@ def resolve_aperture(aperture: Union[str, Aperture], options: dict) -> Aperture:
                          image=image)
 
 
+def _layer_grid(options: dict) -> str:
+    """layer_grid: 'anchored' (default), 'lattice' or 'adaptive' (see render.plan.layer_knots)."""
+    grid = options.get("layer_grid", "anchored") or "anchored"
+    if grid not in ("anchored", "lattice", "adaptive"):
+        raise ConfigError(f"render option layer_grid must be 'anchored', 'lattice' or 'adaptive', got {grid!r}")
+    return grid
+
+
 def _resolve_backend(options: dict) -> tuple[str, str]:
     """(backend, device): numpy on the CPU unless CUDA is asked for or found ('auto')."""
     device = options.get("device", "auto") or "auto"
@@ -136,7 +144,9 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     Options: blades, rotation_deg, curvature, aspect, aperture_image (shape 'image'), cats_eye
     (0..1), chromatic (0..1), highlight_recover/highlight_threshold/highlight_gain, device
     (auto|cpu|cuda), backend (auto|numpy|torch), draft (0.05..1 scale), tile (band height px,
-    0 = automatic), and quality knobs layer_step (px), layer_rel, r0 (multi-resolution knee px).
+    0 = automatic), and quality knobs layer_step (px), layer_rel, r0 (multi-resolution knee px),
+    layer_grid ('anchored', default: a fixed layer lattice anchored at r = 0 plus the frame's
+    extreme radii, continuous across frames; 'lattice', 'adaptive': alternatives for benchmarks).
     """
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -149,7 +159,8 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     tile = int(_num(options, "tile", 0, 0, 1e9))
     spacing = Spacing(step=_num(options, "layer_step", 1.0, 0.05, 100.0),
                       rel=_num(options, "layer_rel", 0.12, 0.01, 1.0),
-                      r0=_num(options, "r0", 8.0, 1.0, 1e6))
+                      r0=_num(options, "r0", 8.0, 1.0, 1e6),
+                      grid=_layer_grid(options))
     backend, device = _resolve_backend(options)
     if options.get("highlight_recover"):
         img = recover_highlights(img, _num(options, "highlight_threshold", 0.9, 0.0, 1e6),

@@ -212,6 +212,19 @@ def _rgba(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def _rgba_capped(img: np.ndarray, img4: np.ndarray, cap: float = FILL_CAP) -> np.ndarray:
+    """RGBA (alpha 1) of cap_highlights(img), written in one pass; img4 itself when nothing exceeds cap."""
+    peak = np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2])
+    if not (peak > cap).any():
+        return img4
+    np.maximum(peak, np.float32(cap), out=peak)
+    f = np.divide(np.float32(cap), peak, out=peak)
+    out = np.empty_like(img4)
+    np.multiply(img, f[..., None], out=out[..., :3])
+    out[..., 3] = 1.0
+    return out
+
+
 def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
                  frame_box: tuple[int, int, int, int], threads: int | None = None) -> np.ndarray:
     """Render a frame (or a band of one) following `plan`; returns float32 H×W×3.
@@ -222,9 +235,8 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
     H, W = r.shape
     u = layer_coord(r, plan)
     out = np.zeros((H, W, 4), np.float32)  # premultiplied RGB + accumulated alpha
-    img_capped = cap_highlights(img)
     img4 = _rgba(img)
-    cap4 = img4 if img_capped is img else _rgba(img_capped)
+    cap4 = _rgba_capped(img, img4)
     if threads is None:
         threads = THREADS if THREADS is not None else min(max(1, os.cpu_count() or 1), 4)
     n_threads = min(threads, len(plan.layers))
@@ -250,6 +262,9 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
                 L0, fut = pending.popleft()
                 composite(L0, fut.result())
     acc = out[..., 3]
-    ok = acc > 1e-4
-    res = np.where(ok[..., None], out[..., :3] / np.where(ok, acc, 1.0)[..., None], img)
-    return res.astype(np.float32, copy=False)
+    bad = acc <= 1e-4  # guard: no layer reached this pixel
+    inv = np.reciprocal(np.maximum(acc, np.float32(1e-4)))
+    res = out[..., :3] * inv[..., None]
+    if bad.any():
+        res[bad] = img[bad]
+    return res

@@ -2,10 +2,21 @@
 
 The signed blur radius r = K (d − a) is mapped to a layer coordinate t = φ(r) that is linear
 (1 layer per `step` px) for small |r| and logarithmic beyond `step / rel` (1 layer per `rel`·|r|),
-so each layer's blur-radius range stays small relative to its radius. Layer centres are spaced
-evenly in t between the frame's extremes (a frame of constant disparity is one layer, exactly at
-its r), and each pixel is split between the two nearest layers by a tent weight in t — a smooth
-depth ramp blends neighbouring kernels instead of showing steps.
+so each layer's blur-radius range stays small relative to its radius. Each pixel is split
+between the two nearest layer centres ("knots") by a tent weight in u (the knot index, piecewise
+linear in t) — a partition of unity, so a smooth depth ramp blends neighbouring kernels instead of
+showing steps.
+
+Where the knots lie (`Spacing.grid`, render option `layer_grid`, see :func:`layer_knots`):
+'anchored' (default since 2026-11-26) puts them on the fixed lattice t ∈ ℤ — anchored at the
+focus plane r = 0, independent of the frame — plus the frame's two extreme radii. Interior layers,
+their kernels and their downsampling factors therefore do not move when a focus pull or a subject
+moving in depth shifts the frame's blur range, in-focus pixels are exactly on a knot (rendered
+sharp, never split between two blurred layers), and the nearest and farthest surfaces (and a
+constant-depth frame) are rendered at their exact radius. 'adaptive' (the plan before) spread the
+knots evenly between the extremes, so all of them moved every frame and jumped when their count
+changed; 'lattice' uses t ∈ ℤ only (strictly continuous in a, but splits every off-lattice surface,
+which over-compositing turns into a partly smoothed copy: measured worse on lfbench).
 
 Each layer is blurred at an integer downsampling factor s = max(1, round(|r| / r0)) so that the
 kernel radius at the working resolution stays near r0 px: the cost per layer stays bounded while
@@ -29,6 +40,7 @@ class Spacing:
     step: float = 1.0
     rel: float = 0.12
     r0: float = 8.0
+    grid: str = "anchored"  # layer placement, see layer_knots: anchored | lattice | adaptive
 
     @property
     def knee(self) -> float:
@@ -62,8 +74,7 @@ class LayerPlan:
 class RenderPlan:
     """Everything both backends need to render one frame the same way."""
 
-    t0: float
-    dt: float
+    knots: np.ndarray  # layer centres in the layer coordinate t (increasing)
     n: int
     layers: list[LayerPlan]
     zones: Optional[tuple[int, int]]  # cat's-eye zone grid (ny, nx) or None
@@ -76,26 +87,60 @@ def layer_coord(r: np.ndarray, plan: "RenderPlan") -> np.ndarray:
     of a pixel, and the part of it at or behind layer i is known_i = clip(i + 1 − u, 0, 1)."""
     if plan.u is not None and plan.u.shape == r.shape:
         return plan.u
-    return _coord(r, plan.t0, plan.dt, plan.n, plan.spacing)
+    return _coord(r, plan.knots, plan.spacing)
 
 
 _LUT_SIZE = 16385
 
 
-def _coord(r: np.ndarray, t0: float, dt: float, n: int, spacing: Spacing) -> np.ndarray:
+def _coord(r: np.ndarray, knots: np.ndarray, spacing: Spacing) -> np.ndarray:
+    """u = piecewise-linear map of t = φ(r) through the layer centres `knots` (increasing t) to 0..n−1."""
+    n = len(knots)
     if n == 1:
         return np.zeros(r.shape, np.float32)
+    idx = np.arange(n, dtype=np.float64)
     if r.size < 65536:
-        u = (spacing.t_of_r(r.astype(np.float64)) - t0) / dt
-        return np.clip(u, 0.0, n - 1).astype(np.float32)
-    # Big frames: a lookup table over [r_min, r_max] (u is a smooth monotone function of r; the
-    # nearest of 16385 entries is within 0.003 layer of exact, and the extremes are exact).
+        u = np.interp(spacing.t_of_r(r.astype(np.float64)), knots, idx)
+        return u.astype(np.float32)
+    # Big frames: a lookup table over [r_min, r_max], linearly interpolated (u is a smooth monotone
+    # piecewise-linear function of r; the interpolation error is < 1e-6 layer).
     rmin, rmax = float(r.min()), float(r.max())
     grid = np.linspace(rmin, rmax, _LUT_SIZE)
-    table = np.clip((spacing.t_of_r(grid) - t0) / dt, 0.0, n - 1).astype(np.float32)
+    table = np.interp(spacing.t_of_r(grid), knots, idx).astype(np.float32)
     scale = (_LUT_SIZE - 1) / max(rmax - rmin, 1e-12)
-    q = (r - np.float32(rmin)) * np.float32(scale) + np.float32(0.5)
-    return table[np.clip(q.astype(np.int32), 0, _LUT_SIZE - 1)]
+    q = (r - np.float32(rmin)) * np.float32(scale)
+    i0 = np.clip(q.astype(np.int32), 0, _LUT_SIZE - 2)
+    q -= i0
+    lo = table[i0]
+    u = lo + q * (table[i0 + 1] - lo)
+    return np.clip(u, 0.0, n - 1, out=u)
+
+
+KNOT_MIN_GAP = 1e-6  # layers: a lattice point is a knot once it lies inside the range (no duplicates)
+
+
+def layer_knots(tmin: float, tmax: float, grid: str) -> np.ndarray:
+    """Layer centres in the layer coordinate t (increasing), for the frame's range [tmin, tmax].
+
+    'anchored' (default): the lattice points t ∈ ℤ inside the range plus its two extremes (0 is
+    a lattice point, so the focus plane is always a knot). A lattice point entering the range
+    appears on top of the extreme knot, so only the few pixels right at the frame's extreme depth
+    are re-split at that moment (tests/test_render_temporal.py measures the focus sweep).
+    'lattice': t ∈ ℤ only. 'adaptive' (before 2026-11-26): evenly spaced (≤ 1 apart) between
+    the extremes.
+    """
+    if grid == "adaptive":
+        m = max(1, int(math.ceil(tmax - tmin - 1e-9)) + 1)
+        return np.linspace(tmin, tmax, m) if m > 1 else np.array([tmin])
+    if grid == "lattice":
+        lo, hi = math.floor(tmin + 1e-6), math.ceil(tmax - 1e-6)
+        return np.arange(lo, max(lo, hi) + 1, dtype=np.float64)
+    inner = np.arange(math.ceil(tmin), math.floor(tmax) + 1, dtype=np.float64)
+    inner = inner[(inner > tmin + KNOT_MIN_GAP) & (inner < tmax - KNOT_MIN_GAP)]
+    knots = np.concatenate([[tmin], inner, [tmax]])
+    if tmin < 0.0 < tmax:
+        knots = np.concatenate([knots, [0.0]])
+    return np.unique(knots)
 
 
 def _bbox_per_layer(u: np.ndarray, n: int):
@@ -123,11 +168,11 @@ def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic:
     H, W = r.shape
     rmin, rmax = float(r.min()), float(r.max())
     tmin, tmax = float(spacing.t_of_r(np.array(rmin))), float(spacing.t_of_r(np.array(rmax)))
-    n = max(1, int(math.ceil(tmax - tmin - 1e-9)) + 1)
-    dt = (tmax - tmin) / (n - 1) if n > 1 else 1.0
-    u = _coord(r, tmin, dt, n, spacing)
+    knots = layer_knots(tmin, tmax, spacing.grid)
+    n = len(knots)
+    u = _coord(r, knots, spacing)
     rows, cols = _bbox_per_layer(u, n)
-    centres = spacing.r_of_t(tmin + dt * np.arange(n)) if n > 1 else np.array([rmin])
+    centres = spacing.r_of_t(knots) if n > 1 else np.array([rmin])
     rmax_abs = float(np.abs(centres).max())
     zones = None
     if cats_eye > 0:
@@ -144,12 +189,30 @@ def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic:
         pad = int(math.ceil(R + rmax_abs)) + 2 * s + 2
         y0, y1 = max(0, int(ry[0]) - pad), min(H, int(ry[-1]) + 1 + pad)
         x0, x1 = max(0, int(cx[0]) - pad), min(W, int(cx[-1]) + 1 + pad)
-        y0, y1 = _align(y0, y1, s, H)
-        x0, x1 = _align(x0, x1, s, W)
+        if spacing.grid != "adaptive":
+            # region origin on a frame-fixed lattice: the block means (×s) and the fill pyramid
+            # (×FILL_SCALE, then 2×2 levels) sample the same frame positions when the region moves
+            y_off, x_off = (frame_box[0], frame_box[1]) if frame_box is not None else (0, 0)
+            A = s * max(1, FILL_ALIGN // s)
+            y0, y1 = _align_global(y0, y1, s, A, y_off, H)
+            x0, x1 = _align_global(x0, x1, s, A, x_off, W)
+        else:
+            y0, y1 = _align(y0, y1, s, H)
+            x0, x1 = _align(x0, x1, s, W)
         plan = LayerPlan(i, float(centres[i]), s, (y0, y1, x0, x1))
         plan.kernels = _layer_kernels(aperture, float(centres[i]), s, chromatic, cats_eye, zones, frame_box, (H, W))
         layers.append(plan)
-    return RenderPlan(tmin, dt, n, layers, zones, spacing, u)
+    return RenderPlan(knots, n, layers, zones, spacing, u)
+
+
+FILL_ALIGN = 32  # px: region origins are multiples of s·max(1, 32 // s) in frame coordinates
+
+
+def _align_global(a: int, b: int, s: int, A: int, off: int, size: int) -> tuple[int, int]:
+    """Grow [a, b) so that off + a is a multiple of A and b − a a multiple of s (clipped to the frame)."""
+    a2 = max(0, ((off + a) // A) * A - off)
+    b2 = min(size, a2 + -(-(b - a2) // s) * s)
+    return a2, b2
 
 
 def _align(a: int, b: int, s: int, size: int) -> tuple[int, int]:
@@ -184,6 +247,7 @@ def zone_weights_1d(coord: np.ndarray, n: int, length: float) -> np.ndarray:
     return w.astype(np.float32)  # (n, len)
 
 
+MULTIRES_VAR = 1.0  # 4 × the resampling blur's variance / s²: box down 1/3 + bilinear up 2/3
 CHROMATIC_SPREAD = 0.12  # relative radius change of R and B at chromatic = 1
 
 
@@ -197,7 +261,13 @@ def _layer_kernels(aperture: Aperture, r: float, s: int, chromatic: float, cats_
     shifted toward the frame centre by cats_eye · (zone position), clipping the outer side.
     """
     front = r > 0
-    R = abs(r) / s
+    R = abs(r)
+    if s > 1:
+        # box-averaging by s and bilinear upsampling add a blur of variance s²/12 + s²/6 = s²/4 per
+        # axis; a disc of radius R has variance R²/4, so the working kernel is shrunk to
+        # R' = sqrt(R² − s²) to keep the scaled aperture's second moment (+0.01 dB on lfbench)
+        R = math.sqrt(max(R * R - MULTIRES_VAR * s * s, 0.25 * R * R))
+    R /= s
     sign = 1.0 if front else -1.0
     scales = (1.0 + sign * CHROMATIC_SPREAD * chromatic, 1.0, 1.0 - sign * CHROMATIC_SPREAD * chromatic)
     clips: list = [None]
