@@ -10,8 +10,12 @@ Run:  .venv/bin/python benchmarks/temporal_quality.py [--size 384x216] [--frames
    b) real RGB-D frames (../shared/data/rgbd_open3d, metric depth, holes excluded).
 2. Temporal instability (lfbench.metrics score-video) and mean PSNR of the refocused clip rendered
    with genrefocus_video.render_bokeh at the clip's own focus track, from: GT depth; GT depth with
-   per-frame multiplicative noise (10% i.i.d. per pixel + a smooth 6% field, a new draw every
-   frame); the same noisy depth after flow-guided smoothing at several strengths.
+   per-frame noise of three models, (i) "iid": multiplicative 10% i.i.d. per pixel + a smooth 6%
+   field, (ii) "estimator": what per-frame monocular estimators do (global scale jitter 7%, a
+   shift, low-frequency warps 5%, 2% local noise; tests/temporal_fixtures.estimator_noise), and
+   (iii) "estimator_strong" (scale 15%, warps 10%, 3% local); a new draw every frame; the same noisy
+   depth after flow-guided smoothing at several strengths (and at 0.8 without the global scale
+   alignment, for comparison). Also the depth's own flicker along the GT flow.
 3. Follow focus: RMS of the followed subject's focus vs its true disparity, in % of the clip's
    disparity range (file depth = GT, and the noisy depth smoothed).
 """
@@ -42,7 +46,7 @@ from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
 from genrefocus_video.flow import forward_backward  # noqa: E402
 from genrefocus_video.io.frame import Frame  # noqa: E402
 from genrefocus_video.pipeline.record import FrameRecord  # noqa: E402
-from temporal_fixtures import LfClip  # noqa: E402
+from temporal_fixtures import LfClip, estimator_noise  # noqa: E402
 
 
 def absrel(d_pred: np.ndarray, d_gt: np.ndarray, mask: np.ndarray) -> float:
@@ -125,8 +129,22 @@ def render_and_score(c: LfClip, depths: list[np.ndarray], name: str, work: Path)
     return {"psnr": res["mean"]["psnr"], "ssim": res["mean"]["ssim"], "instability": res["temporal_instability"]}
 
 
-def smooth_all(c: LfClip, depths: list[np.ndarray], strength: float) -> list[np.ndarray]:
-    sm = TemporalDepthSmoother(strength)
+def depth_flicker(c: LfClip, maps: list[np.ndarray]) -> float:
+    """Mean |(warp(D_t+1) - D_t) - (warp(G_t+1) - G_t)| along the GT flow on valid pixels: the
+    depth map's own temporal instability, in disparity units."""
+    from lfbench.metrics import warp_from_next
+
+    errs = []
+    for t in range(c.frames - 1):
+        f, v = c.flow(t)
+        dd = warp_from_next(maps[t + 1], f) - maps[t]
+        dg = warp_from_next(c.disparity(t + 1), f) - c.disparity(t)
+        errs.append(float(np.abs(dd - dg)[v].mean()))
+    return float(np.mean(errs))
+
+
+def smooth_all(c: LfClip, depths: list[np.ndarray], strength: float, **kw) -> list[np.ndarray]:
+    sm = TemporalDepthSmoother(strength, **kw)
     prev, out = None, []
     for t in range(c.frames):
         img = c.aif(t)
@@ -158,56 +176,91 @@ def bench_follow(c: LfClip, depth_path: str, smoothing: float) -> float:
     return float(np.sqrt(np.mean((np.array(a) - c.subject_disparity) ** 2)) / c.disparity_range * 100)
 
 
+def smoothing_markdown(sm: dict) -> str:
+    """The smoothing tables of docs/benchmarks/temporal.md, from the report."""
+    floor = sm["GT depth"]
+    out = [f"GT depth (the renderer's floor): PSNR {floor['psnr']:.2f}, SSIM {floor['ssim']:.4f}, "
+           f"instability {floor['instability']:.5f}", ""]
+    for mname in ("iid", "estimator", "estimator_strong"):
+        rows = sm[mname]
+        out += [f"**{mname}** (floor/noisy = {floor['instability'] / rows['noisy']['instability']:.2f})", "",
+                "| depth | PSNR | SSIM | instability | raw ÷ noisy | excess/noisy | depth flicker | depth MAE |",
+                "|---|---|---|---|---|---|---|---|"]
+        for k, r in rows.items():
+            out.append(f"| {k} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['instability']:.5f} | {r['raw_ratio']:.3f} | "
+                       f"{r['excess_vs_noisy']:.2f} | {r['depth_flicker']:.5f} | {r['depth_mae']:.4f} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="384x216")
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--seed", type=int, default=3)
     p.add_argument("--out", default=None, help="keep work files here (default: a temp folder)")
+    p.add_argument("--skip-motion", action="store_true", help="skip the motion-depth section (1)")
     args = p.parse_args()
     work = Path(args.out or tempfile.mkdtemp(prefix="temporal_bench_"))
     t0 = time.perf_counter()
     c = make_clip(work / "clip", args.size, args.frames, args.seed)
     report: dict = {"clip": {"size": args.size, "frames": args.frames, "seed": args.seed}}
 
-    m = bench_motion_lfbench(c)
-    report["motion_lfbench"] = m
-    print(f"motion depth, lfbench {args.size}x{args.frames} (scale-aligned AbsRel per frame):")
-    print(" frame   all  measurable confident conf.frac fallback")
-    for r in m["per_frame"]:
-        print(f" {r['frame']:5d} {r['all']:6.3f} {r['measurable']:9.3f} {r['confident']:9.3f} {r['confident_fraction']:8.2f} "
-              f"{r['fallback'] or ''}")
-    for k in ("all", "measurable", "confident"):
-        print(f"  median {k}: {np.nanmedian([r[k] for r in m['per_frame']]):.3f}")
-    rg = bench_motion_rgbd()
-    report["motion_rgbd"] = rg
-    print("motion depth, real RGB-D frames (rgbd_open3d, metric GT):")
-    for r in rg["per_frame"]:
-        print(f"  {r['intrinsics']:26s} frame {r['frame']}: AbsRel all {r['all']:.3f}  confident {r['confident']:.3f} "
-              f"({100 * r['confident_fraction']:.0f}% of pixels)")
+    if not args.skip_motion:
+        m = bench_motion_lfbench(c)
+        report["motion_lfbench"] = m
+        print(f"motion depth, lfbench {args.size}x{args.frames} (scale-aligned AbsRel per frame):")
+        print(" frame   all  measurable confident conf.frac fallback")
+        for r in m["per_frame"]:
+            print(f" {r['frame']:5d} {r['all']:6.3f} {r['measurable']:9.3f} {r['confident']:9.3f} {r['confident_fraction']:8.2f} "
+                  f"{r['fallback'] or ''}")
+        for k in ("all", "measurable", "confident"):
+            print(f"  median {k}: {np.nanmedian([r[k] for r in m['per_frame']]):.3f}")
+        rg = bench_motion_rgbd()
+        report["motion_rgbd"] = rg
+        print("motion depth, real RGB-D frames (rgbd_open3d, metric GT):")
+        for r in rg["per_frame"]:
+            print(f"  {r['intrinsics']:26s} frame {r['frame']}: AbsRel all {r['all']:.3f}  confident {r['confident']:.3f} "
+                  f"({100 * r['confident_fraction']:.0f}% of pixels)")
 
     gt = [c.disparity(t) for t in range(c.frames)]
-    noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
-    rows = {"GT depth": render_and_score(c, gt, "gt", work),
-            "noisy depth": render_and_score(c, noisy, "noisy", work)}
-    for s in (0.5, 0.8, 0.9):
-        sm = smooth_all(c, noisy, s)
-        err = float(np.mean([np.abs(a - b).mean() for a, b in zip(sm, gt)]))
-        rows[f"noisy, smoothing {s}"] = {**render_and_score(c, sm, f"smooth{s}", work), "depth_mae": err}
-    rows["noisy depth"]["depth_mae"] = float(np.mean([np.abs(a - b).mean() for a, b in zip(noisy, gt)]))
+    floor_row = render_and_score(c, gt, "gt", work)  # the renderer's own instability with perfect depth
+    floor = floor_row["instability"]
+    print(f"refocused clip (render_bokeh at the clip's focus track), lfbench score-video; GT depth: PSNR "
+          f"{floor_row['psnr']:.2f} SSIM {floor_row['ssim']:.4f} instability {floor:.5f} (the renderer's floor)")
+    models = {"iid": lambda g, t: noisy_depth(g, t),
+              "estimator": lambda g, t: estimator_noise(g, t),
+              "estimator_strong": lambda g, t: estimator_noise(g, t, scale=0.15, warp=0.10, pixel=0.03)}
+    report["smoothing"] = {"GT depth": {**floor_row, "depth_flicker": 0.0}}
+    noisy = []
+    for mname, fn in models.items():
+        nz = [fn(g, t) for t, g in enumerate(gt)]
+        if mname == "iid":
+            noisy = nz
+        rows = {"noisy": {**render_and_score(c, nz, f"{mname}_noisy", work), "depth_flicker": depth_flicker(c, nz),
+                          "depth_mae": float(np.mean([np.abs(a - b).mean() for a, b in zip(nz, gt)]))}}
+        variants = [(s_, True) for s_ in (0.5, 0.8, 0.9)] + [(0.8, False)]
+        for s_, align in variants:
+            sm = smooth_all(c, nz, s_, global_align=align)
+            key = f"smoothing {s_}" + ("" if align else ", no global alignment")
+            rows[key] = {**render_and_score(c, sm, f"{mname}_s{s_}_{align}", work), "depth_flicker": depth_flicker(c, sm),
+                         "depth_mae": float(np.mean([np.abs(a - b).mean() for a, b in zip(sm, gt)]))}
+        base = rows["noisy"]["instability"]
+        for r in rows.values():
+            r["raw_ratio"] = r["instability"] / base
+            r["excess_vs_noisy"] = (r["instability"] - floor) / max(base - floor, 1e-12)
+        report["smoothing"][mname] = rows
+        print(f" noise model {mname}: floor/noisy = {floor / base:.2f} (the raw ratio if smoothing removed ALL depth-caused flicker)")
+        print(f"  {'depth':34s} {'PSNR':>7s} {'SSIM':>7s} {'instab.':>9s} {'raw ÷noisy':>10s} {'excess/noisy':>12s} "
+              f"{'depth flicker':>13s} {'depth MAE':>9s}")
+        for k, r in rows.items():
+            print(f"  {k:34s} {r['psnr']:7.2f} {r['ssim']:7.4f} {r['instability']:9.5f} {r['raw_ratio']:10.3f} "
+                  f"{r['excess_vs_noisy']:12.3f} {r['depth_flicker']:13.5f} {r['depth_mae']:9.4f}")
     sg = smooth_all(c, gt, 0.8)
-    rows["GT depth, smoothing 0.8"] = {**render_and_score(c, sg, "gt_smooth", work),
-                                       "depth_mae": float(np.mean([np.abs(a - b).mean() for a, b in zip(sg, gt)]))}
-    report["smoothing"] = rows
-    base = rows["noisy depth"]["instability"]
-    floor = rows["GT depth"]["instability"]  # the renderer's own instability with perfect depth
-    for r in rows.values():
-        r["excess_vs_noisy"] = (r["instability"] - floor) / max(base - floor, 1e-12)
-    print("refocused clip (render_bokeh at the clip's focus track), lfbench score-video:")
-    print(f"  {'depth':26s} {'PSNR':>7s} {'SSIM':>7s} {'instab.':>9s} {'/noisy':>7s} {'excess/noisy':>12s} {'depth MAE':>9s}")
-    for k, r in rows.items():
-        print(f"  {k:26s} {r['psnr']:7.2f} {r['ssim']:7.4f} {r['instability']:9.5f} {r['instability'] / base:7.2f} "
-              f"{r['excess_vs_noisy']:12.2f} {r.get('depth_mae', 0.0):9.4f}")
+    report["smoothing"]["GT depth, smoothing 0.8"] = {**render_and_score(c, sg, "gt_smooth", work),
+                                                     "depth_mae": float(np.mean([np.abs(a - b).mean() for a, b in zip(sg, gt)]))}
+    r = report["smoothing"]["GT depth, smoothing 0.8"]
+    print(f"  GT depth, smoothing 0.8: PSNR {r['psnr']:.2f} instability {r['instability']:.5f} depth MAE {r['depth_mae']:.4f}")
 
     np.save(work / "noisy.npy", np.stack(noisy))
     fol = {"file GT depth": bench_follow(c, c.disp_pattern, 0.0),
@@ -216,6 +269,7 @@ def main() -> int:
     for k, v in fol.items():
         print(f"follow focus RMS error vs true subject disparity ({k}): {v:.2f}% of the disparity range")
     report["seconds"] = time.perf_counter() - t0
+    (work / "smoothing.md").write_text(smoothing_markdown(report["smoothing"]))
     (work / "report.json").write_text(json.dumps(report, indent=1, default=float))
     print(f"total {report['seconds']:.1f} s; report {work / 'report.json'}")
     return 0

@@ -8,6 +8,7 @@ into a session temp folder and shared by every temporal test module through a mo
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,28 @@ def lf_follow_clip(lfbench, tmp_path_factory) -> LfClip:
                         "--out", str(out)], cwd=root, check=True, capture_output=True)
         _CACHE["follow"] = LfClip(out)
     return _CACHE["follow"]
+
+
+def estimator_noise(g: np.ndarray, t: int, scale: float = 0.07, shift: float = 0.10, warp: float = 0.05,
+                    pixel: float = 0.02, seed: int = 2000) -> np.ndarray:
+    """What a per-frame monocular depth estimator does to a clip's disparity, frame by frame.
+
+    Per-frame estimators (MiDaS/DPT/Depth-Anything style, run on each frame alone) are
+    affine-invariant: each frame's map comes with its own global scale and shift, plus
+    low-frequency warps of the depth layout and a little local noise. Modelled as
+        d_t = s_t * g * exp(warp * F_t + pixel * n_t) + b_t,
+    s_t = exp(scale * N(0,1)) (a global scale jitter, +-7% at the default), b_t = shift * p2(g) *
+    N(0,1) (a shift of the order of the farthest disparity: a shift of the range's size would
+    push the far background negative), F_t a unit-variance Gaussian random field with correlation
+    length 1/8 of the frame (low-frequency warps), n_t i.i.d. per pixel; all new every frame.
+    """
+    r = np.random.default_rng(seed + t)
+    import cv2
+
+    h, w = g.shape
+    f = cv2.GaussianBlur(r.standard_normal((h, w)).astype(np.float32), (0, 0), max(h, w) / 8)
+    f /= f.std()
+    s = math.exp(scale * r.standard_normal())
+    b = shift * float(np.percentile(g, 2)) * r.standard_normal()
+    d = s * g * np.exp(warp * f + pixel * r.standard_normal((h, w)).astype(np.float32)) + b
+    return np.maximum(d, 1e-3 * float(np.percentile(g, 98))).astype(np.float32)

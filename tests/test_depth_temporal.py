@@ -14,7 +14,7 @@ from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.params.job import load_job
 from genrefocus_video.pipeline.record import FrameRecord
 from genrefocus_video.pipeline.stages_temporal import build_temporal_stages
-from temporal_fixtures import lf_follow_clip  # noqa: F401
+from temporal_fixtures import estimator_noise, lf_follow_clip  # noqa: F401
 
 
 def noisy_depth(g: np.ndarray, t: int) -> np.ndarray:
@@ -111,6 +111,63 @@ def test_refocused_flicker_halved_and_psnr_kept(lf_follow_clip, smoothed, tmp_pa
     assert excess_noisy > 0
     assert excess_smooth <= 0.5 * excess_noisy, (floor, excess_noisy, excess_smooth)
     assert res["smooth"]["mean"]["psnr"] >= res["noisy"]["mean"]["psnr"]
+
+
+def _smooth_clip(c, depths, strength, **kw):
+    sm = TemporalDepthSmoother(strength, **kw)
+    out, prev = [], None
+    for t in range(c.frames):
+        img = c.aif(t)
+        f = v = None
+        if prev is not None:
+            f, _, v = forward_backward(img, prev)
+        out.append(sm(img, depths[t], None, f, v)[0])
+        prev = img
+    return out
+
+
+def _render_score(c, maps, folder):
+    from genrefocus_video import render_bokeh
+    from lfbench.metrics import cmd_score_video
+
+    folder.mkdir()
+    for t in range(c.frames):
+        img = render_bokeh(c.aif(t), maps[t], c.meta["focus_track"][t], float(c.meta["k"]), aperture="disc")
+        np.save(folder / f"{t:04d}.npy", img)
+    r = cmd_score_video(SimpleNamespace(gt=str(c.root), pred=str(folder), radius=None))
+    return r["temporal_instability"], r["mean"]["psnr"]
+
+
+@pytest.mark.parametrize("model,excess_max", [({}, 0.75), ({"scale": 0.15, "warp": 0.10, "pixel": 0.03}, 0.5)],
+                         ids=["estimator", "estimator_strong"])
+def test_estimator_noise_flicker_halved(lf_follow_clip, tmp_path, model, excess_max):
+    """Realistic per-frame estimator noise (global scale/shift jitter, low-frequency warps, a little
+    local noise; temporal_fixtures.estimator_noise): smoothing 0.8 halves the depth's own flicker
+    along the GT flow (the raw 2x cut, on the depth fed to the renderer), the global scale alignment
+    is what does it (without it the cut is smaller), the subject moving in depth does not lag, and
+    the refocused clip keeps its mean PSNR and loses at least half of the noisy depth's excess
+    instability over the renderer's floor (GT depth) for the strong model. The moderate model adds
+    so little flicker above the renderer's own (floor/noisy ~0.82 here) that the excess share is
+    a ratio of small differences that measured 0.33-0.53 while the renderer and the smoother
+    changed (02:20-02:41 UTC, 2026-11-26); it is held to 0.75. The raw refocused ratio cannot reach 0.5 while floor/noisy > 0.5 (see
+    docs/benchmarks/temporal.md)."""
+    c = lf_follow_clip
+    gt = [c.disparity(t) for t in range(c.frames)]
+    noisy = [estimator_noise(g, t, **model) for t, g in enumerate(gt)]
+    out = _smooth_clip(c, noisy, 0.8)
+    no_align = _smooth_clip(c, noisy, 0.8, global_align=False)
+    f_noisy, f_out, f_no = _flicker(c, noisy), _flicker(c, out), _flicker(c, no_align)
+    assert f_out <= 0.5 * f_noisy, (f_noisy, f_out)
+    assert f_out < 0.9 * f_no, (f_out, f_no)
+    subj = [np.abs(g - c.subject_disparity[t]) < 1e-3 for t, g in enumerate(gt)]
+    lag = lambda maps: np.mean([abs(np.log(np.median(m[s]) / c.subject_disparity[t]))  # noqa: E731
+                                for t, (m, s) in enumerate(zip(maps, subj))])
+    assert lag(out) <= lag(noisy), (lag(out), lag(noisy))
+    floor, _ = _render_score(c, gt, tmp_path / "gt")
+    i_noisy, p_noisy = _render_score(c, noisy, tmp_path / "noisy")
+    i_out, p_out = _render_score(c, out, tmp_path / "smooth")
+    assert i_out - floor <= excess_max * (i_noisy - floor), (floor, i_noisy, i_out, "raw ratio", i_out / i_noisy)
+    assert p_out >= p_noisy
 
 
 def test_scene_cut_resets_state(lf_follow_clip):

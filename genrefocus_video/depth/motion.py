@@ -9,9 +9,14 @@ earlier frame gives enough, e.g. at the clip start), then:
 2. Pose: two models, chosen by inlier count: pure translation (R = I, t from t.(x1 × x2) = 0 by
    2-point RANSAC; kept when it explains >= 90% as many matches) and the general essential
    matrix (Nistér 5-point RANSAC, cv2.findEssentialMat + cv2.recoverPose). Far-away features make
-   the general model trade translation for rotation, hence the translation model first. |t| = 1 (monocular scale is unknowable). Intrinsics: focal length
-   from the clip's camera metadata when present, else the width (≈ 53° horizontal field of
-   view); principal point at the centre.
+   the general model trade translation for rotation, hence the translation model first.
+   Two bodies: a second translation is fitted to the first one's outliers, and of the models the
+   one whose inliers cover more of the frame (cells of an 8x8 grid) is taken as the camera's — an
+   object moving on its own (a subject walking toward the camera) explains matches only where it
+   is, however many corners it has. The general model replaces the translation only when it has
+   > 1/0.9 as many inliers and covers no fewer cells. |t| = 1 (monocular scale is unknowable).
+   Intrinsics: focal length from the clip's camera metadata when present, else the width
+   (≈ 53° horizontal field of view); principal point at the centre.
 3. Dense depth: DIS flow t -> s (forward-backward checked). For pixel x (normalised) with match
    x2, u = R x and X2 = Z u + t give x2 (u_z + rho t_z) = u_xy + rho t_xy with rho = 1/Z, i.e.
    rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
@@ -85,12 +90,24 @@ def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.n
     n1 = np.c_[p1, np.ones(len(p1))] @ Kinv.T
     n2 = np.c_[p2, np.ones(len(p2))] @ Kinv.T
     t_tr, in_tr = _translation_ransac(n1, n2, thr)
+    # Two bodies: a second translation on what the first leaves; the camera's motion explains
+    # matches all over the frame, an object moving on its own only where it is, so the model whose
+    # inliers cover more of the frame (occupied cells of an 8x8 grid) is the camera's.
+    cells = _cells(p1, K)
+    if t_tr is not None and (~in_tr).sum() >= 12:
+        t_b, in_b_sub = _translation_ransac(n1[~in_tr], n2[~in_tr], thr, seed=1)
+        if t_b is not None and in_b_sub.sum() >= 12:
+            in_b = np.zeros_like(in_tr)
+            in_b[np.flatnonzero(~in_tr)[in_b_sub]] = True
+            if _coverage(cells, in_b) > _coverage(cells, in_tr):
+                t_tr, in_tr = t_b, in_b
     # Model 2: general motion (Nister 5-point + RANSAC).
     E, mask = cv2.findEssentialMat(p1, p2, K, method=cv2.RANSAC, prob=0.999, threshold=0.5)
     n_gen = 0
     if E is not None and E.shape == (3, 3):
         n_gen, R_g, t_g, mask2 = cv2.recoverPose(E, p1, p2, K, mask=mask)
-    if t_tr is not None and in_tr.sum() >= 0.9 * n_gen:
+    if t_tr is not None and (in_tr.sum() >= 0.9 * n_gen
+                             or _coverage(cells, in_tr) > _coverage(cells, mask2.ravel() > 0)):
         R, t, inl = np.eye(3), t_tr, in_tr
     elif n_gen >= 10:
         R, t, inl = R_g, t_g.ravel(), mask2.ravel() > 0
@@ -104,6 +121,17 @@ def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.n
     rot_only = h1[:, :2] / h1[:, 2:3]
     parallax = float(np.percentile(np.linalg.norm(p2[inl] - rot_only, axis=1), 90))
     return R, np.asarray(t, dtype=np.float64).ravel(), parallax, n_in
+
+
+def _cells(p: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """8x8 grid cell of each pixel position (grid over the frame, from the principal point)."""
+    w, h = 2 * (K[0, 2] + 0.5), 2 * (K[1, 2] + 0.5)
+    ij = np.clip((p / np.array([w, h]) * 8).astype(int), 0, 7)
+    return ij[:, 1] * 8 + ij[:, 0]
+
+
+def _coverage(cells: np.ndarray, inl: np.ndarray) -> int:
+    return int(np.unique(cells[inl]).size)
 
 
 def _translation_ransac(n1: np.ndarray, n2: np.ndarray, thr: float, iters: int = 200,
