@@ -45,7 +45,7 @@ from genrefocus_video.depth.motion import MotionDepthSource  # noqa: E402
 from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
 from genrefocus_video.flow import forward_backward  # noqa: E402
 from genrefocus_video.io.frame import Frame  # noqa: E402
-from genrefocus_video.pipeline.record import FrameRecord  # noqa: E402
+from genrefocus_video.record import FrameRecord  # noqa: E402
 from temporal_fixtures import LfClip, estimator_noise  # noqa: E402
 
 

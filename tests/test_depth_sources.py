@@ -16,7 +16,7 @@ from genrefocus_video.depth.sources import make_source
 from genrefocus_video.errors import BackendUnavailableError, ConfigError, InputError
 from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.params.job import load_job
-from genrefocus_video.pipeline.record import FrameRecord
+from genrefocus_video.record import FrameRecord
 from temporal_fixtures import lf_follow_clip  # noqa: F401
 
 

@@ -12,7 +12,7 @@ from genrefocus_video.generative import loaders
 from genrefocus_video.generative.tiny import tiny_components, write_genfocus_lora
 from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.params.job import load_job
-from genrefocus_video.pipeline.record import FrameRecord
+from genrefocus_video.record import FrameRecord
 from genrefocus_video.pipeline.stages_generative import (BokehNetStage, ClassicalDeblurStage, DeblurNetStage,
                                                          build_bokehnet_stage, build_deblur_stage)
 

@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from genrefocus_video.pipeline.record import FrameRecord
+from genrefocus_video.record import FrameRecord
 
 W, H = 48, 32
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..pipeline.record import FrameRecord
+from ..record import FrameRecord
 from .sources import DepthEstimate
 
 

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..errors import BackendUnavailableError, InputError
-from ..pipeline.record import FrameRecord
+from ..record import FrameRecord
 from .sources import DepthEstimate
 
 

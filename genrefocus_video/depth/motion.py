@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..flow import consistency, flow_dis, photometric_consistency, to_gray8
-from ..pipeline.record import FrameRecord
+from ..record import FrameRecord
 from .defocus import defocus_disparity
 from .sources import DepthEstimate, FrameLookup
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional, Protocol
 import numpy as np
 
 from ..errors import ConfigError
-from ..pipeline.record import FrameRecord
+from ..record import FrameRecord
 
 FrameLookup = Callable[[int], Optional[np.ndarray]]  # frame index -> linear RGB, or None past the ends
 

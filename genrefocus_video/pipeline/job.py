@@ -28,7 +28,7 @@ from ..errors import GenRefocusError, InputError, OutputError
 from ..io.frame import ClipInfo, Frame
 from ..params import JobParams
 from .local import run_stages
-from .record import FrameRecord, Stage
+from ..record import FrameRecord, Stage
 from .report import Timings, write_json_atomic
 from .stages import StageFactory, check_stages, last_temporal, max_warmup, reset_all
 

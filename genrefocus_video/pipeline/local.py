@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, Sequence
 
 from ..io.frame import ClipInfo
 from ..params import JobParams
-from .record import FrameRecord, Stage
+from ..record import FrameRecord, Stage
 from .stages import DEFAULT_FACTORY, StageFactory, check_stages, reset_all
 
 

@@ -32,7 +32,7 @@ from ..errors import BackendUnavailableError, GenRefocusError, JobError
 from ..io.frame import ClipInfo
 from ..params import JobParams
 from .local import run_stages
-from .record import FrameRecord
+from ..record import FrameRecord
 from .stages import DEFAULT_FACTORY, StageFactory, check_stages, reset_all
 
 log = logging.getLogger(__name__)

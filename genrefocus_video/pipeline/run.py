@@ -28,7 +28,7 @@ from ..io.frame import ClipInfo, Frame
 from ..params import JobParams
 from .job import Chunk, WorkDir, default_work_dir, is_sequence_output, plan_chunks, run_chunk
 from .progress import JobProgress
-from .record import FrameRecord
+from ..record import FrameRecord
 from .report import Timings, build_report, write_json_atomic
 from .stages import DEFAULT_FACTORY, StageFactory
 

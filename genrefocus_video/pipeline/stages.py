@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 from ..errors import BackendUnavailableError
 from ..io.frame import ClipInfo
 from ..params import JobParams
-from .record import Stage
+from ..record import Stage
 
 
 def _builder(module: str, name: str) -> Callable[..., Any]:

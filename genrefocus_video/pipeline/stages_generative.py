@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import BackendUnavailableError, ConfigError
 from ..io.frame import ClipInfo
 from ..params import JobParams
-from .record import FrameRecord, Stage
+from ..record import FrameRecord, Stage
 
 
 # --------------------------------------------------------------------------- classical

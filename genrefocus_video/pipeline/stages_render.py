@@ -14,7 +14,7 @@ from ..errors import ConfigError, InputError
 from ..io.frame import ClipInfo
 from ..optics.lens import camera_from_metadata, k_from_camera
 from ..params import JobParams
-from .record import FrameRecord
+from ..record import FrameRecord
 
 log = logging.getLogger("genrefocus_video.render")
 

@@ -36,7 +36,7 @@ from ..focus.keyframes import check_box, check_keys, parse_box, parse_keyframes,
 from ..focus.tracking import AlphaBetaFollower, SubjectTracker, robust_disparity
 from ..io.frame import ClipInfo, Frame
 from ..tracks import ConstantTrack, Key, KeyframeTrack
-from .record import FrameRecord
+from ..record import FrameRecord
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any, Optional, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..io.frame import Frame
+from .io.frame import Frame
 
 
 @dataclass
