@@ -175,8 +175,8 @@ def check_keys(keys: list[FocusKey], first: int, last: Optional[int], width: int
                 raise ConfigError(f"focus keyframe {i} ({k.source}): point ({x:g}, {y:g}) is outside the {width}x{height} frame")
 
 
-def parse_point(spec: str) -> tuple[float, float, Optional[int]]:
-    """'X,Y[@FRAME]' -> (x, y, frame or None)."""
+def _values_at_frame(spec: str, key: str, form: str, count: int) -> tuple[list[float], Optional[int]]:
+    """'V1,...,Vn[@FRAME]' -> ([v1..vn], frame or None), with errors naming `key` and the form."""
     s = spec.strip()
     frame: Optional[int] = None
     if "@" in s:
@@ -184,28 +184,25 @@ def parse_point(spec: str) -> tuple[float, float, Optional[int]]:
         try:
             frame = int(f)
         except ValueError:
-            raise ConfigError(f"'focus.point' {spec!r}: frame after '@' must be an integer") from None
+            raise ConfigError(f"'{key}' {spec!r}: frame after '@' must be an integer") from None
     try:
-        x, y = (float(v) for v in s.split(","))
+        values = [float(v) for v in s.split(",")]
     except ValueError:
-        raise ConfigError(f"'focus.point' {spec!r} is not X,Y[@FRAME]") from None
+        values = []
+    if len(values) != count:
+        raise ConfigError(f"'{key}' {spec!r} is not {form}")
+    return values, frame
+
+
+def parse_point(spec: str) -> tuple[float, float, Optional[int]]:
+    """'X,Y[@FRAME]' -> (x, y, frame or None)."""
+    (x, y), frame = _values_at_frame(spec, "focus.point", "X,Y[@FRAME]", 2)
     return x, y, frame
 
 
 def parse_box(spec: str) -> tuple[tuple[float, float, float, float], Optional[int]]:
     """'X,Y,W,H[@FRAME]' -> ((x, y, w, h), frame or None)."""
-    s = spec.strip()
-    frame: Optional[int] = None
-    if "@" in s:
-        s, f = s.split("@", 1)
-        try:
-            frame = int(f)
-        except ValueError:
-            raise ConfigError(f"'focus.box' {spec!r}: frame after '@' must be an integer") from None
-    try:
-        x, y, w, h = (float(v) for v in s.split(","))
-    except ValueError:
-        raise ConfigError(f"'focus.box' {spec!r} is not X,Y,W,H[@FRAME]") from None
+    (x, y, w, h), frame = _values_at_frame(spec, "focus.box", "X,Y,W,H[@FRAME]", 4)
     if w <= 0 or h <= 0:
         raise ConfigError(f"'focus.box' {spec!r}: width and height must be > 0")
     return (x, y, w, h), frame

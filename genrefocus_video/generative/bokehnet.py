@@ -19,14 +19,14 @@ Default prompt "an excellent photo with a large aperture", guidance 1.0 (Genfocu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
 import torch
 
 from .convert import from_model, map_to_model, to_model
-from .flux import Condition, FluxComponents, SampleResult, encode_prompt, sample
+from .flux import Condition, FluxComponents, PromptCache, SampleResult, sample
 
 DEFAULT_PROMPT = "an excellent photo with a large aperture"
 DEFAULT_GUIDANCE = 1.0
@@ -88,13 +88,11 @@ class BokehNet:
     tile_tokens: int = 32
     aperture_branch: Optional[bool] = None  # None: only for non-disc apertures
 
+    _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
+
     def embeddings(self) -> tuple:
         """Prompt embeddings, encoded once per net (text encoders do not run per frame)."""
-        key = self.prompt or DEFAULT_PROMPT
-        if getattr(self, "_emb_key", None) != key:
-            self._emb = encode_prompt(self.comp, key)
-            self._emb_key = key
-        return self._emb
+        return self._prompts.get(self.comp, self.prompt or DEFAULT_PROMPT)
 
     def conditions(self, aif: np.ndarray, disparity: np.ndarray, focus_disparity: float, k: float,
                    aperture: Any = None) -> list[Condition]:

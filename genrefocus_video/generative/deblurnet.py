@@ -11,14 +11,14 @@ Default prompt "a sharp photo with everything in focus", guidance 3.5, 28 steps 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 import torch
 
 from .convert import from_model, to_model
-from .flux import Condition, FluxComponents, SampleResult, encode_prompt, sample
+from .flux import Condition, FluxComponents, PromptCache, SampleResult, sample
 
 DEFAULT_PROMPT = "a sharp photo with everything in focus"
 DEFAULT_GUIDANCE = 3.5
@@ -35,13 +35,11 @@ class DeblurNet:
     prompt: Optional[str] = None
     tile_tokens: int = 32
 
+    _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
+
     def embeddings(self) -> tuple:
         """Prompt embeddings, encoded once per net (text encoders do not run per frame)."""
-        key = self.prompt or DEFAULT_PROMPT
-        if getattr(self, "_emb_key", None) != key:
-            self._emb = encode_prompt(self.comp, key)
-            self._emb_key = key
-        return self._emb
+        return self._prompts.get(self.comp, self.prompt or DEFAULT_PROMPT)
 
     def conditions(self, blurry: np.ndarray, pre: Optional[np.ndarray]) -> list[Condition]:
         m = self.comp.pixels_per_token

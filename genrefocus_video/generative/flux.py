@@ -113,6 +113,20 @@ def encode_prompt(comp: FluxComponents, prompt: str) -> tuple[torch.Tensor, torc
 
 
 # --------------------------------------------------------------------------- latents & ids
+class PromptCache:
+    """Encode each distinct prompt once per net: the text encoders must not run per frame."""
+
+    def __init__(self) -> None:
+        self._key: Optional[str] = None
+        self._emb: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+
+    def get(self, comp: FluxComponents, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._key != prompt or self._emb is None:
+            self._emb = encode_prompt(comp, prompt)
+            self._key = prompt
+        return self._emb
+
+
 def pack_latents(latents: torch.Tensor) -> torch.Tensor:
     """[B, C, H, W] -> [B, (H/2)(W/2), 4C]: FLUX's 2x2 patch tokens, row-major."""
     b, c, h, w = latents.shape
