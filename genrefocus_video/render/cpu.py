@@ -3,7 +3,9 @@
 Method (per frame, in linear light; see docs/renderer.md):
 
 1. Split the signed blur radius r = K (d − a) into depth layers (render/plan.py); every pixel is
-   shared by its two nearest layers with tent weights.
+   shared by its two nearest layers with tent weights. Far-side pixels of a depth edge whose colour
+   is a mix of the two sides are split between both depths by an edge matte (render/matte.py),
+   so coverage moves continuously with sub-pixel edge motion.
 2. Far to near, each layer becomes a premultiplied RGBA image (colour·w, w). Pixels of *nearer*
    layers are holes in it that the scene does not show; they are filled by pull-push
    (Gortler et al. 1996, "The Lumigraph") from everything at or behind the layer — the layer's own
@@ -28,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_weights_1d
 
 
@@ -47,6 +50,7 @@ def _up2(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 FILL_CAP = 1.0  # colour cap (× alpha) of what may be extended into hidden regions
 THREADS: int | None = None  # layer threads (None: min(cores, 4)); benchmarks set 1 to profile
+EDGE_MATTE = True  # soft layer membership at depth edges (render/matte.py)
 FILL_SCALE = 4  # hidden regions are filled from a 1/4-resolution pyramid (the fill is smooth anyway)
 
 
@@ -156,7 +160,7 @@ def _convolve(x: np.ndarray, ks: list) -> np.ndarray:
     return out
 
 
-def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box) -> np.ndarray:
+def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None) -> np.ndarray:
     """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred, upsampled.
 
     `img` and `img_capped` are RGBA frames with alpha 1 (the frame and its highlight-capped copy).
@@ -172,10 +176,25 @@ def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box) -> np.ndarra
     np.clip(known, 0.0, 1.0, out=known)  # fraction of the pixel at or behind this layer
     h, wd = w.shape
     layer = img[y0:y1, x0:x1] * w[..., None]  # img is RGBA with alpha 1: one contiguous product
+    sel = matte.select(y0, y1, x0, x1) if matte is not None else None
+    if sel is not None and sel.size:
+        # edge pixels split into a foreground and a background part (render/matte.py)
+        py, px = matte.ys[sel] - y0, matte.xs[sel] - x0
+        i = np.float32(L.index)
+        a = matte.alpha[sel]
+        df = matte.uf[sel] - i
+        db = matte.ub[sel] - i
+        wf = np.maximum(np.float32(1.0) - np.abs(df), np.float32(0.0))
+        wb = np.maximum(np.float32(1.0) - np.abs(db), np.float32(0.0))
+        known[py, px] = (a * np.clip(np.float32(1.0) - df, 0.0, 1.0)
+                         + (np.float32(1.0) - a) * np.clip(np.float32(1.0) - db, 0.0, 1.0))
+        layer[py, px] = matte.fg4[sel] * wf[:, None] + matte.bg4[sel] * wb[:, None]
     need_fill = known.min() < 1.0
     capped = None
     if need_fill and img_capped is not img:
         capped = img_capped[y0:y1, x0:x1] * w[..., None]
+        if sel is not None and sel.size:
+            capped[py, px] = matte.fg4c[sel] * wf[:, None] + matte.bg4c[sel] * wb[:, None]
     if s > 1:
         layer = _block_mean(_pad_to(layer, s), s)
         known = _block_mean(_pad_to(known, s), s)
@@ -237,6 +256,7 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
     out = np.zeros((H, W, 4), np.float32)  # premultiplied RGB + accumulated alpha
     img4 = _rgba(img)
     cap4 = _rgba_capped(img, img4)
+    matte = edge_matte(img, u, FILL_CAP) if EDGE_MATTE else None
     if threads is None:
         threads = THREADS if THREADS is not None else min(max(1, os.cpu_count() or 1), 4)
     n_threads = min(threads, len(plan.layers))
@@ -249,12 +269,12 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
 
     if n_threads <= 1:
         for L in plan.layers:
-            composite(L, _blur_layer(L, img4, cap4, u, plan, frame_box))
+            composite(L, _blur_layer(L, img4, cap4, u, plan, frame_box, matte))
     else:
         with ThreadPoolExecutor(n_threads) as pool:
             pending: deque = deque()
             for L in plan.layers:
-                pending.append((L, pool.submit(_blur_layer, L, img4, cap4, u, plan, frame_box)))
+                pending.append((L, pool.submit(_blur_layer, L, img4, cap4, u, plan, frame_box, matte)))
                 if len(pending) > n_threads:  # bounded memory: at most n_threads + 1 layers in flight
                     L0, fut = pending.popleft()
                     composite(L0, fut.result())

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import cpu as _cpu
 from .cpu import FILL_CAP, FILL_SCALE
+from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_weights_1d
 
 
@@ -127,18 +129,41 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
         I = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(dev)
         Ic = ops.cap_frame(I)
         u_t = torch.from_numpy(u_np).to(dev)
+        m = edge_matte(img, u_np, FILL_CAP) if _cpu.EDGE_MATTE else None
         out = torch.zeros((3, H, W), dtype=torch.float32, device=dev)
         acc = torch.zeros((H, W), dtype=torch.float32, device=dev)
+        mt = None
+        if m is not None:
+            mt = {k: torch.from_numpy(getattr(m, k)).to(dev)
+                  for k in ("ys", "xs", "uf", "ub", "alpha", "fg4", "bg4", "fg4c", "bg4c")}
         for L in plan.layers:
             y0, y1, x0, x1 = L.roi
+            s = L.scale
             d = u_t[y0:y1, x0:x1] - float(L.index)
             w = torch.clamp(1.0 - d.abs(), min=0.0)  # tent weight of this layer
             known = torch.clamp(1.0 - d, 0.0, 1.0)  # fraction at or behind this layer
             layer = torch.cat([I[:, y0:y1, x0:x1] * w[None], w[None]], 0)
-            s = L.scale
             h, wd = w.shape
+            sel = m.select(y0, y1, x0, x1) if m is not None else None
+            if sel is not None and sel.size:  # edge pixels split in two parts (render/matte.py)
+                st = torch.from_numpy(sel).to(dev)
+                py = mt["ys"].index_select(0, st) - y0
+                px = mt["xs"].index_select(0, st) - x0
+                a = mt["alpha"].index_select(0, st)
+                df = mt["uf"].index_select(0, st) - float(L.index)
+                db = mt["ub"].index_select(0, st) - float(L.index)
+                wf = torch.clamp(1.0 - df.abs(), min=0.0)
+                wb = torch.clamp(1.0 - db.abs(), min=0.0)
+                known[py, px] = a * torch.clamp(1.0 - df, 0.0, 1.0) + (1.0 - a) * torch.clamp(1.0 - db, 0.0, 1.0)
+                layer[:, py, px] = (mt["fg4"].index_select(0, st) * wf[:, None]
+                                    + mt["bg4"].index_select(0, st) * wb[:, None]).t()
             need_fill = bool(known.min() < 1.0)
-            capped = torch.cat([Ic[:, y0:y1, x0:x1] * w[None], w[None]], 0) if need_fill else None
+            capped = None
+            if need_fill:
+                capped = torch.cat([Ic[:, y0:y1, x0:x1] * w[None], w[None]], 0)
+                if sel is not None and sel.size:
+                    capped[:, py, px] = (mt["fg4c"].index_select(0, st) * wf[:, None]
+                                         + mt["bg4c"].index_select(0, st) * wb[:, None]).t()
             if s > 1:
                 layer = ops.block_mean(layer, s)
                 known = ops.block_mean(known, s)

@@ -1,0 +1,147 @@
+"""Soft layer membership at depth discontinuities (an edge matte), shared by both backends.
+
+A depth map gives each pixel one disparity while its colour is anti-aliased: an edge pixel mixes
+foreground colour F and background colour B with coverage α, but goes wholly to one depth layer.
+As an edge moves by sub-pixel amounts its pixels flip between the layers, which makes the render
+flicker even with perfect depth (docs/benchmarks/renderer.md). Here every pixel next to a depth
+jump (its 3×3 neighbourhood spans more than `EDGE_JUMP` layers) that the depth map puts on the
+*far* side of the jump is split between its own depth and the nearest depth of its 3×3
+neighbourhood:
+
+* F and B are the mean colours of the "pure" (not next to a jump) pixels of each side in its 5×5
+  neighbourhood (the sides split at the midpoint of the 3×3 layer range);
+* α = projection of the pixel's colour C onto the segment B→F, clipped to [0, ½] (the depth map
+  labels a pixel foreground when most of it is: lfbench's convention), and trusted only as far
+  as two flat colours explain the pixel: confidence |F−B|²/(|F−B|² + τ²) times the gate
+  1 − γ·(var_F + var_B + |residual|²)/|F−B|² (clipped); the rest of the weight goes to the label
+  (α = 0), so textured or ambiguous edges are left as they were;
+* the colour is unmixed: the foreground part gets α·(F + e), the background part
+  (1 − α)·(B + e), e = C − αF − (1 − α)B the model's residual (premultiplied; they sum to C).
+
+Pixels labelled foreground are never split (`SIDES = "background"`): an in-focus subject in front
+stays exactly sharp (tests/test_render_temporal.py), and the partial coverage of the anti-aliased
+rim is carried by the background-labelled pixels around it, whose α now grows continuously as the
+edge approaches (the flip at α = ½ remains, halved). `SIDES = "all"` also splits foreground-labelled
+pixels (α from the colour, unclamped): measured a little better on lfbench, but it blurs part of a
+textured in-focus subject's rim.
+
+Only the split pixels are returned (sparse): the backends build every layer as before and then
+overwrite those pixels with fg4·tent(uf − i) + bg4·tent(ub − i) (and the known fraction with
+α·clip(1 − (uf − i)) + (1 − α)·clip(1 − (ub − i))).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+
+EDGE_JUMP = 1.0  # layers: a 3×3 neighbourhood spanning more than this is a depth edge
+COLOR_TAU2 = 3 * 0.02 ** 2  # |F − B|² (linear RGB) at which the colour estimate gets weight 1/2
+DET_R = 1  # px: neighbourhood radius of the jump test (3×3)
+COL_R = 2  # px: neighbourhood radius of the colour means (5×5)
+VAR_GAMMA = 0.5  # colour-trust gate: 1 − γ·(side variances + residual²)/|F − B|²
+SIDES = "background"  # which labelled pixels get a fractional coverage: all | consistent | background
+UNMIX = True  # split the colour into α(F + e) and (1 − α)(B + e) (else αC and (1 − α)C)
+
+
+@dataclass
+class EdgeMatte:
+    """The split pixels only (N of them); every other pixel renders as before."""
+
+    ys: np.ndarray  # N int row
+    xs: np.ndarray  # N int column
+    uf: np.ndarray  # N float32 layer coordinate of the foreground part
+    ub: np.ndarray  # N float32 layer coordinate of the background part
+    alpha: np.ndarray  # N float32 foreground coverage
+    fg4: np.ndarray  # N×4 float32 premultiplied RGBA of the foreground part (colour, α)
+    bg4: np.ndarray  # N×4 float32 premultiplied RGBA of the background part (colour, 1 − α)
+    fg4c: np.ndarray  # the same from the highlight-capped frame
+    bg4c: np.ndarray
+
+    def select(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Indices of the split pixels inside rows y0:y1, columns x0:x1."""
+        return np.flatnonzero((self.ys >= y0) & (self.ys < y1) & (self.xs >= x0) & (self.xs < x1))
+
+
+def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[float] = None) -> Optional[EdgeMatte]:
+    """The edge matte of frame `img` (H×W×3 float32) for layer coordinates `u`; None if nothing is split."""
+    jump = EDGE_JUMP if jump is None else jump
+    H, W = u.shape
+    k3 = np.ones((2 * DET_R + 1, 2 * DET_R + 1), np.uint8)
+    umax = cv2.dilate(u, k3, borderType=cv2.BORDER_REPLICATE)
+    umin = cv2.erode(u, k3, borderType=cv2.BORDER_REPLICATE)
+    edge = (umax - umin) > jump
+    if not edge.any():
+        return None
+    cand = edge
+    if SIDES == "background":  # only far-side pixels can be split: analyse just those
+        cand = edge & (u < 0.5 * (umax + umin))
+    ys, xs = np.nonzero(cand)
+    if ys.size == 0:
+        return None
+    uc = u[ys, xs]
+    hi, lo = umax[ys, xs], umin[ys, xs]
+    mid = 0.5 * (hi + lo)
+    off = np.arange(-COL_R, COL_R + 1)
+    nn = len(off) ** 2
+    Y = np.clip(ys[:, None, None] + off[None, :, None], 0, H - 1)
+    X = np.clip(xs[:, None, None] + off[None, None, :], 0, W - 1)
+    un = u[Y, X].reshape(len(ys), nn)
+    cn = img[Y, X].reshape(len(ys), nn, 3)
+    pure = ~edge[Y, X].reshape(len(ys), nn)
+    fgm = un >= mid[:, None]
+    bgm = ~fgm
+
+    def side_stats(m):
+        mp = m & pure
+        use = np.where(mp.any(1, keepdims=True), mp, m).astype(np.float32)
+        cnt = np.maximum(use.sum(1), 1.0)[:, None]
+        mean = np.einsum("nkc,nk->nc", cn, use) / cnt
+        var = np.einsum("nkc,nk->n", (cn - mean[:, None]) ** 2, use) / cnt[:, 0]
+        return mean.astype(np.float64), var.astype(np.float64)
+
+    (F, vF), (B, vB) = side_stats(fgm), side_stats(bgm)
+    C = img[ys, xs].astype(np.float64)
+    d = F - B
+    dd = (d * d).sum(1)
+    a_col = np.clip(((C - B) * d).sum(1) / np.maximum(dd, 1e-12), 0.0, 1.0)
+    res2 = ((C - (a_col[:, None] * F + (1.0 - a_col)[:, None] * B)) ** 2).sum(1)
+    # trust the colour only where two flat-ish colours explain the pixel: textured sides or a pixel
+    # off the segment B→F (texture, a third colour) fall back to the depth map's label
+    gate = np.clip(1.0 - VAR_GAMMA * (vF + vB + res2) / np.maximum(dd, 1e-12), 0.0, 1.0)
+    conf = dd / (dd + COLOR_TAU2) * gate
+    label = (uc >= mid).astype(np.float64)
+    a = conf * a_col + (1.0 - conf) * label
+    if SIDES == "consistent":  # the depth map's label says which side of 1/2 the coverage is on
+        a = np.where(label > 0, np.maximum(a, 0.5), np.minimum(a, 0.5))
+    elif SIDES == "background":  # only pixels labelled background are split (foreground stays whole)
+        a = np.where(label > 0, 1.0, np.minimum(a, 0.5))
+    # a pixel wholly on its labelled side renders exactly as without the matte: leave it out
+    keep = np.where(label > 0, a < 1.0, a > 0.0)
+    if not keep.any():
+        return None
+    ys, xs, uc, hi, lo, label, a = ys[keep], xs[keep], uc[keep], hi[keep], lo[keep], label[keep], a[keep]
+    F, B, C = F[keep], B[keep], C[keep]
+    uf = np.where(label > 0, uc, hi).astype(np.float32)
+    ub = np.where(label > 0, lo, uc).astype(np.float32)
+    if UNMIX:
+        res = C - (a[:, None] * F + (1.0 - a)[:, None] * B)  # what the two-colour model misses
+        pf = np.maximum(a[:, None] * (F + res), 0.0)
+        pb = np.maximum((1.0 - a)[:, None] * (B + res), 0.0)
+    else:
+        pf, pb = a[:, None] * C, (1.0 - a)[:, None] * C
+    n = len(ys)
+    fg4 = np.empty((n, 4), np.float32)
+    fg4[:, :3] = pf
+    fg4[:, 3] = a
+    bg4 = np.empty((n, 4), np.float32)
+    bg4[:, :3] = pb
+    bg4[:, 3] = 1.0 - a
+    peak = img[ys, xs].max(1)
+    f = (np.float32(cap) / np.maximum(peak, np.float32(cap))).astype(np.float32)
+    fg4c, bg4c = fg4.copy(), bg4.copy()
+    fg4c[:, :3] *= f[:, None]
+    bg4c[:, :3] *= f[:, None]
+    return EdgeMatte(ys.astype(np.int64), xs.astype(np.int64), uf, ub, a.astype(np.float32), fg4, bg4, fg4c, bg4c)
