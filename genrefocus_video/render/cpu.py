@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from .matte import edge_matte
-from .plan import RenderPlan, layer_coord, zone_weights_1d
+from .plan import RenderPlan, layer_coord, zone_maps
 
 
 def _sum2x2(x: np.ndarray) -> np.ndarray:
@@ -165,7 +165,6 @@ def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None) 
 
     `img` and `img_capped` are RGBA frames with alpha 1 (the frame and its highlight-capped copy).
     """
-    y_off, x_off, full_h, full_w = frame_box
     y0, y1, x0, x1 = L.roi
     s = L.scale
     d = u[y0:y1, x0:x1] - np.float32(L.index)
@@ -176,25 +175,16 @@ def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None) 
     np.clip(known, 0.0, 1.0, out=known)  # fraction of the pixel at or behind this layer
     h, wd = w.shape
     layer = img[y0:y1, x0:x1] * w[..., None]  # img is RGBA with alpha 1: one contiguous product
-    sel = matte.select(y0, y1, x0, x1) if matte is not None else None
-    if sel is not None and sel.size:
-        # edge pixels split into a foreground and a background part (render/matte.py)
-        py, px = matte.ys[sel] - y0, matte.xs[sel] - x0
-        i = np.float32(L.index)
-        a = matte.alpha[sel]
-        df = matte.uf[sel] - i
-        db = matte.ub[sel] - i
-        wf = np.maximum(np.float32(1.0) - np.abs(df), np.float32(0.0))
-        wb = np.maximum(np.float32(1.0) - np.abs(db), np.float32(0.0))
-        known[py, px] = (a * np.clip(np.float32(1.0) - df, 0.0, 1.0)
-                         + (np.float32(1.0) - a) * np.clip(np.float32(1.0) - db, 0.0, 1.0))
-        layer[py, px] = matte.fg4[sel] * wf[:, None] + matte.bg4[sel] * wb[:, None]
+    patch = matte.layer_patch(L.index, L.roi) if matte is not None else None
+    if patch is not None:  # edge pixels split into a foreground and a background part (render/matte.py)
+        known[patch.py, patch.px] = patch.known
+        layer[patch.py, patch.px] = patch.rgba
     need_fill = known.min() < 1.0
     capped = None
     if need_fill and img_capped is not img:
         capped = img_capped[y0:y1, x0:x1] * w[..., None]
-        if sel is not None and sel.size:
-            capped[py, px] = matte.fg4c[sel] * wf[:, None] + matte.bg4c[sel] * wb[:, None]
+        if patch is not None:
+            capped[patch.py, patch.px] = patch.rgba_capped
     if s > 1:
         layer = _block_mean(_pad_to(layer, s), s)
         known = _block_mean(_pad_to(known, s), s)
@@ -205,18 +195,8 @@ def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None) 
     if plan.zones is None:
         blurred = _convolve(layer, L.kernels[0][1])
     else:
-        ny, nx = plan.zones
-        hs, ws = layer.shape[:2]
-        ys = y_off + y0 + (np.arange(hs) + 0.5) * s - 0.5
-        xs = x_off + x0 + (np.arange(ws) + 0.5) * s - 0.5
-        wy = zone_weights_1d(ys, ny, full_h)
-        wx = zone_weights_1d(xs, nx, full_w)
         blurred = np.zeros_like(layer)
-        for z, ks in L.kernels:
-            zy, zx = divmod(z, nx)
-            if not wy[zy].any() or not wx[zx].any():
-                continue
-            wz = np.outer(wy[zy], wx[zx]).astype(np.float32)
+        for ks, wz in zone_maps(plan, L, layer.shape[:2], frame_box):
             blurred += _convolve(layer * wz[..., None], ks)
     if s > 1:
         hs, ws = blurred.shape[:2]

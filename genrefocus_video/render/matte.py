@@ -64,6 +64,38 @@ class EdgeMatte:
         """Indices of the split pixels inside rows y0:y1, columns x0:x1."""
         return np.flatnonzero((self.ys >= y0) & (self.ys < y1) & (self.xs >= x0) & (self.xs < x1))
 
+    def layer_patch(self, index: float, roi: tuple[int, int, int, int]) -> Optional["LayerPatch"]:
+        """What layer `index` receives at the split pixels inside `roi` (None if there are none).
+
+        Each part goes to its two nearest layers with the same tent weights as an ordinary pixel,
+        and the known fraction (at or behind the layer) is the coverage-weighted sum of both parts.
+        """
+        y0, y1, x0, x1 = roi
+        sel = self.select(y0, y1, x0, x1)
+        if not sel.size:
+            return None
+        one, zero = np.float32(1.0), np.float32(0.0)
+        a = self.alpha[sel]
+        df = self.uf[sel] - np.float32(index)
+        db = self.ub[sel] - np.float32(index)
+        wf = np.maximum(one - np.abs(df), zero)[:, None]
+        wb = np.maximum(one - np.abs(db), zero)[:, None]
+        known = a * np.clip(one - df, 0.0, 1.0) + (one - a) * np.clip(one - db, 0.0, 1.0)
+        return LayerPatch(self.ys[sel] - y0, self.xs[sel] - x0, known,
+                          self.fg4[sel] * wf + self.bg4[sel] * wb,
+                          self.fg4c[sel] * wf + self.bg4c[sel] * wb)
+
+
+@dataclass
+class LayerPatch:
+    """Values one layer takes at the split pixels of its region (rows/columns relative to it)."""
+
+    py: np.ndarray  # N int
+    px: np.ndarray  # N int
+    known: np.ndarray  # N float32 fraction of the pixel at or behind the layer
+    rgba: np.ndarray  # N×4 float32 premultiplied RGBA
+    rgba_capped: np.ndarray  # the same from the highlight-capped frame
+
 
 def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[float] = None) -> Optional[EdgeMatte]:
     """The edge matte of frame `img` (H×W×3 float32) for layer coordinates `u`; None if nothing is split."""

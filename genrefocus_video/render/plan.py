@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -245,6 +245,25 @@ def zone_weights_1d(coord: np.ndarray, n: int, length: float) -> np.ndarray:
     pos = np.clip(coord / max(length - 1.0, 1.0) * (n - 1), 0, n - 1)
     w = np.maximum(0.0, 1.0 - np.abs(pos[None, :] - np.arange(n)[:, None]))
     return w.astype(np.float32)  # (n, len)
+
+
+def zone_maps(plan: "RenderPlan", layer: Any, shape: tuple[int, int], frame_box: tuple) -> Iterator[tuple[Any, np.ndarray]]:
+    """(kernels, H×W float32 weight map) for each cat's-eye zone that touches a layer's working tile.
+
+    The zone weights are a tent partition of unity over the frame, sampled at the centres of the
+    tile's pixels at the layer's working scale; zones with no weight in the tile are skipped.
+    """
+    y_off, x_off, full_h, full_w = frame_box
+    y0, _, x0, _ = layer.roi
+    s = layer.scale
+    ny, nx = plan.zones
+    hs, ws = shape
+    wy = zone_weights_1d(y_off + y0 + (np.arange(hs) + 0.5) * s - 0.5, ny, full_h)
+    wx = zone_weights_1d(x_off + x0 + (np.arange(ws) + 0.5) * s - 0.5, nx, full_w)
+    for z, ks in layer.kernels:
+        zy, zx = divmod(z, nx)
+        if wy[zy].any() and wx[zx].any():
+            yield ks, np.outer(wy[zy], wx[zx]).astype(np.float32)
 
 
 MULTIRES_VAR = 1.0  # 4 × the resampling blur's variance / s²: box down 1/3 + bilinear up 2/3

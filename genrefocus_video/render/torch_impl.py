@@ -13,7 +13,7 @@ import numpy as np
 from . import cpu as _cpu
 from .cpu import FILL_CAP, FILL_SCALE
 from .matte import edge_matte
-from .plan import RenderPlan, layer_coord, zone_weights_1d
+from .plan import RenderPlan, layer_coord, zone_maps
 
 
 def _reflect_index(n: int, pad: int) -> np.ndarray:
@@ -124,7 +124,6 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
     dev = ops.dev
     H, W = r.shape
     u_np = layer_coord(r, plan)
-    y_off, x_off, full_h, full_w = frame_box
     with torch.no_grad():
         I = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(dev)
         Ic = ops.cap_frame(I)
@@ -132,10 +131,6 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
         m = edge_matte(img, u_np, FILL_CAP) if _cpu.EDGE_MATTE else None
         out = torch.zeros((3, H, W), dtype=torch.float32, device=dev)
         acc = torch.zeros((H, W), dtype=torch.float32, device=dev)
-        mt = None
-        if m is not None:
-            mt = {k: torch.from_numpy(getattr(m, k)).to(dev)
-                  for k in ("ys", "xs", "uf", "ub", "alpha", "fg4", "bg4", "fg4c", "bg4c")}
         for L in plan.layers:
             y0, y1, x0, x1 = L.roi
             s = L.scale
@@ -144,26 +139,18 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
             known = torch.clamp(1.0 - d, 0.0, 1.0)  # fraction at or behind this layer
             layer = torch.cat([I[:, y0:y1, x0:x1] * w[None], w[None]], 0)
             h, wd = w.shape
-            sel = m.select(y0, y1, x0, x1) if m is not None else None
-            if sel is not None and sel.size:  # edge pixels split in two parts (render/matte.py)
-                st = torch.from_numpy(sel).to(dev)
-                py = mt["ys"].index_select(0, st) - y0
-                px = mt["xs"].index_select(0, st) - x0
-                a = mt["alpha"].index_select(0, st)
-                df = mt["uf"].index_select(0, st) - float(L.index)
-                db = mt["ub"].index_select(0, st) - float(L.index)
-                wf = torch.clamp(1.0 - df.abs(), min=0.0)
-                wb = torch.clamp(1.0 - db.abs(), min=0.0)
-                known[py, px] = a * torch.clamp(1.0 - df, 0.0, 1.0) + (1.0 - a) * torch.clamp(1.0 - db, 0.0, 1.0)
-                layer[:, py, px] = (mt["fg4"].index_select(0, st) * wf[:, None]
-                                    + mt["bg4"].index_select(0, st) * wb[:, None]).t()
+            patch = m.layer_patch(L.index, L.roi) if m is not None else None
+            if patch is not None:  # edge pixels split in two parts (render/matte.py)
+                py = torch.from_numpy(patch.py).to(dev)
+                px = torch.from_numpy(patch.px).to(dev)
+                known[py, px] = torch.from_numpy(patch.known).to(dev)
+                layer[:, py, px] = torch.from_numpy(patch.rgba).to(dev).t()
             need_fill = bool(known.min() < 1.0)
             capped = None
             if need_fill:
                 capped = torch.cat([Ic[:, y0:y1, x0:x1] * w[None], w[None]], 0)
-                if sel is not None and sel.size:
-                    capped[:, py, px] = (mt["fg4c"].index_select(0, st) * wf[:, None]
-                                         + mt["bg4c"].index_select(0, st) * wb[:, None]).t()
+                if patch is not None:
+                    capped[:, py, px] = torch.from_numpy(patch.rgba_capped).to(dev).t()
             if s > 1:
                 layer = ops.block_mean(layer, s)
                 known = ops.block_mean(known, s)
@@ -174,19 +161,9 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
             if plan.zones is None:
                 blurred = ops.convolve(layer, L.kernels[0][1])
             else:
-                ny, nx = plan.zones
-                hs, ws = layer.shape[-2:]
-                ys = y_off + y0 + (np.arange(hs) + 0.5) * s - 0.5
-                xs = x_off + x0 + (np.arange(ws) + 0.5) * s - 0.5
-                wy = zone_weights_1d(ys, ny, full_h)
-                wx = zone_weights_1d(xs, nx, full_w)
                 blurred = torch.zeros_like(layer)
-                for z, ks in L.kernels:
-                    zy, zx = divmod(z, nx)
-                    if not wy[zy].any() or not wx[zx].any():
-                        continue
-                    wz = torch.from_numpy(np.outer(wy[zy], wx[zx]).astype(np.float32)).to(dev)
-                    blurred = blurred + ops.convolve(layer * wz[None], ks)
+                for ks, wz in zone_maps(plan, L, tuple(layer.shape[-2:]), frame_box):
+                    blurred = blurred + ops.convolve(layer * torch.from_numpy(wz).to(dev)[None], ks)
             if s > 1:
                 hs, ws = blurred.shape[-2:]
                 blurred = F.interpolate(blurred[None], size=(hs * s, ws * s), mode="bilinear",
