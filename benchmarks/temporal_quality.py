@@ -71,9 +71,9 @@ def noisy_depth(g: np.ndarray, t: int, pixel: float = 0.10, field: float = 0.06)
     return (g * np.exp(n)).astype(np.float32)
 
 
-def make_clip(out: Path, size: str, frames: int, seed: int) -> LfClip:
+def make_clip(out: Path, size: str, frames: int, seed: int, k: float = 8.0) -> LfClip:
     subprocess.run([sys.executable, "-m", "lfbench.cli", "video", "--seed", str(seed), "--size", size,
-                    "--frames", str(frames), "--fps", "24", "--track", "follow", "--k", "8", "--shape", "disc",
+                    "--frames", str(frames), "--fps", "24", "--track", "follow", "--k", f"{k:g}", "--shape", "disc",
                     "--out", str(out)], cwd=SHARED / "lfbench", check=True, capture_output=True)
     return LfClip(out)
 
@@ -143,14 +143,14 @@ def depth_flicker(c: LfClip, maps: list[np.ndarray]) -> float:
     return float(np.mean(errs))
 
 
-def smooth_all(c: LfClip, depths: list[np.ndarray], strength: float, **kw) -> list[np.ndarray]:
+def smooth_all(c: LfClip, depths: list[np.ndarray], strength: float, flow: str = "medium", **kw) -> list[np.ndarray]:
     sm = TemporalDepthSmoother(strength, **kw)
     prev, out = None, []
     for t in range(c.frames):
         img = c.aif(t)
         f = v = None
         if prev is not None:
-            f, _, v = forward_backward(img, prev)
+            f, _, v = forward_backward(img, prev, flow)
         s, _, _ = sm(img, depths[t], None, f, v)
         out.append(s)
         prev = img
@@ -198,13 +198,14 @@ def main() -> int:
     p.add_argument("--size", default="384x216")
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--k", type=float, default=8.0, help="bokeh level of the lfbench clip (blur radius px per unit disparity)")
     p.add_argument("--out", default=None, help="keep work files here (default: a temp folder)")
     p.add_argument("--skip-motion", action="store_true", help="skip the motion-depth section (1)")
     args = p.parse_args()
     work = Path(args.out or tempfile.mkdtemp(prefix="temporal_bench_"))
     t0 = time.perf_counter()
-    c = make_clip(work / "clip", args.size, args.frames, args.seed)
-    report: dict = {"clip": {"size": args.size, "frames": args.frames, "seed": args.seed}}
+    c = make_clip(work / "clip", args.size, args.frames, args.seed, args.k)
+    report: dict = {"clip": {"size": args.size, "frames": args.frames, "seed": args.seed, "k": args.k}}
 
     if not args.skip_motion:
         m = bench_motion_lfbench(c)
@@ -239,11 +240,12 @@ def main() -> int:
             noisy = nz
         rows = {"noisy": {**render_and_score(c, nz, f"{mname}_noisy", work), "depth_flicker": depth_flicker(c, nz),
                           "depth_mae": float(np.mean([np.abs(a - b).mean() for a, b in zip(nz, gt)]))}}
-        variants = [(s_, True) for s_ in (0.5, 0.8, 0.9)] + [(0.8, False)]
-        for s_, align in variants:
-            sm = smooth_all(c, nz, s_, global_align=align)
-            key = f"smoothing {s_}" + ("" if align else ", no global alignment")
-            rows[key] = {**render_and_score(c, sm, f"{mname}_s{s_}_{align}", work), "depth_flicker": depth_flicker(c, sm),
+        variants = [(s_, True, "medium") for s_ in (0.5, 0.8, 0.9)] + [(0.8, False, "medium"), (0.8, True, "fine"),
+                                                                      (0.9, True, "fine")]
+        for s_, align, flow in variants:
+            sm = smooth_all(c, nz, s_, flow=flow, global_align=align)
+            key = f"smoothing {s_}" + ("" if align else ", no global alignment") + (", fine flow" if flow == "fine" else "")
+            rows[key] = {**render_and_score(c, sm, f"{mname}_s{s_}_{align}_{flow}", work), "depth_flicker": depth_flicker(c, sm),
                          "depth_mae": float(np.mean([np.abs(a - b).mean() for a, b in zip(sm, gt)]))}
         base = rows["noisy"]["instability"]
         for r in rows.values():

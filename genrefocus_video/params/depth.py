@@ -24,6 +24,11 @@ class DepthParams:
                          "(e.g. 0.001 for millimetre 16-bit PNGs)", flag="depth-scale", min=0.0)
     smoothing: float = param(0.0, "temporal smoothing strength, 0 = off, 1 = strongest",
                              flag="depth-smoothing", min=0.0, max=1.0, ofx=True, page="Depth")
+    flow_quality: str = param("medium", "optical flow for smoothing and subject following: medium (DIS medium preset: "
+                              "12-px patches, finest at half resolution) or fine (full-resolution patches: thin "
+                              "structures such as wires and string lights keep their own motion; about 2x the "
+                              "flow time, docs/benchmarks/temporal.md)", flag="flow-quality",
+                              choices=("medium", "fine"))
     static_fallback: str = param("defocus", "motion depth when the camera does not move: a defocus-cue "
                                  "estimate (assumes the sharpest region is nearest) or stop with an error",
                                  choices=("defocus", "error"))

@@ -55,7 +55,8 @@ class FlowStage:
     temporal = True
     warmup = 1
 
-    def __init__(self) -> None:
+    def __init__(self, quality: str = "medium") -> None:
+        self.quality = quality  # DIS preset (flow.py): "medium" or "fine"
         self.reset()
 
     def reset(self) -> None:
@@ -65,7 +66,7 @@ class FlowStage:
     def process(self, rec: FrameRecord) -> FrameRecord:
         rgb = rec.frame.rgb
         if self.prev is not None and self.prev.shape == rgb.shape and self.prev_index == rec.index - 1:
-            f, _, valid = forward_backward(rgb, self.prev)
+            f, _, valid = forward_backward(rgb, self.prev, self.quality)
             rec.flow_to_prev, rec.flow_valid = f, valid
             cut, explained, hist = detect_scene_cut(rgb, self.prev, f, valid)
             rec.extras["scene_cut"] = bool(cut)
@@ -212,7 +213,7 @@ class DepthProbe:
 def _depth_chain(job: Any, info: ClipInfo, lookup: Optional[FrameLookup]) -> list[Any]:
     chain: list[Any] = []
     if job.depth.smoothing > 0:
-        chain.append(FlowStage())
+        chain.append(FlowStage(job.depth.flow_quality))
     chain.append(DepthStage(make_source(job, info, lookup)))
     if job.depth.smoothing > 0:
         chain.append(DepthSmoothStage(job.depth.smoothing))
@@ -443,7 +444,7 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     stages: list[Any] = []
     follow = job.focus.track == "follow"
     if job.depth.smoothing > 0 or follow:
-        stages.append(FlowStage())
+        stages.append(FlowStage(job.depth.flow_quality))
     stages.append(DepthStage(make_source(job, info, lookup if job.depth.source == "motion" else None)))
     if job.depth.smoothing > 0:
         stages.append(DepthSmoothStage(job.depth.smoothing))

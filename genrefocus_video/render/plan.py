@@ -123,7 +123,8 @@ def layer_knots(tmin: float, tmax: float, grid: str) -> np.ndarray:
     """Layer centres in the layer coordinate t (increasing), for the frame's range [tmin, tmax].
 
     'anchored' (default): the lattice points t ∈ ℤ inside the range plus its two extremes (0 is
-    a lattice point, so the focus plane is always a knot). A lattice point entering the range
+    a lattice point, so the focus plane is always a knot); knots closer than KNOT_MERGE_GAP are
+    merged (:func:`merge_close_knots`). A lattice point entering the range
     appears on top of the extreme knot, so only the few pixels right at the frame's extreme depth
     are re-split at that moment (tests/test_render_temporal.py measures the focus sweep).
     'lattice': t ∈ ℤ only. 'adaptive' (before 2026-11-26): evenly spaced (≤ 1 apart) between
@@ -140,7 +141,40 @@ def layer_knots(tmin: float, tmax: float, grid: str) -> np.ndarray:
     knots = np.concatenate([[tmin], inner, [tmax]])
     if tmin < 0.0 < tmax:
         knots = np.concatenate([knots, [0.0]])
-    return np.unique(knots)
+    return merge_close_knots(np.unique(knots))
+
+
+KNOT_MERGE_GAP = 0.1  # layers: knots closer than this are one surface (see merge_close_knots)
+
+
+def merge_close_knots(knots: np.ndarray, gap: Optional[float] = None) -> np.ndarray:
+    """Merge runs of knots less than `gap` layers apart into one knot.
+
+    Why: a flat surface whose depth map carries a little noise (any estimated or compressed depth)
+    spans a tiny radius range; its two extreme knots (or an extreme next to a lattice point) then
+    sit a few hundredths of a layer apart and every pixel of the surface is split between them by
+    a random share. Over-compositing the two halves of one surface replaces up to a quarter of it
+    by its filled copy, differently in every frame — flicker from depth noise far too small to
+    change the blur (measured: −7…−13 % instability from noisy depth at K 16, docs/benchmarks/
+    renderer.md). One knot per run renders the surface whole; pixels beyond it are clamped, a blur
+    radius error below `gap` layers (0.1 px for small radii, 1.2 % beyond the knee). A lattice
+    point in a run is kept (it does not move between frames; 0 keeps the focus plane exact),
+    otherwise the run's mean.
+    """
+    gap = KNOT_MERGE_GAP if gap is None else gap
+    if len(knots) < 2 or gap <= 0:
+        return knots
+    runs: list[list[float]] = [[float(knots[0])]]
+    for k in knots[1:]:
+        if k - runs[-1][-1] < gap:
+            runs[-1].append(float(k))
+        else:
+            runs.append([float(k)])
+    out = []
+    for run in runs:
+        lattice = [k for k in run if k == round(k)]
+        out.append(lattice[0] if lattice else float(np.mean(run)))
+    return np.asarray(out, dtype=np.float64)
 
 
 def _bbox_per_layer(u: np.ndarray, n: int):
