@@ -276,3 +276,33 @@ def test_chunked_output_carries_audio_unchanged(tmp_path):
     assert len(packets) > 5
     assert _audio_packets(out) == packets  # stream copy: byte-identical packets
     assert len(kit.read_all(out)) == 12
+
+
+def test_chunked_sub_range_carries_the_same_audio_as_a_single_pass(tmp_path):
+    """A farm render of frames 3-8 keeps the audio of those frames: the same packets, shifted the
+    same way, as the streaming writer of a --chunks 1 render of the range (and far less than the
+    whole track, which would be out of sync)."""
+    import av
+
+    src = _clip_with_audio(str(tmp_path / "av.mkv"))
+    outs = {}
+    for chunks in (1, 3):
+        out = str(tmp_path / f"range_{chunks}.mkv")
+        job = kit.toy_job(src, out, executor="local", chunks=chunks)
+        job = replace(job, input=replace(job.input, first_frame=3, last_frame=8), output=replace(job.output, audio=True))
+        run_job(job, factory=kit.ToyFactory())
+        outs[chunks] = out
+        assert len(kit.read_all(out)) == 6
+
+    def packets(path):
+        with av.open(path) as c:
+            a = c.streams.audio[0]
+            return [(bytes(p), p.pts) for p in c.demux(a) if p.size], float(a.time_base)
+
+    single, tb = packets(outs[1])
+    chunked, _ = packets(outs[3])
+    assert chunked == single
+    whole = _audio_packets(src)
+    assert 0 < len(single) < len(whole)
+    assert {p for p, _ in single} <= set(whole)  # stream copy: packets of the source, untouched
+    assert abs(single[0][1] * tb) < 0.03  # starts with the video (within one FLAC packet)

@@ -232,6 +232,7 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
     timings = Timings()
     focus_rows: list[dict[str, Any]] = []
     written = 0
+    start_time: Optional[float] = None  # source time of the chunk's first written frame (audio range)
     unreported = 0
     try:
         with open_reader(job.input.path, transfer=job.input.transfer, first_frame=read_start,
@@ -255,6 +256,8 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
                     rec = run_stages(rec, stages)
                     t1 = time.perf_counter()
                     writer.write(Frame(rec.index, rec.output, frame.alpha, frame.time))
+                    if start_time is None:  # the streaming writer's rule (io/video.py): timestamp, else index / fps
+                        start_time = float(frame.time) if frame.time > 0 else frame.index / float(info.fps or 24.0)
                     rec.timings["encode"] = time.perf_counter() - t1
                     timings.add_record(rec.timings)
                     if isinstance(rec.extras.get("focus"), dict):
@@ -271,7 +274,7 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
                 if callable(close):
                     close()
         entry: dict[str, Any] = {
-            "chunk": chunk.index, "start": chunk.start, "end": chunk.end, "frames": written,
+            "chunk": chunk.index, "start": chunk.start, "end": chunk.end, "frames": written, "start_time": start_time,
             "warmup_from": read_start, "fingerprint": fingerprint(job), "segment": _segment_location(seg, job),
             "pid": os.getpid(), "host": os.uname().nodename, "seconds": round(time.perf_counter() - t_start, 4),
             "timings": timings.to_dict(),

@@ -287,7 +287,7 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
             entries = [run_chunk(job, info, c, work, factory, on_frames=bar.update) for c in todo]
     for e in entries:
         done[e["chunk"]] = e
-    _assemble(job, work, [done[c.index] for c in chunks])
+    _assemble(job, work, [done[c.index] for c in chunks], float(job.input.fps or info.fps or 24.0))
     work.finish(job, chunks)
     timings = Timings()
     for e in entries:
@@ -323,7 +323,7 @@ def _stages_head(job: JobParams, info: ClipInfo) -> list[Any]:
     return DEFAULT_FACTORY.head(job, info)
 
 
-def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]]) -> None:
+def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps: float) -> None:
     """Join finished segments into the final output: lossless concat, or move images into place."""
     if is_sequence_output(job.output.path, job.output.codec):
         dest = os.path.dirname(os.path.abspath(job.output.path))
@@ -342,25 +342,27 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]]) -> N
     from ..io.concat import concat_segments
 
     audio = job.input.path if job.output.audio else None
+    audio_range = None
     if audio and (job.input.first_frame > 0 or job.input.last_frame is not None):
-        # concat copies the input's audio from its start; a sub-range would be out of sync
-        log.warning("audio is not carried for a frame sub-range in a chunked job; render with --chunks 1 to keep it")
-        audio = None
+        # the packets overlapping the rendered frames, shifted to start with the video: the same
+        # selection the streaming writer makes for a --chunks 1 render of this range
+        first = entries[0].get("start_time")
+        t0 = float(first) if first is not None else job.input.first_frame / fps
+        t1 = None if job.input.last_frame is None else t0 + sum(int(e["frames"]) for e in entries) / fps
+        audio_range = (max(0.0, t0), t1)
     try:
         with atomic_output(job.output.path, overwrite=job.output.overwrite, inputs=(job.input.path,)) as tmp:
-            _concat(concat_segments, [e["segment"] for e in entries], tmp, audio)
+            _concat(concat_segments, [e["segment"] for e in entries], tmp, audio, audio_range)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"cannot write {job.output.path}: {exc.strerror or exc}; chunks are kept, rerun to resume") from None
 
 
-def _concat(concat_segments: Any, segments: list[str], out: str, audio: Optional[str]) -> None:
-    import inspect
-
-    params = inspect.signature(concat_segments).parameters
-    if audio and "audio_from" in params:
-        concat_segments(segments, out, audio_from=audio)
+def _concat(concat_segments: Any, segments: list[str], out: str, audio: Optional[str],
+            audio_range: Optional[tuple[float, Optional[float]]]) -> None:
+    if audio:
+        concat_segments(segments, out, audio_from=audio, audio_range=audio_range)
     else:
         concat_segments(segments, out)
 
