@@ -16,6 +16,8 @@ RUNS = [
     ["render_quality.py", "--seeds", "10"],
     ["render_speed.py", "--repeats", "5"],
     ["temporal_quality.py", "--size", "384x216"],
+    ["temporal_quality.py", "--size", "384x216", "--skip-motion", "--k", "16"],
+    ["render_floor.py", "--k", "16"],
     ["pipeline_scaling.py"],
     ["ofx_bridge.py"],
     ["deblur_quality.py"],
