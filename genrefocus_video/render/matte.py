@@ -18,12 +18,13 @@ neighbourhood:
 * the colour is unmixed: the foreground part gets α·(F + e), the background part
   (1 − α)·(B + e), e = C − αF − (1 − α)B the model's residual (premultiplied; they sum to C).
 
-Pixels labelled foreground are never split (`SIDES = "background"`): an in-focus subject in front
-stays exactly sharp (tests/test_render_temporal.py), and the partial coverage of the anti-aliased
-rim is carried by the background-labelled pixels around it, whose α now grows continuously as the
-edge approaches (the flip at α = ½ remains, halved). `SIDES = "all"` also splits foreground-labelled
-pixels (α from the colour, unclamped): measured a little better on lfbench, but it blurs part of a
-textured in-focus subject's rim.
+Pixels labelled foreground are never split: an in-focus subject in front stays exactly sharp
+(tests/test_render_temporal.py), and the partial coverage of the anti-aliased rim is carried by
+the background-labelled pixels around it, whose α now grows continuously as the edge approaches
+(the flip at α = ½ remains, halved). Measured and not kept (docs/benchmarks/renderer.md): also
+splitting foreground-labelled pixels (a little better on lfbench, but it blurs part of a textured
+in-focus subject's rim), clamping α to the label's side of ½, and splitting the colour as αC and
+(1 − α)C instead of unmixing it.
 
 Only the split pixels are returned (sparse): the backends build every layer as before and then
 overwrite those pixels with fg4·tent(uf − i) + bg4·tent(ub − i) (and the known fraction with
@@ -42,8 +43,6 @@ COLOR_TAU2 = 3 * 0.02 ** 2  # |F − B|² (linear RGB) at which the colour estim
 DET_R = 1  # px: neighbourhood radius of the jump test (3×3)
 COL_R = 2  # px: neighbourhood radius of the colour means (5×5)
 VAR_GAMMA = 0.5  # colour-trust gate: 1 − γ·(side variances + residual²)/|F − B|²
-SIDES = "background"  # which labelled pixels get a fractional coverage: all | consistent | background
-UNMIX = True  # split the colour into α(F + e) and (1 − α)(B + e) (else αC and (1 − α)C)
 
 
 @dataclass
@@ -107,10 +106,7 @@ def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[
     edge = (umax - umin) > jump
     if not edge.any():
         return None
-    cand = edge
-    if SIDES == "background":  # only far-side pixels can be split: analyse just those
-        cand = edge & (u < 0.5 * (umax + umin))
-    ys, xs = np.nonzero(cand)
+    ys, xs = np.nonzero(edge & (u < 0.5 * (umax + umin)))  # only far-side pixels are split: analyse just those
     if ys.size == 0:
         return None
     uc = u[ys, xs]
@@ -144,26 +140,17 @@ def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[
     # off the segment B→F (texture, a third colour) fall back to the depth map's label
     gate = np.clip(1.0 - VAR_GAMMA * (vF + vB + res2) / np.maximum(dd, 1e-12), 0.0, 1.0)
     conf = dd / (dd + COLOR_TAU2) * gate
-    label = (uc >= mid).astype(np.float64)
-    a = conf * a_col + (1.0 - conf) * label
-    if SIDES == "consistent":  # the depth map's label says which side of 1/2 the coverage is on
-        a = np.where(label > 0, np.maximum(a, 0.5), np.minimum(a, 0.5))
-    elif SIDES == "background":  # only pixels labelled background are split (foreground stays whole)
-        a = np.where(label > 0, 1.0, np.minimum(a, 0.5))
-    # a pixel wholly on its labelled side renders exactly as without the matte: leave it out
-    keep = np.where(label > 0, a < 1.0, a > 0.0)
+    # background-labelled pixels only (foreground ones stay whole): the coverage is at most ½
+    a = np.minimum(conf * a_col, 0.5)
+    keep = a > 0.0  # a pixel wholly on its labelled side renders exactly as without the matte: leave it out
     if not keep.any():
         return None
-    ys, xs, uc, hi, lo, label, a = ys[keep], xs[keep], uc[keep], hi[keep], lo[keep], label[keep], a[keep]
+    ys, xs, uc, hi, a = ys[keep], xs[keep], uc[keep], hi[keep], a[keep]
     F, B, C = F[keep], B[keep], C[keep]
-    uf = np.where(label > 0, uc, hi).astype(np.float32)
-    ub = np.where(label > 0, lo, uc).astype(np.float32)
-    if UNMIX:
-        res = C - (a[:, None] * F + (1.0 - a)[:, None] * B)  # what the two-colour model misses
-        pf = np.maximum(a[:, None] * (F + res), 0.0)
-        pb = np.maximum((1.0 - a)[:, None] * (B + res), 0.0)
-    else:
-        pf, pb = a[:, None] * C, (1.0 - a)[:, None] * C
+    uf, ub = hi.astype(np.float32), uc.astype(np.float32)  # the near side's depth, the pixel's own
+    res = C - (a[:, None] * F + (1.0 - a)[:, None] * B)  # what the two-colour model misses
+    pf = np.maximum(a[:, None] * (F + res), 0.0)
+    pb = np.maximum((1.0 - a)[:, None] * (B + res), 0.0)
     n = len(ys)
     fg4 = np.empty((n, 4), np.float32)
     fg4[:, :3] = pf
