@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from genrefocus_video.depth.temporal import warmup_frames
 from genrefocus_video.focus.export import read_focus_track
@@ -11,6 +12,7 @@ from genrefocus_video.params.job import load_job
 from genrefocus_video.record import FrameRecord
 from genrefocus_video.pipeline.stages_temporal import (DepthSmoothStage, FlowStage, FocusStage,
                                                        build_temporal_stages, finalize_temporal)
+from temporal_fixtures import lf_follow_clip  # noqa: F401
 
 
 def test_real_rgbd_clip_motion_depth_point_focus_and_outputs(shared_data, tmp_path):
@@ -58,3 +60,101 @@ def test_real_rgbd_clip_motion_depth_point_focus_and_outputs(shared_data, tmp_pa
     assert len(frames) == 5 and frames[0].shape == (480, 1280, 3)
     assert not list(tmp_path.glob(".tmp-*"))  # atomic writes leave nothing behind
     assert isinstance(stages[-2], FocusStage) and stages[-2].mode == "point"
+
+
+def _decode(path: str) -> list:
+    import av
+
+    with av.open(path) as c:
+        return [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
+
+
+def test_chunked_job_writes_the_same_depth_preview_as_a_single_pass(lf_follow_clip, tmp_path):
+    """A farm job (3 chunks, each with a warm-up) writes one depth preview of exactly the clip's
+    frames, coloured like a single pass (the driver fixes the range from the first frame); a
+    chunk whose preview segment was lost is rendered again on resume."""
+    from dataclasses import replace
+
+    from genrefocus_video.pipeline.job import WorkDir, default_work_dir
+    from genrefocus_video.pipeline.run import run_job
+
+    c = lf_follow_clip
+    base = {"input.path": c.aif_pattern, "depth.path": c.disp_pattern, "depth.smoothing": 0.5,
+            "focus.disparity": 0.5, "blur.k": 6.0, "executor.progress": False}
+    runs = {}
+    for chunks in (1, 3):
+        job = load_job(overrides={**base, "output.path": str(tmp_path / f"out{chunks}.mkv"),
+                                  "depth.preview": str(tmp_path / f"preview{chunks}.mp4"), "executor.chunks": chunks})
+        runs[chunks] = (job, run_job(job))
+        assert (tmp_path / f"preview{chunks}.mp4").exists()
+    single, chunked = _decode(str(tmp_path / "preview1.mp4")), _decode(str(tmp_path / "preview3.mp4"))
+    assert len(single) == len(chunked) == c.frames
+    # Same frames in the same order with the same colours. H.264 differs (the segments are encoded
+    # separately and x264's look-ahead sees other frames: ~2 codes per pixel), so compare what the
+    # encoder cannot move: each frame's mean colour of the colour-mapped disparity half, and that
+    # frame i of the chunked preview is nearer frame i of the single pass than frame i + 3 (a chunk
+    # writing its warm-up frames, or losing some, would shift the order).
+    W = c.width
+    means = [np.abs(a[:, W:].mean((0, 1)) - b[:, W:].mean((0, 1))).max() for a, b in zip(single, chunked)]
+    assert max(means) < 0.6, means
+
+    def dist(a, b):
+        return float(np.abs(a[:, W:] - b[:, W:]).mean())
+
+    for i in range(c.frames - 3):
+        assert dist(chunked[i], single[i]) < dist(chunked[i], single[i + 3]), i
+    # the colour range spans the clip's disparities (first-frame 1st-99th percentile)
+    assert np.abs(chunked[0][:, W:] - chunked[0][:, W:][::-1]).mean() > 10
+
+    assert runs[3][1].chunks_rendered == 3
+
+
+def test_chunked_depth_preview_resumes_a_chunk_whose_segment_was_lost(lf_follow_clip, tmp_path):
+    """Interrupted in its last chunk, the job keeps chunks 0 and 1 with their preview segments;
+    if chunk 1's preview segment is then lost, the rerun renders chunks 1 and 2 again."""
+    import os
+    from dataclasses import dataclass
+
+    from genrefocus_video.pipeline.job import WorkDir
+    from genrefocus_video.pipeline.run import run_job
+    from genrefocus_video.pipeline.stages import DEFAULT_FACTORY
+    from test_pipeline_kit import Interrupter
+
+    @dataclass
+    class Interrupting:  # the real stages, plus a Ctrl-C at frame `at` while `flag` exists
+        at: int
+        flag: str
+
+        def head(self, job, info):
+            return DEFAULT_FACTORY.head(job, info)
+
+        def tail(self, job, info):
+            return DEFAULT_FACTORY.tail(job, info) + [Interrupter(self.at, self.flag)]
+
+    c = lf_follow_clip
+    flag = tmp_path / "interrupt"
+    flag.write_text("1")
+    out, preview = str(tmp_path / "out.mkv"), str(tmp_path / "preview.mp4")
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": c.disp_pattern, "focus.disparity": 0.5,
+                              "blur.k": 6.0, "executor.progress": False, "executor.chunks": 3,
+                              "output.path": out, "depth.preview": preview})
+    factory = Interrupting(20, str(flag))  # chunks 0-7, 8-15, 16-23
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job, factory=factory)
+    work = WorkDir(out + ".work")
+    segs = [work.read_json(work.entry_path(i)) for i in (0, 1)]
+    assert all(os.path.isfile(e["preview"]) for e in segs) and not os.path.exists(preview)
+    os.remove(segs[1]["preview"])
+    flag.unlink()
+    s = run_job(job, factory=factory)
+    assert (s.chunks_skipped, s.chunks_rendered) == (1, 2)
+    assert len(_decode(preview)) == c.frames
+
+
+def test_preview_range_is_checked():
+    from genrefocus_video.errors import ConfigError
+
+    for bad in ("0.5", "0.8,0.2", "a,b"):
+        with pytest.raises(ConfigError, match="depth.preview_range"):
+            load_job(overrides={"input.path": "x.mp4", "depth.preview_range": bad})
+    assert load_job(overrides={"input.path": "x.mp4", "depth.preview_range": "0.1,0.9"}).depth.preview_limits == (0.1, 0.9)

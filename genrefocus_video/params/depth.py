@@ -35,8 +35,26 @@ class DepthParams:
     marigold_path: Optional[str] = param(None, "local Marigold weights folder (diffusers layout); "
                                          "default: $GENREFOCUS_MARIGOLD")
     preview: Optional[str] = param(None, "write a depth preview video here", flag="depth-preview")
+    preview_range: Optional[str] = param(None, "disparity range LO,HI of the preview's colour map (default: the first "
+                                         "frame's 1st-99th percentile, fixed for the clip)", flag="depth-preview-range")
+
+    @property
+    def preview_limits(self) -> Optional[tuple[float, float]]:
+        """`preview_range` as (lo, hi), None when unset (validated in :meth:`validate`)."""
+        if self.preview_range is None:
+            return None
+        lo, hi = (float(v) for v in str(self.preview_range).split(","))
+        return lo, hi
 
     def validate(self) -> None:
+        if self.preview_range is not None:
+            parts = str(self.preview_range).split(",")
+            try:
+                lo, hi = (float(v) for v in parts)
+            except ValueError:
+                raise ConfigError(f"'depth.preview_range' must be two numbers LO,HI (disparity), got {self.preview_range!r}") from None
+            if not lo < hi:
+                raise ConfigError(f"'depth.preview_range' needs LO < HI, got {self.preview_range!r}")
         if self.kind == "normalized" and self.path is not None:
             if self.near is None or self.far is None:
                 raise ConfigError("'depth.kind' normalized needs 'depth.near' and 'depth.far' (metric depths of values 1 and 0)")

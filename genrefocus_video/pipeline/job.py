@@ -108,6 +108,10 @@ class WorkDir:
             return os.path.join(self.root, "segments", f"seg_{i:04d}", name)
         return os.path.join(self.root, "segments", f"seg_{i:04d}{os.path.splitext(name)[1]}")
 
+    def preview_segment_path(self, i: int, preview_path: str) -> str:
+        """Chunk i's part of the depth preview video (joined into `preview_path` at the end)."""
+        return os.path.join(self.root, "segments", f"preview_{i:04d}{os.path.splitext(preview_path)[1] or '.mp4'}")
+
     def prepare(self) -> None:
         try:
             for sub in ("chunks", "segments", "logs"):
@@ -172,6 +176,8 @@ class WorkDir:
             return entry if ok else None
         if not os.path.isfile(seg) or os.path.getsize(seg) != entry.get("bytes"):
             return None
+        if job.depth.preview and not _preview_ok(entry):
+            return None
         return entry
 
 
@@ -230,6 +236,12 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
     os.makedirs(os.path.dirname(seg), exist_ok=True)
     work.log(chunk.index, f"start chunk {chunk.index}: frames {chunk.start}-{chunk.end}, warm-up from {read_start}")
     timings = Timings()
+    # stages that write a per-chunk side file (the depth preview): this chunk's frames to a segment
+    previews = [s for s in stages if callable(getattr(s, "begin_segment", None))]
+    preview_seg = work.preview_segment_path(chunk.index, job.depth.preview) if job.depth.preview else None
+    if preview_seg:
+        for s in previews:
+            s.begin_segment(preview_seg, chunk.start)
     focus_rows: list[dict[str, Any]] = []
     written = 0
     start_time: Optional[float] = None  # source time of the chunk's first written frame (audio range)
@@ -273,6 +285,8 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
                 close = getattr(writer, "close", None)
                 if callable(close):
                     close()
+        for s in previews:
+            s.close()
         entry: dict[str, Any] = {
             "chunk": chunk.index, "start": chunk.start, "end": chunk.end, "frames": written, "start_time": start_time,
             "warmup_from": read_start, "fingerprint": fingerprint(job), "segment": _segment_location(seg, job),
@@ -281,6 +295,8 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
         }
         if focus_rows:  # the focus track of this chunk, for the job's --export-focus-track / --focus-plot
             entry["focus_rows"] = focus_rows
+        if previews and preview_seg and os.path.isfile(preview_seg):
+            entry["preview"], entry["preview_bytes"] = preview_seg, os.path.getsize(preview_seg)
         loc = entry["segment"]
         if os.path.isdir(loc):
             entry["files"] = sorted(f for f in os.listdir(loc) if not f.startswith("."))
@@ -288,6 +304,8 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
             entry["bytes"] = os.path.getsize(loc)
         write_json_atomic(work.entry_path(chunk.index), entry)
     except BaseException as exc:
+        for s in previews:
+            s.abort()
         work.log(chunk.index, f"failed: {type(exc).__name__}: {exc}")
         reason = _out_of_space(exc)
         if reason:
@@ -302,6 +320,12 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
         on_frames(unreported)
     work.log(chunk.index, f"done chunk {chunk.index}: {written} frames in {entry['seconds']:.2f} s")
     return entry
+
+
+def _preview_ok(entry: dict[str, Any]) -> bool:
+    """The chunk's depth-preview segment is still there, unchanged."""
+    path = entry.get("preview")
+    return bool(path) and os.path.isfile(path) and os.path.getsize(path) == entry.get("preview_bytes")
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

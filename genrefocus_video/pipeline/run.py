@@ -253,10 +253,8 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
     if total == 0:
         raise InputError(f"{job.input.path}: no frames in the selected range")
     job = resolve_executor(job, total)
-    if job.depth.preview:
-        log.warning("--depth-preview is not written for chunked jobs (each chunk would write its own); "
-                    "render with --chunks 1 for a depth preview")
-        job = replace(job, depth=replace(job.depth, preview=None))
+    if job.depth.preview and job.depth.preview_range is None:
+        job = _with_preview_range(job, info, job.input.first_frame)
     first = job.input.first_frame
     chunks = plan_chunks(first, first + total - 1, job.executor.chunks)
     if work.is_complete(job, chunks) and os.path.exists(job.output.path if not is_sequence_output(
@@ -287,7 +285,10 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
             entries = [run_chunk(job, info, c, work, factory, on_frames=bar.update) for c in todo]
     for e in entries:
         done[e["chunk"]] = e
-    _assemble(job, work, [done[c.index] for c in chunks], float(job.input.fps or info.fps or 24.0))
+    _assemble(job, work, [done[c.index] for c in chunks], float(job.input.fps or info.fps or 24.0),
+              bool(info.audio_streams))
+    if job.depth.preview:
+        _join_previews(job, [done[c.index] for c in chunks])
     work.finish(job, chunks)
     timings = Timings()
     for e in entries:
@@ -323,7 +324,7 @@ def _stages_head(job: JobParams, info: ClipInfo) -> list[Any]:
     return DEFAULT_FACTORY.head(job, info)
 
 
-def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps: float) -> None:
+def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps: float, has_audio: bool) -> None:
     """Join finished segments into the final output: lossless concat, or move images into place."""
     if is_sequence_output(job.output.path, job.output.codec):
         dest = os.path.dirname(os.path.abspath(job.output.path))
@@ -341,7 +342,7 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps:
     from ..io.atomic import atomic_output
     from ..io.concat import concat_segments
 
-    audio = job.input.path if job.output.audio else None
+    audio = job.input.path if (job.output.audio and has_audio) else None  # image sequences have none
     audio_range = None
     if audio and (job.input.first_frame > 0 or job.input.last_frame is not None):
         # the packets overlapping the rendered frames, shifted to start with the video: the same
@@ -357,6 +358,29 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps:
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"cannot write {job.output.path}: {exc.strerror or exc}; chunks are kept, rerun to resume") from None
+
+
+def _with_preview_range(job: JobParams, info: ClipInfo, first: int) -> JobParams:
+    """The job with the depth preview's colour range fixed from its first frame (as a single pass
+    would choose it), so that every chunk colours its segment the same way."""
+    from .stages_temporal import start_disparity
+
+    d = start_disparity(job, info, first)
+    lo, hi = (float(v) for v in np.percentile(d, [1, 99]))
+    hi = max(hi, lo + 1e-6)
+    log.info("depth preview colours: disparity %.6g-%.6g (frame %d), the same in every chunk", lo, hi, first)
+    return replace(job, depth=replace(job.depth, preview_range=f"{lo!r},{hi!r}"))
+
+
+def _join_previews(job: JobParams, entries: list[dict[str, Any]]) -> None:
+    """Join the chunks' depth-preview segments into job.depth.preview (stream copy, atomic)."""
+    from ..io.atomic import atomic_output
+    from ..io.concat import concat_segments
+
+    path = str(job.depth.preview)
+    with atomic_output(path, overwrite=True, inputs=(job.input.path,)) as tmp:
+        concat_segments([e["preview"] for e in entries], tmp)
+    log.info("depth preview written to %s", path)
 
 
 def _concat(concat_segments: Any, segments: list[str], out: str, audio: Optional[str],

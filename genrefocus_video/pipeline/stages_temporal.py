@@ -220,6 +220,20 @@ def _depth_chain(job: Any, info: ClipInfo, lookup: Optional[FrameLookup]) -> lis
     return chain
 
 
+def start_disparity(job: Any, info: ClipInfo, index: int) -> np.ndarray:
+    """The disparity a run starting at frame `index` feeds the renderer there (depth source, then
+    smoothing with fresh state): what the depth preview of a single pass is coloured by."""
+    lookup = FrameLookup(job, info)
+    fr = lookup.frame(index)
+    if fr is None:
+        raise InputError(f"frame {index} of {job.input.path} cannot be read")
+    rec = FrameRecord(fr)
+    for s in _depth_chain(job, info, lookup):
+        rec = s.process(rec)
+    assert rec.disparity is not None
+    return rec.disparity
+
+
 def point_disparity(d: np.ndarray, x: float, y: float) -> tuple[float, float, float]:
     """Robust disparity around a picked pixel: median of a window of ~2% of the frame width."""
     h, w = d.shape
@@ -388,22 +402,34 @@ class FocusStage:
 
 # -- depth preview ----------------------------------------------------------------------------------
 class DepthPreviewStage:
-    """Writes frame | colourised disparity side by side to a video (atomic on finalize)."""
+    """Writes frame | colourised disparity side by side to a video (atomic on finalize).
+
+    The colour range is `rng` when given (``depth.preview_range``), else the first frame's 1st–99th
+    percentile, fixed for the clip. Chunked runs call :meth:`begin_segment` before each chunk: the
+    chunk's own frames (not its warm-up) go to a segment file that the driver joins afterwards.
+    """
 
     name = "depth_preview"
     temporal = True
     warmup = 0
 
-    def __init__(self, path: str, fps: float) -> None:
+    def __init__(self, path: str, fps: float, rng: Optional[tuple[float, float]] = None) -> None:
         self.path, self.fps = path, fps
+        self._fixed = rng
         self._writer: Any = None
-        self._range: Optional[tuple[float, float]] = None
+        self._range: Optional[tuple[float, float]] = rng
+        self._first: Optional[int] = None  # frames before this index are warm-up: not written
 
     def reset(self) -> None:
         pass
 
+    def begin_segment(self, path: str, first_index: int) -> None:
+        """Write the frames from `first_index` on to `path` (a chunk's preview segment)."""
+        self.abort()
+        self.path, self._first, self._range = path, first_index, self._fixed
+
     def process(self, rec: FrameRecord) -> FrameRecord:
-        if rec.disparity is None:
+        if rec.disparity is None or (self._first is not None and rec.index < self._first):
             return rec
         if self._range is None:
             lo, hi = np.percentile(rec.disparity, [1, 99])
@@ -420,6 +446,12 @@ class DepthPreviewStage:
         if self._writer is not None:
             self._writer.close()
             log.info("depth preview written to %s", self.path)
+            self._writer = None
+
+    def abort(self) -> None:
+        """Drop an unfinished preview (its temp file), e.g. when a chunk fails."""
+        if self._writer is not None:
+            self._writer.abort()
             self._writer = None
 
 
@@ -450,7 +482,8 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
         stages.append(DepthSmoothStage(job.depth.smoothing))
     stages.append(FocusStage(job, info, DepthProbe(job, info, lookup)))
     if job.depth.preview:
-        stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0))
+        stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,
+                                        job.depth.preview_limits))
     return stages
 
 
