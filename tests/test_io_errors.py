@@ -168,3 +168,28 @@ def test_cli_probe_exit_codes(tmp_path, capsys):
     assert main(["probe", str(tmp_path / "missing.mp4")]) == InputError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.mp4" in err[0]
+
+
+def test_outputs_get_the_usual_permissions_not_mkstemps(tmp_path):
+    """Atomic outputs go through mkstemp (owner-only 0600); the finished files must carry what a
+    plain open() gives (0666 minus the umask), or a farm's renders are unreadable to the people
+    sharing the folder. Checked for a clip, a before/after PNG and a focus-track export."""
+    from genrefocus_video.focus.export import write_focus_track
+    from genrefocus_video.pipeline.run import write_before_after
+
+    old = os.umask(0o022)
+    try:
+        info = ClipInfo(path="mem", kind="video", width=32, height=16, fps=24)
+        clip = str(tmp_path / "clip.mkv")
+        with open_writer(clip, info, codec="ffv1") as w:
+            for i in range(2):
+                w.write(Frame(i, np.full((16, 32, 3), 0.25, np.float32)))
+        png = str(tmp_path / "ba.png")
+        write_before_after(png, np.zeros((16, 32, 3), np.float32), np.ones((16, 32, 3), np.float32))
+        track = write_focus_track([{"frame": 0, "focus_disparity": 0.5}], str(tmp_path / "track.json"))
+        with atomic_output(str(tmp_path / "x.bin")) as tmp:
+            open(tmp, "wb").write(b"x")
+        for p in (clip, png, track, str(tmp_path / "x.bin")):
+            assert os.stat(p).st_mode & 0o777 == 0o644, (p, oct(os.stat(p).st_mode))
+    finally:
+        os.umask(old)

@@ -17,13 +17,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from ..errors import OutputError
-
-
-def _umask_mode(path: str) -> None:
-    """mkstemp makes 0600 files; give the final file the usual 0666 & ~umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+from ..io.atomic import give_default_mode
 
 
 @contextmanager
@@ -33,7 +27,7 @@ def _atomic(path: str, suffix: str) -> Iterator[str]:
         raise OutputError(f"{path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
     os.close(fd)
-    _umask_mode(tmp)
+    give_default_mode(tmp)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -145,7 +139,7 @@ class PreviewWriter:
         ext = os.path.splitext(path)[1] or ".mp4"
         fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=folder)
         os.close(fd)
-        _umask_mode(self.tmp)
+        give_default_mode(self.tmp)
         self.container = av.open(self.tmp, "w")
         rate = Fraction(fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=rate)

@@ -43,6 +43,17 @@ def check_output_path(final_path: str, *, overwrite: bool = False, inputs: tuple
     return final
 
 
+def give_default_mode(path: str) -> None:
+    """Give a temp file the permissions a plain ``open()`` would (0666 minus the umask).
+
+    mkstemp creates files readable by their owner only; renamed onto the final name, a render farm's
+    outputs would then be unreadable to the compositors and reviewers who share the folder.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def temp_path_for(final: str) -> str:
     """A fresh, unique temp path beside `final` that keeps its extension (writers pick format by it)."""
     folder, name = os.path.split(final)
@@ -52,6 +63,7 @@ def temp_path_for(final: str) -> str:
     except OSError as exc:
         raise OutputError(f"cannot create a temporary file in {folder or '.'}: {exc.strerror or exc}") from None
     os.close(fd)
+    give_default_mode(tmp)
     return tmp
 
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import OutputError
+from ..io.atomic import give_default_mode
 
 
 def signed_blur_map(disparity: np.ndarray, focus_disparity: float, k: float) -> np.ndarray:
@@ -60,6 +61,7 @@ def _atomic_write(path: Path, writer) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=str(path.parent))
     os.close(fd)
+    give_default_mode(tmp)
     try:
         writer(tmp)
         os.replace(tmp, path)
