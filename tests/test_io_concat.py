@@ -98,3 +98,31 @@ def test_concat_audio_range_for_a_sub_range_render(tmp_path):
     # the packets overlapping [0.25, 0.5) s: at least the range, at most one extra packet each side
     # (FLAC packets here are 4608 samples = 0.096 s); the whole source would be 1 s.
     assert 0.25 <= dur <= 0.25 + 2 * 0.096 + 1e-6
+
+
+def test_joined_h264_mp4_keeps_a_constant_frame_rate(tmp_path):
+    """H.264 segments in MP4 carry B-frames (negative start DTS, an edit list): joined by their
+    container durations, every join stretched one frame by a few ticks (a variable-frame-rate
+    clip, 23.992 instead of 24 fps). The join must keep every frame exactly 1/fps apart."""
+    import av
+    from fractions import Fraction
+
+    like = ClipInfo(path="", kind="video", width=W, height=H, fps=Fraction(24))
+    rng = np.random.default_rng(1)
+    segs = []
+    for k in range(3):
+        seg = str(tmp_path / f"seg{k}.mp4")
+        with open_writer(seg, like, codec="h264") as w:
+            for i in range(8 * k, 8 * k + 8):
+                w.write(Frame(i, rng.random((H, W, 3)).astype(np.float32)))
+        segs.append(seg)
+    out = str(tmp_path / "all.mp4")
+    with atomic_output(out) as tmp:
+        concat_segments(segs, tmp)
+    with av.open(out) as c:
+        s = c.streams.video[0]
+        pts = sorted(p.pts for p in c.demux(s) if p.size)
+        assert s.average_rate == 24
+        step = float(1 / (24 * s.time_base))
+    assert len(pts) == 24
+    assert np.allclose(np.diff(pts), step), np.diff(pts)

@@ -51,6 +51,9 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
         with os.fdopen(fd, "w") as fh:
             for p in segment_paths:
                 fh.write(f"file {_quote(p)}\n")
+                dur = _exact_duration(p)
+                if dur is not None:  # exact offsets: the join keeps a constant frame rate
+                    fh.write(f"duration {dur:.9f}\n")
         streams = [ffmpeg.input(listfile, format="concat", safe=0)["v:0"]]
         if audio_from and _has_audio(audio_from):
             audio_input = audio_from
@@ -74,6 +77,30 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
                     os.remove(tmp)
                 except OSError:
                     pass
+
+
+def _exact_duration(path: str) -> Optional[float]:
+    """A segment's length as frames / frame rate (None if unknown).
+
+    The concat demuxer otherwise offsets each segment by its container duration, which for H.264
+    with B-frames in MP4 (edit list, negative start DTS) is a few ticks off: every join then
+    stretches one frame (e.g. 520 instead of 512 ticks) and the result is variable-frame-rate,
+    which editing software handles badly.
+    """
+    import av
+
+    try:
+        with av.open(path) as c:
+            if not c.streams.video:
+                return None
+            s = c.streams.video[0]
+            rate = s.average_rate or s.guessed_rate
+            n = s.frames or sum(1 for p in c.demux(s) if p.size)
+    except (av.FFmpegError, OSError):
+        return None
+    if not rate or not n:
+        return None
+    return float(n / rate)
 
 
 def _has_audio(path: str) -> bool:
