@@ -290,7 +290,20 @@ def test_codec_and_pix_fmt_overrides_are_validated(tmp_path):
     with pytest.raises(ConfigError, match="pix_fmt"):
         open_writer(str(tmp_path / "x.mov"), like, codec="prores", pix_fmt="yuv420p")
     with pytest.raises(OutputError, match="cannot be stored"):
-        open_writer(str(tmp_path / "x.mp4"), like)  # ProRes (kept family) does not fit in .mp4
+        open_writer(str(tmp_path / "x.mp4"), like, codec="prores")  # asked for ProRes in .mp4
+
+
+def test_auto_codec_that_cannot_go_into_mp4_falls_back_to_the_containers_own():
+    """'auto' keeps the input's codec family where the container can hold it; ProRes or FFV1 into
+    .mp4 becomes H.265 for > 8-bit input (keeps the bit depth and the HDR10 metadata) or H.264."""
+    from genrefocus_video.io.video import resolve_codec
+
+    prores10 = ClipInfo(path="", kind="video", width=W, height=H, codec="prores", bit_depth=10, chroma="422")
+    ffv1_8 = ClipInfo(path="", kind="video", width=W, height=H, codec="ffv1", bit_depth=8, chroma="420")
+    assert resolve_codec("auto", prores10, "x.mp4") == "h265"
+    assert resolve_codec("auto", ffv1_8, "x.mp4") == "h264"
+    assert resolve_codec("auto", prores10, "x.mov") == "prores"  # kept where it fits
+    assert resolve_codec("auto", ffv1_8, "x.mkv") == "ffv1"
 
 
 @needs_ffmpeg
@@ -470,3 +483,20 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path):
         assert len(r) == 30  # the index space a chunked render must cover (frames 0..29, 24 present)
     transcode(src, out, codec="prores")
     assert times(out) == pytest.approx(times(src), abs=1.5e-3)
+
+
+def test_odd_frame_size_is_written_in_444_or_refused_clearly(tmp_path):
+    """4:2:0 / 4:2:2 have no chroma sample for an odd last column/row: the encoder only says
+    'Generic error in an external library'. 'auto' writes 4:4:4 instead (the clip is encoded, at
+    its exact size); an explicit subsampled --pix-fmt is a one-line config error."""
+    odd = ClipInfo(path="", kind="sequence", width=33, height=17, fps=24)
+    for codec, ext in (("h264", ".mp4"), ("prores", ".mov")):
+        out = str(tmp_path / f"odd_{codec}{ext}")
+        with open_writer(out, odd, codec=codec) as w:
+            for i in range(2):
+                w.write(Frame(i, np.full((17, 33, 3), 0.3, np.float32)))
+        with open_reader(out) as r:
+            assert (r.info.width, r.info.height, r.info.chroma) == (33, 17, "444")
+            assert np.abs(next(iter(r)).rgb - 0.3).max() < 0.02
+    with pytest.raises(ConfigError, match="cannot store a 33x17 frame"):
+        open_writer(str(tmp_path / "x.mp4"), odd, codec="h264", pix_fmt="yuv420p")

@@ -443,16 +443,37 @@ def resolve_codec(codec: str, like: ClipInfo, path: str) -> str:
                    ".avi": "ffv1"}.get(ext, "h264")
             if fam == "prores" and like.has_alpha:
                 fam = "prores_4444"
+        if ext in (".mp4", ".m4v") and fam not in MP4_CODECS:
+            # the input's codec has no place in MP4: the container's own, keeping > 8 bits (and HDR10
+            # metadata, which only the H.265 path carries) with H.265
+            alt = "h265" if like.bit_depth > 8 else "h264"
+            log.info("output %s: the input's %s cannot go into %s; writing %s", path, fam, ext, alt)
+            fam = alt
     if ext in (".mp4", ".m4v") and fam not in MP4_CODECS:
         raise OutputError(f"output {path}: codec {fam} cannot be stored in {ext}; write .mov or .mkv, "
                           "or pass --codec h264/h265")
     return fam
 
 
+def _fits(chroma: Optional[str], width: int, height: int) -> bool:
+    """Whether a frame size can be stored with this chroma subsampling (4:2:x halves the width,
+    4:2:0 the height too: an odd size has no whole chroma sample for its last column/row)."""
+    if chroma in ("420", "440", "410"):
+        return width % 2 == 0 and height % 2 == 0
+    if chroma in ("422", "411"):
+        return width % 2 == 0
+    return True
+
+
 def resolve_pix_fmt(family: str, like: ClipInfo, pix_fmt: Optional[str], path: str) -> str:
-    """Keep the input's bit depth, chroma and alpha where the encoder allows; validate overrides."""
+    """Keep the input's bit depth, chroma and alpha where the encoder allows; validate overrides.
+
+    An odd frame size cannot be chroma-subsampled: 'auto' then writes 4:4:4 (with a warning), an
+    explicit subsampled `pix_fmt` is refused with a message instead of the encoder's generic error.
+    """
     encoder = ENCODERS[family]
     supported = [f.name for f in av.codec.Codec(encoder, "w").video_formats or []]
+    w, h = like.width, like.height
     if pix_fmt:
         if pix_fmt not in supported:
             raise ConfigError(f"'output.pix_fmt' {pix_fmt} is not supported by {encoder}; "
@@ -460,12 +481,18 @@ def resolve_pix_fmt(family: str, like: ClipInfo, pix_fmt: Optional[str], path: s
         pf = pixfmt_info(pix_fmt)
         if pf.big_endian or not pf.planar or pf.is_float:
             raise ConfigError(f"'output.pix_fmt' {pix_fmt}: only planar YUV/GBR formats are written")
+        if not _fits(pf.chroma, w, h):
+            raise ConfigError(f"'output.pix_fmt' {pix_fmt} cannot store a {w}x{h} frame (odd size with "
+                              f"{pf.chroma} chroma); use a 4:4:4 format such as yuv444p or leave --pix-fmt unset")
         return pix_fmt
     if family.startswith("prores"):
-        if family == "prores_4444" or like.chroma == "444" or like.has_alpha:
+        if family == "prores_4444" or like.chroma == "444" or like.has_alpha or not _fits("422", w, h):
             return "yuva444p10le" if like.has_alpha else "yuv444p10le"
         return "yuv422p10le"
     chroma = like.chroma if like.chroma in ("420", "422", "444") else ("444" if family == "ffv1" else "420")
+    if not _fits(chroma, w, h):
+        log.warning("%s: the frame is %dx%d (odd), which %s chroma cannot store; writing 4:4:4", path, w, h, chroma)
+        chroma = "444"
     depth = like.bit_depth if like.bit_depth else 8
     depths = [8, 9, 10, 12, 14, 16]
     want_alpha = like.has_alpha
