@@ -156,3 +156,14 @@ def test_marigold_without_weights_is_a_clear_error(monkeypatch):
     job = load_job(overrides={"depth.source": "marigold"})
     with pytest.raises(BackendUnavailableError, match="needs local weights"):
         make_source(job, _info(8, 8))
+
+
+def test_single_frame_says_there_is_nothing_to_triangulate(caplog):
+    """A still or a one-frame clip has no neighbour: the fallback says so, not 'the camera does not move'."""
+    rng = np.random.default_rng(0)
+    img = rng.random((48, 64, 3)).astype(np.float32)
+    src = MotionDepthSource(frame_lookup=lambda i: img if i == 0 else None)
+    with caplog.at_level(logging.WARNING):
+        est = src.estimate(FrameRecord(Frame(0, img)))
+    assert est.notes["fallback"] == "defocus"
+    assert any("single frame" in m and "does not move" not in m for m in caplog.messages), caplog.messages

@@ -245,7 +245,9 @@ class MotionDepthSource:
         h, w = g.shape
         K = intrinsics(w, h, self.focal_px)
         best = None
+        tried = 0
         for j, gj in self._candidates(rec.index):
+            tried += 1
             try:
                 R, t, par, n_in = relative_pose(g, gj, K)
             except StaticCamera:
@@ -255,9 +257,13 @@ class MotionDepthSource:
             if par >= self.target:
                 break
         self.history.append((rec.index, g))
+        if not tried:  # a one-frame clip (or a still): nothing to triangulate against
+            return self._fallback(rec, "no other frame of the clip within reach to triangulate against "
+                                       "(a single frame)")
         if best is None or best[3] < self.min_parallax:
             par = 0.0 if best is None else best[3]
-            return self._fallback(rec, f"camera translation parallax {par:.2f} px < {self.min_parallax} px")
+            return self._fallback(rec, f"camera translation parallax {par:.2f} px < {self.min_parallax} px: "
+                                       "the camera does not move enough for motion depth")
         j, gj, (R, t), par, n_in = best
         fwd = flow_dis(g, gj, "fine")
         bwd = flow_dis(gj, g, "fine")
@@ -265,7 +271,8 @@ class MotionDepthSource:
         rho, res, sens = triangulate_flow(fwd, R, t, K)
         pos = rho > 0
         if np.count_nonzero(pos & (valid > 0.5)) < 0.05 * rho.size:
-            return self._fallback(rec, "triangulation failed (no points in front of the camera)")
+            return self._fallback(rec, "triangulation failed (no points in front of the camera): the camera "
+                                       "does not move enough for motion depth, or the scene moves with it")
         rho_ref = float(np.percentile(rho[pos & (valid > 0.5)], 90))
         sig_rho = self.flow_sigma / np.maximum(sens, 1e-6)
         c_par = 1.0 / (1.0 + (sig_rho / (0.05 * rho_ref)) ** 2)
@@ -273,7 +280,8 @@ class MotionDepthSource:
         conf = np.clip(conf, 0.0, 1.0).astype(np.float32)
         if np.mean(conf > 0.3) < self.min_confident:
             return self._fallback(rec, f"only {100 * np.mean(conf > 0.3):.1f}% of the pixels get a confident depth "
-                                       f"from {par:.2f} px of parallax")
+                                       f"from {par:.2f} px of parallax: the camera does not move enough for "
+                                       "motion depth")
         rho = np.clip(rho, 0.0, None)
         hi = np.percentile(rho[conf > 0.2], 99.5) if np.any(conf > 0.2) else rho_ref * 4
         rho = np.minimum(rho, 1.5 * hi)
@@ -290,9 +298,9 @@ class MotionDepthSource:
             raise InputError(f"frame {rec.index}: motion depth needs a moving camera ({why}); "
                              f"give a depth pass (--depth PATH) or use --depth-source marigold")
         if not self.fallback_frames:
-            log.warning("frame %d: %s: the camera does not move enough for motion depth; using the weak "
-                        "defocus-cue estimate (assumes the sharpest region is nearest). For reliable depth give a "
-                        "depth pass (--depth PATH) or --depth-source marigold", rec.index, why)
+            log.warning("frame %d: %s; using the weak defocus-cue estimate (assumes the sharpest region is "
+                        "nearest). For reliable depth give a depth pass (--depth PATH) or --depth-source marigold",
+                        rec.index, why)
         self.fallback_frames.append(rec.index)
         d, c = defocus_disparity(rec.frame.rgb)
         scale = float(np.percentile(d, 90))
