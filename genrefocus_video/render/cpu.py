@@ -160,7 +160,7 @@ def _convolve(x: np.ndarray, ks: list) -> np.ndarray:
     return out
 
 
-def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None) -> np.ndarray:
+def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None, highlights=None) -> np.ndarray:
     """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred, upsampled.
 
     `img` and `img_capped` are RGBA frames with alpha 1 (the frame and its highlight-capped copy).
@@ -182,7 +182,15 @@ def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None) 
     need_fill = known.min() < 1.0
     capped = None
     if need_fill and img_capped is not img:
-        capped = img_capped[y0:y1, x0:x1] * w[..., None]
+        # the capped frame differs from the frame only at its highlights (elsewhere it is img × 1.0,
+        # bit for bit): copy the layer and redo just those pixels
+        capped = layer.copy()
+        if highlights is not None:
+            hy, hx = highlights
+            sel = np.flatnonzero((hy >= y0) & (hy < y1) & (hx >= x0) & (hx < x1))
+            if sel.size:
+                py, px = hy[sel] - y0, hx[sel] - x0
+                capped[py, px] = img_capped[hy[sel], hx[sel]] * w[py, px][:, None]
         if patch is not None:
             capped[patch.py, patch.px] = patch.rgba_capped
     if s > 1:
@@ -224,6 +232,16 @@ def _rgba_capped(img: np.ndarray, img4: np.ndarray, cap: float = FILL_CAP) -> np
     return out
 
 
+def _frames(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """RGBA of the frame, of its highlight-capped copy, and the (rows, columns) where they differ."""
+    img4 = _rgba(img)
+    cap4 = _rgba_capped(img, img4)
+    if cap4 is img4:
+        return img4, cap4, None
+    peak = np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2])
+    return img4, cap4, np.nonzero(peak > np.float32(FILL_CAP))
+
+
 def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
                  frame_box: tuple[int, int, int, int], threads: int | None = None) -> np.ndarray:
     """Render a frame (or a band of one) following `plan`; returns float32 H×W×3.
@@ -234,9 +252,6 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
     H, W = r.shape
     u = layer_coord(r, plan)
     out = np.zeros((H, W, 4), np.float32)  # premultiplied RGB + accumulated alpha
-    img4 = _rgba(img)
-    cap4 = _rgba_capped(img, img4)
-    matte = edge_matte(img, u, FILL_CAP) if EDGE_MATTE else None
     if threads is None:
         threads = THREADS if THREADS is not None else min(max(1, os.cpu_count() or 1), 4)
     n_threads = min(threads, len(plan.layers))
@@ -248,13 +263,19 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
         o += blurred
 
     if n_threads <= 1:
+        img4, cap4, highlights = _frames(img)
+        matte = edge_matte(img, u, FILL_CAP) if EDGE_MATTE else None
         for L in plan.layers:
-            composite(L, _blur_layer(L, img4, cap4, u, plan, frame_box, matte))
+            composite(L, _blur_layer(L, img4, cap4, u, plan, frame_box, matte, highlights))
     else:
         with ThreadPoolExecutor(n_threads) as pool:
+            # the edge matte is analysed on a worker while this thread prepares the RGBA frames
+            matte_job = pool.submit(edge_matte, img, u, FILL_CAP) if EDGE_MATTE else None
+            img4, cap4, highlights = _frames(img)
+            matte = matte_job.result() if matte_job is not None else None
             pending: deque = deque()
             for L in plan.layers:
-                pending.append((L, pool.submit(_blur_layer, L, img4, cap4, u, plan, frame_box, matte)))
+                pending.append((L, pool.submit(_blur_layer, L, img4, cap4, u, plan, frame_box, matte, highlights)))
                 if len(pending) > n_threads:  # bounded memory: at most n_threads + 1 layers in flight
                     L0, fut = pending.popleft()
                     composite(L0, fut.result())
