@@ -170,6 +170,22 @@ def test_cli_probe_exit_codes(tmp_path, capsys):
     assert len(err) == 1 and "missing.mp4" in err[0]
 
 
+def test_cli_output_piped_into_a_closed_reader_is_not_a_traceback(tmp_path):
+    """`genrefocus-video probe clip | head`: head may exit before the probe prints; the command
+    then ends quietly with 0 instead of a BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    clip = str(tmp_path / "c.mkv")
+    with open_writer(clip, ClipInfo(path="mem", kind="video", width=32, height=16, fps=24), codec="ffv1") as w:
+        w.write(Frame(0, np.full((16, 32, 3), 0.5, np.float32)))
+    p = subprocess.Popen([sys.executable, "-m", "genrefocus_video.cli", "probe", clip],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before the (slow-starting) command prints anything
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Traceback" not in err, err
+
+
 def test_outputs_get_the_usual_permissions_not_mkstemps(tmp_path):
     """Atomic outputs go through mkstemp (owner-only 0600); the finished files must carry what a
     plain open() gives (0666 minus the umask), or a farm's renders are unreadable to the people
