@@ -157,14 +157,14 @@ def smooth_all(c: LfClip, depths: list[np.ndarray], strength: float, flow: str =
     return out
 
 
-def bench_follow(c: LfClip, depth_path: str, smoothing: float) -> float:
+def bench_follow(c: LfClip, depth_path: str, smoothing: float, box_frame: int = 0) -> float:
     from genrefocus_video.io.reader import open_reader
     from genrefocus_video.params.job import load_job
     from genrefocus_video.pipeline.stages_temporal import build_temporal_stages
 
-    x, y, w, h = c.subject_box(0)
+    x, y, w, h = c.subject_box(box_frame)
     job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": depth_path, "depth.smoothing": smoothing,
-                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}"})
+                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}@{box_frame}"})
     a = []
     with open_reader(job.input.path) as r:
         stages = build_temporal_stages(job, r.info)
@@ -265,8 +265,11 @@ def main() -> int:
     print(f"  GT depth, smoothing 0.8: PSNR {r['psnr']:.2f} instability {r['instability']:.5f} depth MAE {r['depth_mae']:.4f}")
 
     np.save(work / "noisy.npy", np.stack(noisy))
+    mid = c.frames // 2
     fol = {"file GT depth": bench_follow(c, c.disp_pattern, 0.0),
-           "noisy depth, smoothing 0.8": bench_follow(c, str(work / "noisy.npy"), 0.8)}
+           "noisy depth, smoothing 0.8": bench_follow(c, str(work / "noisy.npy"), 0.8),
+           f"file GT depth, box drawn at frame {mid} (followed back to frame 0)": bench_follow(c, c.disp_pattern, 0.0, mid),
+           f"noisy depth, smoothing 0.8, box at frame {mid}": bench_follow(c, str(work / "noisy.npy"), 0.8, mid)}
     report["follow_rms_percent_of_range"] = fol
     for k, v in fol.items():
         print(f"follow focus RMS error vs true subject disparity ({k}): {v:.2f}% of the disparity range")

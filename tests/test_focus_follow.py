@@ -119,3 +119,55 @@ def test_rack_keyframes_point_key_and_csv_export(lf_follow_clip, tmp_path):
     assert a[4] == pytest.approx(bg) and a[20] == pytest.approx(c.subject_disparity[20], abs=1e-4)
     assert (np.diff(a) >= 0).all() and a[:5].max() == pytest.approx(bg) and a[20:].min() == pytest.approx(a[20])
     assert rows[0]["mode"] == "keyframes/ease" and rows[0]["frame"] == 0
+
+
+def test_subject_picked_mid_clip_is_followed_back_to_the_first_frame(lf_follow_clip):
+    """The box is drawn on frame 12, where the subject is clearly visible; it moves in depth over
+    the whole clip, so holding its frame-12 depth before that frame (the former behaviour) is far
+    off. Followed back from the box, frames 0-11 stay within 5 % of the range, like the forward pass."""
+    c = lf_follow_clip
+    x, y, w, h = c.subject_box(12)
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": c.disp_pattern,
+                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}@12"})
+    _, recs = _run(job)
+    a = np.array([r.focus_disparity for r in recs])
+    truth = c.subject_disparity
+    before = slice(0, 12)
+    rms_before = float(np.sqrt(np.mean((a[before] - truth[before]) ** 2)))
+    rms_hold = float(np.sqrt(np.mean((truth[12] - truth[before]) ** 2)))
+    assert rms_before < 0.05 * c.disparity_range, (rms_before, c.disparity_range)
+    assert rms_hold > 2 * rms_before  # the clip is one where holding would be wrong
+    rows = [r.extras["focus"] for r in recs[:12]]
+    assert all(r["status"] in ("tracking", "reacquired") and "followed back" in r["note"] for r in rows)
+    assert abs(a[11] - a[12]) < 0.05 * c.disparity_range  # no jump where the two passes meet
+
+
+def test_following_back_on_a_video_reads_forward_in_blocks(lf_follow_clip, tmp_path, monkeypatch):
+    """On a long-GOP video every random read seeks to a keyframe and decodes forward: following
+    back frame by frame would cost O(frames x GOP). The follower prefetches blocks in one forward
+    pass, so the seeks are about one per block; the result matches the image sequence's."""
+    from genrefocus_video.io.video import VideoReader
+    from genrefocus_video.io.writer import open_writer
+
+    c = lf_follow_clip
+    clip = str(tmp_path / "clip.mkv")
+    with open_reader(c.aif_pattern) as r, open_writer(clip, r.info, codec="ffv1") as w:
+        for fr in r:
+            w.write(fr)
+    seeks = []
+    frames = VideoReader._frames
+
+    def counting(self, container, start):
+        if start > 0:
+            seeks.append(start)
+        return frames(self, container, start)
+
+    monkeypatch.setattr(VideoReader, "_frames", counting)
+    x, y, w, h = c.subject_box(20)
+    job = load_job(overrides={"input.path": clip, "depth.path": c.disp_pattern,
+                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}@20"})
+    _, recs = _run(job)
+    a = np.array([r.focus_disparity for r in recs])
+    rms = float(np.sqrt(np.mean((a[:20] - c.subject_disparity[:20]) ** 2)))
+    assert rms < 0.05 * c.disparity_range, rms
+    assert len(seeks) <= 4, seeks  # 20 frames back in blocks of 15 (+ the box frame itself)

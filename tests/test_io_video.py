@@ -500,3 +500,25 @@ def test_odd_frame_size_is_written_in_444_or_refused_clearly(tmp_path):
             assert np.abs(next(iter(r)).rgb - 0.3).max() < 0.02
     with pytest.raises(ConfigError, match="cannot store a 33x17 frame"):
         open_writer(str(tmp_path / "x.mp4"), odd, codec="h264", pix_fmt="yuv420p")
+
+
+def test_read_range_matches_random_reads_wherever_the_demuxer_was(tmp_path):
+    """read_range(a, b) is one seek plus forward decoding; it must give exactly read(i) for each i,
+    including a range starting at frame 0 after reads elsewhere had moved the demuxer."""
+    from fractions import Fraction
+
+    like = ClipInfo(path="", kind="video", width=W, height=H, fps=Fraction(24))
+    rng = np.random.default_rng(3)
+    clip = str(tmp_path / "gop.mp4")
+    with open_writer(clip, like, codec="h264") as w:
+        for i in range(30):
+            w.write(Frame(i, rng.random((H, W, 3)).astype(np.float32)))
+    with open_reader(clip) as r:
+        single = {i: r.read(i).rgb for i in (0, 7, 13, 29)}
+        for a, b in ((13, 20), (0, 7), (25, 29), (0, 0)):
+            got = list(r.read_range(a, b))
+            assert [f.index for f in got] == list(range(a, b + 1)), (a, b)
+            for f in got:
+                if f.index in single:
+                    np.testing.assert_array_equal(f.rgb, single[f.index])
+        assert [f.index for f in r.read_range(28, 40)] == [28, 29]  # the clip ends first

@@ -45,8 +45,27 @@ def clip_box(box: Box, width: int, height: int) -> Box:
 
 
 def robust_disparity(disparity: np.ndarray, box: Box, inner: float = 0.6,
-                     confidence: Optional[np.ndarray] = None) -> tuple[float, float, float, float]:
-    """(value, band_lo, band_hi, inlier_fraction) of the disparity in the central `inner` of `box`."""
+                     confidence: Optional[np.ndarray] = None, prior: Optional[float] = None,
+                     prior_tol: float = 0.25) -> tuple[float, float, float, float]:
+    """(value, band_lo, band_hi, inlier_fraction) of the disparity in the central `inner` of `box`.
+
+    With `prior` (the subject's disparity a frame ago), the whole box is searched for pixels within
+    ±`prior_tol` in log-disparity of it — a box that has drifted half off its subject or grown
+    larger than it still measures the subject, not the background — falling back to the plain
+    estimate when fewer than a tenth of the box's pixels qualify.
+    """
+    if prior is not None and prior > 0:
+        v, lo, hi, frac = robust_disparity(disparity, box, 1.0, confidence)
+        h, w = disparity.shape
+        x, y, bw, bh = box
+        x0, x1 = int(max(0, math.floor(x))), int(min(w, math.ceil(x + bw)))
+        y0, y1 = int(max(0, math.floor(y))), int(min(h, math.ceil(y + bh)))
+        vals = disparity[y0:y1, x0:x1].reshape(-1)
+        near = vals[np.isfinite(vals) & (vals > 0)]
+        near = near[np.abs(np.log(near / prior)) <= prior_tol]
+        if near.size >= max(4, vals.size // 10):
+            med = float(np.median(near))
+            return med, float(np.percentile(near, 10)), float(np.percentile(near, 90)), near.size / vals.size
     h, w = disparity.shape
     x, y, bw, bh = box
     cx, cy = x + bw / 2, y + bh / 2
@@ -97,6 +116,7 @@ class SubjectTracker:
         self.box: Optional[Box] = None
         self.template: Optional[np.ndarray] = None  # last good gray patch
         self.lost = False
+        self._size: Optional[tuple[float, float]] = None  # box size integrated from the flow's scale
 
     def _init_cv(self, bgr: np.ndarray, box: Box) -> None:
         params = cv2.TrackerCSRT_Params()
@@ -118,6 +138,7 @@ class SubjectTracker:
         self.box = box
         self.template = self._patch(to_gray8(rgb), box)
         self.lost = False
+        self._size = (box[2], box[3])
 
     def update(self, rgb: np.ndarray, flow_to_prev: Optional[np.ndarray] = None, scene_cut: bool = False) -> TrackResult:
         """Track into this frame; `flow_to_prev` (this frame -> previous) checks the new box."""
@@ -137,6 +158,8 @@ class SubjectTracker:
             self.lost = True
             return self._reacquire(gray, bgr, "tracker lost the subject")
         box = clip_box(tuple(float(v) for v in raw), w, h)
+        if flow_to_prev is not None:
+            box = self._rescale(box, prev, flow_to_prev, bgr, w, h)
         if box[2] < 0.5 * prev[2] * 0.5 or box[3] < 0.25 * prev[3] or box[2] * box[3] < 16:
             self.lost = True
             return TrackResult(None, "lost", "subject box left the frame", 0.0)
@@ -163,6 +186,41 @@ class SubjectTracker:
             self.template = patch.copy()  # adapt slowly changing appearance (scale, lighting)
         return TrackResult(box, "tracking", "", score)
 
+    def _rescale(self, box: Box, prev: Box, flow_to_prev: np.ndarray, bgr: np.ndarray, w: int, h: int) -> Box:
+        """Correct the box size by the subject's scale change measured in the flow.
+
+        CSRT adapts its scale only slowly: a subject walking away (or tracked back in time while it
+        approaches) soon fills a fraction of its box, and the appearance check then loses it. The
+        spread of the box's pixels against the spread of where the flow puts them in the previous
+        frame is the scale change; when CSRT's size is off by more than 8 % the tracker restarts at
+        the corrected size (same centre).
+        """
+        x, y, bw, bh = box
+        xs = np.linspace(x + 0.2 * bw, x + 0.8 * bw, 7)
+        ys = np.linspace(y + 0.2 * bh, y + 0.8 * bh, 7)
+        X, Y = np.meshgrid(xs, ys)
+        xi = np.clip(np.round(X).astype(int), 0, w - 1)
+        yi = np.clip(np.round(Y).astype(int), 0, h - 1)
+        f = flow_to_prev[yi, xi]
+        P = np.stack([X, Y], -1).reshape(-1, 2)
+        Q = P + f.reshape(-1, 2)
+        sp = np.median(np.linalg.norm(P - np.median(P, 0), axis=1))
+        sq = np.median(np.linalg.norm(Q - np.median(Q, 0), axis=1))
+        if sp < 1.0 or sq < 1.0:
+            return box
+        s = float(np.clip(sp / sq, 0.8, 1.25))  # size here ÷ size in the previous frame
+        rw, rh = self._size if self._size is not None else (prev[2], prev[3])
+        tw, th = rw * s, rh * s  # the flow-integrated size (per-frame changes are too small to test)
+        self._size = (tw, th)
+        if abs(math.log(bw / tw)) <= 0.08 and abs(math.log(bh / th)) <= 0.08:
+            return box
+        cx, cy = x + bw / 2, y + bh / 2
+        new = clip_box((cx - tw / 2, cy - th / 2, tw, th), w, h)
+        if new[2] >= 4 and new[3] >= 4:
+            self._init_cv(bgr, new)
+            return new
+        return box
+
     def _reacquire(self, gray: np.ndarray, bgr: np.ndarray, reason: str, try_now: bool = True) -> TrackResult:
         if not try_now or self.template is None:
             return TrackResult(None, "lost", reason, 0.0)
@@ -178,7 +236,7 @@ class SubjectTracker:
                 best, best_box = float(mx), (float(loc[0]), float(loc[1]), float(tpl.shape[1]), float(tpl.shape[0]))
         if best >= self.reacquire_score and best_box is not None:
             self._init_cv(bgr, best_box)
-            self.box, self.lost = best_box, False
+            self.box, self.lost, self._size = best_box, False, (best_box[2], best_box[3])
             return TrackResult(best_box, "reacquired", f"re-acquired after {reason} (score {best:.2f})", best)
         return TrackResult(None, "lost", reason, max(best, 0.0))
 

@@ -40,6 +40,16 @@ class FrameReader:
         """Random access: direct for sequences and images, by seeking for video."""
         return self._impl.read(index)
 
+    def read_range(self, first: int, last: int) -> Iterator[Frame]:
+        """Frames first..last in order: one seek for a video (then decoding forward), plain reads for
+        an image sequence (every file is its own random access)."""
+        impl_range = getattr(self._impl, "read_range", None)
+        if impl_range is not None:
+            yield from impl_range(first, last)
+            return
+        for i in range(first, last + 1):
+            yield self._impl.read(i)
+
     def close(self) -> None:
         self._impl.close()
 

@@ -166,6 +166,29 @@ class FrameLookup:
             self._cache.popitem(last=False)
         return fr
 
+    def prefetch(self, first: int, last: int) -> None:
+        """Load frames first..last (at most the cache size) into the cache in one forward pass
+        (for a video: one seek instead of one per frame, each of which decodes from a keyframe)."""
+        first = max(first, self.first)
+        if self.last is not None:
+            last = min(last, self.last)
+        last = min(last, first + self.size - 1)
+        if last < first:
+            return
+        if self._reader is None:
+            from ..io.reader import open_reader
+
+            self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps)
+        try:
+            frames = list(self._reader.read_range(first, last))
+        except (InputError, IndexError, EOFError):
+            return  # a frame that cannot be read is reported by frame() when it is asked for
+        for fr in frames:
+            self._cache[fr.index] = fr
+            self._cache.move_to_end(fr.index)
+            if len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+
     def __call__(self, index: int) -> Optional[np.ndarray]:
         fr = self.frame(index)
         return None if fr is None else fr.rgb
@@ -185,14 +208,24 @@ class DepthProbe:
 
     def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup) -> None:
         self.job, self.info, self.lookup = job, info, lookup
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # a few maps: keys and boxes are re-probed
+        self._file_source: Any = None
+
+    CACHE = 8
+
+    def __getstate__(self) -> dict:  # picklable: the depth file reopens where it is used
+        st = dict(self.__dict__)
+        st["_file_source"], st["_cache"] = None, OrderedDict()
+        return st
 
     def __call__(self, index: int) -> np.ndarray:
         if index in self._cache:
+            self._cache.move_to_end(index)
             return self._cache[index]
         if self.job.depth.source == "file":
-            src = make_source(self.job, self.info)
-            d = src.read(index)  # type: ignore[attr-defined]
+            if self._file_source is None:  # opened once: following back probes every earlier frame
+                self._file_source = make_source(self.job, self.info)
+            d = self._file_source.read(index)  # type: ignore[attr-defined]
         else:
             chain = _depth_chain(self.job, self.info, self.lookup)
             warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
@@ -207,6 +240,8 @@ class DepthProbe:
             assert rec is not None and rec.disparity is not None
             d = rec.disparity
         self._cache[index] = d
+        if len(self._cache) > self.CACHE:
+            self._cache.popitem(last=False)
         return d
 
 
@@ -279,6 +314,7 @@ class FocusStage:
             self.follower = AlphaBetaFollower(f.follow_time, self.fps)
             self.mode = "follow"
             self._held: Optional[tuple[float, float, float]] = None
+            self._back: Optional[dict[int, tuple[float, dict[str, Any]]]] = None  # frames before the box
             self._started = False
             self._lost_reason: Optional[str] = None
         elif f.keyframes:
@@ -354,13 +390,71 @@ class FocusStage:
             self.rows = [r for r in self.rows if r["frame"] < row["frame"]]
         self.rows.append(row)
 
-    def _measure(self, d: np.ndarray, box: tuple, conf: Optional[np.ndarray]) -> tuple[float, float, float]:
-        v, lo, hi, _ = robust_disparity(d, box, confidence=conf)
+    def _measure(self, d: np.ndarray, box: tuple, conf: Optional[np.ndarray],
+                 prior: Optional[float] = None) -> tuple[float, float, float]:
+        v, lo, hi, _ = robust_disparity(d, box, confidence=conf, prior=prior)
         return v, lo, hi
+
+    def _track_back(self) -> dict[int, tuple[float, dict[str, Any]]]:
+        """The subject followed from its box frame back to the first rendered frame.
+
+        The same tracker, flow check, robust depth and follower as the forward pass, run in reverse
+        time over frames read on demand, so that a subject picked where it is clearly visible (often
+        mid-shot) is followed before that frame too. Returns {frame: (focus, row fields)}; a frame
+        the tracker loses holds the follower's value and is reported like a forward loss.
+        """
+        lookup = getattr(self.probe, "lookup", None)
+        out: dict[int, tuple[float, dict[str, Any]]] = {}
+        nxt = lookup.frame(self.box_frame) if lookup is not None else None
+        if nxt is None:
+            return out
+        tracker = SubjectTracker()
+        follower = AlphaBetaFollower(self.job.focus.follow_time, self.fps)
+        tracker.start(nxt.rgb, self.box)
+        follower(self._measure(self.probe(self.box_frame), self.box, None)[0])
+        span: Optional[list[Any]] = None
+        block = max(1, lookup.size - 1)  # read forward in blocks, walk each block backward
+        for i in range(self.box_frame - 1, self.first - 1, -1):
+            if (self.box_frame - 1 - i) % block == 0:
+                lookup.prefetch(max(self.first, i - block + 1), i)
+            fr = lookup.frame(i)
+            if fr is None:
+                break
+            f, _, valid = forward_backward(fr.rgb, nxt.rgb, self.job.depth.flow_quality)
+            cut = detect_scene_cut(fr.rgb, nxt.rgb, f, valid)[0]
+            res = tracker.update(fr.rgb, f, bool(cut))
+            if res.status == "lost" or res.box is None:
+                if span is None:
+                    log.warning("frame %d: subject track lost while following back from its box frame %d (%s); "
+                                "holding focus there", i, self.box_frame, res.reason)
+                    span = [i, i, f"{res.reason} (following back from frame {self.box_frame})"]
+                    self.lost_spans.append(span)
+                span[0] = i
+                a = follower.hold()
+                out[i] = (float(a), {"status": "lost", "note": span[2]})
+            else:
+                span = None
+                prior = follower.x if res.status == "tracking" else None
+                v, lo, hi = self._measure(self.probe(i), res.box, None, prior)
+                b = res.box
+                out[i] = (float(follower(v)), {
+                    "status": res.status, "subject_disparity": v, "subject_lo": lo, "subject_hi": hi,
+                    "box_x": round(b[0], 2), "box_y": round(b[1], 2), "box_w": round(b[2], 2), "box_h": round(b[3], 2),
+                    "note": f"followed back from the box frame {self.box_frame}"})
+            nxt = fr
+        return out
 
     def _follow(self, rec: FrameRecord, row: dict[str, Any]) -> float:
         if rec.index < self.box_frame:
-            if self._held is None:
+            if self._back is None:
+                self._back = self._track_back()
+            if rec.index in self._back:
+                a, fields = self._back[rec.index]
+                row.update(fields)
+                if fields["status"] == "lost":
+                    rec.extras["focus_track_lost"] = fields["note"]
+                return a
+            if self._held is None:  # the frame could not be read back: hold the box frame's depth
                 self._held = self._measure(self.probe(self.box_frame), self.box, None)
             row.update(status="before-box", subject_disparity=self._held[0], subject_lo=self._held[1],
                        subject_hi=self._held[2], note=f"holding the subject's depth at its box frame {self.box_frame}")
@@ -393,7 +487,10 @@ class FocusStage:
                 row["note"] = res.reason
             self._lost_reason = None
         assert box is not None
-        v, lo, hi = self._measure(rec.disparity, box, rec.depth_confidence)
+        # the subject's depth a frame ago picks it out of a drifted or oversized box (not after a
+        # re-acquisition: the subject may have moved in depth while it was lost)
+        prior = self.follower.x if status == "tracking" else None
+        v, lo, hi = self._measure(rec.disparity, box, rec.depth_confidence, prior)
         a = self.follower(v)
         row.update(status=status, subject_disparity=v, subject_lo=lo, subject_hi=hi,
                    box_x=round(box[0], 2), box_y=round(box[1], 2), box_w=round(box[2], 2), box_h=round(box[3], 2))
