@@ -158,3 +158,22 @@ def test_preview_range_is_checked():
         with pytest.raises(ConfigError, match="depth.preview_range"):
             load_job(overrides={"input.path": "x.mp4", "depth.preview_range": bad})
     assert load_job(overrides={"input.path": "x.mp4", "depth.preview_range": "0.1,0.9"}).depth.preview_limits == (0.1, 0.9)
+
+
+def test_a_probe_does_not_repeat_the_main_passs_fallback_warning(tmp_path, caplog):
+    """A focus point probes frame 0's depth before the main pass computes it again; the motion
+    source's fallback notice must appear once, not twice, in a wrangler's log."""
+    import logging
+
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "still.png"), (rng.random((48, 64, 3)) * 255).astype(np.uint8))
+    job = load_job(overrides={"input.path": str(tmp_path / "still.png"), "depth.source": "motion",
+                              "focus.point": "30,20"})
+    with caplog.at_level(logging.INFO), open_reader(job.input.path) as r:
+        stages = build_temporal_stages(job, r.info)
+        for fr in r:
+            rec = FrameRecord(fr)
+            for s in stages:
+                rec = s.process(rec)
+    notices = [rec for rec in caplog.records if "defocus-cue" in rec.getMessage()]
+    assert [n.levelno for n in notices] == [logging.INFO, logging.WARNING], notices

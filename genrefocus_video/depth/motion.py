@@ -213,7 +213,8 @@ class MotionDepthSource:
     def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax_px: float = 12.0,
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
-                 min_confident: float = 0.05) -> None:
+                 min_confident: float = 0.05, quiet: bool = False) -> None:
+        self.quiet = quiet  # fallback notice at INFO (probes that repeat the main pass)
         self.min_confident = min_confident
         self.focal_px = focal_px
         self.max_gap = max_gap
@@ -298,9 +299,10 @@ class MotionDepthSource:
             raise InputError(f"frame {rec.index}: motion depth needs a moving camera ({why}); "
                              f"give a depth pass (--depth PATH) or use --depth-source marigold")
         if not self.fallback_frames:
-            log.warning("frame %d: %s; using the weak defocus-cue estimate (assumes the sharpest region is "
-                        "nearest). For reliable depth give a depth pass (--depth PATH) or --depth-source marigold",
-                        rec.index, why)
+            log.log(logging.INFO if self.quiet else logging.WARNING,
+                    "frame %d: %s; using the weak defocus-cue estimate (assumes the sharpest region is "
+                    "nearest). For reliable depth give a depth pass (--depth PATH) or --depth-source marigold",
+                    rec.index, why)
         self.fallback_frames.append(rec.index)
         d, c = defocus_disparity(rec.frame.rgb)
         scale = float(np.percentile(d, 90))

@@ -35,8 +35,12 @@ class DepthSource(Protocol):
     def estimate(self, rec: FrameRecord) -> DepthEstimate: ...
 
 
-def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None) -> DepthSource:
-    """The depth source named by `job.depth.source` (file | motion | marigold)."""
+def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None, quiet: bool = False) -> DepthSource:
+    """The depth source named by `job.depth.source` (file | motion | marigold).
+
+    `quiet`: for probes that repeat what the main pass computes (focus points, keyframes, boxes):
+    their fallback notices are logged at INFO so the log does not say everything twice.
+    """
     d = job.depth
     if d.source == "file":
         from .external import FileDepthSource
@@ -55,7 +59,7 @@ def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None)
             focal = float(cam["focal_length_35mm"]) / 36.0 * info.width
         elif cam.get("focal_length_mm") and cam.get("sensor_width_mm"):
             focal = float(cam["focal_length_mm"]) / float(cam["sensor_width_mm"]) * info.width
-        return MotionDepthSource(focal_px=focal, fallback=d.static_fallback, frame_lookup=frame_lookup)
+        return MotionDepthSource(focal_px=focal, fallback=d.static_fallback, frame_lookup=frame_lookup, quiet=quiet)
     if d.source == "marigold":
         from .marigold import MarigoldDepthSource
 

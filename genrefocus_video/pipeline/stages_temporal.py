@@ -245,11 +245,12 @@ class DepthProbe:
         return d
 
 
-def _depth_chain(job: Any, info: ClipInfo, lookup: Optional[FrameLookup]) -> list[Any]:
+def _depth_chain(job: Any, info: ClipInfo, lookup: Optional[FrameLookup], quiet: bool = True) -> list[Any]:
+    """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports)."""
     chain: list[Any] = []
     if job.depth.smoothing > 0:
         chain.append(FlowStage(job.depth.flow_quality))
-    chain.append(DepthStage(make_source(job, info, lookup)))
+    chain.append(DepthStage(make_source(job, info, lookup, quiet=quiet)))
     if job.depth.smoothing > 0:
         chain.append(DepthSmoothStage(job.depth.smoothing))
     return chain
