@@ -59,7 +59,8 @@ def plan_chunks(first: int, last: int, n: int) -> list[Chunk]:
 
 
 def fingerprint(job: JobParams) -> str:
-    """Hash of every parameter that can change output pixels (not scheduling, not overwrite)."""
+    """Hash of every parameter that can change output pixels (not scheduling, not overwrite), and
+    of the tool's version."""
     d = job.to_dict()
     d.pop("executor", None)
     out = dict(d.get("output", {}))
@@ -67,6 +68,10 @@ def fingerprint(job: JobParams) -> str:
         out.pop(k, None)
     out["ext"] = os.path.splitext(job.output.path)[1].lower()
     d["output"] = out
+    # chunks rendered by another release are not reused: one clip must not mix two renderers
+    from .. import __version__
+
+    d["tool_version"] = __version__
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
