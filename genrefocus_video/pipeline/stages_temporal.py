@@ -138,10 +138,16 @@ class DepthSmoothStage:
 class FrameLookup:
     """Random access to clip frames (own reader, small LRU cache), None outside the clip."""
 
-    def __init__(self, job: Any, info: ClipInfo, cache: int = 16) -> None:
+    #: memory the cache may hold (float32 RGB frames): 16 frames at 1080p, 8 at 4K
+    CACHE_BYTES = 800 * 2**20
+
+    def __init__(self, job: Any, info: ClipInfo, cache: Optional[int] = None) -> None:
         self.job, self.info = job, info
         self._reader = None
         self._cache: OrderedDict[int, Frame] = OrderedDict()
+        if cache is None:
+            frame_bytes = max(1, int(info.width or 1) * int(info.height or 1) * 3 * 4)
+            cache = max(4, min(16, self.CACHE_BYTES // frame_bytes))
         self.size = cache
         # The whole clip, not just the rendered range: keyframes outside the range still shape the curve.
         self.first = 0
