@@ -306,3 +306,26 @@ def test_chunked_sub_range_carries_the_same_audio_as_a_single_pass(tmp_path):
     assert 0 < len(single) < len(whole)
     assert {p for p, _ in single} <= set(whole)  # stream copy: packets of the source, untouched
     assert abs(single[0][1] * tb) < 0.03  # starts with the video (within one FLAC packet)
+
+
+def test_a_re_exported_input_is_not_resumed_from_old_chunks(clip, tmp_path, monkeypatch):
+    """A plate re-exported under the same name (new grade, fixed frames) must not be joined with
+    chunks rendered from the old one: the fingerprint holds the input's size and mtime."""
+    import shutil
+
+    from genrefocus_video.pipeline import job as job_module
+
+    src = str(tmp_path / "plate.mkv")
+    shutil.copy(clip, src)
+    out = str(tmp_path / "o.mkv")
+    job = kit.toy_job(src, out, executor="local", chunks=2)
+    flag = tmp_path / "stop"
+    flag.write_text("1")
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job, factory=kit.ToyFactory(fail_at=8, fail_flag=str(flag)))  # chunk 0 done
+    flag.unlink()
+    st = os.stat(src)
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # "re-exported" a second later
+    monkeypatch.setattr(job_module, "IDENTITY_TTL_S", 0.0)  # this process stat-ed it a moment ago
+    s = run_job(job, factory=kit.ToyFactory())
+    assert (s.chunks_rendered, s.chunks_skipped) == (2, 0)

@@ -34,6 +34,11 @@ def is_pattern(path: str) -> bool:
     return bool(_PRINTF.search(path) or _HASHES.search(path) or any(c in path for c in "*?["))
 
 
+def sequence_files(pattern: str) -> list[str]:
+    """The files of an image-sequence pattern (printf, #### or glob), in frame order."""
+    return [f for _, f in _list_frames(pattern)]
+
+
 def _list_frames(pattern: str) -> list[tuple[int, str]]:
     """(frame number, file) pairs of a printf pattern or a glob, sorted by number."""
     pat = normalise_pattern(pattern)

@@ -59,8 +59,8 @@ def plan_chunks(first: int, last: int, n: int) -> list[Chunk]:
 
 
 def fingerprint(job: JobParams) -> str:
-    """Hash of every parameter that can change output pixels (not scheduling, not overwrite), and
-    of the tool's version."""
+    """Hash of every parameter that can change output pixels (not scheduling, not overwrite), of
+    the tool's version and of the input files' identity (size, modification time)."""
     d = job.to_dict()
     d.pop("executor", None)
     out = dict(d.get("output", {}))
@@ -72,7 +72,47 @@ def fingerprint(job: JobParams) -> str:
     from .. import __version__
 
     d["tool_version"] = __version__
+    # nor chunks of a plate (or depth pass, keyframe file, iris image) re-exported under the same name
+    d["file_identity"] = {key: file_identity(path) for key, path in (
+        ("input", job.input.path), ("depth", job.depth.path), ("keyframes", job.focus.keyframes),
+        ("aperture_image", job.aperture.image)) if path}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+_IDENTITY: dict[str, tuple[float, Optional[list[int]]]] = {}
+IDENTITY_TTL_S = 30.0  # fingerprints are taken several times per chunk: stat a long sequence once
+
+
+def file_identity(path: str) -> Optional[list[int]]:
+    """(count, total bytes, newest mtime in ns) of a file or an image-sequence pattern; None for
+    anything else (a keyframe list written inline, a missing file)."""
+    now = time.monotonic()
+    hit = _IDENTITY.get(path)
+    if hit is not None and now - hit[0] < IDENTITY_TTL_S:
+        return hit[1]
+    value = _file_identity(path)
+    if len(_IDENTITY) > 64:
+        _IDENTITY.clear()
+    _IDENTITY[path] = (now, value)
+    return value
+
+
+def _file_identity(path: str) -> Optional[list[int]]:
+    from ..io.sequence import is_pattern, sequence_files
+
+    if os.path.isfile(path):
+        files = [path]
+    elif is_pattern(path):
+        files = sequence_files(path)
+    else:
+        return None
+    try:
+        stats = [os.stat(f) for f in files]
+    except OSError:
+        return None
+    if not stats:
+        return None
+    return [len(stats), sum(st.st_size for st in stats), max(st.st_mtime_ns for st in stats)]
 
 
 def is_sequence_output(path: str, codec: str = "auto") -> bool:
