@@ -55,7 +55,6 @@ def robust_disparity(disparity: np.ndarray, box: Box, inner: float = 0.6,
     estimate when fewer than a tenth of the box's pixels qualify.
     """
     if prior is not None and prior > 0:
-        v, lo, hi, frac = robust_disparity(disparity, box, 1.0, confidence)
         h, w = disparity.shape
         x, y, bw, bh = box
         x0, x1 = int(max(0, math.floor(x))), int(min(w, math.ceil(x + bw)))

@@ -478,14 +478,15 @@ def resolve_codec(codec: str, like: ClipInfo, path: str) -> str:
     return fam
 
 
+#: chroma subsampling -> (horizontal, vertical) factor
+_SUBSAMPLING = {"420": (2, 2), "422": (2, 1), "440": (1, 2), "411": (4, 1), "410": (4, 2)}
+
+
 def _fits(chroma: Optional[str], width: int, height: int) -> bool:
-    """Whether a frame size can be stored with this chroma subsampling (4:2:x halves the width,
-    4:2:0 the height too: an odd size has no whole chroma sample for its last column/row)."""
-    if chroma in ("420", "440", "410"):
-        return width % 2 == 0 and height % 2 == 0
-    if chroma in ("422", "411"):
-        return width % 2 == 0
-    return True
+    """Whether a frame size can be stored with this chroma subsampling (a size that is not a
+    multiple of the factor has no whole chroma sample for its last columns/rows)."""
+    sx, sy = _SUBSAMPLING.get(chroma or "", (1, 1))
+    return width % sx == 0 and height % sy == 0
 
 
 def resolve_pix_fmt(family: str, like: ClipInfo, pix_fmt: Optional[str], path: str) -> str:
