@@ -57,7 +57,9 @@ class RunSummary:
 
     def line(self) -> str:
         if self.frames == 0 and self.chunks_total > 1 and self.chunks_skipped == self.chunks_total:
-            return f"{self.output} is already complete ({self.chunks_total} chunks); nothing rendered"
+            work = os.path.dirname(self.report) if self.report else "its work folder"
+            return (f"{self.output} is already complete ({self.chunks_total} chunks, same parameters and inputs); "
+                    f"nothing rendered — delete {work} to render it again")
         parts = [f"wrote {self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)",
                  f"executor {self.executor} x{self.workers}"
                  + (f" (start-up {self.startup_seconds:.1f} s)" if self.startup_seconds >= 0.05 else "")]
