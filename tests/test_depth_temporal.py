@@ -113,14 +113,14 @@ def test_refocused_flicker_halved_and_psnr_kept(lf_follow_clip, smoothed, tmp_pa
     assert res["smooth"]["mean"]["psnr"] >= res["noisy"]["mean"]["psnr"]
 
 
-def _smooth_clip(c, depths, strength, **kw):
+def _smooth_clip(c, depths, strength, flow="medium", **kw):
     sm = TemporalDepthSmoother(strength, **kw)
     out, prev = [], None
     for t in range(c.frames):
         img = c.aif(t)
         f = v = None
         if prev is not None:
-            f, _, v = forward_backward(img, prev)
+            f, _, v = forward_backward(img, prev, flow)
         out.append(sm(img, depths[t], None, f, v)[0])
         prev = img
     return out
@@ -209,3 +209,18 @@ def test_chunked_run_matches_sequential(lf_follow_clip, tmp_path):
     chunk = run(16 - warmup_frames(0.5), 16)
     worst = max(np.abs(seq[t] - chunk[t]).max() for t in seq)
     assert worst <= 1e-3 * c.disparity_range, worst
+
+
+def test_fine_flow_lets_smoothing_remove_more_of_the_noise(lf_follow_clip, tmp_path):
+    """--flow-quality fine: the smoother follows the 1-px string of lights instead of taking the
+    background's motion there, so the refocused clip keeps less of the noisy depth's excess
+    instability (measured 0.41 -> 0.33 of it here, 0.53 -> 0.43 at 384x216 K 16) at no PSNR cost."""
+    c = lf_follow_clip
+    gt = [c.disparity(t) for t in range(c.frames)]
+    noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
+    floor, _ = _render_score(c, gt, tmp_path / "gt")
+    i_noisy, _ = _render_score(c, noisy, tmp_path / "noisy")
+    res = {q: _render_score(c, _smooth_clip(c, noisy, 0.8, flow=q), tmp_path / q) for q in ("medium", "fine")}
+    excess = {q: (i - floor) / (i_noisy - floor) for q, (i, _) in res.items()}
+    assert excess["fine"] < 0.9 * excess["medium"], excess
+    assert res["fine"][1] >= res["medium"][1] - 0.02, res
