@@ -171,3 +171,21 @@ def test_following_back_on_a_video_reads_forward_in_blocks(lf_follow_clip, tmp_p
     rms = float(np.sqrt(np.mean((a[:20] - c.subject_disparity[:20]) ** 2)))
     assert rms < 0.05 * c.disparity_range, rms
     assert len(seeks) <= 4, seeks  # 20 frames back in blocks of 15 (+ the box frame itself)
+
+
+def test_chunked_follow_from_a_mid_clip_box_equals_one_pass(lf_follow_clip, tmp_path):
+    """Chunks replay the clip from its start (the follower's warm-up): with the box on frame 12 and
+    3 chunks, the exported focus track equals the single pass's, frames before the box included."""
+    from genrefocus_video.pipeline.run import run_job
+
+    c = lf_follow_clip
+    x, y, w, h = c.subject_box(12)
+    tracks = {}
+    for chunks in (1, 3):
+        job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": c.disp_pattern, "focus.track": "follow",
+                                  "focus.box": f"{x},{y},{w},{h}@12", "blur.k": 6.0, "executor.progress": False,
+                                  "executor.chunks": chunks, "output.path": str(tmp_path / f"o{chunks}.mkv"),
+                                  "focus.export": str(tmp_path / f"t{chunks}.json")})
+        run_job(job)
+        tracks[chunks] = [r["focus_disparity"] for r in json.loads((tmp_path / f"t{chunks}.json").read_text())]
+    assert len(tracks[3]) == c.frames and tracks[3] == tracks[1]
