@@ -24,6 +24,7 @@ def main() -> int:
         "--config", str(REPO / "configs" / "rack_focus.yaml"),
         "--aperture", "hexagon", "--highlight-recover",
         "--before-after", str(before_after),
+        "--contact-sheet", str(OUT / "contact_sheet.png"),
         "--export-focus-track", str(OUT / "focus_track.json"),
     ]
     print("running:", " ".join(cmd[2:]), flush=True)
@@ -33,6 +34,7 @@ def main() -> int:
         return rc
     print(f"\nrefocused clip : {clip}")
     print(f"before / after : {before_after}")
+    print(f"contact sheet  : {OUT / 'contact_sheet.png'}")
     print(f"focus track    : {OUT / 'focus_track.json'}")
     return 0
 

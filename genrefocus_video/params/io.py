@@ -37,3 +37,6 @@ class OutputParams:
     audio: bool = param(True, "copy the input's audio streams (no re-encoding)")
     overwrite: bool = param(False, "replace an existing output file")
     before_after: Optional[str] = param(None, "also write a before/after PNG of the middle frame here")
+    contact_sheet: Optional[str] = param(None, "also write a contact sheet PNG here: frames across the clip, "
+                                         "before | after, with frame, time and focus", flag="contact-sheet")
+    contact_frames: int = param(8, "frames on the contact sheet", flag="contact-frames", min=1, max=64)

@@ -64,7 +64,7 @@ def fingerprint(job: JobParams) -> str:
     d = job.to_dict()
     d.pop("executor", None)
     out = dict(d.get("output", {}))
-    for k in ("overwrite", "before_after", "path"):
+    for k in ("overwrite", "before_after", "contact_sheet", "contact_frames", "path"):
         out.pop(k, None)
     out["ext"] = os.path.splitext(job.output.path)[1].lower()
     d["output"] = out
@@ -288,6 +288,7 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
         for s in previews:
             s.begin_segment(preview_seg, chunk.start)
     focus_rows: list[dict[str, Any]] = []
+    focus_values: list[list[float]] = []
     written = 0
     start_time: Optional[float] = None  # source time of the chunk's first written frame (audio range)
     unreported = 0
@@ -319,6 +320,8 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
                     timings.add_record(rec.timings)
                     if isinstance(rec.extras.get("focus"), dict):
                         focus_rows.append(_plain(rec.extras["focus"]))
+                    if rec.focus_disparity is not None:  # what each frame was rendered with (contact sheet)
+                        focus_values.append([rec.index, float(rec.focus_disparity)])
                     written += 1
                     unreported += 1
                     if on_frames is not None and unreported >= report_every:
@@ -340,6 +343,8 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
         }
         if focus_rows:  # the focus track of this chunk, for the job's --export-focus-track / --focus-plot
             entry["focus_rows"] = focus_rows
+        if focus_values:
+            entry["focus_values"] = focus_values
         if previews and preview_seg and os.path.isfile(preview_seg):
             entry["preview"], entry["preview_bytes"] = preview_seg, os.path.getsize(preview_seg)
         loc = entry["segment"]

@@ -172,6 +172,7 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
     timings = Timings()
     n = 0
     ba_pair: Optional[tuple[np.ndarray, np.ndarray]] = None
+    focus_by_frame: dict[int, float] = {}  # for the contact sheet's captions
     with _reader(job) as reader:
         info: ClipInfo = reader.info
         total = _frame_count(reader)
@@ -195,6 +196,8 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
                     timings.add_record(rec.timings)
                     if job.output.before_after and (rec.index == middle or ba_pair is None):
                         ba_pair = (rec.frame.rgb, rec.output)
+                    if rec.focus_disparity is not None:
+                        focus_by_frame[rec.index] = float(rec.focus_disparity)
                     n += 1
                     bar.update(1)
                 close = getattr(writer, "close", None)
@@ -208,6 +211,8 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
     wall = time.perf_counter() - t_start
     if ba_pair is not None:
         write_before_after(job.output.before_after, *ba_pair)
+    if job.output.contact_sheet:
+        _contact_sheet(job, info, job.input.first_frame, job.input.first_frame + n - 1, focus_by_frame)
     summary = RunSummary(job.output.path, n, wall, executor.name, getattr(executor, "workers", 1),
                          startup_seconds=startup, timings=timings)
     summary.report = _write_report(job, work, summary, chunks=[{"chunk": 0, "start": job.input.first_frame,
@@ -304,6 +309,9 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
     shutil.rmtree(os.path.join(work.root, "segments"), ignore_errors=True)
     if job.output.before_after:
         _before_after_from_output(job, chunks)
+    if job.output.contact_sheet:
+        focus = {int(i): float(a) for c in chunks for i, a in done[c.index].get("focus_values", [])}
+        _contact_sheet(job, info, chunks[0].start, chunks[-1].end, focus)
     if (job.focus.export or job.focus.plot) and factory is DEFAULT_FACTORY:
         _export_focus(job, info, [done[c.index] for c in chunks])
     return summary
@@ -408,6 +416,14 @@ def write_before_after(path: str, before: np.ndarray, after: np.ndarray) -> None
     with atomic_output(path, overwrite=True) as tmp:
         if not cv2.imwrite(tmp, img):
             raise OutputError(f"cannot write before/after image {path}")
+
+
+def _contact_sheet(job: JobParams, info: ClipInfo, first: int, last: int, focus: dict[int, float]) -> None:
+    from .contact import write_contact_sheet
+
+    path = write_contact_sheet(str(job.output.contact_sheet), job, first, last,
+                               float(job.input.fps or info.fps or 24.0), focus)
+    log.info("contact sheet written to %s", path)
 
 
 def _before_after_from_output(job: JobParams, chunks: list[Chunk]) -> None:
