@@ -28,7 +28,8 @@ class OutputParams:
 
     path: str = param("", "output clip, image-sequence pattern (e.g. out.####.exr) or image", flag="output")
     codec: str = param("auto", "output codec; 'auto' keeps the input's family, bit depth and chroma "
-                       "(ProRes 4:2:2 -> 422 HQ, 4:4:4/alpha -> 4444)", choices=CODECS)
+                       "(ProRes 4:2:2 -> 422 HQ, 4:4:4/alpha -> 4444) where the container can hold it "
+                       "(else .mp4 gets H.265 for > 8 bits, H.264 otherwise)", choices=CODECS)
     pix_fmt: Optional[str] = param(None, "FFmpeg pixel format override, e.g. yuv422p10le")
     transfer: str = param("auto", "transfer function of the output; 'auto' = the input's",
                           flag="output-transfer", choices=TRANSFERS)
