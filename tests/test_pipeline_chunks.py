@@ -329,3 +329,27 @@ def test_a_re_exported_input_is_not_resumed_from_old_chunks(clip, tmp_path, monk
     monkeypatch.setattr(job_module, "IDENTITY_TTL_S", 0.0)  # this process stat-ed it a moment ago
     s = run_job(job, factory=kit.ToyFactory())
     assert (s.chunks_rendered, s.chunks_skipped) == (2, 0)
+
+
+def test_chunked_variable_frame_rate_clip_keeps_every_timestamp(tmp_path):
+    """A variable-frame-rate clip (a 0.25 s hole after frame 11: frame slots 12-17 are empty, as in
+    phone footage that dropped frames) split into 3 chunks: one chunk holds only 4 of its 10 slots.
+    The farm render has the same frames at the same times as the source and as a single pass."""
+    import subprocess
+
+    src = str(tmp_path / "vfr.mkv")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=64x48:r=24:d=1",
+                    "-vf", "setpts='if(lt(N,12),N,N+6)/24/TB'", "-vsync", "vfr", "-c:v", "ffv1", src], check=True)
+
+    def times(path: str) -> list[float]:
+        res = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=pts_time",
+                              "-of", "csv=p=0", path], check=True, capture_output=True, text=True).stdout
+        return [round(float(t), 3) for t in res.split()]
+
+    outs = {}
+    for chunks in (1, 3):
+        outs[chunks] = str(tmp_path / f"o{chunks}.mkv")
+        s = run_job(kit.toy_job(src, outs[chunks], executor="local", chunks=chunks), factory=kit.ToyFactory())
+        assert s.frames == 24
+    assert times(outs[3]) == times(outs[1]) == times(src)
+    assert times(src)[12] == pytest.approx(0.75)

@@ -28,11 +28,14 @@ def _quote(path: str) -> str:
 
 
 def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optional[str] = None,
-                    audio_range: Optional[tuple[float, Optional[float]]] = None) -> None:
+                    audio_range: Optional[tuple[float, Optional[float]]] = None,
+                    durations: Optional[list[float]] = None) -> None:
     """Stream-copy `segment_paths` (same codec settings) into `out_path` (written directly: callers
     wrap this in :func:`atomic_output`). With ``audio_from`` its audio streams are copied in too —
     all of them, or only ``audio_range = (start_s, end_s | None)`` of the source when the render
-    covered a frame sub-range (packets overlapping the range, shifted to start with the video)."""
+    covered a frame sub-range (packets overlapping the range, shifted to start with the video).
+    `durations` (seconds, one per segment) are the segments' exact lengths when the caller knows
+    them; otherwise they are read from the segments."""
     if not segment_paths:
         raise InputError("concat: no segments given")
     for p in segment_paths:
@@ -49,9 +52,11 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
     trimmed: Optional[str] = None
     try:
         with os.fdopen(fd, "w") as fh:
-            for p in segment_paths:
+            for k, p in enumerate(segment_paths):
                 fh.write(f"file {_quote(p)}\n")
-                dur = _exact_duration(p)
+                # known lengths (frames / rate) spare reading every packet of a container that does
+                # not store its frame count (Matroska)
+                dur = durations[k] if durations is not None else _exact_duration(p)
                 if dur is not None:  # exact offsets: the join keeps a constant frame rate
                     fh.write(f"duration {dur:.9f}\n")
         streams = [ffmpeg.input(listfile, format="concat", safe=0)["v:0"]]

@@ -327,9 +327,13 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
                     if on_frames is not None and unreported >= report_every:
                         on_frames(unreported)
                         unreported = 0
+                # Frame indices live on the frame-rate grid: a variable-frame-rate clip leaves slots
+                # empty, as a single pass would (a file that ends early is caught by the reader).
+                if written == 0:
+                    raise InputError(f"{job.input.path}: chunk {chunk.index} (frames {chunk.start}-{chunk.end}) holds "
+                                     "no frame (a gap in a variable-frame-rate clip); render with fewer chunks")
                 if written != chunk.frames:
-                    raise InputError(f"{job.input.path}: chunk {chunk.index} expected frames {chunk.start}-{chunk.end} "
-                                     f"({chunk.frames}), decoded {written}")
+                    work.log(chunk.index, f"{written} of {chunk.frames} frame slots hold a frame (variable frame rate)")
                 close = getattr(writer, "close", None)
                 if callable(close):
                     close()

@@ -292,10 +292,10 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
             entries = [run_chunk(job, info, c, work, factory, on_frames=bar.update) for c in todo]
     for e in entries:
         done[e["chunk"]] = e
-    _assemble(job, work, [done[c.index] for c in chunks], float(job.input.fps or info.fps or 24.0),
+    _assemble(job, work, [done[c.index] for c in chunks], float(info.fps or job.input.fps or 24.0),
               bool(info.audio_streams))
     if job.depth.preview:
-        _join_previews(job, [done[c.index] for c in chunks])
+        _join_previews(job, [done[c.index] for c in chunks], float(info.fps or job.input.fps or 24.0))
     work.finish(job, chunks)
     timings = Timings()
     for e in entries:
@@ -359,15 +359,30 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps:
         # selection the streaming writer makes for a --chunks 1 render of this range
         first = entries[0].get("start_time")
         t0 = float(first) if first is not None else job.input.first_frame / fps
-        t1 = None if job.input.last_frame is None else t0 + sum(int(e["frames"]) for e in entries) / fps
+        # the span of frame slots (on the frame-rate grid), not the count of frames: a variable
+        # frame rate leaves slots empty
+        t1 = None if job.input.last_frame is None else t0 + (int(entries[-1]["end"]) - int(entries[0]["start"]) + 1) / fps
         audio_range = (max(0.0, t0), t1)
     try:
         with atomic_output(job.output.path, overwrite=job.output.overwrite, inputs=(job.input.path,)) as tmp:
-            _concat(concat_segments, [e["segment"] for e in entries], tmp, audio, audio_range)
+            _concat(concat_segments, [e["segment"] for e in entries], tmp, audio, audio_range,
+                    _segment_durations(entries, fps))
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"cannot write {job.output.path}: {exc.strerror or exc}; chunks are kept, rerun to resume") from None
+
+
+def _segment_durations(entries: list[dict[str, Any]], fps: float) -> list[float]:
+    """Each segment's exact length: the source-time distance to the next chunk's first frame (right
+    for variable frame rates too, as the writer keeps the source timestamps), the last one frames / fps."""
+    out = []
+    for k, e in enumerate(entries):
+        nxt = entries[k + 1].get("start_time") if k + 1 < len(entries) else None
+        cur = e.get("start_time")
+        out.append(float(nxt) - float(cur) if nxt is not None and cur is not None and nxt > cur
+                   else int(e["frames"]) / fps)
+    return out
 
 
 def _with_preview_range(job: JobParams, info: ClipInfo, first: int) -> JobParams:
@@ -382,23 +397,23 @@ def _with_preview_range(job: JobParams, info: ClipInfo, first: int) -> JobParams
     return replace(job, depth=replace(job.depth, preview_range=f"{lo!r},{hi!r}"))
 
 
-def _join_previews(job: JobParams, entries: list[dict[str, Any]]) -> None:
+def _join_previews(job: JobParams, entries: list[dict[str, Any]], fps: float) -> None:
     """Join the chunks' depth-preview segments into job.depth.preview (stream copy, atomic)."""
     from ..io.atomic import atomic_output
     from ..io.concat import concat_segments
 
     path = str(job.depth.preview)
     with atomic_output(path, overwrite=True, inputs=(job.input.path,)) as tmp:
-        concat_segments([e["preview"] for e in entries], tmp)
+        concat_segments([e["preview"] for e in entries], tmp, durations=[int(e["frames"]) / fps for e in entries])
     log.info("depth preview written to %s", path)
 
 
 def _concat(concat_segments: Any, segments: list[str], out: str, audio: Optional[str],
-            audio_range: Optional[tuple[float, Optional[float]]]) -> None:
+            audio_range: Optional[tuple[float, Optional[float]]], durations: list[float]) -> None:
     if audio:
-        concat_segments(segments, out, audio_from=audio, audio_range=audio_range)
+        concat_segments(segments, out, audio_from=audio, audio_range=audio_range, durations=durations)
     else:
-        concat_segments(segments, out)
+        concat_segments(segments, out, durations=durations)
 
 
 # -- before/after image -------------------------------------------------------------------------------
@@ -422,7 +437,7 @@ def _contact_sheet(job: JobParams, info: ClipInfo, first: int, last: int, focus:
     from .contact import write_contact_sheet
 
     path = write_contact_sheet(str(job.output.contact_sheet), job, first, last,
-                               float(job.input.fps or info.fps or 24.0), focus)
+                               float(info.fps or job.input.fps or 24.0), focus)
     log.info("contact sheet written to %s", path)
 
 
