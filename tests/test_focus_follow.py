@@ -189,3 +189,35 @@ def test_chunked_follow_from_a_mid_clip_box_equals_one_pass(lf_follow_clip, tmp_
         run_job(job)
         tracks[chunks] = [r["focus_disparity"] for r in json.loads((tmp_path / f"t{chunks}.json").read_text())]
     assert len(tracks[3]) == c.frames and tracks[3] == tracks[1]
+
+
+def test_following_back_reads_a_depth_video_forward_in_blocks(lf_follow_clip, tmp_path, monkeypatch):
+    """A depth video is decoded sequentially and restarted from its first frame when asked to go
+    back: probing frame by frame backwards would decode O(frames²). The follower prefetches the
+    depth of each block in one forward pass, so there is about one restart per block."""
+    from genrefocus_video.io import depthio
+    from genrefocus_video.io.writer import open_writer
+
+    c = lf_follow_clip
+    depth_clip = str(tmp_path / "depth.mkv")
+    with open_writer(depth_clip, ClipInfo(path="", kind="video", width=c.width, height=c.height, fps=Fraction(24)),
+                     codec="ffv1", pix_fmt="gray16le") as w:
+        for t in range(c.frames):
+            d = np.repeat(c.disparity(t)[..., None], 3, axis=2)
+            w.write(Frame(t, d))
+    restarts = []
+    original = depthio._VideoDepth._restart
+
+    def counting(self):
+        restarts.append(self._next)
+        return original(self)
+
+    monkeypatch.setattr(depthio._VideoDepth, "_restart", counting)
+    x, y, w_, h = c.subject_box(20)
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": depth_clip, "depth.kind": "normalized",
+                              "depth.near": 1.0, "depth.far": 100.0,
+                              "focus.track": "follow", "focus.box": f"{x},{y},{w_},{h}@20"})
+    _, recs = _run(job)
+    assert len(recs) == c.frames
+    assert all("followed back" in r.extras["focus"]["note"] for r in recs[:20])
+    assert len(restarts) <= 6, restarts  # main pass + box frame + 2 blocks (without prefetch: ~22)

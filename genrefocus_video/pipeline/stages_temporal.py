@@ -214,10 +214,9 @@ class DepthProbe:
 
     def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup) -> None:
         self.job, self.info, self.lookup = job, info, lookup
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # a few maps: keys and boxes are re-probed
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # keys and boxes are re-probed
         self._file_source: Any = None
-
-    CACHE = 8
+        self.size = max(8, lookup.size)  # holds a prefetched block (FrameLookup sizes it by memory)
 
     def __getstate__(self) -> dict:  # picklable: the depth file reopens where it is used
         st = dict(self.__dict__)
@@ -245,10 +244,42 @@ class DepthProbe:
                     rec = s.process(rec)
             assert rec is not None and rec.disparity is not None
             d = rec.disparity
-        self._cache[index] = d
-        if len(self._cache) > self.CACHE:
-            self._cache.popitem(last=False)
+        self._keep(index, d)
         return d
+
+    def _keep(self, index: int, d: np.ndarray) -> None:
+        self._cache[index] = d
+        self._cache.move_to_end(index)
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+
+    def prefetch(self, first: int, last: int) -> None:
+        """Disparities of frames first..last computed in one forward pass (for walking them
+        backwards): a depth video is decoded forward once instead of from its start for every
+        frame, and an estimated depth chain runs its warm-up once per block, not per frame."""
+        first = max(first, self.lookup.first)
+        last = min(last, first + self.size - 1)
+        todo = [i for i in range(first, last + 1) if i not in self._cache]
+        if not todo:
+            return
+        if self.job.depth.source == "file":
+            if self._file_source is None:
+                self._file_source = make_source(self.job, self.info)
+            for i in todo:
+                self._keep(i, self._file_source.read(i))  # type: ignore[attr-defined]
+            return
+        chain = _depth_chain(self.job, self.info, self.lookup)
+        warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
+        self.lookup.prefetch(max(self.lookup.first, first - warm), last)
+        for i in range(max(self.lookup.first, first - warm), last + 1):
+            fr = self.lookup.frame(i)
+            if fr is None:
+                return  # what cannot be read is reported when that frame is asked for
+            rec = FrameRecord(fr)
+            for s in chain:
+                rec = s.process(rec)
+            if i >= first and rec.disparity is not None:
+                self._keep(i, rec.disparity)
 
 
 def _depth_chain(job: Any, info: ClipInfo, lookup: Optional[FrameLookup], quiet: bool = True) -> list[Any]:
@@ -424,6 +455,9 @@ class FocusStage:
         for i in range(self.box_frame - 1, self.first - 1, -1):
             if (self.box_frame - 1 - i) % block == 0:
                 lookup.prefetch(max(self.first, i - block + 1), i)
+                prefetch_depth = getattr(self.probe, "prefetch", None)
+                if prefetch_depth is not None:
+                    prefetch_depth(max(self.first, i - block + 1), i)
             fr = lookup.frame(i)
             if fr is None:
                 break
