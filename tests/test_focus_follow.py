@@ -192,10 +192,12 @@ def test_chunked_follow_from_a_mid_clip_box_equals_one_pass(lf_follow_clip, tmp_
 
 
 def test_following_back_reads_a_depth_video_forward_in_blocks(lf_follow_clip, tmp_path, monkeypatch):
-    """A depth video is decoded sequentially and restarted from its first frame when asked to go
-    back: probing frame by frame backwards would decode O(frames²). The follower prefetches the
-    depth of each block in one forward pass, so there is about one restart per block."""
-    from genrefocus_video.io import depthio
+    """Following back probes every earlier frame's depth in reverse order. A depth video must not be
+    decoded from its start for each of them (it was: O(frames²)): the follower prefetches each
+    block's depth in one forward pass and the depth reader seeks, so there are about as many
+    (re)starts as blocks, and the depth read back equals a sequential read."""
+    from genrefocus_video.io.depthio import open_depth
+    from genrefocus_video.io.video import VideoReader
     from genrefocus_video.io.writer import open_writer
 
     c = lf_follow_clip
@@ -203,21 +205,26 @@ def test_following_back_reads_a_depth_video_forward_in_blocks(lf_follow_clip, tm
     with open_writer(depth_clip, ClipInfo(path="", kind="video", width=c.width, height=c.height, fps=Fraction(24)),
                      codec="ffv1", pix_fmt="gray16le") as w:
         for t in range(c.frames):
-            d = np.repeat(c.disparity(t)[..., None], 3, axis=2)
-            w.write(Frame(t, d))
-    restarts = []
-    original = depthio._VideoDepth._restart
+            w.write(Frame(t, np.repeat(c.disparity(t)[..., None], 3, axis=2)))
+    seq = open_depth(depth_clip, size=(c.width, c.height))
+    forward = [seq.read(t) for t in range(c.frames)]
+    back = open_depth(depth_clip, size=(c.width, c.height))
+    for t in (20, 19, 5, 23, 0, 12):  # backwards, far back, forward, the start, the middle
+        np.testing.assert_array_equal(back.read(t), forward[t])
 
-    def counting(self):
-        restarts.append(self._next)
-        return original(self)
+    starts = []
+    original = VideoReader.raw_frames
 
-    monkeypatch.setattr(depthio._VideoDepth, "_restart", counting)
+    def counting(self, first):
+        if self.path == depth_clip:
+            starts.append(first)
+        return original(self, first)
+
+    monkeypatch.setattr(VideoReader, "raw_frames", counting)
     x, y, w_, h = c.subject_box(20)
-    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": depth_clip, "depth.kind": "normalized",
-                              "depth.near": 1.0, "depth.far": 100.0,
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": depth_clip,
                               "focus.track": "follow", "focus.box": f"{x},{y},{w_},{h}@20"})
     _, recs = _run(job)
     assert len(recs) == c.frames
     assert all("followed back" in r.extras["focus"]["note"] for r in recs[:20])
-    assert len(restarts) <= 6, restarts  # main pass + box frame + 2 blocks (without prefetch: ~22)
+    assert len(starts) <= 6, starts  # main pass, box frame, 2 blocks (frame by frame: ~22)

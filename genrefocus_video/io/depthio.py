@@ -223,45 +223,51 @@ class DepthSequence:
 
 
 class _VideoDepth:
-    """Luma plane of a greyscale video, read sequentially (re-opened when asked to go back)."""
+    """Luma plane of a greyscale video, frame i being the clip's frame i by time.
+
+    Reads forward from wherever it is; going back (or far ahead) seeks to the nearest keyframe
+    through the video reader's own indexing, so a chunk starting mid-clip or a focus follower
+    walking backwards decodes a few frames, not everything from the start.
+    """
+
+    SKIP_AHEAD = 32  # frames: a read this far ahead decodes through; farther, it seeks
 
     def __init__(self, path: str) -> None:
-        from .video import open_container
+        from .video import VideoReader
 
         self.path = path
-        c = open_container(path)
-        vs = c.streams.video[0]
-        self.n_frames = vs.frames or None
-        c.close()
-        self._container: Any = None
-        self._iter: Optional[Iterator[Any]] = None
-        self._next = 0
+        self._reader = VideoReader(path)
+        self.n_frames = self._reader._vs.frames or None
+        self._gen: Optional[Iterator[Any]] = None
+        self._next = 0  # index of the frame the generator yields next (at least)
 
-    def _restart(self) -> None:
-        from .video import open_container
-
-        self.close()
-        self._container = open_container(self.path)
-        self._iter = iter(self._container.decode(video=0))
-        self._next = 0
-
-    def read(self, index: int, normalised: bool) -> np.ndarray:
+    def _frame(self, index: int) -> Any:
         import av
 
-        from .pixels import pixfmt_info, read_plane
-
-        if self._iter is None or index < self._next:
-            self._restart()
-        vf = None
+        if self._gen is None or index < self._next or index > self._next + self.SKIP_AHEAD:
+            self._gen = self._reader.raw_frames(index)
+        found = None
         try:
-            while self._next <= index:
-                vf = next(self._iter)  # type: ignore[arg-type]
-                self._next += 1
-        except StopIteration:
-            raise InputError(f"depth {self.path} has {self._next} frames; frame {index} of the clip has no depth "
-                             "(depth video shorter than the clip)") from None
+            for idx, vf in self._gen:
+                self._next = idx + 1
+                if idx >= index:
+                    found = (idx, vf)
+                    break
         except av.error.FFmpegError as exc:
             raise InputError(f"depth {self.path}: frame {self._next} cannot be decoded ({exc}); corrupt or truncated") from None
+        if found is None:
+            self._gen = None
+            raise InputError(f"depth {self.path} ends before frame {index}; frame {index} of the clip has no depth "
+                             "(depth video shorter than the clip)")
+        if found[0] != index:
+            raise InputError(f"depth {self.path} has no frame at the time of clip frame {index} "
+                             "(a gap in a variable-frame-rate depth video)")
+        return found[1]
+
+    def read(self, index: int, normalised: bool) -> np.ndarray:
+        from .pixels import pixfmt_info, read_plane
+
+        vf = self._frame(index)
         assert vf is not None
         pf = pixfmt_info(vf.format.name)
         if pf.is_rgb or not pf.planar:
@@ -277,10 +283,8 @@ class _VideoDepth:
         return y / np.float32(maxv) if normalised else y
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
-            self._iter = None
+        self._gen = None
+        self._reader.close()
 
 
 def open_depth(path: str, *, kind: str = "disparity", near: Optional[float] = None, far: Optional[float] = None,

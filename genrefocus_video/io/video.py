@@ -405,28 +405,37 @@ class VideoReader:
                 break
         raise InputError(f"input {self.path}: frame {index} does not exist")
 
-    def read_range(self, first: int, last: int) -> Iterator[Frame]:
-        """Frames first..last with one seek (then decoding forward): far cheaper than `read` per
-        frame on long-GOP clips, where every seek decodes from the previous keyframe."""
+    def raw_frames(self, first: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
+        """(index, decoded frame) from frame `first` on, with one seek (then decoding forward);
+        indices are the clip's (time on the frame-rate grid), so a gap in a variable-frame-rate
+        clip shows as a jump. Yields nothing when `first` is past the end."""
         if self._seek_container is None:
             self._seek_container = open_container(self.path)
         c = self._seek_container
         for attempt in (first, 0):  # a seek that lands after `first`: decode from the start instead
             if attempt == 0:
                 c.seek(0)  # _frames seeks only for start > 0; the container may be anywhere
-            nxt = first
+            started = False
             for idx, vf in self._frames(c, attempt):
-                if idx < nxt:
+                if idx < first:
                     continue
-                if idx > nxt or idx > last:
-                    break
-                rgb, alpha = frame_to_linear(vf, self.info)
-                yield Frame(index=idx, rgb=rgb, alpha=alpha, time=self._time_of(vf, idx))
-                nxt += 1
-            if nxt > last or nxt > first:  # done, or stopped by the end of the clip / a gap
+                if not started and idx > first and attempt > 0:
+                    break  # landed after `first`
+                started = True
+                yield idx, vf
+            if started:
                 return
-            if attempt == 0:
-                raise InputError(f"input {self.path}: frame {first} does not exist")
+
+    def read_range(self, first: int, last: int) -> Iterator[Frame]:
+        """Frames first..last with one seek (then decoding forward): far cheaper than `read` per
+        frame on long-GOP clips, where every seek decodes from the previous keyframe."""
+        nxt = first
+        for idx, vf in self.raw_frames(first):
+            if idx != nxt or idx > last:  # past the range, or a gap
+                return
+            rgb, alpha = frame_to_linear(vf, self.info)
+            yield Frame(index=idx, rgb=rgb, alpha=alpha, time=self._time_of(vf, idx))
+            nxt += 1
 
     def close(self) -> None:
         self._container.close()
