@@ -110,7 +110,7 @@ def main() -> None:
     ours = s["frames"] / s["seconds"]
     ours_long = l_["frames"] / l_["seconds"]
     codec = {"prores": "ProRes 422 HQ (prores_ks)", "h264": "H.264 10-bit 4:2:2 (libx264 crf 12 medium)"}[args.codec]
-    print(f"| measurement | value |\n|---|---|")
+    print("| measurement | value |\n|---|---|")
     print(f"| source | 1920×1080 ProRes 422 HQ 10-bit 4:2:2, testsrc2, {args.fps:g} fps |")
     print(f"| output codec | {codec} |")
     print(f"| genrefocus decode→float→encode, {args.short:g} s clip ({s['frames']} frames) | {ours:.2f} frames/s |")

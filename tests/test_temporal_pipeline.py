@@ -71,11 +71,8 @@ def _decode(path: str) -> list:
 
 def test_chunked_job_writes_the_same_depth_preview_as_a_single_pass(lf_follow_clip, tmp_path):
     """A farm job (3 chunks, each with a warm-up) writes one depth preview of exactly the clip's
-    frames, coloured like a single pass (the driver fixes the range from the first frame); a
-    chunk whose preview segment was lost is rendered again on resume."""
-    from dataclasses import replace
-
-    from genrefocus_video.pipeline.job import WorkDir, default_work_dir
+    frames, coloured like a single pass (the driver fixes the range from the first frame). (Resume
+    of a lost preview segment: the next test.)"""
     from genrefocus_video.pipeline.run import run_job
 
     c = lf_follow_clip
