@@ -353,3 +353,28 @@ def test_chunked_variable_frame_rate_clip_keeps_every_timestamp(tmp_path):
         assert s.frames == 24
     assert times(outs[3]) == times(outs[1]) == times(src)
     assert times(src)[12] == pytest.approx(0.75)
+
+
+def test_h265_chunks_keep_their_frame_rate_and_short_clips_get_fewer_chunks(tmp_path):
+    """H.264/H.265 segments start with the encoder's B-frame decode delay; a segment too short to
+    fill it starts with another, and the stream-copy join then collided decode timestamps (the
+    container said 28.4 fps for a 24 fps clip). Chunks are kept >= 8 frames for these codecs: 24
+    frames in 3 chunks have the single pass's timestamps; 10 frames asked in 5 chunks render as one."""
+    import av
+
+    clip = kit.make_clip(str(tmp_path / "c.mkv"), n=24, w=128, h=96)  # x265 is unstable below 64 px
+
+    def render(n_frames: int, chunks: int):
+        out = str(tmp_path / f"o{n_frames}_{chunks}.mp4")
+        job = kit.toy_job(clip, out, executor="local", chunks=chunks)
+        job = replace(job, input=replace(job.input, last_frame=n_frames - 1), output=replace(job.output, codec="h265"))
+        s = run_job(job, factory=kit.ToyFactory())
+        with av.open(out) as c:
+            v = c.streams.video[0]
+            return s, sorted(p.pts for p in c.demux(v) if p.size), float(v.average_rate)
+
+    _, pts1, rate1 = render(24, 1)
+    s3, pts3, rate3 = render(24, 3)
+    assert s3.chunks_rendered == 3 and pts3 == pts1 and abs(rate3 - rate1) < 0.01, (rate1, rate3)
+    s5, pts5, _ = render(10, 5)
+    assert s5.frames == 10 and len(pts5) == 10 and s5.chunks_rendered <= 1

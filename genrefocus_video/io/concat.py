@@ -58,7 +58,7 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
                 # not store its frame count (Matroska)
                 dur = durations[k] if durations is not None else _exact_duration(p)
                 if dur is not None:  # exact offsets: the join keeps a constant frame rate
-                    fh.write(f"duration {dur:.9f}\n")
+                    fh.write(f"duration {float(dur):.9f}\n")
         streams = [ffmpeg.input(listfile, format="concat", safe=0)["v:0"]]
         if audio_from and _has_audio(audio_from):
             audio_input = audio_from

@@ -263,7 +263,7 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
     if job.depth.preview and job.depth.preview_range is None:
         job = _with_preview_range(job, info, job.input.first_frame)
     first = job.input.first_frame
-    chunks = plan_chunks(first, first + total - 1, job.executor.chunks)
+    chunks = plan_chunks(first, first + total - 1, _chunk_count(job, info, total))
     if work.is_complete(job, chunks) and os.path.exists(job.output.path if not is_sequence_output(
             job.output.path, job.output.codec) else os.path.dirname(os.path.abspath(job.output.path))):
         log.info("job already complete: %s", job.output.path)
@@ -371,6 +371,28 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps:
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"cannot write {job.output.path}: {exc.strerror or exc}; chunks are kept, rerun to resume") from None
+
+
+#: H.264/H.265 chunks shorter than this start with a different decode delay than longer ones (the
+#: encoder's B-frame reordering has not filled up), which a stream-copy join cannot reconcile: the
+#: decode timestamps collide at the join and the container's duration and frame rate come out wrong.
+MIN_REORDERED_CHUNK = 8
+
+
+def _chunk_count(job: JobParams, info: ClipInfo, total: int) -> int:
+    """--chunks, reduced so that every H.264/H.265 segment has at least MIN_REORDERED_CHUNK frames."""
+    n = job.executor.chunks
+    if is_sequence_output(job.output.path, job.output.codec):
+        return n
+    from ..io.video import resolve_codec
+
+    if resolve_codec(job.output.codec, info, job.output.path) not in ("h264", "h265"):
+        return n
+    most = max(1, total // MIN_REORDERED_CHUNK)
+    if n > most:
+        log.info("%d frames into H.264/H.265: %d chunks instead of %d (each needs at least %d frames to join "
+                 "cleanly)", total, most, n, MIN_REORDERED_CHUNK)
+    return min(n, most)
 
 
 def _segment_durations(entries: list[dict[str, Any]], fps: float) -> list[float]:
