@@ -522,3 +522,18 @@ def test_read_range_matches_random_reads_wherever_the_demuxer_was(tmp_path):
                 if f.index in single:
                     np.testing.assert_array_equal(f.rgb, single[f.index])
         assert [f.index for f in r.read_range(28, 40)] == [28, 29]  # the clip ends first
+
+
+def test_h265_is_not_used_for_frames_too_small_for_x265():
+    """x265 aborts the whole process on tiny frames (heap corruption at 48x32): 'auto' picks H.264
+    for them, an explicit --codec h265 is a config error instead of a crash."""
+    from dataclasses import replace
+
+    from genrefocus_video.io.video import resolve_codec
+
+    tiny = ClipInfo(path="", kind="video", width=48, height=32, codec="prores", bit_depth=10, chroma="422")
+    assert resolve_codec("auto", tiny, "x.mp4") == "h264"
+    assert resolve_codec("auto", replace(tiny, codec="hevc"), "x.mkv") == "h264"
+    with pytest.raises(ConfigError, match="too small for H.265"):
+        resolve_codec("h265", tiny, "x.mkv")
+    assert resolve_codec("auto", replace(tiny, width=W, height=H), "x.mp4") == "h265"  # 64x48: fine

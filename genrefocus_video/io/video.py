@@ -454,6 +454,15 @@ PRORES_PROFILES = {"proxy": 0, "lt": 1, "standard": 2, "hq": 3, "4444": 4, "4444
 MP4_CODECS = ("h264", "h265")
 
 
+#: libx265 (through PyAV) corrupts its heap and aborts the process on tiny frames (seen at 48x32
+#: 4:4:4; 64x48 is fine and tested), so H.265 is not used below this width x height
+X265_MIN_SIZE = (64, 48)
+
+
+def _x265_too_small(like: ClipInfo) -> bool:
+    return like.width < X265_MIN_SIZE[0] or like.height < X265_MIN_SIZE[1]
+
+
 def _container_ext(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
@@ -478,9 +487,14 @@ def resolve_codec(codec: str, like: ClipInfo, path: str) -> str:
         if ext in (".mp4", ".m4v") and fam not in MP4_CODECS:
             # the input's codec has no place in MP4: the container's own, keeping > 8 bits (and HDR10
             # metadata, which only the H.265 path carries) with H.265
-            alt = "h265" if like.bit_depth > 8 else "h264"
+            alt = "h265" if like.bit_depth > 8 and not _x265_too_small(like) else "h264"
             log.info("output %s: the input's %s cannot go into %s; writing %s", path, fam, ext, alt)
             fam = alt
+        elif fam == "h265" and _x265_too_small(like):
+            fam = "h264"  # an H.265 input this small: x265 would crash (see X265_MIN_SIZE)
+    if fam == "h265" and _x265_too_small(like):
+        raise ConfigError(f"output {path}: {like.width}x{like.height} is too small for H.265 (x265 crashes below "
+                          f"{X265_MIN_SIZE[0]}x{X265_MIN_SIZE[1]}); use --codec h264, prores or ffv1")
     if ext in (".mp4", ".m4v") and fam not in MP4_CODECS:
         raise OutputError(f"output {path}: codec {fam} cannot be stored in {ext}; write .mov or .mkv, "
                           "or pass --codec h264/h265")
