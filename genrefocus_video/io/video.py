@@ -387,22 +387,11 @@ class VideoReader:
 
     def read(self, index: int) -> Frame:
         """Random access by seeking (a separate demuxer, so it does not disturb iteration)."""
-        if self._seek_container is None:
-            self._seek_container = open_container(self.path)
-        for idx, vf in self._frames(self._seek_container, index):
+        for idx, vf in self.raw_frames(index):
             if idx == index:
                 rgb, alpha = frame_to_linear(vf, self.info)
                 return Frame(index=idx, rgb=rgb, alpha=alpha, time=self._time_of(vf, idx))
-            if idx > index:
-                break
-        # The seek landed after the wanted frame (imprecise index): decode from the start.
-        self._seek_container.seek(0)
-        for idx, vf in self._frames(self._seek_container, 0):
-            if idx == index:
-                rgb, alpha = frame_to_linear(vf, self.info)
-                return Frame(index=idx, rgb=rgb, alpha=alpha, time=self._time_of(vf, idx))
-            if idx > index:
-                break
+            break  # a gap in a variable-frame-rate clip: no frame at this index
         raise InputError(f"input {self.path}: frame {index} does not exist")
 
     def raw_frames(self, first: int) -> Iterator[tuple[int, "av.VideoFrame"]]:

@@ -292,10 +292,10 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
             entries = [run_chunk(job, info, c, work, factory, on_frames=bar.update) for c in todo]
     for e in entries:
         done[e["chunk"]] = e
-    _assemble(job, work, [done[c.index] for c in chunks], float(info.fps or job.input.fps or 24.0),
-              bool(info.audio_streams))
+    ordered = [done[c.index] for c in chunks]
+    _assemble(job, work, ordered, _rate(job, info), bool(info.audio_streams))
     if job.depth.preview:
-        _join_previews(job, [done[c.index] for c in chunks], float(info.fps or job.input.fps or 24.0))
+        _join_previews(job, ordered, _rate(job, info))
     work.finish(job, chunks)
     timings = Timings()
     for e in entries:
@@ -310,10 +310,10 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
     if job.output.before_after:
         _before_after_from_output(job, chunks)
     if job.output.contact_sheet:
-        focus = {int(i): float(a) for c in chunks for i, a in done[c.index].get("focus_values", [])}
+        focus = {int(i): float(a) for e in ordered for i, a in e.get("focus_values", [])}
         _contact_sheet(job, info, chunks[0].start, chunks[-1].end, focus)
     if (job.focus.export or job.focus.plot) and factory is DEFAULT_FACTORY:
-        _export_focus(job, info, [done[c.index] for c in chunks])
+        _export_focus(job, info, ordered)
     return summary
 
 
@@ -371,6 +371,11 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps:
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"cannot write {job.output.path}: {exc.strerror or exc}; chunks are kept, rerun to resume") from None
+
+
+def _rate(job: JobParams, info: ClipInfo) -> float:
+    """The written clip's frame rate: the input's (a sequence's is --fps already)."""
+    return float(info.fps or job.input.fps or 24.0)
 
 
 #: H.264/H.265 chunks shorter than this start with a different decode delay than longer ones (the
@@ -459,7 +464,7 @@ def _contact_sheet(job: JobParams, info: ClipInfo, first: int, last: int, focus:
     from .contact import write_contact_sheet
 
     path = write_contact_sheet(str(job.output.contact_sheet), job, first, last,
-                               float(info.fps or job.input.fps or 24.0), focus)
+                               _rate(job, info), focus)
     log.info("contact sheet written to %s", path)
 
 

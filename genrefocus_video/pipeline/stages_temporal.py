@@ -153,24 +153,31 @@ class FrameLookup:
         self.first = 0
         self.last = info.n_frames - 1 if info.n_frames is not None else None
 
+    def _open(self) -> Any:
+        if self._reader is None:
+            from ..io.reader import open_reader
+
+            self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps)
+        return self._reader
+
     def frame(self, index: int) -> Optional[Frame]:
         if index < self.first or (self.last is not None and index > self.last):
             return None
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        if self._reader is None:
-            from ..io.reader import open_reader
-
-            self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps)
         try:
-            fr = self._reader.read(index)
+            fr = self._open().read(index)
         except (InputError, IndexError, EOFError):
             return None
-        self._cache[index] = fr
+        self._keep(fr)
+        return fr
+
+    def _keep(self, fr: Frame) -> None:
+        self._cache[fr.index] = fr
+        self._cache.move_to_end(fr.index)
         if len(self._cache) > self.size:
             self._cache.popitem(last=False)
-        return fr
 
     def prefetch(self, first: int, last: int) -> None:
         """Load frames first..last (at most the cache size) into the cache in one forward pass
@@ -181,19 +188,12 @@ class FrameLookup:
         last = min(last, first + self.size - 1)
         if last < first:
             return
-        if self._reader is None:
-            from ..io.reader import open_reader
-
-            self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps)
         try:
-            frames = list(self._reader.read_range(first, last))
+            frames = list(self._open().read_range(first, last))
         except (InputError, IndexError, EOFError):
             return  # a frame that cannot be read is reported by frame() when it is asked for
         for fr in frames:
-            self._cache[fr.index] = fr
-            self._cache.move_to_end(fr.index)
-            if len(self._cache) > self.size:
-                self._cache.popitem(last=False)
+            self._keep(fr)
 
     def __call__(self, index: int) -> Optional[np.ndarray]:
         fr = self.frame(index)
@@ -224,28 +224,10 @@ class DepthProbe:
         return st
 
     def __call__(self, index: int) -> np.ndarray:
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        if self.job.depth.source == "file":
-            if self._file_source is None:  # opened once: following back probes every earlier frame
-                self._file_source = make_source(self.job, self.info)
-            d = self._file_source.read(index)  # type: ignore[attr-defined]
-        else:
-            chain = _depth_chain(self.job, self.info, self.lookup)
-            warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
-            rec = None
-            for i in range(max(self.lookup.first, index - warm), index + 1):
-                fr = self.lookup.frame(i)
-                if fr is None:
-                    raise InputError(f"frame {i} of {self.job.input.path} cannot be read (needed for the depth at frame {index})")
-                rec = FrameRecord(fr)
-                for s in chain:
-                    rec = s.process(rec)
-            assert rec is not None and rec.disparity is not None
-            d = rec.disparity
-        self._keep(index, d)
-        return d
+        if index not in self._cache:
+            self._compute(index, index)
+        self._cache.move_to_end(index)
+        return self._cache[index]
 
     def _keep(self, index: int, d: np.ndarray) -> None:
         self._cache[index] = d
@@ -257,28 +239,37 @@ class DepthProbe:
         """Disparities of frames first..last computed in one forward pass (for walking them
         backwards): a depth video is decoded forward once instead of from its start for every
         frame, and an estimated depth chain runs its warm-up once per block, not per frame."""
-        first = max(first, self.lookup.first)
+        try:
+            self._compute(max(first, self.lookup.first), last)
+        except InputError:
+            pass  # what cannot be read is reported when that frame is asked for
+
+    def _compute(self, first: int, last: int) -> None:
+        """Cache the disparities of frames first..last (at most the cache size); InputError names
+        a frame that cannot be read."""
         last = min(last, first + self.size - 1)
         todo = [i for i in range(first, last + 1) if i not in self._cache]
         if not todo:
             return
         if self.job.depth.source == "file":
-            if self._file_source is None:
+            if self._file_source is None:  # opened once: following back probes every earlier frame
                 self._file_source = make_source(self.job, self.info)
             for i in todo:
                 self._keep(i, self._file_source.read(i))  # type: ignore[attr-defined]
             return
         chain = _depth_chain(self.job, self.info, self.lookup)
         warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
-        self.lookup.prefetch(max(self.lookup.first, first - warm), last)
-        for i in range(max(self.lookup.first, first - warm), last + 1):
+        start = max(self.lookup.first, first - warm)
+        self.lookup.prefetch(start, last)
+        for i in range(start, last + 1):
             fr = self.lookup.frame(i)
             if fr is None:
-                return  # what cannot be read is reported when that frame is asked for
+                raise InputError(f"frame {i} of {self.job.input.path} cannot be read (needed for the depth at frame {first})")
             rec = FrameRecord(fr)
             for s in chain:
                 rec = s.process(rec)
-            if i >= first and rec.disparity is not None:
+            if i >= first:
+                assert rec.disparity is not None
                 self._keep(i, rec.disparity)
 
 
