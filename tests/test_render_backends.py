@@ -95,7 +95,7 @@ def test_explain_writes_blur_map_and_overlay(tmp_path):
     over = cv2.imread(files["focus_png"])[..., ::-1]
     infocus = np.abs(r) <= 1.0
     assert over[infocus][:, 1].mean() > over[~infocus][:, 1].mean()  # in-focus pixels tinted green
-    assert not list((tmp_path / "explain").glob(".tmp-*"))
+    assert not list((tmp_path / "explain").glob(".*.partial*"))
 
 
 def test_backend_selection_on_a_cuda_machine(monkeypatch):

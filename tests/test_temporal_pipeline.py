@@ -58,7 +58,7 @@ def test_real_rgbd_clip_motion_depth_point_focus_and_outputs(shared_data, tmp_pa
     with av.open(str(tmp_path / "preview.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 5 and frames[0].shape == (480, 1280, 3)
-    assert not list(tmp_path.glob(".tmp-*"))  # atomic writes leave nothing behind
+    assert not list(tmp_path.glob(".*.partial*"))  # atomic writes leave nothing behind
     assert isinstance(stages[-2], FocusStage) and stages[-2].mode == "point"
 
 

@@ -10,31 +10,28 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
 from ..errors import OutputError
-from ..io.atomic import give_default_mode
+from ..io.atomic import commit, discard, temp_path_for
 
 
 @contextmanager
-def _atomic(path: str, suffix: str) -> Iterator[str]:
+def _atomic(path: str) -> Iterator[str]:
+    """A temp file beside `path` (io.atomic's naming and permissions), renamed onto it on success."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if not os.path.isdir(folder):
         raise OutputError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
-    give_default_mode(tmp)
+    tmp = temp_path_for(os.path.abspath(path))
     try:
         yield tmp
-        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        discard(tmp)
         raise
+    commit(tmp, path)
 
 
 def write_focus_track(rows: Sequence[dict[str, Any]], path: str) -> str:
@@ -44,7 +41,7 @@ def write_focus_track(rows: Sequence[dict[str, Any]], path: str) -> str:
         raise OutputError(f"{path}: focus track export must end in .json or .csv")
     cols = list(rows[0].keys()) if rows else ["frame", "focus_disparity"]
     try:
-        with _atomic(path, ext) as tmp:
+        with _atomic(path) as tmp:
             with open(tmp, "w", newline="") as fh:
                 if ext == ".json":
                     json.dump([dict(r) for r in rows], fh, indent=1)
@@ -116,7 +113,7 @@ def plot_focus_track(rows: Sequence[dict[str, Any]], path: str, keys: Optional[S
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     try:
-        with _atomic(path, ".png") as tmp:
+        with _atomic(path) as tmp:
             fig.savefig(tmp, format="png")
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the focus plot ({exc.strerror or exc})") from None
@@ -136,11 +133,8 @@ class PreviewWriter:
         if not os.path.isdir(folder):
             raise OutputError(f"{path}: folder {folder} does not exist")
         self.path = path
-        ext = os.path.splitext(path)[1] or ".mp4"
-        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=folder)
-        os.close(fd)
-        give_default_mode(self.tmp)
-        self.container = av.open(self.tmp, "w")
+        self.tmp = temp_path_for(os.path.abspath(path))
+        self.container = av.open(self.tmp, "w", format=None if os.path.splitext(path)[1] else "mp4")
         rate = Fraction(fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=rate)
         self.stream.width, self.stream.height = width, height
@@ -158,11 +152,10 @@ class PreviewWriter:
         for pkt in self.stream.encode():
             self.container.mux(pkt)
         self.container.close()
-        os.replace(self.tmp, self.path)
+        commit(self.tmp, self.path)
 
     def abort(self) -> None:
         try:
             self.container.close()
         finally:
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
+            discard(self.tmp)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import OutputError
-from ..io.atomic import give_default_mode
+from ..io.atomic import commit, discard, temp_path_for
 
 
 def signed_blur_map(disparity: np.ndarray, focus_disparity: float, k: float) -> np.ndarray:
@@ -59,18 +58,15 @@ def focus_overlay(image: np.ndarray, r: np.ndarray, tolerance_px: float = 1.0) -
 
 def _atomic_write(path: Path, writer) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=str(path.parent))
-    os.close(fd)
-    give_default_mode(tmp)
+    tmp = temp_path_for(str(path.resolve()))
     try:
         writer(tmp)
-        os.replace(tmp, path)
     except Exception as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        discard(tmp)
         if isinstance(exc, OutputError):
             raise
         raise OutputError(f"{path}: cannot write ({exc})") from None
+    commit(tmp, str(path))
 
 
 def _write_png(path: Path, rgb8: np.ndarray) -> None:
