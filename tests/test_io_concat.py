@@ -12,6 +12,7 @@ from genrefocus_video.io.concat import concat_segments
 from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.io.reader import open_reader
 from genrefocus_video.io.writer import open_writer
+from media_helpers import audio_digest
 
 W, H = 64, 48
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg program not installed")
@@ -46,10 +47,6 @@ def test_concat_missing_segment(tmp_path):
 
 
 def test_concat_with_audio_copied_from_the_source(tmp_path, shared_data):
-    import hashlib
-
-    import av
-
     src = str(shared_data / "meridian" / "Meridian-Apple_ProResProxy-HDR10.mp4")
     segs = []
     with open_reader(src) as r:
@@ -63,16 +60,7 @@ def test_concat_with_audio_copied_from_the_source(tmp_path, shared_data):
     out = str(tmp_path / "joined.mov")
     with atomic_output(out) as tmp:
         concat_segments(segs, tmp, audio_from=src)
-
-    def audio(path: str) -> list[str]:
-        with av.open(path) as c:
-            h = {s.index: hashlib.sha256() for s in c.streams.audio}
-            for p in c.demux(*c.streams.audio):
-                if p.size:
-                    h[p.stream.index].update(bytes(p))
-        return [x.hexdigest() for _, x in sorted(h.items())]
-
-    assert audio(out) == audio(src)
+    assert audio_digest(out) == audio_digest(src)
     with open_reader(out) as r:
         assert r.info.n_frames == 5 and r.info.codec == "prores"
         assert r.info.timecode == "00:01:15;26" and r.info.transfer == "pq"

@@ -1,7 +1,6 @@
 """Video I/O with real PyAV/FFmpeg on tiny clips: bit depth, alpha, audio, rotation, HDR, tags."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.io.pixels import read_plane
 from genrefocus_video.io.reader import open_reader
 from genrefocus_video.io.writer import open_writer
+from media_helpers import audio_digest
 
 W, H = 64, 48
 MERIDIAN = "meridian/Meridian-Apple_ProResProxy-HDR10.mp4"
@@ -164,15 +164,6 @@ def test_prores_4444_alpha_survives(tmp_path):
     assert s2["codec_name"] == "prores" and s2["pix_fmt"].startswith("yuva444p")
 
 
-def _audio_digest(path: str) -> list[str]:
-    with av.open(path) as c:
-        digests = {s.index: hashlib.sha256() for s in c.streams.audio}
-        for pkt in c.demux(*c.streams.audio):
-            if pkt.size:
-                digests[pkt.stream.index].update(bytes(pkt))
-    return [d.hexdigest() for _, d in sorted(digests.items())]
-
-
 def test_meridian_prores_hdr_round_trip_keeps_everything(tmp_path, shared_data):
     """Real ProRes 10-bit 4:2:2 PQ clip with two 24-bit PCM tracks -> .mov: ProRes 10-bit 4:2:2, PQ tags,
     timecode, frame rate, and audio bytes identical to the source."""
@@ -194,7 +185,7 @@ def test_meridian_prores_hdr_round_trip_keeps_everything(tmp_path, shared_data):
     tags = dict(probe["format"].get("tags", {}), **v.get("tags", {}))
     assert tags.get("timecode") == "00:01:15;26" or any(
         s.get("tags", {}).get("timecode") == "00:01:15;26" for s in probe["streams"])
-    assert _audio_digest(out) == _audio_digest(src)
+    assert audio_digest(out) == audio_digest(src)
     # PCM audio cannot go into .mp4: clear error, nothing written
     with pytest.raises(OutputError, match="PCM"):
         open_writer(str(tmp_path / "m.mp4"), info, codec="h264", audio_from=src)
@@ -211,7 +202,7 @@ def test_aac_audio_packets_byte_identical_and_h264_10bit_kept(tmp_path):
     s = ffprobe(out)["streams"]
     v = [x for x in s if x["codec_type"] == "video"][0]
     assert (v["codec_name"], v["pix_fmt"], v["r_frame_rate"]) == ("h264", "yuv420p10le", "25/1")
-    assert _audio_digest(out) == _audio_digest(src)
+    assert audio_digest(out) == audio_digest(src)
 
 
 @needs_ffmpeg
