@@ -54,6 +54,27 @@ def test_render_refuses_existing_output_before_work(shot, capsys):
     assert out.read_bytes() == b"keep" and not os.path.exists(str(out) + ".work")
 
 
+def test_complete_chunked_job_reruns_only_with_overwrite_or_a_changed_output(shot, capsys):
+    d, clip, depth = shot
+    out = d / "again.mkv"
+    args = (clip, depth, str(out), "--executor", "local", "--chunks", "2")
+    assert _render(*args) == 0
+    first = kit.read_all(str(out))
+    capsys.readouterr()
+    assert _render(*args) == 0  # same job, output untouched: nothing to do
+    assert "already complete" in capsys.readouterr().out
+    before = os.stat(out).st_ino
+    assert _render(*args, "--overwrite") == 0  # asked to replace it: rendered again
+    said = capsys.readouterr().out
+    assert "wrote" in said and "2 rendered" in said and os.stat(out).st_ino != before
+    assert np.array_equal(kit.read_all(str(out)), first)
+    out.write_bytes(b"edited by hand")  # the output is no longer what the job wrote
+    assert _render(*args) == 4
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == b"edited by hand"
+    out.unlink()  # deleted: the job is not complete any more
+    assert _render(*args) == 0 and np.array_equal(kit.read_all(str(out)), first)
+
+
 def test_submit_two_shots_then_resume(shot, capsys):
     d, clip, depth = shot
     job = d / "farm.yaml"

@@ -199,13 +199,22 @@ class WorkDir:
 
     def finish(self, job: JobParams, chunks: list[Chunk]) -> None:
         data = self.read_json(self.manifest) or {}
-        data.update(status="complete", updated_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        data.update(status="complete", updated_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    output_identity=_file_identity(job.output.path))
         write_json_atomic(self.manifest, data)
 
     def is_complete(self, job: JobParams, chunks: list[Chunk]) -> bool:
+        """Finished with these parameters and inputs, and the output is still the file it wrote.
+
+        An output that was deleted, replaced or edited since (its count / size / mtime changed)
+        makes the job incomplete again, so it is rendered anew rather than reported done.
+        """
         data = self.read_json(self.manifest)
-        return bool(data and data.get("status") == "complete" and data.get("fingerprint") == fingerprint(job)
-                    and data.get("plan") == [[c.start, c.end] for c in chunks])
+        if not (data and data.get("status") == "complete" and data.get("fingerprint") == fingerprint(job)
+                and data.get("plan") == [[c.start, c.end] for c in chunks]):
+            return False
+        written = data.get("output_identity")
+        return written is None or written == _file_identity(job.output.path)
 
     def valid_entry(self, job: JobParams, chunk: Chunk) -> Optional[dict[str, Any]]:
         """The chunk's manifest entry if its finished segment is still there, unchanged."""

@@ -57,9 +57,8 @@ class RunSummary:
 
     def line(self) -> str:
         if self.frames == 0 and self.chunks_total > 1 and self.chunks_skipped == self.chunks_total:
-            work = os.path.dirname(self.report) if self.report else "its work folder"
             return (f"{self.output} is already complete ({self.chunks_total} chunks, same parameters and inputs); "
-                    f"nothing rendered — delete {work} to render it again")
+                    "nothing rendered — pass --overwrite to render it again")
         parts = [f"wrote {self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)",
                  f"executor {self.executor} x{self.workers}"
                  + (f" (start-up {self.startup_seconds:.1f} s)" if self.startup_seconds >= 0.05 else "")]
@@ -264,8 +263,12 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
         job = _with_preview_range(job, info, job.input.first_frame)
     first = job.input.first_frame
     chunks = plan_chunks(first, first + total - 1, _chunk_count(job, info, total))
-    if work.is_complete(job, chunks) and os.path.exists(job.output.path if not is_sequence_output(
-            job.output.path, job.output.codec) else os.path.dirname(os.path.abspath(job.output.path))):
+    complete = work.is_complete(job, chunks) and os.path.exists(job.output.path if not is_sequence_output(
+        job.output.path, job.output.codec) else os.path.dirname(os.path.abspath(job.output.path)))
+    if complete and job.output.overwrite:
+        # Its segments were removed after the join, so every chunk renders again.
+        log.info("job already complete; --overwrite given: rendering it again: %s", job.output.path)
+    elif complete:
         log.info("job already complete: %s", job.output.path)
         return RunSummary(job.output.path, 0, time.perf_counter() - t_start, job.executor.executor, 0,
                           len(chunks), 0, len(chunks), work.report)
