@@ -435,6 +435,10 @@ class VideoReader:
 
 # ------------------------------------------------------------------------------------------ writer
 #: codec family -> FFmpeg encoder
+#: An H.265 stream shorter than this many frames is encoded without B-frames: libx265's DTS for
+#: the first packets are uninitialised when the stream ends inside its reordering delay (1-2 frame
+#: clips failed to mux with "Not yet implemented in FFmpeg" / "Invalid argument").
+X265_SHORT_STREAM = 4
 ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "prores": "prores_ks",
             "prores_4444": "prores_ks", "ffv1": "ffv1"}
 #: decoder name of an input -> our family
@@ -443,8 +447,11 @@ PRORES_PROFILES = {"proxy": 0, "lt": 1, "standard": 2, "hq": 3, "4444": 4, "4444
 MP4_CODECS = ("h264", "h265")
 
 
-#: libx265 (through PyAV) corrupts its heap and aborts the process on tiny frames (seen at 48x32
-#: 4:4:4; 64x48 is fine and tested), so H.265 is not used below this width x height
+#: libx265 (through PyAV) corrupts its heap and aborts the process ("corrupted size vs. prev_size")
+#: on frames narrower than one 64 px CTU: measured 12-frame encodes crashed at 48x32, 48x64 and
+#: 63x47 in 4:2:0 / 4:4:4 10-bit and 4:4:4 8-bit, in 1-8 of 8 runs; never at width >= 64 (64x32,
+#: 96x32, 64x48); smaller CTUs or no B-frames only changed which formats crash. So H.265 is not
+#: used below this width x height (the height bound is a margin, not an observed crash).
 X265_MIN_SIZE = (64, 48)
 
 
@@ -596,6 +603,8 @@ class VideoWriter:
         self._audio_pending: Any = None
         self._audio_map: dict[int, Any] = {}
         self._audio_t0 = 0.0
+        self._held: list[Frame] = []  # first frames of an H.265 stream, until its length is known
+        self._no_bframes = False
         self.closed = False
 
     # -- audio ------------------------------------------------------------------------------
@@ -678,7 +687,7 @@ class VideoWriter:
         if encoder == "libx264":
             opts = {"crf": str(12 if self.crf is None else self.crf), "preset": "medium"}
         elif encoder == "libx265":
-            x265 = ["log-level=error"]
+            x265 = ["log-level=error"] + (["bframes=0"] if self._no_bframes else [])
             md, cll = self.like.metadata.get("hdr.master_display"), self.like.metadata.get("hdr.max_cll")
             if self.transfer == "pq" and md:  # carry HDR10 static metadata as SEI (ST 2086 / CTA-861.3)
                 x265 += ["hdr10=1", f"master-display={md}"] + ([f"max-cll={cll}"] if cll else [])
@@ -731,10 +740,24 @@ class VideoWriter:
         if self.closed:
             raise OutputError(f"output {self.path}: write after close")
         try:
+            if ENCODERS[self.family] == "libx265" and self._out is None:
+                # libx265 gives the packets of a stream shorter than its B-frame reordering
+                # garbage DTS at the flush (the muxer then fails); hold the first frames until
+                # the stream is known to be long enough, else encode them without B-frames.
+                self._held.append(frame)
+                if len(self._held) >= X265_SHORT_STREAM:
+                    self._release_held(short=False)
+                return
             self._write(frame)
         except BaseException:
             self.abort()
             raise
+
+    def _release_held(self, short: bool) -> None:
+        self._no_bframes = short
+        held, self._held = self._held, []
+        for f in held:
+            self._write(f)
 
     def _write(self, frame: Frame) -> None:
         if self._out is None:
@@ -781,6 +804,12 @@ class VideoWriter:
         """Flush, finalise and atomically rename onto the final path."""
         if self.closed:
             return
+        if self._held:
+            try:
+                self._release_held(short=True)
+            except BaseException:
+                self.abort()
+                raise
         if self._out is None:
             self.closed = True
             raise OutputError(f"output {self.path}: no frames were written")
@@ -819,6 +848,7 @@ class VideoWriter:
                 except Exception:  # noqa: BLE001 - best effort while already failing
                     pass
         self._out = self._audio_in = None
+        self._held = []
         atomic.discard(self._tmp)
         self._tmp = None
 
