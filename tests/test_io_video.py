@@ -16,7 +16,7 @@ from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.io.pixels import read_plane
 from genrefocus_video.io.reader import open_reader
 from genrefocus_video.io.writer import open_writer
-from media_helpers import audio_digest
+from media_helpers import audio_digest, decoded_audio
 
 W, H = 64, 48
 MERIDIAN = "meridian/Meridian-Apple_ProResProxy-HDR10.mp4"
@@ -186,10 +186,20 @@ def test_meridian_prores_hdr_round_trip_keeps_everything(tmp_path, shared_data):
     assert tags.get("timecode") == "00:01:15;26" or any(
         s.get("tags", {}).get("timecode") == "00:01:15;26" for s in probe["streams"])
     assert audio_digest(out) == audio_digest(src)
-    # PCM audio cannot go into .mp4: clear error, nothing written
+    # PCM audio cannot be copied into .mp4: with audio_codec='copy' a clear error, nothing written;
+    # by default both tracks (mono, layout unspecified in the MXF) become AAC of the same length
     with pytest.raises(OutputError, match="PCM"):
-        open_writer(str(tmp_path / "m.mp4"), info, codec="h264", audio_from=src)
+        open_writer(str(tmp_path / "m.mp4"), info, codec="h264", audio_from=src, audio_codec="copy")
     assert not (tmp_path / "m.mp4").exists()
+    with open_reader(src) as r, open_writer(str(tmp_path / "m.mp4"), info, codec="h264", audio_from=src) as w:
+        for f in r:
+            w.write(f)
+    streams = ffprobe(str(tmp_path / "m.mp4"))["streams"]
+    assert [s["codec_name"] for s in streams if s["codec_type"] == "audio"] == ["aac", "aac"]
+    for k in (0, 1):  # (the clip's tracks are silent: tests/test_io_audio.py checks the sound itself)
+        ref, rate = decoded_audio(src, k)
+        got, got_rate = decoded_audio(str(tmp_path / "m.mp4"), k)
+        assert got_rate == rate and abs(len(got) - len(ref)) <= 2 * 1024 + 64
 
 
 @needs_ffmpeg

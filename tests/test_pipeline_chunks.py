@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import test_pipeline_kit as kit
+from media_helpers import clip_with_tone
 from genrefocus_video.errors import OutputError
 from genrefocus_video.pipeline.job import WorkDir, plan_chunks
 from genrefocus_video.pipeline.run import run_job
@@ -235,29 +236,8 @@ def test_stages_are_built_once_per_worker_process_across_chunks(clip, reference,
 
 
 def _clip_with_audio(path: str, n: int = 12) -> str:
-    """The kit clip plus a FLAC tone track (0.5 s at 48 kHz) in Matroska."""
-    import av
-
-    src = kit.make_clip(path.replace(".mkv", "_v.mkv"), n=n)
-    with av.open(src) as vin, av.open(path, "w") as out:
-        vs = out.add_stream_from_template(vin.streams.video[0])
-        a = out.add_stream("flac", rate=48000)
-        a.layout = "mono"
-        for pkt in vin.demux(vin.streams.video[0]):
-            if pkt.size:
-                pkt.stream = vs
-                out.mux(pkt)
-        t = np.arange(int(48000 * n / 24)) / 48000.0
-        pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
-        for i in range(0, len(pcm), 1024):
-            fr = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
-            fr.sample_rate = 48000
-            fr.pts = i
-            for p in a.encode(fr):
-                out.mux(p)
-        for p in a.encode(None):
-            out.mux(p)
-    return path
+    """The kit clip plus a FLAC tone track (n/24 s at 48 kHz) in Matroska."""
+    return clip_with_tone(kit.make_clip(path.replace(".mkv", "_v.mkv"), n=n), path, n)
 
 
 def _audio_packets(path: str) -> list[bytes]:

@@ -21,6 +21,7 @@ import tempfile
 from typing import Any, Optional
 
 from ..errors import InputError, OutputError
+from .audio import AAC_BITRATE
 
 
 def _quote(path: str) -> str:
@@ -29,13 +30,14 @@ def _quote(path: str) -> str:
 
 def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optional[str] = None,
                     audio_range: Optional[tuple[float, Optional[float]]] = None,
-                    durations: Optional[list[float]] = None) -> None:
+                    durations: Optional[list[float]] = None, audio_aac: Optional[list[bool]] = None) -> None:
     """Stream-copy `segment_paths` (same codec settings) into `out_path` (written directly: callers
     wrap this in :func:`atomic_output`). With ``audio_from`` its audio streams are copied in too —
     all of them, or only ``audio_range = (start_s, end_s | None)`` of the source when the render
     covered a frame sub-range (packets overlapping the range, shifted to start with the video).
     `durations` (seconds, one per segment) are the segments' exact lengths when the caller knows
-    them; otherwise they are read from the segments."""
+    them; otherwise they are read from the segments. `audio_aac` (one flag per audio stream, from
+    io.audio.audio_plan) names the streams to encode to AAC instead of copying (PCM into MP4)."""
     if not segment_paths:
         raise InputError("concat: no segments given")
     for p in segment_paths:
@@ -69,12 +71,15 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
                 audio_input = trimmed
             streams.append(ffmpeg.input(audio_input)["a"])
         tc = _timecode_of(segment_paths[0])
-        out = ffmpeg.output(*streams, out_path, c="copy", map_metadata=0, **({"timecode": tc} if tc else {}))
+        codecs: dict[str, Any] = {"c": "copy"}
+        for k, aac in enumerate(audio_aac or []):
+            if aac and len(streams) > 1:
+                codecs.update({f"c:a:{k}": "aac", f"b:a:{k}": str(AAC_BITRATE)})
+        out = ffmpeg.output(*streams, out_path, map_metadata=0, **codecs, **({"timecode": tc} if tc else {}))
         try:
             out.overwrite_output().run(quiet=True)
         except ffmpeg.Error as exc:
-            tail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
-            raise OutputError(f"concat into {out_path} failed: {tail[0]}") from None
+            raise OutputError(f"concat into {out_path} failed: {_ffmpeg_reason(exc.stderr)}") from None
     finally:
         for tmp in (listfile, trimmed):
             if tmp:
@@ -82,6 +87,21 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
                     os.remove(tmp)
                 except OSError:
                     pass
+
+
+def _ffmpeg_reason(stderr: Optional[bytes]) -> str:
+    """The line of an ffmpeg program's log that says what went wrong.
+
+    Its last line is often bookkeeping ("Last message repeated 1 times", "Conversion failed!"),
+    so prefer the last line that names an error, then the last that is not bookkeeping.
+    """
+    lines = [ln.strip() for ln in (stderr or b"").decode(errors="replace").splitlines() if ln.strip()]
+    noise = ("Last message repeated", "Conversion failed", "Error opening output files")
+    useful = [ln for ln in lines if not ln.startswith(noise)]
+    for ln in reversed(useful):
+        if any(w in ln.lower() for w in ("error", "could not", "not supported", "invalid", "failed")):
+            return ln
+    return useful[-1] if useful else (lines[-1] if lines else "unknown error")
 
 
 def _exact_duration(path: str) -> Optional[float]:

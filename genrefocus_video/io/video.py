@@ -24,6 +24,7 @@ import numpy as np
 from .. import colour
 from ..errors import ConfigError, InputError, OutputError
 from . import atomic
+from .audio import AacEncoder, audio_plan
 from .frame import ClipInfo, Frame
 from .timecode import add_frames
 from .pixels import (MATRIX_IDS, MATRIX_NAMES, PRIMARIES_IDS, PRIMARIES_NAMES, RANGE_IDS, RANGE_NAMES,
@@ -555,16 +556,12 @@ def resolve_pix_fmt(family: str, like: ClipInfo, pix_fmt: Optional[str], path: s
     raise ConfigError(f"{encoder} cannot write {chroma} chroma; pass --pix-fmt (one of {', '.join(supported)})")
 
 
-def _is_pcm(codec_name: str) -> bool:
-    return codec_name.startswith("pcm_")
-
-
 class VideoWriter:
     """Encode frames into a video file written atomically (temp file beside it, renamed on close)."""
 
     def __init__(self, path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Optional[str] = None,
                  transfer: str = "auto", crf: Optional[int] = None, audio_from: Optional[str] = None,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, audio_codec: str = "auto") -> None:
         self.path = path
         self.like = like
         self.final = atomic.check_output_path(path, overwrite=overwrite, inputs=(like.path, audio_from or ""))
@@ -587,8 +584,8 @@ class VideoWriter:
             ("bt2020nc" if like.primaries == "bt2020" else "bt709"))
         self.audio_from = audio_from
         self._audio_in: Any = None
-        if audio_from:
-            self._check_audio(audio_from)
+        # per input audio stream: encode to AAC (PCM into MP4) or copy; refusals happen here, early
+        self._audio_aac = audio_plan(audio_from, path, audio_codec, announce=True) if audio_from else []
         self._out: Any = None
         self._tmp: Optional[str] = None
         self._vs: Any = None
@@ -608,19 +605,6 @@ class VideoWriter:
         self.closed = False
 
     # -- audio ------------------------------------------------------------------------------
-    def _check_audio(self, src: str) -> None:
-        try:
-            c = av.open(src, "r")
-        except (av.error.FFmpegError, OSError):
-            return  # not a media file (e.g. an image sequence input): no audio to carry
-        try:
-            names = [a.codec_context.name for a in c.streams.audio]
-        finally:
-            c.close()
-        ext = _container_ext(self.path)
-        if ext in (".mp4", ".m4v") and any(_is_pcm(n) for n in names):
-            raise OutputError(f"output {self.path}: the input's PCM audio ({', '.join(names)}) cannot be copied into "
-                              f"{ext} (players do not support PCM in MP4); write .mov or .mkv, or pass --no-audio")
 
     def _open_audio(self) -> None:
         if not self.audio_from:
@@ -633,9 +617,10 @@ class VideoWriter:
             ain.close()
             return
         self._audio_in = ain
-        for a in ain.streams.audio:
+        for k, a in enumerate(ain.streams.audio):
             try:
-                self._audio_map[a.index] = self._out.add_stream_from_template(a)
+                aac = k < len(self._audio_aac) and self._audio_aac[k]
+                self._audio_map[a.index] = AacEncoder(self._out, a) if aac else self._out.add_stream_from_template(a)
             except (ValueError, av.error.FFmpegError) as exc:
                 raise OutputError(f"output {self.path}: audio stream {a.index} ({a.codec_context.name}) cannot be "
                                   f"stored in {_container_ext(self.path)} ({_ffmsg(exc)}); use .mov or .mkv") from None
@@ -671,8 +656,21 @@ class VideoWriter:
                 pkt.pts -= shift
                 if pkt.dts is not None:
                     pkt.dts -= shift
-            pkt.stream = self._audio_map[pkt.stream.index]
-            self._out.mux(pkt)
+            target = self._audio_map[pkt.stream.index]
+            if isinstance(target, AacEncoder):
+                target.feed(pkt)
+            else:
+                pkt.stream = target
+                self._out.mux(pkt)
+
+    def _finish_audio(self) -> None:
+        """Drain the AAC encoders (copied streams need nothing)."""
+        for target in self._audio_map.values():
+            if isinstance(target, AacEncoder):
+                try:
+                    target.flush()
+                except (av.error.FFmpegError, ValueError) as exc:
+                    raise OutputError(f"output {self.path}: cannot finish the AAC audio ({_ffmsg(exc)})") from None
 
     # -- video ------------------------------------------------------------------------------
     def _open(self, frame: Frame) -> None:
@@ -821,6 +819,7 @@ class VideoWriter:
                 raise OutputError(f"output {self.path}: cannot finish encoding ({_ffmsg(exc)})") from None
             to_end = self.like.n_frames is None or self._last_index >= self.like.n_frames - 1
             self._pump_audio(None if to_end else self._audio_t0 + float((self._last_pts + self._step) * self._tb))
+            self._finish_audio()
             try:
                 self._out.close()
             except (av.error.FFmpegError, OSError) as exc:

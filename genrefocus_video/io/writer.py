@@ -57,10 +57,12 @@ class FrameWriter:
 
 def open_writer(path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Optional[str] = None,
                 transfer: str = "auto", crf: Optional[int] = None, exr_half: bool = True,
-                audio_from: Optional[str] = None, overwrite: bool = False) -> FrameWriter:
+                audio_from: Optional[str] = None, overwrite: bool = False, audio_codec: str = "auto") -> FrameWriter:
     """Open an output like the input ``like`` (codec family, bit depth, chroma, tags, fps, timecode).
 
-    ``audio_from``: a media file whose audio streams are copied packet-for-packet (video outputs).
+    ``audio_from``: a media file whose audio streams are copied packet-for-packet (video outputs);
+    ``audio_codec`` 'auto' encodes PCM to AAC for MP4 only, 'copy' refuses that, 'aac' encodes all
+    (io/audio.py).
     """
     if not path:
         from ..errors import OutputError
@@ -70,4 +72,4 @@ def open_writer(path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Opti
         return FrameWriter(SequenceWriter(path, like, codec=codec, transfer=transfer, exr_half=exr_half,
                                           overwrite=overwrite))
     return FrameWriter(VideoWriter(path, like, codec=codec, pix_fmt=pix_fmt, transfer=transfer, crf=crf,
-                                   audio_from=audio_from, overwrite=overwrite))
+                                   audio_from=audio_from, overwrite=overwrite, audio_codec=audio_codec))

@@ -35,7 +35,10 @@ class OutputParams:
                           flag="output-transfer", choices=TRANSFERS)
     crf: Optional[int] = param(None, "quality for H.264/H.265 (lower is better; default: near-lossless)", min=0, max=51)
     exr_half: bool = param(True, "write EXR as half float (else 32-bit float)")
-    audio: bool = param(True, "copy the input's audio streams (no re-encoding)")
+    audio: bool = param(True, "carry the input's audio streams (stream copy; see audio_codec)")
+    audio_codec: str = param("auto", "'auto' copies audio, except PCM into .mp4, which becomes AAC 256 kb/s per "
+                             "stream; 'copy' refuses that instead; 'aac' encodes every non-AAC stream",
+                             flag="audio-codec", choices=("auto", "copy", "aac"))
     overwrite: bool = param(False, "replace an existing output file")
     before_after: Optional[str] = param(None, "also write a before/after PNG of the middle frame here")
     contact_sheet: Optional[str] = param(None, "also write a contact sheet PNG here: frames across the clip, "

@@ -114,6 +114,10 @@ def _check_output(job: JobParams) -> None:
 
     check_output_path(job.output.path, overwrite=job.output.overwrite,
                       inputs=tuple(p for p in (job.input.path, job.depth.path) if p))
+    if job.output.audio:
+        from ..io.audio import audio_plan
+
+        audio_plan(job.input.path, job.output.path, job.output.audio_codec)  # refuses PCM into MP4 with 'copy'
 
 
 #: With ``--executor auto``, clips at least this long go to Ray (its ~5-10 s start-up then pays off).
@@ -185,7 +189,8 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
             with JobProgress(total, enabled=job.executor.progress) as bar, \
                     open_writer(job.output.path, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
                                 transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
-                                audio_from=audio, overwrite=job.output.overwrite) as writer:
+                                audio_from=audio, overwrite=job.output.overwrite,
+                                audio_codec=job.output.audio_codec) as writer:
                 for rec in executor.map(_decoded(reader), job, info):
                     if rec.output is None:
                         raise InputError(f"frame {rec.index}: no stage produced an output image")
@@ -366,10 +371,15 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps:
         # frame rate leaves slots empty
         t1 = None if job.input.last_frame is None else t0 + (int(entries[-1]["end"]) - int(entries[0]["start"]) + 1) / fps
         audio_range = (max(0.0, t0), t1)
+    aac = None
+    if audio:
+        from ..io.audio import audio_plan
+
+        aac = audio_plan(audio, job.output.path, job.output.audio_codec, announce=True)
     try:
         with atomic_output(job.output.path, overwrite=job.output.overwrite, inputs=(job.input.path,)) as tmp:
             _concat(concat_segments, [e["segment"] for e in entries], tmp, audio, audio_range,
-                    _segment_durations(entries, fps))
+                    _segment_durations(entries, fps), aac)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
@@ -439,9 +449,11 @@ def _join_previews(job: JobParams, entries: list[dict[str, Any]], fps: float) ->
 
 
 def _concat(concat_segments: Any, segments: list[str], out: str, audio: Optional[str],
-            audio_range: Optional[tuple[float, Optional[float]]], durations: list[float]) -> None:
+            audio_range: Optional[tuple[float, Optional[float]]], durations: list[float],
+            audio_aac: Optional[list[bool]] = None) -> None:
     if audio:
-        concat_segments(segments, out, audio_from=audio, audio_range=audio_range, durations=durations)
+        concat_segments(segments, out, audio_from=audio, audio_range=audio_range, durations=durations,
+                        audio_aac=audio_aac)
     else:
         concat_segments(segments, out, durations=durations)
 

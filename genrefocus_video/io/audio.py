@@ -1,0 +1,119 @@
+"""Which audio streams of the input go into an output as they are, and which become AAC.
+
+Audio is stream-copied (never decoded) whenever the output container can hold it. The exception is
+PCM into MP4, which players do not support: by default (``audio_codec='auto'``) those streams are
+encoded to AAC-LC at `AAC_BITRATE` per stream (logged), ``'copy'`` refuses instead (one line,
+before any rendering), and ``'aac'`` encodes every non-AAC stream (smaller review copies).
+Both the streaming writer (:class:`AacEncoder`, per stream) and the chunk join (ffmpeg's ``aac``
+encoder, io/concat.py) follow the same plan (:func:`audio_plan`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Optional
+
+from ..errors import ConfigError, OutputError
+
+log = logging.getLogger(__name__)
+
+AUDIO_CODECS = ("auto", "copy", "aac")
+AAC_BITRATE = 256_000  # bits/s per stream: transparent for review and delivery copies
+AAC_FRAME = 1024  # samples per AAC-LC frame
+MP4_EXTS = (".mp4", ".m4v")
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _is_pcm(codec_name: str) -> bool:
+    return codec_name.startswith("pcm_")
+
+
+def _stream_codecs(src: str) -> list[str]:
+    import av
+
+    try:
+        c = av.open(src, "r")
+    except (av.error.FFmpegError, OSError):
+        return []  # not a media file (e.g. an image sequence input): no audio to carry
+    try:
+        return [a.codec_context.name for a in c.streams.audio]
+    finally:
+        c.close()
+
+
+def audio_plan(src: str, out_path: str, audio_codec: str = "auto", *, announce: bool = False) -> list[bool]:
+    """For each audio stream of `src` (in order): True = encode to AAC, False = copy.
+
+    Raises OutputError for PCM into MP4 with ``audio_codec='copy'``; ConfigError for an unknown
+    `audio_codec`. ``announce`` logs the transcode once (the writer or the join, not both).
+    """
+    if audio_codec not in AUDIO_CODECS:
+        raise ConfigError(f"'output.audio_codec' {audio_codec!r} unknown; expected one of {', '.join(AUDIO_CODECS)}")
+    names = _stream_codecs(src)
+    ext = os.path.splitext(out_path)[1].lower()
+    if audio_codec == "copy":
+        if ext in MP4_EXTS and any(_is_pcm(n) for n in names):
+            raise OutputError(f"output {out_path}: the input's PCM audio ({', '.join(names)}) cannot be copied into "
+                              f"{ext} (players do not support PCM in MP4); write .mov or .mkv, pass "
+                              f"--audio-codec aac, or --no-audio")
+        return [False] * len(names)
+    if audio_codec == "aac":
+        plan = [n != "aac" for n in names]
+    else:
+        plan = [ext in MP4_EXTS and _is_pcm(n) for n in names]
+    if announce and any(plan):
+        which = ", ".join(n for n, p in zip(names, plan) if p)
+        log.warning("%s: audio %s encoded to AAC at %d kb/s per stream%s", out_path, which, AAC_BITRATE // 1000,
+                    " (PCM cannot go into MP4; write .mov/.mkv to keep it, or --audio-codec copy to refuse)"
+                    if audio_codec == "auto" else "")
+    return plan
+
+
+class AacEncoder:
+    """Decode one input audio stream's packets and encode them as AAC into an output stream.
+
+    Output timestamps count samples from the first packet's (already shifted) start, so the track
+    starts where a copied one would (packet granularity) and stays gap-free.
+    """
+
+    def __init__(self, container: Any, source: Any) -> None:
+        import av
+
+        rate = source.codec_context.sample_rate
+        # MXF/MOV PCM often has an unspecified layout ("1 channels"), which the AAC encoder refuses:
+        # use the default layout for the channel count (mono, stereo, 5.1, ...)
+        layout = source.codec_context.layout.name
+        if layout.endswith("channels"):
+            layout = DEFAULT_LAYOUTS.get(source.codec_context.channels, layout)
+        self.stream = container.add_stream("aac", rate=rate, layout=layout)
+        self.stream.codec_context.bit_rate = AAC_BITRATE
+        self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate, frame_size=AAC_FRAME)
+        self.rate = rate
+        self.container = container
+        self.next_sample: Optional[int] = None
+
+    def feed(self, packet: Any) -> None:
+        """`packet`: an input packet whose pts was shifted to output time (its own time base)."""
+        for frame in packet.decode():
+            if self.next_sample is None:
+                start = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
+                self.next_sample = max(0, int(round(start * self.rate)))
+            self._encode(self.resampler.resample(frame))
+
+    def flush(self) -> None:
+        if self.next_sample is None:
+            return
+        self._encode(self.resampler.resample(None))
+        for p in self.stream.encode(None):
+            self.container.mux(p)
+        self.next_sample = None
+
+    def _encode(self, frames: list) -> None:
+        from fractions import Fraction
+
+        for f in frames:
+            f.pts = self.next_sample
+            f.time_base = Fraction(1, self.rate)
+            self.next_sample += f.samples
+            for p in self.stream.encode(f):
+                self.container.mux(p)
