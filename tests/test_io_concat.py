@@ -114,3 +114,17 @@ def test_joined_h264_mp4_keeps_a_constant_frame_rate(tmp_path):
         step = float(1 / (24 * s.time_base))
     assert len(pts) == 24
     assert np.allclose(np.diff(pts), step), np.diff(pts)
+
+
+def test_concat_failure_names_the_error_not_ffmpeg_bookkeeping():
+    """ffmpeg's last log line is often 'Last message repeated 1 times' or 'Conversion failed!'."""
+    from genrefocus_video.io.concat import _ffmpeg_reason
+
+    log = (b"Input #0, concat, from 'list.txt':\n"
+           b"[mp4 @ 0x1] Could not find tag for codec pcm_s24le in stream #1, codec not currently supported in container\n"
+           b"    Last message repeated 1 times\n"
+           b"[out#0/mp4 @ 0x2] Could not write header (incorrect codec parameters ?): Invalid argument\n"
+           b"Conversion failed!\n")
+    assert _ffmpeg_reason(log).startswith("[out#0/mp4 @ 0x2] Could not write header")
+    assert _ffmpeg_reason(b"just one line\nLast message repeated 2 times\n") == "just one line"
+    assert _ffmpeg_reason(None) == "unknown error"
