@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from dataclasses import replace
 
 import numpy as np
@@ -82,3 +84,78 @@ def test_pcm_into_mov_is_still_copied_bit_for_bit(sources, tmp_path):
     out = str(tmp_path / "tone.mov")
     run_job(_tone_job(sources["pcm_s16le"], out, 1), factory=kit.ToyFactory())
     assert audio_digest(out) == audio_digest(sources["pcm_s16le"])
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_flac_into_mp4_is_copied_by_single_pass_and_chunked_join_alike(sources, tmp_path, chunks):
+    """PyAV's FFmpeg 8 writes FLAC into MP4; the join's ffmpeg program (Debian 12: 5.1) called it
+    experimental and refused, so chunked renders of such a clip failed only at the very end."""
+    from media_helpers import audio_digest
+
+    out = str(tmp_path / f"flac_{chunks}.mp4")
+    run_job(_tone_job(sources["flac"], out, chunks), factory=kit.ToyFactory())
+    assert audio_digest(out) == audio_digest(sources["flac"])
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_flac_into_mov_becomes_aac_and_copy_refuses_it(sources, tmp_path, chunks):
+    """QuickTime holds no FLAC (PyAV's muxer raised mid-render, the join's ffmpeg failed at the end)."""
+    import av
+
+    out = str(tmp_path / f"flac_{chunks}.mov")
+    run_job(_tone_job(sources["flac"], out, chunks), factory=kit.ToyFactory())
+    with av.open(out) as c:
+        assert [s.codec_context.name for s in c.streams.audio] == ["aac"]
+    got, rate = decoded_audio(out)
+    ref, _ = decoded_audio(sources["flac"])
+    assert abs(len(got) - len(ref)) <= 2 * 1024 + 64
+    assert abs(_dominant_hz(got[len(got) // 4: 3 * len(got) // 4], rate) - TONE_HZ) < 3.0
+    refused = str(tmp_path / f"refused_{chunks}.mov")
+    with pytest.raises(OutputError, match=r"audio \(flac\) cannot be copied into \.mov"):
+        run_job(_tone_job(sources["flac"], refused, chunks, audio_codec="copy"), factory=kit.ToyFactory())
+    assert not os.path.exists(refused + ".work")
+
+
+def test_copyable_table_matches_what_both_ffmpeg_builds_mux(tmp_path):
+    """The COPYABLE table was measured; re-measure it: each codec the table allows must mux into the
+    container with PyAV's FFmpeg and with the ffmpeg program, and each it refuses (PCM into MP4,
+    FLAC into MOV) must fail with both."""
+    import av
+
+    made = {}
+    for name, enc in (("flac", "flac"), ("alac", "alac"), ("aac", "aac"), ("pcm_s16le", "pcm_s16le")):
+        path = str(tmp_path / f"src_{name}.mkv")
+        with av.open(path, "w") as out:
+            a = out.add_stream(enc, rate=48000, layout="stereo")
+            fmt = a.codec_context.format.name
+            frame = av.AudioFrame(format=fmt, layout="stereo", samples=a.codec_context.frame_size or 1024)
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+            frame.sample_rate = 48000
+            for i in range(4):
+                frame.pts = i * frame.samples
+                for p in a.encode(frame):
+                    out.mux(p)
+            for p in a.encode(None):
+                out.mux(p)
+        made[name] = path
+    from genrefocus_video.io.audio import copyable
+
+    for name, path in made.items():
+        for ext in (".mp4", ".mov"):
+            dst = str(tmp_path / f"o_{name}{ext}")
+            try:
+                with av.open(path) as i, av.open(dst, "w") as o:
+                    s = o.add_stream_from_template(i.streams.audio[0])
+                    for p in i.demux(i.streams.audio[0]):
+                        if p.size:
+                            p.stream = s
+                            o.mux(p)
+                muxed = True
+            except (av.error.FFmpegError, ValueError):
+                muxed = False
+            assert muxed == copyable(name, dst), (name, ext)
+            if shutil.which("ffmpeg"):  # the join's ffmpeg program (same flags as io/concat.py)
+                cli = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-c", "copy", "-strict", "experimental",
+                                      "-y", str(tmp_path / f"cli_{name}{ext}")], capture_output=True)
+                assert (cli.returncode == 0) == copyable(name, dst), (name, ext, cli.stderr[-300:])

@@ -117,7 +117,7 @@ def test_joined_h264_mp4_keeps_a_constant_frame_rate(tmp_path):
 
 
 def test_concat_failure_names_the_error_not_ffmpeg_bookkeeping():
-    """ffmpeg's last log line is often 'Last message repeated 1 times' or 'Conversion failed!'."""
+    """ffmpeg logs the cause first; its last line is often 'Conversion failed!' or 'Last message repeated'."""
     from genrefocus_video.io.concat import _ffmpeg_reason
 
     log = (b"Input #0, concat, from 'list.txt':\n"
@@ -125,6 +125,6 @@ def test_concat_failure_names_the_error_not_ffmpeg_bookkeeping():
            b"    Last message repeated 1 times\n"
            b"[out#0/mp4 @ 0x2] Could not write header (incorrect codec parameters ?): Invalid argument\n"
            b"Conversion failed!\n")
-    assert _ffmpeg_reason(log).startswith("[out#0/mp4 @ 0x2] Could not write header")
+    assert _ffmpeg_reason(log).startswith("[mp4 @ 0x1] Could not find tag for codec pcm_s24le")
     assert _ffmpeg_reason(b"just one line\nLast message repeated 2 times\n") == "just one line"
     assert _ffmpeg_reason(None) == "unknown error"

@@ -163,3 +163,37 @@ def test_real_depth_smoothing_split_within_stated_tolerance(shot):
     reset_all(head3)
     cold = run_stages(FrameRecord(frames[start]), head3).disparity
     assert np.abs(cold - full[start]).max() > 1e-3 * rng_d
+
+
+@pytest.mark.parametrize("chunks", ["1", "2"])
+def test_writer_settings_are_refused_before_any_rendering(shot, capsys, chunks):
+    """What the writer would refuse at its first or second frame is refused up front (exit 2/4),
+    naming the output the user gave, not a chunk segment in the work folder."""
+    d, clip, depth = shot
+    cases = [
+        (d / "still.png", [], 2, "is a single image but the job has 10 frames; use a pattern such as"),
+        (d / "seq" / "f.%04d.png", ["--codec", "exr"], 2, f"does not match the output file type .png of {d}/seq/f.%04d.png"),
+        (d / "lossless.mov", ["--codec", "ffv1"], 4, "codec ffv1 cannot be stored in .mov"),
+        (d / "p.mov", ["--codec", "prores", "--pix-fmt", "yuv420p10le"], 2, "'output.pix_fmt' yuv420p10le is not supported"),
+    ]
+    (d / "seq").mkdir(exist_ok=True)
+    for out, extra, code, text in cases:
+        args = ["render", clip, "-o", str(out), "--depth", depth, "--focus-disparity", "0.2", "--k", "4",
+                "--no-progress", "--executor", "local", "--chunks", chunks, *extra]
+        assert main(args) == code, out
+        err = capsys.readouterr().err
+        assert text in err and ".work/segments" not in err, err
+        assert not os.path.exists(str(out) + ".work") and not os.path.exists(str(d / "seq" / "f.png.work"))
+
+
+def test_lossless_ffv1_plate_into_mov_becomes_prores(shot):
+    """QuickTime cannot hold FFV1: 'auto' writes ProRes there (it used to fail at the first frame)."""
+    import av
+
+    d, clip, depth = shot
+    out = d / "plate_out.mov"
+    assert main(["render", clip, "-o", str(out), "--depth", depth, "--focus-disparity", "0.2", "--k", "4",
+                 "--no-progress"]) == 0
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "prores"
+    assert len(kit.read_all(str(out))) == 10

@@ -75,9 +75,13 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
         for k, aac in enumerate(audio_aac or []):
             if aac and len(streams) > 1:
                 codecs.update({f"c:a:{k}": "aac", f"b:a:{k}": str(AAC_BITRATE)})
-        out = ffmpeg.output(*streams, out_path, map_metadata=0, **codecs, **({"timecode": tc} if tc else {}))
+        # strict=experimental: the system's ffmpeg program may be older than PyAV's bundled FFmpeg
+        # (Debian 12: 5.1), which still calls e.g. FLAC in MP4 experimental although the
+        # streaming writer (FFmpeg 8) writes it; a join must accept what a single pass writes.
+        out = ffmpeg.output(*streams, out_path, map_metadata=0, strict="experimental", **codecs,
+                            **({"timecode": tc} if tc else {}))
         try:
-            out.overwrite_output().run(quiet=True)
+            out.global_args("-v", "error").overwrite_output().run(quiet=True)
         except ffmpeg.Error as exc:
             raise OutputError(f"concat into {out_path} failed: {_ffmpeg_reason(exc.stderr)}") from None
     finally:
@@ -92,14 +96,16 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
 def _ffmpeg_reason(stderr: Optional[bytes]) -> str:
     """The line of an ffmpeg program's log that says what went wrong.
 
-    Its last line is often bookkeeping ("Last message repeated 1 times", "Conversion failed!"),
-    so prefer the last line that names an error, then the last that is not bookkeeping.
+    FFmpeg logs the cause first ("[mp4 @ 0x…] flac in MP4 support is experimental") and then its
+    consequences ("Could not write header", "Error initializing output stream", "Conversion
+    failed!", "Last message repeated 1 times"), so take the first line that reads like an error.
     """
     lines = [ln.strip() for ln in (stderr or b"").decode(errors="replace").splitlines() if ln.strip()]
     noise = ("Last message repeated", "Conversion failed", "Error opening output files")
     useful = [ln for ln in lines if not ln.startswith(noise)]
-    for ln in reversed(useful):
-        if any(w in ln.lower() for w in ("error", "could not", "not supported", "invalid", "failed")):
+    words = ("error", "could not", "not supported", "unsupported", "invalid", "failed", "experimental", "no such")
+    for ln in useful:
+        if any(w in ln.lower() for w in words):
             return ln
     return useful[-1] if useful else (lines[-1] if lines else "unknown error")
 

@@ -180,6 +180,14 @@ def _exif_camera(path: str) -> dict[str, float]:
     return cam
 
 
+def check_image_codec(path: str, codec: Optional[str]) -> str:
+    """The image format of an output path; ConfigError if an explicit codec names another one."""
+    fmt = image_format(path)
+    if codec not in (None, "", "auto") and codec != fmt:
+        raise ConfigError(f"'output.codec' {codec} does not match the output file type .{fmt} of {path}")
+    return fmt
+
+
 class SequenceWriter:
     """Write frames as images (a `%04d`/`####` pattern, or a single image), each one atomically."""
 
@@ -190,9 +198,7 @@ class SequenceWriter:
         self.single = not _PRINTF.search(self.pattern)
         if any(c in path for c in "*?["):
             raise OutputError(f"output {path}: use a %04d or #### frame-number pattern, not a glob")
-        fmt = image_format(path)
-        if codec not in (None, "", "auto") and codec != fmt:
-            raise ConfigError(f"'output.codec' {codec} does not match the output file type .{fmt} of {path}")
+        fmt = check_image_codec(path, codec)
         if fmt not in ("exr", "png", "tiff", "jpeg", "pfm"):
             raise OutputError(f"output {path}: cannot write .{fmt} images; use .exr, .png, .tif")
         self.fmt = fmt

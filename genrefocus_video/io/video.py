@@ -24,7 +24,7 @@ import numpy as np
 from .. import colour
 from ..errors import ConfigError, InputError, OutputError
 from . import atomic
-from .audio import AacEncoder, audio_plan
+from .audio import MOV_EXTS, AacEncoder, audio_plan
 from .frame import ClipInfo, Frame
 from .timecode import add_frames
 from .pixels import (MATRIX_IDS, MATRIX_NAMES, PRIMARIES_IDS, PRIMARIES_NAMES, RANGE_IDS, RANGE_NAMES,
@@ -446,6 +446,7 @@ ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "prores": "
 FAMILY_OF = {"h264": "h264", "hevc": "h265", "prores": "prores", "ffv1": "ffv1"}
 PRORES_PROFILES = {"proxy": 0, "lt": 1, "standard": 2, "hq": 3, "4444": 4, "4444xq": 5}
 MP4_CODECS = ("h264", "h265")
+MOV_CODECS = ("h264", "h265", "prores", "prores_4444")
 
 
 #: libx265 (through PyAV) corrupts its heap and aborts the process ("corrupted size vs. prev_size")
@@ -487,6 +488,12 @@ def resolve_codec(codec: str, like: ClipInfo, path: str) -> str:
             alt = "h265" if like.bit_depth > 8 and not _x265_too_small(like) else "h264"
             log.info("output %s: the input's %s cannot go into %s; writing %s", path, fam, ext, alt)
             fam = alt
+        elif ext in MOV_EXTS and fam not in MOV_CODECS:
+            # FFV1 (lossless masters) has no place in QuickTime: ProRes, 4444 where the source has
+            # full-resolution chroma or alpha
+            alt = "prores_4444" if like.chroma == "444" or like.has_alpha else "prores"
+            log.info("output %s: the input's %s cannot go into %s; writing %s", path, fam, ext, alt)
+            fam = alt
         elif fam == "h265" and _x265_too_small(like):
             fam = "h264"  # an H.265 input this small: x265 would crash (see X265_MIN_SIZE)
     if fam == "h265" and _x265_too_small(like):
@@ -495,6 +502,9 @@ def resolve_codec(codec: str, like: ClipInfo, path: str) -> str:
     if ext in (".mp4", ".m4v") and fam not in MP4_CODECS:
         raise OutputError(f"output {path}: codec {fam} cannot be stored in {ext}; write .mov or .mkv, "
                           "or pass --codec h264/h265")
+    if ext in MOV_EXTS and fam not in MOV_CODECS:
+        raise OutputError(f"output {path}: codec {fam} cannot be stored in {ext}; write .mkv, "
+                          "or pass --codec prores/prores_4444/h264/h265")
     return fam
 
 
@@ -657,11 +667,15 @@ class VideoWriter:
                 if pkt.dts is not None:
                     pkt.dts -= shift
             target = self._audio_map[pkt.stream.index]
-            if isinstance(target, AacEncoder):
-                target.feed(pkt)
-            else:
-                pkt.stream = target
-                self._out.mux(pkt)
+            try:
+                if isinstance(target, AacEncoder):
+                    target.feed(pkt)
+                else:
+                    pkt.stream = target
+                    self._out.mux(pkt)
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise OutputError(f"output {self.path}: audio cannot be written into {_container_ext(self.path)} "
+                                  f"({_ffmsg(exc)}); use .mkv, --audio-codec aac or --no-audio") from None
 
     def _finish_audio(self) -> None:
         """Drain the AAC encoders (copied streams need nothing)."""

@@ -77,7 +77,7 @@ def write_contact_sheet(path: str, job: object, first: int, last: int, fps: floa
             before, after = r_in.read(i).rgb, r_out.read(i - first).rgb
             seconds = i / fps if fps else 0.0
             a = focus.get(i)
-            caption = f"frame {i}  {seconds:.2f} s" + (f"  focus {a:.4g}" if a is not None else "")
+            caption = f"frame {i}  {seconds:.2f} s" + (f"  focus {a:.3f}" if a is not None else "")
             pairs.append((_thumb(before), _thumb(after), caption))
     img = compose(pairs)[..., ::-1]
     with atomic_output(path, overwrite=True, inputs=(job.input.path,)) as tmp:  # type: ignore[attr-defined]

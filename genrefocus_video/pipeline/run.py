@@ -120,6 +120,32 @@ def _check_output(job: JobParams) -> None:
         audio_plan(job.input.path, job.output.path, job.output.audio_codec)  # refuses PCM into MP4 with 'copy'
 
 
+def _check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int]) -> None:
+    """Refuse before any rendering what the writer would refuse at its first or second frame: a
+    codec the container cannot hold, a pixel format the codec or frame size cannot take, several
+    frames into one still image."""
+    from ..io.images import is_image_path
+    from ..io.sequence import check_image_codec, is_pattern
+
+    path = job.output.path
+    if is_pattern(path) or is_image_path(path):
+        check_image_codec(path, job.output.codec)
+        if not is_pattern(path) and total is not None and total > 1:
+            raise ConfigError(f"output {path} is a single image but the job has {total} frames; use a pattern "
+                              f"such as {_pattern_example(path)}, or --first-frame/--last-frame to pick one")
+        return
+    if is_sequence_output(path, job.output.codec):
+        return
+    from ..io.video import resolve_codec, resolve_pix_fmt
+
+    resolve_pix_fmt(resolve_codec(job.output.codec, info, path), info, job.output.pix_fmt, path)
+
+
+def _pattern_example(path: str) -> str:
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.%04d{ext}"
+
+
 #: With ``--executor auto``, clips at least this long go to Ray (its ~5-10 s start-up then pays off).
 AUTO_RAY_MIN_FRAMES = 120
 
@@ -179,6 +205,7 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
     with _reader(job) as reader:
         info: ClipInfo = reader.info
         total = _frame_count(reader)
+        _check_writer_settings(job, info, total)
         middle = job.input.first_frame + (total // 2 if total else 0)
         job = resolve_executor(job, total)
         audio = job.input.path if (job.output.audio and info.audio_streams) else None
@@ -278,6 +305,7 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
         return RunSummary(job.output.path, 0, time.perf_counter() - t_start, job.executor.executor, 0,
                           len(chunks), 0, len(chunks), work.report)
     _check_output(job)
+    _check_writer_settings(job, info, total)
     work.start(job, chunks)
     done = {c.index: e for c in chunks if (e := work.valid_entry(job, c)) is not None}
     todo = [c for c in chunks if c.index not in done]
