@@ -572,3 +572,40 @@ def test_h265_clips_of_a_few_frames_are_written_whole(tmp_path):
         with open_reader(str(tmp_path / f"short{n}.mp4")) as r:
             got = [f.rgb.mean() - 0.05 for f in r]
         assert np.allclose(got, [0.2, 0.7, 0.4, 0.9][:n], atol=0.01), (n, got)
+
+
+_OPEN_CLOSE_LOOP = """
+import sys
+import av
+import genrefocus_video.io.video  # noqa: F401  (sets FFmpeg's logging the way every render runs)
+for _ in range(150):
+    c = av.open(sys.argv[1])
+    s = c.streams.video[0]
+    s.thread_type = "AUTO"  # as the reader decodes
+    for k, f in enumerate(c.decode(s)):
+        if k == 2:
+            break  # dropped mid-stream: the decoder's frame threads are still busy when it is freed
+    c.close()
+print("done")
+"""
+
+
+@needs_ffmpeg
+def test_closing_a_threaded_h264_decoder_mid_stream_never_hangs(tmp_path):
+    """With PyAV's Python log callback installed (any av.logging level, e.g. the PANIC this module
+    once set), a frame-threaded H.264 decoder thread that logs while the main thread frees it
+    deadlocks the process: this loop hung every time, and a render hung the same way. The product
+    keeps FFmpeg's logging off (level None: PyAV's C no-op callback)."""
+    import os
+    import sys
+
+    src = str(tmp_path / "t.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=128x72:r=24:d=1", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", src], check=True)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    try:
+        done = subprocess.run([sys.executable, "-c", _OPEN_CLOSE_LOOP, src], env=env, capture_output=True,
+                              text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading and closing an H.264 clip 150 times hung (FFmpeg log callback deadlock)")
+    assert done.returncode == 0 and "done" in done.stdout, done.stderr[-400:]

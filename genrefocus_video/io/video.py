@@ -33,7 +33,11 @@ from .pixels import (MATRIX_IDS, MATRIX_NAMES, PRIMARIES_IDS, PRIMARIES_NAMES, R
 
 log = logging.getLogger(__name__)
 # FFmpeg's own log lines would break our one-line errors; failures are reported by us instead.
-av.logging.set_level(av.logging.PANIC)
+# None = PyAV's C no-op log callback. Any level (even PANIC) installs PyAV's Python log callback,
+# which FFmpeg's frame-threaded decoders call from their own threads: a decoder thread logging
+# while the main thread (holding the GIL) frees that decoder deadlocked a render forever
+# (py-spy: avcodec_free_context waiting on a thread parked in logging_log_callback).
+av.logging.set_level(None)
 
 VIDEO_EXTENSIONS = (".mov", ".mp4", ".m4v", ".mkv", ".mxf", ".avi", ".webm", ".mts", ".ts", ".y4m", ".nut")
 
