@@ -75,6 +75,22 @@ def test_missing_shot_and_missing_input_are_named(tmp_path):
         load_farm(_write(tmp_path, GOOD.replace("    output: {path: out/b.mov}\n", "")))
 
 
+def test_every_bad_shot_is_named_in_one_line(tmp_path):
+    """A wrangler fixes a 50-shot file in one pass: all problems at once, the first one's kind."""
+    bad = GOOD.replace("plates/a.mov", "plates/zz.mov").replace("blur: {k: 20}", "blur: {kk: 20}")
+    bad += "  sh030:\n    input: {path: plates/b.mov}\n    output: {path: out/a.mov}\n"
+    with pytest.raises(InputError) as e:
+        load_farm(_write(tmp_path, bad))
+    msg = str(e.value)
+    assert "\n" not in msg and "2 shots cannot run" in msg
+    assert msg.index("shot 'sh010'") < msg.index("shot 'sh020'")
+    assert "plates/zz.mov not found" in msg and "'blur.kk'" in msg and "is also the output of shot" not in msg
+    # sh010 was invalid, so sh030's out/a.mov clashes with nothing; with sh010 fixed it does
+    with pytest.raises(ConfigError, match=r"2 shots cannot run: shot 'sh020'.*shot 'sh030': 'output.path' .*out/a.mov "
+                                          r"is also the output of shot 'sh010'"):
+        load_farm(_write(tmp_path, bad.replace("plates/zz.mov", "plates/a.mov")))
+
+
 def test_bad_top_level_and_default_keys(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown top-level key 'shot'.*did you mean 'shots'"):
         load_farm(_write(tmp_path, GOOD.replace("shots:", "shot:")))

@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, GenRefocusError, InputError
 from ..params import JobParams, read_yaml
 from ..params.schema import build, suggest, validate_tree, with_overrides
 
@@ -94,35 +94,54 @@ def load_farm(path: str, overrides: Optional[dict[str, Any]] = None,
                               f"(shots: {', '.join(map(str, shots))})")
     out: list[Shot] = []
     outputs: dict[str, str] = {}
+    problems: list[GenRefocusError] = []
     for name, body in shots.items():
         name = str(name)
         if only and name not in only:
             continue
-        where = f"{path}: shot '{name}'"
-        if body is None or not isinstance(body, dict):
-            raise ConfigError(f"{where}: expected a mapping of job settings, got {type(body).__name__}")
-        merged = _deep_merge(defaults, body)
-        _resolve_paths(merged, root)
-        job = build(JobParams, merged, where)
-        if overrides:
-            job = with_overrides(job, overrides, f"{where} (command line)")
-        try:
-            validate_tree(job)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        for key in ("input.path", "output.path"):
-            section, leaf = key.split(".")
-            if not getattr(getattr(job, section), leaf):
-                raise ConfigError(f"{where}: missing key '{key}'")
-        if check_inputs and not _input_exists(job.input.path):
-            raise InputError(f"{where}: 'input.path' {job.input.path} not found")
-        if check_inputs and job.depth.source == "file" and job.depth.path and not _input_exists(job.depth.path):
-            raise InputError(f"{where}: 'depth.path' {job.depth.path} not found")
-        if job.output.path in outputs:
-            raise ConfigError(f"{where}: 'output.path' {job.output.path} is also the output of shot '{outputs[job.output.path]}'")
+        try:  # every shot is checked, so one run of the command names every problem of the file
+            job = _shot_job(path, name, body, defaults, root, overrides, check_inputs)
+            if job.output.path in outputs:
+                raise ConfigError(f"{path}: shot '{name}': 'output.path' {job.output.path} is also the output of "
+                                  f"shot '{outputs[job.output.path]}'")
+        except GenRefocusError as exc:
+            problems.append(exc)
+            continue
         outputs[job.output.path] = name
         out.append(Shot(name, job))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:  # one line (farm log parsers), the first problem's kind and exit code
+        first = problems[0]
+        detail = "; ".join(str(p).replace(f"{path}: ", "", 1) for p in problems)
+        raise type(first)(f"{path}: {len(problems)} shots cannot run: {detail}")
     return out
+
+
+def _shot_job(path: str, name: str, body: Any, defaults: dict[str, Any], root: str,
+              overrides: Optional[dict[str, Any]], check_inputs: bool) -> JobParams:
+    """One shot's validated job: defaults merged with its settings, paths resolved, inputs found."""
+    where = f"{path}: shot '{name}'"
+    if body is None or not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a mapping of job settings, got {type(body).__name__}")
+    merged = _deep_merge(defaults, body)
+    _resolve_paths(merged, root)
+    job = build(JobParams, merged, where)
+    if overrides:
+        job = with_overrides(job, overrides, f"{where} (command line)")
+    try:
+        validate_tree(job)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    for key in ("input.path", "output.path"):
+        section, leaf = key.split(".")
+        if not getattr(getattr(job, section), leaf):
+            raise ConfigError(f"{where}: missing key '{key}'")
+    if check_inputs and not _input_exists(job.input.path):
+        raise InputError(f"{where}: 'input.path' {job.input.path} not found")
+    if check_inputs and job.depth.source == "file" and job.depth.path and not _input_exists(job.depth.path):
+        raise InputError(f"{where}: 'depth.path' {job.depth.path} not found")
+    return job
 
 
 def _input_exists(path: str) -> bool:
