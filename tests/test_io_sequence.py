@@ -159,3 +159,60 @@ def test_exif_orientation_of_stills_is_applied(tmp_path, orientation):
     ref = np.asarray(ImageOps.exif_transpose(Image.open(path))).astype(np.float32) / 255
     assert got.shape == ref.shape
     assert np.abs(colour.from_linear(got, "srgb") - ref).max() < 1e-3
+
+
+def _exr_frames(folder, name: str, n: int, seed: int = 0) -> str:
+    pattern = str(folder / f"{name}.%04d.exr")
+    with open_writer(pattern, like(metadata={"start_number": "0"})) as w:
+        for f in frames(n, seed):
+            w.write(f)
+    return pattern
+
+
+def test_two_paddings_in_one_folder_stay_apart(tmp_path):
+    """%04d reads exactly what printf writes for it (0007, 12345), not a 5-digit padded neighbour;
+    %d (any number) with both paddings present names the clash instead of a bogus 'gap'."""
+    from genrefocus_video.io.sequence import in_sequence, sequence_files
+
+    p4 = _exr_frames(tmp_path, "s", 3)
+    with open_writer(str(tmp_path / "s.%05d.exr"), like(metadata={"start_number": "0"})) as w:
+        for f in frames(2, seed=1):
+            w.write(f)
+    assert [os.path.basename(f) for f in sequence_files(p4)] == ["s.0000.exr", "s.0001.exr", "s.0002.exr"]
+    with open_reader(p4) as r:
+        assert r.info.n_frames == 3
+    with pytest.raises(InputError, match=r"frame 0 is both .*s\.0000\.exr and .*s\.00000\.exr"):
+        open_reader(str(tmp_path / "s.%d.exr"))
+    assert in_sequence(str(tmp_path / "s.0007.exr"), p4) and in_sequence(str(tmp_path / "s.12345.exr"), p4)
+    assert not in_sequence(str(tmp_path / "s.00007.exr"), p4) and not in_sequence(str(tmp_path / "s.007.exr"), p4)
+    assert not in_sequence(str(tmp_path / "t.0007.exr"), p4) and not in_sequence("/elsewhere/s.0007.exr", p4)
+
+
+def test_no_output_writes_over_an_input_frame_even_with_overwrite(tmp_path, capsys):
+    """A still named like one frame of the input sequence, or an output pattern over the depth
+    pass, used to replace those input files when --overwrite was given."""
+    from genrefocus_video.cli import main
+
+    plate = _exr_frames(tmp_path, "plate", 4)
+    np.save(tmp_path / "d.npy", np.full((H, W), 0.5, np.float32))
+    depth = _exr_frames(tmp_path, "depth", 4, seed=2)
+    before = {f: open(f, "rb").read() for f in sorted(tmp_path.glob("*.exr"))}
+    base = ["render", plate, "--k", "2", "--focus-disparity", "0.5", "--no-progress", "--overwrite"]
+    cases = [
+        ([str(tmp_path / "plate.0002.exr"), "--depth", str(tmp_path / "d.npy"), "--first-frame", "2",
+          "--last-frame", "2"], "is a frame of the input sequence"),
+        ([str(tmp_path / "depth.####.exr"), "--depth", depth], "would write over .*depth.0000.exr, a file of the input"),
+        ([str(tmp_path / "depth.%04d.exr"), "--depth", depth, "--chunks", "2", "--executor", "local"],
+         "would write over"),
+    ]
+    import re
+
+    for (out, *rest), text in cases:
+        assert main([*base[:2], "-o", out, *base[2:], *rest]) == 4, out
+        assert re.search(text, capsys.readouterr().err), out
+    for f, data in before.items():
+        assert open(f, "rb").read() == data, f"{f} was changed"
+    # a different padding in the same folder writes other files and leaves the inputs alone
+    assert main([*base[:2], "-o", str(tmp_path / "plate.%05d.exr"), *base[2:], "--depth", str(tmp_path / "d.npy")]) == 0
+    assert all(open(f, "rb").read() == data for f, data in before.items())
+    assert len(list(tmp_path.glob("plate.0000[0-3].exr"))) == 4

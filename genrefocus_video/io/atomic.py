@@ -28,9 +28,14 @@ def check_output_path(final_path: str, *, overwrite: bool = False, inputs: tuple
     a folder that does not exist or is not writable.
     """
     final = os.path.abspath(final_path)
+    from .sequence import in_sequence, is_pattern
+
     for src in inputs:
         if src and os.path.exists(final) and _same_file(final, src):
             raise OutputError(f"output {final_path} is the input file; refusing to overwrite an input")
+        if src and is_pattern(src) and in_sequence(final, src):
+            raise OutputError(f"output {final_path} is a frame of the input sequence {src}; refusing to "
+                              "overwrite an input")
     if os.path.isdir(final):
         raise OutputError(f"output {final_path} is a folder; expected a file path")
     if os.path.exists(final) and not overwrite:
@@ -41,6 +46,20 @@ def check_output_path(final_path: str, *, overwrite: bool = False, inputs: tuple
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {folder} is not writable")
     return final
+
+
+def refuse_inputs_in_pattern(pattern: str, inputs: tuple[str, ...]) -> None:
+    """OutputError if an output image-sequence `pattern` would write over any existing file of the
+    `inputs` (single files or sequence patterns), at any frame number."""
+    from .sequence import in_sequence, is_pattern, sequence_files
+
+    for src in inputs:
+        if not src:
+            continue
+        for f in (sequence_files(src) if is_pattern(src) else [src]):
+            if os.path.exists(f) and in_sequence(f, pattern):
+                raise OutputError(f"output {pattern} would write over {f}, a file of the input {src}; "
+                                  "refusing to overwrite inputs")
 
 
 def give_default_mode(path: str) -> None:

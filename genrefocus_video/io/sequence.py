@@ -34,6 +34,36 @@ def is_pattern(path: str) -> bool:
     return bool(_PRINTF.search(path) or _HASHES.search(path) or any(c in path for c in "*?["))
 
 
+def in_sequence(path: str, pattern: str) -> bool:
+    """Whether the file `path` is (or would be) a frame of the image-sequence `pattern` (printf,
+    #### or glob), whatever its frame number: what the output checks use to never overwrite an
+    input frame."""
+    pat = normalise_pattern(pattern)
+    m = _PRINTF.search(pat)
+    if not m:
+        import fnmatch
+
+        return fnmatch.fnmatch(os.path.abspath(path), os.path.abspath(pattern))
+    head, tail = pat[: m.start()], pat[m.end():]
+    if os.path.basename(head) != head.split("/")[-1] or "%" in tail:
+        return False
+    folder_a = os.path.dirname(os.path.abspath(path))
+    folder_b = os.path.dirname(os.path.abspath(head + "0" + tail))
+    try:
+        same_folder = os.path.samefile(folder_a, folder_b)
+    except OSError:
+        same_folder = folder_a == folder_b
+    rx = re.compile(re.escape(os.path.basename(head)) + r"(\d+)" + re.escape(tail) + "$")
+    mm = rx.match(os.path.basename(path))
+    return same_folder and bool(mm) and _printf_digits(mm.group(1), int(m.group(1) or 0))
+
+
+def _printf_digits(digits: str, width: int) -> bool:
+    """Whether `digits` is exactly what %0<width>d prints for some frame number (%04d: 0007 and
+    12345, not 007 or 00007), so sequences of two paddings in one folder stay apart."""
+    return digits == str(int(digits)).zfill(width)
+
+
 def sequence_files(pattern: str) -> list[str]:
     """The files of an image-sequence pattern (printf, #### or glob), in frame order."""
     return [f for _, f in _list_frames(pattern)]
@@ -55,7 +85,8 @@ def _list_frames(pattern: str) -> list[tuple[int, str]]:
         out = []
         for n in names:
             mm = rx.match(n)
-            if mm and (width == 0 or len(mm.group(1)) >= width):
+            # %d reads any number (padded or not, as before); %04d only what printf writes
+            if mm and (width == 0 or _printf_digits(mm.group(1), width)):
                 out.append((int(mm.group(1)), os.path.join(os.path.dirname(head), n)))
         return sorted(out)
     files = sorted(glob.glob(pattern))
@@ -107,6 +138,12 @@ class SequenceReader:
         if kind == "sequence":
             numbers = [n for n, _ in self.files]
             expected = list(range(numbers[0], numbers[0] + len(numbers)))
+            twice = [k for k in range(1, len(numbers)) if numbers[k] == numbers[k - 1]]
+            if twice:
+                k = twice[0]
+                raise InputError(f"input {path}: frame {numbers[k]} is both {self.files[k - 1][1]} and "
+                                 f"{self.files[k][1]} (two paddings in one folder); give the padding, "
+                                 f"e.g. %04d instead of %d")
             if numbers != expected:
                 missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
                 raise InputError(f"input {path}: sequence has gaps (missing frame numbers {missing[:5]}"
@@ -215,6 +252,8 @@ class SequenceWriter:
         self.start_number = int(like.metadata.get("start_number", 0)) if like.kind == "sequence" else 0
         if like.path and os.path.abspath(normalise_pattern(like.path)) == os.path.abspath(self.pattern):
             raise OutputError(f"output {path} is the input sequence; refusing to overwrite inputs")
+        if like.path:
+            atomic.refuse_inputs_in_pattern(path, (like.path,))
         folder = os.path.dirname(os.path.abspath(self.pattern)) or "."
         if not os.path.isdir(folder):
             raise OutputError(f"output folder {folder} does not exist")

@@ -97,23 +97,35 @@ def _work_dir(job: JobParams) -> WorkDir:
     return WorkDir(job.executor.work_dir or default_work_dir(job.output.path))
 
 
+def _protected_inputs(job: JobParams) -> tuple[str, ...]:
+    """Every file or sequence the job reads: never written over, even with --overwrite."""
+    return tuple(p for p in (job.input.path, job.depth.path, job.focus.keyframes, job.aperture.image)
+                 if p and (os.path.exists(p) or "%" in p or "#" in p or any(c in p for c in "*?[")))
+
+
 def _check_output(job: JobParams) -> None:
     """Refuse early (before any work) to overwrite an existing output or an input."""
+    from ..io.atomic import check_output_path
+
     if is_sequence_output(job.output.path, job.output.codec):
         folder = os.path.dirname(os.path.abspath(job.output.path))
         if not os.path.isdir(folder):
             raise OutputError(f"output folder {folder} does not exist")
         from ..io.sequence import _list_frames, is_pattern
 
+        protected = _protected_inputs(job)
+        if is_pattern(job.output.path):
+            from ..io.atomic import refuse_inputs_in_pattern
+
+            refuse_inputs_in_pattern(job.output.path, protected)
+        else:
+            check_output_path(job.output.path, overwrite=True, inputs=protected)
         existing = _list_frames(job.output.path) if is_pattern(job.output.path) else \
             ([(0, job.output.path)] if os.path.exists(job.output.path) else [])
         if existing and not job.output.overwrite:
             raise OutputError(f"output {existing[0][1]} already exists; pass --overwrite to replace it")
         return
-    from ..io.atomic import check_output_path
-
-    check_output_path(job.output.path, overwrite=job.output.overwrite,
-                      inputs=tuple(p for p in (job.input.path, job.depth.path) if p))
+    check_output_path(job.output.path, overwrite=job.output.overwrite, inputs=_protected_inputs(job))
     if job.output.audio:
         from ..io.audio import audio_plan
 
