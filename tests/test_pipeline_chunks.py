@@ -358,3 +358,34 @@ def test_h265_chunks_keep_their_frame_rate_and_short_clips_get_fewer_chunks(tmp_
     assert s3.chunks_rendered == 3 and pts3 == pts1 and abs(rate3 - rate1) < 0.01, (rate1, rate3)
     s5, pts5, _ = render(10, 5)
     assert s5.frames == 10 and len(pts5) == 10 and s5.chunks_rendered <= 1
+
+
+def test_a_second_run_of_a_running_job_stops_at_once_and_a_killed_one_leaves_no_lock(clip, reference, tmp_path):
+    """A double submission used to render every chunk again beside the first run and then fail in
+    the join (the first had removed the segments); now it names the running job. The lock is an
+    flock, so a holder that is killed (SIGKILL: no cleanup) does not block the rerun."""
+    import signal
+    import sys
+    import time
+
+    from genrefocus_video.pipeline.job import WorkDir, default_work_dir
+
+    out = str(tmp_path / "busy.mkv")
+    job = kit.toy_job(clip, out, executor="local", chunks=3)
+    with WorkDir(default_work_dir(out)).lock():
+        with pytest.raises(OutputError, match=rf"already running \(pid {os.getpid()} on .* since "):
+            run_job(job, factory=kit.ToyFactory())
+    assert not os.path.exists(out)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from genrefocus_video.pipeline.job import WorkDir\n"
+                               "with WorkDir(sys.argv[1]).lock():\n    print('held', flush=True); time.sleep(60)",
+                               default_work_dir(out)], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(OutputError, match="already running"):
+        run_job(job, factory=kit.ToyFactory())
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(10)
+    time.sleep(0.1)
+    s = run_job(job, factory=kit.ToyFactory())
+    assert s.chunks_rendered == 3 and np.array_equal(kit.read_all(out), reference)

@@ -21,8 +21,9 @@ import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..errors import GenRefocusError, InputError, OutputError
 from ..io.frame import ClipInfo, Frame
@@ -156,6 +157,37 @@ class WorkDir:
     def preview_segment_path(self, i: int, preview_path: str) -> str:
         """Chunk i's part of the depth preview video (joined into `preview_path` at the end)."""
         return os.path.join(self.root, "segments", f"preview_{i:04d}{os.path.splitext(preview_path)[1] or '.mp4'}")
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the work folder for one driver while it renders and joins.
+
+        A second run of the same job (a double submission on the farm) used to render every chunk
+        again beside the first and then fail in the join, whose segments the first had just
+        removed; it now stops at once, naming who holds the job. flock: released by the kernel if
+        the holder dies, so a killed job never leaves a stale lock behind.
+        """
+        import fcntl
+        import socket
+
+        try:
+            os.makedirs(self.root, exist_ok=True)
+            fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise OutputError(f"cannot create work folder {self.root}: {exc.strerror or exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                raise OutputError(f"this job is already running ({holder}; work folder {self.root}); wait for it "
+                                  "to finish, or stop it and rerun to resume") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                          f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def prepare(self) -> None:
         try:

@@ -307,17 +307,35 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
         job = _with_preview_range(job, info, job.input.first_frame)
     first = job.input.first_frame
     chunks = plan_chunks(first, first + total - 1, _chunk_count(job, info, total))
+    nothing_to_do = RunSummary(job.output.path, 0, 0.0, job.executor.executor, 0, len(chunks), 0, len(chunks),
+                               work.report)
+    if _already_complete(job, work, chunks):
+        return nothing_to_do
+    _check_output(job)
+    _check_writer_settings(job, info, total)
+    with work.lock():
+        if _already_complete(job, work, chunks, say=False):  # another run of this job finished meanwhile
+            return nothing_to_do
+        return _render_chunks(job, factory, info, total, chunks, work, t_start)
+
+
+def _already_complete(job: JobParams, work: WorkDir, chunks: list[Chunk], say: bool = True) -> bool:
+    """Finished earlier with these parameters and its output untouched (unless --overwrite)."""
     complete = work.is_complete(job, chunks) and os.path.exists(job.output.path if not is_sequence_output(
         job.output.path, job.output.codec) else os.path.dirname(os.path.abspath(job.output.path)))
     if complete and job.output.overwrite:
         # Its segments were removed after the join, so every chunk renders again.
-        log.info("job already complete; --overwrite given: rendering it again: %s", job.output.path)
-    elif complete:
+        if say:
+            log.info("job already complete; --overwrite given: rendering it again: %s", job.output.path)
+        return False
+    if complete and say:
         log.info("job already complete: %s", job.output.path)
-        return RunSummary(job.output.path, 0, time.perf_counter() - t_start, job.executor.executor, 0,
-                          len(chunks), 0, len(chunks), work.report)
-    _check_output(job)
-    _check_writer_settings(job, info, total)
+    return complete
+
+
+def _render_chunks(job: JobParams, factory: StageFactory, info: ClipInfo, total: int, chunks: list[Chunk],
+                   work: WorkDir, t_start: float) -> RunSummary:
+    """Render the chunks not yet done, join them, write the side outputs (the work folder is locked)."""
     work.start(job, chunks)
     done = {c.index: e for c in chunks if (e := work.valid_entry(job, c)) is not None}
     todo = [c for c in chunks if c.index not in done]
