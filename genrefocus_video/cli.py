@@ -107,7 +107,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; finished work is kept and a rerun resumes", file=sys.stderr)
+        print(f"{PROG}: interrupted; no partial file is left (a chunked job keeps its finished chunks: "
+              "rerun to resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # stdout closed early (`genrefocus-video probe clip.mov | head`): not an error of ours; point

@@ -197,3 +197,30 @@ def test_lossless_ffv1_plate_into_mov_becomes_prores(shot):
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.name == "prores"
     assert len(kit.read_all(str(out))) == 10
+
+
+def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch, capsys):
+    """Ctrl-C (a real SIGINT) mid-render: exit 130, and neither the clip nor the depth preview
+    leaves a temp file behind (the preview's used to stay)."""
+    import signal
+
+    from genrefocus_video.pipeline.stages_temporal import DepthPreviewStage
+
+    d, clip, depth = shot
+    original = DepthPreviewStage.process
+    seen = []
+
+    def process(self, rec):
+        seen.append(rec.index)
+        if len(seen) == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, rec)
+
+    monkeypatch.setattr(DepthPreviewStage, "process", process)
+    out_dir = tmp_path / "intr"
+    out_dir.mkdir()
+    rc = _render(clip, depth, str(out_dir / "out.mkv"), "--depth-preview", str(out_dir / "dp.mp4"))
+    assert rc == 130 and len(seen) < 10
+    assert "interrupted" in capsys.readouterr().err
+    left = os.listdir(out_dir)
+    assert not [f for f in left if "partial" in f] and "out.mkv" not in left and "dp.mp4" not in left, left

@@ -247,6 +247,9 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
                 if callable(close):
                     close()
             _finalize_temporal(executor, job)
+        except BaseException:
+            _abort_temporal(executor)  # an interrupted render leaves no half-written side file
+            raise
         finally:
             executor.close()
     if n == 0:
@@ -274,6 +277,17 @@ def _finalize_temporal(executor: Any, job: JobParams) -> None:
     except ImportError:
         return
     finalize_temporal(head, os.path.dirname(os.path.abspath(job.output.path)))
+
+
+def _abort_temporal(executor: Any) -> None:
+    """Drop what the temporal stages were writing (the depth preview's temp file)."""
+    for stage in getattr(executor, "head_stages", None) or []:
+        abort = getattr(stage, "abort", None)
+        if callable(abort):
+            try:
+                abort()
+            except Exception:  # noqa: BLE001 - already failing; the original error is what matters
+                log.debug("abort of stage %s failed", getattr(stage, "name", stage), exc_info=True)
 
 
 def _write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]]) -> Optional[str]:
