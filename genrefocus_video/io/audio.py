@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from fractions import Fraction
 from typing import Any, Optional
 
 from ..errors import ConfigError, OutputError
@@ -126,8 +127,6 @@ class AacEncoder:
         self.next_sample = None
 
     def _encode(self, frames: list) -> None:
-        from fractions import Fraction
-
         for f in frames:
             f.pts = self.next_sample
             f.time_base = Fraction(1, self.rate)

@@ -439,11 +439,11 @@ class VideoReader:
 
 
 # ------------------------------------------------------------------------------------------ writer
-#: codec family -> FFmpeg encoder
 #: An H.265 stream shorter than this many frames is encoded without B-frames: libx265's DTS for
 #: the first packets are uninitialised when the stream ends inside its reordering delay (1-2 frame
 #: clips failed to mux with "Not yet implemented in FFmpeg" / "Invalid argument").
 X265_SHORT_STREAM = 4
+#: codec family -> FFmpeg encoder
 ENCODERS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "prores": "prores_ks",
             "prores_4444": "prores_ks", "ffv1": "ffv1"}
 #: decoder name of an input -> our family
