@@ -609,3 +609,25 @@ def test_closing_a_threaded_h264_decoder_mid_stream_never_hangs(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("reading and closing an H.264 clip 150 times hung (FFmpeg log callback deadlock)")
     assert done.returncode == 0 and "done" in done.stdout, done.stderr[-400:]
+
+
+def test_a_clip_cut_short_in_transfer_is_reported(tmp_path, caplog):
+    """Matroska stores its duration in the header: a copy cut short renders only the frames that
+    are there, and says so (it used to render them without a word)."""
+    import logging
+
+    from media_helpers import clip_with_tone
+    from test_pipeline_kit import make_clip
+
+    full = clip_with_tone(make_clip(str(tmp_path / "v.mkv"), n=24), str(tmp_path / "full.mkv"), 24)
+    data = open(full, "rb").read()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    with caplog.at_level(logging.WARNING, logger="genrefocus_video.io.video"):
+        with open_reader(full) as r:
+            assert len(r) == 24
+        assert "truncated" not in caplog.text
+        with open_reader(str(cut)) as r:
+            n = len(r)
+            assert 0 < n < 20 and len(list(r)) == n
+    assert f"than its {n} video frames: the file may be truncated" in caplog.text

@@ -323,6 +323,13 @@ class VideoReader:
             # Index space = slots on the fps grid up to the last frame (== n for constant rate).
             span = int(round(float((last_pts - self._start_pts) * self._vs.time_base * self.info.fps))) + 1
             n = max(n, span)
+        implied = self.info.n_frames  # from the header's duration (an estimate, or None)
+        if implied and n + max(2, int(0.02 * implied)) < implied:
+            # the exact count replaces the estimate, so say once what the file claimed: a copy cut
+            # short in transfer would otherwise render its first part without a word
+            log.warning("input %s: its duration (%.2f s, about %d frames at %.3g fps) is longer than its %d video "
+                        "frames: the file may be truncated (or its audio runs longer); rendering the %d frames",
+                        self.path, implied / self.info.fps, implied, self.info.fps, n, n)
         self.info.n_frames = n
         self.info.metadata.pop("genrefocus.n_frames_estimated", None)
         return n
