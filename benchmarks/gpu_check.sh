@@ -12,6 +12,8 @@
 #   3. the renderer's CUDA check (benchmarks/render_cuda_check.py, H-render), if present
 #   4. benchmarks/generative_gpu.py: s/frame + peak GPU memory at 1024² and 1080p (real weights if
 #      GENREFOCUS_FLUX_PATH/GENREFOCUS_LORA_DIR point at them, else tiny random components)
+#   5. benchmarks/gpu_pipeline.py: the demo render through the CLI, renderer on CUDA vs CPU
+#      (needs PyAV there: put its wheel in ./wheels, `pip download av==18.1.0 --no-deps ...`)
 # Logs, JUnit XML and JSON go to $OUT (default: a temp dir); $OUT/summary.json lists exit codes.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ log() { echo "[gpu_check $(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/gpu_check.
 
 if [ -d wheels ]; then
   log "installing from ./wheels (offline)"
-  for pkg in diffusers pytest pytest-timeout pillow pyyaml; do
+  for pkg in diffusers pytest pytest-timeout pillow pyyaml av; do
     "$PY" -m pip install --no-index --find-links ./wheels "$pkg" >>"$OUT/pip.log" 2>&1 \
       || echo "pip: $pkg not installed from ./wheels (see pip.log)" | tee -a "$OUT/gpu_check.log"
   done
@@ -67,6 +69,8 @@ else
   log "benchmarks/render_cuda_check.py not present: renderer CUDA check skipped"; RC[render_cuda_check]=-1
 fi
 run generative_gpu 80 "$PY" benchmarks/generative_gpu.py --json "$OUT/generative_gpu.json"
+# the CLI end to end (needs PyAV: an `av` wheel in ./wheels): renderer on CUDA vs CPU, lossless out
+run gpu_pipeline 120 "$PY" benchmarks/gpu_pipeline.py --frames 96 --json "$OUT/gpu_pipeline.json"
 
 {
   echo "{"
