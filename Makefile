@@ -42,8 +42,10 @@ ofx: venv
 demo: venv
 	$(PY) samples/run_demo.py
 
+# The second run: the OFX plugin again, built with AddressSanitizer + UBSan + LeakSanitizer.
 test: venv ofx
 	$(PY) -m pytest -q -p no:cacheprovider
+	GENREFOCUS_OFX_SANITIZE=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_ofx_host.py
 
 bench: venv ofx
 	$(PY) benchmarks/run_all.py

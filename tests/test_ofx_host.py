@@ -24,8 +24,16 @@ from genrefocus_video.params import JobParams, iter_leaves
 
 REPO = Path(__file__).resolve().parents[1]
 PLUG = REPO / "plugins" / "ofx"
-BINARY = PLUG / "build" / "GenRefocus.ofx.bundle" / "Contents" / "Linux-x86-64" / "GenRefocus.ofx"
-HOST = PLUG / "build" / "testhost"
+#: GENREFOCUS_OFX_SANITIZE=1 (`make test` runs this module twice) builds plugin and test host with
+#: AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/: a memory error in the plugin
+#: crashes a compositing host, so every test here must also pass with no sanitizer report.
+SANITIZE = os.environ.get("GENREFOCUS_OFX_SANITIZE") == "1"
+BUILD = "build-asan" if SANITIZE else "build"
+SAN_FLAGS = "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+BINARY = PLUG / BUILD / "GenRefocus.ofx.bundle" / "Contents" / "Linux-x86-64" / "GenRefocus.ofx"
+HOST = PLUG / BUILD / "testhost"
+#: what the test host itself allocates for its property sets and never frees at exit (not the plugin's)
+LSAN_SUPPRESSIONS = PLUG / "testhost" / "lsan.supp"
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux" or shutil.which("cc") is None, reason="needs Linux and cc")
 
@@ -50,8 +58,12 @@ def read_pfm(path: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def built() -> Path:
     # PYTHON: the interpreter running the tests generates params.tsv and is the one the bridge uses.
-    proc = subprocess.run(["make", "-C", str(PLUG), f"PYTHON={sys.executable}"], capture_output=True, text=True,
-                          timeout=120)
+    if SANITIZE and subprocess.run(["cc", *SAN_FLAGS.split(), "-x", "c", "-", "-o", os.devnull],
+                                   input="int main(void){return 0;}", capture_output=True, text=True).returncode:
+        pytest.skip("the C compiler cannot build with -fsanitize=address,undefined (no libasan/libubsan)")
+    extra = [f"BUILD={BUILD}", f"CFLAGS={SAN_FLAGS}"] if SANITIZE else []
+    proc = subprocess.run(["make", "-C", str(PLUG), f"PYTHON={sys.executable}", *extra], capture_output=True,
+                          text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert BINARY.is_file() and HOST.is_file()
     return BINARY
@@ -93,9 +105,15 @@ def scene(tmp_path_factory):
 def run_host(bridge_dir: Path, *args: str, timeout: float = 60, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, GENREFOCUS_OFX_SOCKET=str(bridge_dir / "bridge.sock"), GENREFOCUS_OFX_IDLE="120",
                GENREFOCUS_OFX_TIMEOUT="60", GENREFOCUS_OFX_START_TIMEOUT="60")
+    if SANITIZE:
+        env.update(ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1",
+                   LSAN_OPTIONS=f"suppressions={LSAN_SUPPRESSIONS}")
     env.update(env_extra or {})
-    return subprocess.run([str(HOST), str(BINARY), *map(str, args)], capture_output=True, text=True,
+    proc = subprocess.run([str(HOST), str(BINARY), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env)
+    if SANITIZE:
+        assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr[-3000:]
+    return proc
 
 
 def write_anim(path: Path, lines: list[str]) -> Path:
