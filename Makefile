@@ -42,10 +42,12 @@ ofx: venv
 demo: venv
 	$(PY) samples/run_demo.py
 
-# The second run: the OFX plugin again, built with AddressSanitizer + UBSan + LeakSanitizer.
+# Then the OFX plugin again, built with AddressSanitizer + UBSan + LeakSanitizer, and with
+# ThreadSanitizer (host render threads); each skips with its reason where the runtime is missing.
 test: venv ofx
 	$(PY) -m pytest -q -p no:cacheprovider
-	GENREFOCUS_OFX_SANITIZE=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_ofx_host.py
+	GENREFOCUS_OFX_SANITIZE=address $(PY) -m pytest -q -p no:cacheprovider -rs tests/test_ofx_host.py
+	GENREFOCUS_OFX_SANITIZE=thread $(PY) -m pytest -q -p no:cacheprovider -rs tests/test_ofx_host.py
 
 bench: venv ofx
 	$(PY) benchmarks/run_all.py

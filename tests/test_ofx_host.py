@@ -24,12 +24,16 @@ from genrefocus_video.params import JobParams, iter_leaves
 
 REPO = Path(__file__).resolve().parents[1]
 PLUG = REPO / "plugins" / "ofx"
-#: GENREFOCUS_OFX_SANITIZE=1 (`make test` runs this module twice) builds plugin and test host with
+#: GENREFOCUS_OFX_SANITIZE=address (`make test` runs this module three times) builds plugin and test host with
 #: AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/: a memory error in the plugin
 #: crashes a compositing host, so every test here must also pass with no sanitizer report.
-SANITIZE = os.environ.get("GENREFOCUS_OFX_SANITIZE") == "1"
-BUILD = "build-asan" if SANITIZE else "build"
-SAN_FLAGS = "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+#: GENREFOCUS_OFX_SANITIZE=thread uses ThreadSanitizer instead (build-tsan/; races between the
+#: host's render threads).
+SANITIZE = os.environ.get("GENREFOCUS_OFX_SANITIZE", "") in ("1", "address", "thread")
+THREADS = os.environ.get("GENREFOCUS_OFX_SANITIZE") == "thread"
+BUILD = ("build-tsan" if THREADS else "build-asan") if SANITIZE else "build"
+SAN_FLAGS = ("-O1 -g -fsanitize=thread -fno-omit-frame-pointer" if THREADS else
+             "-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined")
 BINARY = PLUG / BUILD / "GenRefocus.ofx.bundle" / "Contents" / "Linux-x86-64" / "GenRefocus.ofx"
 HOST = PLUG / BUILD / "testhost"
 #: what the test host itself allocates for its property sets and never frees at exit (not the plugin's)
@@ -55,12 +59,27 @@ def read_pfm(path: Path) -> np.ndarray:
     return data.reshape(h, w, 3 if magic == b"PF" else 1)[::-1].squeeze().astype(np.float32)
 
 
+def _require_sanitizer_runtime() -> None:
+    """Skip (with the reason) where this compiler or kernel cannot build and run sanitized code:
+    no libasan/libtsan, or a kernel whose address-space layout ThreadSanitizer refuses."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "probe")
+        built_ = subprocess.run(["cc", *SAN_FLAGS.split(), "-x", "c", "-", "-o", exe],
+                                input="int main(void){return 0;}", capture_output=True, text=True)
+        if built_.returncode:
+            pytest.skip(f"the C compiler cannot build with {SAN_FLAGS}: {built_.stderr.strip()[-200:]}")
+        ran = subprocess.run([exe], capture_output=True, text=True)
+        if ran.returncode:
+            pytest.skip(f"a program built with {SAN_FLAGS} does not run here: {ran.stderr.strip()[-200:]}")
+
+
 @pytest.fixture(scope="module")
 def built() -> Path:
     # PYTHON: the interpreter running the tests generates params.tsv and is the one the bridge uses.
-    if SANITIZE and subprocess.run(["cc", *SAN_FLAGS.split(), "-x", "c", "-", "-o", os.devnull],
-                                   input="int main(void){return 0;}", capture_output=True, text=True).returncode:
-        pytest.skip("the C compiler cannot build with -fsanitize=address,undefined (no libasan/libubsan)")
+    if SANITIZE:
+        _require_sanitizer_runtime()
     extra = [f"BUILD={BUILD}", f"CFLAGS={SAN_FLAGS}"] if SANITIZE else []
     proc = subprocess.run(["make", "-C", str(PLUG), f"PYTHON={sys.executable}", *extra], capture_output=True,
                           text=True, timeout=120)
@@ -107,12 +126,12 @@ def run_host(bridge_dir: Path, *args: str, timeout: float = 60, env_extra: dict 
                GENREFOCUS_OFX_TIMEOUT="60", GENREFOCUS_OFX_START_TIMEOUT="60")
     if SANITIZE:
         env.update(ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", UBSAN_OPTIONS="print_stacktrace=1",
-                   LSAN_OPTIONS=f"suppressions={LSAN_SUPPRESSIONS}")
+                   LSAN_OPTIONS=f"suppressions={LSAN_SUPPRESSIONS}", TSAN_OPTIONS="halt_on_error=0")
     env.update(env_extra or {})
     proc = subprocess.run([str(HOST), str(BINARY), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env)
     if SANITIZE:
-        assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr[-3000:]
+        assert "Sanitizer" not in proc.stderr and "runtime error" not in proc.stderr, proc.stderr[-4000:]
     return proc
 
 

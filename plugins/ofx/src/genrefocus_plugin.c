@@ -486,6 +486,11 @@ static void buf_drop(FrameBuf *b) {
   memset(b, 0, sizeof(*b));
 }
 
+/* Every field of a pool entry is read and written under g_pool_lock, except by the thread that
+ * holds it (in_use = 1), and only that thread replaces its mapping. (The first version reset a
+ * picked entry with buf_drop outside the lock, which cleared in_use for a moment: another render
+ * thread could pick the same buffer and two frames shared one mapping; found by ThreadSanitizer,
+ * tests/test_ofx_host.py with GENREFOCUS_OFX_SANITIZE=thread.) */
 static FrameBuf *buf_acquire(size_t total) {
   pthread_mutex_lock(&g_pool_lock);
   FrameBuf *pick = NULL;
@@ -494,24 +499,33 @@ static FrameBuf *buf_acquire(size_t total) {
       pick = &g_pool[i];
   for (int i = 0; i < POOL_MAX && !pick; i++)
     if (!g_pool[i].in_use) pick = &g_pool[i];
-  if (pick) pick->in_use = 1;
+  FrameBuf old = {0};
+  int fits = 0;
+  if (pick) {
+    pick->in_use = 1;
+    fits = pick->fd > 0 && pick->size >= total && pick->size <= 2 * total;
+    if (!fits) { /* take its old mapping out: it is replaced below, outside the lock */
+      old = *pick;
+      pick->fd = 0, pick->ptr = NULL, pick->size = 0;
+    }
+  }
   pthread_mutex_unlock(&g_pool_lock);
   if (!pick) return NULL;
-  if (pick->fd > 0 && pick->size >= total && pick->size <= 2 * total) return pick;
-  buf_drop(pick);
-  pick->in_use = 1;
+  if (fits) return pick;
+  buf_drop(&old);
   int fd = memfd_create("genrefocus-frame", MFD_CLOEXEC);
   void *p = MAP_FAILED;
   if (fd >= 0 && ftruncate(fd, (off_t)total) == 0)
     p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+  pthread_mutex_lock(&g_pool_lock);
   if (p == MAP_FAILED) {
     if (fd >= 0) close(fd);
-    pthread_mutex_lock(&g_pool_lock);
     pick->in_use = 0;
-    pthread_mutex_unlock(&g_pool_lock);
-    return NULL;
+    pick = NULL;
+  } else {
+    pick->fd = fd, pick->ptr = p, pick->size = total;
   }
-  pick->fd = fd, pick->ptr = p, pick->size = total;
+  pthread_mutex_unlock(&g_pool_lock);
   return pick;
 }
 
