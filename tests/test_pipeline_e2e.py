@@ -224,3 +224,24 @@ def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch,
     assert "interrupted" in capsys.readouterr().err
     left = os.listdir(out_dir)
     assert not [f for f in left if "partial" in f] and "out.mkv" not in left and "dp.mp4" not in left, left
+
+
+@pytest.mark.parametrize("chunks", ["1", "3"])
+def test_video_names_with_pattern_characters_are_plain_files(shot, tmp_path, chunks):
+    """`take #1 [final].mkv` and `100%.mov` are files, not frame patterns or globs (they were read
+    and written as image sequences, and `100%.mov` put FFV1 into MOV past the early checks)."""
+    import shutil
+
+    from genrefocus_video.pipeline.job import default_work_dir
+
+    d, clip, depth = shot
+    src = tmp_path / "take #1 [final].mkv"
+    shutil.copy(clip, src)
+    for name, extra, code in (("out #2 [v3].mkv", [], 0), ("100%.mov", ["--codec", "prores"], 0), ("50%d.mkv", [], 0),
+                              ("100% lossless.mov", [], 4)):  # _render asks for FFV1: not in MOV
+        out = tmp_path / name
+        rc = _render(str(src), depth, str(out), "--executor", "local", "--chunks", chunks, "--overwrite", *extra)
+        assert rc == code, name
+        if code == 0:
+            assert out.is_file() and len(kit.read_all(str(out))) == 10
+            assert default_work_dir(str(out)) == str(out) + ".work"

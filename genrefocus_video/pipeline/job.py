@@ -117,14 +117,21 @@ def _file_identity(path: str) -> Optional[list[int]]:
 
 
 def is_sequence_output(path: str, codec: str = "auto") -> bool:
-    return "%" in os.path.basename(path) or codec in ("exr", "png", "tiff") or \
-        os.path.splitext(path)[1].lower() in SEQUENCE_EXTS
+    from ..io.sequence import is_pattern
+
+    return is_pattern(path) or codec in ("exr", "png", "tiff") or os.path.splitext(path)[1].lower() in SEQUENCE_EXTS
 
 
 def default_work_dir(output_path: str) -> str:
+    """`out.mov.work` beside the output (`out.%04d.exr` -> `out.exr.work`; a video named
+    `take #1.mp4` keeps its `#`, which is not a frame number there)."""
+    from ..io.sequence import is_pattern
+
     folder, name = os.path.split(os.path.abspath(output_path))
-    name = re.sub(r"[._-]?(%0?\d*d|#+)", "", name)  # out.%04d.exr -> out.exr
-    return os.path.join(folder, re.sub(r"[%*?\[\]]", "_", name) + ".work")
+    if is_pattern(output_path):
+        name = re.sub(r"[._-]?(%0?\d*d|#+)", "", name)  # out.%04d.exr -> out.exr
+        name = re.sub(r"[%*?\[\]]", "_", name)
+    return os.path.join(folder, name + ".work")
 
 
 class WorkDir:
