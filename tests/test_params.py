@@ -114,3 +114,19 @@ def test_console_script_help_runs():
                          capture_output=True, text=True, check=True).stdout
     for flag in ("--k", "--aperture", "--focus-disparity", "--depth", "--codec"):
         assert flag in out
+
+
+def test_a_key_given_twice_in_a_config_is_refused_and_merge_keys_still_work(tmp_path):
+    """YAML forbids duplicate keys; PyYAML kept the last one silently, so a second `focus:` section
+    dropped the first without a word. YAML merge keys (`<<: *defaults`, common in farm files) are
+    not duplicates: their explicit keys override."""
+    from genrefocus_video.params.job import read_yaml
+
+    (tmp_path / "twice.yaml").write_text("blur: {k: 4}\nfocus: {disparity: 0.3}\nblur: {k: 5}\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml: line 3 .*key 'blur' given twice \(first on line 1\)"):
+        read_yaml(tmp_path / "twice.yaml")
+    (tmp_path / "inline.yaml").write_text("blur: {k: 4, k: 6}\n")
+    with pytest.raises(ConfigError, match="key 'k' given twice"):
+        read_yaml(tmp_path / "inline.yaml")
+    (tmp_path / "merge.yaml").write_text("base: &b {k: 1, r0: 8}\nblur:\n  <<: *b\n  k: 3\n")
+    assert read_yaml(tmp_path / "merge.yaml")["blur"] == {"k": 3, "r0": 8}
