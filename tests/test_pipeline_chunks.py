@@ -389,3 +389,20 @@ def test_a_second_run_of_a_running_job_stops_at_once_and_a_killed_one_leaves_no_
     time.sleep(0.1)
     s = run_job(job, factory=kit.ToyFactory())
     assert s.chunks_rendered == 3 and np.array_equal(kit.read_all(out), reference)
+
+
+def test_a_filesystem_without_locks_renders_with_a_warning(clip, reference, tmp_path, monkeypatch, caplog):
+    """Some FUSE/SMB mounts refuse flock (ENOLCK): the job is not refused as 'already running'."""
+    import errno
+    import fcntl
+    import logging
+
+    def no_locks(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = str(tmp_path / "nolock.mkv")
+    with caplog.at_level(logging.WARNING):
+        s = run_job(kit.toy_job(clip, out, executor="local", chunks=3), factory=kit.ToyFactory())
+    assert s.chunks_rendered == 3 and np.array_equal(kit.read_all(out), reference)
+    assert "cannot lock work folder" in caplog.text

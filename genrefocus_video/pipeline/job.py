@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import json
 import os
 import re
@@ -32,6 +33,8 @@ from .local import run_stages
 from ..record import FrameRecord, Stage
 from .report import Timings, write_json_atomic
 from .stages import StageFactory, check_stages, last_temporal, max_warmup, reset_all
+
+log = logging.getLogger(__name__)
 
 SEQUENCE_EXTS = (".exr", ".png", ".tif", ".tiff", ".dpx", ".jpg", ".jpeg")
 
@@ -174,7 +177,6 @@ class WorkDir:
         removed; it now stops at once, naming who holds the job. flock: released by the kernel if
         the holder dies, so a killed job never leaves a stale lock behind.
         """
-        import fcntl
         import socket
 
         try:
@@ -183,18 +185,31 @@ class WorkDir:
         except OSError as exc:
             raise OutputError(f"cannot create work folder {self.root}: {exc.strerror or exc}") from None
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                raise OutputError(f"this job is already running ({holder}; work folder {self.root}); wait for it "
-                                  "to finish, or stop it and rerun to resume") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
-                          f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
+            locked = self._try_lock(fd)
+            if locked:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                              f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    def _try_lock(self, fd: int) -> bool:
+        """True when locked; OutputError naming the holder when another run has it; False (with a
+        warning) on a filesystem without locks (some FUSE/SMB mounts), where rendering goes on."""
+        import fcntl
+
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                log.warning("cannot lock work folder %s (%s): a second run of this job would not be detected",
+                            self.root, exc.strerror or exc)
+                return False
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        raise OutputError(f"this job is already running ({holder}; work folder {self.root}); wait for it "
+                          "to finish, or stop it and rerun to resume")
 
     def prepare(self) -> None:
         try:
