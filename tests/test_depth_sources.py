@@ -149,6 +149,12 @@ def test_marigold_from_a_local_tiny_model(tmp_path):
 
     with pytest.raises(BackendUnavailableError, match="no model_index.json"):
         MarigoldDepthSource(str(tmp_path / "vocab"))
+    broken = tmp_path / "broken"  # a half-copied folder: its index lacks the pipeline class
+    broken.mkdir()
+    (broken / "model_index.json").write_text("{}")
+    with pytest.raises(BackendUnavailableError, match=r"broken: cannot load Marigold \(a config file lacks the key "
+                                                      r"'_class_name' \(incomplete download\?\)\)"):
+        MarigoldDepthSource(str(broken), device="cpu")
 
 
 def test_marigold_without_weights_is_a_clear_error(monkeypatch):

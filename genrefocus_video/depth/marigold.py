@@ -61,7 +61,9 @@ class MarigoldDepthSource:
             self.pipe = MarigoldDepthPipeline.from_pretrained(str(p), local_files_only=True, use_safetensors=True,
                                                               **kwargs)
         except Exception as exc:  # noqa: BLE001 — any loader failure is a backend problem
-            raise BackendUnavailableError(f"{p}: cannot load Marigold ({' '.join(str(exc).split())[:300]})") from None
+            reason = (f"a config file lacks the key {exc} (incomplete download?)" if isinstance(exc, KeyError)
+                      else f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+            raise BackendUnavailableError(f"{p}: cannot load Marigold ({reason})") from None
         if emb_file.is_file():
             from safetensors.torch import load_file
 
