@@ -51,7 +51,7 @@ def in_sequence(path: str, pattern: str) -> bool:
 
         return fnmatch.fnmatch(os.path.abspath(path), os.path.abspath(pattern))
     head, tail = pat[: m.start()], pat[m.end():]
-    if os.path.basename(head) != head.split("/")[-1] or "%" in tail:
+    if os.sep in tail or "%" in tail:  # a frame number in a folder name, or two of them: not ours
         return False
     folder_a = os.path.dirname(os.path.abspath(path))
     folder_b = os.path.dirname(os.path.abspath(head + "0" + tail))
