@@ -111,3 +111,15 @@ def test_submit_dry_run_lists_shots(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "sh010:" in out and "sh020:" in out and "4 chunks" in out
     assert main(["submit", str(tmp_path / "job.yaml"), "--shot", "nope", "--dry-run"]) == 2
+
+
+def test_sequence_inputs_are_found_in_every_pattern_style(tmp_path):
+    """`####` sequences render but the farm file's input check did not find them."""
+    for i in (1001, 1002):
+        (tmp_path / "plates").mkdir(exist_ok=True)
+        (tmp_path / "plates" / f"c.{i}.exr").write_bytes(b"x")
+    for pattern in ("plates/c.####.exr", "plates/c.%04d.exr", "plates/c.*.exr"):
+        shots = load_farm(_write(tmp_path, GOOD.replace("plates/b.mov", pattern)))
+        assert shots[1].job.input.path.endswith(pattern.split("/")[1])
+    with pytest.raises(InputError, match=r"'input.path' .*plates/d.####.exr not found"):
+        load_farm(_write(tmp_path, GOOD.replace("plates/b.mov", "plates/d.####.exr")))

@@ -145,13 +145,8 @@ def _shot_job(path: str, name: str, body: Any, defaults: dict[str, Any], root: s
 
 
 def _input_exists(path: str) -> bool:
-    """A file, or an image-sequence pattern / glob with at least one match."""
-    import glob
-    import re
+    """A file, or an image-sequence pattern (%04d, ####) or glob with at least one frame: the
+    reader's own listing (a private regex here had missed `####` sequences, which render reads)."""
+    from ..io.sequence import is_pattern, sequence_files
 
-    if os.path.exists(path):
-        return True
-    if "%" in path:
-        pattern = re.sub(r"%0?\d*d", "*", path)
-        return bool(glob.glob(pattern))
-    return bool(glob.glob(path))
+    return os.path.exists(path) or (is_pattern(path) and bool(sequence_files(path)))
