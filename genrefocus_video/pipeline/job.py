@@ -31,7 +31,7 @@ from ..io.frame import ClipInfo, Frame
 from ..params import JobParams
 from .local import run_stages
 from ..record import FrameRecord, Stage
-from .report import Timings, write_json_atomic
+from .report import Timings, utc_now, write_json_atomic
 from .stages import StageFactory, check_stages, last_temporal, max_warmup, reset_all
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class WorkDir:
             if locked:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
-                              f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
+                              f"{utc_now()}".encode(), 0)
             yield
         finally:
             os.close(fd)  # releases the lock
@@ -222,7 +222,7 @@ class WorkDir:
         """Append one line to the chunk's log (best effort: a full disk must not hide the real error)."""
         try:
             with open(self.log_path(i), "a", encoding="utf-8") as fh:
-                fh.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid {os.getpid()} {text}\n")
+                fh.write(f"{utc_now()} pid {os.getpid()} {text}\n")
         except OSError:
             pass
 
@@ -247,13 +247,13 @@ class WorkDir:
         self.prepare()
         write_json_atomic(self.manifest, {
             "version": 1, "fingerprint": fp, "input": job.input.path, "output": job.output.path,
-            "plan": plan, "status": "running", "updated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "plan": plan, "status": "running", "updated_utc": utc_now(),
         })
         return resuming
 
     def finish(self, job: JobParams, chunks: list[Chunk]) -> None:
         data = self.read_json(self.manifest) or {}
-        data.update(status="complete", updated_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        data.update(status="complete", updated_utc=utc_now(),
                     output_identity=_file_identity(job.output.path))
         write_json_atomic(self.manifest, data)
 

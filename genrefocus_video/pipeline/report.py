@@ -70,13 +70,18 @@ def write_json_atomic(path: str, data: Any) -> None:
         raise
 
 
+def utc_now() -> str:
+    """The timestamp every job file and log line uses: ISO 8601, UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def build_report(*, job: Mapping[str, Any], output: str, frames: int, wall_s: float, timings: Timings,
                  executor: str, workers: int, chunks: list[dict[str, Any]] | None = None,
                  extra: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
     """The job report: what ran, how long, and which stage took the time."""
     report: dict[str, Any] = {
         "output": output,
-        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "finished_utc": utc_now(),
         "host": platform.node(),
         "executor": executor,
         "workers": workers,

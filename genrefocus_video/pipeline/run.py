@@ -99,8 +99,10 @@ def _work_dir(job: JobParams) -> WorkDir:
 
 def _protected_inputs(job: JobParams) -> tuple[str, ...]:
     """Every file or sequence the job reads: never written over, even with --overwrite."""
+    from ..io.sequence import is_pattern
+
     return tuple(p for p in (job.input.path, job.depth.path, job.focus.keyframes, job.aperture.image)
-                 if p and (os.path.exists(p) or "%" in p or "#" in p or any(c in p for c in "*?[")))
+                 if p and (os.path.exists(p) or is_pattern(p)))
 
 
 def _check_output(job: JobParams) -> None:
