@@ -18,6 +18,8 @@ RUNS = [
     ["temporal_quality.py", "--size", "384x216"],
     ["temporal_quality.py", "--size", "384x216", "--skip-motion", "--k", "16"],
     ["render_floor.py", "--k", "16"],
+    ["temporal_noise_sweep.py"],
+    ["temporal_noise_sweep.py", "--k", "8"],
     ["pipeline_scaling.py"],
     ["ofx_bridge.py"],
     ["deblur_quality.py"],
