@@ -262,6 +262,33 @@ def test_proxy_render_scale_scales_k_and_focus_point(built, bridge_dir, tmp_path
     np.testing.assert_allclose(read_pfm(tmp_path / "o_0.pfm"), render_bokeh(img, disp, a, 5.0), rtol=1e-5, atol=1e-5)
 
 
+def test_pixel_aspect_from_host_keeps_bokeh_round_and_maps_focus_point(built, bridge_dir, tmp_path):
+    """Source images with kOfxImagePropPixelAspectRatio 2 (2x anamorphic): the bridge renders with
+    that pixel aspect (a point light's bokeh is half as wide in stored pixels as tall), and the
+    canonical focus point (x in square pixels) maps to column x / 2."""
+    h, w = 31, 33
+    img = np.full((h, w, 3), 0.05, np.float32)
+    img[15, 16] = 40.0  # a point light on the far plane
+    disp = np.full((h, w), 0.1, np.float32)
+    disp[2:8, 4:12] = 0.8  # a near card, where the focus point lands
+    write_pfm(tmp_path / "src.pfm", img)
+    write_pfm(tmp_path / "depth.pfm", disp)
+    # canonical frame 66x31; point (16.4, 31 - 4 - 0.5) -> pixel column 8, row from top 4
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 12", "0 focus_point 16.4 26.5", "0 focus_from_point 1"])
+    proc = run_host(bridge_dir, "--source", tmp_path / "src.pfm", "--depth", tmp_path / "depth.pfm", "--out",
+                    tmp_path / "o_%d.pfm", "--frames", "1", "--anim", anim, "--pixel-aspect", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "region of definition: status 0, 0 0 66 31" in proc.stdout
+    out = read_pfm(tmp_path / "o_0.pfm")
+    np.testing.assert_allclose(out, render_bokeh(img, disp, 0.8, 12.0, pixel_aspect=2.0), rtol=1e-5, atol=1e-5)
+    # independent of the renderer: the light's disc (r = 12 · 0.7 = 8.4 px tall) spans ~4.2 columns
+    excess = out[..., 1] - out[0:1, 0:1, 1].min()
+    lit = excess > 0.25 * excess[15].max()
+    cols, rows = np.flatnonzero(lit[15]), np.flatnonzero(lit[:, 16])
+    assert abs((rows.max() - rows.min()) / 2 - 8.4) <= 1.0
+    assert abs((cols.max() - cols.min()) / 2 - 4.2) <= 1.0
+
+
 @pytest.mark.parametrize("bit_depth,levels", [("byte", 255.0), ("short", 65535.0)])
 def test_integer_pixel_depths_general_context(built, bridge_dir, scene, tmp_path, bit_depth, levels):
     d, img, disp = scene

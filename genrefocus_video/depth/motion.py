@@ -58,9 +58,12 @@ class StaticCamera(Exception):
     """No usable translation between this frame and its neighbours."""
 
 
-def intrinsics(width: int, height: int, focal_px: Optional[float]) -> np.ndarray:
-    f = float(focal_px) if focal_px else float(width)
-    return np.array([[f, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1]], dtype=np.float64)
+def intrinsics(width: int, height: int, focal_px: Optional[float], pixel_aspect: float = 1.0) -> np.ndarray:
+    """Camera matrix of the stored pixel grid. `focal_px` is in pixel heights (default: the display
+    width); pixels `pixel_aspect` times as wide as tall make the horizontal focal f / pixel_aspect."""
+    f = float(focal_px) if focal_px else float(width) * pixel_aspect
+    return np.array([[f / pixel_aspect, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1]],
+                    dtype=np.float64)
 
 
 def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
@@ -84,7 +87,7 @@ def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.n
     if moving.sum() >= 12:
         p1, p2 = p1[moving], p2[moving]
     Kinv = np.linalg.inv(K)
-    thr = 0.5 / K[0, 0]  # epipolar distance threshold in normalised units (0.5 px)
+    thr = 0.5 / max(K[0, 0], K[1, 1])  # epipolar distance threshold in normalised units (0.5 px)
     # Model 1: pure translation (R = I), t . (x1 x x2) = 0 — the common case between nearby frames,
     # and the only well-posed one when most features are far away (rotation then absorbs parallax).
     n1 = np.c_[p1, np.ones(len(p1))] @ Kinv.T
@@ -177,18 +180,20 @@ def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarr
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rho = 1/Z with |t| = 1, epipolar residual px, sensitivity |A| f px per unit rho) per pixel."""
     h, w = flow.shape[:2]
-    f, cx, cy = K[0, 0], K[0, 2], K[1, 2]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]  # fx != fy for non-square pixels
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    x1 = np.stack([(xs - cx) / f, (ys - cy) / f, np.ones_like(xs)], axis=-1)
-    x2x = (xs + flow[..., 0] - cx) / f
-    x2y = (ys + flow[..., 1] - cy) / f
+    x1 = np.stack([(xs - cx) / fx, (ys - cy) / fy, np.ones_like(xs)], axis=-1)
+    x2x = (xs + flow[..., 0] - cx) / fx
+    x2y = (ys + flow[..., 1] - cy) / fy
     u = x1 @ R.T
     Ax, Ay = x2x * t[2] - t[0], x2y * t[2] - t[1]
     Bx, By = u[..., 0] - x2x * u[..., 2], u[..., 1] - x2y * u[..., 2]
+    # least squares in stored px (each axis weighted by its focal), so residuals are pixel errors
+    Ax, Ay, Bx, By = Ax * fx, Ay * fy, Bx * fx, By * fy
     a2 = Ax * Ax + Ay * Ay
     rho = (Ax * Bx + Ay * By) / np.maximum(a2, 1e-18)
-    res = np.hypot(Bx - rho * Ax, By - rho * Ay) * f
-    return rho.astype(np.float32), res.astype(np.float32), (np.sqrt(a2) * f).astype(np.float32)
+    res = np.hypot(Bx - rho * Ax, By - rho * Ay)
+    return rho.astype(np.float32), res.astype(np.float32), np.sqrt(a2).astype(np.float32)
 
 
 def fill_low_confidence(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.ndarray:
@@ -213,8 +218,9 @@ class MotionDepthSource:
     def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax_px: float = 12.0,
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
-                 min_confident: float = 0.05, quiet: bool = False) -> None:
+                 min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0) -> None:
         self.quiet = quiet  # fallback notice at INFO (probes that repeat the main pass)
+        self.pixel_aspect = float(pixel_aspect)  # non-square pixels: fx = fy / pixel_aspect
         self.min_confident = min_confident
         self.focal_px = focal_px
         self.max_gap = max_gap
@@ -244,7 +250,7 @@ class MotionDepthSource:
         rgb = rec.frame.rgb
         g = to_gray8(rgb)
         h, w = g.shape
-        K = intrinsics(w, h, self.focal_px)
+        K = intrinsics(w, h, self.focal_px, self.pixel_aspect)
         best = None
         tried = 0
         for j, gj in self._candidates(rec.index):

@@ -53,13 +53,16 @@ def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None,
     if d.source == "motion":
         from .motion import MotionDepthSource
 
-        focal = None
+        focal = None  # in pixel heights: the sensor spans the display width, width × pixel aspect
         cam = getattr(info, "camera", {}) or {}
+        pixel_aspect = float(getattr(info, "pixel_aspect", 1) or 1)
+        display_w = info.width * pixel_aspect
         if cam.get("focal_length_35mm"):
-            focal = float(cam["focal_length_35mm"]) / 36.0 * info.width
+            focal = float(cam["focal_length_35mm"]) / 36.0 * display_w
         elif cam.get("focal_length_mm") and cam.get("sensor_width_mm"):
-            focal = float(cam["focal_length_mm"]) / float(cam["sensor_width_mm"]) * info.width
-        return MotionDepthSource(focal_px=focal, fallback=d.static_fallback, frame_lookup=frame_lookup, quiet=quiet)
+            focal = float(cam["focal_length_mm"]) / float(cam["sensor_width_mm"]) * display_w
+        return MotionDepthSource(focal_px=focal, fallback=d.static_fallback, frame_lookup=frame_lookup, quiet=quiet,
+                                 pixel_aspect=pixel_aspect)
     if d.source == "marigold":
         from .marigold import MarigoldDepthSource
 

@@ -125,7 +125,7 @@ def plot_focus_track(rows: Sequence[dict[str, Any]], path: str, keys: Optional[S
 class PreviewWriter:
     """H.264 (yuv420p) preview video written with PyAV to a temp file, renamed on close."""
 
-    def __init__(self, path: str, width: int, height: int, fps: float) -> None:
+    def __init__(self, path: str, width: int, height: int, fps: float, pixel_aspect: float = 1.0) -> None:
         import av
         from fractions import Fraction
 
@@ -138,6 +138,8 @@ class PreviewWriter:
         rate = Fraction(fps).limit_denominator(1001)
         self.stream = self.container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=rate)
         self.stream.width, self.stream.height = width, height
+        if pixel_aspect != 1.0:
+            self.stream.codec_context.sample_aspect_ratio = Fraction(pixel_aspect).limit_denominator(1000)
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": "18"}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from fractions import Fraction
 from typing import Any, Optional
 
 from ..errors import InputError, OutputError
@@ -30,14 +31,16 @@ def _quote(path: str) -> str:
 
 def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optional[str] = None,
                     audio_range: Optional[tuple[float, Optional[float]]] = None,
-                    durations: Optional[list[float]] = None, audio_aac: Optional[list[bool]] = None) -> None:
+                    durations: Optional[list[float]] = None, audio_aac: Optional[list[bool]] = None,
+                    pixel_aspect: Optional[Fraction] = None) -> None:
     """Stream-copy `segment_paths` (same codec settings) into `out_path` (written directly: callers
     wrap this in :func:`atomic_output`). With ``audio_from`` its audio streams are copied in too —
     all of them, or only ``audio_range = (start_s, end_s | None)`` of the source when the render
     covered a frame sub-range (packets overlapping the range, shifted to start with the video).
     `durations` (seconds, one per segment) are the segments' exact lengths when the caller knows
     them; otherwise they are read from the segments. `audio_aac` (one flag per audio stream, from
-    io.audio.audio_plan) names the streams to encode to AAC instead of copying (PCM into MP4)."""
+    io.audio.audio_plan) names the streams to encode to AAC instead of copying (PCM into MP4).
+    `pixel_aspect` (non-square pixels) is written on the result's video stream."""
     if not segment_paths:
         raise InputError("concat: no segments given")
     for p in segment_paths:
@@ -78,8 +81,9 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
         # strict=experimental: the system's ffmpeg program may be older than PyAV's bundled FFmpeg
         # (Debian 12: 5.1), which still calls e.g. FLAC in MP4 experimental although the
         # streaming writer (FFmpeg 8) writes it; a join must accept what a single pass writes.
+        aspect = _display_aspect(segment_paths[0], pixel_aspect)
         out = ffmpeg.output(*streams, out_path, map_metadata=0, strict="experimental", **codecs,
-                            **({"timecode": tc} if tc else {}))
+                            **({"timecode": tc} if tc else {}), **({"aspect": aspect} if aspect else {}))
         try:
             out.global_args("-v", "error").overwrite_output().run(quiet=True)
         except ffmpeg.Error as exc:
@@ -91,6 +95,39 @@ def concat_segments(segment_paths: list[str], out_path: str, audio_from: Optiona
                     os.remove(tmp)
                 except OSError:
                     pass
+
+
+def _display_aspect(path: str, pixel_aspect: Optional[Fraction]) -> Optional[str]:
+    """The ffmpeg program's ``-aspect`` value (display width:height) of `path`'s frames shown with
+    `pixel_aspect`; None for square pixels."""
+    if pixel_aspect is None or Fraction(pixel_aspect) == 1:
+        return None
+    import av
+
+    with av.open(path) as c:
+        w, h = c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height
+    dar = Fraction(w, h) * Fraction(pixel_aspect)
+    return f"{dar.numerator}:{dar.denominator}"
+
+
+def record_pixel_aspect(src: str, dst: str, pixel_aspect: Fraction) -> None:
+    """Stream-copy `src` into `dst` with `pixel_aspect` on its video stream (all streams and tags kept).
+
+    Matroska takes a pixel aspect from the muxer's stream (DisplayWidth/DisplayHeight), which PyAV
+    cannot set; H.264/H.265 also carry it in their own headers, FFV1 and ProRes do not. A copy
+    through the ffmpeg program (which can) records it without touching a single coded frame.
+    """
+    if shutil.which("ffmpeg") is None:
+        raise OutputError(f"{dst}: the ffmpeg program is not installed (needed to record the pixel aspect "
+                          f"{pixel_aspect} in Matroska); write .mov instead")
+    import ffmpeg  # ffmpeg-python
+
+    out = ffmpeg.output(ffmpeg.input(src), dst, map=0, c="copy", map_metadata=0, strict="experimental",
+                        aspect=_display_aspect(src, pixel_aspect), f="matroska")
+    try:
+        out.global_args("-v", "error").overwrite_output().run(quiet=True)
+    except ffmpeg.Error as exc:
+        raise OutputError(f"recording the pixel aspect in {dst} failed: {_ffmpeg_reason(exc.stderr)}") from None
 
 
 def _ffmpeg_reason(stderr: Optional[bytes]) -> str:

@@ -60,6 +60,9 @@ class ClipInfo:
     matrix: Optional[str] = None  # YUV matrix, e.g. "bt709", "bt2020nc"
     color_range: Optional[str] = None  # "tv" | "pc"
     rotation: int = 0  # degrees applied on decode so frames come out upright
+    # width / height of one stored pixel on display (FFmpeg's sample aspect ratio, EXR's
+    # pixelAspectRatio): 4/3 for HDV 1440x1080, 2 for flagged 2x anamorphic, 10/11 for NTSC DV
+    pixel_aspect: Fraction = Fraction(1, 1)
     timecode: Optional[str] = None  # start timecode "HH:MM:SS:FF"
     audio_streams: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)  # container/stream tags

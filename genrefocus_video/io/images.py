@@ -7,6 +7,7 @@ un-premultiplied on read and premultiplied on write; everything else stores stra
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -26,6 +27,7 @@ class ImageData:
     alpha: Optional[np.ndarray]
     dtype: str  # "uint8" | "uint16" | "float16" | "float32"
     format: str  # "exr" | "png" | "tiff" | "jpeg" | ...
+    pixel_aspect: float = 1.0  # EXR pixelAspectRatio (width / height of a pixel on display)
 
 
 def is_image_path(path: str) -> bool:
@@ -125,6 +127,7 @@ def _read_exr(path: str) -> ImageData:
 
     with OpenEXR.File(path, separate_channels=True) as f:
         ch = {k: v.pixels for k, v in f.channels().items()}
+        pixel_aspect = float(f.header().get("pixelAspectRatio") or 1.0)
     names = set(ch)
     dtype = str(next(iter(ch.values())).dtype) if ch else "float32"
     if {"R", "G", "B"} <= names:
@@ -140,7 +143,9 @@ def _read_exr(path: str) -> ImageData:
     if alpha is not None:
         safe = np.where(alpha > 0, alpha, 1.0).astype(np.float32)
         px = np.where(alpha[..., None] > 0, px / safe[..., None], px).astype(np.float32)
-    return ImageData(np.ascontiguousarray(px), alpha, dtype, "exr")
+    if not (math.isfinite(pixel_aspect) and pixel_aspect > 0):
+        pixel_aspect = 1.0
+    return ImageData(np.ascontiguousarray(px), alpha, dtype, "exr", pixel_aspect)
 
 
 def _read_pfm(path: str) -> ImageData:
@@ -161,10 +166,11 @@ def _read_pfm(path: str) -> ImageData:
 
 
 def write_image(path: str, pixels: np.ndarray, alpha: Optional[np.ndarray] = None, *, fmt: Optional[str] = None,
-                exr_half: bool = True) -> None:
+                exr_half: bool = True, pixel_aspect: float = 1.0) -> None:
     """Write H×W×3 (or H×W×1) pixels to `path` (non-atomic: callers go through atomic_output).
 
-    Integers are written from 0..1 values (rounded, clipped); EXR from floats as half or float.
+    Integers are written from 0..1 values (rounded, clipped); EXR from floats as half or float,
+    with `pixel_aspect` in its header (PNG/TIFF/JPEG have no field that compositing apps read).
     """
     fmt = fmt or image_format(path)
     px = pixels if pixels.ndim == 3 else pixels[..., None]
@@ -183,6 +189,8 @@ def write_image(path: str, pixels: np.ndarray, alpha: Optional[np.ndarray] = Non
             if alpha is not None:
                 chans["A"] = np.ascontiguousarray(alpha.astype(dt))
             header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+            if pixel_aspect != 1.0:
+                header["pixelAspectRatio"] = float(pixel_aspect)
             with OpenEXR.File(header, chans) as f:
                 f.write(path)
             return

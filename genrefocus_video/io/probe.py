@@ -82,6 +82,10 @@ def describe(info: ClipInfo) -> str:
     lines = [f"{info.path}"]
     lines.append(f"  kind        {info.kind}" + (f" ({info.container})" if info.container else ""))
     lines.append(f"  size        {info.width}x{info.height}" + (f" (rotation {info.rotation}° applied)" if info.rotation else ""))
+    if info.pixel_aspect != 1:
+        pa = Fraction(info.pixel_aspect)
+        lines.append(f"  aspect      pixels {pa.numerator}:{pa.denominator} (non-square; shown as "
+                     f"{round(info.width * pa)}x{info.height})")
     n = "unknown" if info.n_frames is None else str(info.n_frames)
     if info.metadata.get("genrefocus.n_frames_estimated"):
         n += " (estimated from duration)"

@@ -6,6 +6,7 @@ PyAV as a video. Every reader streams: iterating yields :class:`~.frame.Frame` o
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Iterator, Optional, Union
 
 from ..errors import InputError
@@ -61,12 +62,17 @@ class FrameReader:
 
 
 def open_reader(path: str, transfer: str = "auto", first_frame: int = 0, last_frame: Optional[int] = None,
-                fps: Optional[float] = None) -> FrameReader:
-    """Open a clip for streaming reads. ``fps`` applies to sequences/images (videos carry their own)."""
+                fps: Optional[float] = None, pixel_aspect: Optional[float] = None) -> FrameReader:
+    """Open a clip for streaming reads. ``fps`` applies to sequences/images (videos carry their own);
+    ``pixel_aspect`` replaces what the file says (or does not say) about its pixels' shape."""
     if not path:
         raise InputError("no input given; expected a video file, image sequence pattern or image")
     if last_frame is not None and last_frame < first_frame:
         raise InputError(f"input {path}: last frame {last_frame} is before first frame {first_frame}")
     if is_pattern(path) or is_image_path(path):
-        return FrameReader(SequenceReader(path, transfer, first_frame, last_frame, fps))
-    return FrameReader(VideoReader(path, transfer, first_frame, last_frame))
+        reader = FrameReader(SequenceReader(path, transfer, first_frame, last_frame, fps))
+    else:
+        reader = FrameReader(VideoReader(path, transfer, first_frame, last_frame))
+    if pixel_aspect is not None:
+        reader.info.pixel_aspect = Fraction(pixel_aspect).limit_denominator(1000)
+    return reader

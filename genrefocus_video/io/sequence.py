@@ -166,6 +166,7 @@ class SequenceReader:
             container=None, codec=first.format, pix_fmt=_pix_fmt_name(first), bit_depth=_BITS.get(first.dtype, 8),
             chroma=None, has_alpha=first.alpha is not None, transfer=tr, transfer_tag=None,
             primaries="bt709", matrix="rgb", color_range="pc",
+            pixel_aspect=Fraction(first.pixel_aspect).limit_denominator(1000),
             metadata={"start_number": str(self.start_number)},
         )
         if first.format in ("jpeg", "tiff", "png"):
@@ -282,7 +283,8 @@ class SequenceWriter:
         final = self.path_for(frame.index)
         code = colour.from_linear(frame.rgb, self.transfer) if self.transfer != "linear" else frame.rgb
         with atomic.atomic_output(final, overwrite=self.overwrite, inputs=(self.like.path,)) as tmp:
-            write_image(tmp, code, frame.alpha, fmt=self.fmt, exr_half=self.exr_half)
+            write_image(tmp, code, frame.alpha, fmt=self.fmt, exr_half=self.exr_half,
+                        pixel_aspect=float(self.like.pixel_aspect))
         self._count += 1
 
     def close(self) -> None:

@@ -175,8 +175,11 @@ def probe_container(container: Any, path: str, transfer: str = "auto") -> tuple[
     pf = pixfmt_info(pix_fmt)
     rotation = int(round((first.rotation or 0) / 90.0)) * 90 % 360
     w, h = first.width, first.height
+    sar = vs.sample_aspect_ratio or cc.sample_aspect_ratio
+    pixel_aspect = Fraction(sar) if sar and Fraction(sar) > 0 else Fraction(1, 1)  # 0/1 = unknown = square
     if rotation in (90, 270):
         w, h = h, w
+        pixel_aspect = 1 / pixel_aspect  # the stored pixel's width is now its height
     duration = None
     if vs.duration and tb:
         duration = float(vs.duration * tb)
@@ -222,7 +225,7 @@ def probe_container(container: Any, path: str, transfer: str = "auto") -> tuple[
         pix_fmt=pix_fmt, bit_depth=pf.bit_depth, chroma=pf.chroma, has_alpha=pf.has_alpha,
         transfer=resolve_transfer(transfer, trc, pix_fmt, path=path), transfer_tag=trc,
         primaries=prim, matrix=mat if not pf.is_rgb else "rgb", color_range=rng, rotation=rotation,
-        timecode=timecode, audio_streams=audio, metadata=tags, camera=camera_from_tags(tags),
+        pixel_aspect=pixel_aspect, timecode=timecode, audio_streams=audio, metadata=tags, camera=camera_from_tags(tags),
     )
     info.metadata.update(hdr10_from_side_data(first))
     if estimated:
@@ -729,6 +732,8 @@ class VideoWriter:
         except (ValueError, av.error.FFmpegError) as exc:
             raise OutputError(f"output {self.path}: cannot add a {encoder} stream ({_ffmsg(exc)})") from None
         vs.width, vs.height = frame.width, frame.height
+        if self.like.pixel_aspect != 1:  # non-square pixels: keep the display geometry (MOV/MP4 pasp, SPS VUI)
+            vs.codec_context.sample_aspect_ratio = Fraction(self.like.pixel_aspect)
         vs.codec_context.thread_type = "AUTO"  # slice/frame threads: ProRes and FFV1 encode in parallel
         vs.codec_context.thread_count = 0
         vs.pix_fmt = self.pix_fmt
@@ -853,6 +858,7 @@ class VideoWriter:
             if self._audio_in is not None:
                 self._audio_in.close()
                 self._audio_in = None
+            self._record_pixel_aspect()
             if os.path.exists(self.final) and not self.overwrite:
                 raise OutputError(f"output {self.path} appeared while writing; pass --overwrite to replace it")
             atomic.commit(self._tmp, self.final)  # type: ignore[arg-type]
@@ -860,6 +866,22 @@ class VideoWriter:
             self.closed = True
         except BaseException:
             self.abort()
+            raise
+
+    def _record_pixel_aspect(self) -> None:
+        """Matroska keeps a pixel aspect only in its own track header, which PyAV cannot set:
+        H.264/H.265 carry one in their bitstream too, FFV1 and ProRes in .mkv need a copy pass."""
+        p = Fraction(self.like.pixel_aspect)
+        if p == 1 or self.family in ("h264", "h265") or _container_ext(self.path) not in (".mkv", ".webm"):
+            return
+        from .concat import record_pixel_aspect
+
+        fixed = atomic.temp_path_for(self.final)
+        try:
+            record_pixel_aspect(self._tmp, fixed, p)  # type: ignore[arg-type]
+            os.replace(fixed, self._tmp)  # type: ignore[arg-type]
+        except BaseException:
+            atomic.discard(fixed)
             raise
 
     def abort(self) -> None:

@@ -141,6 +141,7 @@ class RenderRequest:
     render_scale: float = 1.0
     time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    pixel_aspect: float = 1.0  # the source image's kOfxImagePropPixelAspectRatio
 
     @property
     def pixels(self) -> int:
@@ -153,7 +154,8 @@ class RenderRequest:
         return 0, rgb, rgb + depth, rgb + depth + rgb
 
 
-_FIELDS = {"width", "height", "depth_frames", "params", "focus_point", "focus_from_point", "render_scale", "time", "id"}
+_FIELDS = {"width", "height", "depth_frames", "params", "focus_point", "focus_from_point", "render_scale", "time", "id",
+           "pixel_aspect"}
 
 
 def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
@@ -196,5 +198,8 @@ def parse_render(obj: dict[str, Any]) -> RenderRequest:
     scale = _float(obj.get("render_scale", 1.0), "render_scale")
     if not 0 < scale <= 64:
         raise ProtocolError(f"'render_scale' = {scale} outside (0, 64]")
+    par = _float(obj.get("pixel_aspect", 1.0), "pixel_aspect")
+    if not 0.05 <= par <= 20:
+        raise ProtocolError(f"'pixel_aspect' = {par} outside [0.05, 20]")
     return RenderRequest(width, height, depth_frames, dict(params), (_float(fp[0], "focus_point"), _float(fp[1], "focus_point")),
-                         ffp, scale, _float(obj.get("time", 0.0), "time"), {"id": obj.get("id")})
+                         ffp, scale, _float(obj.get("time", 0.0), "time"), {"id": obj.get("id")}, par)

@@ -134,7 +134,8 @@ class Renderer:
         else:
             a = float(job.focus.disparity or 0.0)
         self.warm()
-        out = self._impl.render_from_params(src, disparity, a, k, job.aperture, job.highlights, job.render)
+        out = self._impl.render_from_params(src, disparity, a, k, job.aperture, job.highlights, job.render,
+                                            pixel_aspect=req.pixel_aspect)
         return np.asarray(out, dtype=np.float32)
 
 

@@ -15,6 +15,7 @@ longer side spans [-1, 1] before normalisation).
 """
 from __future__ import annotations
 
+import copy
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -137,7 +138,37 @@ class Aperture:
         rr = np.hypot(X - self.centroid[0], Y - self.centroid[1])[w > 0]
         self.scale = float(rr.max() + (g[1] - g[0]) / 2.0)
         self.fill = float(total * (g[1] - g[0]) ** 2 / (math.pi * self.scale ** 2))  # area / unit disc
+        self.pixel_aspect = 1.0  # width / height of one stored pixel on display (see with_pixel_aspect)
         self._kernels: dict = {}
+        self._views: dict = {1.0: self}
+
+    def with_pixel_aspect(self, pixel_aspect: float) -> "Aperture":
+        """This aperture rasterised for pixels `pixel_aspect` times as wide as tall (a clip's sample
+        aspect ratio: HDV 4:3, anamorphic 2:1, NTSC DV 10:11).
+
+        Bokeh must be round on the display, not in stored pixels: a kernel of radius r (in pixel
+        heights) spans r / pixel_aspect stored pixels across. Kernels stay square (side from the
+        wider axis) so every backend takes them unchanged.
+        """
+        p = float(pixel_aspect)
+        if not (math.isfinite(p) and 0.05 <= p <= 20.0):
+            raise ConfigError(f"pixel aspect must be in [0.05, 20], got {pixel_aspect}")
+        if p == self.pixel_aspect:
+            return self
+        other = self._views.get(p)  # kept, so its kernel cache lives across frames
+        if other is None:
+            if len(self._views) > 256:
+                self._views.clear()
+            other = copy.copy(self)
+            other.pixel_aspect = p
+            other._kernels = {}
+            other._views = self._views
+            self._views[p] = other
+        return other
+
+    def reach(self, radius_px: float) -> float:
+        """How far (stored px, either axis) a kernel of `radius_px` extends: the region padding."""
+        return abs(float(radius_px)) * max(1.0, 1.0 / self.pixel_aspect)
 
     def weight(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Transmission at normalised coordinates (u, v); zero outside the unit circle."""
@@ -174,7 +205,7 @@ class Aperture:
         return k
 
     def _rasterise(self, radius: float, front: bool, clip, ss: int) -> np.ndarray:
-        half = int(math.ceil(radius + 0.5))
+        half = int(math.ceil(self.reach(radius) + 0.5))
         n = 2 * half + 1
         if radius < 1e-3:
             out = np.zeros((1, 1), np.float32)
@@ -184,6 +215,7 @@ class Aperture:
         c = np.arange(-half, half + 1, dtype=np.float64)
         xs = (c[:, None] + offs[None, :]).reshape(-1)  # n*ss sample positions per axis
         X, Y = np.meshgrid(xs, xs)
+        X = X * self.pixel_aspect  # stored pixels -> display units (pixel heights)
         sgn = -1.0 if front else 1.0  # front: rotated 180°, PSF(q) = w(-q / r)
         w = self.weight(sgn * X / radius, sgn * Y / radius)
         if clip is not None:
@@ -202,7 +234,8 @@ class Aperture:
                 "circumradius_raw": round(self.scale, 6), "fill_vs_disc": round(self.fill, 4)}
 
     def __repr__(self) -> str:
-        return f"Aperture({self.name!r}, fill={self.fill:.3f})"
+        pa = f", pixel_aspect={self.pixel_aspect:g}" if self.pixel_aspect != 1.0 else ""
+        return f"Aperture({self.name!r}, fill={self.fill:.3f}{pa})"
 
 
 def _transform(raw: Raw, rotation_deg: float, aspect: float) -> Raw:

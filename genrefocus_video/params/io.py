@@ -20,6 +20,9 @@ class InputParams:
     first_frame: int = param(0, "first frame index to process (0-based)", min=0)
     last_frame: Optional[int] = param(None, "last frame index to process, inclusive (default: the end)", min=0)
     fps: Optional[float] = param(None, "frame rate for image-sequence inputs (default 24)", min=0.001)
+    pixel_aspect: Optional[float] = param(None, "width/height of one stored pixel on display (4:3 HDV = 1.3333, "
+                                          "2x anamorphic = 2); default: what the file says, else square",
+                                          flag="pixel-aspect", min=0.05, max=20.0)
 
 
 @dataclass

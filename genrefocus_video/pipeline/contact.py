@@ -27,14 +27,28 @@ def sheet_frames(first: int, last: int, count: int) -> list[int]:
     return sorted({first + round(k * (n - 1) / (count - 1)) for k in range(count)}) if count > 1 else [first + n // 2]
 
 
-def _thumb(rgb: np.ndarray) -> np.ndarray:
-    """Linear float RGB -> 8-bit sRGB thumbnail THUMB_W wide (area-averaged, so no aliasing)."""
+def to_display(rgb: np.ndarray, pixel_aspect: float) -> np.ndarray:
+    """Resample non-square pixels to square ones (width × pixel_aspect), as a player shows them:
+    images for people must not look squeezed."""
+    import cv2
+
+    if abs(float(pixel_aspect) - 1.0) < 1e-6:
+        return rgb
+    h, w = rgb.shape[:2]
+    w2 = max(1, round(w * float(pixel_aspect)))
+    interp = cv2.INTER_AREA if w2 < w else cv2.INTER_CUBIC
+    return cv2.resize(np.ascontiguousarray(rgb, dtype=np.float32), (w2, h), interpolation=interp)
+
+
+def _thumb(rgb: np.ndarray, pixel_aspect: float = 1.0) -> np.ndarray:
+    """Linear float RGB -> 8-bit sRGB thumbnail THUMB_W wide at the display aspect (area-averaged,
+    so no aliasing)."""
     import cv2
 
     from ..colour import from_linear
 
     h, w = rgb.shape[:2]
-    th = max(1, round(h * THUMB_W / w))
+    th = max(1, round(h * THUMB_W / (w * float(pixel_aspect))))
     small = cv2.resize(np.ascontiguousarray(rgb, dtype=np.float32), (THUMB_W, th), interpolation=cv2.INTER_AREA)
     code = np.clip(from_linear(np.clip(small, 0.0, None), "srgb"), 0.0, 1.0)
     return (code * 255.0 + 0.5).astype(np.uint8)
@@ -71,14 +85,16 @@ def write_contact_sheet(path: str, job: object, first: int, last: int, fps: floa
 
     frames = sheet_frames(first, last, int(job.output.contact_frames))  # type: ignore[attr-defined]
     pairs = []
-    with open_reader(job.input.path, transfer=job.input.transfer, fps=job.input.fps) as r_in, \
+    with open_reader(job.input.path, transfer=job.input.transfer, fps=job.input.fps,
+                     pixel_aspect=job.input.pixel_aspect) as r_in, \
             open_reader(job.output.path, transfer="auto") as r_out:  # type: ignore[attr-defined]
+        pa = float(r_in.info.pixel_aspect)
         for i in frames:
             before, after = r_in.read(i).rgb, r_out.read(i - first).rgb
             seconds = i / fps if fps else 0.0
             a = focus.get(i)
             caption = f"frame {i}  {seconds:.2f} s" + (f"  focus {a:.3f}" if a is not None else "")
-            pairs.append((_thumb(before), _thumb(after), caption))
+            pairs.append((_thumb(before, pa), _thumb(after, pa), caption))
     img = compose(pairs)[..., ::-1]
     with atomic_output(path, overwrite=True, inputs=(job.input.path,)) as tmp:  # type: ignore[attr-defined]
         if not cv2.imwrite(tmp, img):

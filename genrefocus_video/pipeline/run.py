@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -74,7 +75,8 @@ def _reader(job: JobParams, first: Optional[int] = None, last: Optional[int] = N
 
     return open_reader(job.input.path, transfer=job.input.transfer,
                        first_frame=job.input.first_frame if first is None else first,
-                       last_frame=job.input.last_frame if last is None else last, fps=job.input.fps)
+                       last_frame=job.input.last_frame if last is None else last, fps=job.input.fps,
+                       pixel_aspect=job.input.pixel_aspect)
 
 
 def _frame_count(reader: Any) -> Optional[int]:
@@ -258,7 +260,7 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
         raise InputError(f"{job.input.path}: no frames in the selected range")
     wall = time.perf_counter() - t_start
     if ba_pair is not None:
-        write_before_after(job.output.before_after, *ba_pair)
+        write_before_after(job.output.before_after, *ba_pair, pixel_aspect=float(info.pixel_aspect))
     if job.output.contact_sheet:
         _contact_sheet(job, info, job.input.first_frame, job.input.first_frame + n - 1, focus_by_frame)
     summary = RunSummary(job.output.path, n, wall, executor.name, getattr(executor, "workers", 1),
@@ -375,9 +377,9 @@ def _render_chunks(job: JobParams, factory: StageFactory, info: ClipInfo, total:
     for e in entries:
         done[e["chunk"]] = e
     ordered = [done[c.index] for c in chunks]
-    _assemble(job, work, ordered, _rate(job, info), bool(info.audio_streams))
+    _assemble(job, work, ordered, _rate(job, info), bool(info.audio_streams), info.pixel_aspect)
     if job.depth.preview:
-        _join_previews(job, ordered, _rate(job, info))
+        _join_previews(job, ordered, _rate(job, info), info.pixel_aspect)
     work.finish(job, chunks)
     timings = Timings()
     for e in entries:
@@ -416,7 +418,8 @@ def _stages_head(job: JobParams, info: ClipInfo) -> list[Any]:
     return DEFAULT_FACTORY.head(job, info)
 
 
-def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps: float, has_audio: bool) -> None:
+def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps: float, has_audio: bool,
+              pixel_aspect: Fraction = Fraction(1)) -> None:
     """Join finished segments into the final output: lossless concat, or move images into place."""
     if is_sequence_output(job.output.path, job.output.codec):
         dest = os.path.dirname(os.path.abspath(job.output.path))
@@ -453,7 +456,7 @@ def _assemble(job: JobParams, work: WorkDir, entries: list[dict[str, Any]], fps:
     try:
         with atomic_output(job.output.path, overwrite=job.output.overwrite, inputs=(job.input.path,)) as tmp:
             _concat(concat_segments, [e["segment"] for e in entries], tmp, audio, audio_range,
-                    _segment_durations(entries, fps), aac)
+                    _segment_durations(entries, fps), aac, pixel_aspect)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
@@ -511,37 +514,39 @@ def _with_preview_range(job: JobParams, info: ClipInfo, first: int) -> JobParams
     return replace(job, depth=replace(job.depth, preview_range=f"{lo!r},{hi!r}"))
 
 
-def _join_previews(job: JobParams, entries: list[dict[str, Any]], fps: float) -> None:
+def _join_previews(job: JobParams, entries: list[dict[str, Any]], fps: float, pixel_aspect: Fraction = Fraction(1)) -> None:
     """Join the chunks' depth-preview segments into job.depth.preview (stream copy, atomic)."""
     from ..io.atomic import atomic_output
     from ..io.concat import concat_segments
 
     path = str(job.depth.preview)
     with atomic_output(path, overwrite=True, inputs=(job.input.path,)) as tmp:
-        concat_segments([e["preview"] for e in entries], tmp, durations=[int(e["frames"]) / fps for e in entries])
+        concat_segments([e["preview"] for e in entries], tmp, durations=[int(e["frames"]) / fps for e in entries],
+                        pixel_aspect=pixel_aspect)
     log.info("depth preview written to %s", path)
 
 
 def _concat(concat_segments: Any, segments: list[str], out: str, audio: Optional[str],
             audio_range: Optional[tuple[float, Optional[float]]], durations: list[float],
-            audio_aac: Optional[list[bool]] = None) -> None:
+            audio_aac: Optional[list[bool]] = None, pixel_aspect: Fraction = Fraction(1)) -> None:
     if audio:
         concat_segments(segments, out, audio_from=audio, audio_range=audio_range, durations=durations,
-                        audio_aac=audio_aac)
+                        audio_aac=audio_aac, pixel_aspect=pixel_aspect)
     else:
-        concat_segments(segments, out, durations=durations)
+        concat_segments(segments, out, durations=durations, pixel_aspect=pixel_aspect)
 
 
 # -- before/after image -------------------------------------------------------------------------------
 
-def write_before_after(path: str, before: np.ndarray, after: np.ndarray) -> None:
-    """Side-by-side sRGB PNG (8-bit) of a frame before and after, written atomically."""
+def write_before_after(path: str, before: np.ndarray, after: np.ndarray, pixel_aspect: float = 1.0) -> None:
+    """Side-by-side sRGB PNG (8-bit) of a frame before and after at its display aspect, written atomically."""
     import cv2
 
     from ..colour import from_linear
     from ..io.atomic import atomic_output
+    from .contact import to_display
 
-    both = np.concatenate([before, after], axis=1)
+    both = np.concatenate([to_display(before, pixel_aspect), to_display(after, pixel_aspect)], axis=1)
     code = np.clip(from_linear(np.clip(both, 0.0, None).astype(np.float32), "srgb"), 0.0, 1.0)
     img = (code * 255.0 + 0.5).astype(np.uint8)[..., ::-1]
     with atomic_output(path, overwrite=True) as tmp:
@@ -565,4 +570,5 @@ def _before_after_from_output(job: JobParams, chunks: list[Chunk]) -> None:
     with _reader(job, mid, mid) as r_in, open_reader(job.output.path, transfer="auto") as r_out:
         before = next(iter(r_in)).rgb
         after = r_out.read(mid - first).rgb
-    write_before_after(job.output.before_after, before, after)
+        pixel_aspect = float(r_in.info.pixel_aspect)
+    write_before_after(job.output.before_after, before, after, pixel_aspect)

@@ -206,14 +206,17 @@ def build_deblur_stage(job: JobParams, info: ClipInfo) -> Optional[Stage]:
     raise ConfigError(f"backends.deblur must be none, classical or deblurnet, got {kind!r}")
 
 
-def _aperture_from_job(job: JobParams) -> Any:
+def _aperture_from_job(job: JobParams, info: Optional[ClipInfo] = None) -> Any:
+    """The aperture BokehNet is conditioned on, rasterised for the clip's pixel aspect (its kernel
+    atlas shows the stored-pixel shape that is round on the display)."""
     try:
         from ..optics.aperture import make_aperture
     except ImportError:
         return None
     ap = job.aperture
-    return make_aperture(ap.shape, blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature,
-                         aspect=ap.aspect, image=ap.image)
+    aperture = make_aperture(ap.shape, blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature,
+                             aspect=ap.aspect, image=ap.image)
+    return aperture.with_pixel_aspect(float(info.pixel_aspect)) if info is not None else aperture
 
 
 def _k_from_job(job: JobParams, info: ClipInfo) -> Optional[float]:
@@ -230,7 +233,7 @@ def _k_from_job(job: JobParams, info: ClipInfo) -> Optional[float]:
 def build_bokehnet_stage(job: JobParams, info: ClipInfo) -> Stage:
     """BokehNet stage (temporal with warm-up 1 when noise/latent warping is on)."""
     _preflight(job, "bokehnet")
-    return BokehNetStage(job, info, k=_k_from_job(job, info), aperture=_aperture_from_job(job))
+    return BokehNetStage(job, info, k=_k_from_job(job, info), aperture=_aperture_from_job(job, info))
 
 
 __all__ = ["BackendUnavailableError", "BokehNetStage", "ClassicalDeblurStage", "DeblurNetStage",

@@ -24,7 +24,9 @@ def resolve_k(job: JobParams, info: Optional[ClipInfo]) -> float:
     blur = job.blur
     if blur.k is not None:
         return float(blur.k)
-    width = info.width if info is not None else None
+    # K is in pixel heights (the renderer keeps bokeh round on the display): the sensor width spans
+    # the frame's display width, width × pixel aspect
+    width = info.width * float(info.pixel_aspect) if info is not None else None
     focus_m = job.focus.depth
     meta_cam = camera_from_metadata(info.camera) if (info is not None and blur.use_metadata and info.camera) else None
     if blur.focal_length_mm is not None or blur.f_number is not None:
@@ -72,7 +74,8 @@ class BokehStage:
     def _options(self) -> dict[str, Any]:
         ap, hl, rp = self.job.aperture, self.job.highlights, self.job.render
         opts: dict[str, Any] = {"cats_eye": ap.cats_eye, "chromatic": ap.chromatic, "device": rp.device,
-                                "draft": rp.draft, "tile": rp.tile}
+                                "draft": rp.draft, "tile": rp.tile,
+                                "pixel_aspect": float(self.info.pixel_aspect) if self.info is not None else 1.0}
         if hl.recover:
             opts.update(highlight_recover=True, highlight_threshold=hl.threshold, highlight_gain=hl.gain)
         return opts

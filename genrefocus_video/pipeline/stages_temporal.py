@@ -157,7 +157,8 @@ class FrameLookup:
         if self._reader is None:
             from ..io.reader import open_reader
 
-            self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps)
+            self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps,
+                                       pixel_aspect=self.job.input.pixel_aspect)
         return self._reader
 
     def frame(self, index: int) -> Optional[Frame]:
@@ -542,8 +543,10 @@ class DepthPreviewStage:
     temporal = True
     warmup = 0
 
-    def __init__(self, path: str, fps: float, rng: Optional[tuple[float, float]] = None) -> None:
+    def __init__(self, path: str, fps: float, rng: Optional[tuple[float, float]] = None,
+                 pixel_aspect: float = 1.0) -> None:
         self.path, self.fps = path, fps
+        self.pixel_aspect = pixel_aspect  # carried into the preview (H.264 VUI), so it plays unsqueezed
         self._fixed = rng
         self._writer: Any = None
         self._range: Optional[tuple[float, float]] = rng
@@ -567,7 +570,7 @@ class DepthPreviewStage:
         if self._writer is None:
             from ..focus.export import PreviewWriter
 
-            self._writer = PreviewWriter(self.path, img.shape[1], img.shape[0], self.fps)
+            self._writer = PreviewWriter(self.path, img.shape[1], img.shape[0], self.fps, self.pixel_aspect)
         self._writer.write(img)
         return rec
 
@@ -612,7 +615,7 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     stages.append(FocusStage(job, info, DepthProbe(job, info, lookup)))
     if job.depth.preview:
         stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,
-                                        job.depth.preview_limits))
+                                        job.depth.preview_limits, pixel_aspect=float(info.pixel_aspect)))
     return stages
 
 

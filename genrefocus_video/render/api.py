@@ -26,7 +26,7 @@ log = logging.getLogger("genrefocus_video.render")
 _OPTIONS = {
     "blades", "rotation_deg", "curvature", "aspect", "aperture_image", "cats_eye", "chromatic",
     "highlight_recover", "highlight_threshold", "highlight_gain", "device", "backend", "draft", "tile",
-    "layer_step", "layer_rel", "r0", "layer_grid",
+    "layer_step", "layer_rel", "r0", "layer_grid", "pixel_aspect",
 }
 AUTO_BAND_PIXELS = 2_400_000  # frames above this many pixels are rendered in bands (tile=0)
 
@@ -144,7 +144,8 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     Options: blades, rotation_deg, curvature, aspect, aperture_image (shape 'image'), cats_eye
     (0..1), chromatic (0..1), highlight_recover/highlight_threshold/highlight_gain, device
     (auto|cpu|cuda), backend (auto|numpy|torch), draft (0.05..1 scale), tile (band height px,
-    0 = automatic), and quality knobs layer_step (px), layer_rel, r0 (multi-resolution knee px),
+    0 = automatic), pixel_aspect (width/height of a stored pixel on display, the clip's sample
+    aspect ratio: bokeh stays round on the display; r and K are in pixel heights), and quality knobs layer_step (px), layer_rel, r0 (multi-resolution knee px),
     layer_grid ('anchored', default: a fixed layer lattice anchored at r = 0 plus the frame's
     extreme radii, continuous across frames; 'lattice', 'adaptive': alternatives for benchmarks).
     """
@@ -152,7 +153,7 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     if unknown:
         raise ConfigError(f"unknown render option(s): {', '.join(sorted(unknown))}")
     img, d, a, kk = _check_inputs(image, disparity, focus_disparity, k)
-    ap = resolve_aperture(aperture, options)
+    ap = resolve_aperture(aperture, options).with_pixel_aspect(_num(options, "pixel_aspect", 1.0, 0.05, 20.0))
     cats_eye = _num(options, "cats_eye", 0.0, 0.0, 1.0)
     chromatic = _num(options, "chromatic", 0.0, 0.0, 1.0)
     draft = _num(options, "draft", 1.0, 0.01, 1.0)
@@ -218,10 +219,11 @@ def _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, fram
 
 
 def render_from_params(image: np.ndarray, disparity: np.ndarray, a: float, k: float, aperture_params: Any,
-                       highlight_params: Any = None, render_params: Any = None) -> np.ndarray:
-    """`render_bokeh` driven by the job schema sections (params.optics)."""
+                       highlight_params: Any = None, render_params: Any = None,
+                       pixel_aspect: float = 1.0) -> np.ndarray:
+    """`render_bokeh` driven by the job schema sections (params.optics) and the clip's pixel aspect."""
     ap = aperture_params
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = {"pixel_aspect": pixel_aspect}
     if ap is not None:
         opts.update(blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature, aspect=ap.aspect,
                     cats_eye=ap.cats_eye, chromatic=ap.chromatic)

@@ -220,7 +220,7 @@ def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic:
         R = abs(float(centres[i]))
         s = max(1, int(math.floor(R / spacing.r0 + 0.5))) if spacing.r0 > 0 else 1
         # Reach: the layer's own blur, plus room for nearer layers' blur to see its hidden extension.
-        pad = int(math.ceil(R + rmax_abs)) + 2 * s + 2
+        pad = int(math.ceil(aperture.reach(R) + aperture.reach(rmax_abs))) + 2 * s + 2
         y0, y1 = max(0, int(ry[0]) - pad), min(H, int(ry[-1]) + 1 + pad)
         x0, x1 = max(0, int(cx[0]) - pad), min(W, int(cx[-1]) + 1 + pad)
         if spacing.grid != "adaptive":
@@ -257,13 +257,14 @@ def _align(a: int, b: int, s: int, size: int) -> tuple[int, int]:
     return a2, b2
 
 
-def zone_centres(zones: tuple[int, int], frame_box, shape) -> list[tuple[float, float]]:
+def zone_centres(zones: tuple[int, int], frame_box, shape, pixel_aspect: float = 1.0) -> list[tuple[float, float]]:
     """Cat's-eye zone centres in frame coordinates normalised by the half diagonal (corners ≈ 1)."""
     ny, nx = zones
     if frame_box is None:
         fh, fw = shape
     else:
         fh, fw = frame_box[2], frame_box[3]
+    fw = fw * pixel_aspect  # cat's eye is round on the display: positions in pixel heights
     half_diag = 0.5 * math.hypot(fh, fw)
     out = []
     for j in range(ny):
@@ -319,13 +320,18 @@ def _layer_kernels(aperture: Aperture, r: float, s: int, chromatic: float, cats_
         # box-averaging by s and bilinear upsampling add a blur of variance s²/12 + s²/6 = s²/4 per
         # axis; a disc of radius R has variance R²/4, so the working kernel is shrunk to
         # R' = sqrt(R² − s²) to keep the scaled aperture's second moment (+0.01 dB on lfbench)
-        R = math.sqrt(max(R * R - MULTIRES_VAR * s * s, 0.25 * R * R))
+        R2 = math.sqrt(max(R * R - MULTIRES_VAR * s * s, 0.25 * R * R))
+        p = aperture.pixel_aspect
+        if p != 1.0:  # across, the kernel spans R/p stored px: shrink that extent on its own
+            across = math.sqrt(max((R / p) ** 2 - MULTIRES_VAR * s * s, 0.25 * (R / p) ** 2))
+            aperture = aperture.with_pixel_aspect(R2 / across)
+        R = R2
     R /= s
     sign = 1.0 if front else -1.0
     scales = (1.0 + sign * CHROMATIC_SPREAD * chromatic, 1.0, 1.0 - sign * CHROMATIC_SPREAD * chromatic)
     clips: list = [None]
     if zones is not None:
-        clips = [(-cats_eye * px, -cats_eye * py, 1.0) for px, py in zone_centres(zones, frame_box, shape)]
+        clips = [(-cats_eye * px, -cats_eye * py, 1.0) for px, py in zone_centres(zones, frame_box, shape, aperture.pixel_aspect)]
     out = []
     for z, clip in enumerate(clips):
         if chromatic == 0:  # one kernel object for all four channels (backends batch them)

@@ -647,8 +647,8 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
     unsigned long id = __atomic_add_fetch(&g_request_id, 1, __ATOMIC_RELAXED);
     append(json, cap, &len,
            "{\"id\":%lu,\"width\":%d,\"height\":%d,\"depth_frames\":%d,\"render_scale\":%.17g,\"time\":%.17g,"
-           "\"focus_point\":[%.17g,%.17g],\"focus_from_point\":%s,\"params\":{",
-           id, W, H, nd, rs[0], t, col, row, from_point ? "true" : "false");
+           "\"pixel_aspect\":%.17g,\"focus_point\":[%.17g,%.17g],\"focus_from_point\":%s,\"params\":{",
+           id, W, H, nd, rs[0], t, par, col, row, from_point ? "true" : "false");
     int first = 1;
     for (int i = 0; i < g_nparams; i++) {
       const char *k = g_params[i].kind;

@@ -398,6 +398,7 @@ static const char *o_context = kOfxImageEffectContextFilter, *o_bitdepth = kOfxB
 static int o_frames = 3, o_start = 0, o_threads = 1, o_kill_after = -1, o_nc = 4, o_depth_nc = -1;
 static int g_w, g_h;
 static double o_rs = 1.0; /* render scale: files are at render resolution, canonical = pixels / scale */
+static double o_par = 1.0; /* pixel aspect ratio of every image: canonical x = pixel x * par / scale */
 static int g_bytes = 4;
 
 typedef struct {
@@ -445,7 +446,7 @@ static OfxPropertySetHandle image_props(void *data, int w, int h, int nc) {
   propSetString(im, kOfxImageEffectPropPixelDepth, 0, o_bitdepth);
   propSetString(im, kOfxImageEffectPropComponents, 0,
                 nc == 4 ? kOfxImageComponentRGBA : nc == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha);
-  propSetDouble(im, kOfxImagePropPixelAspectRatio, 0, 1.0);
+  propSetDouble(im, kOfxImagePropPixelAspectRatio, 0, o_par);
   propSetString(im, kOfxImagePropField, 0, kOfxImageFieldNone);
   propSetString(im, kOfxImageEffectPropPreMultiplication, 0, kOfxImageOpaque);
   double rs[2] = {o_rs, o_rs};
@@ -536,7 +537,7 @@ static OfxStatus clipGetPropertySet(OfxImageClipHandle c, OfxPropertySetHandle *
 static OfxStatus clipGetRegionOfDefinition(OfxImageClipHandle c, OfxTime t, OfxRectD *b) {
   (void)t;
   if (!c) return kOfxStatErrBadHandle;
-  b->x1 = 0, b->y1 = 0, b->x2 = g_w / o_rs, b->y2 = g_h / o_rs; /* canonical coordinates */
+  b->x1 = 0, b->y1 = 0, b->x2 = g_w * o_par / o_rs, b->y2 = g_h / o_rs; /* canonical coordinates */
   return kOfxStatOK;
 }
 static int effectAbort(OfxImageEffectHandle e) { (void)e; return 0; }
@@ -867,7 +868,7 @@ static int usage(void) {
   fprintf(stderr, "usage: testhost BINARY --source SRC.pfm [--depth D.pfm] [--out OUT_%%03d.pfm] [--frames N] "
                   "[--start F] [--anim FILE] [--bit-depth float|short|byte] [--components RGBA|RGB] "
                   "[--depth-components RGBA|RGB|Alpha] [--context filter|general] [--threads T] "
-                  "[--kill-bridge-after K] [--render-scale S] [--describe-json FILE]\n");
+                  "[--kill-bridge-after K] [--render-scale S] [--pixel-aspect P] [--describe-json FILE]\n");
   return 2;
 }
 
@@ -890,6 +891,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--threads")) o_threads = atoi(v) > 0 ? atoi(v) : 1;
     else if (!strcmp(a, "--kill-bridge-after")) o_kill_after = atoi(v);
     else if (!strcmp(a, "--render-scale")) o_rs = strtod(v, NULL) > 0 ? strtod(v, NULL) : 1.0;
+    else if (!strcmp(a, "--pixel-aspect")) o_par = strtod(v, NULL) > 0 ? strtod(v, NULL) : 1.0;
     else if (!strcmp(a, "--components")) o_nc = ncomp(v);
     else if (!strcmp(a, "--depth-components")) o_depth_nc = ncomp(v);
     else if (!strcmp(a, "--context"))
@@ -989,7 +991,7 @@ int main(int argc, char **argv) {
   free(pf.px);
   g_inst = effect_new(kOfxTypeImageEffectInstance);
   propSetString(g_inst->props, kOfxImageEffectPropContext, 0, o_context);
-  double psize[2] = {g_w / o_rs, g_h / o_rs}, poff[2] = {0, 0};
+  double psize[2] = {g_w * o_par / o_rs, g_h / o_rs}, poff[2] = {0, 0};
   propSetDoubleN(g_inst->props, kOfxImageEffectPropProjectSize, 2, psize);
   propSetDoubleN(g_inst->props, kOfxImageEffectPropProjectExtent, 2, psize);
   propSetDoubleN(g_inst->props, kOfxImageEffectPropProjectOffset, 2, poff);
