@@ -16,6 +16,7 @@ RUNS = [
     ["render_quality.py", "--seeds", "10"],
     ["render_speed.py", "--repeats", "5"],
     ["pixel_aspect_cost.py"],
+    ["interlace_cost.py"],
     ["temporal_quality.py", "--size", "384x216"],
     ["temporal_quality.py", "--size", "384x216", "--skip-motion", "--k", "16"],
     ["render_floor.py", "--k", "16"],

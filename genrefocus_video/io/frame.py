@@ -63,6 +63,10 @@ class ClipInfo:
     # width / height of one stored pixel on display (FFmpeg's sample aspect ratio, EXR's
     # pixelAspectRatio): 4/3 for HDV 1440x1080, 2 for flagged 2x anamorphic, 10/11 for NTSC DV
     pixel_aspect: Fraction = Fraction(1, 1)
+    # scan of the source: "progressive", "tff"/"bff" (interlaced, that field shown first),
+    # "interlaced" (flagged per frame only) or None (unknown: stills, sequences)
+    field_order: Optional[str] = None
+    deinterlaced: bool = False  # frames are deinterlaced on read (io.interlace), so outputs are progressive
     timecode: Optional[str] = None  # start timecode "HH:MM:SS:FF"
     audio_streams: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)  # container/stream tags

@@ -62,9 +62,11 @@ class FrameReader:
 
 
 def open_reader(path: str, transfer: str = "auto", first_frame: int = 0, last_frame: Optional[int] = None,
-                fps: Optional[float] = None, pixel_aspect: Optional[float] = None) -> FrameReader:
+                fps: Optional[float] = None, pixel_aspect: Optional[float] = None,
+                deinterlace: str = "auto") -> FrameReader:
     """Open a clip for streaming reads. ``fps`` applies to sequences/images (videos carry their own);
-    ``pixel_aspect`` replaces what the file says (or does not say) about its pixels' shape."""
+    ``pixel_aspect`` replaces what the file says (or does not say) about its pixels' shape;
+    ``deinterlace`` (auto|on|off) is for interlaced video (io.interlace)."""
     if not path:
         raise InputError("no input given; expected a video file, image sequence pattern or image")
     if last_frame is not None and last_frame < first_frame:
@@ -72,7 +74,7 @@ def open_reader(path: str, transfer: str = "auto", first_frame: int = 0, last_fr
     if is_pattern(path) or is_image_path(path):
         reader = FrameReader(SequenceReader(path, transfer, first_frame, last_frame, fps))
     else:
-        reader = FrameReader(VideoReader(path, transfer, first_frame, last_frame))
+        reader = FrameReader(VideoReader(path, transfer, first_frame, last_frame, deinterlace))
     if pixel_aspect is not None:
         reader.info.pixel_aspect = Fraction(pixel_aspect).limit_denominator(1000)
     return reader

@@ -26,6 +26,7 @@ from ..errors import ConfigError, InputError, OutputError
 from . import atomic
 from .audio import MOV_EXTS, AacEncoder, audio_plan
 from .frame import ClipInfo, Frame
+from .interlace import MODES as INTERLACE_MODES, PREROLL, Deinterlacer, field_order, is_interlaced
 from .timecode import add_frames
 from .pixels import (MATRIX_IDS, MATRIX_NAMES, PRIMARIES_IDS, PRIMARIES_NAMES, RANGE_IDS, RANGE_NAMES,
                      TAG_TO_TRANSFER, TRANSFER_TO_TAG, TRC_IDS, TRC_NAMES, decode_to_code,
@@ -225,7 +226,8 @@ def probe_container(container: Any, path: str, transfer: str = "auto") -> tuple[
         pix_fmt=pix_fmt, bit_depth=pf.bit_depth, chroma=pf.chroma, has_alpha=pf.has_alpha,
         transfer=resolve_transfer(transfer, trc, pix_fmt, path=path), transfer_tag=trc,
         primaries=prim, matrix=mat if not pf.is_rgb else "rgb", color_range=rng, rotation=rotation,
-        pixel_aspect=pixel_aspect, timecode=timecode, audio_streams=audio, metadata=tags, camera=camera_from_tags(tags),
+        pixel_aspect=pixel_aspect, field_order=field_order(cc.field_order, bool(first.interlaced_frame)),
+        timecode=timecode, audio_streams=audio, metadata=tags, camera=camera_from_tags(tags),
     )
     info.metadata.update(hdr10_from_side_data(first))
     if estimated:
@@ -282,14 +284,29 @@ def frame_to_linear(vf: "av.VideoFrame", info: ClipInfo) -> tuple[np.ndarray, Op
 class VideoReader:
     """Streaming frames of one video file (see :func:`genrefocus_video.io.reader.open_reader`)."""
 
-    def __init__(self, path: str, transfer: str = "auto", first_frame: int = 0, last_frame: Optional[int] = None) -> None:
+    def __init__(self, path: str, transfer: str = "auto", first_frame: int = 0, last_frame: Optional[int] = None,
+                 deinterlace: str = "auto") -> None:
         self.path = path
+        if deinterlace not in INTERLACE_MODES:
+            raise ConfigError(f"'input.deinterlace' must be one of {', '.join(INTERLACE_MODES)}, got {deinterlace!r}")
         self._container = open_container(path)
         try:
             self.info, _ = probe_container(self._container, path, transfer)
         except BaseException:
             self._container.close()
             raise
+        self._deinterlace = deinterlace
+        if is_interlaced(self.info.field_order):
+            if deinterlace == "off":
+                log.warning("input %s is interlaced (%s) and --deinterlace off: frames are processed as progressive "
+                            "pictures, so moving edges keep their combing and it is blurred into the bokeh",
+                            path, self.info.field_order)
+            else:
+                self.info.deinterlaced = True
+                log.info("input %s is interlaced (%s): deinterlacing on read (estdif, spatial); the output is "
+                         "progressive at the same frame rate", path, self.info.field_order)
+        elif deinterlace == "on":
+            self.info.deinterlaced = True
         self._vs = self._container.streams.video[0]
         self._start_pts = self._vs.start_time if self._vs.start_time is not None else 0
         self.first_frame = first_frame
@@ -352,6 +369,23 @@ class VideoReader:
         return max(0, end - self.first_frame + 1)
 
     def _frames(self, container: Any, start: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
+        """(index, frame) decoded from the keyframe at or before `start` on (deinterlaced when the
+        clip asks for it, one frame late, after a one-frame pre-roll: io.interlace)."""
+        deint = Deinterlacer(self._deinterlace) if self.info.deinterlaced else None
+        frames = self._decoded(container, max(0, start - PREROLL) if deint is not None else start)
+        if deint is None:
+            yield from frames
+            return
+        idx = -1
+        try:
+            for idx, vf in frames:
+                yield from deint.feed(idx, vf)
+            yield from deint.flush()
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise InputError(f"input {self.path}: frame {idx} cannot be deinterlaced ({_ffmsg(exc)}); "
+                             "try --deinterlace off") from None
+
+    def _decoded(self, container: Any, start: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
         vs = container.streams.video[0]
         counter = 0
         last = -1

@@ -357,7 +357,8 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
     unreported = 0
     try:
         with open_reader(job.input.path, transfer=job.input.transfer, first_frame=read_start,
-                         last_frame=chunk.end, fps=job.input.fps, pixel_aspect=job.input.pixel_aspect) as reader:
+                         last_frame=chunk.end, fps=job.input.fps, pixel_aspect=job.input.pixel_aspect,
+                         deinterlace=job.input.deinterlace) as reader:
             with open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
                              transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
                              audio_from=None, overwrite=True) as writer:

@@ -76,7 +76,7 @@ def _reader(job: JobParams, first: Optional[int] = None, last: Optional[int] = N
     return open_reader(job.input.path, transfer=job.input.transfer,
                        first_frame=job.input.first_frame if first is None else first,
                        last_frame=job.input.last_frame if last is None else last, fps=job.input.fps,
-                       pixel_aspect=job.input.pixel_aspect)
+                       pixel_aspect=job.input.pixel_aspect, deinterlace=job.input.deinterlace)
 
 
 def _frame_count(reader: Any) -> Optional[int]:

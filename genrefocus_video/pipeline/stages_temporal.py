@@ -158,7 +158,8 @@ class FrameLookup:
             from ..io.reader import open_reader
 
             self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps,
-                                       pixel_aspect=self.job.input.pixel_aspect)
+                                       pixel_aspect=self.job.input.pixel_aspect,
+                                       deinterlace=self.job.input.deinterlace)
         return self._reader
 
     def frame(self, index: int) -> Optional[Frame]:
