@@ -84,7 +84,8 @@ def describe(info: ClipInfo) -> str:
     lines.append(f"  size        {info.width}x{info.height}" + (f" (rotation {info.rotation}° applied)" if info.rotation else ""))
     if info.field_order and info.field_order != "progressive":
         first = {"tff": ", top field first", "bff": ", bottom field first"}.get(info.field_order, "")
-        lines.append(f"  scan        interlaced{first}" + (" (deinterlaced on read: bwdif)" if info.deinterlaced else ""))
+        note = " (deinterlaced on read: bwdif)" if info.deinterlaced else ""
+        lines.append(f"  scan        interlaced{first}{note}")
     if info.pixel_aspect != 1:
         pa = Fraction(info.pixel_aspect)
         lines.append(f"  aspect      pixels {pa.numerator}:{pa.denominator} (non-square; shown as "

@@ -514,7 +514,8 @@ def _with_preview_range(job: JobParams, info: ClipInfo, first: int) -> JobParams
     return replace(job, depth=replace(job.depth, preview_range=f"{lo!r},{hi!r}"))
 
 
-def _join_previews(job: JobParams, entries: list[dict[str, Any]], fps: float, pixel_aspect: Fraction = Fraction(1)) -> None:
+def _join_previews(job: JobParams, entries: list[dict[str, Any]], fps: float,
+                   pixel_aspect: Fraction = Fraction(1)) -> None:
     """Join the chunks' depth-preview segments into job.depth.preview (stream copy, atomic)."""
     from ..io.atomic import atomic_output
     from ..io.concat import concat_segments

@@ -145,9 +145,10 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     (0..1), chromatic (0..1), highlight_recover/highlight_threshold/highlight_gain, device
     (auto|cpu|cuda), backend (auto|numpy|torch), draft (0.05..1 scale), tile (band height px,
     0 = automatic), pixel_aspect (width/height of a stored pixel on display, the clip's sample
-    aspect ratio: bokeh stays round on the display; r and K are in pixel heights), and quality knobs layer_step (px), layer_rel, r0 (multi-resolution knee px),
-    layer_grid ('anchored', default: a fixed layer lattice anchored at r = 0 plus the frame's
-    extreme radii, continuous across frames; 'lattice', 'adaptive': alternatives for benchmarks).
+    aspect ratio: bokeh stays round on the display; r and K are in pixel heights), and quality
+    knobs layer_step (px), layer_rel, r0 (multi-resolution knee px), layer_grid ('anchored',
+    default: a fixed layer lattice anchored at r = 0 plus the frame's extreme radii, continuous
+    across frames; 'lattice', 'adaptive': alternatives for benchmarks).
     """
     unknown = set(options) - _OPTIONS
     if unknown:

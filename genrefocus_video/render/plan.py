@@ -316,6 +316,7 @@ def _layer_kernels(aperture: Aperture, r: float, s: int, chromatic: float, cats_
     """
     front = r > 0
     R = abs(r)
+    clip_aspect = aperture.pixel_aspect  # the clip's; the view below may differ per layer
     if s > 1:
         # box-averaging by s and bilinear upsampling add a blur of variance s²/12 + s²/6 = s²/4 per
         # axis; a disc of radius R has variance R²/4, so the working kernel is shrunk to
@@ -331,7 +332,7 @@ def _layer_kernels(aperture: Aperture, r: float, s: int, chromatic: float, cats_
     scales = (1.0 + sign * CHROMATIC_SPREAD * chromatic, 1.0, 1.0 - sign * CHROMATIC_SPREAD * chromatic)
     clips: list = [None]
     if zones is not None:
-        clips = [(-cats_eye * px, -cats_eye * py, 1.0) for px, py in zone_centres(zones, frame_box, shape, aperture.pixel_aspect)]
+        clips = [(-cats_eye * px, -cats_eye * py, 1.0) for px, py in zone_centres(zones, frame_box, shape, clip_aspect)]
     out = []
     for z, clip in enumerate(clips):
         if chromatic == 0:  # one kernel object for all four channels (backends batch them)
