@@ -226,6 +226,28 @@ def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch,
     assert not [f for f in left if "partial" in f] and "out.mkv" not in left and "dp.mp4" not in left, left
 
 
+def test_an_existing_still_whose_name_has_pattern_characters_is_read_as_that_file(tmp_path):
+    """A still called `take #1 [v2].png` exists, so it is the file meant (it was read as a frame
+    pattern and a glob: "no files match"); a name that does not exist stays a pattern."""
+    import cv2
+
+    from genrefocus_video.io.reader import open_reader
+    from genrefocus_video.io.sequence import is_pattern
+
+    img = np.zeros((24, 32, 3), np.uint8)
+    img[:, 16:] = 200
+    still = tmp_path / "take #1 [v2].png"
+    assert cv2.imwrite(str(still), img)
+    with open_reader(str(still)) as r:
+        assert r.info.kind == "image" and len(r) == 1
+        np.testing.assert_allclose(next(iter(r)).rgb[0, 20], [0.5775] * 3, atol=2e-3)  # sRGB 200 → linear
+    out = tmp_path / "out.png"
+    assert main(["render", str(still), "-o", str(out), "--depth-source", "motion", "--focus-disparity", "0.5",
+                 "--k", "2", "--no-progress"]) == 0
+    assert out.is_file()
+    assert is_pattern(str(tmp_path / "take #2.png")) and is_pattern(str(tmp_path / "f.####.exr"))
+
+
 @pytest.mark.parametrize("chunks", ["1", "3"])
 def test_video_names_with_pattern_characters_are_plain_files(shot, tmp_path, chunks):
     """`take #1 [final].mkv` and `100%.mov` are files, not frame patterns or globs (they were read

@@ -32,10 +32,11 @@ def normalise_pattern(path: str) -> str:
 
 def is_pattern(path: str) -> bool:
     """A frame-number pattern (%04d, ####) or glob. A video container's name never is one: `take #1.mp4`
-    or `shot [final].mov` are files (they were read as sequences and failed)."""
+    or `shot [final].mov` are files (they were read as sequences and failed); nor is the name of a
+    file that exists (a still called `take #1.png`)."""
     from .video import VIDEO_EXTENSIONS
 
-    if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS:
+    if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS or os.path.isfile(path):
         return False
     return bool(_PRINTF.search(path) or _HASHES.search(path) or any(c in path for c in "*?["))
 
