@@ -202,7 +202,7 @@ ANIM = [  # a parameter with a single key (chromatic) holds that value on every 
     "0 aperture_shape hexagon", "1 aperture_shape heart", "2 aperture_shape polygon",
     "0 aperture_blades 5", "0 aperture_rotation_deg 0", "2 aperture_rotation_deg 30",
     "1 aperture_chromatic 0.5", "0 highlights_recover false", "2 highlights_recover true",
-    "0 highlights_threshold 0.9", "0 highlights_gain 3",
+    "0 highlights_threshold 0.9", "0 highlights_gain 3", "0 focus_range 0", "2 focus_range 0.2",  # 0, 0.1, 0.2
 ]
 
 
@@ -210,9 +210,10 @@ def expected_frames(img: np.ndarray, disp: np.ndarray) -> list[np.ndarray]:
     """The same animation evaluated by hand and rendered by render_bokeh directly."""
     return [
         render_bokeh(img, disp, 0.8, 6.0, aperture="hexagon", blades=5, rotation_deg=0.0, chromatic=0.5),
-        render_bokeh(img, disp, 0.525, 10.0, aperture="heart", blades=5, rotation_deg=15.0, chromatic=0.5),
+        render_bokeh(img, disp, 0.525, 10.0, aperture="heart", blades=5, rotation_deg=15.0, chromatic=0.5,
+                     focus_range=0.1),
         render_bokeh(img, disp, 0.25, 14.0, aperture="polygon", blades=5, rotation_deg=30.0, chromatic=0.5,
-                     highlight_recover=True, highlight_threshold=0.9, highlight_gain=3.0),
+                     highlight_recover=True, highlight_threshold=0.9, highlight_gain=3.0, focus_range=0.2),
     ]
 
 

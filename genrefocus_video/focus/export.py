@@ -78,8 +78,9 @@ def read_focus_track(path: str) -> list[dict[str, Any]]:
 
 
 def plot_focus_track(rows: Sequence[dict[str, Any]], path: str, keys: Optional[Sequence[Any]] = None,
-                     title: str = "") -> str:
-    """PNG: focus disparity over frames, the subject's depth band, keyframes, lost-track spans."""
+                     title: str = "", focus_range: float = 0.0) -> str:
+    """PNG: focus disparity over frames, the subject's depth band, keyframes, lost-track spans, and
+    the band kept sharp (a ± focus_range/2) when a focus range is set."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -100,6 +101,9 @@ def plot_focus_track(rows: Sequence[dict[str, Any]], path: str, keys: Optional[S
         for f in frames[lost]:
             ax.axvspan(f - 0.5, f + 0.5, color="tab:red", alpha=0.15, linewidth=0)
         ax.plot([], [], color="tab:red", alpha=0.3, lw=6, label="track lost (focus held)")
+    if focus_range > 0:
+        ax.fill_between(frames, a - focus_range / 2, a + focus_range / 2, color="tab:blue", alpha=0.12, linewidth=0,
+                        label=f"kept sharp (focus range {focus_range:g})")
     ax.plot(frames, a, "-", color="tab:blue", lw=1.8, label="focus disparity a(t)")
     if keys:
         kf = [k.frame for k in keys]

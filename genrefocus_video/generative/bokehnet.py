@@ -25,6 +25,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ..optics.coc import signed_blur
 from .convert import from_model, map_to_model, to_model
 from .flux import Condition, FluxComponents, PromptCache, SampleResult, sample
 
@@ -33,9 +34,10 @@ DEFAULT_GUIDANCE = 1.0
 MAX_COC = 100.0  # Genfocus's defocus normalisation (px)
 
 
-def defocus_map(disparity: np.ndarray, focus_disparity: float, k: float) -> np.ndarray:
-    """Genfocus's defocus condition: clamp(|K·(d − a)| / MAX_COC, 0, 1), float32 H×W."""
-    r = np.abs(float(k) * (disparity.astype(np.float32) - np.float32(focus_disparity)))
+def defocus_map(disparity: np.ndarray, focus_disparity: float, k: float, focus_range: float = 0.0) -> np.ndarray:
+    """Genfocus's defocus condition: clamp(|r| / MAX_COC, 0, 1), float32 H×W, with r = K·(d − a)
+    from optics.coc (a focus range keeps its band at 0, like the classical renderer)."""
+    r = np.abs(signed_blur(disparity, focus_disparity, k, focus_range))
     return np.clip(r / MAX_COC, 0.0, 1.0).astype(np.float32)
 
 
@@ -87,6 +89,7 @@ class BokehNet:
     prompt: Optional[str] = None
     tile_tokens: int = 32
     aperture_branch: Optional[bool] = None  # None: only for non-disc apertures
+    focus_range: float = 0.0  # disparity band kept sharp around the focus plane (optics.coc)
 
     _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
 
@@ -98,7 +101,8 @@ class BokehNet:
                    aperture: Any = None) -> list[Condition]:
         m = self.comp.pixels_per_token
         conds = [Condition(to_model(aif, m), (0, 0), "aif"),
-                 Condition(map_to_model(defocus_map(disparity, focus_disparity, k), m), (0, 0), "defocus")]
+                 Condition(map_to_model(defocus_map(disparity, focus_disparity, k, self.focus_range), m), (0, 0),
+                           "defocus")]
         shaped = aperture is not None and getattr(aperture, "name", "disc") != "disc"
         if self.aperture_branch or (self.aperture_branch is None and shaped):
             from .convert import pad_map

@@ -135,7 +135,7 @@ class Renderer:
             a = float(job.focus.disparity or 0.0)
         self.warm()
         out = self._impl.render_from_params(src, disparity, a, k, job.aperture, job.highlights, job.render,
-                                            pixel_aspect=req.pixel_aspect)
+                                            pixel_aspect=req.pixel_aspect, focus_range=float(job.focus.range))
         return np.asarray(out, dtype=np.float32)
 
 

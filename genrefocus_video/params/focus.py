@@ -14,6 +14,9 @@ class FocusParams:
     disparity: Optional[float] = param(None, "focus disparity a (same units as the depth's disparity)",
                                        flag="focus-disparity", min=0.0, ofx=True, page="Focus", soft_max=1.0)
     depth: Optional[float] = param(None, "focus distance as metric depth (a = 1/depth)", flag="focus-depth", min=0.0)
+    range: float = param(0.0, "depth of field kept sharp: disparities within +-range/2 of the focus plane get no "
+                         "blur, the rest blur from the band's edges (0 = a real lens: only the focus plane is sharp)",
+                         flag="focus-range", min=0.0, ofx=True, page="Focus", soft_max=0.5)
     point: Optional[str] = param(None, "focus on the disparity at pixel X,Y[@FRAME]", flag="focus-point")
     keyframes: Optional[str] = param(None, "keyframes 'WHEN:VALUE,...': WHEN = frame, seconds '2.5s' or timecode HH:MM:SS:FF; VALUE = disparity, "
                                      "depth '3m' or point '@X/Y'; or a .json/.csv file",

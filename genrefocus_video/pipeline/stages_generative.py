@@ -132,7 +132,8 @@ class BokehNetStage:
 
             comp = self._comp if self._comp is not None else load_components(self.job, "bokehnet")[0]
             b = self.job.backends
-            self._net = BokehNet(comp, steps=b.steps, prompt=b.prompt, tile_tokens=self._tile)
+            self._net = BokehNet(comp, steps=b.steps, prompt=b.prompt, tile_tokens=self._tile,
+                                 focus_range=float(self.job.focus.range))
         return self._net
 
     def _flow(self, rec: FrameRecord) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:

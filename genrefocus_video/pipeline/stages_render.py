@@ -74,7 +74,7 @@ class BokehStage:
     def _options(self) -> dict[str, Any]:
         ap, hl, rp = self.job.aperture, self.job.highlights, self.job.render
         opts: dict[str, Any] = {"cats_eye": ap.cats_eye, "chromatic": ap.chromatic, "device": rp.device,
-                                "draft": rp.draft, "tile": rp.tile,
+                                "draft": rp.draft, "tile": rp.tile, "focus_range": self.job.focus.range,
                                 "pixel_aspect": float(self.info.pixel_aspect) if self.info is not None else 1.0}
         if hl.recover:
             opts.update(highlight_recover=True, highlight_threshold=hl.threshold, highlight_gain=hl.gain)
@@ -98,6 +98,7 @@ class BokehStage:
         if self.job.render.explain:
             from ..render.explain import write_explain
 
-            rec.extras["explain"] = write_explain(self.job.render.explain, rec.index, rec.sharp, rec.disparity, a, k)
+            rec.extras["explain"] = write_explain(self.job.render.explain, rec.index, rec.sharp, rec.disparity, a, k,
+                                                  focus_range=self.job.focus.range)
         rec.timings[self.name] = time.perf_counter() - t0
         return rec

@@ -648,7 +648,8 @@ def finalize_temporal(stages: Sequence[Any], out_dir: Optional[str] = None) -> d
                 written["focus_track"] = write_focus_track(s.rows, _resolve(f.export, out_dir))
             if f.plot and s.rows:
                 written["focus_plot"] = plot_focus_track(s.rows, _resolve(f.plot, out_dir), keys=s.keys,
-                                                         title=_clip_title(s.job.input.path or ""))
+                                                         title=_clip_title(s.job.input.path or ""),
+                                                         focus_range=float(f.range))
     return written
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..optics.aperture import Aperture, make_aperture
+from ..optics.coc import blur_reach, signed_blur
 from .highlights import recover_highlights
 from .plan import Spacing, make_plan
 
@@ -26,7 +27,7 @@ log = logging.getLogger("genrefocus_video.render")
 _OPTIONS = {
     "blades", "rotation_deg", "curvature", "aspect", "aperture_image", "cats_eye", "chromatic",
     "highlight_recover", "highlight_threshold", "highlight_gain", "device", "backend", "draft", "tile",
-    "layer_step", "layer_rel", "r0", "layer_grid", "pixel_aspect",
+    "layer_step", "layer_rel", "r0", "layer_grid", "pixel_aspect", "focus_range",
 }
 AUTO_BAND_PIXELS = 2_400_000  # frames above this many pixels are rendered in bands (tile=0)
 
@@ -145,7 +146,8 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     (0..1), chromatic (0..1), highlight_recover/highlight_threshold/highlight_gain, device
     (auto|cpu|cuda), backend (auto|numpy|torch), draft (0.05..1 scale), tile (band height px,
     0 = automatic), pixel_aspect (width/height of a stored pixel on display, the clip's sample
-    aspect ratio: bokeh stays round on the display; r and K are in pixel heights), and quality
+    aspect ratio: bokeh stays round on the display; r and K are in pixel heights), focus_range
+    (disparity band around the focus plane kept sharp, optics.coc; 0 = a real lens), and quality
     knobs layer_step (px), layer_rel, r0 (multi-resolution knee px), layer_grid ('anchored',
     default: a fixed layer lattice anchored at r = 0 plus the frame's extreme radii, continuous
     across frames; 'lattice', 'adaptive': alternatives for benchmarks).
@@ -159,6 +161,7 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     chromatic = _num(options, "chromatic", 0.0, 0.0, 1.0)
     draft = _num(options, "draft", 1.0, 0.01, 1.0)
     tile = int(_num(options, "tile", 0, 0, 1e9))
+    focus_range = _num(options, "focus_range", 0.0, 0.0, 1e6)
     spacing = Spacing(step=_num(options, "layer_step", 1.0, 0.05, 100.0),
                       rel=_num(options, "layer_rel", 0.12, 0.01, 1.0),
                       r0=_num(options, "r0", 8.0, 1.0, 1e6),
@@ -174,26 +177,26 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
         w2, h2 = max(1, int(round(W * draft))), max(1, int(round(H * draft)))
         small = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
         d2 = cv2.resize(d, (w2, h2), interpolation=cv2.INTER_NEAREST)
-        res = _render_full(small, d2, a, kk * w2 / W, ap, spacing, cats_eye, chromatic, tile, backend, device)
+        res = _render_full(small, d2, a, kk * w2 / W, focus_range, ap, spacing, cats_eye, chromatic, tile, backend,
+                           device)
         return cv2.resize(res, (W, H), interpolation=cv2.INTER_LINEAR)
-    return _render_full(img, d, a, kk, ap, spacing, cats_eye, chromatic, tile, backend, device)
+    return _render_full(img, d, a, kk, focus_range, ap, spacing, cats_eye, chromatic, tile, backend, device)
 
 
-def _check_blur_reach(d: np.ndarray, a: float, k: float) -> None:
+def _check_blur_reach(d: np.ndarray, a: float, k: float, focus_range: float = 0.0) -> None:
     """Refuse blur radii beyond the frame: they mean wrong units, and would exhaust memory."""
     H, W = d.shape
-    reach = k * max(abs(float(d.max()) - a), abs(float(d.min()) - a))
+    reach = blur_reach(float(d.min()), float(d.max()), a, k, focus_range)
     if reach > max(H, W):
         raise ConfigError(f"blur radius reaches {reach:.0f} px (K={k:g}, disparity {float(d.min()):g}..{float(d.max()):g}, "
                           f"focus {a:g}), more than the {max(H, W)} px frame: check K and the depth's units "
                           "(--depth-kind, --depth-scale)")
 
 
-def _render_full(img, d, a, k, ap, spacing, cats_eye, chromatic, tile, backend, device) -> np.ndarray:
+def _render_full(img, d, a, k, focus_range, ap, spacing, cats_eye, chromatic, tile, backend, device) -> np.ndarray:
     H, W = d.shape
-    _check_blur_reach(d, a, k)
-    r = np.subtract(d, np.float32(a), dtype=np.float32)  # in place: no frame-sized temporaries
-    r *= np.float32(k)
+    _check_blur_reach(d, a, k, focus_range)
+    r = signed_blur(d, a, k, focus_range)
     band = tile if tile > 0 else (H if H * W <= AUTO_BAND_PIXELS else max(64, AUTO_BAND_PIXELS // W))
     if band >= H:
         return _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, (0, 0, H, W))
@@ -221,10 +224,11 @@ def _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, fram
 
 def render_from_params(image: np.ndarray, disparity: np.ndarray, a: float, k: float, aperture_params: Any,
                        highlight_params: Any = None, render_params: Any = None,
-                       pixel_aspect: float = 1.0) -> np.ndarray:
-    """`render_bokeh` driven by the job schema sections (params.optics) and the clip's pixel aspect."""
+                       pixel_aspect: float = 1.0, focus_range: float = 0.0) -> np.ndarray:
+    """`render_bokeh` driven by the job schema sections (params.optics), the clip's pixel aspect
+    and the focus range (params.focus)."""
     ap = aperture_params
-    opts: dict[str, Any] = {"pixel_aspect": pixel_aspect}
+    opts: dict[str, Any] = {"pixel_aspect": pixel_aspect, "focus_range": focus_range}
     if ap is not None:
         opts.update(blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature, aspect=ap.aspect,
                     cats_eye=ap.cats_eye, chromatic=ap.chromatic)

@@ -20,11 +20,13 @@ import numpy as np
 
 from ..errors import OutputError
 from ..io.atomic import commit, discard, temp_path_for
+from ..optics.coc import signed_blur
 
 
-def signed_blur_map(disparity: np.ndarray, focus_disparity: float, k: float) -> np.ndarray:
-    """r = K (d − a), float32 H×W; r > 0 in front of the focus plane."""
-    return (float(k) * (disparity.astype(np.float32) - float(focus_disparity))).astype(np.float32)
+def signed_blur_map(disparity: np.ndarray, focus_disparity: float, k: float, focus_range: float = 0.0) -> np.ndarray:
+    """r = K (d − a), float32 H×W; r > 0 in front of the focus plane (optics.coc: the same r the
+    renderer uses, focus range included)."""
+    return signed_blur(disparity, focus_disparity, k, focus_range)
 
 
 def colour_blur_map(r: np.ndarray, scale: Optional[float] = None) -> np.ndarray:
@@ -87,10 +89,11 @@ def _write_exr(path: Path, r: np.ndarray) -> None:
 
 
 def write_explain(out_dir: str | os.PathLike, index: int, image: np.ndarray, disparity: np.ndarray,
-                  focus_disparity: float, k: float, tolerance_px: float = 1.0) -> dict[str, str]:
+                  focus_disparity: float, k: float, tolerance_px: float = 1.0,
+                  focus_range: float = 0.0) -> dict[str, str]:
     """Write blur_NNNN.exr (float r), blur_NNNN.png (colour code), focus_NNNN.png (overlay), blur_NNNN.json."""
     d = Path(out_dir)
-    r = signed_blur_map(disparity, focus_disparity, k)
+    r = signed_blur_map(disparity, focus_disparity, k, focus_range)
     stem = f"{int(index):04d}"
     files = {"blur_exr": d / f"blur_{stem}.exr", "blur_png": d / f"blur_{stem}.png",
              "focus_png": d / f"focus_{stem}.png", "json": d / f"blur_{stem}.json"}
@@ -99,6 +102,7 @@ def write_explain(out_dir: str | os.PathLike, index: int, image: np.ndarray, dis
     _write_png(files["blur_png"], colour_blur_map(r, scale))
     _write_png(files["focus_png"], focus_overlay(image, r, tolerance_px))
     meta = {"frame": int(index), "focus_disparity": float(focus_disparity), "k": float(k),
+            "focus_range": float(focus_range),
             "r_min_px": float(r.min()), "r_max_px": float(r.max()), "colour_scale_px": scale,
             "in_focus_fraction": float(np.mean(np.abs(r) <= tolerance_px)),
             "convention": "r = K (d - a) px; r > 0 (red) in front of the focus plane, r < 0 (blue) behind"}
