@@ -26,6 +26,7 @@ class FrameRecord:
     flow_to_prev: Optional[np.ndarray] = None  # float32 H×W×2: pixel p of this frame maps to p + flow in frame t-1
     flow_valid: Optional[np.ndarray] = None  # float32 H×W in [0, 1], forward-backward consistency
     focus_disparity: Optional[float] = None  # a for this frame
+    focus_range: Optional[float] = None  # disparity band kept sharp this frame (None: the job's focus.range)
     k: Optional[float] = None  # K for this frame
     aif: Optional[np.ndarray] = None  # all-in-focus RGB (default: frame.rgb)
     output: Optional[np.ndarray] = None  # rendered RGB, float32 H×W×3 linear

@@ -93,6 +93,33 @@ def test_follow_config_errors(lf_follow_clip):
         build_temporal_stages(load_job(overrides={**base, "focus.box": "300,10,20,20"}), info)
     with pytest.raises(ConfigError, match="'focus.box' frame 40 is outside the clip's frames 0..23"):
         build_temporal_stages(load_job(overrides={**base, "focus.box": "10,10,20,20@40"}), info)
+    with pytest.raises(ConfigError, match="needs a followed subject"):
+        build_temporal_stages(load_job(overrides={"input.path": c.aif_pattern, "depth.path": c.disp_pattern,
+                                                  "focus.disparity": 0.5, "focus.range_subject": True}), info)
+
+
+def test_focus_range_subject_keeps_the_moving_subject_inside_the_sharp_band(lf_follow_clip, tmp_path):
+    """The subject crosses the disparity range in a second; a followed focus lags it (by up to
+    ~0.03), so the subject blurs a little. With --focus-range-subject the band grows to cover it:
+    the subject's true disparity stays within a ± w/2 up to a small lag of the band itself, and the
+    band is exported per frame."""
+    c = lf_follow_clip
+    x, y, w, h = c.subject_box(0)
+    miss = {}
+    for rs in (False, True):
+        job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": c.disp_pattern, "focus.track": "follow",
+                                  "focus.box": f"{x},{y},{w},{h}", "focus.range_subject": rs, "focus.range": 0.0,
+                                  "focus.export": str(tmp_path / f"t{rs}.csv")})
+        stages, recs = _run(job)
+        a = np.array([r.focus_disparity for r in recs])
+        band = np.array([r.focus_range for r in recs], float)
+        miss[rs] = np.maximum(np.abs(c.subject_disparity - a) - band / 2, 0.0)  # disparity left outside the band
+        finalize_temporal(stages)
+        rows = read_focus_track(str(tmp_path / f"t{rs}.csv"))
+        np.testing.assert_allclose([r["focus_range"] for r in rows], band, atol=1e-9)
+    assert np.sqrt(np.mean(miss[True] ** 2)) < 0.25 * np.sqrt(np.mean(miss[False] ** 2))
+    assert miss[True].max() < 0.01 * c.disparity_range * 2  # < 2 % of the range, even at the fastest motion
+    assert miss[False].max() > 0.02  # the plain follow focus really does lag
 
 
 def test_rack_keyframes_point_key_and_csv_export(lf_follow_clip, tmp_path):

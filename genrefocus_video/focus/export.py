@@ -101,9 +101,10 @@ def plot_focus_track(rows: Sequence[dict[str, Any]], path: str, keys: Optional[S
         for f in frames[lost]:
             ax.axvspan(f - 0.5, f + 0.5, color="tab:red", alpha=0.15, linewidth=0)
         ax.plot([], [], color="tab:red", alpha=0.3, lw=6, label="track lost (focus held)")
-    if focus_range > 0:
-        ax.fill_between(frames, a - focus_range / 2, a + focus_range / 2, color="tab:blue", alpha=0.12, linewidth=0,
-                        label=f"kept sharp (focus range {focus_range:g})")
+    w = np.array([focus_range if r.get("focus_range") is None else r["focus_range"] for r in rows], float)
+    if (w > 0).any():  # the band kept sharp: per frame when it follows a subject, else constant
+        label = f"kept sharp (focus range {w[0]:g})" if np.all(w == w[0]) else "kept sharp (follows the subject)"
+        ax.fill_between(frames, a - w / 2, a + w / 2, color="tab:blue", alpha=0.12, linewidth=0, label=label)
     ax.plot(frames, a, "-", color="tab:blue", lw=1.8, label="focus disparity a(t)")
     if keys:
         kf = [k.frame for k in keys]

@@ -98,11 +98,12 @@ class BokehNet:
         return self._prompts.get(self.comp, self.prompt or DEFAULT_PROMPT)
 
     def conditions(self, aif: np.ndarray, disparity: np.ndarray, focus_disparity: float, k: float,
-                   aperture: Any = None) -> list[Condition]:
+                   aperture: Any = None, focus_range: Optional[float] = None) -> list[Condition]:
+        """`focus_range`: this frame's sharp band (a followed subject's); None = the net's constant."""
         m = self.comp.pixels_per_token
+        w = self.focus_range if focus_range is None else float(focus_range)
         conds = [Condition(to_model(aif, m), (0, 0), "aif"),
-                 Condition(map_to_model(defocus_map(disparity, focus_disparity, k, self.focus_range), m), (0, 0),
-                           "defocus")]
+                 Condition(map_to_model(defocus_map(disparity, focus_disparity, k, w), m), (0, 0), "defocus")]
         shaped = aperture is not None and getattr(aperture, "name", "disc") != "disc"
         if self.aperture_branch or (self.aperture_branch is None and shaped):
             from .convert import pad_map
@@ -115,12 +116,12 @@ class BokehNet:
     def __call__(self, aif: np.ndarray, disparity: np.ndarray, focus_disparity: float, k: float, *,
                  aperture: Any = None, seed: int = 0, noise: Optional[np.ndarray] = None,
                  init_latents: Optional[np.ndarray] = None, init_strength: Any = 0.0,
-                 prompt_embeds=None) -> tuple[np.ndarray, SampleResult]:
+                 prompt_embeds=None, focus_range: Optional[float] = None) -> tuple[np.ndarray, SampleResult]:
         """Linear AIF H×W×3 + disparity H×W -> (refocused linear RGB, sampler result for video reuse)."""
         h, w = aif.shape[:2]
         if disparity.shape != (h, w):
             raise ValueError(f"disparity is {disparity.shape}, frame is {(h, w)}")
-        conds = self.conditions(aif, disparity, focus_disparity, k, aperture)
+        conds = self.conditions(aif, disparity, focus_disparity, k, aperture, focus_range)
         hp, wp = conds[0].image.shape[-2:]
         res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(), steps=self.steps, guidance=self.guidance, seed=seed,
                      noise=None if noise is None else torch.from_numpy(noise)[None],

@@ -17,6 +17,10 @@ class FocusParams:
     range: float = param(0.0, "depth of field kept sharp: disparities within +-range/2 of the focus plane get no "
                          "blur, the rest blur from the band's edges (0 = a real lens: only the focus plane is sharp)",
                          flag="focus-range", min=0.0, ofx=True, page="Focus", soft_max=0.5)
+    range_subject: bool = param(False, "with --focus-track follow: widen the sharp band every frame to cover the "
+                                "followed subject's depth (10-90 % of its disparities), smoothed like the focus; "
+                                "--focus-range adds a margin. The whole subject stays sharp, as in a phone's "
+                                "portrait video", flag="focus-range-subject")
     point: Optional[str] = param(None, "focus on the disparity at pixel X,Y[@FRAME]", flag="focus-point")
     keyframes: Optional[str] = param(None, "keyframes 'WHEN:VALUE,...': WHEN = frame, seconds '2.5s' or timecode HH:MM:SS:FF; VALUE = disparity, "
                                      "depth '3m' or point '@X/Y'; or a .json/.csv file",

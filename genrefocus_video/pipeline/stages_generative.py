@@ -185,7 +185,8 @@ class BokehNetStage:
                     init = warping.warp_latents(prev["latents"], fl)
                     strength = (self.job.backends.latent_warp * val)[None, None].astype(np.float32)
         out, res = net(rec.sharp, rec.disparity, float(a), float(k), aperture=self._aperture, seed=seed,
-                       noise=noise, init_latents=init, init_strength=strength)
+                       noise=noise, init_latents=init, init_strength=strength,
+                       focus_range=rec.focus_range if rec.focus_range is not None else float(self.job.focus.range))
         rec.output = out
         if self.temporal:
             self._prev = {"index": rec.index, "shape": shape, "noise": res.noise[0].numpy(),

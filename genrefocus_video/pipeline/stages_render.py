@@ -74,7 +74,7 @@ class BokehStage:
     def _options(self) -> dict[str, Any]:
         ap, hl, rp = self.job.aperture, self.job.highlights, self.job.render
         opts: dict[str, Any] = {"cats_eye": ap.cats_eye, "chromatic": ap.chromatic, "device": rp.device,
-                                "draft": rp.draft, "tile": rp.tile, "focus_range": self.job.focus.range,
+                                "draft": rp.draft, "tile": rp.tile,
                                 "pixel_aspect": float(self.info.pixel_aspect) if self.info is not None else 1.0}
         if hl.recover:
             opts.update(highlight_recover=True, highlight_threshold=hl.threshold, highlight_gain=hl.gain)
@@ -91,14 +91,16 @@ class BokehStage:
             raise ConfigError(f"frame {rec.index}: no focus disparity (give --focus-disparity or a focus track)")
         k = float(rec.k) if rec.k is not None else self.k
         rec.k = k
+        focus_range = float(rec.focus_range) if rec.focus_range is not None else float(self.job.focus.range)
         try:
-            rec.output = render_bokeh(rec.sharp, rec.disparity, a, k, self.aperture, **self._options())
+            rec.output = render_bokeh(rec.sharp, rec.disparity, a, k, self.aperture, **self._options(),
+                                      focus_range=focus_range)
         except (InputError, ConfigError) as exc:
             raise type(exc)(f"frame {rec.index}: {exc}") from None
         if self.job.render.explain:
             from ..render.explain import write_explain
 
             rec.extras["explain"] = write_explain(self.job.render.explain, rec.index, rec.sharp, rec.disparity, a, k,
-                                                  focus_range=self.job.focus.range)
+                                                  focus_range=focus_range)
         rec.timings[self.name] = time.perf_counter() - t0
         return rec

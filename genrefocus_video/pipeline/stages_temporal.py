@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 #: A followed subject's state depends on every frame since its box frame.
 FOLLOW_WARMUP = 1_000_000
 
-ROW_KEYS = ("frame", "time", "focus_disparity", "mode", "status", "subject_disparity", "subject_lo",
+ROW_KEYS = ("frame", "time", "focus_disparity", "focus_range", "mode", "status", "subject_disparity", "subject_lo",
             "subject_hi", "box_x", "box_y", "box_w", "box_h", "note")
 
 
@@ -330,6 +330,10 @@ class FocusStage:
         self.temporal = False
         self.warmup = 0
         self.follow = f.track == "follow"
+        self.range_subject = bool(f.range_subject)
+        if self.range_subject and not self.follow:
+            raise ConfigError("'focus.range_subject' (--focus-range-subject) needs a followed subject "
+                              "(--focus-track follow --focus-box X,Y,W,H)")
         if self.follow:
             if not f.box:
                 raise ConfigError("'focus.track' follow needs 'focus.box' (--focus-box X,Y,W,H[@FRAME])")
@@ -343,6 +347,7 @@ class FocusStage:
             self.warmup = FOLLOW_WARMUP
             self.tracker = SubjectTracker()
             self.follower = AlphaBetaFollower(f.follow_time, self.fps)
+            self.band = AlphaBetaFollower(f.follow_time, self.fps)  # width of the subject's band (range_subject)
             self.mode = "follow"
             self._held: Optional[tuple[float, float, float]] = None
             self._back: Optional[dict[int, tuple[float, dict[str, Any]]]] = None  # frames before the box
@@ -396,6 +401,7 @@ class FocusStage:
         if self.follow:
             self.tracker = SubjectTracker()
             self.follower.reset()
+            self.band.reset()
             self._started = False
             self._held = None
             self._lost_reason = None
@@ -412,9 +418,24 @@ class FocusStage:
             raise JobError(f"frame {rec.index}: focus disparity is not finite ({a})")
         rec.focus_disparity = a
         row["focus_disparity"] = a
+        row["focus_range"] = rec.focus_range = self._range(a, row)
         rec.extras["focus"] = row
         self._record(row)
         return rec
+
+    def _range(self, a: float, row: dict[str, Any]) -> float:
+        """The sharp band this frame: the job's focus range, plus (range_subject) the width that
+        centres on a and covers the subject's 10-90 % disparities, smoothed like the focus (held
+        while the track is lost)."""
+        margin = float(self.job.focus.range)
+        if not self.range_subject:
+            return margin
+        lo, hi = row.get("subject_lo"), row.get("subject_hi")
+        if row.get("status") != "lost" and lo is not None and hi is not None:
+            w = self.band(2.0 * max(float(hi) - a, a - float(lo), 0.0))
+        else:
+            w = self.band.hold() or 0.0
+        return float(max(w, 0.0) + margin)
 
     def _record(self, row: dict[str, Any]) -> None:
         if self.rows and self.rows[-1]["frame"] >= row["frame"]:  # a chunk re-run / warm-up replay
