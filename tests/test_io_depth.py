@@ -149,3 +149,53 @@ def test_npy_per_frame_sequence(tmp_path):
     assert seq.n_frames == 2 and seq.read(1).shape == (2 * H, 2 * W)
     with pytest.raises(InputError, match="H×W"):
         open_depth(str(tmp_path / "rgb.%04d.npy"), size=(W, H)).read(0)
+
+
+def _exr(path, channels: dict) -> None:
+    import OpenEXR
+
+    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, channels) as f:
+        f.write(str(path))
+
+
+def test_cg_plate_exr_with_rgb_and_z_gives_its_z_channel(tmp_path):
+    """A CG plate's EXR carries RGB and depth in one file; the red channel must never be taken."""
+    z = depth_map()
+    rgb = np.random.default_rng(1).random((H, W)).astype(np.float32)
+    for name in ("Z", "depth.Z", "zDepth"):
+        _exr(tmp_path / "plate.exr", {"R": rgb, "G": rgb * 0.5, "B": rgb * 0.2, name: z})
+        np.testing.assert_allclose(open_depth(str(tmp_path / "plate.exr"), kind="depth", size=(W, H)).read(0), 1 / z,
+                                   rtol=1e-6, err_msg=name)
+    # an explicit channel name, and a multi-part file (beauty part + depth part)
+    _exr(tmp_path / "two.exr", {"R": rgb, "G": rgb, "B": rgb, "fog.V": z * 3, "depth.Z": z})
+    np.testing.assert_allclose(open_depth(str(tmp_path / "two.exr"), kind="depth", size=(W, H), channel="fog.V").read(0),
+                               1 / (3 * z), rtol=1e-6)
+    import OpenEXR
+
+    def hdr():  # a header per part (OpenEXR.Part keeps it)
+        return {"type": OpenEXR.scanlineimage, "compression": OpenEXR.ZIP_COMPRESSION}
+
+    with OpenEXR.File([OpenEXR.Part(hdr(), {"R": rgb, "G": rgb * 0.5, "B": rgb}, name="beauty"),
+                       OpenEXR.Part(hdr(), {"Z": z}, name="depth")]) as f:
+        f.write(str(tmp_path / "multi.exr"))
+    np.testing.assert_allclose(open_depth(str(tmp_path / "multi.exr"), kind="depth", size=(W, H)).read(0), 1 / z,
+                               rtol=1e-6)
+
+
+def test_colour_image_as_depth_is_refused_naming_its_channels(tmp_path):
+    rgb = np.random.default_rng(2).random((H, W, 3)).astype(np.float32)
+    _exr(tmp_path / "beauty.exr", {"R": rgb[..., 0], "G": rgb[..., 1], "B": rgb[..., 2]})
+    with pytest.raises(InputError, match=r"beauty.exr \(frame 0\) has channels B, G, R but none named as depth"):
+        open_depth(str(tmp_path / "beauty.exr"), size=(W, H)).read(0)
+    with pytest.raises(InputError, match="has no channel 'Z'; it has B, G, R"):
+        open_depth(str(tmp_path / "beauty.exr"), size=(W, H), channel="Z").read(0)
+    cv2.imwrite(str(tmp_path / "colour.png"), (rgb * 65535).astype(np.uint16))
+    with pytest.raises(InputError, match="colour.png \\(frame 0\\) is a colour image"):
+        open_depth(str(tmp_path / "colour.png"), size=(W, H)).read(0)
+    # one channel of it on request; a greyscale map saved as RGB is fine as it is
+    g = open_depth(str(tmp_path / "colour.png"), size=(W, H), channel="G").read(0)
+    np.testing.assert_allclose(g, (rgb[..., 1] * 65535).astype(np.uint16), atol=0.5)
+    grey = np.repeat((depth_map() * 1000).astype(np.uint16)[..., None], 3, axis=2)
+    cv2.imwrite(str(tmp_path / "grey_rgb.png"), grey)
+    np.testing.assert_allclose(open_depth(str(tmp_path / "grey_rgb.png"), kind="depth", scale=0.001, size=(W, H)).read(0),
+                               1 / (grey[..., 0] * 0.001), rtol=1e-6)

@@ -18,11 +18,12 @@ class FileDepthSource:
     warmup = 0
 
     def __init__(self, path: str, kind: str = "disparity", near: Optional[float] = None,
-                 far: Optional[float] = None, scale: float = 1.0, size: tuple[int, int] = (0, 0)) -> None:
+                 far: Optional[float] = None, scale: float = 1.0, size: tuple[int, int] = (0, 0),
+                 channel: str = "auto") -> None:
         from ..io.depthio import open_depth
 
         self.path = path
-        self.seq = open_depth(path, kind=kind, near=near, far=far, scale=scale, size=size)
+        self.seq = open_depth(path, kind=kind, near=near, far=far, scale=scale, size=size, channel=channel)
 
     def reset(self) -> None:
         pass

@@ -49,7 +49,7 @@ def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None,
             raise ConfigError("'depth.source' file needs 'depth.path' (--depth PATH); "
                               "or estimate depth with --depth-source motion|marigold")
         return FileDepthSource(d.path, kind=d.kind, near=d.near, far=d.far, scale=d.scale,
-                               size=(info.width, info.height))
+                               size=(info.width, info.height), channel=d.channel)
     if d.source == "motion":
         from .motion import MotionDepthSource
 

@@ -17,6 +17,14 @@ then interpreted:
 
 NaN, ±inf or negative values are errors naming the file and frame.
 
+Channels. A depth file must say which of its channels is depth: ``channel`` "auto" takes the only
+channel of a greyscale image; in an EXR with several (a CG plate with RGB and Z, or a multi-part
+file) the first of Z, depth.Z, depth, Depth, zDepth, disparity (any layer prefix, any part); an
+RGB image whose three channels are equal (a greyscale map saved as RGB) gives R. Anything else —
+a colour picture given as depth — is an error naming its channels, never a silently wrong depth
+from the red channel. An explicit ``channel`` names an EXR channel ("depth.Z", or "part.Z" in a
+multi-part file) or R/G/B/A of other images.
+
 Resampling to the frame size is edge-aware: a smooth interpolation (bilinear up, area down) is
 used only where the source footprint is nearly flat (relative spread below ``EDGE_TOLERANCE``);
 across depth discontinuities the nearest source sample is taken, so foreground and background
@@ -39,6 +47,9 @@ from .sequence import _list_frames, is_pattern
 log = logging.getLogger(__name__)
 
 KINDS = ("disparity", "depth", "normalized")
+#: EXR channel names taken as depth by channel="auto", in order (compared without case, after any
+#: layer or part prefix: "depth.Z", "beauty.Z", "Z" all match "z").
+DEPTH_CHANNELS = ("z", "depth", "zdepth", "disparity", "y")
 #: relative spread (max−min)/max above which a footprint counts as a discontinuity.
 EDGE_TOLERANCE = 0.05
 
@@ -79,7 +90,9 @@ class DepthSequence:
     """Per-frame disparity at a fixed frame size. ``n_frames`` is None for a reused single map."""
 
     def __init__(self, path: str, *, kind: str = "disparity", near: Optional[float] = None,
-                 far: Optional[float] = None, scale: float = 1.0, size: tuple[int, int] = (0, 0)) -> None:
+                 far: Optional[float] = None, scale: float = 1.0, size: tuple[int, int] = (0, 0),
+                 channel: str = "auto") -> None:
+        self.channel = channel or "auto"
         if kind not in KINDS:
             raise ConfigError(f"'depth.kind' {kind!r} unknown; expected one of {', '.join(KINDS)}")
         if kind == "normalized" and (near is None or far is None or not 0 < near < far):
@@ -145,8 +158,10 @@ class DepthSequence:
             if a.ndim != 2:
                 raise InputError(f"depth {f} (frame {index}): expected an H×W array, got shape {a.shape}")
             return a.astype(np.float32), f, False
+        if f.lower().endswith(".exr"):
+            return _exr_depth_channel(f, self.channel, index), f, False
         data = read_image(f, f"depth frame {index}")
-        px = data.pixels[..., 0]
+        px = _image_depth_channel(data, self.channel, f, index)
         integer = data.dtype.startswith("uint")
         if integer and self.kind != "normalized":
             px = px * (65535.0 if data.dtype == "uint16" else 255.0)  # back to integer codes
@@ -288,8 +303,58 @@ class _VideoDepth:
 
 
 def open_depth(path: str, *, kind: str = "disparity", near: Optional[float] = None, far: Optional[float] = None,
-               scale: float = 1.0, size: tuple[int, int] = (0, 0)) -> DepthSequence:
+               scale: float = 1.0, size: tuple[int, int] = (0, 0), channel: str = "auto") -> DepthSequence:
     """Open a depth/disparity source; ``.read(i)`` gives disparity for clip frame i at ``size`` (w, h)."""
     if not path:
         raise ConfigError("'depth.path' is empty; give --depth FILE")
-    return DepthSequence(path, kind=kind, near=near, far=far, scale=scale, size=size)
+    return DepthSequence(path, kind=kind, near=near, far=far, scale=scale, size=size, channel=channel)
+
+
+def _exr_depth_channel(path: str, channel: str, index: int) -> np.ndarray:
+    """The depth channel of an EXR (see the module doc: 'Channels')."""
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(path, separate_channels=True) as f:
+            chans: dict[str, np.ndarray] = {}
+            for part in f.parts:
+                pname = part.name() if len(f.parts) > 1 else ""
+                for name, ch in part.channels.items():
+                    chans[f"{pname}.{name}" if pname else name] = ch.pixels
+    except Exception as exc:  # noqa: BLE001 - OpenEXR raises plain exceptions
+        raise InputError(f"depth {path} (frame {index}) is not a readable EXR ({exc})") from None
+    names = sorted(chans)
+    if channel != "auto":
+        if channel not in chans:
+            raise InputError(f"depth {path} (frame {index}) has no channel {channel!r}; it has {', '.join(names)}")
+        return chans[channel].astype(np.float32)
+    if len(chans) == 1:
+        return next(iter(chans.values())).astype(np.float32)
+    for want in DEPTH_CHANNELS:
+        for name in names:
+            if name.rsplit(".", 1)[-1].lower() == want or name.lower() == want:
+                return chans[name].astype(np.float32)
+    rgb = [chans.get(c) for c in ("R", "G", "B")]
+    if all(c is not None for c in rgb) and np.array_equal(rgb[0], rgb[1]) and np.array_equal(rgb[0], rgb[2]):
+        return rgb[0].astype(np.float32)  # a greyscale map stored as RGB
+    raise InputError(f"depth {path} (frame {index}) has channels {', '.join(names)} but none named as depth "
+                     f"(Z, depth.Z, depth, zDepth, disparity); give --depth-channel NAME")
+
+
+def _image_depth_channel(data: Any, channel: str, path: str, index: int) -> np.ndarray:
+    """The depth channel of a PNG/TIFF/PFM image: its only one, equal R = G = B, or R/G/B/A by name."""
+    px = data.pixels
+    if channel != "auto":
+        names = "RGB"[:px.shape[2]] if px.shape[2] > 1 else "Y"
+        if channel == "A" and data.alpha is not None:
+            return data.alpha
+        if channel not in names:
+            raise InputError(f"depth {path} (frame {index}) has no channel {channel!r}; it has "
+                             f"{', '.join(names + ('A' if data.alpha is not None else ''))}")
+        return px[..., names.index(channel)]
+    if px.shape[2] == 1:
+        return px[..., 0]
+    if np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 0], px[..., 2]):
+        return px[..., 0]
+    raise InputError(f"depth {path} (frame {index}) is a colour image (its R, G and B differ): expected a "
+                     "greyscale depth map; give --depth-channel R|G|B to use one channel")

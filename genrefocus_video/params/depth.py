@@ -18,6 +18,9 @@ class DepthParams:
     kind: str = param("disparity", "what the depth file holds: disparity (larger = nearer), metric depth, "
                       "or normalized depth (1 = near, 0 = far)", flag="depth-kind",
                       choices=("disparity", "depth", "normalized"))
+    channel: str = param("auto", "which channel of the depth files is depth: 'auto' (the only one; in an EXR Z, "
+                         "depth.Z, depth, zDepth or disparity; equal R=G=B), an EXR channel name such as "
+                         "depth.Z, or R/G/B/A", flag="depth-channel")
     near: Optional[float] = param(None, "metric depth at normalised value 1 (kind=normalized)", flag="depth-near", min=0.0)
     far: Optional[float] = param(None, "metric depth at normalised value 0 (kind=normalized)", flag="depth-far", min=0.0)
     scale: float = param(1.0, "multiplier applied to the decoded value before interpretation "
