@@ -30,6 +30,7 @@ class FrameRecord:
     k: Optional[float] = None  # K for this frame
     aif: Optional[np.ndarray] = None  # all-in-focus RGB (default: frame.rgb)
     output: Optional[np.ndarray] = None  # rendered RGB, float32 H×W×3 linear
+    output_alpha: Optional[np.ndarray] = None  # the output's straight alpha when it differs from the input's
     extras: dict[str, Any] = field(default_factory=dict)  # per-stage notes (track status, ...)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 

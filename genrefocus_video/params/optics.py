@@ -60,3 +60,7 @@ class RenderParams:
     draft: float = param(1.0, "draft scale (0.25 = quarter-resolution preview)", min=0.05, max=1.0)
     tile: int = param(0, "tile height in px for bounded memory (0 = automatic)", min=0)
     explain: Optional[str] = param(None, "write the signed blur map and focus overlay to this folder")
+    alpha: str = param("defocus", "inputs with alpha (CG elements, ProRes 4444): 'defocus' blurs the premultiplied "
+                       "colour and the alpha together, so an element's soft edge is in its alpha too; 'keep' "
+                       "leaves the alpha as it came (the colour is refocused alone)", flag="alpha",
+                       choices=("defocus", "keep"))

@@ -195,9 +195,9 @@ class TailWorker:
             raise self.error
         return [(s.name, bool(s.temporal)) for s in self.stages], os.getpid()
 
-    def process(self, rec: FrameRecord) -> tuple[Any, dict[str, float], dict[str, Any]]:
+    def process(self, rec: FrameRecord) -> tuple[Any, Any, dict[str, float], dict[str, Any]]:
         rec = run_stages(rec, self.stages)
-        return rec.output, rec.timings, rec.extras
+        return rec.output, rec.output_alpha, rec.timings, rec.extras
 
 
 class RayExecutor:
@@ -270,13 +270,13 @@ class RayExecutor:
     def _finish(self, rec: FrameRecord, ref: Any) -> FrameRecord:
         t0 = time.perf_counter()
         try:
-            output, timings, extras = ray.get(ref)
+            output, output_alpha, timings, extras = ray.get(ref)
         except ray.exceptions.RayError as exc:
             err = unwrap(exc)
             if err is not exc:
                 raise err from None
             raise JobError(f"frame {rec.index}: a Ray worker failed: {str(exc).splitlines()[0]}") from None
-        rec.output = output
+        rec.output, rec.output_alpha = output, output_alpha
         rec.timings.update(timings)
         rec.extras.update(extras)
         rec.timings["ray_wait"] = rec.timings.get("ray_wait", 0.0) + (time.perf_counter() - t0)

@@ -238,7 +238,8 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
                     if rec.output is None:
                         raise InputError(f"frame {rec.index}: no stage produced an output image")
                     t0 = time.perf_counter()
-                    writer.write(Frame(rec.index, rec.output, rec.frame.alpha, rec.frame.time))
+                    alpha = rec.output_alpha if rec.output_alpha is not None else rec.frame.alpha
+                    writer.write(Frame(rec.index, rec.output, alpha, rec.frame.time))
                     rec.timings["encode"] = time.perf_counter() - t0
                     timings.add_record(rec.timings)
                     if job.output.before_after and (rec.index == middle or ba_pair is None):

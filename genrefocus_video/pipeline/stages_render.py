@@ -81,7 +81,7 @@ class BokehStage:
         return opts
 
     def process(self, rec: FrameRecord) -> FrameRecord:
-        from ..render.api import render_bokeh
+        from ..render.api import render_bokeh, render_bokeh_rgba
 
         t0 = time.perf_counter()
         if rec.disparity is None:
@@ -93,8 +93,13 @@ class BokehStage:
         rec.k = k
         focus_range = float(rec.focus_range) if rec.focus_range is not None else float(self.job.focus.range)
         try:
-            rec.output = render_bokeh(rec.sharp, rec.disparity, a, k, self.aperture, **self._options(),
-                                      focus_range=focus_range)
+            if rec.frame.alpha is not None and self.job.render.alpha == "defocus":
+                rec.output, rec.output_alpha = render_bokeh_rgba(rec.sharp, rec.frame.alpha, rec.disparity, a, k,
+                                                                 self.aperture, **self._options(),
+                                                                 focus_range=focus_range)
+            else:
+                rec.output = render_bokeh(rec.sharp, rec.disparity, a, k, self.aperture, **self._options(),
+                                          focus_range=focus_range)
         except (InputError, ConfigError) as exc:
             raise type(exc)(f"frame {rec.index}: {exc}") from None
         if self.job.render.explain:

@@ -222,6 +222,32 @@ def _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, fram
     return render_numpy(img, r, plan, frame_box)
 
 
+def render_bokeh_rgba(image: np.ndarray, alpha: np.ndarray, disparity: np.ndarray, focus_disparity: float,
+                      k: float, aperture: Union[str, Aperture] = "disc",
+                      **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Depth of field of an image with straight `alpha` (H×W in [0, 1]): (straight RGB, alpha).
+
+    A CG element over transparency defocuses as premultiplied colour and coverage together: both
+    are rendered with the same depth, aperture and layers (alpha as a grey image, without highlight
+    recovery, its green channel taken as chromatic fringing gives alpha the green kernel), and the
+    colour is divided back by the blurred alpha. Transparent pixels carry no colour into the bokeh,
+    and the element's soft edge is in its alpha, so it composites as the camera would have seen it.
+    An alpha of 1 everywhere costs nothing extra (the plain render).
+    """
+    a = np.clip(np.asarray(alpha, dtype=np.float32), 0.0, 1.0)
+    img = np.asarray(image, dtype=np.float32)
+    if a.shape != img.shape[:2]:
+        raise InputError(f"alpha has shape {a.shape}, expected {img.shape[:2]} (the image's H×W)")
+    if float(a.min()) >= 1.0:
+        return render_bokeh(img, disparity, focus_disparity, k, aperture, **options), a
+    premult = render_bokeh(img * a[..., None], disparity, focus_disparity, k, aperture, **options)
+    plain = {key: v for key, v in options.items() if not key.startswith("highlight_")}
+    out_a = render_bokeh(np.repeat(a[..., None], 3, axis=2), disparity, focus_disparity, k, aperture, **plain)[..., 1]
+    out_a = np.clip(out_a, 0.0, 1.0)
+    rgb = np.where(out_a[..., None] > 1e-6, premult / np.maximum(out_a, 1e-6)[..., None], 0.0).astype(np.float32)
+    return rgb, out_a.astype(np.float32)
+
+
 def render_from_params(image: np.ndarray, disparity: np.ndarray, a: float, k: float, aperture_params: Any,
                        highlight_params: Any = None, render_params: Any = None,
                        pixel_aspect: float = 1.0, focus_range: float = 0.0) -> np.ndarray:
