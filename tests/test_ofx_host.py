@@ -290,6 +290,40 @@ def test_pixel_aspect_from_host_keeps_bokeh_round_and_maps_focus_point(built, br
     assert abs((cols.max() - cols.min()) / 2 - 4.2) <= 1.0
 
 
+@pytest.mark.parametrize("premult,mode", [("premultiplied", "defocus"), ("unpremultiplied", "defocus"),
+                                          ("premultiplied", "keep")])
+def test_source_alpha_is_defocused_with_the_colour(built, bridge_dir, tmp_path, premult, mode):
+    """An RGBA element over transparency: the bridge gets the alpha plane and returns colour and
+    coverage defocused together (render_bokeh_rgba), in the host's premultiplication; 'keep'
+    returns the Source alpha and the colour refocused as delivered."""
+    from genrefocus_video.render.api import render_bokeh_rgba
+
+    h, w = 36, 48
+    yy, xx = np.mgrid[:h * 4, :w * 4] / 4.0
+    a = ((yy - 18) ** 2 + (xx - 24) ** 2 < 9 ** 2).astype(np.float32).reshape(h, 4, w, 4).mean(axis=(1, 3))
+    rgb = np.where(a[..., None] > 0, np.float32([0.8, 0.3, 0.1]), np.float32([0.0, 1.0, 0.0])).astype(np.float32)
+    disp = np.where(a > 0.5, 0.8, 0.0).astype(np.float32)
+    write_pfm(tmp_path / "src.pfm", rgb)
+    write_pfm(tmp_path / "a.pfm", a)
+    write_pfm(tmp_path / "depth.pfm", disp)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 10", "0 focus_from_point false", "0 focus_disparity 0",
+                                              f"0 render_alpha {mode}"])
+    proc = run_host(bridge_dir, "--source", tmp_path / "src.pfm", "--depth", tmp_path / "depth.pfm", "--alpha",
+                    tmp_path / "a.pfm", "--premult", premult, "--out", tmp_path / "o_%d.pfm", "--out-alpha",
+                    tmp_path / "oa_%d.pfm", "--frames", "1", "--anim", anim)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out, out_a = read_pfm(tmp_path / "o_0.pfm"), read_pfm(tmp_path / "oa_0.pfm")
+    delivered = rgb * a[..., None] if premult == "premultiplied" else rgb
+    if mode == "keep":
+        np.testing.assert_array_equal(out_a, a)
+        np.testing.assert_allclose(out, render_bokeh(delivered, disp, 0.0, 10.0), rtol=1e-5, atol=1e-5)
+        return
+    ref, ref_a = render_bokeh_rgba(rgb, a, disp, 0.0, 10.0)
+    np.testing.assert_allclose(out_a, ref_a, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out, ref * ref_a[..., None] if premult == "premultiplied" else ref, rtol=1e-4, atol=1e-5)
+    assert ((out_a > 0.02) & (out_a < 0.98)).sum() > 2 * ((a > 0.02) & (a < 0.98)).sum()  # soft edge in alpha
+
+
 @pytest.mark.parametrize("bit_depth,levels", [("byte", 255.0), ("short", 65535.0)])
 def test_integer_pixel_depths_general_context(built, bridge_dir, scene, tmp_path, bit_depth, levels):
     d, img, disp = scene

@@ -11,7 +11,9 @@ Pixels never travel in the stream. A RENDER request carries exactly one file des
 SCM_RIGHTS ancillary data: an anonymous shared-memory file (memfd) that holds, contiguous and
 float32 little-endian, the source RGB (H×W×3, rows top to bottom), ``depth_frames`` disparity
 planes (H×W each; frame t first, then t−1, t−2 for temporal smoothing) and room for the output
-RGB (H×W×3), which the server writes in place before replying RENDER_OK. Passing a descriptor
+RGB (H×W×3), which the server writes in place before replying RENDER_OK. With ``"alpha": true``
+two H×W planes follow: the source alpha and room for the output alpha (the RGB planes are then
+premultiplied when ``"premultiplied": true``, as the host delivered them, and returned the same way). Passing a descriptor
 (not a name) means no other process can open the pixels, and nothing is left in /dev/shm.
 
 Validation is strict and happens before anything is allocated: bad magic, unknown version or
@@ -142,6 +144,8 @@ class RenderRequest:
     time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
     pixel_aspect: float = 1.0  # the source image's kOfxImagePropPixelAspectRatio
+    alpha: bool = False  # source alpha plane sent, output alpha plane expected
+    premultiplied: bool = False  # RGB planes are premultiplied by that alpha (the host's convention)
 
     @property
     def pixels(self) -> int:
@@ -151,11 +155,17 @@ class RenderRequest:
         """(source offset, depth offset, output offset, total bytes) in the shared buffer."""
         rgb = self.pixels * 3 * 4
         depth = self.pixels * 4 * self.depth_frames
-        return 0, rgb, rgb + depth, rgb + depth + rgb
+        alpha = 2 * self.pixels * 4 if self.alpha else 0
+        return 0, rgb, rgb + depth, rgb + depth + rgb + alpha
+
+    def alpha_offsets(self) -> tuple[int, int]:
+        """(source alpha offset, output alpha offset): after the output RGB, when ``alpha``."""
+        out_alpha_end = self.layout()[3]
+        return out_alpha_end - 2 * self.pixels * 4, out_alpha_end - self.pixels * 4
 
 
 _FIELDS = {"width", "height", "depth_frames", "params", "focus_point", "focus_from_point", "render_scale", "time", "id",
-           "pixel_aspect"}
+           "pixel_aspect", "alpha", "premultiplied"}
 
 
 def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
@@ -201,5 +211,11 @@ def parse_render(obj: dict[str, Any]) -> RenderRequest:
     par = _float(obj.get("pixel_aspect", 1.0), "pixel_aspect")
     if not 0.05 <= par <= 20:
         raise ProtocolError(f"'pixel_aspect' = {par} outside [0.05, 20]")
+    flags = {}
+    for key in ("alpha", "premultiplied"):
+        flags[key] = obj.get(key, False)
+        if not isinstance(flags[key], bool):
+            raise ProtocolError(f"'{key}' must be a boolean")
     return RenderRequest(width, height, depth_frames, dict(params), (_float(fp[0], "focus_point"), _float(fp[1], "focus_point")),
-                         ffp, scale, _float(obj.get("time", 0.0), "time"), {"id": obj.get("id")}, par)
+                         ffp, scale, _float(obj.get("time", 0.0), "time"), {"id": obj.get("id")}, par,
+                         flags["alpha"], flags["premultiplied"])

@@ -123,20 +123,47 @@ class Renderer:
             validate_tree(section)
         return job
 
-    def render(self, req: P.RenderRequest, src: np.ndarray, depths: list[np.ndarray]) -> np.ndarray:
+    def _prepare(self, req: P.RenderRequest, depths: list[np.ndarray]) -> Optional[tuple[Any, float, np.ndarray, float]]:
+        """(job, K, smoothed disparity, focus disparity), or None for the identity (no depth, K = 0)."""
         job = self.job(req.params)
         k = float(job.blur.k or 0.0) * req.render_scale
         if not depths or k == 0.0:
-            return src  # no depth clip or K = 0: the identity (the plugin normally skips the call)
+            return None  # no depth clip or K = 0: the identity (the plugin normally skips the call)
         disparity = smooth_depth(depths, float(job.depth.smoothing))
         if req.focus_from_point:
             a = sample_focus(disparity, *req.focus_point)
         else:
             a = float(job.focus.disparity or 0.0)
         self.warm()
+        return job, k, disparity, a
+
+    def render(self, req: P.RenderRequest, src: np.ndarray, depths: list[np.ndarray]) -> np.ndarray:
+        ready = self._prepare(req, depths)
+        if ready is None:
+            return src
+        job, k, disparity, a = ready
         out = self._impl.render_from_params(src, disparity, a, k, job.aperture, job.highlights, job.render,
                                             pixel_aspect=req.pixel_aspect, focus_range=float(job.focus.range))
         return np.asarray(out, dtype=np.float32)
+
+    def render_rgba(self, req: P.RenderRequest, src: np.ndarray, alpha: np.ndarray,
+                    depths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Source with alpha: colour and coverage defocused together (``render.alpha`` defocus), or the
+        colour alone with the alpha passed through (keep). RGB comes back in the host's convention."""
+        ready = self._prepare(req, depths)
+        if ready is None:
+            return src, alpha
+        job, k, disparity, a = ready
+        if job.render.alpha == "keep":
+            return self.render(req, src, depths), alpha
+        cov = np.clip(alpha, 0.0, 1.0).astype(np.float32)
+        straight = np.where(cov[..., None] > 0, src / np.maximum(cov, 1e-12)[..., None], 0.0) if req.premultiplied else src
+        rgb, out_a = self._impl.render_rgba_from_params(
+            np.ascontiguousarray(straight, dtype=np.float32), cov, disparity, a, k, job.aperture, job.highlights,
+            job.render, pixel_aspect=req.pixel_aspect, focus_range=float(job.focus.range))
+        if req.premultiplied:
+            rgb = rgb * out_a[..., None]
+        return np.asarray(rgb, dtype=np.float32), np.asarray(out_a, dtype=np.float32)
 
 
 def smooth_depth(depths: list[np.ndarray], s: float) -> np.ndarray:
@@ -323,13 +350,22 @@ class BridgeServer:
         src = _readonly(buf[: h * w * 3].reshape(h, w, 3))
         depths = [_readonly(buf[d_off // 4 + i * h * w:d_off // 4 + (i + 1) * h * w].reshape(h, w))
                   for i in range(req.depth_frames)]
+        src_a = None
         try:
-            out = self.renderer.render(req, src, depths)
+            if req.alpha:
+                sa_off, oa_off = req.alpha_offsets()
+                src_a = _readonly(buf[sa_off // 4:sa_off // 4 + h * w].reshape(h, w))
+                out, out_a = self.renderer.render_rgba(req, src, src_a, depths)
+                if out_a.shape != (h, w):
+                    raise GenRefocusError(f"renderer returned alpha shape {out_a.shape}, expected {(h, w)}")
+                buf[oa_off // 4:oa_off // 4 + h * w] = out_a.reshape(-1)
+            else:
+                out = self.renderer.render(req, src, depths)
             if out.shape != (h, w, 3):
                 raise GenRefocusError(f"renderer returned shape {out.shape}, expected {(h, w, 3)}")
             buf[o_off // 4:o_off // 4 + h * w * 3] = out.reshape(-1)
         finally:
-            del buf, src, depths
+            del buf, src, depths, src_a
 
     def _render(self, payload: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         req = P.parse_render(payload)

@@ -63,4 +63,4 @@ class RenderParams:
     alpha: str = param("defocus", "inputs with alpha (CG elements, ProRes 4444): 'defocus' blurs the premultiplied "
                        "colour and the alpha together, so an element's soft edge is in its alpha too; 'keep' "
                        "leaves the alpha as it came (the colour is refocused alone)", flag="alpha",
-                       choices=("defocus", "keep"))
+                       choices=("defocus", "keep"), ofx=True, page="Blur")

@@ -253,6 +253,21 @@ def render_from_params(image: np.ndarray, disparity: np.ndarray, a: float, k: fl
                        pixel_aspect: float = 1.0, focus_range: float = 0.0) -> np.ndarray:
     """`render_bokeh` driven by the job schema sections (params.optics), the clip's pixel aspect
     and the focus range (params.focus)."""
+    shape, opts = _params_options(aperture_params, highlight_params, render_params, pixel_aspect, focus_range)
+    return render_bokeh(image, disparity, a, k, shape, **opts)
+
+
+def render_rgba_from_params(image: np.ndarray, alpha: np.ndarray, disparity: np.ndarray, a: float, k: float,
+                            aperture_params: Any, highlight_params: Any = None, render_params: Any = None,
+                            pixel_aspect: float = 1.0, focus_range: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """`render_bokeh_rgba` (straight RGB + alpha in, straight RGB + alpha out) driven by the schema."""
+    shape, opts = _params_options(aperture_params, highlight_params, render_params, pixel_aspect, focus_range)
+    return render_bokeh_rgba(image, alpha, disparity, a, k, shape, **opts)
+
+
+def _params_options(aperture_params: Any, highlight_params: Any, render_params: Any, pixel_aspect: float,
+                    focus_range: float) -> tuple[str, dict[str, Any]]:
+    """(aperture shape, render_bokeh options) from the job schema sections."""
     ap = aperture_params
     opts: dict[str, Any] = {"pixel_aspect": pixel_aspect, "focus_range": focus_range}
     if ap is not None:
@@ -271,4 +286,4 @@ def render_from_params(image: np.ndarray, disparity: np.ndarray, a: float, k: fl
         backend = getattr(render_params, "backend", None)
         if backend:
             opts["backend"] = backend
-    return render_bokeh(image, disparity, a, k, shape, **opts)
+    return shape, opts

@@ -603,9 +603,19 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
     return kOfxStatOK;
   }
 
+  /* Alpha travels (and is defocused by the bridge with the colour) when Source is RGBA and says it
+   * is not opaque; premultiplied RGB is sent and returned premultiplied, as the host delivers it. */
+  int has_alpha = 0, premult = 0;
+  if (s.nc == 4) {
+    char *pm = NULL;
+    if (P->propGetString(s.h, kOfxImageEffectPropPreMultiplication, 0, &pm) == kOfxStatOK && pm) {
+      has_alpha = strcmp(pm, kOfxImageOpaque) != 0;
+      premult = strcmp(pm, kOfxImagePreMultiplied) == 0;
+    }
+  }
   FrameBuf *fb = NULL;
   size_t px = (size_t)W * H;
-  size_t total = px * 3 * 4 * 2 + px * 4 * (size_t)nd;
+  size_t total = px * 3 * 4 * 2 + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
   fb = buf_acquire(total);
   if (!fb) {
     say("cannot allocate shared memory: %s", strerror(errno));
@@ -616,10 +626,13 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   int mfd = fb->fd;
   /* Source RGB, rows top to bottom. */
   float *src = buf, *dep = buf + px * 3, *out = dep + px * (size_t)nd;
+  float *src_a = out + px * 3, *out_a = src_a + px; /* only inside the buffer when has_alpha */
   for (int r = 0; r < H; r++) {
     int y = s.b.y2 - 1 - r;
-    for (int x = 0; x < W; x++)
+    for (int x = 0; x < W; x++) {
       for (int c = 0; c < 3; c++) src[((size_t)r * W + x) * 3 + c] = img_get(&s, s.b.x1 + x, y, c);
+      if (has_alpha) src_a[(size_t)r * W + x] = img_get(&s, s.b.x1 + x, y, 3);
+    }
   }
   /* Depth frames: first channel, sampled at the source pixel (nearest, clamped to the depth bounds). */
   for (int i = 0; i < nd; i++)
@@ -647,8 +660,10 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
     unsigned long id = __atomic_add_fetch(&g_request_id, 1, __ATOMIC_RELAXED);
     append(json, cap, &len,
            "{\"id\":%lu,\"width\":%d,\"height\":%d,\"depth_frames\":%d,\"render_scale\":%.17g,\"time\":%.17g,"
-           "\"pixel_aspect\":%.17g,\"focus_point\":[%.17g,%.17g],\"focus_from_point\":%s,\"params\":{",
-           id, W, H, nd, rs[0], t, par, col, row, from_point ? "true" : "false");
+           "\"pixel_aspect\":%.17g,\"alpha\":%s,\"premultiplied\":%s,"
+           "\"focus_point\":[%.17g,%.17g],\"focus_from_point\":%s,\"params\":{",
+           id, W, H, nd, rs[0], t, par, has_alpha ? "true" : "false", premult ? "true" : "false", col, row,
+           from_point ? "true" : "false");
     int first = 1;
     for (int i = 0; i < g_nparams; i++) {
       const char *k = g_params[i].kind;
@@ -671,14 +686,16 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
       goto done;
     }
   }
-  /* Output: render window, rows flipped back; alpha from Source (1 where Source has none). */
+  /* Output: render window, rows flipped back; alpha from the bridge when it was sent, else from
+   * Source (1 where Source has none). */
   for (int y = win.y1; y < win.y2; y++)
     for (int x = win.x1; x < win.x2; x++) {
       int inside = x >= s.b.x1 && x < s.b.x2 && y >= s.b.y1 && y < s.b.y2;
       size_t idx = inside ? ((size_t)(s.b.y2 - 1 - y) * W + (size_t)(x - s.b.x1)) * 3 : 0;
       for (int c = 0; c < o.nc; c++) {
         float val = 0.0f;
-        if (inside) val = c < 3 ? out[idx + c] : (s.nc == 4 ? img_get(&s, x, y, 3) : 1.0f);
+        if (inside)
+          val = c < 3 ? out[idx + c] : has_alpha ? out_a[idx / 3] : (s.nc == 4 ? img_get(&s, x, y, 3) : 1.0f);
         img_set(&o, x, y, c, val);
       }
     }

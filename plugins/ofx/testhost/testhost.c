@@ -394,6 +394,8 @@ struct OfxImageEffectStruct {
 
 /* Options */
 static const char *o_binary, *o_source, *o_depth, *o_out, *o_anim, *o_describe;
+static const char *o_alpha, *o_out_alpha;          /* Source alpha frames in, Output alpha frames out (PFM) */
+static const char *o_premult = kOfxImageOpaque;    /* premultiplication state of RGBA images */
 static const char *o_context = kOfxImageEffectContextFilter, *o_bitdepth = kOfxBitDepthFloat;
 static int o_frames = 3, o_start = 0, o_threads = 1, o_kill_after = -1, o_nc = 4, o_depth_nc = -1;
 static int g_w, g_h;
@@ -448,7 +450,7 @@ static OfxPropertySetHandle image_props(void *data, int w, int h, int nc) {
                 nc == 4 ? kOfxImageComponentRGBA : nc == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha);
   propSetDouble(im, kOfxImagePropPixelAspectRatio, 0, o_par);
   propSetString(im, kOfxImagePropField, 0, kOfxImageFieldNone);
-  propSetString(im, kOfxImageEffectPropPreMultiplication, 0, kOfxImageOpaque);
+  propSetString(im, kOfxImageEffectPropPreMultiplication, 0, nc == 4 ? o_premult : kOfxImageOpaque);
   double rs[2] = {o_rs, o_rs};
   propSetDoubleN(im, kOfxImageEffectPropRenderScale, 2, rs);
   return im;
@@ -473,14 +475,31 @@ static OfxStatus clipGetImage(OfxImageClipHandle clip, OfxTime t, const OfxRectD
     return kOfxStatFailed;
   }
   int nc = clip->nc;
+  /* Source alpha from --alpha (straight coverage); RGB premultiplied by it when --premult says so. */
+  Pfm pa = {0};
+  int with_alpha = nc == 4 && o_alpha && !strcmp(clip->name, kOfxImageEffectSimpleSourceClipName);
+  if (with_alpha) {
+    char apath[4096];
+    frame_path(apath, sizeof(apath), o_alpha, frame);
+    if (pfm_read(apath, &pa) != 0 || pa.w != pf.w || pa.h != pf.h) {
+      fprintf(stderr, "testhost: cannot read alpha %s (or its size differs)\n", apath);
+      free(pf.px);
+      free(pa.px);
+      return kOfxStatFailed;
+    }
+  }
+  int premult = with_alpha && !strcmp(o_premult, kOfxImagePreMultiplied);
   void *data = calloc((size_t)pf.w * pf.h * nc, (size_t)g_bytes);
-  for (size_t i = 0; i < (size_t)pf.w * pf.h; i++)
+  for (size_t i = 0; i < (size_t)pf.w * pf.h; i++) {
+    float a = with_alpha ? pa.px[i * pa.nc] : 1.0f;
     for (int c = 0; c < nc; c++) {
-      float v = c < 3 ? pf.px[i * pf.nc + (pf.nc == 3 ? c : 0)] : 1.0f;
+      float v = c < 3 ? pf.px[i * pf.nc + (pf.nc == 3 ? c : 0)] * (premult ? a : 1.0f) : a;
       if (nc == 1) v = pf.px[i * pf.nc];
       store(data, i * nc + c, v);
     }
+  }
   free(pf.px);
+  free(pa.px);
   *out = image_props(data, pf.w, pf.h, nc);
   (*out)->owned = data;
   return kOfxStatOK;
@@ -784,6 +803,14 @@ static void render_frame(int frame) {
     frame_path(path, sizeof(path), o_out, frame);
     if (pfm_write(path, g_w, g_h, 3, rgb) != 0) fail("write output", frame, kOfxStatFailed);
   }
+  if (ok && o_out_alpha && o_nc == 4 && !idclip) {
+    char path[4096];
+    float *alpha = calloc((size_t)g_w * g_h, sizeof(float));
+    for (size_t i = 0; alpha && i < (size_t)g_w * g_h; i++) alpha[i] = load(ob.mem, i * 4 + 3);
+    frame_path(path, sizeof(path), o_out_alpha, frame);
+    if (!alpha || pfm_write(path, g_w, g_h, 1, alpha) != 0) fail("write output alpha", frame, kOfxStatFailed);
+    free(alpha);
+  }
   tl_out = NULL;
   free(rgb);
   free(ob.mem);
@@ -868,7 +895,9 @@ static int usage(void) {
   fprintf(stderr, "usage: testhost BINARY --source SRC.pfm [--depth D.pfm] [--out OUT_%%03d.pfm] [--frames N] "
                   "[--start F] [--anim FILE] [--bit-depth float|short|byte] [--components RGBA|RGB] "
                   "[--depth-components RGBA|RGB|Alpha] [--context filter|general] [--threads T] "
-                  "[--kill-bridge-after K] [--render-scale S] [--pixel-aspect P] [--describe-json FILE]\n");
+                  "[--kill-bridge-after K] [--render-scale S] [--pixel-aspect P] [--alpha A_%%03d.pfm] "
+                  "[--premult premultiplied|unpremultiplied|opaque] [--out-alpha OA_%%03d.pfm] "
+                  "[--describe-json FILE]\n");
   return 2;
 }
 
@@ -892,6 +921,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--kill-bridge-after")) o_kill_after = atoi(v);
     else if (!strcmp(a, "--render-scale")) o_rs = strtod(v, NULL) > 0 ? strtod(v, NULL) : 1.0;
     else if (!strcmp(a, "--pixel-aspect")) o_par = strtod(v, NULL) > 0 ? strtod(v, NULL) : 1.0;
+    else if (!strcmp(a, "--alpha")) o_alpha = v;
+    else if (!strcmp(a, "--out-alpha")) o_out_alpha = v;
+    else if (!strcmp(a, "--premult"))
+      o_premult = !strcmp(v, "premultiplied") ? kOfxImagePreMultiplied
+                  : !strcmp(v, "unpremultiplied") ? kOfxImageUnPreMultiplied : kOfxImageOpaque;
     else if (!strcmp(a, "--components")) o_nc = ncomp(v);
     else if (!strcmp(a, "--depth-components")) o_depth_nc = ncomp(v);
     else if (!strcmp(a, "--context"))
