@@ -157,46 +157,39 @@ def smooth_all(c: LfClip, depths: list[np.ndarray], strength: float, flow: str =
     return out
 
 
-def bench_follow(c: LfClip, depth_path: str, smoothing: float, box_frame: int = 0) -> float:
+def follow_records(c: LfClip, depth_path: str, smoothing: float, box_frame: int = 0,
+                   **overrides: object) -> list[FrameRecord]:
+    """The temporal stages (depth, smoothing, follow focus) run over the clip, one record per frame."""
     from genrefocus_video.io.reader import open_reader
     from genrefocus_video.params.job import load_job
     from genrefocus_video.pipeline.stages_temporal import build_temporal_stages
 
     x, y, w, h = c.subject_box(box_frame)
     job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": depth_path, "depth.smoothing": smoothing,
-                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}@{box_frame}"})
-    a = []
+                              "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}@{box_frame}", **overrides})
+    recs = []
     with open_reader(job.input.path) as r:
         stages = build_temporal_stages(job, r.info)
         for fr in r:
             rec = FrameRecord(fr)
             for s in stages:
                 rec = s.process(rec)
-            a.append(rec.focus_disparity)
-    return float(np.sqrt(np.mean((np.array(a) - c.subject_disparity) ** 2)) / c.disparity_range * 100)
+            recs.append(rec)
+    return recs
+
+
+def bench_follow(c: LfClip, depth_path: str, smoothing: float, box_frame: int = 0) -> float:
+    a = np.array([r.focus_disparity for r in follow_records(c, depth_path, smoothing, box_frame)])
+    return float(np.sqrt(np.mean((a - c.subject_disparity) ** 2)) / c.disparity_range * 100)
 
 
 def bench_range_subject(c: LfClip, depth_path: str, smoothing: float) -> dict:
     """Disparity of the followed subject left outside the sharp band (a ± w/2), RMS and max, with a
     plain follow focus (w = 0) and with --focus-range-subject (w from the subject's depth band)."""
-    from genrefocus_video.io.reader import open_reader
-    from genrefocus_video.params.job import load_job
-    from genrefocus_video.pipeline.stages_temporal import build_temporal_stages
-
-    x, y, w, h = c.subject_box(0)
     out = {}
     for rs in (False, True):
-        job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": depth_path, "depth.smoothing": smoothing,
-                                  "focus.track": "follow", "focus.box": f"{x},{y},{w},{h}", "focus.range_subject": rs})
-        a, band = [], []
-        with open_reader(job.input.path) as r:
-            stages = build_temporal_stages(job, r.info)
-            for fr in r:
-                rec = FrameRecord(fr)
-                for s in stages:
-                    rec = s.process(rec)
-                a.append(rec.focus_disparity)
-                band.append(rec.focus_range or 0.0)
+        recs = follow_records(c, depth_path, smoothing, **{"focus.range_subject": rs})
+        a, band = [r.focus_disparity for r in recs], [r.focus_range or 0.0 for r in recs]
         miss = np.maximum(np.abs(c.subject_disparity - np.array(a)) - np.array(band) / 2, 0.0)
         out["range_subject" if rs else "plain"] = {"rms": float(np.sqrt(np.mean(miss ** 2))), "max": float(miss.max()),
                                                    "mean_band": float(np.mean(band))}

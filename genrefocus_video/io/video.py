@@ -303,7 +303,7 @@ class VideoReader:
                             path, self.info.field_order)
             else:
                 self.info.deinterlaced = True
-                log.info("input %s is interlaced (%s): deinterlacing on read (estdif, spatial); the output is "
+                log.info("input %s is interlaced (%s): deinterlacing on read (bwdif); the output is "
                          "progressive at the same frame rate", path, self.info.field_order)
         elif deinterlace == "on":
             self.info.deinterlaced = True

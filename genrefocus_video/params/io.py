@@ -23,8 +23,8 @@ class InputParams:
     pixel_aspect: Optional[float] = param(None, "width/height of one stored pixel on display (4:3 HDV = 1.3333, "
                                           "2x anamorphic = 2); default: what the file says, else square",
                                           flag="pixel-aspect", min=0.05, max=20.0)
-    deinterlace: str = param("auto", "interlaced video: 'auto' deinterlaces frames flagged interlaced (spatial "
-                             "estdif; the output is progressive), 'on' every frame, 'off' none",
+    deinterlace: str = param("auto", "interlaced video: 'auto' deinterlaces frames flagged interlaced (FFmpeg's "
+                             "bwdif, one frame per frame; the output is progressive), 'on' every frame, 'off' none",
                              choices=("auto", "on", "off"))
 
 

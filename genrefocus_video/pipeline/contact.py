@@ -82,11 +82,11 @@ def write_contact_sheet(path: str, job: object, first: int, last: int, fps: floa
 
     from ..io.atomic import atomic_output
     from ..io.reader import open_reader
+    from .inputs import open_input
 
     frames = sheet_frames(first, last, int(job.output.contact_frames))  # type: ignore[attr-defined]
     pairs = []
-    with open_reader(job.input.path, transfer=job.input.transfer, fps=job.input.fps,
-                     pixel_aspect=job.input.pixel_aspect, deinterlace=job.input.deinterlace) as r_in, \
+    with open_input(job) as r_in, \
             open_reader(job.output.path, transfer="auto") as r_out:  # type: ignore[attr-defined]
         pa = float(r_in.info.pixel_aspect)
         for i in frames:

@@ -331,7 +331,7 @@ def _out_of_space(exc: BaseException) -> Optional[str]:
 def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, factory: StageFactory, *,
               on_frames: Optional[Callable[[int], None]] = None, report_every: int = 4) -> dict[str, Any]:
     """Render one chunk (with warm-up) into its segment; write and return its manifest entry."""
-    from ..io.reader import open_reader
+    from .inputs import open_input
     from ..io.writer import open_writer
 
     t_start = time.perf_counter()
@@ -356,9 +356,7 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
     start_time: Optional[float] = None  # source time of the chunk's first written frame (audio range)
     unreported = 0
     try:
-        with open_reader(job.input.path, transfer=job.input.transfer, first_frame=read_start,
-                         last_frame=chunk.end, fps=job.input.fps, pixel_aspect=job.input.pixel_aspect,
-                         deinterlace=job.input.deinterlace) as reader:
+        with open_input(job, read_start, chunk.end) as reader:
             with open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
                              transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
                              audio_from=None, overwrite=True) as writer:

@@ -71,12 +71,10 @@ class RunSummary:
 
 
 def _reader(job: JobParams, first: Optional[int] = None, last: Optional[int] = None) -> Any:
-    from ..io.reader import open_reader
+    from .inputs import open_input
 
-    return open_reader(job.input.path, transfer=job.input.transfer,
-                       first_frame=job.input.first_frame if first is None else first,
-                       last_frame=job.input.last_frame if last is None else last, fps=job.input.fps,
-                       pixel_aspect=job.input.pixel_aspect, deinterlace=job.input.deinterlace)
+    return open_input(job, job.input.first_frame if first is None else first,
+                      job.input.last_frame if last is None else last)
 
 
 def _frame_count(reader: Any) -> Optional[int]:

@@ -155,11 +155,9 @@ class FrameLookup:
 
     def _open(self) -> Any:
         if self._reader is None:
-            from ..io.reader import open_reader
+            from .inputs import open_input
 
-            self._reader = open_reader(self.job.input.path, transfer=self.job.input.transfer, fps=self.job.input.fps,
-                                       pixel_aspect=self.job.input.pixel_aspect,
-                                       deinterlace=self.job.input.deinterlace)
+            self._reader = open_input(self.job)
         return self._reader
 
     def frame(self, index: int) -> Optional[Frame]:
