@@ -72,3 +72,30 @@ def test_rgba_exr_sequence_through_the_cli(tmp_path, mode):
         np.testing.assert_array_equal(out_a, a)
     else:
         assert out_a.sum() == pytest.approx(a.sum(), rel=0.01) and ((out_a > 0.02) & (out_a < 0.98)).sum() > 300
+
+
+def test_exr_aovs_pass_through_untouched(tmp_path):
+    """An EXR plate's other channels (depth, normals, ID mattes) reach an EXR output bit for bit, in
+    their stored types; the colour is refocused; a video output simply has no room for them."""
+    import OpenEXR
+
+    rgb, a, d = element()
+    rng = np.random.default_rng(3)
+    aovs = {"depth.Z": (1.0 / np.maximum(d, 0.05)).astype(np.float32),
+            "N.x": rng.random((H, W)).astype(np.float16),
+            "crypto.R": rng.integers(0, 2 ** 20, (H, W)).astype(np.float32) * np.float32(1.7e-3)}
+    for i in range(2):
+        chans = {"R": rgb[..., 0] * a, "G": rgb[..., 1] * a, "B": rgb[..., 2] * a, "A": a, **aovs}
+        with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, chans) as f:
+            f.write(str(tmp_path / f"p.{i:04d}.exr"))
+    common = ["--depth", str(tmp_path / "p.%04d.exr"), "--depth-kind", "depth", "--focus-depth", "20", "--k", "2",
+              "--no-progress"]
+    assert main(["render", str(tmp_path / "p.%04d.exr"), "-o", str(tmp_path / "o.%04d.exr")] + common) == 0
+    with OpenEXR.File(str(tmp_path / "o.0001.exr"), separate_channels=True) as f:
+        ch = {k: v.pixels for k, v in f.channels().items()}
+    assert set(ch) == {"R", "G", "B", "A", *aovs}
+    for name, plane in aovs.items():
+        assert ch[name].dtype == plane.dtype and np.array_equal(ch[name], plane), name
+    assert np.abs(ch["A"].astype(np.float32) - a).max() > 0.05  # the alpha itself was defocused
+    assert main(["render", str(tmp_path / "p.%04d.exr"), "-o", str(tmp_path / "o.mov"), "--codec", "prores_4444"]
+                + common) == 0

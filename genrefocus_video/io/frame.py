@@ -21,6 +21,8 @@ class Frame:
     rgb: np.ndarray  # float32 H×W×3 linear
     alpha: Optional[np.ndarray] = None  # float32 H×W in [0, 1], straight (not premultiplied)
     time: float = 0.0  # presentation time in seconds from the clip start
+    # the source's other channels (EXR AOVs: Z, normals, IDs), passed through unchanged to EXR outputs
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rgb.dtype != np.float32 or self.rgb.ndim != 3 or self.rgb.shape[2] != 3:

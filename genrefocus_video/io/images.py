@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -28,6 +28,8 @@ class ImageData:
     dtype: str  # "uint8" | "uint16" | "float16" | "float32"
     format: str  # "exr" | "png" | "tiff" | "jpeg" | ...
     pixel_aspect: float = 1.0  # EXR pixelAspectRatio (width / height of a pixel on display)
+    # an EXR's other channels (AOVs: Z, normals, motion, IDs), by name, in their stored type
+    extra: dict = field(default_factory=dict)
 
 
 def is_image_path(path: str) -> bool:
@@ -132,20 +134,24 @@ def _read_exr(path: str) -> ImageData:
     dtype = str(next(iter(ch.values())).dtype) if ch else "float32"
     if {"R", "G", "B"} <= names:
         px = np.stack([ch["R"], ch["G"], ch["B"]], axis=-1).astype(np.float32)
+        used = {"R", "G", "B"}
     elif "Y" in names:
         px = ch["Y"].astype(np.float32)[..., None]
+        used = {"Y"}
     elif len(ch) >= 1:  # e.g. a single "Z" or "depth" channel
         key = "Z" if "Z" in ch else sorted(k for k in ch if k != "A")[0]
         px = ch[key].astype(np.float32)[..., None]
+        used = {key}
     else:
         raise ValueError("no channels")
+    extra = {k: np.ascontiguousarray(v) for k, v in ch.items() if k not in used | {"A"}}
     alpha = ch["A"].astype(np.float32) if "A" in names else None
     if alpha is not None:
         safe = np.where(alpha > 0, alpha, 1.0).astype(np.float32)
         px = np.where(alpha[..., None] > 0, px / safe[..., None], px).astype(np.float32)
     if not (math.isfinite(pixel_aspect) and pixel_aspect > 0):
         pixel_aspect = 1.0
-    return ImageData(np.ascontiguousarray(px), alpha, dtype, "exr", pixel_aspect)
+    return ImageData(np.ascontiguousarray(px), alpha, dtype, "exr", pixel_aspect, extra)
 
 
 def _read_pfm(path: str) -> ImageData:
@@ -166,11 +172,12 @@ def _read_pfm(path: str) -> ImageData:
 
 
 def write_image(path: str, pixels: np.ndarray, alpha: Optional[np.ndarray] = None, *, fmt: Optional[str] = None,
-                exr_half: bool = True, pixel_aspect: float = 1.0) -> None:
+                exr_half: bool = True, pixel_aspect: float = 1.0, extra: Optional[dict] = None) -> None:
     """Write H×W×3 (or H×W×1) pixels to `path` (non-atomic: callers go through atomic_output).
 
     Integers are written from 0..1 values (rounded, clipped); EXR from floats as half or float,
-    with `pixel_aspect` in its header (PNG/TIFF/JPEG have no field that compositing apps read).
+    with `pixel_aspect` in its header (PNG/TIFF/JPEG have no field that compositing apps read) and
+    the `extra` channels (an input's AOVs) in their own stored type, untouched.
     """
     fmt = fmt or image_format(path)
     px = pixels if pixels.ndim == 3 else pixels[..., None]
@@ -188,6 +195,9 @@ def write_image(path: str, pixels: np.ndarray, alpha: Optional[np.ndarray] = Non
                     chans[n] = np.ascontiguousarray(pre[..., i].astype(dt))
             if alpha is not None:
                 chans["A"] = np.ascontiguousarray(alpha.astype(dt))
+            for name, plane in (extra or {}).items():
+                if name not in chans:  # never over the rendered colour or alpha
+                    chans[name] = np.ascontiguousarray(plane)
             header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
             if pixel_aspect != 1.0:
                 header["pixelAspectRatio"] = float(pixel_aspect)

@@ -191,7 +191,7 @@ class SequenceReader:
                              f"expected {self._shape[1]}x{self._shape[0]} like the first frame")
         px = data.pixels if data.pixels.shape[2] == 3 else np.repeat(data.pixels, 3, axis=2)
         rgb = colour.to_linear(px, self.info.transfer)
-        return Frame(index=index, rgb=rgb, alpha=data.alpha, time=float(index / self.info.fps))
+        return Frame(index=index, rgb=rgb, alpha=data.alpha, time=float(index / self.info.fps), extra=data.extra)
 
     def __iter__(self) -> Iterator[Frame]:
         end = len(self.files) if self.last_frame is None else min(self.last_frame + 1, len(self.files))
@@ -285,7 +285,7 @@ class SequenceWriter:
         code = colour.from_linear(frame.rgb, self.transfer) if self.transfer != "linear" else frame.rgb
         with atomic.atomic_output(final, overwrite=self.overwrite, inputs=(self.like.path,)) as tmp:
             write_image(tmp, code, frame.alpha, fmt=self.fmt, exr_half=self.exr_half,
-                        pixel_aspect=float(self.like.pixel_aspect))
+                        pixel_aspect=float(self.like.pixel_aspect), extra=frame.extra if self.fmt == "exr" else None)
         self._count += 1
 
     def close(self) -> None:

@@ -237,7 +237,7 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
                         raise InputError(f"frame {rec.index}: no stage produced an output image")
                     t0 = time.perf_counter()
                     alpha = rec.output_alpha if rec.output_alpha is not None else rec.frame.alpha
-                    writer.write(Frame(rec.index, rec.output, alpha, rec.frame.time))
+                    writer.write(Frame(rec.index, rec.output, alpha, rec.frame.time, rec.frame.extra))
                     rec.timings["encode"] = time.perf_counter() - t0
                     timings.add_record(rec.timings)
                     if job.output.before_after and (rec.index == middle or ba_pair is None):
