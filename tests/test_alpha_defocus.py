@@ -88,6 +88,10 @@ def test_exr_aovs_pass_through_untouched(tmp_path):
         chans = {"R": rgb[..., 0] * a, "G": rgb[..., 1] * a, "B": rgb[..., 2] * a, "A": a, **aovs}
         with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}, chans) as f:
             f.write(str(tmp_path / f"p.{i:04d}.exr"))
+    from genrefocus_video.io.probe import describe, probe
+
+    text = describe(probe(str(tmp_path / "p.%04d.exr")))
+    assert "also N.x, crypto.R, depth.Z (passed through to EXR outputs; --depth on this file reads depth.Z)" in text
     common = ["--depth", str(tmp_path / "p.%04d.exr"), "--depth-kind", "depth", "--focus-depth", "20", "--k", "2",
               "--no-progress"]
     assert main(["render", str(tmp_path / "p.%04d.exr"), "-o", str(tmp_path / "o.%04d.exr")] + common) == 0

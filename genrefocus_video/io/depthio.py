@@ -310,6 +310,16 @@ def open_depth(path: str, *, kind: str = "disparity", near: Optional[float] = No
     return DepthSequence(path, kind=kind, near=near, far=far, scale=scale, size=size, channel=channel)
 
 
+def depth_channel_name(names: "list[str] | tuple[str, ...]") -> Optional[str]:
+    """The channel that ``channel="auto"`` takes as depth among an EXR's channel names (None: none
+    is named as depth; a single channel or equal R=G=B is decided on the pixels)."""
+    for want in DEPTH_CHANNELS:
+        for name in sorted(names):
+            if name.rsplit(".", 1)[-1].lower() == want or name.lower() == want:
+                return name
+    return None
+
+
 def _exr_depth_channel(path: str, channel: str, index: int) -> np.ndarray:
     """The depth channel of an EXR (see the module doc: 'Channels')."""
     import OpenEXR
@@ -330,10 +340,9 @@ def _exr_depth_channel(path: str, channel: str, index: int) -> np.ndarray:
         return chans[channel].astype(np.float32)
     if len(chans) == 1:
         return next(iter(chans.values())).astype(np.float32)
-    for want in DEPTH_CHANNELS:
-        for name in names:
-            if name.rsplit(".", 1)[-1].lower() == want or name.lower() == want:
-                return chans[name].astype(np.float32)
+    named = depth_channel_name(names)
+    if named is not None:
+        return chans[named].astype(np.float32)
     rgb = [chans.get(c) for c in ("R", "G", "B")]
     if all(c is not None for c in rgb) and np.array_equal(rgb[0], rgb[1]) and np.array_equal(rgb[0], rgb[2]):
         return rgb[0].astype(np.float32)  # a greyscale map stored as RGB

@@ -109,6 +109,13 @@ def describe(info: ClipInfo) -> str:
         lines.append(f"  timecode    {info.timecode}")
     if info.kind == "sequence":
         lines.append(f"  first file  number {info.metadata.get('start_number', '0')}")
+    if info.metadata.get("exr.extra_channels"):
+        from .depthio import depth_channel_name
+
+        extra = info.metadata["exr.extra_channels"].split(",")
+        z = depth_channel_name(extra)
+        lines.append(f"  channels    also {', '.join(extra)} (passed through to EXR outputs"
+                     + (f"; --depth on this file reads {z}" if z else "") + ")")
     if info.audio_streams:
         for a in info.audio_streams:
             lines.append(f"  audio #{a['index']}    {a['codec']}, {a['sample_rate']} Hz, {a['channels']} ch"

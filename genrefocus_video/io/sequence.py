@@ -172,6 +172,8 @@ class SequenceReader:
         )
         if first.format in ("jpeg", "tiff", "png"):
             self.info.camera = _exif_camera(self.files[0][1])
+        if first.format == "exr" and first.extra:  # AOVs ride along (probe lists them)
+            self.info.metadata["exr.extra_channels"] = ",".join(sorted(first.extra))
         if first_frame >= len(self.files):
             raise InputError(f"input {path}: first frame {first_frame} is past the end ({len(self.files)} frames)")
         self.first_frame = first_frame
