@@ -626,7 +626,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   int mfd = fb->fd;
   /* Source RGB, rows top to bottom. */
   float *src = buf, *dep = buf + px * 3, *out = dep + px * (size_t)nd;
-  float *src_a = out + px * 3, *out_a = src_a + px; /* only inside the buffer when has_alpha */
+  float *src_a = has_alpha ? out + px * 3 : NULL, *out_a = has_alpha ? out + px * 4 : NULL;
   for (int r = 0; r < H; r++) {
     int y = s.b.y2 - 1 - r;
     for (int x = 0; x < W; x++) {
