@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from genrefocus_video.errors import ConfigError
-from genrefocus_video.optics.lens import camera_from_metadata, focus_disparity_from_distance, k_from_camera
+from genrefocus_video.optics.lens import camera_from_metadata, focus_disparity_from_distance, k_from_camera, sharp_zone_m
 
 
 def test_halving_f_number_doubles_blur_radius():
@@ -22,6 +22,23 @@ def test_k_matches_circle_of_confusion_by_hand():
     k = k_from_camera(50, 2.0, 36, 1920, zf)
     a, d = focus_disparity_from_distance(zf), 1 / z
     assert k * abs(d - a) == pytest.approx(radius_px, rel=1e-9)
+
+
+def test_sharp_zone_is_where_the_thin_lens_circle_is_within_one_pixel():
+    """The limits satisfy the thin-lens circle of confusion = 1 px by hand; past the hyperfocal
+    distance the far limit is infinity; a focus range widens the zone."""
+    f, n, zf, w = 0.050, 1.4, 2.5, 1920
+    k = k_from_camera(50, n, 36, w, zf)
+    near, far = sharp_zone_m(k, zf)
+    A = f / n
+    for z in (near, far):
+        radius_px = A * f / (zf - f) * abs(z - zf) / z / 2 / 0.036 * w
+        assert radius_px == pytest.approx(1.0, rel=1e-9)
+    assert near < zf < far
+    kh = k_from_camera(24, 8.0, 36, 1920, 3.0)
+    assert sharp_zone_m(kh, 3.0)[1] == float("inf")  # 24 mm f/8 at 3 m: beyond the hyperfocal distance
+    n2, f2 = sharp_zone_m(k, zf, focus_range=0.02)
+    assert n2 < near and f2 > far
 
 
 def test_metadata_and_35mm_equivalent():

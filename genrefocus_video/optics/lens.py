@@ -49,6 +49,18 @@ def k_from_camera(focal_length_mm: float, f_number: float, sensor_width_mm: floa
     return float(aperture_mm / 2.0 * magnification * wpx / sw)
 
 
+def sharp_zone_m(k: float, focus_distance_m: float, coc_px: float = 1.0,
+                 focus_range: float = 0.0) -> tuple[float, float]:
+    """(near, far) metric distances whose blur radius stays within `coc_px` at bokeh level K and
+    focus distance Z_f: the depth of field an editor would read off a lens. From |K·(d − a)| − the
+    focus range's half band ≤ coc with d = 1/Z and a = 1/Z_f; far is inf past the hyperfocal."""
+    a = 1.0 / _positive("focus_distance_m", focus_distance_m)
+    half = coc_px / _positive("k", k) + 0.5 * max(float(focus_range), 0.0)
+    near = 1.0 / (a + half)
+    far = math.inf if a <= half else 1.0 / (a - half)
+    return near, far
+
+
 def focus_disparity_from_distance(distance_m: float) -> float:
     """Focus disparity a = 1 / Z_f (1/m) for a metric focus distance."""
     return 1.0 / _positive("focus distance", distance_m)

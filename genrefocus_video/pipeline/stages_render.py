@@ -7,12 +7,13 @@ EXIF) — the last one is logged so a user knows where the blur amount came from
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any, Optional
 
 from ..errors import ConfigError, InputError
 from ..io.frame import ClipInfo
-from ..optics.lens import camera_from_metadata, k_from_camera
+from ..optics.lens import camera_from_metadata, k_from_camera, sharp_zone_m
 from ..params import JobParams
 from ..record import FrameRecord
 
@@ -39,17 +40,27 @@ def resolve_k(job: JobParams, info: Optional[ClipInfo]) -> float:
         if width is None:
             raise ConfigError("physical camera needs the clip width to convert mm to px")
         k = k_from_camera(f, n, sw, width, focus_m)
-        log.info("bokeh level K = %.4g px per 1/m from the physical camera (f=%g mm, f/%g, sensor %g mm)", k, f, n, sw)
+        log.info("bokeh level K = %.4g px per 1/m from the physical camera (f=%g mm, f/%g, sensor %g mm)%s",
+                 k, f, n, sw, _sharp_zone_text(k, focus_m, job.focus.range))
         return k
     if meta_cam is not None and width is not None:
         k = k_from_camera(meta_cam["focal_length_mm"], meta_cam["f_number"], meta_cam["sensor_width_mm"], width, focus_m)
         log.info("no --k given: bokeh level K = %.4g px per 1/m from the clip's camera metadata "
-                 "(f=%g mm, f/%g, sensor %g mm%s); K assumes metric depth", k, meta_cam["focal_length_mm"],
+                 "(f=%g mm, f/%g, sensor %g mm%s); K assumes metric depth%s", k, meta_cam["focal_length_mm"],
                  meta_cam["f_number"], meta_cam["sensor_width_mm"],
-                 f", focus {focus_m} m" if focus_m else ", focus at infinity")
+                 f", focus {focus_m} m" if focus_m else ", focus at infinity",
+                 _sharp_zone_text(k, focus_m, job.focus.range))
         return k
     raise ConfigError("no blur amount: give --k, or a physical camera (--focal-length-mm, --f-number, "
                       "--sensor-width-mm), or a clip whose metadata has focal length and f-number")
+
+
+def _sharp_zone_text(k: float, focus_m: Optional[float], focus_range: float) -> str:
+    """'; sharp (blur radius <= 1 px) from N m to F m' for a metric focus distance, else ''."""
+    if not focus_m:
+        return ""
+    near, far = sharp_zone_m(k, focus_m, 1.0, focus_range)
+    return f"; sharp (blur radius <= 1 px) from {near:.3g} m to " + ("infinity" if math.isinf(far) else f"{far:.3g} m")
 
 
 class BokehStage:
