@@ -619,9 +619,10 @@ class VideoWriter:
 
     def __init__(self, path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Optional[str] = None,
                  transfer: str = "auto", crf: Optional[int] = None, audio_from: Optional[str] = None,
-                 overwrite: bool = False, audio_codec: str = "auto") -> None:
+                 overwrite: bool = False, audio_codec: str = "auto", segment: bool = False) -> None:
         self.path = path
         self.like = like
+        self.segment = segment  # a farm chunk: the join records container-level flags once
         self.final = atomic.check_output_path(path, overwrite=overwrite, inputs=(like.path, audio_from or ""))
         self.overwrite = overwrite
         self.family = resolve_codec(codec, like, path)
@@ -906,7 +907,8 @@ class VideoWriter:
         """Matroska keeps a pixel aspect only in its own track header, which PyAV cannot set:
         H.264/H.265 carry one in their bitstream too, FFV1 and ProRes in .mkv need a copy pass."""
         p = Fraction(self.like.pixel_aspect)
-        if p == 1 or self.family in ("h264", "h265") or _container_ext(self.path) not in (".mkv", ".webm"):
+        if (p == 1 or self.segment or self.family in ("h264", "h265")
+                or _container_ext(self.path) not in (".mkv", ".webm")):
             return
         from .concat import record_pixel_aspect
 

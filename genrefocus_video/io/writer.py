@@ -57,12 +57,14 @@ class FrameWriter:
 
 def open_writer(path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Optional[str] = None,
                 transfer: str = "auto", crf: Optional[int] = None, exr_half: bool = True,
-                audio_from: Optional[str] = None, overwrite: bool = False, audio_codec: str = "auto") -> FrameWriter:
+                audio_from: Optional[str] = None, overwrite: bool = False, audio_codec: str = "auto",
+                segment: bool = False) -> FrameWriter:
     """Open an output like the input ``like`` (codec family, bit depth, chroma, tags, fps, timecode).
 
     ``audio_from``: a media file whose audio streams are copied packet-for-packet (video outputs);
     ``audio_codec`` 'auto' encodes PCM to AAC for MP4 only, 'copy' refuses that, 'aac' encodes all
-    (io/audio.py).
+    (io/audio.py). ``segment``: a chunk of a farm job, joined later by io.concat, which writes the
+    container-level pixel aspect once for the whole file (no copy pass per segment).
     """
     if not path:
         from ..errors import OutputError
@@ -72,4 +74,5 @@ def open_writer(path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Opti
         return FrameWriter(SequenceWriter(path, like, codec=codec, transfer=transfer, exr_half=exr_half,
                                           overwrite=overwrite))
     return FrameWriter(VideoWriter(path, like, codec=codec, pix_fmt=pix_fmt, transfer=transfer, crf=crf,
-                                   audio_from=audio_from, overwrite=overwrite, audio_codec=audio_codec))
+                                   audio_from=audio_from, overwrite=overwrite, audio_codec=audio_codec,
+                                   segment=segment))

@@ -359,7 +359,7 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
         with open_input(job, read_start, chunk.end) as reader:
             with open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
                              transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
-                             audio_from=None, overwrite=True) as writer:
+                             audio_from=None, overwrite=True, segment=True) as writer:
                 frames = iter(reader)
                 while True:
                     t0 = time.perf_counter()
