@@ -22,6 +22,8 @@ RUNS = [
     ["render_floor.py", "--k", "16"],
     ["temporal_noise_sweep.py"],
     ["temporal_noise_sweep.py", "--k", "8"],
+    ["temporal_bounds.py"],
+    ["temporal_bounds.py", "--k", "8"],
     ["pipeline_scaling.py"],
     ["ofx_bridge.py"],
     ["deblur_quality.py"],
