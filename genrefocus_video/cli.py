@@ -11,10 +11,13 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
-from typing import Any, Optional, Sequence
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .errors import EXIT_INTERRUPTED, GenRefocusError
+from .errors import EXIT_INTERRUPTED, GenRefocusError, Terminated
 from .params import JobParams, iter_leaves, load_job
 
 PROG = "genrefocus-video"
@@ -96,20 +99,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Signals that stop a render the way Ctrl-C does (see errors.Terminated).
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
+@contextmanager
+def stop_signals_unwind() -> Iterator[list[Terminated]]:
+    """While inside, SIGTERM / SIGHUP raise :class:`Terminated` in the main thread instead of
+    killing the process on the spot, which would leave hidden ``.partial`` files and no message.
+    The first signal restores the default action, so a second one (a farm's grace period running
+    out) still kills at once. The previous handlers come back on exit (the CLI may run in-process).
+    Yields a list that receives the Terminated raised: a library in between (Ray's ``wait``) may
+    turn it into a plain KeyboardInterrupt on its way up."""
+    received: list[Terminated] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        received.append(Terminated(signum, signal.Signals(signum).name))
+        raise received[-1]
+
+    previous: dict[int, Callable[..., Any] | int | None] = {}
+    for name in STOP_SIGNALS:
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    received: list[Terminated] = []
     try:
-        return int(args.func(args) or 0)
+        with stop_signals_unwind() as received:
+            return int(args.func(args) or 0)
     except GenRefocusError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no partial file is left (a chunked job keeps its finished chunks: "
+    except KeyboardInterrupt as exc:
+        stop = exc if isinstance(exc, Terminated) else (received[0] if received else None)
+        what = f"terminated ({stop.name})" if stop is not None else "interrupted"
+        print(f"{PROG}: {what}; no partial file is left (a chunked job keeps its finished chunks: "
               "rerun to resume)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return stop.exit_code if stop is not None else EXIT_INTERRUPTED
     except BrokenPipeError:
         # stdout closed early (`genrefocus-video probe clip.mov | head`): not an error of ours; point
         # stdout at devnull so the interpreter's final flush does not raise again

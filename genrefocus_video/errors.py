@@ -49,3 +49,22 @@ class JobError(GenRefocusError, RuntimeError):
 
 #: Exit code for a job interrupted by the user (SIGINT), as shells expect.
 EXIT_INTERRUPTED = 130
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop by a signal other than Ctrl-C: SIGTERM (a farm manager
+    cancelling or pre-empting the task, `timeout`, `docker stop`) or SIGHUP (the terminal closed).
+
+    Raised from the CLI's signal handler so the render unwinds exactly as after Ctrl-C: temp files
+    are removed, finished chunks are kept for a resume. A KeyboardInterrupt so that every cleanup
+    path that already handles Ctrl-C handles it too.
+    """
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(name)
+        self.signum, self.name = signum, name
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number, what a shell reports for a process the signal killed."""
+        return 128 + self.signum

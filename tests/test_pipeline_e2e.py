@@ -199,9 +199,14 @@ def test_lossless_ffv1_plate_into_mov_becomes_prores(shot):
     assert len(kit.read_all(str(out))) == 10
 
 
-def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("signame,code,said", [("SIGINT", 130, "interrupted;"),
+                                                ("SIGTERM", 143, "terminated (SIGTERM);"),
+                                                ("SIGHUP", 129, "terminated (SIGHUP);")])
+def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch, capsys, signame, code, said):
     """Ctrl-C (a real SIGINT) mid-render: exit 130, and neither the clip nor the depth preview
-    leaves a temp file behind (the preview's used to stay)."""
+    leaves a temp file behind (the preview's used to stay). SIGTERM (a farm manager's cancel,
+    `timeout`) and SIGHUP (a closed terminal) used to kill the process on the spot, leaving the
+    hidden `.partial` files and no message: they now unwind the same way, exit 128 + the signal."""
     import signal
 
     from genrefocus_video.pipeline.stages_temporal import DepthPreviewStage
@@ -209,21 +214,49 @@ def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch,
     d, clip, depth = shot
     original = DepthPreviewStage.process
     seen = []
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
 
     def process(self, rec):
         seen.append(rec.index)
         if len(seen) == 4:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, signame))
         return original(self, rec)
 
     monkeypatch.setattr(DepthPreviewStage, "process", process)
     out_dir = tmp_path / "intr"
     out_dir.mkdir()
     rc = _render(clip, depth, str(out_dir / "out.mkv"), "--depth-preview", str(out_dir / "dp.mp4"))
-    assert rc == 130 and len(seen) < 10
-    assert "interrupted" in capsys.readouterr().err
+    assert rc == code and len(seen) < 10
+    assert said in capsys.readouterr().err
     left = os.listdir(out_dir)
     assert not [f for f in left if "partial" in f] and "out.mkv" not in left and "dp.mp4" not in left, left
+    # the CLI ran in this process: the handlers it installed are gone again
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
+
+
+def test_a_run_stopped_before_the_join_is_finished_by_the_next(shot, tmp_path, monkeypatch, capsys):
+    """Every chunk rendered, then stopped before the join: the rerun joins without rendering and
+    says so (it used to say "already complete; nothing rendered" while it wrote the output)."""
+    import genrefocus_video.pipeline.run as run_mod
+
+    d, clip, depth = shot
+    out = tmp_path / "joined.mkv"
+    real = run_mod._assemble
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "_assemble", stopped)
+    assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "3") == 130
+    assert not out.exists()
+    capsys.readouterr()
+    monkeypatch.setattr(run_mod, "_assemble", real)
+    assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "3") == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"wrote {out}: joined 3 chunks rendered by an earlier run"), line
+    assert len(kit.read_all(str(out))) == 10
+    assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "3") == 0
+    assert "already complete" in capsys.readouterr().out
 
 
 def test_an_existing_still_whose_name_has_pattern_characters_is_read_as_that_file(tmp_path):

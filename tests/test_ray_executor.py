@@ -4,6 +4,7 @@ One local Ray instance (2 CPUs) is shared by the whole module: start-up costs se
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -222,3 +223,42 @@ def test_streaming_survives_a_killed_tail_actor(ray_session):
     assert len(outs) == 12
     for a, b in zip(local, outs):
         assert np.array_equal(a, b)
+
+
+def test_sigterm_to_a_chunked_ray_render_unwinds_and_the_rerun_resumes(ray_session, tmp_path):
+    """A farm manager cancels with SIGTERM. Ray's driver handler used to abort the process (exit 134,
+    a C++ stack, temp segments left); the CLI's handler now survives ray.init: the running chunk is
+    cancelled and its temp segment removed, finished chunks are kept, exit 143 with one line, and
+    the rerun renders only the rest, identical to a single local pass."""
+    import signal
+    import subprocess
+    import sys
+
+    from genrefocus_video.cli import main
+
+    clip = kit.make_clip(str(tmp_path / "slow.mkv"), n=24, w=320, h=240)
+    disp = np.tile(np.linspace(0.0, 1.0, 320, dtype=np.float32), (240, 1))
+    np.save(tmp_path / "d.npy", disp)
+    out = tmp_path / "out.mkv"
+    args = ["render", clip, "-o", str(out), "--depth", str(tmp_path / "d.npy"), "--focus-disparity", "0.5",
+            "--k", "40", "--codec", "ffv1", "--no-progress", "--executor", "ray", "--workers", "1", "--chunks", "3"]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.Popen([sys.executable, "-m", "genrefocus_video.cli", *args], stderr=subprocess.PIPE, text=True, env=env)
+    segments = tmp_path / "out.mkv.work" / "segments"
+    deadline = time.monotonic() + 120
+    while not (segments.is_dir() and any(f.name.startswith("seg_0000") for f in segments.iterdir())):
+        assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "timeout"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("genrefocus-video: terminated (SIGTERM); no partial file is left")
+    assert not out.exists()
+    left = [f.name for f in segments.iterdir()]
+    assert "seg_0000.mkv" in left and "seg_0002.mkv" not in left and not [f for f in left if "partial" in f], left
+    assert main(args) == 0  # the rerun, in this process on the module's Ray instance
+    report = json.load(open(tmp_path / "out.mkv.work" / "report.json"))
+    assert report["chunks_skipped"] >= 1 and report["chunks_rendered"] <= 2, report
+    ref = tmp_path / "ref.mkv"
+    assert main([*args[:3], str(ref), *args[4:-6], "--executor", "local"]) == 0
+    assert np.array_equal(kit.read_all(str(out)), kit.read_all(str(ref)))

@@ -16,9 +16,11 @@ Workers report progress to a tiny actor that the driver polls for the one job pr
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -79,6 +81,24 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         ) from None
 
 
+def _keeping_stop_handlers(init: Callable[[], Any]) -> Any:
+    """Run `init` (ray.init) and put back the Python handlers of SIGTERM / SIGHUP it replaced.
+
+    Ray installs its own handlers in the driver, which abort the process on SIGTERM: a farm
+    manager's cancel then left temp segments behind and printed a C++ stack instead of the CLI's
+    line. The CLI's handlers unwind like Ctrl-C, which cancels the Ray tasks cleanly."""
+    if threading.current_thread() is not threading.main_thread():
+        return init()
+    kept = {sig: signal.getsignal(sig) for sig in (getattr(signal, n, None) for n in ("SIGTERM", "SIGHUP"))
+            if sig is not None}
+    try:
+        return init()
+    finally:
+        for sig, handler in kept.items():
+            if callable(handler):
+                signal.signal(sig, handler)
+
+
 def _call_with_timeout(fn: Callable[[], Any], timeout: float, what: str) -> Any:
     box: dict[str, Any] = {}
 
@@ -119,9 +139,10 @@ class RayRuntime:
         t0 = time.perf_counter()
         if self.address:
             check_reachable(self.address)
-            _call_with_timeout(lambda: ray.init(address=self.address, log_to_driver=False,
-                                                configure_logging=False, logging_level=logging.WARNING),
-                               JOIN_TIMEOUT_S, f"Ray cluster at {self.address}")
+            _keeping_stop_handlers(lambda: _call_with_timeout(
+                lambda: ray.init(address=self.address, log_to_driver=False, configure_logging=False,
+                                 logging_level=logging.WARNING),
+                JOIN_TIMEOUT_S, f"Ray cluster at {self.address}"))
         else:
             root = _package_root()
             paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -130,8 +151,9 @@ class RayRuntime:
             self.temp_dir = tempfile.mkdtemp(prefix="grray_", dir="/tmp" if os.path.isdir("/tmp") else None)
             cpus = max(os.cpu_count() or 1, self.workers or 0)
             try:
-                ray.init(num_cpus=cpus, _temp_dir=self.temp_dir, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False, logging_level=logging.WARNING)
+                _keeping_stop_handlers(lambda: ray.init(
+                    num_cpus=cpus, _temp_dir=self.temp_dir, include_dashboard=False, log_to_driver=False,
+                    configure_logging=False, logging_level=logging.WARNING))
             except Exception as exc:
                 shutil.rmtree(self.temp_dir, ignore_errors=True)
                 raise BackendUnavailableError(f"could not start a local Ray instance: {exc}") from None
@@ -163,6 +185,25 @@ def gpu_share(job: JobParams, n_workers: int) -> float:
     if not needs or gpus <= 0:
         return 0.0
     return min(1.0, gpus / max(1, n_workers))
+
+
+def _stop_tasks(progress: Any, pending: list[Any]) -> None:
+    """Stop the chunk tasks still running; each removes its temp segment.
+
+    First by asking: tasks read the stop flag with every progress report and stop between frames.
+    ``ray.cancel`` only for those still running after STOP_GRACE_S (a very slow frame): cancelling a
+    task that is just completing can crash Ray's driver ("Tried to complete task that was not
+    pending", Ray 2.x), which turned a clean Ctrl-C or SIGTERM into an abort now and then.
+    """
+    if not pending:
+        return
+    with contextlib.suppress(Exception):
+        progress.stop.remote()
+    _, running = ray.wait(pending, num_returns=len(pending), timeout=STOP_GRACE_S)
+    for ref in running:
+        ray.cancel(ref)  # the task sees KeyboardInterrupt and aborts its temp segment
+    if running:
+        ray.wait(running, num_returns=len(running), timeout=10.0)
 
 
 def unwrap(exc: BaseException) -> BaseException:
@@ -300,20 +341,35 @@ class RayExecutor:
         self.close()
 
 
+#: Seconds the driver waits for chunk tasks to stop by themselves before it cancels them.
+STOP_GRACE_S = 20.0
+
+
+class ChunkStopped(Exception):
+    """Raised inside a chunk task that the driver asked to stop (its temp segment is removed)."""
+
+
 @ray.remote(num_cpus=0)
 class ProgressActor:
-    """Frames done per chunk (an attempt restart resets its chunk) and the pid running each chunk."""
+    """Frames done per chunk (an attempt restart resets its chunk), the pid running each chunk, and
+    the driver's request to stop (tasks read it with every progress report)."""
 
     def __init__(self) -> None:
         self.done: dict[int, int] = {}
         self.pids: dict[int, int] = {}
+        self.stopping = False
 
-    def start(self, chunk: int, pid: int) -> None:
+    def start(self, chunk: int, pid: int) -> bool:
         self.done[chunk] = 0
         self.pids[chunk] = pid
+        return self.stopping
 
-    def add(self, chunk: int, n: int) -> None:
+    def add(self, chunk: int, n: int) -> bool:
         self.done[chunk] = self.done.get(chunk, 0) + n
+        return self.stopping
+
+    def stop(self) -> None:
+        self.stopping = True
 
     def snapshot(self) -> tuple[int, dict[int, int], dict[int, int]]:
         return sum(self.done.values()), dict(self.done), dict(self.pids)
@@ -324,9 +380,13 @@ def _chunk_task(job: JobParams, info: ClipInfo, chunk: Any, work_root: str, fact
                 progress: Any) -> dict[str, Any]:
     from .job import WorkDir, run_chunk
 
-    progress.start.remote(chunk.index, os.getpid())
-    return run_chunk(job, info, chunk, WorkDir(work_root), factory,
-                     on_frames=lambda n: progress.add.remote(chunk.index, n))
+    def report(n: int) -> None:
+        if ray.get(progress.add.remote(chunk.index, n)):
+            raise ChunkStopped(f"chunk {chunk.index}: stopped by the driver")
+
+    if ray.get(progress.start.remote(chunk.index, os.getpid())):
+        raise ChunkStopped(f"chunk {chunk.index}: stopped by the driver before it started")
+    return run_chunk(job, info, chunk, WorkDir(work_root), factory, on_frames=report)
 
 
 def run_chunks_ray(job: JobParams, info: ClipInfo, chunks: Sequence[Any], work_root: str,
@@ -366,10 +426,7 @@ def run_chunks_ray(job: JobParams, info: ClipInfo, chunks: Sequence[Any], work_r
                                    f"{CHUNK_RETRIES} retries: {str(exc).splitlines()[0]}") from None
             on_progress(ray.get(progress.snapshot.remote())[0])
     except BaseException:
-        for ref in pending:
-            ray.cancel(ref)  # graceful: the task sees KeyboardInterrupt and aborts its temp segment
-        if pending:
-            ray.wait(pending, num_returns=len(pending), timeout=10.0)
+        _stop_tasks(progress, pending)
         raise
     finally:
         ray.kill(progress)

@@ -51,15 +51,20 @@ class RunSummary:
     report: Optional[str] = None
     startup_seconds: float = 0.0
     timings: Timings = field(default_factory=Timings)
+    already_complete: bool = False  # finished by an earlier run: nothing rendered, nothing written
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
-        if self.frames == 0 and self.chunks_total > 1 and self.chunks_skipped == self.chunks_total:
+        if self.already_complete:
             return (f"{self.output} is already complete ({self.chunks_total} chunks, same parameters and inputs); "
                     "nothing rendered — pass --overwrite to render it again")
+        if self.frames == 0 and self.chunks_total > 1 and self.chunks_skipped == self.chunks_total:
+            # every chunk was rendered by a run stopped before the join: this run only joined them
+            return (f"wrote {self.output}: joined {self.chunks_total} chunks rendered by an earlier run in "
+                    f"{self.seconds:.1f} s" + (f"; report {self.report}" if self.report else ""))
         parts = [f"wrote {self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)",
                  f"executor {self.executor} x{self.workers}"
                  + (f" (start-up {self.startup_seconds:.1f} s)" if self.startup_seconds >= 0.05 else "")]
@@ -325,7 +330,7 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
     first = job.input.first_frame
     chunks = plan_chunks(first, first + total - 1, _chunk_count(job, info, total))
     nothing_to_do = RunSummary(job.output.path, 0, 0.0, job.executor.executor, 0, len(chunks), 0, len(chunks),
-                               work.report)
+                               work.report, already_complete=True)
     if _already_complete(job, work, chunks):
         return nothing_to_do
     _check_output(job)
