@@ -25,6 +25,7 @@ RUNS = [
     ["temporal_bounds.py"],
     ["temporal_bounds.py", "--k", "8"],
     ["pipeline_scaling.py"],
+    ["stop_latency.py"],
     ["ofx_bridge.py"],
     ["deblur_quality.py"],
 ]

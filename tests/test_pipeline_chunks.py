@@ -17,6 +17,7 @@ import test_pipeline_kit as kit
 from media_helpers import clip_with_tone
 from genrefocus_video.errors import OutputError
 from genrefocus_video.pipeline.job import WorkDir, plan_chunks
+import genrefocus_video.pipeline.run as run_mod
 from genrefocus_video.pipeline.run import run_job
 
 
@@ -96,6 +97,43 @@ def test_interrupted_job_resumes_only_remaining_chunks(clip, reference, tmp_path
     assert np.array_equal(kit.read_all(out), reference)
     again = run_job(job, factory=factory)  # a finished job is not rendered again
     assert again.frames == 0 and again.chunks_skipped == 4
+
+
+def test_temp_segments_of_killed_writers_are_removed_and_finished_ones_kept(clip, reference, tmp_path):
+    """A worker killed without clean-up (SIGKILL, the OOM killer, a farm signalling the whole
+    process group) leaves its chunk's `.seg_N.XXXX.partial` file in the work folder. The run that
+    was stopped removes such orphans on its way out, and a rerun removes any it finds before it
+    starts; finished segments stay and the resumed output is unchanged."""
+    from genrefocus_video.io.atomic import temp_path_for
+
+    flag = tmp_path / "interrupt"
+    flag.write_text("1")
+    out = str(tmp_path / "orphans.mkv")
+    job = kit.toy_job(clip, out, executor="local", chunks=4)
+    factory = kit.ToyFactory(fail_at=7, fail_flag=str(flag))
+    work = WorkDir(out + ".work")
+    seg_dir = os.path.join(work.root, "segments")
+    real_run_chunk = run_mod.run_chunk
+    orphans = []
+
+    def killed_writer_beside(*a, **k):  # as if another worker had died mid-chunk
+        orphans.append(temp_path_for(os.path.join(seg_dir, "seg_0003.mkv")))
+        return real_run_chunk(*a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_mod, "run_chunk", killed_writer_beside)
+        with pytest.raises(KeyboardInterrupt):
+            run_job(job, factory=factory)
+    assert orphans and not any(os.path.exists(o) for o in orphans)
+    assert sorted(os.listdir(seg_dir)) == ["seg_0000.mkv", "seg_0001.mkv"]
+    # an orphan found at the start of a rerun (its run was SIGKILLed: no way out) goes too
+    stale = temp_path_for(os.path.join(seg_dir, "seg_0002.mkv"))
+    assert work.start(job, plan_chunks(0, 11, 4)) is True
+    assert not os.path.exists(stale) and sorted(os.listdir(seg_dir)) == ["seg_0000.mkv", "seg_0001.mkv"]
+    flag.unlink()
+    s = run_job(job, factory=factory)
+    assert (s.chunks_rendered, s.chunks_skipped) == (2, 2)
+    assert np.array_equal(kit.read_all(out), reference)
 
 
 def test_changed_parameters_do_not_reuse_chunks(clip, tmp_path):

@@ -14,6 +14,7 @@ changes pixels) guards against resuming with different settings.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -244,12 +245,31 @@ class WorkDir:
         if old and not resuming:
             for sub in ("chunks", "segments"):
                 shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
+        elif resuming:
+            self.remove_partials()
         self.prepare()
         write_json_atomic(self.manifest, {
             "version": 1, "fingerprint": fp, "input": job.input.path, "output": job.output.path,
             "plan": plan, "status": "running", "updated_utc": utc_now(),
         })
         return resuming
+
+    def remove_partials(self) -> list[str]:
+        """Remove the temp files (``.NAME.XXXX.partial.EXT``) of chunks that did not finish.
+
+        A writer removes its own temp file when it is stopped; one that is killed (SIGKILL, the OOM
+        killer, a farm signalling the whole process group so Ray's workers die at once) cannot. Only
+        the run holding the work folder's lock calls this, so no live writer owns them.
+        """
+        removed = []
+        for folder, _, files in os.walk(os.path.join(self.root, "segments")):
+            for name in files:
+                if name.startswith(".") and ".partial" in name:
+                    path = os.path.join(folder, name)
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+                        removed.append(path)
+        return removed
 
     def finish(self, job: JobParams, chunks: list[Chunk]) -> None:
         data = self.read_json(self.manifest) or {}

@@ -367,17 +367,24 @@ def _render_chunks(job: JobParams, factory: StageFactory, info: ClipInfo, total:
     with JobProgress(total, enabled=job.executor.progress, initial=done_frames) as bar:
         if done:
             bar.note(f"resumed {len(done)}/{len(chunks)} chunks")
-        if job.executor.executor == "ray" and todo:
-            from .ray_executor import RayRuntime, run_chunks_ray, worker_count
+        try:
+            if job.executor.executor == "ray" and todo:
+                from .ray_executor import RayRuntime, run_chunks_ray, worker_count
 
-            with RayRuntime(job.executor.ray_address, job.executor.workers) as rt:
-                startup = rt.startup_s
-                workers = worker_count(job)
-                base = bar.done
-                entries = run_chunks_ray(job, info, todo, work.root, factory,
-                                         on_progress=lambda k: bar.update(base + k - bar.done))
-        else:
-            entries = [run_chunk(job, info, c, work, factory, on_frames=bar.update) for c in todo]
+                with RayRuntime(job.executor.ray_address, job.executor.workers) as rt:
+                    startup = rt.startup_s
+                    workers = worker_count(job)
+                    base = bar.done
+                    entries = run_chunks_ray(job, info, todo, work.root, factory,
+                                             on_progress=lambda k: bar.update(base + k - bar.done))
+            else:
+                entries = [run_chunk(job, info, c, work, factory, on_frames=bar.update) for c in todo]
+        except BaseException:
+            # workers that died without cleaning up (the whole process group signalled) leave temp
+            # segments; this run holds the lock and its tasks are stopped, so they are orphans
+            for path in work.remove_partials():
+                log.info("removed the temp segment of an unfinished chunk: %s", path)
+            raise
     for e in entries:
         done[e["chunk"]] = e
     ordered = [done[c.index] for c in chunks]
