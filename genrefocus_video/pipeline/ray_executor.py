@@ -380,11 +380,17 @@ def _chunk_task(job: JobParams, info: ClipInfo, chunk: Any, work_root: str, fact
                 progress: Any) -> dict[str, Any]:
     from .job import WorkDir, run_chunk
 
+    def asked_to_stop(call: Any) -> bool:
+        try:
+            return bool(ray.get(call))
+        except ray.exceptions.RayActorError:  # progress is a side channel: its loss must not fail the chunk
+            return False
+
     def report(n: int) -> None:
-        if ray.get(progress.add.remote(chunk.index, n)):
+        if asked_to_stop(progress.add.remote(chunk.index, n)):
             raise ChunkStopped(f"chunk {chunk.index}: stopped by the driver")
 
-    if ray.get(progress.start.remote(chunk.index, os.getpid())):
+    if asked_to_stop(progress.start.remote(chunk.index, os.getpid())):
         raise ChunkStopped(f"chunk {chunk.index}: stopped by the driver before it started")
     return run_chunk(job, info, chunk, WorkDir(work_root), factory, on_frames=report)
 
