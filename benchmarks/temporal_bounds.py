@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -39,7 +38,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import temporal_quality as tq  # noqa: E402  (sets up sys.path for the repo, tests/ and lfbench)
-from temporal_fixtures import estimator_noise  # noqa: E402
 
 
 def causal_ema(errors: Sequence[np.ndarray], s: float) -> list[np.ndarray]:
@@ -80,7 +78,7 @@ def white_noise(sigma: float) -> Callable[[np.ndarray, int], np.ndarray]:
 
 
 def scaled_estimator(m: float) -> Callable[[np.ndarray, int], np.ndarray]:
-    return lambda g, t: estimator_noise(g, t, scale=0.07 * m, shift=0.10 * m, warp=0.05 * m, pixel=0.02 * m)
+    return lambda g, t: tq.scaled_estimator_noise(g, t, m)
 
 
 MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
@@ -95,20 +93,12 @@ MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", default="384x216")
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--seed", type=int, default=3)
-    p.add_argument("--k", type=float, default=16.0)
+    tq.add_clip_args(p)
     p.add_argument("--strength", type=float, default=0.8)
-    p.add_argument("--out", default=None, help="keep work files here (default: a temp folder)")
     a = p.parse_args()
-    work = Path(a.out or tempfile.mkdtemp(prefix="temporal_bounds_"))
     t0 = time.perf_counter()
-    c = tq.make_clip(work / "clip", a.size, a.frames, a.seed, a.k)
-    gt = [c.disparity(t) for t in range(c.frames)]
-    floor = tq.render_and_score(c, gt, "gt", work)
+    work, c, gt, floor = tq.clip_with_floor(a, "temporal_bounds_")
     f0 = floor["instability"]
-    print(f"clip {a.size}x{a.frames} seed {a.seed} K {a.k:g}; GT depth: instability {f0:.5f}, PSNR {floor['psnr']:.2f}")
     oracles = {"causal EMA": lambda E: causal_ema(E, a.strength), "causal running mean": running_mean,
                "two-sided EMA": lambda E: two_sided_ema(E, a.strength), "whole-clip mean": whole_clip_mean}
     rows = []

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,11 +26,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import temporal_quality as tq  # noqa: E402  (sets up sys.path for the repo, tests/ and lfbench)
-from temporal_fixtures import estimator_noise  # noqa: E402
-
-
-def scaled_noise(g: np.ndarray, t: int, m: float) -> np.ndarray:
-    return estimator_noise(g, t, scale=0.07 * m, shift=0.10 * m, warp=0.05 * m, pixel=0.02 * m)
 
 
 REGIONS = {
@@ -44,26 +38,18 @@ REGIONS = {
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", default="384x216")
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--seed", type=int, default=3)
-    p.add_argument("--k", type=float, default=16.0)
+    tq.add_clip_args(p)
     p.add_argument("--levels", default="1,2,3,4", help="noise multipliers m")
     p.add_argument("--strength", type=float, default=0.8)
-    p.add_argument("--out", default=None, help="keep work files here (default: a temp folder)")
     a = p.parse_args()
-    work = Path(a.out or tempfile.mkdtemp(prefix="noise_sweep_"))
     t0 = time.perf_counter()
-    c = tq.make_clip(work / "clip", a.size, a.frames, a.seed, a.k)
-    gt = [c.disparity(t) for t in range(c.frames)]
-    floor = tq.render_and_score(c, gt, "gt", work)
+    work, c, gt, floor = tq.clip_with_floor(a, "noise_sweep_")
     f0 = floor["instability"]
-    print(f"clip {a.size}x{a.frames} seed {a.seed} K {a.k:g}; GT depth: instability {f0:.5f}, PSNR {floor['psnr']:.2f}")
     print(f"{'m':>3s} {'noisy':>8s} {'smoothed':>8s} {'raw':>6s} {'floor/noisy':>11s} {'excess':>6s} "
           f"{'PSNR noisy':>10s} {'PSNR sm.':>8s} {'depth MAE':>9s}")
     rows, last = [], None
     for m in [float(x) for x in a.levels.split(",")]:
-        nz = [scaled_noise(g, t, m) for t, g in enumerate(gt)]
+        nz = [tq.scaled_estimator_noise(g, t, m) for t, g in enumerate(gt)]
         sm = tq.smooth_all(c, nz, a.strength, flow="fine")
         n = tq.render_and_score(c, nz, f"noisy_{m:g}", work)
         s = tq.render_and_score(c, sm, f"smoothed_{m:g}", work)

@@ -78,6 +78,33 @@ def make_clip(out: Path, size: str, frames: int, seed: int, k: float = 8.0) -> L
     return LfClip(out)
 
 
+def scaled_estimator_noise(g: np.ndarray, t: int, m: float) -> np.ndarray:
+    """The "estimator" noise model with every term (scale, shift, warps, local noise) times m."""
+    return estimator_noise(g, t, scale=0.07 * m, shift=0.10 * m, warp=0.05 * m, pixel=0.02 * m)
+
+
+def add_clip_args(p: argparse.ArgumentParser, k: float = 16.0) -> None:
+    """The lfbench clip options shared by the smoothing studies (temporal_noise_sweep, temporal_bounds)."""
+    p.add_argument("--size", default="384x216")
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--seed", type=int, default=3)
+    p.add_argument("--k", type=float, default=k)
+    p.add_argument("--out", default=None, help="keep work files here (default: a temp folder)")
+
+
+def clip_with_floor(a: argparse.Namespace, prefix: str) -> tuple[Path, LfClip, list[np.ndarray], dict]:
+    """Work folder, the lfbench clip of `add_clip_args`, its GT disparities and the renderer's
+    floor (the refocused clip's score with exact depth); prints the floor."""
+    work = Path(a.out or tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    c = make_clip(work / "clip", a.size, a.frames, a.seed, a.k)
+    gt = [c.disparity(t) for t in range(c.frames)]
+    floor = render_and_score(c, gt, "gt", work)
+    print(f"clip {a.size}x{a.frames} seed {a.seed} K {a.k:g}; GT depth: instability {floor['instability']:.5f}, "
+          f"PSNR {floor['psnr']:.2f}")
+    return work, c, gt, floor
+
+
 def bench_motion_lfbench(c: LfClip) -> dict:
     aif = [c.aif(t) for t in range(c.frames)]
     src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < c.frames else None)
