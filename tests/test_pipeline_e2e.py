@@ -253,7 +253,7 @@ def test_a_run_stopped_before_the_join_is_finished_by_the_next(shot, tmp_path, m
     monkeypatch.setattr(run_mod, "_assemble", real)
     assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "3") == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith(f"wrote {out}: joined 3 chunks rendered by an earlier run"), line
+    assert line.startswith(f"wrote {out}: joined 3 chunks rendered earlier"), line
     assert len(kit.read_all(str(out))) == 10
     assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "3") == 0
     assert "already complete" in capsys.readouterr().out

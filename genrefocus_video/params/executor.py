@@ -18,3 +18,8 @@ class ExecutorParams:
     chunks: int = param(1, "split the clip into this many independently resumable chunks", min=1)
     work_dir: Optional[str] = param(None, "folder for chunk segments, manifest, logs and report.json (default: OUTPUT.work beside the output)")
     progress: bool = param(True, "show a progress bar")
+    chunk: Optional[int] = param(None, "render only this chunk (0-based) of --chunks, in this process, and do not "
+                                 "join: one farm task per chunk (Deadline, OpenCue, Tractor, Slurm); then --join",
+                                 min=0)
+    join: bool = param(False, "only join the finished chunks into the output (a farm's last task, after every "
+                       "--chunk task); fails naming the chunks not done")

@@ -170,8 +170,11 @@ class WorkDir:
         return os.path.join(self.root, "segments", f"preview_{i:04d}{os.path.splitext(preview_path)[1] or '.mp4'}")
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self, name: str = "lock") -> Iterator[None]:
         """Hold the work folder for one driver while it renders and joins.
+
+        `name` = ``lock.chunk_NNNN`` holds one chunk only: farm tasks that each render one chunk
+        (``--chunk N``) run side by side, and a double submission of one of them still stops.
 
         A second run of the same job (a double submission on the farm) used to render every chunk
         again beside the first and then fail in the join, whose segments the first had just
@@ -182,7 +185,7 @@ class WorkDir:
 
         try:
             os.makedirs(self.root, exist_ok=True)
-            fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(os.path.join(self.root, name), os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             raise OutputError(f"cannot create work folder {self.root}: {exc.strerror or exc}") from None
         try:
@@ -236,8 +239,11 @@ class WorkDir:
         except (OSError, ValueError):
             return None
 
-    def start(self, job: JobParams, chunks: list[Chunk]) -> bool:
-        """Write/validate the manifest; wipe stale chunk work. Returns True when resuming."""
+    def start(self, job: JobParams, chunks: list[Chunk], only: Optional[int] = None) -> bool:
+        """Write/validate the manifest; wipe stale chunk work. Returns True when resuming.
+
+        `only`: a farm task that renders that one chunk, beside other tasks of the same job: it
+        sweeps the temp files of its own chunk only (the others may be writing theirs)."""
         fp = fingerprint(job)
         plan = [[c.start, c.end] for c in chunks]
         old = self.read_json(self.manifest)
@@ -246,7 +252,7 @@ class WorkDir:
             for sub in ("chunks", "segments"):
                 shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
         elif resuming:
-            self.remove_partials()
+            self.remove_partials(only)
         self.prepare()
         write_json_atomic(self.manifest, {
             "version": 1, "fingerprint": fp, "input": job.input.path, "output": job.output.path,
@@ -254,17 +260,20 @@ class WorkDir:
         })
         return resuming
 
-    def remove_partials(self) -> list[str]:
-        """Remove the temp files (``.NAME.XXXX.partial.EXT``) of chunks that did not finish.
+    def remove_partials(self, chunk: Optional[int] = None) -> list[str]:
+        """Remove the temp files (``.NAME.XXXX.partial.EXT``) of chunks that did not finish (of
+        chunk `chunk` only, when given).
 
         A writer removes its own temp file when it is stopped; one that is killed (SIGKILL, the OOM
         killer, a farm signalling the whole process group so Ray's workers die at once) cannot. Only
-        the run holding the work folder's lock calls this, so no live writer owns them.
+        the run holding the work folder's lock (or the chunk's) calls this, so no live writer owns them.
         """
         removed = []
-        for folder, _, files in os.walk(os.path.join(self.root, "segments")):
+        root = os.path.join(self.root, "segments")
+        for folder, _, files in os.walk(root):
             for name in files:
-                if name.startswith(".") and ".partial" in name:
+                mine = chunk is None or _chunk_of(os.path.relpath(os.path.join(folder, name), root)) == chunk
+                if name.startswith(".") and ".partial" in name and mine:
                     path = os.path.join(folder, name)
                     with contextlib.suppress(OSError):
                         os.remove(path)
@@ -312,6 +321,13 @@ class WorkDir:
 # -- running one chunk -----------------------------------------------------------------------------
 
 _STAGE_CACHE: dict[tuple, list[Stage]] = {}
+
+
+def _chunk_of(segment_relpath: str) -> Optional[int]:
+    """The chunk a file under segments/ belongs to: ``.seg_0003.x.partial.mkv``, ``seg_0003/...``,
+    ``.preview_0003.x.partial.mp4`` -> 3."""
+    m = re.match(r"\.?(?:seg|preview)_(\d+)\b", segment_relpath)
+    return int(m.group(1)) if m else None
 
 
 def _cache_key(job: JobParams, factory: StageFactory) -> tuple:

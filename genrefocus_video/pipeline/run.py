@@ -24,7 +24,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from ..errors import ConfigError, InputError, OutputError
+from ..errors import ConfigError, InputError, JobError, OutputError
 from ..io.frame import ClipInfo, Frame
 from ..params import JobParams
 from .job import Chunk, WorkDir, default_work_dir, is_sequence_output, plan_chunks, run_chunk
@@ -52,18 +52,25 @@ class RunSummary:
     startup_seconds: float = 0.0
     timings: Timings = field(default_factory=Timings)
     already_complete: bool = False  # finished by an earlier run: nothing rendered, nothing written
+    only_chunk: Optional[tuple[int, int, int]] = None  # a --chunk farm task: (chunk, first frame, last frame)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def line(self) -> str:
+        if self.only_chunk is not None:
+            i, a, b = self.only_chunk
+            what = (f"chunk {i} (frames {a}-{b}) was already done" if self.chunks_rendered == 0 else
+                    f"rendered chunk {i} (frames {a}-{b}): {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)")
+            return (f"{self.output}: {what}, {self.chunks_total} chunks in the job; run it with --join once every "
+                    "chunk is done")
         if self.already_complete:
             return (f"{self.output} is already complete ({self.chunks_total} chunks, same parameters and inputs); "
                     "nothing rendered — pass --overwrite to render it again")
         if self.frames == 0 and self.chunks_total > 1 and self.chunks_skipped == self.chunks_total:
             # every chunk was rendered by a run stopped before the join: this run only joined them
-            return (f"wrote {self.output}: joined {self.chunks_total} chunks rendered by an earlier run in "
+            return (f"wrote {self.output}: joined {self.chunks_total} chunks rendered earlier, in "
                     f"{self.seconds:.1f} s" + (f"; report {self.report}" if self.report else ""))
         parts = [f"wrote {self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)",
                  f"executor {self.executor} x{self.workers}"
@@ -96,6 +103,16 @@ def _check_job(job: JobParams) -> None:
         raise ConfigError("'output.path' is required: give -o OUTPUT")
     if job.input.last_frame is not None and job.input.last_frame < job.input.first_frame:
         raise ConfigError(f"'input.last_frame' ({job.input.last_frame}) is before 'input.first_frame' ({job.input.first_frame})")
+    ex = job.executor
+    if ex.chunk is not None and ex.join:
+        raise ConfigError("'executor.chunk' and 'executor.join' are two kinds of farm task: give one (--chunk N "
+                          "renders a chunk, --join joins them afterwards)")
+    if ex.chunk is not None and ex.chunk >= ex.chunks:
+        raise ConfigError(f"'executor.chunk' is {ex.chunk}, but the job has {ex.chunks} chunks (0-{ex.chunks - 1}); "
+                          "give the same --chunks to every task of a job")
+    if ex.chunk is not None and ex.executor == "ray":
+        raise ConfigError("'executor.chunk' renders one chunk in this process (one farm task); "
+                          "drop --executor ray, or drop --chunk and let Ray run the chunks")
 
 
 def _work_dir(job: JobParams) -> WorkDir:
@@ -182,7 +199,7 @@ def resolve_executor(job: JobParams, total: Optional[int]) -> JobParams:
 def run_job(job: JobParams, *, factory: StageFactory = DEFAULT_FACTORY) -> RunSummary:
     """Render `job`; return its summary. Errors are one-line GenRefocusErrors."""
     _check_job(job)
-    if job.executor.chunks > 1:
+    if job.executor.chunks > 1 or job.executor.chunk is not None or job.executor.join:
         return _run_chunked(job, factory)
     return _run_streaming(job, factory)
 
@@ -314,9 +331,8 @@ def _write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dic
 
 # -- chunked (farm) ----------------------------------------------------------------------------------
 
-def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
-    t_start = time.perf_counter()
-    work = _work_dir(job)
+def _plan(job: JobParams) -> tuple[JobParams, ClipInfo, int, list[Chunk]]:
+    """Probe the input and cut its frame range into the job's chunks (every task of a job plans alike)."""
     with _reader(job) as reader:
         info: ClipInfo = reader.info
         total = _frame_count(reader)
@@ -328,17 +344,62 @@ def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
     if job.depth.preview and job.depth.preview_range is None:
         job = _with_preview_range(job, info, job.input.first_frame)
     first = job.input.first_frame
-    chunks = plan_chunks(first, first + total - 1, _chunk_count(job, info, total))
+    return job, info, total, plan_chunks(first, first + total - 1, _chunk_count(job, info, total))
+
+
+def planned_chunks(job: JobParams) -> list[Chunk]:
+    """The chunks `job` renders as (after the H.264/H.265 minimum), e.g. to list farm tasks."""
+    _check_job(job)
+    return _plan(job)[3]
+
+
+def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
+    t_start = time.perf_counter()
+    work = _work_dir(job)
+    job, info, total, chunks = _plan(job)
     nothing_to_do = RunSummary(job.output.path, 0, 0.0, job.executor.executor, 0, len(chunks), 0, len(chunks),
                                work.report, already_complete=True)
     if _already_complete(job, work, chunks):
         return nothing_to_do
     _check_output(job)
     _check_writer_settings(job, info, total)
+    if job.executor.chunk is not None:
+        return _render_one_chunk(job, factory, info, chunks, work, t_start)
     with work.lock():
         if _already_complete(job, work, chunks, say=False):  # another run of this job finished meanwhile
             return nothing_to_do
         return _render_chunks(job, factory, info, total, chunks, work, t_start)
+
+
+def _render_one_chunk(job: JobParams, factory: StageFactory, info: ClipInfo, chunks: list[Chunk], work: WorkDir,
+                      t_start: float) -> RunSummary:
+    """A farm task (``--chunk N``): render that chunk into the shared work folder, do not join.
+
+    Tasks of one job run side by side (on one or many machines sharing the folder), each holding
+    its chunk's lock; ``--join`` assembles the output once all are done."""
+    i = job.executor.chunk
+    if i >= len(chunks):
+        raise ConfigError(f"'executor.chunk' is {i}, but this job is planned as {len(chunks)} chunks "
+                          f"({chunks[0].start}-{chunks[-1].end}: H.264/H.265 chunks need at least "
+                          f"{MIN_REORDERED_CHUNK} frames each); give --chunks {len(chunks)} to every task")
+    c = chunks[i]
+    with work.lock(f"lock.chunk_{i:04d}"):
+        work.start(job, chunks, only=i)
+        summary = RunSummary(job.output.path, 0, 0.0, "local", 1, len(chunks), 0, len(chunks), work.report,
+                             only_chunk=(i, c.start, c.end))
+        if work.valid_entry(job, c) is not None:
+            log.info("chunk %d (frames %d-%d) is already done: %s", i, c.start, c.end, work.root)
+            return summary
+        try:
+            with JobProgress(c.frames, enabled=job.executor.progress) as bar:
+                entry = run_chunk(job, info, c, work, factory, on_frames=bar.update)
+        except BaseException:
+            work.remove_partials(i)
+            raise
+    summary.frames, summary.seconds = int(entry["frames"]), time.perf_counter() - t_start
+    summary.chunks_rendered, summary.chunks_skipped = 1, len(chunks) - 1
+    summary.timings.merge(entry.get("timings", {}))
+    return summary
 
 
 def _already_complete(job: JobParams, work: WorkDir, chunks: list[Chunk], say: bool = True) -> bool:
@@ -361,6 +422,9 @@ def _render_chunks(job: JobParams, factory: StageFactory, info: ClipInfo, total:
     work.start(job, chunks)
     done = {c.index: e for c in chunks if (e := work.valid_entry(job, c)) is not None}
     todo = [c for c in chunks if c.index not in done]
+    if job.executor.join and todo:
+        raise JobError(f"{job.output.path}: cannot join: {len(todo)} of {len(chunks)} chunks are not done "
+                       f"({_ranges(todo)}) in {work.root}; run their --chunk tasks first (same parameters and --chunks)")
     done_frames = sum(c.frames for c in chunks if c.index in done)
     startup = 0.0
     workers = 1
@@ -410,6 +474,12 @@ def _render_chunks(job: JobParams, factory: StageFactory, info: ClipInfo, total:
     if (job.focus.export or job.focus.plot) and factory is DEFAULT_FACTORY:
         _export_focus(job, info, ordered)
     return summary
+
+
+def _ranges(chunks: list[Chunk]) -> str:
+    """'chunk 2: frames 20-29; chunk 5: frames 50-59', at most 6 named."""
+    named = [f"chunk {c.index}: frames {c.start}-{c.end}" for c in chunks[:6]]
+    return "; ".join(named) + (f"; and {len(chunks) - 6} more" if len(chunks) > 6 else "")
 
 
 def _export_focus(job: JobParams, info: ClipInfo, entries: list[dict[str, Any]]) -> None:

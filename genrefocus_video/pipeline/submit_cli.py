@@ -6,6 +6,8 @@ each shot's chunks run in parallel across the workers. A rerun resumes each shot
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from typing import Any
@@ -28,9 +30,44 @@ def register(subparsers: Any) -> None:
                    help="chunks per shot")
     p.add_argument("--no-progress", dest="executor.progress", action="store_false", default=argparse.SUPPRESS,
                    help="hide progress bars")
+    p.add_argument("--chunk", dest="executor.chunk", type=int, default=argparse.SUPPRESS, metavar="N",
+                   help="farm task: render only chunk N of each shot here, no join (see --tasks)")
+    p.add_argument("--join", dest="executor.join", action="store_true", default=argparse.SUPPRESS,
+                   help="farm task: only join each shot's finished chunks (after its --chunk tasks)")
+    p.add_argument("--tasks", action="store_true",
+                   help="print the job as farm tasks (JSON: one per chunk, then one join per shot that depends on "
+                        "them) for Deadline, OpenCue, Tractor or Slurm, and exit")
     p.add_argument("--dry-run", action="store_true", help="validate the job file and list the shots")
     p.add_argument("--keep-going", action="store_true", help="continue with the next shot when one fails")
     p.set_defaults(func=run_submit)
+
+
+def farm_tasks(jobfile: str, shots: list[Any], overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    """One task per chunk of every shot, then a join per shot that waits for its chunks.
+
+    Each task is a command line that reruns this job file for one shot and one chunk, so a farm
+    manager needs nothing but the list: ``name``, ``command`` (argv), ``after`` (the names it
+    waits for), and for chunk tasks the frame range. Commands call ``genrefocus-video``, which
+    must be on the render nodes' PATH, and read the job file and the work folders from storage
+    that every node shares. The chunk count is planned here as every task plans it (a short H.264
+    clip gets fewer chunks than asked).
+    """
+    from .run import planned_chunks
+
+    base = ["genrefocus-video", "submit", os.path.abspath(jobfile)]
+    if "executor.chunks" in overrides:  # every task must plan the same chunks
+        base += ["--chunks", str(overrides["executor.chunks"])]
+    tasks: list[dict[str, Any]] = []
+    for s in shots:
+        chunks = planned_chunks(s.job)
+        names = [f"{s.name}.chunk{c.index:03d}" for c in chunks]
+        for c, name in zip(chunks, names):
+            tasks.append({"name": name, "shot": s.name, "chunk": c.index, "frames": [c.start, c.end],
+                          "command": base + ["--shot", s.name, "--chunk", str(c.index), "--no-progress"],
+                          "after": []})
+        tasks.append({"name": f"{s.name}.join", "shot": s.name, "output": s.job.output.path,
+                      "command": base + ["--shot", s.name, "--join", "--no-progress"], "after": names})
+    return tasks
 
 
 def run_submit(args: argparse.Namespace) -> int:
@@ -44,11 +81,15 @@ def run_submit(args: argparse.Namespace) -> int:
             print(f"{s.name}: {s.job.input.path} -> {s.job.output.path} "
                   f"({s.job.executor.executor}, {s.job.executor.chunks} chunks)")
         return 0
+    if args.tasks:
+        print(json.dumps(farm_tasks(args.jobfile, shots, overrides), indent=1))
+        return 0
     from dataclasses import replace
 
-    for s in shots:  # a farm job is what Ray is for: 'auto' means ray here
-        if s.job.executor.executor == "auto":
-            s.job = replace(s.job, executor=replace(s.job.executor, executor="ray"))
+    for s in shots:  # a farm job is what Ray is for: 'auto' means ray here; a farm task runs in process
+        task = s.job.executor.chunk is not None or s.job.executor.join
+        if s.job.executor.executor == "auto" or (task and s.job.executor.executor == "ray"):
+            s.job = replace(s.job, executor=replace(s.job.executor, executor="local" if task else "ray"))
     use_ray = any(s.job.executor.executor == "ray" for s in shots)
     t0 = time.perf_counter()
     failed: list[str] = []
