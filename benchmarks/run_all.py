@@ -26,6 +26,7 @@ RUNS = [
     ["temporal_bounds.py", "--k", "8"],
     ["pipeline_scaling.py"],
     ["stop_latency.py"],
+    ["farm_tasks.py"],
     ["ofx_bridge.py"],
     ["deblur_quality.py"],
 ]
