@@ -122,3 +122,23 @@ shots:
         assert main(t["command"][1:]) == 0, t["name"]  # in this process: the file's `executor: ray` is not used
     assert np.array_equal(kit.read_all(str(tmp_path / "out/sh010.mkv")), kit.read_all(ref))
     assert kit.read_all(str(tmp_path / "out/sh020.mkv")).shape == kit.read_all(ref).shape
+
+
+def test_a_whole_job_sweep_leaves_the_chunks_farm_tasks_are_rendering(shot, tmp_path):
+    """A whole-job run (or its resume) beside running --chunk tasks must not delete their temp
+    segments: it skips every chunk whose lock a task holds, and sweeps the rest."""
+    from genrefocus_video.io.atomic import temp_path_for
+    from genrefocus_video.pipeline.job import WorkDir
+
+    work = WorkDir(str(tmp_path / "w"))
+    work.prepare()
+    segs = os.path.join(work.root, "segments")
+    orphan, live = (temp_path_for(os.path.join(segs, f"seg_000{i}.mkv")) for i in (1, 2))
+    with work.lock("lock.chunk_0002"):  # a farm task rendering chunk 2
+        assert work.chunk_busy(2) and not work.chunk_busy(1)
+        assert work.remove_partials() == [orphan]
+        assert os.path.exists(live)
+        with pytest.raises(Exception, match="chunk 2 of this job is already running"):
+            with work.lock("lock.chunk_0002"):  # the same task submitted twice
+                pass
+    assert not work.chunk_busy(2) and work.remove_partials() == [live]

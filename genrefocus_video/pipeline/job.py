@@ -189,7 +189,8 @@ class WorkDir:
         except OSError as exc:
             raise OutputError(f"cannot create work folder {self.root}: {exc.strerror or exc}") from None
         try:
-            locked = self._try_lock(fd)
+            what = f"chunk {int(name.rsplit('_', 1)[1])} of this job" if name.startswith("lock.chunk_") else "this job"
+            locked = self._try_lock(fd, what)
             if locked:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
@@ -198,10 +199,11 @@ class WorkDir:
         finally:
             os.close(fd)  # releases the lock
 
-    def _try_lock(self, fd: int) -> bool:
+    def _try_lock(self, fd: int, what: str = "this job") -> bool:
         """True when locked; OutputError naming the holder when another run has it; False (with a
         warning) on a filesystem without locks (some FUSE/SMB mounts), where rendering goes on."""
         import fcntl
+
 
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -212,8 +214,26 @@ class WorkDir:
                             self.root, exc.strerror or exc)
                 return False
         holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-        raise OutputError(f"this job is already running ({holder}; work folder {self.root}); wait for it "
+        raise OutputError(f"{what} is already running ({holder}; work folder {self.root}); wait for it "
                           "to finish, or stop it and rerun to resume")
+
+    def chunk_busy(self, i: int) -> bool:
+        """True while a farm task (``--chunk i``) holds chunk i's lock: it may be writing its temp
+        segment right now, so nobody else may sweep it."""
+        import fcntl
+
+        path = os.path.join(self.root, f"lock.chunk_{i:04d}")
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return False  # no task of this chunk ever ran
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False  # free (closing the descriptor releases it again)
+        except OSError as exc:
+            return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        finally:
+            os.close(fd)
 
     def prepare(self) -> None:
         try:
@@ -266,14 +286,22 @@ class WorkDir:
 
         A writer removes its own temp file when it is stopped; one that is killed (SIGKILL, the OOM
         killer, a farm signalling the whole process group so Ray's workers die at once) cannot. Only
-        the run holding the work folder's lock (or the chunk's) calls this, so no live writer owns them.
+        the run holding the work folder's lock (or the chunk's) calls this, and a whole-job run
+        leaves the chunks whose lock a farm task holds, so no live writer loses its file.
         """
         removed = []
         root = os.path.join(self.root, "segments")
+        busy: dict[int, bool] = {}
         for folder, _, files in os.walk(root):
             for name in files:
-                mine = chunk is None or _chunk_of(os.path.relpath(os.path.join(folder, name), root)) == chunk
-                if name.startswith(".") and ".partial" in name and mine:
+                if not (name.startswith(".") and ".partial" in name):
+                    continue
+                owner = _chunk_of(os.path.relpath(os.path.join(folder, name), root))
+                if chunk is not None:
+                    mine = owner == chunk
+                else:  # a whole-job run: leave the chunks that farm tasks are rendering right now
+                    mine = owner is None or not busy.setdefault(owner, self.chunk_busy(owner))
+                if mine:
                     path = os.path.join(folder, name)
                     with contextlib.suppress(OSError):
                         os.remove(path)

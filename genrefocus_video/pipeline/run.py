@@ -446,6 +446,7 @@ def _render_chunks(job: JobParams, factory: StageFactory, info: ClipInfo, total:
         except BaseException:
             # workers that died without cleaning up (the whole process group signalled) leave temp
             # segments; this run holds the lock and its tasks are stopped, so they are orphans
+            # (remove_partials leaves the chunks that --chunk farm tasks are rendering)
             for path in work.remove_partials():
                 log.info("removed the temp segment of an unfinished chunk: %s", path)
             raise
