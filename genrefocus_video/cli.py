@@ -1,4 +1,4 @@
-"""The command-line face: `genrefocus-video render|probe|submit|ofx-serve ...`.
+"""The command-line face: `genrefocus-video render|probe|submit|status|ofx-serve ...`.
 
 `render` flags are generated from the parameter schema (one flag per leaf parameter), so a new
 parameter appears here, in YAML configs, in OFX and in Ray job specs without being typed again.
@@ -27,6 +27,7 @@ SUBCOMMANDS: list[str] = [
     "genrefocus_video.io.probe_cli",
     "genrefocus_video.ofx.ofx_cli",
     "genrefocus_video.pipeline.submit_cli",
+    "genrefocus_video.pipeline.status_cli",
 ]
 
 log = logging.getLogger("genrefocus_video")

@@ -142,3 +142,35 @@ def test_a_whole_job_sweep_leaves_the_chunks_farm_tasks_are_rendering(shot, tmp_
             with work.lock("lock.chunk_0002"):  # the same task submitted twice
                 pass
     assert not work.chunk_busy(2) and work.remove_partials() == [live]
+
+
+def test_status_shows_done_running_and_to_do_chunks_and_the_next_step(shot, tmp_path, capsys):
+    from genrefocus_video.pipeline.job import WorkDir
+
+    d, clip, depth, ref = shot
+    out = str(tmp_path / "st.mkv")
+    task = _args(clip, depth, out, "--chunks", "3")
+    assert main(["status", out]) == 3
+    assert "no chunked job has run here" in capsys.readouterr().err
+    assert main([*task, "--chunk", "1"]) == 0
+    capsys.readouterr()
+    with WorkDir(out + ".work").lock("lock.chunk_0002"):  # a task rendering chunk 2 right now
+        assert main(["status", out, "--json"]) == 0
+        s = json.loads(capsys.readouterr().out)
+        assert main(["status", out + ".work"]) == 0  # the work folder itself works too
+        text = capsys.readouterr().out
+    assert [c["state"] for c in s["chunks"]] == ["to do", "done", "running"]
+    assert [[c["start"], c["end"]] for c in s["chunks"]] == [[0, 3], [4, 7], [8, 11]]
+    assert f"pid {os.getpid()} on " in s["chunks"][2]["holder"] and s["chunks"][1]["seconds"] > 0
+    assert s["status"] == "in progress" and s["next"].startswith("render chunk 0 ")
+    assert text.strip().splitlines()[-1] == (f"{out}: in progress; 1 of 3 chunks done, 1 running, 1 to do; next: "
+                                             "render chunk 0 (its --chunk task, or rerun the whole job)")
+    for i in (0, 2):
+        assert main([*task, "--chunk", str(i)]) == 0
+    capsys.readouterr()
+    assert main(["status", out]) == 0
+    assert capsys.readouterr().out.strip().endswith("next: --join (every chunk is done)")
+    assert main([*task, "--join"]) == 0
+    capsys.readouterr()
+    assert main(["status", out]) == 0
+    assert "complete; 3 of 3 chunks done" in capsys.readouterr().out

@@ -217,23 +217,28 @@ class WorkDir:
         raise OutputError(f"{what} is already running ({holder}; work folder {self.root}); wait for it "
                           "to finish, or stop it and rerun to resume")
 
+    def holder(self, name: str = "lock") -> Optional[str]:
+        """Who holds lock `name` now ("pid 812 on node7 since ..."), or None when nobody does."""
+        import fcntl
+
+        try:
+            fd = os.open(os.path.join(self.root, name), os.O_RDWR)
+        except OSError:
+            return None  # never taken
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None  # free (closing the descriptor releases it again)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return None  # a filesystem without locks: nobody can be seen holding one
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        finally:
+            os.close(fd)
+
     def chunk_busy(self, i: int) -> bool:
         """True while a farm task (``--chunk i``) holds chunk i's lock: it may be writing its temp
         segment right now, so nobody else may sweep it."""
-        import fcntl
-
-        path = os.path.join(self.root, f"lock.chunk_{i:04d}")
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except OSError:
-            return False  # no task of this chunk ever ran
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return False  # free (closing the descriptor releases it again)
-        except OSError as exc:
-            return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-        finally:
-            os.close(fd)
+        return self.holder(f"lock.chunk_{i:04d}") is not None
 
     def prepare(self) -> None:
         try:
