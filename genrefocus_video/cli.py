@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .errors import EXIT_INTERRUPTED, GenRefocusError, Terminated
+from .errors import EXIT_INTERRUPTED, ConfigError, GenRefocusError, Terminated
 from .params import JobParams, iter_leaves, load_job
 
 PROG = "genrefocus-video"
@@ -72,6 +72,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(job.to_yaml())
         return 0
+    if args.print_tasks:
+        return _print_tasks(job, args.argv)
     from .pipeline.run import run_job  # lazy: keeps `--help` and `--print-config` fast
 
     summary = run_job(job)
@@ -92,12 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="output clip or sequence pattern")
     render.add_argument("--config", metavar="FILE", help="YAML job file (see configs/)")
     render.add_argument("--print-config", action="store_true", help="print the resolved job as YAML and exit")
+    render.add_argument("--print-tasks", action="store_true",
+                        help="print this render as farm tasks (JSON: one --chunk task per chunk of --chunks, then "
+                             "a --join task that waits for them; run them in this folder) and exit")
     add_schema_flags(render)
     render.set_defaults(func=_cmd_render)
 
     for module in SUBCOMMANDS:
         importlib.import_module(module).register(sub)
     return parser
+
+
+def _print_tasks(job: JobParams, argv: Sequence[str]) -> int:
+    """This very command line, once per chunk with --chunk N and once with --join (see farm.chunk_tasks)."""
+    import json
+
+    from .pipeline.farm import chunk_tasks
+    from .pipeline.run import planned_chunks
+
+    if job.executor.chunk is not None or job.executor.join:
+        raise ConfigError("--print-tasks lists the tasks of a whole job: drop --chunk / --join")
+    command = [PROG] + [a for a in argv if a != "--print-tasks"]
+    name = os.path.basename(job.output.path) or "job"
+    tasks = chunk_tasks(name, planned_chunks(job), command, job.output.path, cwd=os.getcwd())
+    print(json.dumps(tasks, indent=1))
+    return 0
 
 
 #: Signals that stop a render the way Ctrl-C does (see errors.Terminated).
@@ -137,6 +158,7 @@ def stop_signals_unwind() -> Iterator[list[Terminated]]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as given: --print-tasks repeats it
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     received: list[Terminated] = []

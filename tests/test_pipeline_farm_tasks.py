@@ -174,3 +174,21 @@ def test_status_shows_done_running_and_to_do_chunks_and_the_next_step(shot, tmp_
     capsys.readouterr()
     assert main(["status", out]) == 0
     assert "complete; 3 of 3 chunks done" in capsys.readouterr().out
+
+
+def test_render_print_tasks_repeats_the_command_per_chunk_then_join(shot, tmp_path, capsys, monkeypatch):
+    """No farm file: `render ... --chunks 3 --print-tasks` lists this very command with --chunk N
+    and then --join, to run in the folder it was given in (relative paths stay valid)."""
+    d, clip, depth, ref = shot
+    monkeypatch.chdir(tmp_path)
+    cmd = _args(clip, depth, "rel.mkv", "--chunks", "3", "--export-focus-track", "rel.json")
+    assert main([*cmd, "--print-tasks"]) == 0
+    tasks = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in tasks] == ["rel.mkv.chunk000", "rel.mkv.chunk001", "rel.mkv.chunk002", "rel.mkv.join"]
+    assert all(t["cwd"] == str(tmp_path) and t["command"][:2] == ["genrefocus-video", "render"] for t in tasks)
+    assert tasks[1]["command"] == ["genrefocus-video", *cmd, "--chunk", "1"] and tasks[3]["command"][-1] == "--join"
+    assert not (tmp_path / "rel.mkv").exists() and not (tmp_path / "rel.mkv.work").exists()  # listing renders nothing
+    for t in tasks:
+        assert main(t["command"][1:]) == 0, t["name"]
+    assert np.array_equal(kit.read_all(str(tmp_path / "rel.mkv")), kit.read_all(ref))
+    assert main([*cmd, "--chunk", "1", "--print-tasks"]) == 2

@@ -150,3 +150,16 @@ def _input_exists(path: str) -> bool:
     from ..io.sequence import is_pattern, sequence_files
 
     return os.path.exists(path) or (is_pattern(path) and bool(sequence_files(path)))
+
+
+def chunk_tasks(prefix: str, chunks: Sequence[Any], command: list[str], output: str,
+                cwd: Optional[str] = None) -> list[dict[str, Any]]:
+    """Farm tasks of one job: `command` + ``--chunk i`` per chunk, then `command` + ``--join``,
+    which waits for them (``after``). The format of ``submit --tasks`` and ``render --print-tasks``."""
+    names = [f"{prefix}.chunk{c.index:03d}" for c in chunks]
+    extra = {"cwd": cwd} if cwd else {}
+    tasks = [{"name": name, "chunk": c.index, "frames": [c.start, c.end],
+              "command": command + ["--chunk", str(c.index)], "after": [], **extra}
+             for c, name in zip(chunks, names)]
+    tasks.append({"name": f"{prefix}.join", "output": output, "command": command + ["--join"], "after": names, **extra})
+    return tasks

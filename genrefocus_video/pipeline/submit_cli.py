@@ -52,6 +52,7 @@ def farm_tasks(jobfile: str, shots: list[Any], overrides: dict[str, Any]) -> lis
     that every node shares. The chunk count is planned here as every task plans it (a short H.264
     clip gets fewer chunks than asked).
     """
+    from .farm import chunk_tasks
     from .run import planned_chunks
 
     base = ["genrefocus-video", "submit", os.path.abspath(jobfile)]
@@ -59,14 +60,9 @@ def farm_tasks(jobfile: str, shots: list[Any], overrides: dict[str, Any]) -> lis
         base += ["--chunks", str(overrides["executor.chunks"])]
     tasks: list[dict[str, Any]] = []
     for s in shots:
-        chunks = planned_chunks(s.job)
-        names = [f"{s.name}.chunk{c.index:03d}" for c in chunks]
-        for c, name in zip(chunks, names):
-            tasks.append({"name": name, "shot": s.name, "chunk": c.index, "frames": [c.start, c.end],
-                          "command": base + ["--shot", s.name, "--chunk", str(c.index), "--no-progress"],
-                          "after": []})
-        tasks.append({"name": f"{s.name}.join", "shot": s.name, "output": s.job.output.path,
-                      "command": base + ["--shot", s.name, "--join", "--no-progress"], "after": names})
+        for t in chunk_tasks(s.name, planned_chunks(s.job), base + ["--shot", s.name, "--no-progress"],
+                             s.job.output.path):
+            tasks.append({"name": t.pop("name"), "shot": s.name, **t})
     return tasks
 
 
