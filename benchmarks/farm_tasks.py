@@ -16,14 +16,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_scaling import REPO, make_inputs  # noqa: E402  (sets RAY_AUTH_MODE, sys.path)
+from pipeline_scaling import REPO, RENDER_FLAGS, add_input_args, inputs_for  # noqa: E402  (sets RAY_AUTH_MODE, sys.path)
 
 
 def cli(args: list[str]) -> float:
@@ -45,18 +44,12 @@ def frames(path: str) -> list[np.ndarray]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", default="1920x1080")
-    p.add_argument("--frames", type=int, default=48)
+    add_input_args(p)
     p.add_argument("--chunks", type=int, default=4)
     p.add_argument("--slots", type=int, default=2, help="tasks at a time (and Ray workers)")
-    p.add_argument("--out", default=None)
     a = p.parse_args()
-    w, h = (int(v) for v in a.size.split("x"))
-    work = Path(a.out or tempfile.mkdtemp(prefix="farm_tasks_"))
-    work.mkdir(parents=True, exist_ok=True)
-    clip, depth = make_inputs(str(work), a.frames, w, h)
-    common = [clip, "--depth", depth, "--focus-disparity", "0.5", "--k", "12", "--aperture", "hexagon",
-              "--codec", "ffv1", "--no-audio", "--no-progress", "--overwrite"]
+    work, clip, depth = inputs_for(a, "farm_tasks_")
+    common = [clip, "--depth", depth, *RENDER_FLAGS, "--codec", "ffv1", "--overwrite"]
     res: dict = {"size": a.size, "frames": a.frames, "chunks": a.chunks, "slots": a.slots,
                  "load_before": os.getloadavg()[0]}
     one = str(work / "one.mkv")

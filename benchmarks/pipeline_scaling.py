@@ -72,6 +72,26 @@ def make_inputs(folder: str, n: int, w: int, h: int) -> tuple[str, str]:
     return clip, depth
 
 
+def add_input_args(p: argparse.ArgumentParser, frames: int = 48) -> None:
+    """--size / --frames / --out of the CLI-level pipeline benchmarks (stop_latency, farm_tasks)."""
+    p.add_argument("--size", default="1920x1080")
+    p.add_argument("--frames", type=int, default=frames)
+    p.add_argument("--out", default=None, help="keep work files here (default: a temp folder)")
+
+
+def inputs_for(a: argparse.Namespace, prefix: str) -> tuple[Path, str, str]:
+    """Work folder, synthetic clip and disparity of `add_input_args`."""
+    w, h = (int(v) for v in a.size.split("x"))
+    work = Path(a.out or tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    clip, depth = make_inputs(str(work), a.frames, w, h)
+    return work, clip, depth
+
+
+#: The render the CLI-level benchmarks run (hexagon, K 12, a layered disparity, no audio).
+RENDER_FLAGS = ["--focus-disparity", "0.5", "--k", "12", "--aperture", "hexagon", "--no-audio", "--no-progress"]
+
+
 def job_for(clip: str, depth: str, out: str, **executor) -> "object":
     o = {"input.path": clip, "output.path": out, "depth.path": depth, "focus.disparity": 0.5, "blur.k": 12.0,
          "aperture.shape": "hexagon", "output.overwrite": True, "executor.progress": False,

@@ -18,12 +18,11 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pipeline_scaling import REPO, make_inputs  # noqa: E402  (sets RAY_AUTH_MODE, sys.path)
+from pipeline_scaling import REPO, RENDER_FLAGS, add_input_args, inputs_for  # noqa: E402  (sets RAY_AUTH_MODE, sys.path)
 
 MODES = {
     "one pass, in process": ["--executor", "local"],
@@ -39,7 +38,7 @@ def stop_once(clip: str, depth: str, folder: Path, extra: list[str], sig: signal
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "out.mov"
     cmd = [sys.executable, "-m", "genrefocus_video.cli", "render", clip, "-o", str(out), "--depth", depth,
-           "--focus-disparity", "0.5", "--k", "12", "--aperture", "hexagon", "--no-audio", "--no-progress", *extra]
+           *RENDER_FLAGS, *extra]
     env = dict(os.environ, PYTHONPATH=str(REPO), RAY_AUTH_MODE="disabled")
     # a background job's children inherit an ignored SIGINT, and Python then never raises KeyboardInterrupt
     p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, start_new_session=group,
@@ -80,15 +79,10 @@ def progress_roundtrip_ms(n: int = 300) -> float:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", default="1920x1080")
-    p.add_argument("--frames", type=int, default=48)
+    add_input_args(p)
     p.add_argument("--after", type=float, default=12.0, help="seconds from the start to the signal")
-    p.add_argument("--out", default=None)
     a = p.parse_args()
-    w, h = (int(v) for v in a.size.split("x"))
-    work = Path(a.out or tempfile.mkdtemp(prefix="stop_latency_"))
-    work.mkdir(parents=True, exist_ok=True)
-    clip, depth = make_inputs(str(work), a.frames, w, h)
+    work, clip, depth = inputs_for(a, "stop_latency_")
     rows = []
     runs = [(m, e, s, False) for m, e in MODES.items() for s in (signal.SIGINT, signal.SIGTERM)]
     runs.append((GROUP_MODE, MODES["4 chunks, Ray 2 workers"], signal.SIGTERM, True))
