@@ -117,9 +117,16 @@ shots:
     assert tasks[3]["after"] == ["sh010.chunk000", "sh010.chunk001", "sh010.chunk002"]
     assert [t["frames"] for t in tasks[:3]] == [[0, 3], [4, 7], [8, 11]]
     assert not os.listdir(tmp_path / "out")  # listing renders nothing
-    for t in tasks:  # in dependency order, as a farm manager would run them
+    for k, t in enumerate(tasks):  # in dependency order, as a farm manager would run them
         assert t["command"][:3] == ["genrefocus-video", "submit", str(job)] and "--chunks" in t["command"]
         assert main(t["command"][1:]) == 0, t["name"]  # in this process: the file's `executor: ray` is not used
+        if k == 2:  # sh010's chunks done, its join not yet run; sh020 untouched
+            capsys.readouterr()
+            assert main(["submit", str(job), "--status", "--chunks", "3"]) == 0
+            lines = capsys.readouterr().out.strip().splitlines()
+            assert lines[0].startswith("sh010: ") and lines[0].endswith("3 of 3 chunks done, 0 running, 0 to do; "
+                                                                         "next: --join (every chunk is done)")
+            assert lines[1] == f"sh020: {tmp_path / 'out' / 'sh020.mkv'}: not started"
     assert np.array_equal(kit.read_all(str(tmp_path / "out/sh010.mkv")), kit.read_all(ref))
     assert kit.read_all(str(tmp_path / "out/sh020.mkv")).shape == kit.read_all(ref).shape
 

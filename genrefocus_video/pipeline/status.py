@@ -93,6 +93,15 @@ def job_state(path: str) -> JobState:
     return JobState(work.root, manifest.get("output"), status, manifest.get("updated_utc"), driver, chunks)
 
 
+def shot_line(job: Any) -> str:
+    """One line for a job that may not have started: its state, or where it would write."""
+    path = job.executor.work_dir or job.output.path
+    try:
+        return job_state(path).line()
+    except InputError:
+        return f"{job.output.path}: not started"
+
+
 def describe_state(s: JobState) -> str:
     """A table a person reads: one row per chunk, then the summary line."""
     rows = [f"work folder {s.work}" + (f"; a run holds the job: {s.driver}" if s.driver else ""),

@@ -37,6 +37,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tasks", action="store_true",
                    help="print the job as farm tasks (JSON: one per chunk, then one join per shot that depends on "
                         "them) for Deadline, OpenCue, Tractor or Slurm, and exit")
+    p.add_argument("--status", action="store_true",
+                   help="print where each shot stands (chunks done / running / to do, next step; see `status`) and exit")
     p.add_argument("--dry-run", action="store_true", help="validate the job file and list the shots")
     p.add_argument("--keep-going", action="store_true", help="continue with the next shot when one fails")
     p.set_defaults(func=run_submit)
@@ -79,6 +81,12 @@ def run_submit(args: argparse.Namespace) -> int:
         return 0
     if args.tasks:
         print(json.dumps(farm_tasks(args.jobfile, shots, overrides), indent=1))
+        return 0
+    if args.status:
+        from .status import shot_line
+
+        for s in shots:
+            print(f"{s.name}: {shot_line(s.job)}")
         return 0
     from dataclasses import replace
 
