@@ -91,16 +91,54 @@ MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 }
 
 
+ORACLES = ("causal EMA", "causal running mean", "two-sided EMA", "whole-clip mean")
+
+
+def plot_bounds(report: dict, path: str) -> None:
+    """Grouped bars per noise model: the floor, ours and the four oracles, with the issue's 0.5 line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = report["rows"]
+    series = [("renderer floor (exact depth)", [r["floor_over_noisy"] for r in rows], "#bbbbbb"),
+              ("ours (shipped smoother)", [r["ours"]["ratio"] for r in rows], "#d62728")]
+    colours = ("#9ecae1", "#4292c6", "#2171b5", "#08306b")
+    series += [(f"oracle: {o}", [r[o]["ratio"] for r in rows], c) for o, c in zip(ORACLES, colours)]
+    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
+    width = 0.8 / len(series)
+    for k, (label, values, colour) in enumerate(series):
+        ax.bar([i + (k - (len(series) - 1) / 2) * width for i in range(len(rows))], values, width, label=label,
+               color=colour)
+    ax.axhline(0.5, color="black", linestyle="--", linewidth=1, label="issue 4's target (0.5)")
+    ax.set_xticks(range(len(rows)), [r["model"] for r in rows], fontsize=8)
+    ax.set_ylabel("instability ÷ the noisy input's")
+    ax.set_ylim(0, 1.12)
+    clip = report["clip"]
+    ax.set_title(f"lfbench clip {clip['size']}×{clip['frames']}, K {clip['k']:g}: what any temporal average of the "
+                 "depth could reach", fontsize=10)
+    ax.legend(fontsize=7, ncol=4, loc="upper center")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     tq.add_clip_args(p)
     p.add_argument("--strength", type=float, default=0.8)
+    p.add_argument("--plot", default=None, help="also write the bar chart here (PNG)")
+    p.add_argument("--replot", default=None, metavar="JSON", help="only draw --plot from an earlier bounds.json")
     a = p.parse_args()
+    if a.replot:
+        plot_bounds(json.loads(Path(a.replot).read_text()), a.plot or str(Path(a.replot).with_suffix(".png")))
+        return 0
     t0 = time.perf_counter()
     work, c, gt, floor = tq.clip_with_floor(a, "temporal_bounds_")
     f0 = floor["instability"]
-    oracles = {"causal EMA": lambda E: causal_ema(E, a.strength), "causal running mean": running_mean,
-               "two-sided EMA": lambda E: two_sided_ema(E, a.strength), "whole-clip mean": whole_clip_mean}
+    oracles = dict(zip(ORACLES, (lambda E: causal_ema(E, a.strength), running_mean,
+                                 lambda E: two_sided_ema(E, a.strength), whole_clip_mean)))
     rows = []
     for name, noise in MODELS.items():
         nz = [noise(g, t) for t, g in enumerate(gt)]
@@ -126,6 +164,7 @@ def main() -> int:
     report = {"clip": vars(a), "floor": floor, "rows": rows, "seconds": time.perf_counter() - t0}
     (work / "bounds.md").write_text("\n".join(md) + "\n")
     (work / "bounds.json").write_text(json.dumps(report, indent=1, default=float))
+    plot_bounds(report, a.plot or str(work / "bounds.png"))
     print("\n".join(md))
     print(f"total {report['seconds']:.0f} s; report {work / 'bounds.json'}")
     return 0
