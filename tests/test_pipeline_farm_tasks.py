@@ -159,6 +159,13 @@ def test_status_shows_done_running_and_to_do_chunks_and_the_next_step(shot, tmp_
     task = _args(clip, depth, out, "--chunks", "3")
     assert main(["status", out]) == 3
     assert "no chunked job has run here" in capsys.readouterr().err
+    os.makedirs(out + ".work")
+    for text in ("{broken", '{"plan": [[0, 3], [4]]}'):  # a damaged manifest: one line, not a traceback
+        with open(os.path.join(out + ".work", "manifest.json"), "w") as fh:
+            fh.write(text)
+        assert main(["status", out]) == 3
+        assert "manifest.json: unreadable or without a chunk plan" in capsys.readouterr().err
+    os.remove(os.path.join(out + ".work", "manifest.json"))
     assert main([*task, "--chunk", "1"]) == 0
     capsys.readouterr()
     with WorkDir(out + ".work").lock("lock.chunk_0002"):  # a task rendering chunk 2 right now

@@ -73,8 +73,10 @@ def job_state(path: str) -> JobState:
     work = find_work_dir(path)
     manifest = work.read_json(work.manifest) or {}
     plan = manifest.get("plan")
-    if not isinstance(plan, list):
-        raise InputError(f"{work.manifest}: unreadable or without a chunk plan; the job never started properly")
+    if not (isinstance(plan, list) and all(isinstance(p, list) and len(p) == 2
+                                           and all(isinstance(v, int) for v in p) for p in plan)):
+        raise InputError(f"{work.manifest}: unreadable or without a chunk plan (a list of [first, last] frames); "
+                         "the job never started properly, or the file was edited")
     fp, complete = manifest.get("fingerprint"), manifest.get("status") == "complete"
     chunks = []
     for i, (start, end) in enumerate(plan):
