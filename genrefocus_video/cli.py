@@ -17,7 +17,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .errors import EXIT_INTERRUPTED, ConfigError, GenRefocusError, Terminated
+from .errors import EXIT_INTERRUPTED, STOP_SIGNALS, ConfigError, GenRefocusError, Terminated
 from .params import JobParams, iter_leaves, load_job
 
 PROG = "genrefocus-video"
@@ -119,10 +119,6 @@ def _print_tasks(job: JobParams, argv: Sequence[str]) -> int:
     tasks = chunk_tasks(name, planned_chunks(job), command, job.output.path, cwd=os.getcwd())
     print(json.dumps(tasks, indent=1))
     return 0
-
-
-#: Signals that stop a render the way Ctrl-C does (see errors.Terminated).
-STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 @contextmanager

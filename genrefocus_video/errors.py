@@ -51,6 +51,11 @@ class JobError(GenRefocusError, RuntimeError):
 EXIT_INTERRUPTED = 130
 
 
+#: Signals that stop a render the way Ctrl-C does (see Terminated): the CLI handles them, and the
+#: Ray runtime keeps those handlers when ray.init replaces them.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+
+
 class Terminated(KeyboardInterrupt):
     """The process was asked to stop by a signal other than Ctrl-C: SIGTERM (a farm manager
     cancelling or pre-empting the task, `timeout`, `docker stop`) or SIGHUP (the terminal closed).

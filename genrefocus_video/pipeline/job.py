@@ -202,36 +202,27 @@ class WorkDir:
     def _try_lock(self, fd: int, what: str = "this job") -> bool:
         """True when locked; OutputError naming the holder when another run has it; False (with a
         warning) on a filesystem without locks (some FUSE/SMB mounts), where rendering goes on."""
-        import fcntl
-
-
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
+            held_by = _flock_or_holder(fd)
         except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                log.warning("cannot lock work folder %s (%s): a second run of this job would not be detected",
-                            self.root, exc.strerror or exc)
-                return False
-        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-        raise OutputError(f"{what} is already running ({holder}; work folder {self.root}); wait for it "
+            log.warning("cannot lock work folder %s (%s): a second run of this job would not be detected",
+                        self.root, exc.strerror or exc)
+            return False
+        if held_by is None:
+            return True
+        raise OutputError(f"{what} is already running ({held_by}; work folder {self.root}); wait for it "
                           "to finish, or stop it and rerun to resume")
 
     def holder(self, name: str = "lock") -> Optional[str]:
         """Who holds lock `name` now ("pid 812 on node7 since ..."), or None when nobody does."""
-        import fcntl
-
         try:
             fd = os.open(os.path.join(self.root, name), os.O_RDWR)
         except OSError:
             return None  # never taken
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return None  # free (closing the descriptor releases it again)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return None  # a filesystem without locks: nobody can be seen holding one
-            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            return _flock_or_holder(fd)  # None: free (closing the descriptor releases it again)
+        except OSError:
+            return None  # a filesystem without locks: nobody can be seen holding one
         finally:
             os.close(fd)
 
@@ -286,7 +277,7 @@ class WorkDir:
         return resuming
 
     def remove_partials(self, chunk: Optional[int] = None) -> list[str]:
-        """Remove the temp files (``.NAME.XXXX.partial.EXT``) of chunks that did not finish (of
+        """Remove the temp files (``.NAME.<random>.partial.EXT``) of chunks that did not finish (of
         chunk `chunk` only, when given).
 
         A writer removes its own temp file when it is stopped; one that is killed (SIGKILL, the OOM
@@ -334,8 +325,12 @@ class WorkDir:
 
     def valid_entry(self, job: JobParams, chunk: Chunk) -> Optional[dict[str, Any]]:
         """The chunk's manifest entry if its finished segment is still there, unchanged."""
+        return self.finished_entry(chunk, fingerprint(job), bool(job.depth.preview))
+
+    def finished_entry(self, chunk: Chunk, fp: Optional[str], preview: bool) -> Optional[dict[str, Any]]:
+        """`valid_entry` for a reader that has the job's fingerprint `fp` but not the job (status)."""
         entry = self.read_json(self.entry_path(chunk.index))
-        if not entry or entry.get("fingerprint") != fingerprint(job):
+        if not entry or entry.get("fingerprint") != fp:
             return None
         if [entry.get("start"), entry.get("end")] != [chunk.start, chunk.end]:
             return None
@@ -346,7 +341,7 @@ class WorkDir:
             return entry if ok else None
         if not os.path.isfile(seg) or os.path.getsize(seg) != entry.get("bytes"):
             return None
-        if job.depth.preview and not _preview_ok(entry):
+        if preview and not _preview_ok(entry):
             return None
         return entry
 
@@ -354,6 +349,20 @@ class WorkDir:
 # -- running one chunk -----------------------------------------------------------------------------
 
 _STAGE_CACHE: dict[tuple, list[Stage]] = {}
+
+
+def _flock_or_holder(fd: int) -> Optional[str]:
+    """Take the exclusive lock on `fd` without waiting: None when taken, else the text its holder
+    wrote ("pid 812 on node7 since ..."). OSError when the filesystem has no locks (ENOLCK)."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+    return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
 
 
 def _chunk_of(segment_relpath: str) -> Optional[int]:

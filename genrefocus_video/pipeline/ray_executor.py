@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import ray
 
-from ..errors import BackendUnavailableError, GenRefocusError, JobError
+from ..errors import STOP_SIGNALS, BackendUnavailableError, GenRefocusError, JobError
 from ..io.frame import ClipInfo
 from ..params import JobParams
 from .local import run_stages
@@ -89,7 +89,7 @@ def _keeping_stop_handlers(init: Callable[[], Any]) -> Any:
     line. The CLI's handlers unwind like Ctrl-C, which cancels the Ray tasks cleanly."""
     if threading.current_thread() is not threading.main_thread():
         return init()
-    kept = {sig: signal.getsignal(sig) for sig in (getattr(signal, n, None) for n in ("SIGTERM", "SIGHUP"))
+    kept = {sig: signal.getsignal(sig) for sig in (getattr(signal, n, None) for n in STOP_SIGNALS)
             if sig is not None}
     try:
         return init()

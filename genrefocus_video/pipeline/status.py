@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from ..errors import InputError
-from .job import WorkDir, default_work_dir
+from .job import Chunk, WorkDir, default_work_dir
 
 
 @dataclass
@@ -81,9 +81,11 @@ def job_state(path: str) -> JobState:
     chunks = []
     for i, (start, end) in enumerate(plan):
         entry = work.read_json(work.entry_path(i)) or {}
-        seg = entry.get("segment")
-        done = (entry.get("fingerprint") == fp and [entry.get("start"), entry.get("end")] == [start, end]
-                and (complete or (isinstance(seg, str) and os.path.exists(seg))))
+        chunk = Chunk(i, start, end)
+        if complete:  # the join removed the segments; the entries remain
+            done = entry.get("fingerprint") == fp and [entry.get("start"), entry.get("end")] == [start, end]
+        else:  # what a resume would skip (a chunk recorded with a depth preview needs it too)
+            done = work.finished_entry(chunk, fp, preview="preview" in entry) is not None
         holder = work.holder(f"lock.chunk_{i:04d}")
         if done:
             chunks.append(ChunkState(i, start, end, "done", entry.get("seconds"), entry.get("host")))
