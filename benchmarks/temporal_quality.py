@@ -189,7 +189,7 @@ def follow_records(c: LfClip, depth_path: str, smoothing: float, box_frame: int 
     """The temporal stages (depth, smoothing, follow focus) run over the clip, one record per frame."""
     from genrefocus_video.io.reader import open_reader
     from genrefocus_video.params.job import load_job
-    from genrefocus_video.pipeline.stages_temporal import build_temporal_stages
+    from genrefocus_video.pipeline.stages.temporal import build_temporal_stages
 
     x, y, w, h = c.subject_box(box_frame)
     job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": depth_path, "depth.smoothing": smoothing,

@@ -34,7 +34,7 @@ sys.path.insert(0, str(SHARED / "lfbench"))
 from genrefocus_video.io.reader import open_reader  # noqa: E402
 from genrefocus_video.params.job import load_job  # noqa: E402
 from genrefocus_video.record import FrameRecord  # noqa: E402
-from genrefocus_video.pipeline.stages_temporal import (build_temporal_stages, finalize_temporal,  # noqa: E402
+from genrefocus_video.pipeline.stages.temporal import (build_temporal_stages, finalize_temporal,  # noqa: E402
                                                        preview_image)
 
 

@@ -13,7 +13,7 @@ from genrefocus_video.flow import forward_backward
 from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.params.job import load_job
 from genrefocus_video.record import FrameRecord
-from genrefocus_video.pipeline.stages_temporal import build_temporal_stages
+from genrefocus_video.pipeline.stages.temporal import build_temporal_stages
 from temporal_fixtures import estimator_noise, lf_follow_clip  # noqa: F401
 
 

@@ -81,7 +81,7 @@ def test_fine_flow_follows_thin_structures_that_medium_smooths_over(lf_follow_cl
 def test_flow_quality_reaches_the_flow_stage(lf_follow_clip):
     from genrefocus_video.io.reader import open_reader
     from genrefocus_video.params.job import load_job
-    from genrefocus_video.pipeline.stages_temporal import FlowStage, build_temporal_stages
+    from genrefocus_video.pipeline.stages.temporal import FlowStage, build_temporal_stages
 
     c = lf_follow_clip
     for quality in ("medium", "fine"):

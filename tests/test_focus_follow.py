@@ -14,7 +14,7 @@ from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.io.reader import open_reader
 from genrefocus_video.params.job import load_job
 from genrefocus_video.record import FrameRecord
-from genrefocus_video.pipeline.stages_temporal import FocusStage, build_temporal_stages, finalize_temporal
+from genrefocus_video.pipeline.stages.temporal import FocusStage, build_temporal_stages, finalize_temporal
 from temporal_fixtures import lf_follow_clip  # noqa: F401
 
 

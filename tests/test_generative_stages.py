@@ -13,7 +13,7 @@ from genrefocus_video.generative.tiny import tiny_components, write_genfocus_lor
 from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.params.job import load_job
 from genrefocus_video.record import FrameRecord
-from genrefocus_video.pipeline.stages_generative import (BokehNetStage, ClassicalDeblurStage, DeblurNetStage,
+from genrefocus_video.pipeline.stages.generative import (BokehNetStage, ClassicalDeblurStage, DeblurNetStage,
                                                          build_bokehnet_stage, build_deblur_stage)
 
 DEVICE = os.environ.get("GENREFOCUS_TEST_DEVICE", "cpu")

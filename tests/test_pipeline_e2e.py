@@ -209,7 +209,7 @@ def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch,
     hidden `.partial` files and no message: they now unwind the same way, exit 128 + the signal."""
     import signal
 
-    from genrefocus_video.pipeline.stages_temporal import DepthPreviewStage
+    from genrefocus_video.pipeline.stages.temporal import DepthPreviewStage
 
     d, clip, depth = shot
     original = DepthPreviewStage.process

@@ -154,7 +154,7 @@ def test_physical_camera_k_uses_the_display_width():
     """The sensor spans the display width: K (pixel heights) from a thin lens grows with p."""
     from genrefocus_video.io.frame import ClipInfo
     from genrefocus_video.params.job import load_job
-    from genrefocus_video.pipeline.stages_render import resolve_k
+    from genrefocus_video.pipeline.stages.render import resolve_k
 
     job = load_job(overrides={"blur.focal_length_mm": 50.0, "blur.f_number": 2.0, "blur.sensor_width_mm": 36.0})
     square = resolve_k(job, ClipInfo(path="x", kind="video", width=1440, height=1080))

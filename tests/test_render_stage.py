@@ -11,7 +11,7 @@ from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.optics.lens import k_from_camera
 from genrefocus_video.params import load_job
 from genrefocus_video.record import FrameRecord
-from genrefocus_video.pipeline.stages_render import BokehStage, resolve_k
+from genrefocus_video.pipeline.stages.render import BokehStage, resolve_k
 
 
 def _info(**camera):

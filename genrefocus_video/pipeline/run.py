@@ -298,7 +298,7 @@ def _finalize_temporal(executor: Any, job: JobParams) -> None:
     if not head:
         return
     try:
-        from .stages_temporal import finalize_temporal
+        from .stages.temporal import finalize_temporal
     except ImportError:
         return
     finalize_temporal(head, os.path.dirname(os.path.abspath(job.output.path)))
@@ -485,7 +485,7 @@ def _ranges(chunks: list[Chunk]) -> str:
 
 def _export_focus(job: JobParams, info: ClipInfo, entries: list[dict[str, Any]]) -> None:
     """Write the focus track / plot of a chunked job from the rows its chunks recorded."""
-    from .stages_temporal import FocusStage, finalize_temporal
+    from .stages.temporal import FocusStage, finalize_temporal
 
     rows = [r for e in entries for r in e.get("focus_rows", [])]
     if not rows:
@@ -587,7 +587,7 @@ def _segment_durations(entries: list[dict[str, Any]], fps: float) -> list[float]
 def _with_preview_range(job: JobParams, info: ClipInfo, first: int) -> JobParams:
     """The job with the depth preview's colour range fixed from its first frame (as a single pass
     would choose it), so that every chunk colours its segment the same way."""
-    from .stages_temporal import start_disparity
+    from .stages.temporal import start_disparity
 
     d = start_disparity(job, info, first)
     lo, hi = (float(v) for v in np.percentile(d, [1, 99]))

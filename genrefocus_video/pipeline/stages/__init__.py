@@ -18,10 +18,10 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from ..errors import BackendUnavailableError
-from ..io.frame import ClipInfo
-from ..params import JobParams
-from ..record import Stage
+from ...errors import BackendUnavailableError
+from ...io.frame import ClipInfo
+from ...params import JobParams
+from ...record import Stage
 
 
 def _builder(module: str, name: str) -> Callable[..., Any]:
@@ -37,7 +37,7 @@ def _builder(module: str, name: str) -> Callable[..., Any]:
 
 def build_head(job: JobParams, info: ClipInfo) -> list[Stage]:
     """Ordered temporal stages: depth (+confidence), flow, depth smoothing, focus track."""
-    build = _builder("genrefocus_video.pipeline.stages_temporal", "build_temporal_stages")
+    build = _builder("genrefocus_video.pipeline.stages.temporal", "build_temporal_stages")
     return list(build(job, info))
 
 
@@ -45,13 +45,13 @@ def build_tail(job: JobParams, info: ClipInfo) -> list[Stage]:
     """Deblur (if any) then the bokeh renderer chosen by ``backends.bokeh``."""
     stages: list[Stage] = []
     if job.backends.deblur != "none":
-        deblur = _builder("genrefocus_video.pipeline.stages_generative", "build_deblur_stage")(job, info)
+        deblur = _builder("genrefocus_video.pipeline.stages.generative", "build_deblur_stage")(job, info)
         if deblur is not None:
             stages.append(deblur)
     if job.backends.bokeh == "bokehnet":
-        stages.append(_builder("genrefocus_video.pipeline.stages_generative", "build_bokehnet_stage")(job, info))
+        stages.append(_builder("genrefocus_video.pipeline.stages.generative", "build_bokehnet_stage")(job, info))
     else:
-        stages.append(_builder("genrefocus_video.pipeline.stages_render", "BokehStage")(job, info))
+        stages.append(_builder("genrefocus_video.pipeline.stages.render", "BokehStage")(job, info))
     return stages
 
 

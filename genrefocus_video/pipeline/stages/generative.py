@@ -19,10 +19,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..errors import BackendUnavailableError, ConfigError
-from ..io.frame import ClipInfo
-from ..params import JobParams
-from ..record import FrameRecord, Stage
+from ...errors import BackendUnavailableError, ConfigError
+from ...io.frame import ClipInfo
+from ...params import JobParams
+from ...record import FrameRecord, Stage
 
 
 # --------------------------------------------------------------------------- classical
@@ -33,12 +33,12 @@ class ClassicalDeblurStage:
     temporal = False
 
     def __init__(self, options: Any = None) -> None:
-        from ..deblur.classical import PreDeblurOptions
+        from ...deblur.classical import PreDeblurOptions
 
         self.options = options or PreDeblurOptions()
 
     def process(self, rec: FrameRecord) -> FrameRecord:
-        from ..deblur.classical import predeblur
+        from ...deblur.classical import predeblur
 
         rec.aif = predeblur(rec.frame.rgb, self.options)
         return rec
@@ -47,7 +47,7 @@ class ClassicalDeblurStage:
 # --------------------------------------------------------------------------- components
 def load_components(job: JobParams, kind: str, *, allow_cpu: bool = False) -> tuple[Any, Any]:
     """(FluxComponents with the `kind` LoRA active, LoRA path) from local weights, or a clear error."""
-    from ..generative import loaders
+    from ...generative import loaders
 
     flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
     if kind == "deblurnet" and lora_dir is not None and (lora_dir / loaders.LORA_FILES["deblurnet_pre"]).is_file():
@@ -61,7 +61,7 @@ def load_components(job: JobParams, kind: str, *, allow_cpu: bool = False) -> tu
 
 def _preflight(job: JobParams, kind: str) -> None:
     """Fail fast (before any model load) when weights or a GPU are missing."""
-    from ..generative import loaders
+    from ...generative import loaders
 
     flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
     loaders.check_weights(kind, flux_path, lora_dir)
@@ -85,7 +85,7 @@ class DeblurNetStage:
 
     def _ensure(self) -> Any:
         if self._net is None:
-            from ..generative.deblurnet import DeblurNet
+            from ...generative.deblurnet import DeblurNet
 
             comp, lora = (self._comp, None) if self._comp is not None else load_components(self.job, "deblurnet")
             with_pre = self._with_pre
@@ -97,7 +97,7 @@ class DeblurNetStage:
         return self._net
 
     def process(self, rec: FrameRecord) -> FrameRecord:
-        from ..deblur.classical import predeblur
+        from ...deblur.classical import predeblur
 
         net = self._ensure()
         pre = predeblur(rec.frame.rgb) if net.with_predeblur else None
@@ -128,7 +128,7 @@ class BokehNetStage:
 
     def _ensure(self) -> Any:
         if self._net is None:
-            from ..generative.bokehnet import BokehNet
+            from ...generative.bokehnet import BokehNet
 
             comp = self._comp if self._comp is not None else load_components(self.job, "bokehnet")[0]
             b = self.job.backends
@@ -142,13 +142,13 @@ class BokehNetStage:
             return rec.flow_to_prev, rec.flow_valid
         if self._prev is None or self._prev.get("rgb") is None:
             return None, None
-        from ..flow import forward_backward
+        from ...flow import forward_backward
 
         flow_ab, _, valid = forward_backward(rec.sharp, self._prev["rgb"])
         return flow_ab, valid
 
     def process(self, rec: FrameRecord) -> FrameRecord:
-        from ..generative import warping
+        from ...generative import warping
 
         net = self._ensure()
         if rec.disparity is None:
@@ -172,7 +172,7 @@ class BokehNetStage:
         if self.temporal and prev is not None and prev["index"] == rec.index - 1 and prev["shape"] == shape:
             flow, valid = self._flow(rec)
             if flow is not None:
-                from ..generative.convert import pad_map
+                from ...generative.convert import pad_map
 
                 fl = warping.resize_flow(pad_map(flow.astype(np.float32), m), shape[1], shape[2])
                 val = None if valid is None else warping.resize_mask(pad_map(valid.astype(np.float32), m),
@@ -212,7 +212,7 @@ def _aperture_from_job(job: JobParams, info: Optional[ClipInfo] = None) -> Any:
     """The aperture BokehNet is conditioned on, rasterised for the clip's pixel aspect (its kernel
     atlas shows the stored-pixel shape that is round on the display)."""
     try:
-        from ..optics.aperture import make_aperture
+        from ...optics.aperture import make_aperture
     except ImportError:
         return None
     ap = job.aperture
@@ -223,7 +223,7 @@ def _aperture_from_job(job: JobParams, info: Optional[ClipInfo] = None) -> Any:
 
 def _k_from_job(job: JobParams, info: ClipInfo) -> Optional[float]:
     try:
-        from .stages_render import resolve_k
+        from .render import resolve_k
     except ImportError:
         return job.blur.k
     try:

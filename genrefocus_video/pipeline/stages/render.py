@@ -11,11 +11,11 @@ import math
 import time
 from typing import Any, Optional
 
-from ..errors import ConfigError, InputError
-from ..io.frame import ClipInfo
-from ..optics.lens import camera_from_metadata, k_from_camera, sharp_zone_m
-from ..params import JobParams
-from ..record import FrameRecord
+from ...errors import ConfigError, InputError
+from ...io.frame import ClipInfo
+from ...optics.lens import camera_from_metadata, k_from_camera, sharp_zone_m
+from ...params import JobParams
+from ...record import FrameRecord
 
 log = logging.getLogger("genrefocus_video.render")
 
@@ -70,7 +70,7 @@ class BokehStage:
     temporal = False
 
     def __init__(self, job: JobParams, info: Optional[ClipInfo] = None) -> None:
-        from ..render.api import resolve_aperture
+        from ...render.api import resolve_aperture
 
         self.job = job
         self.info = info
@@ -92,7 +92,7 @@ class BokehStage:
         return opts
 
     def process(self, rec: FrameRecord) -> FrameRecord:
-        from ..render.api import render_bokeh, render_bokeh_rgba
+        from ...render.api import render_bokeh, render_bokeh_rgba
 
         t0 = time.perf_counter()
         if rec.disparity is None:
@@ -114,7 +114,7 @@ class BokehStage:
         except (InputError, ConfigError) as exc:
             raise type(exc)(f"frame {rec.index}: {exc}") from None
         if self.job.render.explain:
-            from ..render.explain import write_explain
+            from ...render.explain import write_explain
 
             rec.extras["explain"] = write_explain(self.job.render.explain, rec.index, rec.sharp, rec.disparity, a, k,
                                                   focus_range=focus_range)

@@ -28,15 +28,15 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..depth.sources import DepthEstimate, make_source
-from ..depth.temporal import TemporalDepthSmoother, warmup_frames
-from ..errors import ConfigError, InputError, JobError
-from ..flow import detect_scene_cut, forward_backward
-from ..focus.keyframes import check_box, check_keys, parse_box, parse_keyframes, parse_point
-from ..focus.tracking import AlphaBetaFollower, SubjectTracker, robust_disparity
-from ..io.frame import ClipInfo, Frame
-from ..tracks import ConstantTrack, Key, KeyframeTrack
-from ..record import FrameRecord
+from ...depth.sources import DepthEstimate, make_source
+from ...depth.temporal import TemporalDepthSmoother, warmup_frames
+from ...errors import ConfigError, InputError, JobError
+from ...flow import detect_scene_cut, forward_backward
+from ...focus.keyframes import check_box, check_keys, parse_box, parse_keyframes, parse_point
+from ...focus.tracking import AlphaBetaFollower, SubjectTracker, robust_disparity
+from ...io.frame import ClipInfo, Frame
+from ...tracks import ConstantTrack, Key, KeyframeTrack
+from ...record import FrameRecord
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class FrameLookup:
 
     def _open(self) -> Any:
         if self._reader is None:
-            from .inputs import open_input
+            from ..inputs import open_input
 
             self._reader = open_input(self.job)
         return self._reader
@@ -588,7 +588,7 @@ class DepthPreviewStage:
             self._range = (float(lo), float(max(hi, lo + 1e-6)))
         img = preview_image(rec.frame.rgb, rec.disparity, self._range)
         if self._writer is None:
-            from ..focus.export import PreviewWriter
+            from ...focus.export import PreviewWriter
 
             self._writer = PreviewWriter(self.path, img.shape[1], img.shape[0], self.fps, self.pixel_aspect)
         self._writer.write(img)
@@ -611,7 +611,7 @@ def preview_image(rgb: np.ndarray, disparity: np.ndarray, rng: tuple[float, floa
     """8-bit RGB: the sRGB-encoded frame beside the disparity in the turbo colour map (near = red)."""
     import cv2
 
-    from ..flow import _encode_rgb8
+    from ...flow import _encode_rgb8
 
     lo, hi = rng
     u = np.clip((disparity - lo) / (hi - lo), 0, 1)
@@ -651,7 +651,7 @@ def finalize_temporal(stages: Sequence[Any], out_dir: Optional[str] = None) -> d
     Paths with a folder are used as given (relative to the working directory); a bare file name
     is placed in `out_dir` (the output's folder) when one is given.
     """
-    from ..focus.export import plot_focus_track, write_focus_track
+    from ...focus.export import plot_focus_track, write_focus_track
 
     written: dict[str, str] = {}
     for s in stages:
