@@ -1,0 +1,171 @@
+"""Random access to a clip's frames and to the disparity of any frame, for focus picks.
+
+* :class:`FrameLookup`: frames by index (own reader, small LRU cache), None outside the clip.
+* :class:`DepthProbe`: the disparity the main pass computes at any frame (file depth read
+  directly; estimated depth by a fresh depth chain over the frames before it).
+* :func:`start_disparity`: the disparity a run starting at a frame feeds the renderer there.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Optional
+
+import numpy as np
+
+from ...depth.sources import make_source
+from ...errors import InputError
+from ...io.frame import ClipInfo, Frame
+from ...record import FrameRecord
+from .depth import depth_chain
+
+
+class FrameLookup:
+    """Random access to clip frames (own reader, small LRU cache), None outside the clip."""
+
+    #: memory the cache may hold (float32 RGB frames): 16 frames at 1080p, 8 at 4K
+    CACHE_BYTES = 800 * 2**20
+
+    def __init__(self, job: Any, info: ClipInfo, cache: Optional[int] = None) -> None:
+        self.job, self.info = job, info
+        self._reader = None
+        self._cache: OrderedDict[int, Frame] = OrderedDict()
+        if cache is None:
+            frame_bytes = max(1, int(info.width or 1) * int(info.height or 1) * 3 * 4)
+            cache = max(4, min(16, self.CACHE_BYTES // frame_bytes))
+        self.size = cache
+        # The whole clip, not just the rendered range: keyframes outside the range still shape the curve.
+        self.first = 0
+        self.last = info.n_frames - 1 if info.n_frames is not None else None
+
+    def _open(self) -> Any:
+        if self._reader is None:
+            from ..inputs import open_input
+
+            self._reader = open_input(self.job)
+        return self._reader
+
+    def frame(self, index: int) -> Optional[Frame]:
+        if index < self.first or (self.last is not None and index > self.last):
+            return None
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        try:
+            fr = self._open().read(index)
+        except (InputError, IndexError, EOFError):
+            return None
+        self._keep(fr)
+        return fr
+
+    def _keep(self, fr: Frame) -> None:
+        self._cache[fr.index] = fr
+        self._cache.move_to_end(fr.index)
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+
+    def prefetch(self, first: int, last: int) -> None:
+        """Load frames first..last (at most the cache size) into the cache in one forward pass
+        (for a video: one seek instead of one per frame, each of which decodes from a keyframe)."""
+        first = max(first, self.first)
+        if self.last is not None:
+            last = min(last, self.last)
+        last = min(last, first + self.size - 1)
+        if last < first:
+            return
+        try:
+            frames = list(self._open().read_range(first, last))
+        except (InputError, IndexError, EOFError):
+            return  # a frame that cannot be read is reported by frame() when it is asked for
+        for fr in frames:
+            self._keep(fr)
+
+    def __call__(self, index: int) -> Optional[np.ndarray]:
+        fr = self.frame(index)
+        return None if fr is None else fr.rgb
+
+    def __getstate__(self) -> dict:  # picklable for Ray: the reader reopens where it is used
+        st = dict(self.__dict__)
+        st["_reader"], st["_cache"] = None, OrderedDict()
+        return st
+
+
+class DepthProbe:
+    """Disparity of any frame on demand (for picked points / keyframes / the box frame).
+
+    File depth is read directly. Estimated depth runs a fresh copy of the depth chain over the
+    frames [i - warmup, i], so the value matches what the main pass computes at frame i.
+    """
+
+    def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup) -> None:
+        self.job, self.info, self.lookup = job, info, lookup
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # keys and boxes are re-probed
+        self._file_source: Any = None
+        self.size = max(8, lookup.size)  # holds a prefetched block (FrameLookup sizes it by memory)
+
+    def __getstate__(self) -> dict:  # picklable: the depth file reopens where it is used
+        st = dict(self.__dict__)
+        st["_file_source"], st["_cache"] = None, OrderedDict()
+        return st
+
+    def __call__(self, index: int) -> np.ndarray:
+        if index not in self._cache:
+            self._compute(index, index)
+        self._cache.move_to_end(index)
+        return self._cache[index]
+
+    def _keep(self, index: int, d: np.ndarray) -> None:
+        self._cache[index] = d
+        self._cache.move_to_end(index)
+        if len(self._cache) > self.size:
+            self._cache.popitem(last=False)
+
+    def prefetch(self, first: int, last: int) -> None:
+        """Disparities of frames first..last computed in one forward pass (for walking them
+        backwards): a depth video is decoded forward once instead of from its start for every
+        frame, and an estimated depth chain runs its warm-up once per block, not per frame."""
+        try:
+            self._compute(max(first, self.lookup.first), last)
+        except InputError:
+            pass  # what cannot be read is reported when that frame is asked for
+
+    def _compute(self, first: int, last: int) -> None:
+        """Cache the disparities of frames first..last (at most the cache size); InputError names
+        a frame that cannot be read."""
+        last = min(last, first + self.size - 1)
+        todo = [i for i in range(first, last + 1) if i not in self._cache]
+        if not todo:
+            return
+        if self.job.depth.source == "file":
+            if self._file_source is None:  # opened once: following back probes every earlier frame
+                self._file_source = make_source(self.job, self.info)
+            for i in todo:
+                self._keep(i, self._file_source.read(i))  # type: ignore[attr-defined]
+            return
+        chain = depth_chain(self.job, self.info, self.lookup)
+        warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
+        start = max(self.lookup.first, first - warm)
+        self.lookup.prefetch(start, last)
+        for i in range(start, last + 1):
+            fr = self.lookup.frame(i)
+            if fr is None:
+                raise InputError(f"frame {i} of {self.job.input.path} cannot be read (needed for the depth at frame {first})")
+            rec = FrameRecord(fr)
+            for s in chain:
+                rec = s.process(rec)
+            if i >= first:
+                assert rec.disparity is not None
+                self._keep(i, rec.disparity)
+
+
+def start_disparity(job: Any, info: ClipInfo, index: int) -> np.ndarray:
+    """The disparity a run starting at frame `index` feeds the renderer there (depth source, then
+    smoothing with fresh state): what the depth preview of a single pass is coloured by."""
+    lookup = FrameLookup(job, info)
+    fr = lookup.frame(index)
+    if fr is None:
+        raise InputError(f"frame {index} of {job.input.path} cannot be read")
+    rec = FrameRecord(fr)
+    for s in depth_chain(job, info, lookup):
+        rec = s.process(rec)
+    assert rec.disparity is not None
+    return rec.disparity
