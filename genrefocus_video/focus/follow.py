@@ -130,7 +130,8 @@ class SubjectFollow:
                     span = [i, i, f"{res.reason} (following back from frame {self.box_frame})"]
                     self.lost_spans.append(span)
                 span[0] = i
-                out[i] = FollowStep(float(follower.hold()), {"status": "lost", "note": span[2]}, lost=span[2])  # type: ignore[arg-type]
+                held = float(follower.hold())  # type: ignore[arg-type]  # measured at the box frame: never None
+                out[i] = FollowStep(held, {"status": "lost", "note": span[2]}, lost=span[2])
             else:
                 span = None
                 prior = follower.x if res.status == "tracking" else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..tracks import EASINGS
 from .schema import param
 
 
@@ -26,7 +27,7 @@ class FocusParams:
                                      "depth '3m' or point '@X/Y'; or a .json/.csv file",
                                      flag="focus-keyframes")
     ease: str = param("ease", "interpolation between focus keyframes", flag="focus-ease",
-                      choices=("linear", "ease", "hold", "follow"))
+                      choices=EASINGS)
     track: str = param("none", "follow a subject through the clip", flag="focus-track", choices=("none", "follow"))
     box: Optional[str] = param(None, "subject box X,Y,W,H[@FRAME] for --focus-track follow", flag="focus-box")
     follow_time: float = param(0.15, "follow-focus time constant in seconds (critically damped): smooths "

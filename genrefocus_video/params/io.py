@@ -4,9 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..colour import TRANSFERS as CODED_TRANSFERS
+from ..io.audio import AUDIO_CODECS
+from ..render.options import LIMITS
 from .schema import param
 
-TRANSFERS = ("auto", "linear", "srgb", "bt709", "pq", "hlg")
+TRANSFERS = ("auto",) + CODED_TRANSFERS  # "auto": read the stream tags
 CODECS = ("auto", "h264", "h265", "prores", "prores_4444", "ffv1", "exr", "png", "tiff")
 
 
@@ -22,7 +25,8 @@ class InputParams:
     fps: Optional[float] = param(None, "frame rate for image-sequence inputs (default 24)", min=0.001)
     pixel_aspect: Optional[float] = param(None, "width/height of one stored pixel on display (4:3 HDV = 1.3333, "
                                           "2x anamorphic = 2); default: what the file says, else square",
-                                          flag="pixel-aspect", min=0.05, max=20.0)
+                                          flag="pixel-aspect", min=LIMITS["pixel_aspect"][0],
+                                          max=LIMITS["pixel_aspect"][1])
     deinterlace: str = param("auto", "interlaced video: 'auto' deinterlaces frames flagged interlaced (FFmpeg's "
                              "bwdif, one frame per frame; the output is progressive), 'on' every frame, 'off' none",
                              choices=("auto", "on", "off"))
@@ -44,7 +48,7 @@ class OutputParams:
     audio: bool = param(True, "carry the input's audio streams (stream copy; see audio_codec)")
     audio_codec: str = param("auto", "'auto' copies audio, except PCM into .mp4, which becomes AAC 256 kb/s per "
                              "stream; 'copy' refuses that instead; 'aac' encodes every non-AAC stream",
-                             flag="audio-codec", choices=("auto", "copy", "aac"))
+                             flag="audio-codec", choices=AUDIO_CODECS)
     overwrite: bool = param(False, "replace an existing output file")
     before_after: Optional[str] = param(None, "also write a before/after PNG of the middle frame here")
     contact_sheet: Optional[str] = param(None, "also write a contact sheet PNG here: frames across the clip, "

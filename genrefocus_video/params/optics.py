@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..optics.aperture import SHAPE_NAMES as SHAPES
+from ..render.options import DEVICES, LIMITS
 from .schema import param
-
-SHAPES = ("disc", "polygon", "hexagon", "triangle", "heart", "star", "image")
 
 
 @dataclass
@@ -35,9 +35,9 @@ class ApertureParams:
                           min=0.1, max=10.0, ofx=True, page="Aperture")
     image: Optional[str] = param(None, "grayscale image used as the aperture (shape=image)", flag="aperture-image")
     cats_eye: float = param(0.0, "optical vignetting toward the frame edges (0 off, 1 strong)",
-                            min=0.0, max=1.0, ofx=True, page="Aperture")
-    chromatic: float = param(0.0, "per-channel chromatic fringing of bokeh (0 off)", min=0.0, max=1.0,
-                             ofx=True, page="Aperture")
+                            min=LIMITS["cats_eye"][0], max=LIMITS["cats_eye"][1], ofx=True, page="Aperture")
+    chromatic: float = param(0.0, "per-channel chromatic fringing of bokeh (0 off)", min=LIMITS["chromatic"][0],
+                             max=LIMITS["chromatic"][1], ofx=True, page="Aperture")
 
 
 @dataclass
@@ -47,18 +47,20 @@ class HighlightParams:
     recover: bool = param(False, "boost clipped highlights so point lights bloom into bright bokeh",
                           flag="highlight-recover", ofx=True, page="Highlights")
     threshold: float = param(0.9, "linear value above which a pixel counts as a highlight",
-                             flag="highlight-threshold", min=0.0, ofx=True, page="Highlights", soft_max=1.0)
+                             flag="highlight-threshold", min=LIMITS["highlight_threshold"][0], ofx=True, page="Highlights",
+                             soft_max=1.0)
     gain: float = param(4.0, "multiplier applied to recovered highlights", flag="highlight-gain",
-                        min=1.0, ofx=True, page="Highlights", soft_max=20.0)
+                        min=LIMITS["highlight_gain"][0], ofx=True, page="Highlights", soft_max=20.0)
 
 
 @dataclass
 class RenderParams:
     """How the renderer runs (not what it renders)."""
 
-    device: str = param("auto", "compute device for the renderer", choices=("auto", "cpu", "cuda"))
-    draft: float = param(1.0, "draft scale (0.25 = quarter-resolution preview)", min=0.05, max=1.0)
-    tile: int = param(0, "tile height in px for bounded memory (0 = automatic)", min=0)
+    device: str = param("auto", "compute device for the renderer", choices=DEVICES)
+    draft: float = param(1.0, "draft scale (0.25 = quarter-resolution preview)",
+                         min=LIMITS["draft"][0], max=LIMITS["draft"][1])
+    tile: int = param(0, "tile height in px for bounded memory (0 = automatic)", min=LIMITS["tile"][0])
     explain: Optional[str] = param(None, "write the signed blur map and focus overlay to this folder")
     alpha: str = param("defocus", "inputs with alpha (CG elements, ProRes 4444): 'defocus' blurs the premultiplied "
                        "colour and the alpha together, so an element's soft edge is in its alpha too; 'keep' "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import cv2
 import numpy as np
@@ -20,6 +20,7 @@ from ..errors import ConfigError, InputError
 from ..optics.aperture import Aperture, make_aperture
 from ..optics.coc import blur_reach, signed_blur
 from .highlights import recover_highlights
+from .options import DEVICES, LIMITS, job_aperture, render_options
 from .plan import Spacing, make_plan
 
 log = logging.getLogger("genrefocus_video.render")
@@ -68,15 +69,25 @@ def _check_inputs(image: Any, disparity: Any, focus_disparity: Any, k: Any) -> t
     return img, d, a, kk
 
 
-def _num(options: dict, key: str, default: float, lo: float, hi: float) -> float:
+def _num(options: dict, key: str, default: float, lo: float, hi: Optional[float]) -> float:
     v = options.get(key, default)
     try:
         v = float(v)
     except (TypeError, ValueError):
         raise ConfigError(f"render option {key} must be a number, got {v!r}") from None
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise ConfigError(f"render option {key} must be in [{lo}, {hi}], got {v}")
+    if not math.isfinite(v):
+        raise ConfigError(f"render option {key} must be a finite number, got {v}")
+    if v < lo:  # the job schema's wording (params.schema.coerce), so every face reads the same
+        raise ConfigError(f"render option {key} must be >= {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise ConfigError(f"render option {key} must be <= {hi}, got {v}")
     return v
+
+
+def _limited(options: dict, key: str, default: float) -> float:
+    """An option checked against the one set of limits the job schema also uses (render.options.LIMITS)."""
+    lo, hi = LIMITS[key]
+    return _num(options, key, default, lo, hi)
 
 
 def resolve_aperture(aperture: Union[str, Aperture], options: dict) -> Aperture:
@@ -108,7 +119,7 @@ def _resolve_backend(options: dict) -> tuple[str, str]:
     """(backend, device): numpy on the CPU unless CUDA is asked for or found ('auto')."""
     device = options.get("device", "auto") or "auto"
     backend = options.get("backend", "auto") or "auto"
-    if device not in ("auto", "cpu", "cuda"):
+    if device not in DEVICES:
         raise ConfigError(f"render device must be auto, cpu or cuda, got {device!r}")
     if backend not in ("auto", "numpy", "torch"):
         raise ConfigError(f"render backend must be auto, numpy or torch, got {backend!r}")
@@ -144,7 +155,7 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
 
     Options: blades, rotation_deg, curvature, aspect, aperture_image (shape 'image'), cats_eye
     (0..1), chromatic (0..1), highlight_recover/highlight_threshold/highlight_gain, device
-    (auto|cpu|cuda), backend (auto|numpy|torch), draft (0.05..1 scale), tile (band height px,
+    (auto|cpu|cuda), backend (auto|numpy|torch), draft (0.05..1 scale; limits: render.options.LIMITS), tile (band height px,
     0 = automatic), pixel_aspect (width/height of a stored pixel on display, the clip's sample
     aspect ratio: bokeh stays round on the display; r and K are in pixel heights), focus_range
     (disparity band around the focus plane kept sharp, optics.coc; 0 = a real lens), and quality
@@ -156,11 +167,11 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     if unknown:
         raise ConfigError(f"unknown render option(s): {', '.join(sorted(unknown))}")
     img, d, a, kk = _check_inputs(image, disparity, focus_disparity, k)
-    ap = resolve_aperture(aperture, options).with_pixel_aspect(_num(options, "pixel_aspect", 1.0, 0.05, 20.0))
-    cats_eye = _num(options, "cats_eye", 0.0, 0.0, 1.0)
-    chromatic = _num(options, "chromatic", 0.0, 0.0, 1.0)
-    draft = _num(options, "draft", 1.0, 0.01, 1.0)
-    tile = int(_num(options, "tile", 0, 0, 1e9))
+    ap = resolve_aperture(aperture, options).with_pixel_aspect(_limited(options, "pixel_aspect", 1.0))
+    cats_eye = _limited(options, "cats_eye", 0.0)
+    chromatic = _limited(options, "chromatic", 0.0)
+    draft = _limited(options, "draft", 1.0)
+    tile = int(_limited(options, "tile", 0))
     focus_range = _num(options, "focus_range", 0.0, 0.0, 1e6)
     spacing = Spacing(step=_num(options, "layer_step", 1.0, 0.05, 100.0),
                       rel=_num(options, "layer_rel", 0.12, 0.01, 1.0),
@@ -168,8 +179,8 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
                       grid=_layer_grid(options))
     backend, device = _resolve_backend(options)
     if options.get("highlight_recover"):
-        img = recover_highlights(img, _num(options, "highlight_threshold", 0.9, 0.0, 1e6),
-                                 _num(options, "highlight_gain", 4.0, 1.0, 1e6))
+        img = recover_highlights(img, _limited(options, "highlight_threshold", 0.9),
+                                 _limited(options, "highlight_gain", 4.0))
     if kk == 0.0:
         return img.copy()
     H, W = d.shape
@@ -252,38 +263,21 @@ def render_from_params(image: np.ndarray, disparity: np.ndarray, a: float, k: fl
                        highlight_params: Any = None, render_params: Any = None,
                        pixel_aspect: float = 1.0, focus_range: float = 0.0) -> np.ndarray:
     """`render_bokeh` driven by the job schema sections (params.optics), the clip's pixel aspect
-    and the focus range (params.focus)."""
-    shape, opts = _params_options(aperture_params, highlight_params, render_params, pixel_aspect, focus_range)
-    return render_bokeh(image, disparity, a, k, shape, **opts)
+    and the focus range (params.focus), through the one settings-to-options place (render.options)."""
+    aperture, opts = _params_options(aperture_params, highlight_params, render_params, pixel_aspect)
+    return render_bokeh(image, disparity, a, k, aperture, **opts, focus_range=focus_range)
 
 
 def render_rgba_from_params(image: np.ndarray, alpha: np.ndarray, disparity: np.ndarray, a: float, k: float,
                             aperture_params: Any, highlight_params: Any = None, render_params: Any = None,
                             pixel_aspect: float = 1.0, focus_range: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """`render_bokeh_rgba` (straight RGB + alpha in, straight RGB + alpha out) driven by the schema."""
-    shape, opts = _params_options(aperture_params, highlight_params, render_params, pixel_aspect, focus_range)
-    return render_bokeh_rgba(image, alpha, disparity, a, k, shape, **opts)
+    aperture, opts = _params_options(aperture_params, highlight_params, render_params, pixel_aspect)
+    return render_bokeh_rgba(image, alpha, disparity, a, k, aperture, **opts, focus_range=focus_range)
 
 
-def _params_options(aperture_params: Any, highlight_params: Any, render_params: Any, pixel_aspect: float,
-                    focus_range: float) -> tuple[str, dict[str, Any]]:
-    """(aperture shape, render_bokeh options) from the job schema sections."""
-    ap = aperture_params
-    opts: dict[str, Any] = {"pixel_aspect": pixel_aspect, "focus_range": focus_range}
-    if ap is not None:
-        opts.update(blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature, aspect=ap.aspect,
-                    cats_eye=ap.cats_eye, chromatic=ap.chromatic)
-        if ap.image:
-            opts["aperture_image"] = ap.image
-        shape = ap.shape
-    else:
-        shape = "disc"
-    if highlight_params is not None and highlight_params.recover:
-        opts.update(highlight_recover=True, highlight_threshold=highlight_params.threshold,
-                    highlight_gain=highlight_params.gain)
-    if render_params is not None:
-        opts.update(device=render_params.device, draft=render_params.draft, tile=render_params.tile)
-        backend = getattr(render_params, "backend", None)
-        if backend:
-            opts["backend"] = backend
-    return shape, opts
+def _params_options(aperture_params: Any, highlight_params: Any, render_params: Any,
+                    pixel_aspect: float) -> tuple[Union[str, Aperture], dict[str, Any]]:
+    """(aperture, render_bokeh options) from the job schema sections."""
+    aperture = job_aperture(aperture_params) if aperture_params is not None else "disc"
+    return aperture, render_options(aperture_params, highlight_params, render_params, pixel_aspect)

@@ -210,15 +210,11 @@ def build_deblur_stage(job: JobParams, info: ClipInfo) -> Optional[Stage]:
 
 def _aperture_from_job(job: JobParams, info: Optional[ClipInfo] = None) -> Any:
     """The aperture BokehNet is conditioned on, rasterised for the clip's pixel aspect (its kernel
-    atlas shows the stored-pixel shape that is round on the display)."""
-    try:
-        from ...optics.aperture import make_aperture
-    except ImportError:
-        return None
-    ap = job.aperture
-    aperture = make_aperture(ap.shape, blades=ap.blades, rotation_deg=ap.rotation_deg, curvature=ap.curvature,
-                             aspect=ap.aspect, image=ap.image)
-    return aperture.with_pixel_aspect(float(info.pixel_aspect)) if info is not None else aperture
+    atlas shows the stored-pixel shape that is round on the display): render.options, as the
+    classical renderer reads it."""
+    from ...render.options import job_aperture
+
+    return job_aperture(job.aperture, float(info.pixel_aspect) if info is not None else None)
 
 
 def _k_from_job(job: JobParams, info: ClipInfo) -> Optional[float]:

@@ -70,26 +70,14 @@ class BokehStage:
     temporal = False
 
     def __init__(self, job: JobParams, info: Optional[ClipInfo] = None) -> None:
-        from ...render.api import resolve_aperture
+        from ...render.options import job_aperture, render_options
 
         self.job = job
         self.info = info
         self.k = resolve_k(job, info)
-        self._ap = job.aperture
-        opts: dict[str, Any] = {"blades": self._ap.blades, "rotation_deg": self._ap.rotation_deg,
-                                "curvature": self._ap.curvature, "aspect": self._ap.aspect}
-        if self._ap.image:
-            opts["aperture_image"] = self._ap.image
-        self.aperture = resolve_aperture(self._ap.shape, opts)  # validated once, up front
-
-    def _options(self) -> dict[str, Any]:
-        ap, hl, rp = self.job.aperture, self.job.highlights, self.job.render
-        opts: dict[str, Any] = {"cats_eye": ap.cats_eye, "chromatic": ap.chromatic, "device": rp.device,
-                                "draft": rp.draft, "tile": rp.tile,
-                                "pixel_aspect": float(self.info.pixel_aspect) if self.info is not None else 1.0}
-        if hl.recover:
-            opts.update(highlight_recover=True, highlight_threshold=hl.threshold, highlight_gain=hl.gain)
-        return opts
+        self.aperture = job_aperture(job.aperture)  # validated once, up front
+        pixel_aspect = float(info.pixel_aspect) if info is not None else 1.0
+        self.options = render_options(job.aperture, job.highlights, job.render, pixel_aspect)
 
     def process(self, rec: FrameRecord) -> FrameRecord:
         from ...render.api import render_bokeh, render_bokeh_rgba
@@ -106,10 +94,10 @@ class BokehStage:
         try:
             if rec.frame.alpha is not None and self.job.render.alpha == "defocus":
                 rec.output, rec.output_alpha = render_bokeh_rgba(rec.sharp, rec.frame.alpha, rec.disparity, a, k,
-                                                                 self.aperture, **self._options(),
+                                                                 self.aperture, **self.options,
                                                                  focus_range=focus_range)
             else:
-                rec.output = render_bokeh(rec.sharp, rec.disparity, a, k, self.aperture, **self._options(),
+                rec.output = render_bokeh(rec.sharp, rec.disparity, a, k, self.aperture, **self.options,
                                           focus_range=focus_range)
         except (InputError, ConfigError) as exc:
             raise type(exc)(f"frame {rec.index}: {exc}") from None
