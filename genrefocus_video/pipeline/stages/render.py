@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Optional
+from typing import Optional
 
 from ...errors import ConfigError, InputError
 from ...io.frame import ClipInfo
