@@ -11,6 +11,11 @@ place them well:
 Each part is built only where it runs, so a model is loaded once per worker that uses it and
 never on a driver that does not. Builders from the other layers are imported lazily: a missing
 piece fails with one clear line instead of an ImportError deep in a worker.
+
+Modules (each stage is a thin adapter between frame records and a core algorithm):
+``temporal`` (builds the head, writes its side files), ``flow``, ``depth``, ``probe`` (other
+frames and their disparity), ``focus`` (over :mod:`genrefocus_video.focus`), ``preview``,
+``render`` (classical bokeh, K), ``generative`` (deblur, BokehNet).
 """
 from __future__ import annotations
 
