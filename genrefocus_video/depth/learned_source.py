@@ -46,28 +46,40 @@ def _small(x: np.ndarray) -> np.ndarray:
     return cv2.resize(x.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
-def banded_affine(src: np.ndarray, dst: np.ndarray, bands: int = 16) -> tuple[float, float]:
+def _merge_close(px: np.ndarray, py: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Band points (sorted by px) whose px lie within `tol` of their group's first one become one
+    point (medians): a depth cluster — a far background over most of the frame — votes once."""
+    gx, gy, start = [], [], 0
+    for i in range(1, len(px) + 1):
+        if i == len(px) or px[i] - px[start] > tol:
+            gx.append(float(np.median(px[start:i])))
+            gy.append(float(np.median(py[start:i])))
+            start = i
+    return np.array(gx), np.array(gy)
+
+
+def banded_affine(src: np.ndarray, dst: np.ndarray, bands: int = 24) -> tuple[float, float]:
     """(a, b) with a·src + b ≈ dst, robust to pixels that moved and to depth clusters.
 
     Pixels are split into `bands` equal-count bands of `src`; each band gives one point (median of
     src, median of dst: a subject that moved is a minority of its band and does not move the
-    median), and a Theil–Sen line goes through those points (median of the pairwise slopes, then
-    median intercept). Every depth band weighs alike, so a far background covering most of the
-    frame cannot decide the slope alone (a trimmed fit there locks onto its narrow cluster)."""
+    median); points closer than 5 % of the src range merge (one vote per depth cluster, so a far
+    background covering most of the frame does not outvote the rest with noise-on-noise slopes);
+    a Theil–Sen line goes through the remaining points (median of the pairwise slopes, then the
+    median intercept), so one depth level that really changed (a subject alone at its depth,
+    walking toward the camera) is outvoted by the others."""
     ok = np.isfinite(src) & np.isfinite(dst)
     x, y = src[ok].astype(np.float64), dst[ok].astype(np.float64)
     if x.size < 4 * bands:
         return 1.0, 0.0
-    order = np.argsort(x, kind="stable")
-    groups = np.array_split(order, bands)
+    groups = np.array_split(np.argsort(x, kind="stable"), bands)
     px = np.array([np.median(x[g]) for g in groups])
     py = np.array([np.median(y[g]) for g in groups])
-    i, j = np.triu_indices(len(px), 1)
-    dx = px[j] - px[i]
-    sel = dx > 1e-9 * max(float(np.abs(px).max()), 1e-12)
-    if not sel.any():
+    px, py = _merge_close(px, py, 0.05 * float(np.ptp(px)))
+    if len(px) < 2:
         return 1.0, 0.0
-    a = float(np.median((py[j] - py[i])[sel] / dx[sel]))
+    i, j = np.triu_indices(len(px), 1)
+    a = float(np.median((py[j] - py[i]) / (px[j] - px[i])))
     return a, float(np.median(py - a * px))
 
 
