@@ -26,7 +26,7 @@ from .sources import DepthEstimate, FrameLookup
 #: model is cut to sqrt((1 - m)/(1 + m)) ≈ 23 % of its std, and two runs started at different
 #: frames agree within 1e-3 after log(1e-3)/log(m) = 66 frames (the source's warmup)
 ALIGN_MEMORY = 0.9
-ALIGN_WORK_PX = 128  # the alignment is fitted on maps downsized to this many px on the larger side
+ALIGN_WORK_PX = 64  # the alignment is fitted on maps downsized to this many px on the larger side
 BATCH_GPU = 8
 MODEL_CONFIDENCE = 0.5  # the models report no uncertainty: neutral confidence (as Marigold without ensemble)
 
