@@ -23,12 +23,8 @@ import numpy as np
 
 from ..errors import BackendUnavailableError, InputError
 from ..record import FrameRecord
+from .learned import display_srgb
 from .sources import DepthEstimate
-
-
-def _srgb01(rgb: np.ndarray) -> np.ndarray:
-    x = np.clip(rgb, 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
 
 
 class MarigoldDepthSource:
@@ -78,7 +74,7 @@ class MarigoldDepthSource:
 
     def estimate(self, rec: FrameRecord) -> DepthEstimate:
         torch = self.torch
-        img = _srgb01(rec.frame.rgb)
+        img = display_srgb(rec.frame.rgb)
         gen = torch.Generator(device="cpu").manual_seed(self.seed + rec.index)  # reproducible per frame
         with torch.no_grad():
             out = self.pipe(img, num_inference_steps=self.steps, ensemble_size=self.ensemble,

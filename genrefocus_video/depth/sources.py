@@ -35,36 +35,58 @@ class DepthSource(Protocol):
     def estimate(self, rec: FrameRecord) -> DepthEstimate: ...
 
 
-def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None, quiet: bool = False) -> DepthSource:
-    """The depth source named by `job.depth.source` (file | motion | marigold).
+def metadata_focal_px(info: Any) -> tuple[Optional[float], float]:
+    """(focal length in pixel heights from the clip's camera metadata or None, display width px):
+    the sensor spans the display width, width × pixel aspect."""
+    cam = getattr(info, "camera", {}) or {}
+    display_w = info.width * float(getattr(info, "pixel_aspect", 1) or 1)
+    if cam.get("focal_length_35mm"):
+        return float(cam["focal_length_35mm"]) / 36.0 * display_w, display_w
+    if cam.get("focal_length_mm") and cam.get("sensor_width_mm"):
+        return float(cam["focal_length_mm"]) / float(cam["sensor_width_mm"]) * display_w, display_w
+    return None, display_w
 
-    `quiet`: for probes that repeat what the main pass computes (focus points, keyframes, boxes):
-    their fallback notices are logged at INFO so the log does not say everything twice.
+
+def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None, quiet: bool = False,
+                models: Any = None) -> DepthSource:
+    """The depth source named by `job.depth.source` (file | motion | marigold | model).
+
+    Estimated sources come wrapped in depth.sanitise.SanitisedSource (an estimate never sinks a
+    job). `quiet`: for probes that repeat what the main pass computes (focus points, keyframes,
+    boxes): their notices are logged at INFO so the log does not say everything twice. `models`:
+    the process's depth.learned.DepthModelCache, so every chain of a process shares one loaded
+    model (a fresh cache, hence a fresh load, when None).
     """
+    from .sanitise import SanitisedSource
+
     d = job.depth
     if d.source == "file":
         from .external import FileDepthSource
 
         if not d.path:
             raise ConfigError("'depth.source' file needs 'depth.path' (--depth PATH); "
-                              "or estimate depth with --depth-source motion|marigold")
+                              "or estimate depth with --depth-source motion|marigold|model")
         return FileDepthSource(d.path, kind=d.kind, near=d.near, far=d.far, scale=d.scale,
                                size=(info.width, info.height), channel=d.channel)
     if d.source == "motion":
         from .motion import MotionDepthSource
 
-        focal = None  # in pixel heights: the sensor spans the display width, width × pixel aspect
-        cam = getattr(info, "camera", {}) or {}
-        pixel_aspect = float(getattr(info, "pixel_aspect", 1) or 1)
-        display_w = info.width * pixel_aspect
-        if cam.get("focal_length_35mm"):
-            focal = float(cam["focal_length_35mm"]) / 36.0 * display_w
-        elif cam.get("focal_length_mm") and cam.get("sensor_width_mm"):
-            focal = float(cam["focal_length_mm"]) / float(cam["sensor_width_mm"]) * display_w
-        return MotionDepthSource(focal_px=focal, fallback=d.static_fallback, frame_lookup=frame_lookup, quiet=quiet,
-                                 pixel_aspect=pixel_aspect)
+        focal, _ = metadata_focal_px(info)
+        return SanitisedSource(MotionDepthSource(focal_px=focal, fallback=d.static_fallback, frame_lookup=frame_lookup,
+                                                 quiet=quiet, pixel_aspect=float(getattr(info, "pixel_aspect", 1) or 1)),
+                               quiet)
     if d.source == "marigold":
         from .marigold import MarigoldDepthSource
 
-        return MarigoldDepthSource(d.marigold_path)
-    raise ConfigError(f"'depth.source' {d.source!r} is not one of file, motion, marigold")
+        return SanitisedSource(MarigoldDepthSource(d.marigold_path), quiet)
+    if d.source == "model":
+        import os
+
+        from .learned import DepthModelCache
+        from .learned_source import LearnedDepthSource
+
+        cache = models if models is not None else DepthModelCache()
+        model = cache.get(d.model or os.environ.get("GENREFOCUS_DEPTH_MODEL"))
+        focal, display_w = metadata_focal_px(info)
+        return SanitisedSource(LearnedDepthSource(model, display_w / focal if focal else None, frame_lookup), quiet)
+    raise ConfigError(f"'depth.source' {d.source!r} is not one of file, motion, marigold, model")

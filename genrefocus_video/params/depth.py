@@ -13,7 +13,7 @@ class DepthParams:
     """Depth input. Internally everything is disparity d (larger = nearer), see DESIGN.md."""
 
     source: str = param("file", "where depth comes from", flag="depth-source",
-                        choices=("file", "motion", "marigold"))
+                        choices=("file", "motion", "marigold", "model"))
     path: Optional[str] = param(None, "depth/disparity sequence, video, image or .npy", flag="depth")
     kind: str = param("disparity", "what the depth file holds: disparity (larger = nearer), metric depth, "
                       "or normalized depth (1 = near, 0 = far)", flag="depth-kind",
@@ -37,6 +37,10 @@ class DepthParams:
                                  choices=("defocus", "error"))
     marigold_path: Optional[str] = param(None, "local Marigold weights folder (diffusers layout); "
                                          "default: $GENREFOCUS_MARIGOLD")
+    model: Optional[str] = param(None, "local transformers depth-estimation folder for --depth-source model (Depth "
+                                 "Pro, Depth Anything V2 relative or metric, DPT, ZoeDepth; safetensors only, nothing is "
+                                 "downloaded); default: $GENREFOCUS_DEPTH_MODEL. Metric models give disparity in 1/m",
+                                 flag="depth-model")
     preview: Optional[str] = param(None, "write a depth preview video here", flag="depth-preview")
     preview_range: Optional[str] = param(None, "disparity range LO,HI of the preview's colour map (default: the first "
                                          "frame's 1st-99th percentile, fixed for the clip)", flag="depth-preview-range")

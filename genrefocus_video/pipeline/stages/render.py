@@ -11,6 +11,7 @@ import math
 import time
 from typing import Optional
 
+from ...depth.sanitise import fit_blur_reach
 from ...errors import ConfigError, InputError
 from ...io.frame import ClipInfo
 from ...optics.lens import camera_from_metadata, k_from_camera, sharp_zone_m
@@ -91,6 +92,8 @@ class BokehStage:
         k = float(rec.k) if rec.k is not None else self.k
         rec.k = k
         focus_range = float(rec.focus_range) if rec.focus_range is not None else float(self.job.focus.range)
+        if (rec.extras.get("depth") or {}).get("estimated"):  # an estimate never sinks a job (depth/sanitise.py)
+            rec.disparity = fit_blur_reach(rec.disparity, a, k, focus_range, rec.index)
         try:
             if rec.frame.alpha is not None and self.job.render.alpha == "defocus":
                 rec.output, rec.output_alpha = render_bokeh_rgba(rec.sharp, rec.frame.alpha, rec.disparity, a, k,
