@@ -246,6 +246,18 @@ def test_cli_renders_with_a_local_model(tmp_path, folders):
         assert sum(1 for _ in c.decode(video=0)) == 3
 
 
+def test_cli_main_pass_and_focus_probe_share_one_loaded_model(tmp_path, folders):
+    """A picked focus point probes depth through its own chain: the job still loads the weights once."""
+    clip = _clip(tmp_path / "clip.mkv")
+    out = tmp_path / "out.mkv"
+    proc = subprocess.run([sys.executable, "-m", "genrefocus_video.cli", "-v", "render", str(clip), "-o", str(out),
+                           "--depth-source", "model", "--depth-model", str(folders["depth_anything_metric"]),
+                           "--focus-point", "24,16", "--k", "3", "--no-progress", "--executor", "local"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("depth model") == 1 and "loaded" in proc.stderr, proc.stderr
+
+
 def test_aligner_chunk_started_late_converges_within_its_warmup():
     """A chunk's aligner starts afresh `warmup` frames before its first frame: it must then agree
     with the unsplit run within 1e-3 of the range (the alignment forgets as memory^n)."""

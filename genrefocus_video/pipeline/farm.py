@@ -30,7 +30,8 @@ TOP_KEYS = ("defaults", "shots")
 #: Dotted keys holding paths that are resolved relative to the job file.
 PATH_KEYS = ("input.path", "output.path", "depth.path", "aperture.image", "output.before_after", "output.contact_sheet",
              "focus.export", "focus.plot", "depth.preview", "render.explain", "executor.work_dir",
-             "focus.keyframes", "backends.flux_path", "backends.lora_dir", "depth.marigold_path")
+             "focus.keyframes", "backends.flux_path", "backends.lora_dir", "depth.marigold_path",
+             "depth.model")
 
 
 @dataclass

@@ -74,12 +74,13 @@ class DepthSmoothStage:
         return rec
 
 
-def depth_chain(job: Any, info: ClipInfo, lookup: Optional[Any], quiet: bool = True) -> list[Any]:
+def depth_chain(job: Any, info: ClipInfo, lookup: Optional[Any], quiet: bool = True,
+                models: Any = None) -> list[Any]:
     """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports)."""
     chain: list[Any] = []
     if job.depth.smoothing > 0:
         chain.append(FlowStage(job.depth.flow_quality))
-    chain.append(DepthStage(make_source(job, info, lookup, quiet=quiet)))
+    chain.append(DepthStage(make_source(job, info, lookup, quiet=quiet, models=models)))
     if job.depth.smoothing > 0:
         chain.append(DepthSmoothStage(job.depth.smoothing))
     return chain

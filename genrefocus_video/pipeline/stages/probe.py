@@ -96,15 +96,16 @@ class DepthProbe:
     frames [i - warmup, i], so the value matches what the main pass computes at frame i.
     """
 
-    def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup) -> None:
+    def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup, models: Any = None) -> None:
         self.job, self.info, self.lookup = job, info, lookup
+        self.models = models  # the head's depth.learned.DepthModelCache: the main pass's loaded model
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # keys and boxes are re-probed
         self._file_source: Any = None
         self.size = max(8, lookup.size)  # holds a prefetched block (FrameLookup sizes it by memory)
 
     def __getstate__(self) -> dict:  # picklable: the depth file reopens where it is used
         st = dict(self.__dict__)
-        st["_file_source"], st["_cache"] = None, OrderedDict()
+        st["_file_source"], st["_cache"], st["models"] = None, OrderedDict(), None  # weights reload where used
         return st
 
     def __call__(self, index: int) -> np.ndarray:
@@ -141,7 +142,7 @@ class DepthProbe:
             for i in todo:
                 self._keep(i, self._file_source.read(i))  # type: ignore[attr-defined]
             return
-        chain = depth_chain(self.job, self.info, self.lookup)
+        chain = depth_chain(self.job, self.info, self.lookup, models=self.models)
         warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
         start = max(self.lookup.first, first - warm)
         self.lookup.prefetch(start, last)

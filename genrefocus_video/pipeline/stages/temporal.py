@@ -21,6 +21,7 @@ import logging
 import os
 from typing import Any, Optional, Sequence
 
+from ...depth.learned import DepthModelCache
 from ...depth.sources import make_source
 from ...io.frame import ClipInfo
 from .depth import DepthSmoothStage, DepthStage
@@ -40,14 +41,16 @@ __all__ = ["DepthPreviewStage", "DepthProbe", "DepthSmoothStage", "DepthStage", 
 def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     """The ordered temporal head of the pipeline for this job (see module doc)."""
     lookup = FrameLookup(job, info)
+    models = DepthModelCache()  # one loaded depth model for the main pass and the focus probes
     stages: list[Any] = []
     follow = job.focus.track == "follow"
     if job.depth.smoothing > 0 or follow:
         stages.append(FlowStage(job.depth.flow_quality))
-    stages.append(DepthStage(make_source(job, info, lookup if job.depth.source == "motion" else None)))
+    reads_ahead = job.depth.source in ("motion", "model")  # neighbours (motion) or batches (model)
+    stages.append(DepthStage(make_source(job, info, lookup if reads_ahead else None, models=models)))
     if job.depth.smoothing > 0:
         stages.append(DepthSmoothStage(job.depth.smoothing))
-    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup)))
+    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models)))
     if job.depth.preview:
         stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,
                                         job.depth.preview_limits, pixel_aspect=float(info.pixel_aspect)))
