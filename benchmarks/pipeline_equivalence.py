@@ -199,6 +199,34 @@ def run_corpus(checkout: str, dest: str, only: Optional[list[str]] = None, pytho
     return manifest
 
 
+def time_jobs(checkouts: list[str], dest: str, jobs: list[str], repeat: int, python: str = sys.executable) -> None:
+    """Wall time of `jobs` per checkout, runs alternating between the checkouts (same load for both);
+    prints the median seconds per job and checkout and the ratio to the first checkout."""
+    import statistics
+
+    shutil.rmtree(dest, ignore_errors=True)
+    inputs = os.path.join(dest, "inputs")
+    make_inputs(inputs)
+    table = corpus(inputs)
+    times: dict[tuple[str, str], list[float]] = {}
+    for k in range(repeat):
+        for job in jobs:
+            for c in checkouts:
+                folder = os.path.join(dest, f"{job}.{k}.{checkouts.index(c)}")
+                os.makedirs(folder)
+                env = dict(os.environ, PYTHONPATH=os.path.abspath(c), RAY_AUTH_MODE="disabled")
+                t0 = time.perf_counter()
+                for args in table[job]:
+                    subprocess.run([python, "-m", "genrefocus_video.cli", "render", *args, "--no-progress"],
+                                   cwd=folder, env=env, capture_output=True, check=True)
+                times.setdefault((job, c), []).append(time.perf_counter() - t0)
+    for job in jobs:
+        ref = statistics.median(times[(job, checkouts[0])])
+        cells = [f"{c}: {statistics.median(times[(job, c)]):.2f} s ({statistics.median(times[(job, c)]) / ref:.2f}x)"
+                 for c in checkouts]
+        print(f"{job}: " + "; ".join(cells))
+
+
 def compare(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """Lines naming every job / output / field that differs between two manifests."""
     diffs = []
@@ -265,7 +293,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     c.add_argument("b")
     s = sub.add_parser("faces", help="within one manifest: do streaming, chunks, Ray and farm write the same?")
     s.add_argument("manifest")
+    t = sub.add_parser("time", help="median wall time of some jobs per checkout, runs alternating")
+    t.add_argument("--checkouts", nargs="+", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--jobs", nargs="+", default=["file_stream_mkv", "file_chunks3_mkv", "alpha_chunks2_mov"])
+    t.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
+    if args.cmd == "time":
+        time_jobs(args.checkouts, args.out, args.jobs, args.repeat)
+        return 0
     if args.cmd == "run":
         run_corpus(args.checkout, args.out, args.only)
         return 0

@@ -87,6 +87,8 @@ def run_frames(reader: Any, executor: Any, writer: Any, span: Span, *, job: Any,
             if on_frames is not None and unreported >= report_every:
                 on_frames(unreported)
                 unreported = 0
+        if on_frames is not None and unreported:  # before the writer finalises: a stop request still aborts it
+            on_frames(unreported)
         close = getattr(writer, "close", None)
         if callable(close):
             close()
@@ -96,8 +98,6 @@ def run_frames(reader: Any, executor: Any, writer: Any, span: Span, *, job: Any,
         for s in previews:
             s.abort()
         raise
-    if on_frames is not None and unreported:
-        on_frames(unreported)
     result.preview = preview if previews and preview else None
     result.focus_keys = _focus_keys(executor.local_stages)
     return result
