@@ -21,6 +21,7 @@ from ..params import JobParams
 from .executors.local import LocalExecutor, StageCache
 from .loop import LoopResult, Span, run_frames
 from .manifest import ChunkRecord, is_sequence_output
+from .outputs import write_before_after, write_chunked_outputs
 from .plan import Chunk, JobPlan, frame_rate, open_job_input
 from .progress import JobProgress
 from .report import Timings
@@ -81,8 +82,6 @@ def _check_filled(job: JobParams, chunk: Chunk, work: WorkDir, result: LoopResul
 def _record(plan: JobPlan, chunk: Chunk, work: WorkDir, seg: str, result: LoopResult, seconds: float,
             warmup_from: int) -> ChunkRecord:
     """The chunk's record from the loop's result (the before/after image rendered to the work folder)."""
-    from .outputs import write_before_after
-
     job = plan.job
     loc = os.path.dirname(seg) if is_sequence_output(job.output.path, job.output.codec) else seg
     rec = ChunkRecord(chunk.index, chunk.start, chunk.end, result.frames, plan.fingerprint, loc,
@@ -208,7 +207,7 @@ def render_chunks(plan: JobPlan, factory: StageFactory, work: WorkDir, t_start: 
     summary.report = write_report(job, work, summary, chunks=[
         {"chunk": r.chunk, "start": r.start, "end": r.end, "frames": r.frames, "seconds": r.seconds, "pid": r.pid,
          "host": r.host, "resumed": r.chunk not in rendered} for r in ordered])
-    write_chunked_side_outputs(plan, ordered)
+    write_chunked_outputs(job, plan.info, chunks, ordered)
     shutil.rmtree(os.path.join(work.root, "segments"), ignore_errors=True)
     return summary
 
@@ -254,21 +253,6 @@ def join(plan: JobPlan, work: WorkDir, records: list[ChunkRecord]) -> None:
     if job.depth.preview:
         join_previews(job, records, fps, info.pixel_aspect)
     work.finish(job.output.path)
-
-
-def write_chunked_side_outputs(plan: JobPlan, records: list[ChunkRecord]) -> None:
-    """Before/after, contact sheet and focus exports from the chunks' records (as a single pass writes
-    them from its loop result)."""
-    from .outputs import place_before_after, write_contact_sheet, write_focus_exports
-
-    job = plan.job
-    if job.output.before_after:
-        place_before_after(job, next((r.before_after for r in records if r.before_after), None))
-    if job.output.contact_sheet:
-        focus = {i: a for r in records for i, a in r.focus_by_frame().items()}
-        write_contact_sheet(job, plan.info, plan.chunks[0].start, plan.chunks[-1].end, focus)
-    keys = next((r.focus_keys for r in records if r.focus_keys), [])
-    write_focus_exports(job, [row for r in records for row in r.focus_rows], keys)
 
 
 def _ranges(chunks: list[Chunk]) -> str:

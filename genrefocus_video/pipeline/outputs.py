@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
@@ -21,7 +21,33 @@ from ..errors import OutputError
 from ..io.frame import ClipInfo
 from ..params import JobParams
 
+if TYPE_CHECKING:
+    from .loop import LoopResult
+    from .manifest import ChunkRecord
+    from .plan import Chunk
+
 log = logging.getLogger(__name__)
+
+
+def write_single_pass_outputs(job: JobParams, info: ClipInfo, result: "LoopResult") -> None:
+    """The side outputs of a single pass, from its loop result."""
+    write_focus_exports(job, result.focus_rows, result.focus_keys)
+    if result.before_after is not None and job.output.before_after:
+        write_before_after(job.output.before_after, *result.before_after, pixel_aspect=float(info.pixel_aspect))
+    if job.output.contact_sheet:
+        first = job.input.first_frame
+        write_contact_sheet(job, info, first, first + result.frames - 1, result.focus_values)
+
+
+def write_chunked_outputs(job: JobParams, info: ClipInfo, chunks: Sequence["Chunk"], records: Sequence["ChunkRecord"]) -> None:
+    """The side outputs of a chunked job, from its chunks' records (what each chunk's loop result held)."""
+    write_focus_exports(job, [row for r in records for row in r.focus_rows],
+                        next((r.focus_keys for r in records if r.focus_keys), []))
+    if job.output.before_after:
+        place_before_after(job, next((r.before_after for r in records if r.before_after), None))
+    if job.output.contact_sheet:
+        focus = {i: a for r in records for i, a in r.focus_by_frame().items()}
+        write_contact_sheet(job, info, chunks[0].start, chunks[-1].end, focus)
 
 
 def write_before_after(path: str, before: np.ndarray, after: np.ndarray, pixel_aspect: float = 1.0) -> None:

@@ -25,6 +25,7 @@ from ..io.frame import ClipInfo
 from ..params import JobParams
 from .loop import LoopResult, Span, run_frames
 from .manifest import default_work_dir
+from .outputs import write_single_pass_outputs
 from .plan import (check_job, check_output, check_writer_settings, frame_count, middle_frame, open_job_input,
                    plan_job, planned_chunks, resolve_executor)
 from .progress import JobProgress
@@ -83,7 +84,7 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
                          getattr(executor, "workers", 1),
                          startup_seconds=getattr(getattr(executor, "runtime", None), "startup_s", 0.0),
                          timings=result.timings)
-    _write_streamed_side_outputs(job, info, result)
+    write_single_pass_outputs(job, info, result)
     last = first + result.frames - 1
     summary.report = write_report(job, work, summary, chunks=[{"chunk": 0, "start": first, "end": last,
                                                                "frames": result.frames}])
@@ -101,22 +102,8 @@ def _stream(job: JobParams, info: ClipInfo, reader: Any, executor: Any, span: Sp
                         transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
                         audio_from=audio, overwrite=job.output.overwrite,
                         audio_codec=job.output.audio_codec) as writer:
-        result = run_frames(reader, executor, writer, span, job=job, info=info,
-                            preview=job.depth.preview or None, on_frames=bar.update)
-    from .outputs import write_focus_exports
-
-    write_focus_exports(job, result.focus_rows, result.focus_keys)
-    return result
-
-
-def _write_streamed_side_outputs(job: JobParams, info: ClipInfo, result: LoopResult) -> None:
-    from .outputs import write_before_after, write_contact_sheet
-
-    if result.before_after is not None and job.output.before_after:
-        write_before_after(job.output.before_after, *result.before_after, pixel_aspect=float(info.pixel_aspect))
-    if job.output.contact_sheet:
-        first = job.input.first_frame
-        write_contact_sheet(job, info, first, first + result.frames - 1, result.focus_values)
+        return run_frames(reader, executor, writer, span, job=job, info=info,
+                          preview=job.depth.preview or None, on_frames=bar.update)
 
 
 def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:
