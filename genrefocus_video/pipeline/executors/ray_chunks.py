@@ -16,7 +16,6 @@ from typing import Any, Callable, Sequence
 import ray
 
 from ...errors import JobError
-from ...io.frame import ClipInfo
 from ..manifest import ChunkRecord
 from ..plan import JobPlan
 from ..stages import StageFactory
