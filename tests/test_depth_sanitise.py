@@ -21,8 +21,8 @@ from genrefocus_video.depth.sources import DepthEstimate  # noqa: E402
 from genrefocus_video.errors import ConfigError  # noqa: E402
 from genrefocus_video.io.frame import ClipInfo, Frame  # noqa: E402
 from genrefocus_video.params import JobParams  # noqa: E402
-from genrefocus_video.pipeline.stages_render import BokehStage  # noqa: E402
-from genrefocus_video.pipeline.stages_temporal import DepthStage  # noqa: E402
+from genrefocus_video.pipeline.stages.render import BokehStage  # noqa: E402
+from genrefocus_video.pipeline.stages.temporal import DepthStage  # noqa: E402
 from genrefocus_video.record import FrameRecord  # noqa: E402
 
 H, W, K = 48, 64, 14.0

@@ -191,7 +191,7 @@ def test_outputs_get_the_usual_permissions_not_mkstemps(tmp_path):
     plain open() gives (0666 minus the umask), or a farm's renders are unreadable to the people
     sharing the folder. Checked for a clip, a before/after PNG and a focus-track export."""
     from genrefocus_video.focus.export import write_focus_track
-    from genrefocus_video.pipeline.run import write_before_after
+    from genrefocus_video.pipeline.outputs import write_before_after
 
     old = os.umask(0o022)
     try:

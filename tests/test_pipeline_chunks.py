@@ -16,8 +16,9 @@ import pytest
 import test_pipeline_kit as kit
 from media_helpers import clip_with_tone
 from genrefocus_video.errors import OutputError
-from genrefocus_video.pipeline.job import WorkDir, plan_chunks
-import genrefocus_video.pipeline.run as run_mod
+from genrefocus_video.pipeline.plan import plan_chunks
+from genrefocus_video.pipeline.workdir import WorkDir
+import genrefocus_video.pipeline.chunks as chunks_mod
 from genrefocus_video.pipeline.run import run_job
 
 
@@ -113,7 +114,7 @@ def test_temp_segments_of_killed_writers_are_removed_and_finished_ones_kept(clip
     factory = kit.ToyFactory(fail_at=7, fail_flag=str(flag))
     work = WorkDir(out + ".work")
     seg_dir = os.path.join(work.root, "segments")
-    real_run_chunk = run_mod.run_chunk
+    real_run_chunk = chunks_mod.run_chunk
     orphans = []
 
     def killed_writer_beside(*a, **k):  # as if another worker had died mid-chunk
@@ -121,7 +122,7 @@ def test_temp_segments_of_killed_writers_are_removed_and_finished_ones_kept(clip
         return real_run_chunk(*a, **k)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(run_mod, "run_chunk", killed_writer_beside)
+        mp.setattr(chunks_mod, "run_chunk", killed_writer_beside)
         with pytest.raises(KeyboardInterrupt):
             run_job(job, factory=factory)
     assert orphans and not any(os.path.exists(o) for o in orphans)
@@ -331,8 +332,6 @@ def test_a_re_exported_input_is_not_resumed_from_old_chunks(clip, tmp_path, monk
     chunks rendered from the old one: the fingerprint holds the input's size and mtime."""
     import shutil
 
-    from genrefocus_video.pipeline import job as job_module
-
     src = str(tmp_path / "plate.mkv")
     shutil.copy(clip, src)
     out = str(tmp_path / "o.mkv")
@@ -344,7 +343,6 @@ def test_a_re_exported_input_is_not_resumed_from_old_chunks(clip, tmp_path, monk
     flag.unlink()
     st = os.stat(src)
     os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # "re-exported" a second later
-    monkeypatch.setattr(job_module, "IDENTITY_TTL_S", 0.0)  # this process stat-ed it a moment ago
     s = run_job(job, factory=kit.ToyFactory())
     assert (s.chunks_rendered, s.chunks_skipped) == (2, 0)
 
@@ -406,7 +404,8 @@ def test_a_second_run_of_a_running_job_stops_at_once_and_a_killed_one_leaves_no_
     import sys
     import time
 
-    from genrefocus_video.pipeline.job import WorkDir, default_work_dir
+    from genrefocus_video.pipeline.manifest import default_work_dir
+    from genrefocus_video.pipeline.workdir import WorkDir
 
     out = str(tmp_path / "busy.mkv")
     job = kit.toy_job(clip, out, executor="local", chunks=3)
@@ -415,7 +414,7 @@ def test_a_second_run_of_a_running_job_stops_at_once_and_a_killed_one_leaves_no_
             run_job(job, factory=kit.ToyFactory())
     assert not os.path.exists(out)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from genrefocus_video.pipeline.job import WorkDir\n"
+                               "from genrefocus_video.pipeline.workdir import WorkDir\n"
                                "with WorkDir(sys.argv[1]).lock():\n    print('held', flush=True); time.sleep(60)",
                                default_work_dir(out)], stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p)))

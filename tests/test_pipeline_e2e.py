@@ -237,20 +237,20 @@ def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch,
 def test_a_run_stopped_before_the_join_is_finished_by_the_next(shot, tmp_path, monkeypatch, capsys):
     """Every chunk rendered, then stopped before the join: the rerun joins without rendering and
     says so (it used to say "already complete; nothing rendered" while it wrote the output)."""
-    import genrefocus_video.pipeline.run as run_mod
+    import genrefocus_video.pipeline.assemble as assemble_mod
 
     d, clip, depth = shot
     out = tmp_path / "joined.mkv"
-    real = run_mod._assemble
+    real = assemble_mod.assemble
 
     def stopped(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run_mod, "_assemble", stopped)
+    monkeypatch.setattr(assemble_mod, "assemble", stopped)
     assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "3") == 130
     assert not out.exists()
     capsys.readouterr()
-    monkeypatch.setattr(run_mod, "_assemble", real)
+    monkeypatch.setattr(assemble_mod, "assemble", real)
     assert _render(clip, depth, str(out), "--executor", "local", "--chunks", "3") == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith(f"wrote {out}: joined 3 chunks rendered earlier"), line
@@ -287,7 +287,7 @@ def test_video_names_with_pattern_characters_are_plain_files(shot, tmp_path, chu
     and written as image sequences, and `100%.mov` put FFV1 into MOV past the early checks)."""
     import shutil
 
-    from genrefocus_video.pipeline.job import default_work_dir
+    from genrefocus_video.pipeline.manifest import default_work_dir
 
     d, clip, depth = shot
     src = tmp_path / "take #1 [final].mkv"

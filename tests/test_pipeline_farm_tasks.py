@@ -135,7 +135,7 @@ def test_a_whole_job_sweep_leaves_the_chunks_farm_tasks_are_rendering(shot, tmp_
     """A whole-job run (or its resume) beside running --chunk tasks must not delete their temp
     segments: it skips every chunk whose lock a task holds, and sweeps the rest."""
     from genrefocus_video.io.atomic import temp_path_for
-    from genrefocus_video.pipeline.job import WorkDir
+    from genrefocus_video.pipeline.workdir import WorkDir
 
     work = WorkDir(str(tmp_path / "w"))
     work.prepare()
@@ -152,7 +152,7 @@ def test_a_whole_job_sweep_leaves_the_chunks_farm_tasks_are_rendering(shot, tmp_
 
 
 def test_status_shows_done_running_and_to_do_chunks_and_the_next_step(shot, tmp_path, capsys):
-    from genrefocus_video.pipeline.job import WorkDir
+    from genrefocus_video.pipeline.workdir import WorkDir
 
     d, clip, depth, ref = shot
     out = str(tmp_path / "st.mkv")

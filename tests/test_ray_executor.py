@@ -116,7 +116,7 @@ def test_killed_worker_is_retried_and_output_identical(ray_session, clip, tmp_pa
     import signal
     import threading
 
-    from genrefocus_video.pipeline.job import WorkDir
+    from genrefocus_video.pipeline.workdir import WorkDir
     from genrefocus_video.pipeline.run import run_job
 
     ref = str(tmp_path / "ref.mkv")

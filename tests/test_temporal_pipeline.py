@@ -112,7 +112,7 @@ def test_chunked_depth_preview_resumes_a_chunk_whose_segment_was_lost(lf_follow_
     import os
     from dataclasses import dataclass
 
-    from genrefocus_video.pipeline.job import WorkDir
+    from genrefocus_video.pipeline.workdir import WorkDir
     from genrefocus_video.pipeline.run import run_job
     from genrefocus_video.pipeline.stages import DEFAULT_FACTORY
     from test_pipeline_kit import Interrupter

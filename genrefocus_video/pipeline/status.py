@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from ..errors import InputError
-from .job import Chunk, WorkDir, default_work_dir
+from .manifest import default_work_dir
+from .plan import Chunk
+from .workdir import WorkDir
 
 
 @dataclass

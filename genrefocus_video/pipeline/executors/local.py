@@ -1,0 +1,107 @@
+"""The in-process executor: every stage runs here, in frame order, one frame at a time.
+
+Used for single passes, every chunk of a chunked job (in process, as a Ray task or as a farm
+task), plugins (OFX) and as the reference the Ray streaming executor must match bit for bit.
+Memory holds one frame record at a time, so it is flat for any clip length.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterable, Iterator, Optional, Sequence
+
+from ...io.frame import ClipInfo
+from ...params import JobParams
+from ...record import FrameRecord, Stage
+from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, last_temporal, reset_all
+
+
+def run_stages(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
+    """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``."""
+    for stage in stages:
+        before = rec.timings.get(stage.name, 0.0)  # stages may also write their own entry: ours wins
+        t0 = time.perf_counter()
+        out = stage.process(rec)
+        rec = out if out is not None else rec
+        rec.timings[stage.name] = before + (time.perf_counter() - t0)
+    return rec
+
+
+class StageCache:
+    """Stages built once per job and factory and kept for the next chunk of the same job (a model
+    loads once per process, not once per chunk). Holds at most `size` jobs: a farm worker that
+    moves on to another shot frees the old models.
+
+    An explicit object: a run of chunks in process makes one; a Ray worker process keeps one for
+    the chunk tasks it runs (:mod:`.ray`)."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._stages: dict[tuple, tuple[list[Stage], list[Stage]]] = {}
+
+    def get(self, job: JobParams, info: ClipInfo, factory: StageFactory, fp: str) -> tuple[list[Stage], list[Stage]]:
+        """(head, tail) stages of the job with fingerprint `fp`."""
+        # repr: a dataclass factory shows its settings; functions show module-level identities.
+        key = (fp, job.input.path, type(factory).__qualname__, repr(factory))
+        stages = self._stages.get(key)
+        if stages is None:
+            if len(self._stages) >= self.size:
+                self._stages.clear()
+            stages = (check_stages(factory.head(job, info)), check_stages(factory.tail(job, info)))
+            self._stages[key] = stages
+        return stages
+
+
+class LocalExecutor:
+    """Runs head (temporal) and tail (frame) stages in this process."""
+
+    name = "local"
+    workers = 1
+
+    def __init__(self, factory: StageFactory = DEFAULT_FACTORY, cache: Optional[StageCache] = None,
+                 fingerprint: Optional[str] = None) -> None:
+        self.factory = factory
+        self.cache, self.fingerprint = cache, fingerprint
+        self.head_stages: list[Stage] = []
+        self.stages: list[Stage] = []
+
+    @property
+    def local_stages(self) -> list[Stage]:
+        """The stages that run in this process (all of them)."""
+        return self.stages
+
+    def prepare(self, job: JobParams, info: ClipInfo) -> None:
+        """Build (and validate) the stages before any frame is decoded or any file opened."""
+        if self.cache is not None and self.fingerprint is not None:
+            head, tail = self.cache.get(job, info, self.factory, self.fingerprint)
+        else:
+            head, tail = check_stages(self.factory.head(job, info)), check_stages(self.factory.tail(job, info))
+        self.head_stages = head
+        self.stages = head + tail
+
+    def reset(self) -> None:
+        """Start every temporal stage from a clean state (a clip's or a chunk's start)."""
+        reset_all(self.stages)
+
+    def warm(self, rec: FrameRecord) -> FrameRecord:
+        """A warm-up frame: through the stages up to the last temporal one, output discarded."""
+        return run_stages(rec, self.stages[: last_temporal(self.stages) + 1])
+
+    def map(self, records: Iterable[FrameRecord], job: JobParams, info: ClipInfo,
+            reset: bool = True) -> Iterator[FrameRecord]:
+        """Yield each record fully processed, in input order (`reset`: from a clean state)."""
+        if not self.stages:
+            self.prepare(job, info)
+        if reset:
+            self.reset()
+        stages = self.stages
+        for rec in records:
+            yield run_stages(rec, stages)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

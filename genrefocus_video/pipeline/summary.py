@@ -1,0 +1,72 @@
+"""What a job did: the summary line the CLI prints, and the job report written to the work folder."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..params import JobParams
+from .report import Timings, build_report, write_json_atomic
+from .workdir import WorkDir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a job did, for the closing line and for callers (farm, tests)."""
+
+    output: str
+    frames: int
+    seconds: float
+    executor: str
+    workers: int
+    chunks_total: int = 1
+    chunks_rendered: int = 1
+    chunks_skipped: int = 0
+    report: Optional[str] = None
+    startup_seconds: float = 0.0
+    timings: Timings = field(default_factory=Timings)
+    already_complete: bool = False  # finished by an earlier run: nothing rendered, nothing written
+    only_chunk: Optional[tuple[int, int, int]] = None  # a --chunk farm task: (chunk, first frame, last frame)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        if self.only_chunk is not None:
+            i, a, b = self.only_chunk
+            what = (f"chunk {i} (frames {a}-{b}) was already done" if self.chunks_rendered == 0 else
+                    f"rendered chunk {i} (frames {a}-{b}): {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)")
+            return (f"{self.output}: {what}, {self.chunks_total} chunks in the job; run it with --join once every "
+                    "chunk is done")
+        if self.already_complete:
+            return (f"{self.output} is already complete ({self.chunks_total} chunks, same parameters and inputs); "
+                    "nothing rendered — pass --overwrite to render it again")
+        if self.frames == 0 and self.chunks_total > 1 and self.chunks_skipped == self.chunks_total:
+            # every chunk was rendered by a run stopped before the join: this run only joined them
+            return (f"wrote {self.output}: joined {self.chunks_total} chunks rendered earlier, in "
+                    f"{self.seconds:.1f} s" + (f"; report {self.report}" if self.report else ""))
+        parts = [f"wrote {self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)",
+                 f"executor {self.executor} x{self.workers}"
+                 + (f" (start-up {self.startup_seconds:.1f} s)" if self.startup_seconds >= 0.05 else "")]
+        if self.chunks_total > 1:
+            parts.append(f"chunks {self.chunks_rendered} rendered, {self.chunks_skipped} resumed of {self.chunks_total}")
+        if self.report:
+            parts.append(f"report {self.report}")
+        return "; ".join(parts)
+
+
+def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]]) -> Optional[str]:
+    try:
+        work.prepare()
+        data = build_report(job=job.to_dict(), output=s.output, frames=s.frames, wall_s=s.seconds,
+                            timings=s.timings, executor=s.executor, workers=s.workers, chunks=chunks,
+                            extra={"startup_seconds": round(s.startup_seconds, 3),
+                                   "chunks_rendered": s.chunks_rendered, "chunks_skipped": s.chunks_skipped})
+        write_json_atomic(work.report, data)
+        return work.report
+    except OSError as exc:  # the render itself succeeded: say so, do not fail the job
+        log.warning("could not write the job report in %s: %s", work.root, exc)
+        return None
