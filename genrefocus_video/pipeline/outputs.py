@@ -89,21 +89,23 @@ def write_contact_sheet(job: JobParams, info: ClipInfo, first: int, last: int, f
     log.info("contact sheet written to %s", path)
 
 
-def write_focus_exports(job: JobParams, rows: Sequence[dict[str, Any]], keys: Sequence[Sequence[float]]) -> dict[str, str]:
+def write_focus_exports(job: JobParams, rows: Sequence[dict[str, Any]], keys: Sequence[Sequence[float]],
+                        out_dir: Optional[str] = None) -> dict[str, str]:
     """The focus-track export (.json/.csv) and plot (.png) from the rows of every written frame.
 
     A path with a folder is used as given (relative to the working directory); a bare file name
-    goes beside the output. Returns {what: path}."""
+    goes into `out_dir` (default: beside the output). Returns {what: path}."""
     from ..focus.export import plot_focus_track, write_focus_track
     from ..tracks import Key
 
     f = job.focus
     written: dict[str, str] = {}
+    for first, last, why in lost_spans(rows):  # said whether or not the track is exported
+        log.warning("subject track was lost on frames %d-%d (%s): focus was held there", first, last, why)
     if not rows or not (f.export or f.plot):
         return written
-    for first, last, why in lost_spans(rows):
-        log.warning("subject track was lost on frames %d-%d (%s): focus was held there", first, last, why)
-    out_dir = os.path.dirname(os.path.abspath(job.output.path))
+    if out_dir is None:
+        out_dir = os.path.dirname(os.path.abspath(job.output.path))
     if f.export:
         written["focus_track"] = write_focus_track(rows, beside(f.export, out_dir))
     if f.plot:

@@ -17,8 +17,6 @@ closes the depth preview (atomically), and logs a summary of lost-track spans.
 """
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any, Optional, Sequence
 
 from ...depth.learned import DepthModelCache
@@ -29,8 +27,6 @@ from .flow import FlowStage
 from .focus import FocusStage, focus_rows
 from .preview import DepthPreviewStage, preview_image
 from .probe import DepthProbe, FrameLookup, start_disparity
-
-log = logging.getLogger(__name__)
 
 __all__ = ["DepthPreviewStage", "DepthProbe", "DepthSmoothStage", "DepthStage", "FlowStage", "FocusStage",
            "FrameLookup", "build_temporal_stages", "finalize_temporal", "focus_rows", "preview_image",
@@ -57,19 +53,13 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     return stages
 
 
-def _resolve(path: str, out_dir: Optional[str]) -> str:
-    if os.path.isabs(path) or not out_dir:
-        return path
-    return path if os.path.dirname(path) else os.path.join(out_dir, path)
-
-
 def finalize_temporal(stages: Sequence[Any], out_dir: Optional[str] = None) -> dict[str, str]:
     """Write the focus-track export / plot and close the depth preview. Returns {what: path}.
 
     Paths with a folder are used as given (relative to the working directory); a bare file name
     is placed in `out_dir` (the output's folder) when one is given.
     """
-    from ...focus.export import plot_focus_track, write_focus_track
+    from ..outputs import write_focus_exports  # the writer every face's side outputs use
 
     written: dict[str, str] = {}
     for s in stages:
@@ -78,20 +68,7 @@ def finalize_temporal(stages: Sequence[Any], out_dir: Optional[str] = None) -> d
             s.close()
             written["depth_preview"] = target
         if isinstance(s, FocusStage):
-            f = s.job.focus
-            for span in s.lost_spans:
-                log.warning("subject track was lost on frames %d-%d (%s): focus was held there", *span)
-            if f.export and s.rows:
-                written["focus_track"] = write_focus_track(s.rows, _resolve(f.export, out_dir))
-            if f.plot and s.rows:
-                written["focus_plot"] = plot_focus_track(s.rows, _resolve(f.plot, out_dir), keys=s.keys,
-                                                         title=_clip_title(s.job.input.path or ""),
-                                                         focus_range=float(f.range))
+            keys = [(k.frame, k.value) for k in s.keys]
+            written.update(write_focus_exports(s.job, s.rows, keys, out_dir or ""))
     return written
 
-
-def _clip_title(path: str) -> str:
-    name = os.path.basename(path)
-    if any(ch in name for ch in "%#*?"):  # a sequence pattern: name it by its folder
-        name = f"{os.path.basename(os.path.dirname(path))}/{name}"
-    return name
