@@ -80,6 +80,8 @@ class RenderPlan:
     zones: Optional[tuple[int, int]]  # cat's-eye zone grid (ny, nx) or None
     spacing: Spacing
     u: Optional[np.ndarray] = None  # the layer coordinate map it was planned from (H×W float32)
+    edge_matte: bool = True  # soft layer membership at depth edges (render/matte.py); off: benchmarks
+    threads: Optional[int] = None  # CPU layer threads (None: min(cores, 4)); 1 to profile
 
 
 def layer_coord(r: np.ndarray, plan: "RenderPlan") -> np.ndarray:
@@ -193,7 +195,8 @@ def _bbox_per_layer(u: np.ndarray, n: int):
 
 
 def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic: float = 0.0,
-              cats_eye: float = 0.0, frame_box: Optional[tuple[int, int, int, int]] = None) -> RenderPlan:
+              cats_eye: float = 0.0, frame_box: Optional[tuple[int, int, int, int]] = None,
+              edge_matte: bool = True, threads: Optional[int] = None) -> RenderPlan:
     """Layers, regions of interest and kernels for a signed-radius map r (H×W float32).
 
     `frame_box = (y_off, x_off, full_h, full_w)` places a band of a larger frame (cat's eye is
@@ -236,7 +239,7 @@ def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic:
         plan = LayerPlan(i, float(centres[i]), s, (y0, y1, x0, x1))
         plan.kernels = _layer_kernels(aperture, float(centres[i]), s, chromatic, cats_eye, zones, frame_box, (H, W))
         layers.append(plan)
-    return RenderPlan(knots, n, layers, zones, spacing, u)
+    return RenderPlan(knots, n, layers, zones, spacing, u, edge_matte, threads)
 
 
 FILL_ALIGN = 32  # px: region origins are multiples of s·max(1, 32 // s) in frame coordinates
