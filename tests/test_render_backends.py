@@ -180,3 +180,19 @@ def test_backend_selection_on_a_cuda_machine(monkeypatch):
 
     with pytest.raises(BackendUnavailableError):
         api._resolve_backend({"device": "cuda"})
+
+
+def test_plan_maps_in_two_row_halves_equal_one_pass():
+    """Big frames map the layer coordinate and layer boxes in two row halves (threads): same plan."""
+    from genrefocus_video.optics import make_aperture
+    from genrefocus_video.render.plan import PARALLEL_MIN_PIXELS, Spacing, make_plan
+
+    H, W = 720, 720
+    assert H * W >= PARALLEL_MIN_PIXELS
+    yy, xx = np.mgrid[:H, :W]
+    r = (20.0 * np.sin(xx / 90.0) * np.cos(yy / 70.0)).astype(np.float32)
+    r[300:420, 100:260] = 14.5  # a card: a box that only some rows hold
+    one = make_plan(r, make_aperture("disc"), Spacing(), threads=1)
+    two = make_plan(r, make_aperture("disc"), Spacing(), threads=2)
+    np.testing.assert_array_equal(one.u, two.u)
+    assert [(L.index, L.roi) for L in one.layers] == [(L.index, L.roi) for L in two.layers]

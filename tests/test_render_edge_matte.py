@@ -47,3 +47,27 @@ def test_torch_matte_on_the_device_renders_the_same_subpixel_steps():
     np.testing.assert_allclose(on_t, on_np, atol=1e-6)
     off_t = _steps(False, "torch")
     assert off_t.max() > 4 * np.median(off_t) and on_t.max() < 2.5 * np.median(on_t)
+
+
+def test_matte_analysed_in_row_bands_equals_the_whole_frame():
+    """The CPU path analyses the matte in row bands on its layer threads; each band's slab has a
+    halo wide enough for every neighbourhood, so the split pixels and their values are identical."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import fields
+
+    from genrefocus_video.render.matte import EdgeMatte, edge_matte
+
+    rng = np.random.default_rng(3)
+    H, W = 203, 96
+    yy, xx = np.mgrid[:H, :W]
+    u = np.where((xx - 40) ** 2 + (yy - 100) ** 2 < 60 ** 2, 5.0, 0.5).astype(np.float32)
+    u[yy % 50 < 3] = 3.0  # horizontal depth edges near and across the band cuts
+    img = np.where(u[..., None] > 1, [0.8, 0.5, 0.2], [0.1, 0.2, 0.4]).astype(np.float32)
+    img = (img + 0.01 * rng.random((H, W, 3))).astype(np.float32)
+    whole = edge_matte(img, u)
+    assert whole is not None and whole.ys.size > 100
+    with ThreadPoolExecutor(2) as pool:
+        for bands in (2, 3):
+            split = edge_matte(img, u, pool=pool, bands=bands)
+            for f in fields(EdgeMatte):
+                np.testing.assert_array_equal(getattr(split, f.name), getattr(whole, f.name))

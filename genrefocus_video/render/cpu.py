@@ -27,6 +27,7 @@ import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -299,15 +300,30 @@ def composite(out: np.ndarray, L, blurred: np.ndarray) -> None:
     np.add(o, blurred, out=o)
 
 
-def resolve(out: np.ndarray, img: np.ndarray) -> np.ndarray:
-    """Accumulated colour ÷ accumulated alpha (≈ 1; corrects the frame-border loss); the input where none."""
+def resolve(out: np.ndarray, img: np.ndarray, pool: Any = None) -> np.ndarray:
+    """Accumulated colour ÷ accumulated alpha (≈ 1; corrects the frame-border loss); the input where none.
+
+    With a thread pool the lower half of the rows is resolved on a worker (row-wise: exact).
+    """
+    H = out.shape[0]
+    res = np.empty(img.shape, np.float32)
+    if pool is None or H < 64:
+        _resolve_rows(out, img, res)
+        return res
+    h = H // 2
+    lower = pool.submit(_resolve_rows, out[h:], img[h:], res[h:])
+    _resolve_rows(out[:h], img[:h], res[:h])
+    lower.result()
+    return res
+
+
+def _resolve_rows(out: np.ndarray, img: np.ndarray, res: np.ndarray) -> None:
     acc = out[..., 3]
     bad = acc <= 1e-4  # guard: no layer reached this pixel
     inv = np.reciprocal(np.maximum(acc, np.float32(1e-4)))
-    res = np.multiply(cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), cv2.merge([inv, inv, inv]))
+    np.multiply(cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), cv2.merge([inv, inv, inv]), out=res)
     if bad.any():
         res[bad] = img[bad]
-    return res
 
 
 def default_threads() -> int:
@@ -336,10 +352,10 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
             composite(out, L, _blur_layer(L, frame, u, plan, frame_box, matte))
     else:
         with ThreadPoolExecutor(n_threads) as pool:
-            # the edge matte is analysed on a worker while this thread prepares the RGBA frame
-            matte_job = pool.submit(edge_matte, img, u, FILL_CAP) if plan.edge_matte else None
-            frame = frame_rgba(img)
-            matte = matte_job.result() if matte_job is not None else None
+            # the RGBA frame is prepared on a worker while the edge matte is analysed in bands
+            frame_job = pool.submit(frame_rgba, img)
+            matte = edge_matte(img, u, FILL_CAP, pool=pool, bands=n_threads) if plan.edge_matte else None
+            frame = frame_job.result()
             pending: deque = deque()
             for L in plan.layers:
                 pending.append((L, pool.submit(_blur_layer, L, frame, u, plan, frame_box, matte)))
@@ -349,4 +365,5 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
             while pending:
                 L0, fut = pending.popleft()
                 composite(out, L0, fut.result())
+            return resolve(out, img, pool)
     return resolve(out, img)
