@@ -85,6 +85,7 @@ def measure_row(key: str, files, a: float, k: float, trees: dict, rounds: int, r
         row[name] = {"wall_s_median": round(float(np.median(walls)), 4), "wall_s_min": round(float(min(walls)), 4),
                      "fps_median": round(1.0 / float(np.median(walls)), 2), "cpu_s_median": round(float(np.median(cpus)), 4),
                      "peak_mib_over_inputs": round((max(r["vmhwm_kib"] for r in rs) - base_rss) / 1024.0, 1),
+                     "peak_rss_mib": round(max(r["vmhwm_kib"] for r in rs) / 1024.0, 1),
                      "load1_per_round": [r["load1"] for r in rs]}
     if ratios:
         row["speedup_per_round"] = [round(r, 3) for r in ratios]
@@ -156,7 +157,7 @@ def main(argv=None) -> int:
         res["rows"][row] = r
         new = r["new"]
         line = (f"{row}: new {new['wall_s_median']:.3f} s ({new['fps_median']:.2f} frames/s, CPU {new['cpu_s_median']:.3f} s, "
-                f"peak {new['peak_mib_over_inputs']:.0f} MiB)")
+                f"peak {new['peak_mib_over_inputs']:.0f} MiB over inputs, {new['peak_rss_mib']:.0f} MiB RSS)")
         if "baseline" in r:
             b = r["baseline"]
             line += (f"; baseline {b['wall_s_median']:.3f} s ({b['fps_median']:.2f} frames/s, CPU {b['cpu_s_median']:.3f} s, "
