@@ -12,6 +12,8 @@ Rows (benchmarks/render_frames.py builds the frames once, shared by every run):
 Each measurement is a fresh child process (`PYTHONPATH` = the tree under test) that renders the
 frame once to warm up and then `repeats` times: median wall time, median process CPU time (all
 threads), and the process's peak RSS (VmHWM) minus that of a child that only loads the inputs.
+A second child per round runs everything on one thread (cv2.setNumThreads(1), one layer thread):
+its CPU time is the work per frame, the figure least moved by other jobs on a shared machine.
 The tree under test and the baseline tree (`--baseline`, a checkout of the previous code; default
 ../base beside this checkout) alternate `rounds` times, so both see the same machine load; the
 ratio is baseline ÷ new per round, and the load average (os.getloadavg) is recorded beside every
@@ -43,28 +45,43 @@ import json, sys, time
 import numpy as np
 img = np.load(sys.argv[1]); disp = np.load(sys.argv[2]); a = float(sys.argv[3]); k = float(sys.argv[4])
 repeats = int(sys.argv[5])
+opts = {}
+if sys.argv[6] == "one":  # all work on one thread: CPU time = the work per frame, whatever the load
+    import cv2
+    cv2.setNumThreads(1)
+    from genrefocus_video.render import cpu
+    if hasattr(cpu, "THREADS"):  # the original code's module global
+        cpu.THREADS = 1
+    else:
+        opts["threads"] = 1
 walls, cpus = [], []
 if repeats > 0:
     from genrefocus_video import render_bokeh
-    render_bokeh(img, disp, a, k, "disc")
+    render_bokeh(img, disp, a, k, "disc", **opts)
     for _ in range(repeats):
         c0, t0 = time.process_time(), time.perf_counter()
-        render_bokeh(img, disp, a, k, "disc")
+        render_bokeh(img, disp, a, k, "disc", **opts)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
 hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
-print(json.dumps({"walls": walls, "cpus": cpus, "vmhwm_kib": int(hwm)}))
+import genrefocus_video
+print(json.dumps({"walls": walls, "cpus": cpus, "vmhwm_kib": int(hwm), "module": genrefocus_video.__file__}))
 """
 
 
-def child(tree: Path, files: tuple[str, str], a: float, k: float, repeats: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree))
+def child(tree: Path, files: tuple[str, str], a: float, k: float, repeats: int, one_thread: bool = False) -> dict:
+    """One render process of `tree` (cwd and PYTHONPATH = tree, so `python -c` imports its package)."""
+    env = dict(os.environ, PYTHONPATH=str(tree), OMP_NUM_THREADS="1" if one_thread else os.environ.get("OMP_NUM_THREADS", ""))
+    if not env["OMP_NUM_THREADS"]:
+        del env["OMP_NUM_THREADS"]
     load = os.getloadavg()[0]
-    out = subprocess.run([sys.executable, "-c", _CHILD, files[0], files[1], repr(a), repr(k), str(repeats)],
-                         env=env, capture_output=True, text=True, cwd=str(tree))
+    out = subprocess.run([sys.executable, "-c", _CHILD, files[0], files[1], repr(a), repr(k), str(repeats),
+                          "one" if one_thread else "all"], env=env, capture_output=True, text=True, cwd=str(tree))
     if out.returncode != 0:
         raise RuntimeError(f"render child in {tree} failed: {out.stderr.strip().splitlines()[-1:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    if not Path(res["module"]).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"child imported {res['module']}, not the tree under test {tree}")
     res["load1"] = round(load, 2)
     return res
 
@@ -73,9 +90,11 @@ def measure_row(key: str, files, a: float, k: float, trees: dict, rounds: int, r
     base_rss = child(trees["new"], files, a, k, 0)["vmhwm_kib"]
     runs: dict = {name: [] for name in trees}
     ratios = []
+    one: dict = {name: [] for name in trees}
     for _ in range(rounds):
         for name in ("baseline", "new") if "baseline" in trees else ("new",):
             runs[name].append(child(trees[name], files, a, k, repeats))
+            one[name].extend(child(trees[name], files, a, k, repeats, one_thread=True)["cpus"])
         if "baseline" in trees:
             ratios.append(float(np.median(runs["baseline"][-1]["walls"]) / np.median(runs["new"][-1]["walls"])))
     row: dict = {"focus": a, "k": k}
@@ -86,11 +105,14 @@ def measure_row(key: str, files, a: float, k: float, trees: dict, rounds: int, r
                      "fps_median": round(1.0 / float(np.median(walls)), 2), "cpu_s_median": round(float(np.median(cpus)), 4),
                      "peak_mib_over_inputs": round((max(r["vmhwm_kib"] for r in rs) - base_rss) / 1024.0, 1),
                      "peak_rss_mib": round(max(r["vmhwm_kib"] for r in rs) / 1024.0, 1),
-                     "load1_per_round": [r["load1"] for r in rs]}
+                     "load1_per_round": [r["load1"] for r in rs],
+                     "one_thread_cpu_s_median": round(float(np.median(one[name])), 4)}
     if ratios:
         row["speedup_per_round"] = [round(r, 3) for r in ratios]
         row["speedup_median"] = round(float(np.median(ratios)), 3)
         row["cpu_ratio"] = round(row["baseline"]["cpu_s_median"] / row["new"]["cpu_s_median"], 3)
+        row["one_thread_cpu_ratio"] = round(row["baseline"]["one_thread_cpu_s_median"]
+                                            / row["new"]["one_thread_cpu_s_median"], 3)
     return row
 
 
@@ -162,7 +184,9 @@ def main(argv=None) -> int:
             b = r["baseline"]
             line += (f"; baseline {b['wall_s_median']:.3f} s ({b['fps_median']:.2f} frames/s, CPU {b['cpu_s_median']:.3f} s, "
                      f"peak {b['peak_mib_over_inputs']:.0f} MiB); speed-up {r['speedup_median']:.2f}x "
-                     f"(rounds {r['speedup_per_round']}), CPU ratio {r['cpu_ratio']:.2f}x")
+                     f"(rounds {r['speedup_per_round']}), CPU ratio {r['cpu_ratio']:.2f}x, one-thread work "
+                     f"{b['one_thread_cpu_s_median']:.3f} -> {new['one_thread_cpu_s_median']:.3f} s "
+                     f"({r['one_thread_cpu_ratio']:.2f}x)")
         print(line + f"; load {new['load1_per_round']}", flush=True)
     if a.blender:
         img, disp, focus, k = frames["lf"]
