@@ -72,3 +72,13 @@ def real_720p(index: int = 0) -> tuple[np.ndarray, np.ndarray, float, float]:
     lo, hi = np.percentile(disp, [0.5, 99.5])
     disp = 0.2 + np.clip((disp - lo) / max(hi - lo, 1e-6), 0, 1)
     return np.ascontiguousarray(np.clip(rgb, 0, None)), disp.astype(np.float32), REAL_FOCUS, REAL_K
+
+
+def finish_report(res: dict, path: str | None) -> None:
+    """Record the load average at the end and write the results as JSON to `path` (if given)."""
+    import json
+
+    res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    if path:
+        with open(path, "w") as f:
+            json.dump(res, f, indent=1)

@@ -15,13 +15,11 @@ Median over `repeats` renders after one warm-up. OpenCV keeps its own 2 threads 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from collections import defaultdict
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import render_frames as rf  # noqa: E402
@@ -135,10 +133,7 @@ def main(argv=None) -> int:
         for L in r["layers"]:
             print(f"  {L['index']:5d} {L['r']:6.2f} {L['scale']:2d} {L['kernel']:6d} {L['roi_frac']:5.2f} "
                   f"{L['planes_ms']:7.1f} {L['blur_ms']:5.1f} {L['composite_ms']:9.1f} {L['traffic_mb']:10.1f}")
-    res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+    rf.finish_report(res, a.json)
     return 0
 
 

@@ -197,11 +197,8 @@ def main(argv=None) -> int:
     if a.fourk:
         res["memory_4k"] = memory_4k(work, REPO)
         print("4K banded:", res["memory_4k"], flush=True)
-    res["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    rf.finish_report(res, a.json)
     print(json.dumps(res, indent=1))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
     return 0
 
 
