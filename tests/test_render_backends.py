@@ -216,3 +216,21 @@ def test_frame_temporaries_reuse_heap_pages():
     np.testing.assert_array_equal(first, again)
     layer_pages = 360 * 640 * 16 // 4096  # one RGBA float32 temporary
     assert faults < layer_pages, faults
+
+
+@pytest.mark.parametrize("s", [2, 3])
+def test_sparse_capped_layer_gives_the_block_means_of_the_dense_copy(s):
+    """A reduced-scale layer's capped colour is kept as sparse changes (render.cpu.CapDelta); its
+    block means equal those of the dense capped copy, replicated padding rows and columns included."""
+    from genrefocus_video.render.cpu import CapDelta, _block_mean, _pad_to, downsample
+
+    rng = np.random.default_rng(s)
+    h, w = 3 * s + 1, 4 * s + (s - 1)  # not multiples of s: the last block is padded
+    layer = rng.random((h, w, 4), dtype=np.float32)
+    known = rng.random((h, w), dtype=np.float32)
+    py = np.array([0, h - 1, h - 1, 2, h // 2])
+    px = np.array([0, w - 1, 1, w - 1, w // 2])
+    capped = layer.copy()
+    capped[py, px] = rng.random((5, 4), dtype=np.float32) * 0.5
+    _, _, sparse = downsample(layer, known, CapDelta(py, px, capped[py, px] - layer[py, px]), s)
+    np.testing.assert_allclose(sparse, _block_mean(_pad_to(capped, s), s), atol=1e-6)

@@ -223,11 +223,22 @@ def frame_rgba(img: np.ndarray, cap: float = FILL_CAP) -> FrameRGBA:
     return FrameRGBA(rgba, hy, hx, hcap)
 
 
+@dataclass
+class CapDelta:
+    """The highlight-capped layer as a sparse change of the layer: capped = layer + d4 at (py, px)."""
+
+    py: np.ndarray
+    px: np.ndarray
+    d4: np.ndarray  # N×4 float32
+
+
 def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
     """A layer's premultiplied RGBA, its known fraction and the colour that may be extended (ROI, full res).
 
-    Returns (layer, known, capped, need_fill); `capped` is `layer` itself when nothing is hidden or
-    no highlight lies in the region (the capped frame equals the frame there, bit for bit).
+    Returns (layer, known, capped, need_fill). `capped` is `layer` itself when nothing is hidden or
+    no highlight lies in the region (the capped frame equals the frame there, bit for bit); for a
+    layer rendered at reduced scale it is a :class:`CapDelta` (downsample applies it to the block
+    means, so no full-resolution copy is made); otherwise a copy with the highlights capped.
     """
     y0, y1, x0, x1 = L.roi
     d = u[y0:y1, x0:x1] - np.float32(L.index)
@@ -242,26 +253,45 @@ def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
         known[patch.py, patch.px] = patch.known
         layer[patch.py, patch.px] = patch.rgba
     need_fill = bool(known.min() < 1.0)
-    capped = layer
-    sel = np.empty(0, np.int64) if not need_fill else np.flatnonzero((frame.hy >= y0) & (frame.hy < y1) & (frame.hx >= x0) & (frame.hx < x1))
-    if sel.size:
-        capped = layer.copy()
-        py, px = frame.hy[sel] - y0, frame.hx[sel] - x0
-        capped[py, px] = frame.hcap[sel] * w[py, px][:, None]
-        if patch is not None:  # split pixels: their own capped parts (equal to rgba where not a highlight)
-            capped[patch.py, patch.px] = patch.rgba_capped
+    sel = np.empty(0, np.int64) if not need_fill else np.flatnonzero(
+        (frame.hy >= y0) & (frame.hy < y1) & (frame.hx >= x0) & (frame.hx < x1))
+    if not sel.size:
+        return layer, known, layer, need_fill
+    py, px = frame.hy[sel] - y0, frame.hx[sel] - x0
+    vals = frame.hcap[sel] * w[py, px][:, None]
+    if patch is not None:  # split pixels take their own capped parts (equal to rgba where not a highlight)
+        ww = layer.shape[1]
+        mine = ~np.isin(py * ww + px, patch.py * ww + patch.px)
+        py = np.concatenate([py[mine], patch.py])
+        px = np.concatenate([px[mine], patch.px])
+        vals = np.concatenate([vals[mine], patch.rgba_capped])
+    if L.scale > 1:
+        return layer, known, CapDelta(py, px, vals - layer[py, px]), need_fill
+    capped = layer.copy()
+    capped[py, px] = vals
     return layer, known, capped, need_fill
 
 
-def downsample(layer: np.ndarray, known: np.ndarray, capped: np.ndarray, s: int):
-    """Block means by the layer's working scale s (the ROI is a multiple of s where the frame allows)."""
+def downsample(layer: np.ndarray, known: np.ndarray, capped, s: int):
+    """Block means by the layer's working scale s (the ROI is a multiple of s where the frame allows).
+
+    A :class:`CapDelta` becomes the capped layer's block means: the layer's plus each change ÷ s²
+    (a pixel of the last row or column counts once more per replicated padding row or column).
+    """
     if s == 1:
         return layer, known, capped
-    same = capped is layer
-    layer = _block_mean(_pad_to(layer, s), s)
+    h, w = known.shape
+    layer_s = _block_mean(_pad_to(layer, s), s)
     known = _block_mean(_pad_to(known, s), s)
-    capped = layer if same else _block_mean(_pad_to(capped, s), s)
-    return layer, known, capped
+    if capped is layer:
+        return layer_s, known, layer_s
+    if isinstance(capped, CapDelta):
+        ph, pw = (-h) % s, (-w) % s
+        wt = np.where(capped.py == h - 1, 1 + ph, 1) * np.where(capped.px == w - 1, 1 + pw, 1)
+        capped_s = layer_s.copy()
+        np.add.at(capped_s, (capped.py // s, capped.px // s), capped.d4 * (wt / np.float32(s * s))[:, None].astype(np.float32))
+        return layer_s, known, capped_s
+    return layer_s, known, _block_mean(_pad_to(capped, s), s)
 
 
 def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
