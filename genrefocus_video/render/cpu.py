@@ -113,8 +113,8 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         return num
     by0, by1, bx0, bx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if f > 1 and min(h, w) >= 2 * f:
-        n_s = _block_mean(_pad_to(capped, f), f)
-        k_s = _block_mean(_pad_to(known, f), f)
+        n_s = block_mean_padded(capped, f)
+        k_s = block_mean_padded(known, f)
         est = pull_push(n_s, k_s)
         hs, ws = k_s.shape
         # upsample only a crop of est around the hidden box; 2 low-res pixels of margin keep the
@@ -136,6 +136,31 @@ def _block_mean(x: np.ndarray, s: int) -> np.ndarray:
         return x
     h, w = x.shape[:2]
     return cv2.resize(x, (w // s, h // s), interpolation=cv2.INTER_AREA)
+
+
+def block_mean_padded(x: np.ndarray, s: int) -> np.ndarray:
+    """s×s block means of x replicate-padded to a multiple of s, without copying x.
+
+    The whole blocks are averaged straight from x; only the strips of the last partial block row
+    and column (< s pixels wide) are padded and averaged on their own. Same values as
+    _block_mean(_pad_to(x, s), s): each block's mean depends on that block only.
+    """
+    if s == 1:
+        return x
+    h, w = x.shape[:2]
+    hf, wf = h - h % s, w - w % s
+    if hf == h and wf == w:
+        return _block_mean(x, s)
+    if hf == 0 or wf == 0:
+        return _block_mean(_pad_to(x, s), s)
+    hs, ws = -(-h // s), -(-w // s)
+    out = np.empty((hs, ws) + x.shape[2:], np.float32)
+    out[: hf // s, : wf // s] = _block_mean(x[:hf, :wf], s)
+    if wf < w:
+        out[: hf // s, wf // s:] = _block_mean(_pad_to(x[:hf, wf:], s), s).reshape(out[: hf // s, wf // s:].shape)
+    if hf < h:
+        out[hf // s:] = _block_mean(_pad_to(x[hf:], s), s).reshape(out[hf // s:].shape)
+    return out
 
 
 def _pad_to(x: np.ndarray, s: int) -> np.ndarray:
@@ -281,8 +306,8 @@ def downsample(layer: np.ndarray, known: np.ndarray, capped, s: int):
     if s == 1:
         return layer, known, capped
     h, w = known.shape
-    layer_s = _block_mean(_pad_to(layer, s), s)
-    known = _block_mean(_pad_to(known, s), s)
+    layer_s = block_mean_padded(layer, s)
+    known = block_mean_padded(known, s)
     if capped is layer:
         return layer_s, known, layer_s
     if isinstance(capped, CapDelta):
@@ -291,7 +316,7 @@ def downsample(layer: np.ndarray, known: np.ndarray, capped, s: int):
         capped_s = layer_s.copy()
         np.add.at(capped_s, (capped.py // s, capped.px // s), capped.d4 * (wt / np.float32(s * s))[:, None].astype(np.float32))
         return layer_s, known, capped_s
-    return layer_s, known, _block_mean(_pad_to(capped, s), s)
+    return layer_s, known, block_mean_padded(capped, s)
 
 
 def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
