@@ -155,9 +155,10 @@ def _edge_matte(img: np.ndarray, u: np.ndarray, cap: float, jump: Optional[float
     nn = len(off) ** 2
     Y = np.clip(ys[:, None, None] + off[None, :, None], 0, H - 1)
     X = np.clip(xs[:, None, None] + off[None, None, :], 0, W - 1)
-    un = u[Y, X].reshape(len(ys), nn)
-    cn = img[Y, X].reshape(len(ys), nn, 3)
-    pure = ~edge[Y, X].reshape(len(ys), nn)
+    flat = (Y * W + X).reshape(len(ys), nn)  # one flat index per neighbour: 1-D takes are the cheapest gathers
+    un = u.reshape(-1)[flat]
+    cn = img.reshape(-1, 3)[flat]
+    pure = ~edge.reshape(-1)[flat]
     fgm = un >= mid[:, None]
     bgm = ~fgm
 
