@@ -1,15 +1,19 @@
 """CUDA check of the bokeh renderer: torch-on-GPU output vs the numpy CPU path, and GPU timings.
 
     .venv/bin/python benchmarks/render_cuda_check.py [--sizes 1920x1080,3840x2160] [--repeats 5]
+        [--shapes disc,heart] [--out docs/benchmarks/gpu/render_cuda_check.json]
 
-Prints one JSON object. Without CUDA it prints {"cuda": false, ...} and exits 0 (nothing to check).
+Issue 17's CUDA row: 1080p, max blur radius 24 px, with the edge matte (on the device since
+render/torch_matte.py) and without it; goal ≥ 60 frames/s with the matte, same output as the CPU
+path within 1e-4. Prints one JSON object (and writes it to --out). Without CUDA it prints
+{"cuda": false, ...} and exits 0 (nothing to check).
 For each size it builds a synthetic scene (smooth texture, ~200 HDR point lights, cards at several
-depths, a depth ramp; self-contained, so it needs no ../shared), renders it with
-backend="numpy" (CPU) and backend="torch", device="cuda", for the disc and the heart, at a max
-blur radius of 24 px, and reports max / mean absolute difference (linear light) and the GPU time
-per frame (median of `repeats`, after one warm-up; host<->device copies included). It exits 1
-if a difference exceeds the tolerance (mean 1e-4, max 5e-2 — float32 FFT vs direct convolution on
-HDR values up to 50).
+depths, a depth ramp; self-contained, so it needs no ../shared) and, when ../shared/lfbench is
+there, the lfbench 1080p frame of benchmarks/render_frames.py; renders each with backend="numpy"
+(CPU) and backend="torch", device="cuda", matte on and off, and reports the max / mean absolute
+difference and the max difference relative to max(1, |CPU value|) (HDR lights reach 50), the GPU
+time per frame (median of `repeats` after one warm-up; host↔device copies and the host-side layer
+plan included) and the peak GPU memory. Exits 1 if a relative difference exceeds 1e-4.
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from genrefocus_video import render_bokeh  # noqa: E402
+
+REL_TOL = 1e-4
 
 
 def synthetic_scene(W: int, H: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -47,55 +53,93 @@ def synthetic_scene(W: int, H: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     return np.clip(img, 0, None).astype(np.float32), disp
 
 
+def scenes(sizes: str, lfbench: bool = True) -> list[tuple[str, np.ndarray, np.ndarray, float, float]]:
+    """(name, image, disparity, focus, K) of every scene to check (max blur radius 24 px)."""
+    out = []
+    for size in sizes.split(","):
+        W, H = (int(v) for v in size.split("x"))
+        img, disp = synthetic_scene(W, H)
+        out.append((f"synthetic {size}", img, disp, 0.5, 24.0 / float(np.abs(disp - 0.5).max())))
+    if not lfbench:
+        return out
+    try:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import render_frames as rf
+
+        img, disp, a, k = rf.lfbench_1080p()
+        out.append(("lfbench 1920x1080 seed 7", img, disp, a, k))
+    except (ImportError, FileNotFoundError, OSError) as exc:
+        print(f"lfbench frame skipped: {exc}", file=sys.stderr)
+    return out
+
+
+def time_cuda(torch, img, disp, focus, k, shape, matte: bool, repeats: int,
+              device: str = "cuda") -> tuple[np.ndarray, float, float]:
+    """(output, median s per frame, peak MiB) of the torch path on `device` (cpu: a dry run of this script)."""
+    cuda = device == "cuda"
+    opts = {"backend": "torch", "device": device, "edge_matte": matte}
+    render_bokeh(img, disp, focus, k, shape, **opts)  # warm-up (kernels, cuDNN)
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = render_bokeh(img, disp, focus, k, shape, **opts)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    if not cuda:
+        return out, float(np.median(times)), 0.0
+    torch.cuda.reset_peak_memory_stats()
+    render_bokeh(img, disp, focus, k, shape, **opts)
+    return out, float(np.median(times)), torch.cuda.max_memory_allocated() / 2 ** 20
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1920x1080,3840x2160")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--shapes", default="disc,heart")
+    p.add_argument("--out", default=None, help="also write the JSON here")
+    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
+                   help="cpu: run the torch path on the CPU (checks this script where no GPU is)")
+    p.add_argument("--no-lfbench", action="store_true")
     a = p.parse_args(argv)
     try:
         import torch
     except ImportError:
         print(json.dumps({"cuda": False, "reason": "torch not importable"}))
         return 0
-    if not torch.cuda.is_available():
+    if a.device == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"cuda": False, "reason": "torch.cuda.is_available() is False"}))
         return 0
-    result = {"cuda": True, "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-              "cpu_count": os.cpu_count(), "cases": []}
+    gpu = torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu (dry run)"
+    result = {"cuda": a.device == "cuda", "device": gpu, "torch": torch.__version__,
+              "cpu_count": os.cpu_count(), "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "cases": []}
     ok = True
-    for size in a.sizes.split(","):
-        W, H = (int(v) for v in size.split("x"))
-        img, disp = synthetic_scene(W, H)
-        focus = 0.5
-        k = 24.0 / float(np.abs(disp - focus).max())
+    for name, img, disp, focus, k in scenes(a.sizes, not a.no_lfbench):
         for shape in a.shapes.split(","):
-            t0 = time.perf_counter()
-            ref = render_bokeh(img, disp, focus, k, shape, backend="numpy", device="cpu")
-            t_cpu = time.perf_counter() - t0
-            render_bokeh(img, disp, focus, k, shape, device="cuda")  # warm-up (kernels, cuDNN)
-            times = []
-            for _ in range(a.repeats):
-                torch.cuda.synchronize()
+            for matte in (True, False):
                 t0 = time.perf_counter()
-                out = render_bokeh(img, disp, focus, k, shape, device="cuda")
-                torch.cuda.synchronize()
-                times.append(time.perf_counter() - t0)
-            torch.cuda.reset_peak_memory_stats()
-            render_bokeh(img, disp, focus, k, shape, device="cuda")
-            peak = torch.cuda.max_memory_allocated() / 2 ** 20
-            diff = np.abs(out - ref)
-            case = {"size": size, "shape": shape, "max_radius_px": 24.0, "cpu_numpy_s": round(t_cpu, 3),
-                    "cuda_s_median": round(float(np.median(times)), 4),
-                    "cuda_fps": round(1.0 / float(np.median(times)), 2),
-                    "speedup_vs_cpu": round(t_cpu / float(np.median(times)), 1),
-                    "cuda_peak_mem_mib": round(peak, 1),
-                    "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean())}
-            case["ok"] = bool(case["mean_abs_diff"] < 1e-4 and case["max_abs_diff"] < 5e-2)
-            ok &= case["ok"]
-            result["cases"].append(case)
+                ref = render_bokeh(img, disp, focus, k, shape, backend="numpy", device="cpu", edge_matte=matte)
+                t_cpu = time.perf_counter() - t0
+                out, t_gpu, peak = time_cuda(torch, img, disp, focus, k, shape, matte, a.repeats, a.device)
+                diff = np.abs(out - ref)
+                rel = float((diff / np.maximum(1.0, np.abs(ref))).max())
+                case = {"scene": name, "shape": shape, "edge_matte": matte, "cpu_numpy_s": round(t_cpu, 3),
+                        "cuda_s_median": round(t_gpu, 4), "cuda_fps": round(1.0 / t_gpu, 2),
+                        "speedup_vs_cpu": round(t_cpu / t_gpu, 1), "cuda_peak_mem_mib": round(peak, 1),
+                        "max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()), "max_rel_diff": rel,
+                        "ok": bool(rel <= REL_TOL)}
+                ok &= case["ok"]
+                result["cases"].append(case)
+                print(json.dumps(case), file=sys.stderr, flush=True)
     result["all_ok"] = bool(ok)
-    print(json.dumps(result, indent=1))
+    text = json.dumps(result, indent=1)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text)
     return 0 if ok else 1
 
 

@@ -117,7 +117,7 @@ class OracleMatte:
             transmit = transmit * (1.0 - rgba[..., 3])
         return np.array([L.disparity for L in layers], np.float32), cov, col
 
-    def matte(self, img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump=None) -> EdgeMatte:
+    def matte(self, img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump=None, **_bands) -> EdgeMatte:
         disp, cov, col = self.layers()
         order = np.argsort(-cov, axis=0)
         yy, xx = np.mgrid[: u.shape[0], : u.shape[1]]

@@ -14,7 +14,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = [
     ["io_throughput.py"],
     ["render_quality.py", "--seeds", "10"],
-    ["render_speed.py", "--repeats", "5"],
+    ["render_speed.py", "--rounds", "3", "--blender", "--4k"],
     ["pixel_aspect_cost.py"],
     ["interlace_cost.py"],
     ["temporal_quality.py", "--size", "384x216"],

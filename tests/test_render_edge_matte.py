@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-import genrefocus_video.render.cpu as cpu
 from genrefocus_video import render_bokeh
 
 
@@ -19,14 +19,9 @@ def _edge_frame(x_edge: float, H: int = 32, W: int = 64):
     return img, disp
 
 
-def _steps(matte: bool) -> np.ndarray:
-    old = cpu.EDGE_MATTE
-    cpu.EDGE_MATTE = matte
-    try:
-        outs = [render_bokeh(*_edge_frame(x), 0.1, 10.0, "disc", backend="numpy")
-                for x in np.arange(30.05, 32.0, 0.1)]
-    finally:
-        cpu.EDGE_MATTE = old
+def _steps(matte: bool, backend: str = "numpy") -> np.ndarray:
+    outs = [render_bokeh(*_edge_frame(x), 0.1, 10.0, "disc", backend=backend, device="cpu", edge_matte=matte)
+            for x in np.arange(30.05, 32.0, 0.1)]
     return np.array([np.abs(b - a).mean() for a, b in zip(outs, outs[1:])])
 
 
@@ -42,3 +37,37 @@ def test_torch_matches_numpy_across_a_depth_edge():
     a = render_bokeh(img, disp, 0.1, 10.0, "disc", backend="numpy")
     b = render_bokeh(img, disp, 0.1, 10.0, "disc", backend="torch", device="cpu")
     assert np.abs(a - b).max() < 2e-5
+
+
+def test_torch_matte_on_the_device_renders_the_same_subpixel_steps():
+    """The device matte (render/torch_matte.py) splits the same pixels as the numpy one: the step
+    sizes of a moving edge agree, and switching the matte off through the plan field changes both."""
+    pytest.importorskip("torch")
+    on_np, on_t = _steps(True), _steps(True, "torch")
+    np.testing.assert_allclose(on_t, on_np, atol=1e-6)
+    off_t = _steps(False, "torch")
+    assert off_t.max() > 4 * np.median(off_t) and on_t.max() < 2.5 * np.median(on_t)
+
+
+def test_matte_analysed_in_row_bands_equals_the_whole_frame():
+    """The CPU path analyses the matte in row bands on its layer threads; each band's slab has a
+    halo wide enough for every neighbourhood, so the split pixels and their values are identical."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import fields
+
+    from genrefocus_video.render.matte import EdgeMatte, edge_matte
+
+    rng = np.random.default_rng(3)
+    H, W = 203, 96
+    yy, xx = np.mgrid[:H, :W]
+    u = np.where((xx - 40) ** 2 + (yy - 100) ** 2 < 60 ** 2, 5.0, 0.5).astype(np.float32)
+    u[yy % 50 < 3] = 3.0  # horizontal depth edges near and across the band cuts
+    img = np.where(u[..., None] > 1, [0.8, 0.5, 0.2], [0.1, 0.2, 0.4]).astype(np.float32)
+    img = (img + 0.01 * rng.random((H, W, 3))).astype(np.float32)
+    whole = edge_matte(img, u)
+    assert whole is not None and whole.ys.size > 100
+    with ThreadPoolExecutor(2) as pool:
+        for bands in (2, 3):
+            split = edge_matte(img, u, pool=pool, bands=bands)
+            for f in fields(EdgeMatte):
+                np.testing.assert_array_equal(getattr(split, f.name), getattr(whole, f.name))

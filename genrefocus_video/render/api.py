@@ -28,7 +28,7 @@ log = logging.getLogger("genrefocus_video.render")
 _OPTIONS = {
     "blades", "rotation_deg", "curvature", "aspect", "aperture_image", "cats_eye", "chromatic",
     "highlight_recover", "highlight_threshold", "highlight_gain", "device", "backend", "draft", "tile",
-    "layer_step", "layer_rel", "r0", "layer_grid", "pixel_aspect", "focus_range",
+    "layer_step", "layer_rel", "r0", "layer_grid", "pixel_aspect", "focus_range", "edge_matte", "threads",
 }
 AUTO_BAND_PIXELS = 2_400_000  # frames above this many pixels are rendered in bands (tile=0)
 
@@ -161,7 +161,9 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     (disparity band around the focus plane kept sharp, optics.coc; 0 = a real lens), and quality
     knobs layer_step (px), layer_rel, r0 (multi-resolution knee px), layer_grid ('anchored',
     default: a fixed layer lattice anchored at r = 0 plus the frame's extreme radii, continuous
-    across frames; 'lattice', 'adaptive': alternatives for benchmarks).
+    across frames; 'lattice', 'adaptive': alternatives for benchmarks), edge_matte (default True;
+    False renders hard depth edges, for benchmarks) and threads (CPU layer threads, default
+    min(cores, 4)) — both become fields of the render plan.
     """
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -178,6 +180,7 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
                       r0=_num(options, "r0", 8.0, 1.0, 1e6),
                       grid=_layer_grid(options))
     backend, device = _resolve_backend(options)
+    switches = _switches(options)
     if options.get("highlight_recover"):
         img = recover_highlights(img, _limited(options, "highlight_threshold", 0.9),
                                  _limited(options, "highlight_gain", 4.0))
@@ -189,9 +192,20 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
         small = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
         d2 = cv2.resize(d, (w2, h2), interpolation=cv2.INTER_NEAREST)
         res = _render_full(small, d2, a, kk * w2 / W, focus_range, ap, spacing, cats_eye, chromatic, tile, backend,
-                           device)
+                           device, switches)
         return cv2.resize(res, (W, H), interpolation=cv2.INTER_LINEAR)
-    return _render_full(img, d, a, kk, focus_range, ap, spacing, cats_eye, chromatic, tile, backend, device)
+    return _render_full(img, d, a, kk, focus_range, ap, spacing, cats_eye, chromatic, tile, backend, device, switches)
+
+
+def _switches(options: dict) -> dict:
+    """edge_matte (bool, default on) and threads (CPU layer threads, default min(cores, 4)): plan fields."""
+    matte = options.get("edge_matte", True)
+    if not isinstance(matte, (bool, np.bool_)):
+        raise ConfigError(f"render option edge_matte must be true or false, got {matte!r}")
+    threads = options.get("threads")
+    if threads is not None:
+        threads = int(_num(options, "threads", 1, 1, 256))
+    return {"edge_matte": bool(matte), "threads": threads}
 
 
 def _check_blur_reach(d: np.ndarray, a: float, k: float, focus_range: float = 0.0) -> None:
@@ -204,26 +218,28 @@ def _check_blur_reach(d: np.ndarray, a: float, k: float, focus_range: float = 0.
                           "(--depth-kind, --depth-scale)")
 
 
-def _render_full(img, d, a, k, focus_range, ap, spacing, cats_eye, chromatic, tile, backend, device) -> np.ndarray:
+def _render_full(img, d, a, k, focus_range, ap, spacing, cats_eye, chromatic, tile, backend, device,
+                 switches=None) -> np.ndarray:
     H, W = d.shape
     _check_blur_reach(d, a, k, focus_range)
     r = signed_blur(d, a, k, focus_range)
     band = tile if tile > 0 else (H if H * W <= AUTO_BAND_PIXELS else max(64, AUTO_BAND_PIXELS // W))
     if band >= H:
-        return _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, (0, 0, H, W))
+        return _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, (0, 0, H, W), switches)
     rmax = max(abs(float(r.min())), abs(float(r.max())))
     margin = 2 * int(math.ceil(rmax)) + 16
     out = np.empty_like(img)
     for y0 in range(0, H, band):
         y1 = min(H, y0 + band)
         a0, a1 = max(0, y0 - margin), min(H, y1 + margin)
-        res = _render_band(img[a0:a1], r[a0:a1], ap, spacing, cats_eye, chromatic, backend, device, (a0, 0, H, W))
+        res = _render_band(img[a0:a1], r[a0:a1], ap, spacing, cats_eye, chromatic, backend, device, (a0, 0, H, W),
+                           switches)
         out[y0:y1] = res[y0 - a0: y1 - a0]
     return out
 
 
-def _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, frame_box) -> np.ndarray:
-    plan = make_plan(r, ap, spacing, chromatic=chromatic, cats_eye=cats_eye, frame_box=frame_box)
+def _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, frame_box, switches=None) -> np.ndarray:
+    plan = make_plan(r, ap, spacing, chromatic=chromatic, cats_eye=cats_eye, frame_box=frame_box, **(switches or {}))
     if backend == "torch":
         from .torch_impl import render_torch
 

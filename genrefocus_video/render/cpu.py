@@ -26,10 +26,13 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
+from .alloc import keep_freed_memory
 from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_maps
 
@@ -49,8 +52,6 @@ def _up2(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 FILL_CAP = 1.0  # colour cap (× alpha) of what may be extended into hidden regions
-THREADS: int | None = None  # layer threads (None: min(cores, 4)); benchmarks set 1 to profile
-EDGE_MATTE = True  # soft layer membership at depth edges (render/matte.py)
 FILL_SCALE = 4  # hidden regions are filled from a 1/4-resolution pyramid (the fill is smooth anyway)
 
 
@@ -112,8 +113,8 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         return num
     by0, by1, bx0, bx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if f > 1 and min(h, w) >= 2 * f:
-        n_s = _block_mean(_pad_to(capped, f), f)
-        k_s = _block_mean(_pad_to(known, f), f)
+        n_s = block_mean_padded(capped, f)
+        k_s = block_mean_padded(known, f)
         est = pull_push(n_s, k_s)
         hs, ws = k_s.shape
         # upsample only a crop of est around the hidden box; 2 low-res pixels of margin keep the
@@ -125,7 +126,7 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         up = up[by0 - c0 * f: by1 - c0 * f, bx0 - d0 * f: bx1 - d0 * f]
     else:
         up = pull_push_fill(capped, known)[by0:by1, bx0:bx1]
-    up *= (1.0 - known[by0:by1, bx0:bx1])[..., None]
+    np.multiply(up, _spread4(np.subtract(np.float32(1.0), known[by0:by1, bx0:bx1])), out=up)
     num[by0:by1, bx0:bx1] += up
     return num
 
@@ -137,6 +138,31 @@ def _block_mean(x: np.ndarray, s: int) -> np.ndarray:
     return cv2.resize(x, (w // s, h // s), interpolation=cv2.INTER_AREA)
 
 
+def block_mean_padded(x: np.ndarray, s: int) -> np.ndarray:
+    """s×s block means of x replicate-padded to a multiple of s, without copying x.
+
+    The whole blocks are averaged straight from x; only the strips of the last partial block row
+    and column (< s pixels wide) are padded and averaged on their own. Same values as
+    _block_mean(_pad_to(x, s), s): each block's mean depends on that block only.
+    """
+    if s == 1:
+        return x
+    h, w = x.shape[:2]
+    hf, wf = h - h % s, w - w % s
+    if hf == h and wf == w:
+        return _block_mean(x, s)
+    if hf == 0 or wf == 0:
+        return _block_mean(_pad_to(x, s), s)
+    hs, ws = -(-h // s), -(-w // s)
+    out = np.empty((hs, ws) + x.shape[2:], np.float32)
+    out[: hf // s, : wf // s] = _block_mean(x[:hf, :wf], s)
+    if wf < w:
+        out[: hf // s, wf // s:] = _block_mean(_pad_to(x[:hf, wf:], s), s).reshape(out[: hf // s, wf // s:].shape)
+    if hf < h:
+        out[hf // s:] = _block_mean(_pad_to(x[hf:], s), s).reshape(out[hf // s:].shape)
+    return out
+
+
 def _pad_to(x: np.ndarray, s: int) -> np.ndarray:
     h, w = x.shape[:2]
     ph, pw = (-h) % s, (-w) % s
@@ -145,101 +171,220 @@ def _pad_to(x: np.ndarray, s: int) -> np.ndarray:
     return x
 
 
+DIRECT_MAX_AREA = 129  # OpenCV's filter2D correlates float32 directly below 130 taps, by DFT above
+STRIP_MAX_SIZE = 19  # kernels up to this size: row strips of < 130 taps (faster than OpenCV's DFT)
+
+
+def correlate(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """cv2.filter2D(x, k) with reflect-101 borders, by the fastest exact route for k's size.
+
+    OpenCV switches to a tiled DFT at 130 taps (13×13), which costs 4× an 11×11 direct pass at
+    720p; up to STRIP_MAX_SIZE the kernel is cut into strips of rows small enough for the direct
+    path and their results summed (the same sums in another order: float rounding only). Measured
+    in docs/benchmarks/renderer.md ("Convolution").
+    """
+    n = k.shape[0]
+    if n * k.shape[1] <= DIRECT_MAX_AREA or n > STRIP_MAX_SIZE:
+        return cv2.filter2D(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101)
+    c = n // 2
+    rows = max(1, DIRECT_MAX_AREA // k.shape[1])
+    H = x.shape[0]
+    xp = cv2.copyMakeBorder(x, c, c, 0, 0, cv2.BORDER_REFLECT_101) if H > 1 else None
+    if xp is None or H <= c:  # reflect-101 needs more rows than the pad: leave it to OpenCV
+        return cv2.filter2D(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101)
+    out = None
+    for r0 in range(0, n, rows):
+        ks = k[r0:r0 + rows]
+        part = cv2.filter2D(xp[r0:r0 + H + ks.shape[0] - 1], cv2.CV_32F, np.ascontiguousarray(ks),
+                            anchor=(k.shape[1] // 2, 0), borderType=cv2.BORDER_REFLECT_101)[:H]
+        if out is None:
+            out = part
+        else:
+            out += part
+    return out
+
+
 def _convolve(x: np.ndarray, ks: list) -> np.ndarray:
     """Correlate each of the 4 channels with its kernel (reflect-101 borders)."""
     if ks[0] is ks[1] and ks[2] is ks[1]:
         k = ks[1]
         if k.shape == (1, 1):
             return x * float(k[0, 0])
-        return cv2.filter2D(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101)
+        return correlate(x, k)
     out = np.empty_like(x)
     for c in range(4):
-        k = ks[c]
-        out[..., c] = cv2.filter2D(np.ascontiguousarray(x[..., c]), cv2.CV_32F, k,
-                                   borderType=cv2.BORDER_REFLECT_101)
+        out[..., c] = correlate(np.ascontiguousarray(x[..., c]), ks[c])
     return out
 
 
-def _blur_layer(L, img, img_capped, u, plan: RenderPlan, frame_box, matte=None, highlights=None) -> np.ndarray:
-    """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred, upsampled.
+def _spread4(a: np.ndarray) -> np.ndarray:
+    """An h×w map repeated into h×w×4 (one OpenCV pass: numpy's broadcast over a last axis of 4 is slow)."""
+    return cv2.merge([a, a, a, a])
 
-    `img` and `img_capped` are RGBA frames with alpha 1 (the frame and its highlight-capped copy).
+
+@dataclass
+class FrameRGBA:
+    """The frame as the layers read it: RGBA with alpha 1, and its highlight pixels.
+
+    Highlights (brightest channel > FILL_CAP) are the only pixels where the colour that may be
+    extended into hidden regions differs from the frame (cap_highlights): their capped RGBA is kept
+    sparse (`hy`, `hx`, `hcap`) instead of a second full frame.
+    """
+
+    rgba: np.ndarray  # H×W×4 float32
+    hy: np.ndarray  # N int rows of the highlight pixels
+    hx: np.ndarray  # N int columns
+    hcap: np.ndarray  # N×4 float32 capped RGBA (alpha 1)
+
+
+def frame_rgba(img: np.ndarray, cap: float = FILL_CAP) -> FrameRGBA:
+    """RGBA of `img` (H×W×3 float32) and the capped colour of its highlight pixels."""
+    rgba = cv2.cvtColor(img, cv2.COLOR_RGB2RGBA)  # alpha = 1 for float input
+    peak = cv2.max(cv2.max(img[..., 0], img[..., 1]), img[..., 2])
+    hy, hx = np.nonzero(peak > np.float32(cap))
+    hcap = rgba[hy, hx]
+    if hy.size:
+        hcap[:, :3] *= (np.float32(cap) / peak[hy, hx])[:, None]
+    return FrameRGBA(rgba, hy, hx, hcap)
+
+
+@dataclass
+class CapDelta:
+    """The highlight-capped layer as a sparse change of the layer: capped = layer + d4 at (py, px)."""
+
+    py: np.ndarray
+    px: np.ndarray
+    d4: np.ndarray  # N×4 float32
+
+
+def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
+    """A layer's premultiplied RGBA, its known fraction and the colour that may be extended (ROI, full res).
+
+    Returns (layer, known, capped, need_fill). `capped` is `layer` itself when nothing is hidden or
+    no highlight lies in the region (the capped frame equals the frame there, bit for bit); for a
+    layer rendered at reduced scale it is a :class:`CapDelta` (downsample applies it to the block
+    means, so no full-resolution copy is made); otherwise a copy with the highlights capped.
     """
     y0, y1, x0, x1 = L.roi
-    s = L.scale
     d = u[y0:y1, x0:x1] - np.float32(L.index)
     w = np.abs(d)
     np.subtract(np.float32(1.0), w, out=w)
     np.maximum(w, np.float32(0.0), out=w)  # tent weight of this layer
     known = np.subtract(np.float32(1.0), d, out=d)
     np.clip(known, 0.0, 1.0, out=known)  # fraction of the pixel at or behind this layer
-    h, wd = w.shape
-    layer = img[y0:y1, x0:x1] * w[..., None]  # img is RGBA with alpha 1: one contiguous product
+    layer = np.multiply(frame.rgba[y0:y1, x0:x1], _spread4(w))  # alpha 1: one product gives (colour·w, w)
     patch = matte.layer_patch(L.index, L.roi) if matte is not None else None
     if patch is not None:  # edge pixels split into a foreground and a background part (render/matte.py)
         known[patch.py, patch.px] = patch.known
         layer[patch.py, patch.px] = patch.rgba
-    need_fill = known.min() < 1.0
-    capped = None
-    if need_fill and img_capped is not img:
-        # the capped frame differs from the frame only at its highlights (elsewhere it is img × 1.0,
-        # bit for bit): copy the layer and redo just those pixels
-        capped = layer.copy()
-        if highlights is not None:
-            hy, hx = highlights
-            sel = np.flatnonzero((hy >= y0) & (hy < y1) & (hx >= x0) & (hx < x1))
-            if sel.size:
-                py, px = hy[sel] - y0, hx[sel] - x0
-                capped[py, px] = img_capped[hy[sel], hx[sel]] * w[py, px][:, None]
-        if patch is not None:
-            capped[patch.py, patch.px] = patch.rgba_capped
-    if s > 1:
-        layer = _block_mean(_pad_to(layer, s), s)
-        known = _block_mean(_pad_to(known, s), s)
-        if capped is not None:
-            capped = _block_mean(_pad_to(capped, s), s)
-    if need_fill:
-        layer = extend_layer(layer, known, layer if capped is None else capped, max(1, FILL_SCALE // s))
+    need_fill = bool(known.min() < 1.0)
+    sel = np.empty(0, np.int64) if not need_fill else np.flatnonzero(
+        (frame.hy >= y0) & (frame.hy < y1) & (frame.hx >= x0) & (frame.hx < x1))
+    if not sel.size:
+        return layer, known, layer, need_fill
+    py, px = frame.hy[sel] - y0, frame.hx[sel] - x0
+    vals = frame.hcap[sel] * w[py, px][:, None]
+    if patch is not None:  # split pixels take their own capped parts (equal to rgba where not a highlight)
+        ww = layer.shape[1]
+        mine = ~np.isin(py * ww + px, patch.py * ww + patch.px)
+        py = np.concatenate([py[mine], patch.py])
+        px = np.concatenate([px[mine], patch.px])
+        vals = np.concatenate([vals[mine], patch.rgba_capped])
+    if L.scale > 1:
+        return layer, known, CapDelta(py, px, vals - layer[py, px]), need_fill
+    capped = layer.copy()
+    capped[py, px] = vals
+    return layer, known, capped, need_fill
+
+
+def downsample(layer: np.ndarray, known: np.ndarray, capped, s: int):
+    """Block means by the layer's working scale s (the ROI is a multiple of s where the frame allows).
+
+    A :class:`CapDelta` becomes the capped layer's block means: the layer's plus each change ÷ s²
+    (a pixel of the last row or column counts once more per replicated padding row or column).
+    """
+    if s == 1:
+        return layer, known, capped
+    h, w = known.shape
+    layer_s = block_mean_padded(layer, s)
+    known = block_mean_padded(known, s)
+    if capped is layer:
+        return layer_s, known, layer_s
+    if isinstance(capped, CapDelta):
+        ph, pw = (-h) % s, (-w) % s
+        wt = np.where(capped.py == h - 1, 1 + ph, 1) * np.where(capped.px == w - 1, 1 + pw, 1)
+        capped_s = layer_s.copy()
+        np.add.at(capped_s, (capped.py // s, capped.px // s), capped.d4 * (wt / np.float32(s * s))[:, None].astype(np.float32))
+        return layer_s, known, capped_s
+    return layer_s, known, block_mean_padded(capped, s)
+
+
+def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
+    """The layer correlated with its aperture kernel(s) at the working scale (cat's-eye zones summed)."""
     if plan.zones is None:
-        blurred = _convolve(layer, L.kernels[0][1])
-    else:
-        blurred = np.zeros_like(layer)
-        for ks, wz in zone_maps(plan, L, layer.shape[:2], frame_box):
-            blurred += _convolve(layer * wz[..., None], ks)
-    if s > 1:
-        hs, ws = blurred.shape[:2]
-        blurred = cv2.resize(blurred, (ws * s, hs * s), interpolation=cv2.INTER_LINEAR)[:h, :wd]
+        return _convolve(layer, L.kernels[0][1])
+    blurred = np.zeros_like(layer)
+    for ks, wz in zone_maps(plan, L, layer.shape[:2], frame_box):
+        blurred += _convolve(layer * wz[..., None], ks)
     return blurred
 
 
-def _rgba(img: np.ndarray) -> np.ndarray:
-    out = np.empty(img.shape[:2] + (4,), np.float32)
-    out[..., :3] = img
-    out[..., 3] = 1.0
-    return out
+def upsample(blurred: np.ndarray, s: int, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear (half-pixel centres) back to the ROI's full-resolution shape."""
+    if s == 1:
+        return blurred
+    hs, ws = blurred.shape[:2]
+    return cv2.resize(blurred, (ws * s, hs * s), interpolation=cv2.INTER_LINEAR)[:shape[0], :shape[1]]
 
 
-def _rgba_capped(img: np.ndarray, img4: np.ndarray, cap: float = FILL_CAP) -> np.ndarray:
-    """RGBA (alpha 1) of cap_highlights(img), written in one pass; img4 itself when nothing exceeds cap."""
-    peak = np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2])
-    if not (peak > cap).any():
-        return img4
-    np.maximum(peak, np.float32(cap), out=peak)
-    f = np.divide(np.float32(cap), peak, out=peak)
-    out = np.empty_like(img4)
-    np.multiply(img, f[..., None], out=out[..., :3])
-    out[..., 3] = 1.0
-    return out
+def _blur_layer(L, frame: FrameRGBA, u, plan: RenderPlan, frame_box, matte=None) -> np.ndarray:
+    """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred, upsampled."""
+    layer, known, capped, need_fill = layer_planes(L, frame, u, matte)
+    shape = known.shape
+    layer, known, capped = downsample(layer, known, capped, L.scale)
+    if need_fill:
+        layer = extend_layer(layer, known, capped, max(1, FILL_SCALE // L.scale))
+    return upsample(blur(layer, L, plan, frame_box), L.scale, shape)
 
 
-def _frames(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """RGBA of the frame, of its highlight-capped copy, and the (rows, columns) where they differ."""
-    img4 = _rgba(img)
-    cap4 = _rgba_capped(img, img4)
-    if cap4 is img4:
-        return img4, cap4, None
-    peak = np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2])
-    return img4, cap4, np.nonzero(peak > np.float32(FILL_CAP))
+def composite(out: np.ndarray, L, blurred: np.ndarray) -> None:
+    """out = out·(1 − A) + C over the layer's region (premultiplied RGBA, in place)."""
+    y0, y1, x0, x1 = L.roi
+    o = out[y0:y1, x0:x1]
+    t = np.subtract(np.float32(1.0), blurred[..., 3])
+    np.multiply(o, _spread4(t), out=o)
+    np.add(o, blurred, out=o)
+
+
+def resolve(out: np.ndarray, img: np.ndarray, pool: Any = None) -> np.ndarray:
+    """Accumulated colour ÷ accumulated alpha (≈ 1; corrects the frame-border loss); the input where none.
+
+    With a thread pool the lower half of the rows is resolved on a worker (row-wise: exact).
+    """
+    H = out.shape[0]
+    res = np.empty(img.shape, np.float32)
+    if pool is None or H < 64:
+        _resolve_rows(out, img, res)
+        return res
+    h = H // 2
+    lower = pool.submit(_resolve_rows, out[h:], img[h:], res[h:])
+    _resolve_rows(out[:h], img[:h], res[:h])
+    lower.result()
+    return res
+
+
+def _resolve_rows(out: np.ndarray, img: np.ndarray, res: np.ndarray) -> None:
+    acc = out[..., 3]
+    bad = acc <= 1e-4  # guard: no layer reached this pixel
+    inv = np.reciprocal(np.maximum(acc, np.float32(1e-4)))
+    np.multiply(cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), cv2.merge([inv, inv, inv]), out=res)
+    if bad.any():
+        res[bad] = img[bad]
+
+
+def default_threads() -> int:
+    """Layer threads when the plan leaves it open: min(cores, 4)."""
+    return min(max(1, os.cpu_count() or 1), 4)
 
 
 def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
@@ -247,45 +392,35 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
     """Render a frame (or a band of one) following `plan`; returns float32 H×W×3.
 
     Layers are prepared and blurred on a small thread pool (numpy and OpenCV release the GIL)
-    and composited far to near, in order, on the calling thread.
+    and composited far to near, in order, on the calling thread. `threads` (else the plan's
+    `threads`, else min(cores, 4)) and the plan's `edge_matte` are the only switches.
     """
+    keep_freed_memory()  # frame-sized temporaries reuse heap pages instead of faulting in fresh ones
     H, W = r.shape
     u = layer_coord(r, plan)
     out = np.zeros((H, W, 4), np.float32)  # premultiplied RGB + accumulated alpha
     if threads is None:
-        threads = THREADS if THREADS is not None else min(max(1, os.cpu_count() or 1), 4)
+        threads = plan.threads if plan.threads is not None else default_threads()
     n_threads = min(threads, len(plan.layers))
-
-    def composite(L, blurred) -> None:
-        y0, y1, x0, x1 = L.roi
-        o = out[y0:y1, x0:x1]
-        o *= (1.0 - blurred[..., 3])[..., None]
-        o += blurred
-
     if n_threads <= 1:
-        img4, cap4, highlights = _frames(img)
-        matte = edge_matte(img, u, FILL_CAP) if EDGE_MATTE else None
+        frame = frame_rgba(img)
+        matte = edge_matte(img, u, FILL_CAP) if plan.edge_matte else None
         for L in plan.layers:
-            composite(L, _blur_layer(L, img4, cap4, u, plan, frame_box, matte, highlights))
+            composite(out, L, _blur_layer(L, frame, u, plan, frame_box, matte))
     else:
         with ThreadPoolExecutor(n_threads) as pool:
-            # the edge matte is analysed on a worker while this thread prepares the RGBA frames
-            matte_job = pool.submit(edge_matte, img, u, FILL_CAP) if EDGE_MATTE else None
-            img4, cap4, highlights = _frames(img)
-            matte = matte_job.result() if matte_job is not None else None
+            # the RGBA frame is prepared on a worker while the edge matte is analysed in bands
+            frame_job = pool.submit(frame_rgba, img)
+            matte = edge_matte(img, u, FILL_CAP, pool=pool, bands=n_threads) if plan.edge_matte else None
+            frame = frame_job.result()
             pending: deque = deque()
             for L in plan.layers:
-                pending.append((L, pool.submit(_blur_layer, L, img4, cap4, u, plan, frame_box, matte, highlights)))
+                pending.append((L, pool.submit(_blur_layer, L, frame, u, plan, frame_box, matte)))
                 if len(pending) > n_threads:  # bounded memory: at most n_threads + 1 layers in flight
                     L0, fut = pending.popleft()
-                    composite(L0, fut.result())
+                    composite(out, L0, fut.result())
             while pending:
                 L0, fut = pending.popleft()
-                composite(L0, fut.result())
-    acc = out[..., 3]
-    bad = acc <= 1e-4  # guard: no layer reached this pixel
-    inv = np.reciprocal(np.maximum(acc, np.float32(1e-4)))
-    res = out[..., :3] * inv[..., None]
-    if bad.any():
-        res[bad] = img[bad]
-    return res
+                composite(out, L0, fut.result())
+            return resolve(out, img, pool)
+    return resolve(out, img)

@@ -32,8 +32,8 @@ overwrite those pixels with fg4·tent(uf − i) + bg4·tent(ub − i) (and the k
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, fields
+from typing import Any, Optional
 
 import cv2
 import numpy as np
@@ -96,8 +96,47 @@ class LayerPatch:
     rgba_capped: np.ndarray  # the same from the highlight-capped frame
 
 
-def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[float] = None) -> Optional[EdgeMatte]:
-    """The edge matte of frame `img` (H×W×3 float32) for layer coordinates `u`; None if nothing is split."""
+BAND_HALO = 2 * DET_R + COL_R + 1  # rows: a band's analysis is exact this far inside its slab
+BAND_MIN_ROWS = 64  # frames shorter than 2 bands of this are analysed in one piece
+
+
+def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[float] = None,
+               pool: Any = None, bands: int = 2) -> Optional[EdgeMatte]:
+    """The edge matte of frame `img` (H×W×3 float32) for layer coordinates `u`; None if nothing is split.
+
+    With a thread `pool`, the frame is analysed in `bands` row bands (the calling thread takes the
+    first, the pool the rest). Each band is analysed on a slab BAND_HALO rows taller on both sides,
+    which every 3×3 and 5×5 neighbourhood of its own rows stays inside, so the result is the
+    whole-frame analysis exactly (same pixels, same order, same values).
+    """
+    H = u.shape[0]
+    if pool is None or bands < 2 or H < bands * BAND_MIN_ROWS:
+        return _edge_matte_rows(img, u, cap, jump, 0, H)
+    cuts = [H * b // bands for b in range(bands + 1)]
+    jobs = [pool.submit(_edge_matte_rows, img, u, cap, jump, cuts[b], cuts[b + 1]) for b in range(1, bands)]
+    parts = [_edge_matte_rows(img, u, cap, jump, cuts[0], cuts[1])] + [j.result() for j in jobs]
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    return EdgeMatte(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(EdgeMatte)))
+
+
+def _edge_matte_rows(img, u, cap, jump, y0: int, y1: int) -> Optional[EdgeMatte]:
+    """The split pixels of rows y0:y1 (frame coordinates), analysed on a slab with a halo."""
+    a0, a1 = max(0, y0 - BAND_HALO), min(u.shape[0], y1 + BAND_HALO)
+    m = _edge_matte(img[a0:a1], u[a0:a1], cap, jump)
+    if m is None or (a0 == 0 and a1 == u.shape[0]):
+        return m
+    keep = (m.ys >= y0 - a0) & (m.ys < y1 - a0)
+    if not keep.any():
+        return None
+    out = EdgeMatte(*(getattr(m, f.name)[keep] for f in fields(EdgeMatte)))
+    out.ys = out.ys + a0
+    return out
+
+
+def _edge_matte(img: np.ndarray, u: np.ndarray, cap: float, jump: Optional[float]) -> Optional[EdgeMatte]:
+    """The analysis itself, on a whole frame or a slab of one."""
     jump = EDGE_JUMP if jump is None else jump
     H, W = u.shape
     k3 = np.ones((2 * DET_R + 1, 2 * DET_R + 1), np.uint8)
@@ -116,9 +155,10 @@ def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[
     nn = len(off) ** 2
     Y = np.clip(ys[:, None, None] + off[None, :, None], 0, H - 1)
     X = np.clip(xs[:, None, None] + off[None, None, :], 0, W - 1)
-    un = u[Y, X].reshape(len(ys), nn)
-    cn = img[Y, X].reshape(len(ys), nn, 3)
-    pure = ~edge[Y, X].reshape(len(ys), nn)
+    flat = (Y * W + X).reshape(len(ys), nn)  # one flat index per neighbour: 1-D takes are the cheapest gathers
+    un = u.reshape(-1)[flat]
+    cn = img.reshape(-1, 3)[flat]
+    pure = ~edge.reshape(-1)[flat]
     fgm = un >= mid[:, None]
     bgm = ~fgm
 

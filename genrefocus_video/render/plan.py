@@ -80,6 +80,8 @@ class RenderPlan:
     zones: Optional[tuple[int, int]]  # cat's-eye zone grid (ny, nx) or None
     spacing: Spacing
     u: Optional[np.ndarray] = None  # the layer coordinate map it was planned from (H×W float32)
+    edge_matte: bool = True  # soft layer membership at depth edges (render/matte.py); off: benchmarks
+    threads: Optional[int] = None  # CPU layer threads (None: min(cores, 4)); 1 to profile
 
 
 def layer_coord(r: np.ndarray, plan: "RenderPlan") -> np.ndarray:
@@ -93,18 +95,23 @@ def layer_coord(r: np.ndarray, plan: "RenderPlan") -> np.ndarray:
 _LUT_SIZE = 16385
 
 
-def _coord(r: np.ndarray, knots: np.ndarray, spacing: Spacing) -> np.ndarray:
-    """u = piecewise-linear map of t = φ(r) through the layer centres `knots` (increasing t) to 0..n−1."""
+def _coord(r: np.ndarray, knots: np.ndarray, spacing: Spacing,
+           r_range: Optional[tuple[float, float]] = None) -> np.ndarray:
+    """u = piecewise-linear map of t = φ(r) through the layer centres `knots` (increasing t) to 0..n−1.
+
+    `r_range` = the whole frame's (min, max) r when `r` is a band of it (the lookup table is the
+    frame's, so bands give the whole frame's u exactly).
+    """
     n = len(knots)
     if n == 1:
         return np.zeros(r.shape, np.float32)
     idx = np.arange(n, dtype=np.float64)
-    if r.size < 65536:
+    if r.size < 65536 and r_range is None:
         u = np.interp(spacing.t_of_r(r.astype(np.float64)), knots, idx)
         return u.astype(np.float32)
     # Big frames: a lookup table over [r_min, r_max], linearly interpolated (u is a smooth monotone
     # piecewise-linear function of r; the interpolation error is < 1e-6 layer).
-    rmin, rmax = float(r.min()), float(r.max())
+    rmin, rmax = (float(r.min()), float(r.max())) if r_range is None else r_range
     grid = np.linspace(rmin, rmax, _LUT_SIZE)
     table = np.interp(spacing.t_of_r(grid), knots, idx).astype(np.float32)
     scale = (_LUT_SIZE - 1) / max(rmax - rmin, 1e-12)
@@ -177,6 +184,36 @@ def merge_close_knots(knots: np.ndarray, gap: Optional[float] = None) -> np.ndar
     return np.asarray(out, dtype=np.float64)
 
 
+PARALLEL_MIN_PIXELS = 500_000  # frames from this size map u and the layer boxes in two row halves
+
+
+def _plan_maps(r: np.ndarray, knots: np.ndarray, spacing: Spacing, threads: Optional[int]):
+    """(u, rows, cols): the layer coordinate map and the rows/columns holding each layer.
+
+    Big frames are mapped in two row halves on two threads (the lookup table spans the whole
+    frame's r range, rows of the halves are disjoint, columns are OR-ed): the same arrays as one pass.
+    """
+    n = len(knots)
+    H = r.shape[0]
+    r_range = (float(r.min()), float(r.max()))
+    if (threads is not None and threads < 2) or r.size < PARALLEL_MIN_PIXELS or n == 1 or H < 2:
+        u = _coord(r, knots, spacing, r_range if r.size >= 65536 else None)
+        return (u,) + _bbox_per_layer(u, n)
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = H // 2
+
+    def half(y0: int, y1: int):
+        u = _coord(r[y0:y1], knots, spacing, r_range)
+        return (u,) + _bbox_per_layer(u, n)
+
+    with ThreadPoolExecutor(1) as pool:
+        lower = pool.submit(half, h, H)
+        ua, ra, ca = half(0, h)
+        ub, rb, cb = lower.result()
+    return np.concatenate([ua, ub]), np.concatenate([ra, rb], axis=1), ca | cb
+
+
 def _bbox_per_layer(u: np.ndarray, n: int):
     """Rows/cols holding each layer: a pixel at coordinate u touches layers floor(u) and ceil(u)."""
     H, W = u.shape
@@ -193,7 +230,8 @@ def _bbox_per_layer(u: np.ndarray, n: int):
 
 
 def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic: float = 0.0,
-              cats_eye: float = 0.0, frame_box: Optional[tuple[int, int, int, int]] = None) -> RenderPlan:
+              cats_eye: float = 0.0, frame_box: Optional[tuple[int, int, int, int]] = None,
+              edge_matte: bool = True, threads: Optional[int] = None) -> RenderPlan:
     """Layers, regions of interest and kernels for a signed-radius map r (H×W float32).
 
     `frame_box = (y_off, x_off, full_h, full_w)` places a band of a larger frame (cat's eye is
@@ -204,8 +242,7 @@ def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic:
     tmin, tmax = float(spacing.t_of_r(np.array(rmin))), float(spacing.t_of_r(np.array(rmax)))
     knots = layer_knots(tmin, tmax, spacing.grid)
     n = len(knots)
-    u = _coord(r, knots, spacing)
-    rows, cols = _bbox_per_layer(u, n)
+    u, rows, cols = _plan_maps(r, knots, spacing, threads)
     centres = spacing.r_of_t(knots) if n > 1 else np.array([rmin])
     rmax_abs = float(np.abs(centres).max())
     zones = None
@@ -236,7 +273,7 @@ def make_plan(r: np.ndarray, aperture: Aperture, spacing: Spacing, *, chromatic:
         plan = LayerPlan(i, float(centres[i]), s, (y0, y1, x0, x1))
         plan.kernels = _layer_kernels(aperture, float(centres[i]), s, chromatic, cats_eye, zones, frame_box, (H, W))
         layers.append(plan)
-    return RenderPlan(knots, n, layers, zones, spacing, u)
+    return RenderPlan(knots, n, layers, zones, spacing, u, edge_matte, threads)
 
 
 FILL_ALIGN = 32  # px: region origins are multiples of s·max(1, 32 // s) in frame coordinates

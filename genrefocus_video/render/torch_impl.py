@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import cpu as _cpu
 from .cpu import FILL_CAP, FILL_SCALE
-from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_maps
+from .torch_matte import DenseParts, dense_parts
 
 
 def _reflect_index(n: int, pad: int) -> np.ndarray:
@@ -101,6 +100,14 @@ class _Ops:
             self._kcache[key] = w
         return w
 
+    def reflect(self, n: int, pad: int):
+        """Device index tensor of a reflect-101 border (cached: uploaded once per size)."""
+        key = ("reflect", n, pad)
+        idx = self._kcache.get(key)
+        if idx is None:
+            idx = self._kcache[key] = self.torch.from_numpy(_reflect_index(n, pad)).to(self.dev)
+        return idx
+
     def convolve(self, x, ks):
         """Correlate each of the 4 channels with its kernel, reflect-101 borders (= cv2.filter2D)."""
         size = ks[0].shape[0]
@@ -108,15 +115,37 @@ class _Ops:
             return x * self.weight(ks).reshape(4, 1, 1)
         pad = size // 2
         h, w = x.shape[-2:]
-        iy = self.torch.from_numpy(_reflect_index(h, pad)).to(self.dev)
-        ix = self.torch.from_numpy(_reflect_index(w, pad)).to(self.dev)
-        xp = x.index_select(1, iy).index_select(2, ix)
+        xp = x.index_select(1, self.reflect(h, pad)).index_select(2, self.reflect(w, pad))
         return self.F.conv2d(xp[None], self.weight(ks), groups=4)[0]
+
+
+def _layer_planes(torch, parts: DenseParts, index: int, roi):
+    """Premultiplied RGBA, known fraction and capped RGBA of one layer over its region (torch_matte)."""
+    y0, y1, x0, x1 = roi
+    db = parts.ub[y0:y1, x0:x1] - float(index)
+    wb = torch.clamp(1.0 - db.abs(), min=0.0)  # tent weight of this layer
+    kb = torch.clamp(1.0 - db, 0.0, 1.0)  # fraction at or behind this layer
+    bg, bgc = parts.bg4[:, y0:y1, x0:x1], parts.bg4c[:, y0:y1, x0:x1]
+    if parts.a is None:
+        return bg * wb[None], kb, bgc * wb[None]
+    df = parts.uf[y0:y1, x0:x1] - float(index)
+    wf = torch.clamp(1.0 - df.abs(), min=0.0)
+    kf = torch.clamp(1.0 - df, 0.0, 1.0)
+    a = parts.a[y0:y1, x0:x1]
+    fg, fgc = parts.fg4[:, y0:y1, x0:x1], parts.fg4c[:, y0:y1, x0:x1]
+    known = a * kf + (1.0 - a) * kb
+    return fg * wf[None] + bg * wb[None], known, fgc * wf[None] + bgc * wb[None]
 
 
 def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tuple[int, int, int, int],
                  device: str = "cpu") -> np.ndarray:
-    """Render following `plan` with torch on `device`; returns float32 H×W×3 (numpy)."""
+    """Render following `plan` with torch on `device`; returns float32 H×W×3 (numpy).
+
+    The frame, the layer coordinates and the edge matte live on the device; the layer loop only
+    launches device work (no size reads, no copies back) until the result is fetched once.
+    Layers are filled even when nothing of them is hidden (the fill then adds exact zeros) so the
+    loop never waits for the device to decide.
+    """
     import torch
 
     ops = _Ops(device)
@@ -128,36 +157,19 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
         I = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(dev)
         Ic = ops.cap_frame(I)
         u_t = torch.from_numpy(u_np).to(dev)
-        m = edge_matte(img, u_np, FILL_CAP) if _cpu.EDGE_MATTE else None
+        parts = dense_parts(torch, F, I, Ic, u_t, FILL_CAP, plan.edge_matte)
         out = torch.zeros((3, H, W), dtype=torch.float32, device=dev)
         acc = torch.zeros((H, W), dtype=torch.float32, device=dev)
         for L in plan.layers:
             y0, y1, x0, x1 = L.roi
             s = L.scale
-            d = u_t[y0:y1, x0:x1] - float(L.index)
-            w = torch.clamp(1.0 - d.abs(), min=0.0)  # tent weight of this layer
-            known = torch.clamp(1.0 - d, 0.0, 1.0)  # fraction at or behind this layer
-            layer = torch.cat([I[:, y0:y1, x0:x1] * w[None], w[None]], 0)
-            h, wd = w.shape
-            patch = m.layer_patch(L.index, L.roi) if m is not None else None
-            if patch is not None:  # edge pixels split in two parts (render/matte.py)
-                py = torch.from_numpy(patch.py).to(dev)
-                px = torch.from_numpy(patch.px).to(dev)
-                known[py, px] = torch.from_numpy(patch.known).to(dev)
-                layer[:, py, px] = torch.from_numpy(patch.rgba).to(dev).t()
-            need_fill = bool(known.min() < 1.0)
-            capped = None
-            if need_fill:
-                capped = torch.cat([Ic[:, y0:y1, x0:x1] * w[None], w[None]], 0)
-                if patch is not None:
-                    capped[:, py, px] = torch.from_numpy(patch.rgba_capped).to(dev).t()
+            layer, known, capped = _layer_planes(torch, parts, L.index, L.roi)
+            h, wd = known.shape
             if s > 1:
                 layer = ops.block_mean(layer, s)
                 known = ops.block_mean(known, s)
-                if need_fill:
-                    capped = ops.block_mean(capped, s)
-            if need_fill:
-                layer = ops.extend_layer(layer, known, capped, max(1, FILL_SCALE // s))
+                capped = ops.block_mean(capped, s)
+            layer = ops.extend_layer(layer, known, capped, max(1, FILL_SCALE // s))
             if plan.zones is None:
                 blurred = ops.convolve(layer, L.kernels[0][1])
             else:
