@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..record import FrameRecord
 
 FrameLookup = Callable[[int], Optional[np.ndarray]]  # frame index -> linear RGB, or None past the ends
+SOURCES = ("file", "motion", "marigold", "model")  # what make_source builds; the schema's choices
 
 
 @dataclass
@@ -89,4 +90,4 @@ def make_source(job: Any, info: Any, frame_lookup: Optional[FrameLookup] = None,
         model = cache.get(d.model or os.environ.get("GENREFOCUS_DEPTH_MODEL"))
         focal, display_w = metadata_focal_px(info)
         return SanitisedSource(LearnedDepthSource(model, display_w / focal if focal else None, frame_lookup), quiet)
-    raise ConfigError(f"'depth.source' {d.source!r} is not one of file, motion, marigold, model")
+    raise ConfigError(f"'depth.source' {d.source!r} is not one of {', '.join(SOURCES)}")

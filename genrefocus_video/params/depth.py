@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..depth.sources import SOURCES
 from ..errors import ConfigError
 from .schema import param
 
@@ -13,7 +14,7 @@ class DepthParams:
     """Depth input. Internally everything is disparity d (larger = nearer), see DESIGN.md."""
 
     source: str = param("file", "where depth comes from", flag="depth-source",
-                        choices=("file", "motion", "marigold", "model"))
+                        choices=SOURCES)
     path: Optional[str] = param(None, "depth/disparity sequence, video, image or .npy", flag="depth")
     kind: str = param("disparity", "what the depth file holds: disparity (larger = nearer), metric depth, "
                       "or normalized depth (1 = near, 0 = far)", flag="depth-kind",
