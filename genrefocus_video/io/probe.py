@@ -16,8 +16,8 @@ from fractions import Fraction
 from typing import Any
 
 from .frame import ClipInfo
-from .images import is_image_path
-from .sequence import SequenceReader, is_pattern
+from .paths import is_image_path, is_pattern
+from .sequence import SequenceReader
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def probe(path: str, transfer: str = "auto", *, exact_count: bool = True) -> Cli
     """Describe a video file, image sequence or image (raises InputError for bad inputs)."""
     if is_pattern(path) or is_image_path(path):
         return SequenceReader(path, transfer).info
-    from .video import VideoReader
+    from .video_reader import VideoReader
 
     r = VideoReader(path, transfer)
     try:

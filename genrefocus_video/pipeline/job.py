@@ -37,9 +37,6 @@ from .stages import StageFactory, check_stages, last_temporal, max_warmup, reset
 
 log = logging.getLogger(__name__)
 
-SEQUENCE_EXTS = (".exr", ".png", ".tif", ".tiff", ".dpx", ".jpg", ".jpeg")
-
-
 @dataclass(frozen=True)
 class Chunk:
     """Frames ``start..end`` (inclusive clip indices) of one shot."""
@@ -103,7 +100,8 @@ def file_identity(path: str) -> Optional[list[int]]:
 
 
 def _file_identity(path: str) -> Optional[list[int]]:
-    from ..io.sequence import is_pattern, sequence_files
+    from ..io.paths import is_pattern
+    from ..io.sequence import sequence_files
 
     if os.path.isfile(path):
         files = [path]
@@ -121,15 +119,15 @@ def _file_identity(path: str) -> Optional[list[int]]:
 
 
 def is_sequence_output(path: str, codec: str = "auto") -> bool:
-    from ..io.sequence import is_pattern
+    from ..io.paths import is_image_output
 
-    return is_pattern(path) or codec in ("exr", "png", "tiff") or os.path.splitext(path)[1].lower() in SEQUENCE_EXTS
+    return is_image_output(path, codec)
 
 
 def default_work_dir(output_path: str) -> str:
     """`out.mov.work` beside the output (`out.%04d.exr` -> `out.exr.work`; a video named
     `take #1.mp4` keeps its `#`, which is not a frame number there)."""
-    from ..io.sequence import is_pattern
+    from ..io.paths import is_pattern
 
     folder, name = os.path.split(os.path.abspath(output_path))
     if is_pattern(output_path):

@@ -121,7 +121,7 @@ def _work_dir(job: JobParams) -> WorkDir:
 
 def _protected_inputs(job: JobParams) -> tuple[str, ...]:
     """Every file or sequence the job reads: never written over, even with --overwrite."""
-    from ..io.sequence import is_pattern
+    from ..io.paths import is_pattern
 
     return tuple(p for p in (job.input.path, job.depth.path, job.focus.keyframes, job.aperture.image)
                  if p and (os.path.exists(p) or is_pattern(p)))
@@ -135,7 +135,8 @@ def _check_output(job: JobParams) -> None:
         folder = os.path.dirname(os.path.abspath(job.output.path))
         if not os.path.isdir(folder):
             raise OutputError(f"output folder {folder} does not exist")
-        from ..io.sequence import _list_frames, is_pattern
+        from ..io.paths import is_pattern
+        from ..io.sequence import _list_frames
 
         protected = _protected_inputs(job)
         if is_pattern(job.output.path):
@@ -160,8 +161,8 @@ def _check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int])
     """Refuse before any rendering what the writer would refuse at its first or second frame: a
     codec the container cannot hold, a pixel format the codec or frame size cannot take, several
     frames into one still image."""
-    from ..io.images import is_image_path
-    from ..io.sequence import check_image_codec, is_pattern
+    from ..io.paths import is_image_path, is_pattern
+    from ..io.sequence import check_image_codec
 
     path = job.output.path
     if is_pattern(path) or is_image_path(path):
@@ -172,7 +173,7 @@ def _check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int])
         return
     if is_sequence_output(path, job.output.codec):
         return
-    from ..io.video import resolve_codec, resolve_pix_fmt
+    from ..io.codecs import resolve_codec, resolve_pix_fmt
 
     resolve_pix_fmt(resolve_codec(job.output.codec, info, path), info, job.output.pix_fmt, path)
 
@@ -561,7 +562,7 @@ def _chunk_count(job: JobParams, info: ClipInfo, total: int) -> int:
     n = job.executor.chunks
     if is_sequence_output(job.output.path, job.output.codec):
         return n
-    from ..io.video import resolve_codec
+    from ..io.codecs import resolve_codec
 
     if resolve_codec(job.output.codec, info, job.output.path) not in ("h264", "h265"):
         return n

@@ -1,0 +1,82 @@
+"""Is a video file whole? Comparing what its header promises with the frames that are there.
+
+A clip copied short (an interrupted transfer, a full disk at the camera) keeps a header that lists
+every frame (MP4/MOV sample tables) or a duration that implies them (Matroska). Rendering the
+frames that happen to decode would hand a farm a shorter shot with exit 0, so the reader checks
+before its first frame: the last listed frame must be present (MP4/MOV, a seek and a demux of one
+group of pictures, nothing decoded) or the packets must fill the duration (Matroska, a demux of
+the file). A short file is an :class:`TruncatedInputError` (exit 3) naming the frames that decode
+and the header's count, the same line for a whole render and for every farm chunk; with
+``--allow-truncated`` the frames that decode are rendered, with a warning.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import av
+
+from ..errors import InputError
+from .video_probe import open_container
+
+log = logging.getLogger(__name__)
+
+
+class TruncatedInputError(InputError):
+    """A video holds fewer decodable frames than its header says (exit 3, like any bad input)."""
+
+
+def slack(expected: int) -> int:
+    """Frames a count implied by the duration may be off without the file being short: rounding of
+    the duration and variable frame rates (2 frames, or 2 % of long clips)."""
+    return max(2, int(0.02 * expected))
+
+
+def truncated_message(path: str, found: int, expected: int, estimated: bool, *, allowed: bool = False) -> str:
+    """The one line for a short file: file, frames that decode, the header's count, the way out
+    (or, with --allow-truncated, what is rendered instead)."""
+    claim = f"its duration implies about {expected}" if estimated else f"its header lists {expected}"
+    tail = (f"rendering the {found} frames that decode (--allow-truncated)" if allowed else
+            f"--allow-truncated renders the {found} frames that decode")
+    return f"input {path}: {found} frames decode, but {claim}; the file is truncated or corrupt from frame {found} ({tail})"
+
+
+def decodable_frames(path: str) -> int:
+    """How many frames decode from the start before the stream ends or fails (nothing converted).
+    Only run on a file already found short, to name the count in the message."""
+    c = open_container(path)
+    n = 0
+    try:
+        for _ in c.decode(c.streams.video[0]):
+            n += 1
+    except (av.error.FFmpegError, ValueError):
+        pass
+    finally:
+        c.close()
+    return n
+
+
+def last_frame_present(path: str, last: int, fps: Any, start_pts: int) -> bool:
+    """Whether frame `last` (clip index on the frame-rate grid) has a complete packet: a seek to the
+    keyframe before it and a demux (no decoding) up to it. A file cut short ends in a packet flagged
+    corrupt (a short read) or none at all."""
+    c = open_container(path)
+    try:
+        vs = c.streams.video[0]
+        if not vs.time_base:
+            return True  # no timestamps to seek by: the end-of-stream check of the reader decides
+        tb = vs.time_base
+        try:
+            c.seek(start_pts + int(last / fps / tb), stream=vs, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            c.seek(0)
+        for pkt in c.demux(vs):
+            if not pkt.size or pkt.pts is None:
+                continue
+            if int(round(float((pkt.pts - start_pts) * tb * fps))) >= last:
+                return not pkt.is_corrupt
+        return False
+    except (av.error.FFmpegError, ValueError):
+        return False
+    finally:
+        c.close()
