@@ -36,9 +36,9 @@ def truncated_message(path: str, found: int, expected: int, estimated: bool, *, 
     """The one line for a short file: file, frames that decode, the header's count, the way out
     (or, with --allow-truncated, what is rendered instead)."""
     claim = f"its duration implies about {expected}" if estimated else f"its header lists {expected}"
-    tail = (f"rendering the {found} frames that decode (--allow-truncated)" if allowed else
-            f"--allow-truncated renders the {found} frames that decode")
-    return f"input {path}: {found} frames decode, but {claim}; the file is truncated or corrupt from frame {found} ({tail})"
+    tail = (f"rendering the {found} frames that decode, as --allow-truncated asks" if allowed else
+            f"(--allow-truncated renders the {found} frames that decode)")
+    return f"input {path}: {found} frames decode, but {claim}; the file is truncated or corrupt from frame {found} {tail}"
 
 
 def decodable_frames(path: str) -> int:

@@ -145,6 +145,36 @@ def resolve_transfer(requested: str, transfer_tag: Optional[str], pix_fmt: Optio
     return "bt709"
 
 
+def _tags_and_timecode(container: Any, vs: Any) -> tuple[dict[str, str], Optional[str]]:
+    """All metadata tags (container first, then each stream's new keys) and the start timecode
+    (container, video stream, else the first stream that has one: a QuickTime tmcd track)."""
+    tags: dict[str, str] = {}
+    tags.update({str(k): str(v) for k, v in container.metadata.items()})
+    for s in container.streams:
+        tags.update({str(k): str(v) for k, v in s.metadata.items() if str(k) not in tags})
+    timecode = container.metadata.get("timecode") or vs.metadata.get("timecode")
+    if not timecode:
+        for s in container.streams:
+            if s.metadata.get("timecode"):
+                timecode = s.metadata["timecode"]
+                break
+    return tags, timecode
+
+
+def _audio_streams(container: Any) -> list[dict[str, Any]]:
+    """Each audio stream as probe describes it (codec, rate, channels, language); never decoded."""
+    audio = []
+    for a in container.streams.audio:
+        acc = a.codec_context
+        audio.append({
+            "index": a.index, "codec": acc.name, "sample_rate": acc.sample_rate, "channels": acc.channels,
+            "layout": getattr(acc.layout, "name", None), "sample_fmt": getattr(acc.format, "name", None),
+            "bits": getattr(acc, "bits_per_coded_sample", None) or None,
+            "language": a.language, "bit_rate": acc.bit_rate or None,
+        })
+    return audio
+
+
 def probe_container(container: Any, path: str, transfer: str = "auto") -> tuple[ClipInfo, Optional["av.VideoFrame"]]:
     """ClipInfo of an open input (decodes the first frame for the true pixel format and rotation)."""
     vs = container.streams.video[0]
@@ -191,25 +221,8 @@ def probe_container(container: Any, path: str, transfer: str = "auto") -> tuple[
     rng = RANGE_NAMES.get(first.color_range) or RANGE_NAMES.get(cc.color_range)
     if rng is None and not pf.is_rgb:
         rng = "pc" if pix_fmt.startswith("yuvj") else "tv"
-    tags: dict[str, str] = {}
-    tags.update({str(k): str(v) for k, v in container.metadata.items()})
-    for s in container.streams:
-        tags.update({str(k): str(v) for k, v in s.metadata.items() if str(k) not in tags})
-    timecode = container.metadata.get("timecode") or vs.metadata.get("timecode")
-    if not timecode:
-        for s in container.streams:
-            if s.metadata.get("timecode"):
-                timecode = s.metadata["timecode"]
-                break
-    audio = []
-    for a in container.streams.audio:
-        acc = a.codec_context
-        audio.append({
-            "index": a.index, "codec": acc.name, "sample_rate": acc.sample_rate, "channels": acc.channels,
-            "layout": getattr(acc.layout, "name", None), "sample_fmt": getattr(acc.format, "name", None),
-            "bits": getattr(acc, "bits_per_coded_sample", None) or None,
-            "language": a.language, "bit_rate": acc.bit_rate or None,
-        })
+    tags, timecode = _tags_and_timecode(container, vs)
+    audio = _audio_streams(container)
     profile = cc.profile if isinstance(cc.profile, str) else None
     info = ClipInfo(
         path=path, kind="video", width=w, height=h, fps=fps, time_base=tb, n_frames=n_frames,
