@@ -158,6 +158,18 @@ def test_a_reader_over_frames_past_the_cut_raises_the_same_line(clips):
         assert list(r) == []  # allowed: the frames that are not there are simply not rendered
 
 
+def test_probe_says_how_many_frames_decode_and_what_the_header_promised(clips):
+    from genrefocus_video.io.probe import describe, probe
+
+    for kind, promise in (("mp4", "24"), ("mkv", "about 24")):
+        info = probe(clips[f"cut_{kind}"])
+        found = _decodable(clips[f"cut_{kind}"])
+        assert info.n_frames == found
+        assert f"only {found} frames decode, the header promises {promise}" in describe(info)
+        whole = probe(clips[kind])
+        assert whole.n_frames == N and "  truncated " not in describe(whole)
+
+
 def test_whole_files_pass_the_check_unchanged(clips):
     for kind in ("mp4", "mkv"):
         with open_reader(clips[kind]) as r:

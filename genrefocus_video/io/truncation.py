@@ -22,6 +22,10 @@ from .video_probe import open_container
 log = logging.getLogger(__name__)
 
 
+#: ClipInfo.metadata key of a file found short (and allowed): the frame count its header claims
+HEADER_FRAMES = "genrefocus.header_frames"
+
+
 class TruncatedInputError(InputError):
     """A video holds fewer decodable frames than its header says (exit 3, like any bad input)."""
 

@@ -21,7 +21,7 @@ from ..errors import ConfigError, InputError
 from .frame import ClipInfo, Frame
 from .interlace import MODES as INTERLACE_MODES, PREROLL, Deinterlacer, is_interlaced
 from .pixels import decode_to_code
-from .truncation import TruncatedInputError, decodable_frames, last_frame_present, slack, truncated_message
+from .truncation import HEADER_FRAMES, TruncatedInputError, decodable_frames, last_frame_present, slack, truncated_message
 from .video_probe import ESTIMATED, ffmpeg_message, guess_matrix, open_container, probe_container
 
 log = logging.getLogger(__name__)
@@ -111,9 +111,10 @@ class VideoReader:
         self.info.metadata.pop(ESTIMATED, None)
         return n
 
-    def check_complete(self) -> None:
+    def check_complete(self, *, announce: bool = True) -> None:
         """Before the first frame is handed out: does the file hold the frames its header promises?
-        A seek to the last one (less the slack of a count implied by the duration) and a demux."""
+        A seek to the last one (less the slack of a count implied by the duration) and a demux.
+        ``announce`` False: no warning when allowed (probe shows it in its own words)."""
         if self._checked:
             return
         self._checked = True
@@ -122,9 +123,9 @@ class VideoReader:
             return
         last = expected - 1 - (slack(expected) if ESTIMATED in self.info.metadata else 0)
         if last > 0 and not last_frame_present(self.path, last, self.info.fps, self._start_pts):
-            self._truncated()
+            self._truncated(announce)
 
-    def _truncated(self) -> int:
+    def _truncated(self, announce: bool = True) -> int:
         """A file short of its header: TruncatedInputError, or with allow_truncated a warning and
         the count of the frames that decode (which every later check then holds it to)."""
         self._checked = True
@@ -133,7 +134,9 @@ class VideoReader:
         found = decodable_frames(self.path)
         if not self.allow_truncated:
             raise TruncatedInputError(truncated_message(self.path, found, expected, estimated))
-        log.warning("%s", truncated_message(self.path, found, expected, estimated, allowed=True))
+        if announce:
+            log.warning("%s", truncated_message(self.path, found, expected, estimated, allowed=True))
+        self.info.metadata[HEADER_FRAMES] = f"about {expected}" if estimated else str(expected)
         self.info.n_frames = found
         self.info.metadata.pop(ESTIMATED, None)
         return found
