@@ -12,7 +12,7 @@ and the header's count, the same line for a whole render and for every farm chun
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import av
 
@@ -42,22 +42,20 @@ def truncated_message(path: str, found: int, expected: int, estimated: bool, *, 
     claim = f"its duration implies about {expected}" if estimated else f"its header lists {expected}"
     tail = (f"rendering the {found} frames that decode, as --allow-truncated asks" if allowed else
             f"(--allow-truncated renders the {found} frames that decode)")
-    return f"input {path}: {found} frames decode, but {claim}; the file is truncated or corrupt from frame {found} {tail}"
+    return f"input {path}: {found} frames decode, but {claim}; the file is truncated or corrupt {tail}"
 
 
-def decodable_frames(path: str) -> int:
-    """How many frames decode from the start before the stream ends or fails (nothing converted).
-    Only run on a file already found short, to name the count in the message."""
-    c = open_container(path)
-    n = 0
-    try:
-        for _ in c.decode(c.streams.video[0]):
-            n += 1
-    except (av.error.FFmpegError, ValueError):
-        pass
-    finally:
-        c.close()
-    return n
+def decode_packets(container: Any, vs: Any, on_error: Callable[[Exception], None]) -> Iterator["av.VideoFrame"]:
+    """What ``container.decode(vs)`` does (demux, decode each packet, the decoder flushed by the
+    empty packet at the end), except that a packet that fails to decode goes to ``on_error``: it
+    raises to stop, or returns to go on with the next packet (the frame is skipped)."""
+    for pkt in container.demux(vs):
+        try:
+            frames = pkt.decode()
+        except av.error.FFmpegError as exc:
+            on_error(exc)
+            continue
+        yield from frames
 
 
 def last_frame_present(path: str, last: int, fps: Any, start_pts: int) -> bool:

@@ -21,7 +21,8 @@ from ..errors import ConfigError, InputError
 from .frame import ClipInfo, Frame
 from .interlace import MODES as INTERLACE_MODES, PREROLL, Deinterlacer, is_interlaced
 from .pixels import decode_to_code
-from .truncation import HEADER_FRAMES, TruncatedInputError, decodable_frames, last_frame_present, slack, truncated_message
+from .truncation import (HEADER_FRAMES, TruncatedInputError, decode_packets, last_frame_present, slack,
+                         truncated_message)
 from .video_probe import ESTIMATED, ffmpeg_message, guess_matrix, open_container, probe_container
 
 log = logging.getLogger(__name__)
@@ -131,15 +132,31 @@ class VideoReader:
         self._checked = True
         expected = self.info.n_frames or 0
         estimated = ESTIMATED in self.info.metadata
-        found = decodable_frames(self.path)
+        found, end = self._decodable()
         if not self.allow_truncated:
             raise TruncatedInputError(truncated_message(self.path, found, expected, estimated))
         if announce:
             log.warning("%s", truncated_message(self.path, found, expected, estimated, allowed=True))
         self.info.metadata[HEADER_FRAMES] = f"about {expected}" if estimated else str(expected)
-        self.info.n_frames = found
+        self.info.n_frames = end  # index space up to the last frame that decodes (a damaged one is a gap)
         self.info.metadata.pop(ESTIMATED, None)
-        return found
+        return end
+
+    def _decodable(self) -> tuple[int, int]:
+        """(frames that decode, last index that decodes + 1), decoding the whole file the way
+        iteration with allow_truncated does (threaded, a damaged frame skipped; nothing converted).
+        Only run on a file already found short, to name the count in the message."""
+        c = open_container(self.path)
+        c.streams.video[0].thread_type = "AUTO"  # as probe_container sets it for the reading container
+        n = end = 0
+        try:
+            for idx, _ in self._decoded(c, 0, skip_damaged=True, announce=False):
+                n, end = n + 1, idx + 1
+        except InputError:
+            pass  # the demuxer gave up: the frames so far are all there are
+        finally:
+            c.close()
+        return n, end
 
     def _time_of(self, vf: "av.VideoFrame", idx: int) -> float:
         """Presentation time in seconds from the clip start (the stream's own timestamps)."""
@@ -173,7 +190,11 @@ class VideoReader:
             raise InputError(f"input {self.path}: frame {idx} cannot be deinterlaced ({ffmpeg_message(exc)}); "
                              "try --deinterlace off") from None
 
-    def _decoded(self, container: Any, start: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
+    def _decoded(self, container: Any, start: int, *, skip_damaged: Optional[bool] = None,
+                 announce: bool = True) -> Iterator[tuple[int, "av.VideoFrame"]]:
+        """(index, frame) from the keyframe at or before `start`; a frame that fails to decode is an
+        InputError, or skipped (``skip_damaged``, default: allow_truncated) with a warning."""
+        skip = self.allow_truncated if skip_damaged is None else skip_damaged
         vs = container.streams.video[0]
         counter = 0
         last = -1
@@ -184,8 +205,17 @@ class VideoReader:
             except av.error.FFmpegError:
                 container.seek(0)
             counter = -1  # unknown after a seek: rely on pts
+
+        def damaged(exc: Exception) -> None:
+            if not skip:
+                raise InputError(f"input {self.path}: frame {last + 1} cannot be decoded ({ffmpeg_message(exc)}); "
+                                 "the file is corrupt or truncated (--allow-truncated skips it)")
+            if announce:
+                log.warning("input %s: frame %d cannot be decoded (%s); skipped (--allow-truncated)", self.path,
+                            last + 1, ffmpeg_message(exc))
+
         try:
-            for vf in container.decode(vs):
+            for vf in decode_packets(container, vs, damaged):
                 idx = self._index_of(vf, counter if counter >= 0 else last + 1)
                 if counter >= 0:
                     counter += 1
@@ -193,12 +223,13 @@ class VideoReader:
                     idx = last + 1
                 last = idx
                 yield idx, vf
-        except av.error.FFmpegError as exc:
-            if self.allow_truncated:
-                log.warning("input %s: frame %d cannot be decoded (%s); rendering the frames before it "
-                            "(--allow-truncated)", self.path, last + 1, ffmpeg_message(exc))
+        except av.error.FFmpegError as exc:  # the demuxer gave up: no frame after this one can be read
+            if skip:
+                if announce:
+                    log.warning("input %s: unreadable after frame %d (%s); rendering the frames before it "
+                                "(--allow-truncated)", self.path, last, ffmpeg_message(exc))
                 return
-            raise InputError(f"input {self.path}: frame {last + 1} cannot be decoded ({ffmpeg_message(exc)}); "
+            raise InputError(f"input {self.path}: unreadable after frame {last} ({ffmpeg_message(exc)}); "
                              "the file is corrupt or truncated (--allow-truncated renders the frames before "
                              "it)") from None
 
@@ -222,7 +253,8 @@ class VideoReader:
             # An exact count must be met; a count estimated from the duration gets a little slack
             # (rounding, VFR) but a clip that stops well short of its header's duration is truncated
             # (packets present to the end that fail to decode, which check_complete cannot see).
-            if got + 1 + (slack(expected) if ESTIMATED in self.info.metadata else 0) < expected:
+            short = got + 1 + (slack(expected) if ESTIMATED in self.info.metadata else 0) < expected
+            if short and HEADER_FRAMES not in self.info.metadata:  # not yet found short (and allowed)
                 self._truncated()
 
     def read(self, index: int) -> Frame:
