@@ -20,7 +20,9 @@ from ..errors import ConfigError, InputError, OutputError
 from . import atomic
 from .frame import ClipInfo, Frame
 from .images import ImageData, image_format, read_image, write_image
-from .paths import PRINTF_PATTERN as _PRINTF, WRITABLE_IMAGE_FORMATS, is_pattern, normalise_pattern
+from .paths import (PRINTF_PATTERN as _PRINTF, WRITABLE_IMAGE_FORMATS, is_pattern, normalise_pattern,
+                    unsupported_reason)
+
 
 def in_sequence(path: str, pattern: str) -> bool:
     """Whether the file `path` is (or would be) a frame of the image-sequence `pattern` (printf,
@@ -209,7 +211,11 @@ def _exif_camera(path: str) -> dict[str, float]:
 
 
 def check_image_codec(path: str, codec: Optional[str]) -> str:
-    """The image format of an output path; ConfigError if an explicit codec names another one."""
+    """The image format of an output path; ConfigError if an explicit codec names another one,
+    OutputError for a format nothing here writes (DPX: io.paths)."""
+    reason = unsupported_reason(path)
+    if reason:
+        raise OutputError(f"output {path}: {reason}")
     fmt = image_format(path)
     if codec not in (None, "", "auto") and codec != fmt:
         raise ConfigError(f"'output.codec' {codec} does not match the output file type .{fmt} of {path}")

@@ -37,6 +37,7 @@ from .stages import StageFactory, check_stages, last_temporal, max_warmup, reset
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Chunk:
     """Frames ``start..end`` (inclusive clip indices) of one shot."""
@@ -453,7 +454,7 @@ def run_chunk(job: JobParams, info: ClipInfo, chunk: Chunk, work: WorkDir, facto
                     t1 = time.perf_counter()
                     alpha = rec.output_alpha if rec.output_alpha is not None else frame.alpha
                     writer.write(Frame(rec.index, rec.output, alpha, frame.time, frame.extra))
-                    if start_time is None:  # the streaming writer's rule (io/video_writer.py): timestamp, else index / fps
+                    if start_time is None:  # the streaming writer's rule (io/video_writer): timestamp, else index / fps
                         start_time = float(frame.time) if frame.time > 0 else frame.index / float(info.fps or 24.0)
                     rec.timings["encode"] = time.perf_counter() - t1
                     timings.add_record(rec.timings)
