@@ -211,6 +211,21 @@ def test_a_frame_that_fails_to_decode_is_named_and_skipped_only_when_allowed(cli
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_longer_audio_track_is_not_a_cut_file(clips, tmp_path):
+    """A Matroska duration is the longest stream's: 1 s of video with 3 s of audio is whole (the
+    video just ends first), and stays an error when the file is cut inside its video."""
+    from media_helpers import clip_with_tone
+
+    long = clip_with_tone(clips["mkv"], str(tmp_path / "long.mkv"), 3 * N)
+    with open_reader(long) as r:
+        assert r.info.duration > 2.5 and r.info.n_frames > 2 * N  # the header implies 3 s of frames
+        assert len(r) == N and sum(1 for _ in r) == N
+    cut = _cut(long, str(tmp_path / "cut.mkv"), 0.3)
+    assert 0 < _decodable(cut) < N
+    with open_reader(cut) as r, pytest.raises(TruncatedInputError, match="but its duration implies about"):
+        len(r)
+
+
 def test_whole_files_pass_the_check_unchanged(clips):
     for kind in ("mp4", "mkv", "mov"):
         with open_reader(clips[kind]) as r:

@@ -3,24 +3,22 @@
 A clip copied short (an interrupted transfer, a full disk at the camera) keeps a header that lists
 every frame (MP4/MOV sample tables) or a duration that implies them (Matroska). Rendering the
 frames that happen to decode would hand a farm a shorter shot with exit 0, so the reader checks
-before its first frame: the last listed frame must be present (MP4/MOV, a seek and a demux of one
-group of pictures, nothing decoded) or the packets must fill the duration (Matroska, a demux of
-the file). A short file is an :class:`TruncatedInputError` (exit 3) naming the frames that decode
+before its first frame that the last frame it promises is present: a seek to the keyframe before
+it and a demux of that group of pictures, nothing decoded (for a count implied by a duration,
+the frame a small slack before the end). A Matroska duration is that of the longest stream, so a
+video track ended early is no cut file when another stream's packets still run to the end (a
+longer audio track). A short file is an :class:`TruncatedInputError` (exit 3) naming the frames that decode
 and the header's count, the same line for a whole render and for every farm chunk; with
 ``--allow-truncated`` the frames that decode are rendered, with a warning.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable, Iterator
 
 import av
 
 from ..errors import InputError
 from .video_probe import open_container
-
-log = logging.getLogger(__name__)
-
 
 #: ClipInfo.metadata key of a file found short (and allowed): the frame count its header claims
 HEADER_FRAMES = "genrefocus.header_frames"
@@ -56,6 +54,27 @@ def decode_packets(container: Any, vs: Any, on_error: Callable[[Exception], None
             on_error(exc)
             continue
         yield from frames
+
+
+def data_reaches(path: str, seconds: float) -> bool:
+    """Whether the packets of some stream run to `seconds` from the start: a seek two seconds
+    before it and a demux of every stream to the end of the file."""
+    c = open_container(path)
+    try:
+        start = (c.start_time or 0) / 1e6
+        try:
+            c.seek(int(max(0.0, start + seconds - 2.0) * 1e6))  # AV_TIME_BASE units
+        except av.error.FFmpegError:
+            c.seek(0)
+        end = 0.0
+        for pkt in c.demux():
+            if pkt.size and pkt.pts is not None and pkt.time_base:
+                end = max(end, float((pkt.pts + (pkt.duration or 0)) * pkt.time_base) - start)
+        return end >= seconds
+    except (av.error.FFmpegError, ValueError):
+        return False
+    finally:
+        c.close()
 
 
 def last_frame_present(path: str, last: int, fps: Any, start_pts: int) -> bool:

@@ -21,8 +21,8 @@ from ..errors import ConfigError, InputError
 from .frame import ClipInfo, Frame
 from .interlace import MODES as INTERLACE_MODES, PREROLL, Deinterlacer, is_interlaced
 from .pixels import decode_to_code
-from .truncation import (HEADER_FRAMES, TruncatedInputError, decode_packets, last_frame_present, slack,
-                         truncated_message)
+from .truncation import (HEADER_FRAMES, TruncatedInputError, data_reaches, decode_packets, last_frame_present,
+                         slack, truncated_message)
 from .video_probe import ESTIMATED, ffmpeg_message, guess_matrix, open_container, probe_container
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class VideoReader:
             span = int(round(float((last_pts - self._start_pts) * self._vs.time_base * self.info.fps))) + 1
             n = max(n, span)
         implied = self.info.n_frames  # from the header's duration (an estimate, or None)
-        if implied and n + slack(implied) < implied:
+        if implied and n + slack(implied) < implied and not self._other_stream_runs_on():
             return self._truncated()  # a copy cut short: an error, or (allowed) the frames that decode
         self.info.n_frames = n
         self.info.metadata.pop(ESTIMATED, None)
@@ -123,8 +123,21 @@ class VideoReader:
         if not expected:
             return
         last = expected - 1 - (slack(expected) if ESTIMATED in self.info.metadata else 0)
-        if last > 0 and not last_frame_present(self.path, last, self.info.fps, self._start_pts):
+        if last > 0 and not last_frame_present(self.path, last, self.info.fps, self._start_pts) \
+                and not self._other_stream_runs_on():
             self._truncated(announce)
+
+    def _other_stream_runs_on(self) -> bool:
+        """For a count implied by the duration: whether another stream (a longer audio track) fills
+        that duration, so the video track just ends earlier (logged; len() counts its frames)."""
+        if ESTIMATED not in self.info.metadata or not self.info.duration:
+            return False
+        expected = self.info.n_frames or 0
+        if not data_reaches(self.path, self.info.duration - slack(expected) / float(self.info.fps)):
+            return False
+        log.info("input %s: the video ends before the file's %.2f s (another stream runs longer)", self.path,
+                 self.info.duration)
+        return True
 
     def _truncated(self, announce: bool = True) -> int:
         """A file short of its header: TruncatedInputError, or with allow_truncated a warning and
