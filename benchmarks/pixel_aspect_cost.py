@@ -27,7 +27,7 @@ import render_speed as rs  # noqa: E402  (puts the repo and lfbench on sys.path)
 
 from genrefocus_video import render_bokeh  # noqa: E402
 from genrefocus_video.io.frame import ClipInfo, Frame  # noqa: E402
-from genrefocus_video.io.video import VideoWriter  # noqa: E402
+from genrefocus_video.io.video_writer import VideoWriter  # noqa: E402
 
 ASPECTS = {"1 (square)": 1.0, "4/3 (HDV)": 4 / 3, "10/11 (NTSC DV)": 10 / 11, "2 (anamorphic)": 2.0}
 

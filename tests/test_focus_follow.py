@@ -173,7 +173,7 @@ def test_following_back_on_a_video_reads_forward_in_blocks(lf_follow_clip, tmp_p
     """On a long-GOP video every random read seeks to a keyframe and decodes forward: following
     back frame by frame would cost O(frames x GOP). The follower prefetches blocks in one forward
     pass, so the seeks are about one per block; the result matches the image sequence's."""
-    from genrefocus_video.io.video import VideoReader
+    from genrefocus_video.io.video_reader import VideoReader
     from genrefocus_video.io.writer import open_writer
 
     c = lf_follow_clip
@@ -224,7 +224,7 @@ def test_following_back_reads_a_depth_video_forward_in_blocks(lf_follow_clip, tm
     block's depth in one forward pass and the depth reader seeks, so there are about as many
     (re)starts as blocks, and the depth read back equals a sequential read."""
     from genrefocus_video.io.depthio import open_depth
-    from genrefocus_video.io.video import VideoReader
+    from genrefocus_video.io.video_reader import VideoReader
     from genrefocus_video.io.writer import open_writer
 
     c = lf_follow_clip

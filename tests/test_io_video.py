@@ -297,7 +297,7 @@ def test_codec_and_pix_fmt_overrides_are_validated(tmp_path):
 def test_auto_codec_that_cannot_go_into_mp4_falls_back_to_the_containers_own():
     """'auto' keeps the input's codec family where the container can hold it; ProRes or FFV1 into
     .mp4 becomes H.265 for > 8-bit input (keeps the bit depth and the HDR10 metadata) or H.264."""
-    from genrefocus_video.io.video import resolve_codec
+    from genrefocus_video.io.codecs import resolve_codec
 
     prores10 = ClipInfo(path="", kind="video", width=W, height=H, codec="prores", bit_depth=10, chroma="422")
     ffv1_8 = ClipInfo(path="", kind="video", width=W, height=H, codec="ffv1", bit_depth=8, chroma="420")
@@ -530,7 +530,7 @@ def test_h265_is_not_used_for_frames_too_small_for_x265():
     for them, an explicit --codec h265 is a config error instead of a crash."""
     from dataclasses import replace
 
-    from genrefocus_video.io.video import resolve_codec
+    from genrefocus_video.io.codecs import resolve_codec
 
     tiny = ClipInfo(path="", kind="video", width=48, height=32, codec="prores", bit_depth=10, chroma="422")
     assert resolve_codec("auto", tiny, "x.mp4") == "h264"
@@ -577,7 +577,7 @@ def test_h265_clips_of_a_few_frames_are_written_whole(tmp_path):
 _OPEN_CLOSE_LOOP = """
 import sys
 import av
-import genrefocus_video.io.video  # noqa: F401  (sets FFmpeg's logging the way every render runs)
+import genrefocus_video.io.video_probe  # noqa: F401  (sets FFmpeg's logging the way every render runs)
 for _ in range(150):
     c = av.open(sys.argv[1])
     s = c.streams.video[0]
@@ -611,23 +611,30 @@ def test_closing_a_threaded_h264_decoder_mid_stream_never_hangs(tmp_path):
     assert done.returncode == 0 and "done" in done.stdout, done.stderr[-400:]
 
 
-def test_a_clip_cut_short_in_transfer_is_reported(tmp_path, caplog):
-    """Matroska stores its duration in the header: a copy cut short renders only the frames that
-    are there, and says so (it used to render them without a word)."""
+def test_a_clip_cut_short_in_transfer_is_refused_unless_allowed(tmp_path, caplog):
+    """Matroska stores its duration in the header: a copy cut short is an error naming the frames
+    that decode and the count the duration implies (it used to render them with a warning, and
+    before that without a word); --allow-truncated renders those frames, with a warning."""
     import logging
 
     from media_helpers import clip_with_tone
     from test_pipeline_kit import make_clip
 
+    from genrefocus_video.io.truncation import TruncatedInputError
+
     full = clip_with_tone(make_clip(str(tmp_path / "v.mkv"), n=24), str(tmp_path / "full.mkv"), 24)
     data = open(full, "rb").read()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) * 6 // 10])
-    with caplog.at_level(logging.WARNING, logger="genrefocus_video.io.video"):
+    with caplog.at_level(logging.WARNING, logger="genrefocus_video.io.video_reader"):
         with open_reader(full) as r:
             assert len(r) == 24
         assert "truncated" not in caplog.text
-        with open_reader(str(cut)) as r:
+        with open_reader(str(cut)) as r, pytest.raises(TruncatedInputError, match="cut.mkv: .* frames decode, "
+                                                                               "but its duration implies about 24"):
+            len(r)
+        with open_reader(str(cut), allow_truncated=True) as r:
             n = len(r)
             assert 0 < n < 20 and len(list(r)) == n
-    assert f"than its {n} video frames: the file may be truncated" in caplog.text
+    assert f"{n} frames decode, but its duration implies about 24" in caplog.text
+    assert "--allow-truncated" in caplog.text

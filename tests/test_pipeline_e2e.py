@@ -265,7 +265,7 @@ def test_an_existing_still_whose_name_has_pattern_characters_is_read_as_that_fil
     import cv2
 
     from genrefocus_video.io.reader import open_reader
-    from genrefocus_video.io.sequence import is_pattern
+    from genrefocus_video.io.paths import is_pattern
 
     img = np.zeros((24, 32, 3), np.uint8)
     img[:, 16:] = 200

@@ -28,7 +28,8 @@ def check_output_path(final_path: str, *, overwrite: bool = False, inputs: tuple
     a folder that does not exist or is not writable.
     """
     final = os.path.abspath(final_path)
-    from .sequence import in_sequence, is_pattern
+    from .paths import is_pattern
+    from .sequence import in_sequence
 
     for src in inputs:
         if src and os.path.exists(final) and _same_file(final, src):
@@ -51,7 +52,8 @@ def check_output_path(final_path: str, *, overwrite: bool = False, inputs: tuple
 def refuse_inputs_in_pattern(pattern: str, inputs: tuple[str, ...]) -> None:
     """OutputError if an output image-sequence `pattern` would write over any existing file of the
     `inputs` (single files or sequence patterns), at any frame number."""
-    from .sequence import in_sequence, is_pattern, sequence_files
+    from .paths import is_pattern
+    from .sequence import in_sequence, sequence_files
 
     for src in inputs:
         if not src:

@@ -41,8 +41,9 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from .images import is_image_path, read_image
-from .sequence import _list_frames, is_pattern
+from .images import read_image
+from .paths import is_image_path, is_pattern
+from .sequence import _list_frames
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class _VideoDepth:
     SKIP_AHEAD = 32  # frames: a read this far ahead decodes through; farther, it seeks
 
     def __init__(self, path: str) -> None:
-        from .video import VideoReader
+        from .video_reader import VideoReader
 
         self.path = path
         self._reader = VideoReader(path)

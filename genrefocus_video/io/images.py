@@ -16,9 +16,6 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 
-IMAGE_EXTENSIONS = (".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp", ".webp", ".pfm")
-
-
 @dataclass
 class ImageData:
     """Decoded pixels: H×W×C float32 (C = 1 or 3), optional alpha, what the file stored."""
@@ -30,10 +27,6 @@ class ImageData:
     pixel_aspect: float = 1.0  # EXR pixelAspectRatio (width / height of a pixel on display)
     # an EXR's other channels (AOVs: Z, normals, motion, IDs), by name, in their stored type
     extra: dict = field(default_factory=dict)
-
-
-def is_image_path(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 def image_format(path: str) -> str:

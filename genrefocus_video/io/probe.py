@@ -16,8 +16,9 @@ from fractions import Fraction
 from typing import Any
 
 from .frame import ClipInfo
-from .images import is_image_path
-from .sequence import SequenceReader, is_pattern
+from .paths import is_image_path, is_pattern
+from .sequence import SequenceReader
+from .truncation import HEADER_FRAMES
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,11 @@ def probe(path: str, transfer: str = "auto", *, exact_count: bool = True) -> Cli
     """Describe a video file, image sequence or image (raises InputError for bad inputs)."""
     if is_pattern(path) or is_image_path(path):
         return SequenceReader(path, transfer).info
-    from .video import VideoReader
+    from .video_reader import VideoReader
 
-    r = VideoReader(path, transfer)
+    r = VideoReader(path, transfer, allow_truncated=True)
     try:
+        r.check_complete(announce=False)  # a short file: the frames that decode, and what the header says
         info = r.info
     finally:
         r.close()
@@ -95,6 +97,9 @@ def describe(info: ClipInfo) -> str:
         n += " (estimated from duration)"
     dur = "unknown" if info.duration is None else f"{info.duration:.3f} s"
     lines.append(f"  frames      {n} at {_fmt_fps(info.fps)} fps, duration {dur}")
+    if info.metadata.get(HEADER_FRAMES):
+        lines.append(f"  truncated   only {info.n_frames} frames decode, the header promises "
+                     f"{info.metadata[HEADER_FRAMES]} (a render stops with exit 3 unless --allow-truncated)")
     if info.time_base:
         lines.append(f"  time base   {info.time_base}")
     codec = info.codec or "?"

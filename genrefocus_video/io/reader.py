@@ -11,9 +11,9 @@ from typing import Iterator, Optional, Union
 
 from ..errors import InputError
 from .frame import ClipInfo, Frame
-from .images import is_image_path
-from .sequence import SequenceReader, is_pattern
-from .video import VideoReader
+from .paths import path_kind, unsupported_reason
+from .sequence import SequenceReader
+from .video_reader import VideoReader
 
 
 class FrameReader:
@@ -63,18 +63,24 @@ class FrameReader:
 
 def open_reader(path: str, transfer: str = "auto", first_frame: int = 0, last_frame: Optional[int] = None,
                 fps: Optional[float] = None, pixel_aspect: Optional[float] = None,
-                deinterlace: str = "auto") -> FrameReader:
+                deinterlace: str = "auto", allow_truncated: bool = False) -> FrameReader:
     """Open a clip for streaming reads. ``fps`` applies to sequences/images (videos carry their own);
     ``pixel_aspect`` replaces what the file says (or does not say) about its pixels' shape;
-    ``deinterlace`` (auto|on|off) is for interlaced video (io.interlace)."""
+    ``deinterlace`` (auto|on|off) is for interlaced video (io.interlace); ``allow_truncated`` lets a
+    video that holds fewer frames than its header says render the frames that decode (with a
+    warning) instead of failing (io.truncation)."""
     if not path:
         raise InputError("no input given; expected a video file, image sequence pattern or image")
     if last_frame is not None and last_frame < first_frame:
         raise InputError(f"input {path}: last frame {last_frame} is before first frame {first_frame}")
-    if is_pattern(path) or is_image_path(path):
+    kind = path_kind(path)
+    if kind == "unsupported":
+        raise InputError(f"input {path}: {unsupported_reason(path)}")
+    if kind in ("sequence", "image"):
         reader = FrameReader(SequenceReader(path, transfer, first_frame, last_frame, fps))
     else:
-        reader = FrameReader(VideoReader(path, transfer, first_frame, last_frame, deinterlace))
+        reader = FrameReader(VideoReader(path, transfer, first_frame, last_frame, deinterlace,
+                                         allow_truncated=allow_truncated))
     if pixel_aspect is not None:
         reader.info.pixel_aspect = Fraction(pixel_aspect).limit_denominator(1000)
     return reader

@@ -19,26 +19,9 @@ from .. import colour
 from ..errors import ConfigError, InputError, OutputError
 from . import atomic
 from .frame import ClipInfo, Frame
-from .images import ImageData, image_format, is_image_path, read_image, write_image
-
-_PRINTF = re.compile(r"%0?(\d*)d")
-_HASHES = re.compile(r"#+")
-
-
-def normalise_pattern(path: str) -> str:
-    """`shot.####.exr` -> `shot.%04d.exr`; printf patterns unchanged."""
-    return _HASHES.sub(lambda m: f"%0{len(m.group(0))}d", path)
-
-
-def is_pattern(path: str) -> bool:
-    """A frame-number pattern (%04d, ####) or glob. A video container's name never is one: `take #1.mp4`
-    or `shot [final].mov` are files (they were read as sequences and failed); nor is the name of a
-    file that exists (a still called `take #1.png`)."""
-    from .video import VIDEO_EXTENSIONS
-
-    if os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS or os.path.isfile(path):
-        return False
-    return bool(_PRINTF.search(path) or _HASHES.search(path) or any(c in path for c in "*?["))
+from .images import ImageData, image_format, read_image, write_image
+from .paths import (PRINTF_PATTERN as _PRINTF, WRITABLE_IMAGE_FORMATS, is_pattern, normalise_pattern,
+                    unsupported_reason)
 
 
 def in_sequence(path: str, pattern: str) -> bool:
@@ -228,7 +211,11 @@ def _exif_camera(path: str) -> dict[str, float]:
 
 
 def check_image_codec(path: str, codec: Optional[str]) -> str:
-    """The image format of an output path; ConfigError if an explicit codec names another one."""
+    """The image format of an output path; ConfigError if an explicit codec names another one,
+    OutputError for a format nothing here writes (DPX: io.paths)."""
+    reason = unsupported_reason(path)
+    if reason:
+        raise OutputError(f"output {path}: {reason}")
     fmt = image_format(path)
     if codec not in (None, "", "auto") and codec != fmt:
         raise ConfigError(f"'output.codec' {codec} does not match the output file type .{fmt} of {path}")
@@ -246,7 +233,7 @@ class SequenceWriter:
         if any(c in path for c in "*?["):
             raise OutputError(f"output {path}: use a %04d or #### frame-number pattern, not a glob")
         fmt = check_image_codec(path, codec)
-        if fmt not in ("exr", "png", "tiff", "jpeg", "pfm"):
+        if fmt not in WRITABLE_IMAGE_FORMATS:
             raise OutputError(f"output {path}: cannot write .{fmt} images; use .exr, .png, .tif")
         self.fmt = fmt
         self.like = like
@@ -305,4 +292,4 @@ class SequenceWriter:
         return self._count
 
 
-__all__ = ["SequenceReader", "SequenceWriter", "is_pattern", "is_image_path", "normalise_pattern"]
+__all__ = ["SequenceReader", "SequenceWriter", "in_sequence", "sequence_files"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from .frame import ClipInfo, Frame
-from .images import is_image_path
-from .sequence import SequenceWriter, is_pattern
-from .video import VideoWriter
+from ..errors import OutputError
+from .paths import path_kind, unsupported_reason
+from .sequence import SequenceWriter
+from .video_writer import VideoWriter
 
 
 class FrameWriter:
@@ -67,10 +68,11 @@ def open_writer(path: str, like: ClipInfo, *, codec: str = "auto", pix_fmt: Opti
     container-level pixel aspect once for the whole file (no copy pass per segment).
     """
     if not path:
-        from ..errors import OutputError
-
         raise OutputError("no output given; expected a video file or image sequence pattern (-o)")
-    if is_pattern(path) or is_image_path(path):
+    kind = path_kind(path)
+    if kind == "unsupported":
+        raise OutputError(f"output {path}: {unsupported_reason(path)}")
+    if kind in ("sequence", "image"):
         return FrameWriter(SequenceWriter(path, like, codec=codec, transfer=transfer, exr_half=exr_half,
                                           overwrite=overwrite))
     return FrameWriter(VideoWriter(path, like, codec=codec, pix_fmt=pix_fmt, transfer=transfer, crf=crf,

@@ -30,6 +30,9 @@ class InputParams:
     deinterlace: str = param("auto", "interlaced video: 'auto' deinterlaces frames flagged interlaced (FFmpeg's "
                              "bwdif, one frame per frame; the output is progressive), 'on' every frame, 'off' none",
                              choices=("auto", "on", "off"))
+    allow_truncated: bool = param(False, "a video holding fewer frames than its header lists (a copy cut short, "
+                                  "a frame that fails to decode): render the frames that decode, with a warning, "
+                                  "instead of stopping with exit 3", flag="allow-truncated")
 
 
 @dataclass

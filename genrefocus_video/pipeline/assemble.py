@@ -10,7 +10,8 @@ from typing import Optional
 
 from ..errors import OutputError
 from ..params import JobParams
-from .manifest import ChunkRecord, is_sequence_output
+from .manifest import ChunkRecord
+from ..io.paths import is_image_output
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 def assemble(job: JobParams, records: list[ChunkRecord], fps: float, has_audio: bool,
              pixel_aspect: Fraction = Fraction(1)) -> None:
     """Join finished segments (in chunk order) into the final output."""
-    if is_sequence_output(job.output.path, job.output.codec):
+    if is_image_output(job.output.path, job.output.codec):
         _move_images(job, records)
         return
     from ..io.atomic import atomic_output

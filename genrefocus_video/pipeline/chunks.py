@@ -20,7 +20,8 @@ from ..errors import GenRefocusError, JobError, OutputError
 from ..params import JobParams
 from .executors.local import LocalExecutor, StageCache
 from .loop import LoopResult, Span, run_frames
-from .manifest import ChunkRecord, is_sequence_output
+from .manifest import ChunkRecord
+from ..io.paths import is_image_output
 from .outputs import write_before_after, write_chunked_outputs
 from .plan import Chunk, JobPlan, frame_rate, open_job_input
 from .progress import JobProgress
@@ -83,7 +84,7 @@ def _record(plan: JobPlan, chunk: Chunk, work: WorkDir, seg: str, result: LoopRe
             warmup_from: int) -> ChunkRecord:
     """The chunk's record from the loop's result (the before/after image rendered to the work folder)."""
     job = plan.job
-    loc = os.path.dirname(seg) if is_sequence_output(job.output.path, job.output.codec) else seg
+    loc = os.path.dirname(seg) if is_image_output(job.output.path, job.output.codec) else seg
     rec = ChunkRecord(chunk.index, chunk.start, chunk.end, result.frames, plan.fingerprint, loc,
                       start_time=result.start_time, warmup_from=warmup_from, pid=os.getpid(), host=os.uname().nodename,
                       seconds=round(seconds, 4), timings=result.timings.to_dict(),
@@ -136,7 +137,7 @@ def already_complete(plan: JobPlan, work: WorkDir, say: bool = True) -> bool:
     job = plan.job
     out = job.output.path
     complete = work.is_complete(out, plan.chunks, plan.fingerprint) and os.path.exists(
-        out if not is_sequence_output(out, job.output.codec) else os.path.dirname(os.path.abspath(out)))
+        out if not is_image_output(out, job.output.codec) else os.path.dirname(os.path.abspath(out)))
     if complete and job.output.overwrite:
         # Its segments were removed after the join, so every chunk renders again.
         if say:

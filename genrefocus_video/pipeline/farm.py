@@ -148,7 +148,8 @@ def _shot_job(path: str, name: str, body: Any, defaults: dict[str, Any], root: s
 def _input_exists(path: str) -> bool:
     """A file, or an image-sequence pattern (%04d, ####) or glob with at least one frame: the
     reader's own listing (a private regex here had missed `####` sequences, which render reads)."""
-    from ..io.sequence import is_pattern, sequence_files
+    from ..io.paths import is_pattern
+    from ..io.sequence import sequence_files
 
     return os.path.exists(path) or (is_pattern(path) and bool(sequence_files(path)))
 

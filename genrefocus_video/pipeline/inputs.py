@@ -15,4 +15,5 @@ def open_input(job: Any, first: int = 0, last: Optional[int] = None) -> Any:
 
     i = job.input
     return open_reader(i.path, transfer=i.transfer, first_frame=first, last_frame=last, fps=i.fps,
-                       pixel_aspect=i.pixel_aspect, deinterlace=i.deinterlace)
+                       pixel_aspect=i.pixel_aspect, deinterlace=i.deinterlace,
+                       allow_truncated=i.allow_truncated)

@@ -20,20 +20,10 @@ from typing import Any, Optional
 
 from ..params import JobParams
 
-SEQUENCE_EXTS = (".exr", ".png", ".tif", ".tiff", ".dpx", ".jpg", ".jpeg")
-
-
-def is_sequence_output(path: str, codec: str = "auto") -> bool:
-    """True when the output is a folder of images (a pattern, an image codec or an image extension)."""
-    from ..io.sequence import is_pattern
-
-    return is_pattern(path) or codec in ("exr", "png", "tiff") or os.path.splitext(path)[1].lower() in SEQUENCE_EXTS
-
-
 def default_work_dir(output_path: str) -> str:
     """`out.mov.work` beside the output (`out.%04d.exr` -> `out.exr.work`; a video named
     `take #1.mp4` keeps its `#`, which is not a frame number there)."""
-    from ..io.sequence import is_pattern
+    from ..io.paths import is_pattern
 
     folder, name = os.path.split(os.path.abspath(output_path))
     if is_pattern(output_path):
@@ -69,7 +59,8 @@ def fingerprint(job: JobParams) -> str:
 def file_identity(path: str) -> Optional[list[int]]:
     """(count, total bytes, newest mtime in ns) of a file or an image-sequence pattern; None for
     anything else (a keyframe list written inline, a missing file)."""
-    from ..io.sequence import is_pattern, sequence_files
+    from ..io.paths import is_pattern
+    from ..io.sequence import sequence_files
 
     if os.path.isfile(path):
         files = [path]

@@ -16,7 +16,8 @@ import numpy as np
 from ..errors import ConfigError, InputError, OutputError
 from ..io.frame import ClipInfo
 from ..params import JobParams
-from .manifest import fingerprint, is_sequence_output
+from .manifest import fingerprint
+from ..io.paths import is_image_output
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def check_job(job: JobParams) -> None:
 
 def protected_inputs(job: JobParams) -> tuple[str, ...]:
     """Every file or sequence the job reads: never written over, even with --overwrite."""
-    from ..io.sequence import is_pattern
+    from ..io.paths import is_pattern
 
     return tuple(p for p in (job.input.path, job.depth.path, job.focus.keyframes, job.aperture.image)
                  if p and (os.path.exists(p) or is_pattern(p)))
@@ -125,7 +126,7 @@ def check_output(job: JobParams) -> None:
     """Refuse early (before any work) to overwrite an existing output or an input."""
     from ..io.atomic import check_output_path
 
-    if is_sequence_output(job.output.path, job.output.codec):
+    if is_image_output(job.output.path, job.output.codec):
         _check_sequence_output(job)
         return
     check_output_path(job.output.path, overwrite=job.output.overwrite, inputs=protected_inputs(job))
@@ -137,7 +138,8 @@ def check_output(job: JobParams) -> None:
 
 def _check_sequence_output(job: JobParams) -> None:
     from ..io.atomic import check_output_path, refuse_inputs_in_pattern
-    from ..io.sequence import _list_frames, is_pattern
+    from ..io.paths import is_pattern
+    from ..io.sequence import _list_frames
 
     folder = os.path.dirname(os.path.abspath(job.output.path))
     if not os.path.isdir(folder):
@@ -157,8 +159,8 @@ def check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int]) 
     """Refuse before any rendering what the writer would refuse at its first or second frame: a
     codec the container cannot hold, a pixel format the codec or frame size cannot take, several
     frames into one still image."""
-    from ..io.images import is_image_path
-    from ..io.sequence import check_image_codec, is_pattern
+    from ..io.paths import is_image_path, is_pattern
+    from ..io.sequence import check_image_codec
 
     path = job.output.path
     if is_pattern(path) or is_image_path(path):
@@ -168,9 +170,9 @@ def check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int]) 
             raise ConfigError(f"output {path} is a single image but the job has {total} frames; use a pattern "
                               f"such as {stem}.%04d{ext}, or --first-frame/--last-frame to pick one")
         return
-    if is_sequence_output(path, job.output.codec):
+    if is_image_output(path, job.output.codec):
         return
-    from ..io.video import resolve_codec, resolve_pix_fmt
+    from ..io.codecs import resolve_codec, resolve_pix_fmt
 
     resolve_pix_fmt(resolve_codec(job.output.codec, info, path), info, job.output.pix_fmt, path)
 
@@ -188,9 +190,9 @@ def resolve_executor(job: JobParams, total: Optional[int]) -> JobParams:
 def chunk_count(job: JobParams, info: ClipInfo, total: int) -> int:
     """--chunks, reduced so that every H.264/H.265 segment has at least MIN_REORDERED_CHUNK frames."""
     n = job.executor.chunks
-    if is_sequence_output(job.output.path, job.output.codec):
+    if is_image_output(job.output.path, job.output.codec):
         return n
-    from ..io.video import resolve_codec
+    from ..io.codecs import resolve_codec
 
     if resolve_codec(job.output.codec, info, job.output.path) not in ("h264", "h265"):
         return n

@@ -18,7 +18,8 @@ from typing import Any, Iterator, Optional
 
 from ..errors import OutputError
 from ..params import JobParams
-from .manifest import ChunkRecord, file_identity, fingerprint, is_sequence_output
+from .manifest import ChunkRecord, file_identity, fingerprint
+from ..io.paths import is_image_output
 from .plan import Chunk
 from .report import utc_now, write_json_atomic
 
@@ -48,7 +49,7 @@ class WorkDir:
     def segment_path(self, i: int, output_path: str, codec: str = "auto") -> str:
         """A clip beside the others (same extension), or a folder holding the image pattern."""
         name = os.path.basename(output_path)
-        if is_sequence_output(output_path, codec):
+        if is_image_output(output_path, codec):
             return os.path.join(self.root, "segments", f"seg_{i:04d}", name)
         return os.path.join(self.root, "segments", f"seg_{i:04d}{os.path.splitext(name)[1]}")
 
