@@ -243,9 +243,31 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
                 diffs.append(f"{job}/{out}: only in {'second' if oa is None else 'first'}")
                 continue
             for field in sorted(set(oa) | set(ob)):
-                if oa.get(field) != ob.get(field):
+                if field == "job" and isinstance(oa.get(field), dict) and isinstance(ob.get(field), dict):
+                    diffs += [f"{job}/{out}: job {line}" for line in _job_diff(oa["job"], ob["job"])]
+                elif oa.get(field) != ob.get(field):
                     diffs.append(f"{job}/{out}: {field} differs")
     return diffs
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _job_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The resolved jobs' differing settings. A parameter only one schema has (added or removed
+    between the checkouts) is not a difference in what was rendered; it is named only if its value
+    is set (not None / False), which would mean the job asked for something the other cannot do."""
+    fa, fb = _flat(a), _flat(b)
+    lines = [f"{k} differs ({fa[k]!r} vs {fb[k]!r})" for k in sorted(set(fa) & set(fb)) if fa[k] != fb[k]]
+    for k in sorted(set(fa) ^ set(fb)):
+        v = fa.get(k, fb.get(k))
+        if v not in (None, False):
+            lines.append(f"{k} only in the {'first' if k in fa else 'second'} schema, set to {v!r}")
+    return lines
 
 
 #: Compared between the faces of one job: the side outputs, and the pixels of lossless outputs. Not
