@@ -6,17 +6,19 @@ token branch* that joins the joint attention of the text and image branches.
 
 * Position ids: a condition branch reuses the 2-D RoPE grid of the latent image, shifted by a
   per-branch ``delta`` (rows, cols). Pixel-aligned conditions sit on the image's own grid
-  ((0, 0): blurry input, AIF, defocus map); an auxiliary image that must not be confused with it is
-  moved to a disjoint grid ((0, N): DeblurNet's pre-deblurred input, N >= grid width).
+  ((0, 0): blurry input, AIF, defocus map); DeblurNet's pre-deblurred input sits at the
+  reference's fixed (0, 32). In tiled mode every branch gets the tile-local grid (see :mod:`.tiling`).
 * Modulation: condition branches are embedded with timestep 0 (they are clean images), the image
   and text branches with the current flow time t.
 * LoRA: the Genfocus LoRA is active on the condition branches only; the text and image branches
   run the frozen FLUX weights (the LoRA's ``base_layer``).
 * Attention: every branch attends to text + image + itself; condition branches never attend to
   each other (a block mask, computed per query group so that fused kernels still apply).
-* Tiling: frames larger than the native tile are denoised in overlapping tiles (global position
-  ids kept inside each tile, condition tokens cropped identically) and the velocities are blended
-  with a smooth, strictly positive window, so the result has no seams.
+* Tiling: frames of at least 512 px short side are denoised in overlapping 32-token tiles
+  (condition tokens cropped identically) and the velocities blended with a Gaussian window, as the
+  reference does (:mod:`.tiling`); the timestep shift mu always comes from the whole frame.
+* LoRA scale: every adapter runs with scaling 1 whatever the file's alpha/rank (the reference's
+  ``specify_lora``), set once at load time by :func:`.loaders.load_lora`.
 
 Everything here takes components (diffusers FluxTransformer2DModel, AutoencoderKL, CLIP/T5 text
 encoders, FlowMatchEulerDiscreteScheduler) as arguments: tests build tiny random ones from configs,
@@ -31,10 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-#: Genfocus tile size in packed latent tokens (32 tokens = 512 px for FLUX's 8x VAE + 2x2 packing).
-GENFOCUS_TILE_TOKENS = 32
-#: Genfocus's column shift of the pre-deblur branch (one 512-px tile to the right).
-GENFOCUS_PREDEBLUR_SHIFT = 32
+from .tiling import (GENFOCUS_PREDEBLUR_SHIFT, GENFOCUS_TILE_TOKENS, GridPlan, grid_ids, plan_grid,  # noqa: F401
+                     should_tile, tile_indices, tile_starts, tile_window, tiled_apply)
 
 
 # --------------------------------------------------------------------------- components
@@ -140,23 +140,6 @@ def unpack_latents(tokens: torch.Tensor, th: int, tw: int) -> torch.Tensor:
     c = d // 4
     x = tokens.view(b, th, tw, c, 2, 2).permute(0, 3, 1, 4, 2, 5)
     return x.reshape(b, c, th * 2, tw * 2)
-
-
-def grid_ids(th: int, tw: int, delta: tuple[int, int] = (0, 0), device: Any = "cpu") -> torch.Tensor:
-    """Position ids [th*tw, 3] = (0, row + delta_row, col + delta_col), row-major like the tokens."""
-    rows = torch.arange(th, device=device, dtype=torch.float32)[:, None].expand(th, tw)
-    cols = torch.arange(tw, device=device, dtype=torch.float32)[None, :].expand(th, tw)
-    ids = torch.stack([torch.zeros_like(rows), rows + delta[0], cols + delta[1]], dim=-1)
-    return ids.reshape(th * tw, 3)
-
-
-def predeblur_shift(grid_w_tokens: int) -> int:
-    """Column shift N of DeblurNet's pre-deblur branch: Genfocus's 32, widened so grids never overlap.
-
-    Inside a 32-token tile this is exactly Genfocus's (0, 32); an untiled frame wider than 32 tokens
-    gets N = its width, so the pre-deblur grid starts right of the blurry-input grid.
-    """
-    return max(GENFOCUS_PREDEBLUR_SHIFT, int(grid_w_tokens))
 
 
 # --------------------------------------------------------------------------- branches
@@ -342,7 +325,7 @@ class Condition:
 
     image: float tensor [1, 3, H, W] already in the VAE's input range ([-1, 1] for photos; Genfocus
     feeds its defocus map in [0, 1] unchanged). delta: (row, col) shift of its position grid in
-    tokens; ``"predeblur"`` means (0, N) with N from :func:`predeblur_shift` at run time.
+    tokens (untiled only); ``"predeblur"`` means the reference's fixed (0, 32).
     """
 
     image: torch.Tensor
@@ -372,85 +355,6 @@ def vae_decode(comp: FluxComponents, latents: torch.Tensor) -> torch.Tensor:
         return vae.decode(z).sample.float()
 
 
-# --------------------------------------------------------------------------- tiling
-def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size `tile` covering [0, n) with at least `overlap` shared tokens."""
-    if n <= tile:
-        return [0]
-    stride = max(1, tile - overlap)
-    starts = list(range(0, n - tile + 1, stride))
-    if starts[-1] + tile < n:
-        starts.append(n - tile)
-    return starts
-
-
-def tile_window(th: int, tw: int, device: Any = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Smooth strictly positive blending window [th*tw] (Gaussian, as Genfocus: exp(-(x²+y²)) on [-2,2]²).
-
-    Positive everywhere so every token has weight; smooth so blended velocities have no seams.
-    """
-    y = torch.linspace(-2, 2, th, device=device, dtype=torch.float32)
-    x = torch.linspace(-2, 2, tw, device=device, dtype=torch.float32)
-    w = torch.exp(-(y[:, None] ** 2 + x[None, :] ** 2))
-    return w.reshape(-1).to(dtype)
-
-
-def tiled_apply(fn: Callable[[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]], torch.Tensor],
-                latents: torch.Tensor, ids: torch.Tensor, conds: list[torch.Tensor], cond_ids: list[torch.Tensor],
-                th: int, tw: int, tile: int, overlap: int) -> torch.Tensor:
-    """Evaluate `fn(latents, ids, conds, cond_ids)` on overlapping tiles and blend the outputs.
-
-    Tokens are row-major on a th x tw grid; each tile keeps the *global* position ids of its tokens,
-    and every condition is cropped to the same token indices, so a pixel-aligned condition stays
-    aligned and shifted grids stay shifted. Blending weights come from :func:`tile_window`.
-    """
-    tiles = tile_indices(th, tw, tile, overlap)
-    if len(tiles) == 1:
-        return fn(latents, ids, conds, cond_ids)
-    acc = torch.zeros(latents.shape[0], th * tw, latents.shape[2], device=latents.device, dtype=torch.float32)
-    wsum = torch.zeros(th * tw, device=latents.device, dtype=torch.float32)
-    win = tile_window(min(tile, th), min(tile, tw), device=latents.device)
-    for idx in tiles:
-        idx = idx.to(latents.device)
-        out = fn(latents[:, idx], ids[idx], [x[:, idx] for x in conds], [i[idx] for i in cond_ids])
-        acc[:, idx] += out.float() * win[None, :, None]
-        wsum[idx] += win
-    return (acc / wsum[None, :, None]).to(latents.dtype)
-
-
-@dataclass
-class GridPlan:
-    """Position ids of the image branch and of every condition branch, and the tiling used."""
-
-    ids: torch.Tensor  # [th*tw, 3]
-    cond_ids: list[torch.Tensor]
-    tile: int  # tile side in tokens (the whole grid when untiled)
-    overlap: int
-    tiled: bool
-
-
-def plan_grid(th: int, tw: int, deltas: Sequence[Any], tile_tokens: int = GENFOCUS_TILE_TOKENS, *,
-              tile: Optional[bool] = None, overlap_tokens: Optional[int] = None) -> GridPlan:
-    """Decide tiling and build the (global) position ids; ``"predeblur"`` deltas get (0, N).
-
-    N is chosen from the width actually attended at once (a tile, or the whole untiled grid), so
-    the shifted grid never overlaps the image grid — in a tile, N = 32 exactly as Genfocus.
-    """
-    tiled = tile if tile is not None else (th > tile_tokens or tw > tile_tokens)
-    tile_n = tile_tokens if tiled else max(th, tw)
-    overlap = overlap_tokens if overlap_tokens is not None else max(1, tile_n // 8)
-    grid_w = min(tile_n, tw)
-    cond_ids = [grid_ids(th, tw, (0, predeblur_shift(grid_w)) if d == "predeblur" else tuple(d)) for d in deltas]
-    return GridPlan(grid_ids(th, tw), cond_ids, tile_n, overlap, tiled)
-
-
-def tile_indices(th: int, tw: int, tile: int, overlap: int) -> list[torch.Tensor]:
-    """Token indices (row-major) of every tile of a th x tw grid."""
-    index = torch.arange(th * tw).view(th, tw)
-    return [index[r:r + min(tile, th), c:c + min(tile, tw)].reshape(-1)
-            for r in tile_starts(th, tile, overlap) for c in tile_starts(tw, tile, overlap)]
-
-
 # --------------------------------------------------------------------------- sampler
 def _calculate_shift(seq_len: int, cfg: Any) -> float:
     """FLUX's resolution-dependent timestep shift mu (linear in the image token count)."""
@@ -475,13 +379,14 @@ def sample(comp: FluxComponents, conditions: Sequence[Condition], *, height: int
            steps: int = 28, guidance: float = 3.5, seed: int = 0, noise: Optional[torch.Tensor] = None,
            init_latents: Optional[torch.Tensor] = None, init_strength: Any = 0.0,
            tile_tokens: int = GENFOCUS_TILE_TOKENS, overlap_tokens: Optional[int] = None,
-           tile: Optional[bool] = None, progress: Optional[Callable[[int, int], None]] = None) -> SampleResult:
+           tile: Any = "auto", progress: Optional[Callable[[int, int], None]] = None) -> SampleResult:
     """Flow-matching Euler sampling of FLUX with condition branches (Genfocus ``generate``).
 
     noise: initial Gaussian latents [1, C, h, w] (e.g. flow-warped from the previous frame); drawn
     from `seed` when None. init_latents/init_strength (a number or a [1, 1, h, w] map): start from a
     blend toward given latents (latent warping for video): x_1 = (1 - s)·noise + s·init.
-    tile: force tiling on/off (default: on when the token grid exceeds `tile_tokens`).
+    tile: "auto" (the reference's rule, :func:`.tiling.should_tile`), "on"/"off" or True/False.
+    mu (the timestep shift) is computed from the whole frame's token count th·tw, tiled or not.
     """
     s = comp.pixels_per_token
     if height % s or width % s:
@@ -508,19 +413,18 @@ def sample(comp: FluxComponents, conditions: Sequence[Condition], *, height: int
     latents = pack_latents(x0).to(dt)
 
     plan = plan_grid(th, tw, [c.delta for c in conditions], tile_tokens, tile=tile, overlap_tokens=overlap_tokens)
-    ids = plan.ids.to(dev)
-    cond_tokens, cond_ids = [], [ci.to(dev) for ci in plan.cond_ids]
+    plan.ids, plan.cond_ids = plan.ids.to(dev), [ci.to(dev) for ci in plan.cond_ids]
+    cond_tokens = []
     cond_meta = list(conditions)
     for c in conditions:
         lat = vae_encode(comp, c.image)
         if lat.shape[-2:] != (lh, lw):
             raise ValueError(f"condition '{c.name}' is {tuple(c.image.shape[-2:])}, frame is {(height, width)}")
         cond_tokens.append(pack_latents(lat).to(dt))
-    tile_n, overlap, use_tiles = plan.tile, plan.overlap, plan.tiled
 
     sched = comp.scheduler
     sigmas = np.linspace(1.0, 1.0 / steps, steps)
-    mu = _calculate_shift(th * tw if not use_tiles else min(th, tile_n) * min(tw, tile_n), sched.config)
+    mu = _calculate_shift(th * tw, sched.config)
     sched.set_timesteps(sigmas=sigmas, mu=mu, device=dev)
     g = torch.full([1], float(guidance), device=dev)
     one, zero = torch.ones(1, device=dev), torch.zeros(1, device=dev)
@@ -536,7 +440,7 @@ def sample(comp: FluxComponents, conditions: Sequence[Condition], *, height: int
                     br.append(Branch("cond", ct, ci, zero, pooled, one, meta.lora, meta.name))
                 return branch_forward(transformer, br)
 
-            v = tiled_apply(fn, latents, ids, cond_tokens, cond_ids, th, tw, tile_n, overlap)
+            v = tiled_apply(fn, latents, plan, cond_tokens, th, tw)
             latents = sched.step(v, t, latents, return_dict=False)[0]
             if progress is not None:
                 progress(i + 1, len(sched.timesteps))
