@@ -366,6 +366,11 @@ def _calculate_shift(seq_len: int, cfg: Any) -> float:
     return seq_len * m + (base_shift - m * base_len)
 
 
+def timestep_mu(th: int, tw: int, cfg: Any) -> float:
+    """mu for a th x tw token frame: always the WHOLE frame's token count, tiled or not (the reference)."""
+    return _calculate_shift(th * tw, cfg)
+
+
 @dataclass
 class SampleResult:
     image: torch.Tensor  # [1, 3, H, W] in the VAE range
@@ -424,7 +429,7 @@ def sample(comp: FluxComponents, conditions: Sequence[Condition], *, height: int
 
     sched = comp.scheduler
     sigmas = np.linspace(1.0, 1.0 / steps, steps)
-    mu = _calculate_shift(th * tw, sched.config)
+    mu = timestep_mu(th, tw, sched.config)
     sched.set_timesteps(sigmas=sigmas, mu=mu, device=dev)
     g = torch.full([1], float(guidance), device=dev)
     one, zero = torch.ones(1, device=dev), torch.zeros(1, device=dev)
