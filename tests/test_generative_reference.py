@@ -286,3 +286,29 @@ def test_one_flux_base_shared_and_adapters_switched(tmp_path):
     loaders.activate_lora(c1.transformer, "bokehnet")
     wrong, _ = DeblurNet(c1, steps=1)(frame, seed=1)  # no switch: runs the bokeh adapter
     assert not np.array_equal(first, wrong)
+
+
+# --------------------------------------------------------------------------- what the model sees
+@pytest.mark.parametrize("transfer", ["srgb", "bt709"])
+def test_model_sees_the_sources_own_code_values_and_converts_back_exactly(transfer):
+    """A Rec.709 code 0.10 reaches the model as 0.10 (not sRGB-of-linear 0.16); round trip exact."""
+    from genrefocus_video.colour import to_linear
+    from genrefocus_video.generative.convert import from_model, to_model
+
+    codes = np.linspace(0.0, 1.0, 11, dtype=np.float32)
+    lin = np.repeat(to_linear(codes, transfer)[None, :, None], 3, axis=2)  # as the reader linearises
+    seen = (to_model(lin, 1, transfer)[0, 0, 0].numpy() + 1) / 2
+    assert np.allclose(seen, codes, atol=1e-6)
+    back = from_model(to_model(lin, 1, transfer), 1, 11, transfer)
+    assert np.allclose(back, lin, atol=1e-6)
+
+
+@pytest.mark.parametrize("transfer", ["pq", "hlg"])
+def test_hdr_tone_map_is_monotone_bounded_and_inverted_exactly(transfer):
+    from genrefocus_video.generative.convert import hdr_peak, model_decode, model_encode
+
+    p = hdr_peak(transfer)
+    lin = np.array([0.0, 0.01, 0.18, 1.0, 0.9 * p, p], np.float32)
+    enc = model_encode(lin, transfer)
+    assert enc[0] == 0.0 and enc[-1] == pytest.approx(1.0, abs=1e-6) and np.all(np.diff(enc) > 0)
+    assert np.allclose(model_decode(enc, transfer), lin, rtol=1e-4, atol=1e-6)

@@ -92,6 +92,7 @@ class BokehNet:
     aperture_branch: bool = False  # opt-in only (untrained with the published LoRA)
     tiling: str = "auto"  # auto|on|off (tiling.should_tile)
     adapter: Optional[str] = None  # LoRA adapter to activate before sampling (shared FLUX base)
+    transfer: str = "srgb"  # the source's transfer: the model sees its own code values (convert.py)
     focus_range: float = 0.0  # disparity band kept sharp around the focus plane (optics.coc)
 
     _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
@@ -105,7 +106,7 @@ class BokehNet:
         """`focus_range`: this frame's sharp band (a followed subject's); None = the net's constant."""
         m = self.comp.pixels_per_token
         w = self.focus_range if focus_range is None else float(focus_range)
-        conds = [Condition(to_model(aif, m), (0, 0), "aif"),
+        conds = [Condition(to_model(aif, m, self.transfer), (0, 0), "aif"),
                  Condition(map_to_model(defocus_map(disparity, focus_disparity, k, w), m), (0, 0), "defocus")]
         if self.aperture_branch:
             from .convert import pad_map
@@ -132,4 +133,4 @@ class BokehNet:
                      noise=None if noise is None else torch.from_numpy(noise)[None],
                      init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
                      init_strength=init_strength, tile_tokens=self.tile_tokens, tile=self.tiling)
-        return from_model(res.image, h, w), res
+        return from_model(res.image, h, w, self.transfer), res

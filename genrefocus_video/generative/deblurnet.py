@@ -36,6 +36,7 @@ class DeblurNet:
     tile_tokens: int = 32
     tiling: str = "auto"  # auto|on|off (tiling.should_tile)
     adapter: Optional[str] = None  # LoRA adapter to activate before sampling (shared FLUX base)
+    transfer: str = "srgb"  # the source's transfer: the model sees its own code values (convert.py)
 
     _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
 
@@ -48,8 +49,8 @@ class DeblurNet:
         conds = []
         if self.with_predeblur:
             pre_img = pre if pre is not None else np.zeros_like(blurry)  # Genfocus: black when absent
-            conds.append(Condition(to_model(pre_img, m), "predeblur", "predeblur"))
-        conds.append(Condition(to_model(blurry, m), (0, 0), "blurry"))
+            conds.append(Condition(to_model(pre_img, m, self.transfer), "predeblur", "predeblur"))
+        conds.append(Condition(to_model(blurry, m, self.transfer), (0, 0), "blurry"))
         return conds
 
     def __call__(self, blurry: np.ndarray, *, pre: Optional[np.ndarray] = None, seed: int = 0,
@@ -66,4 +67,4 @@ class DeblurNet:
                      noise=None if noise is None else torch.from_numpy(noise)[None],
                      init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
                      init_strength=init_strength, tile_tokens=self.tile_tokens, tile=self.tiling)
-        return from_model(res.image, h, w), res
+        return from_model(res.image, h, w, self.transfer), res

@@ -87,8 +87,9 @@ class DeblurNetStage:
     temporal = False
 
     def __init__(self, job: JobParams, comp: Any = None, *, with_predeblur: Optional[bool] = None,
-                 tile_tokens: int = 32, flux_cache: Any = None) -> None:
+                 tile_tokens: int = 32, flux_cache: Any = None, transfer: str = "srgb") -> None:
         self.job = job
+        self._transfer = transfer  # the clip's transfer: the model sees the source's own code values
         self._comp = comp
         self._with_pre = job.backends.predeblur if with_predeblur is None else with_predeblur
         self._tile = tile_tokens
@@ -103,7 +104,7 @@ class DeblurNetStage:
             comp = self._comp if not shared else load_components(self.job, "deblurnet", cache=self._cache)[0]
             b = self.job.backends
             self._net = DeblurNet(comp, with_predeblur=bool(self._with_pre), steps=b.steps, prompt=b.prompt,
-                                  tile_tokens=self._tile, tiling=b.tiling,
+                                  tile_tokens=self._tile, tiling=b.tiling, transfer=self._transfer,
                                   adapter=lora_kind(self.job, "deblurnet") if shared else None)
         return self._net
 
@@ -133,6 +134,7 @@ class BokehNetStage:
         self._aperture = aperture
         self._tile = tile_tokens
         self._cache = flux_cache
+        self._transfer = info.transfer if info is not None else "srgb"
         self._net: Any = None
         self.reset()
 
@@ -148,7 +150,8 @@ class BokehNetStage:
             b = self.job.backends
             self._net = BokehNet(comp, steps=b.steps, prompt=b.prompt, tile_tokens=self._tile,
                                  focus_range=float(self.job.focus.range), tiling=b.tiling,
-                                 aperture_branch=bool(b.aperture_branch), adapter="bokehnet" if shared else None)
+                                 aperture_branch=bool(b.aperture_branch), adapter="bokehnet" if shared else None,
+                                 transfer=self._transfer)
         return self._net
 
     def _flow(self, rec: FrameRecord) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
@@ -219,7 +222,7 @@ def build_deblur_stage(job: JobParams, info: ClipInfo, *, flux_cache: Any = None
         return ClassicalDeblurStage()
     if kind == "deblurnet":
         _preflight(job, "deblurnet")
-        return DeblurNetStage(job, flux_cache=flux_cache)
+        return DeblurNetStage(job, flux_cache=flux_cache, transfer=info.transfer if info is not None else "srgb")
     raise ConfigError(f"backends.deblur must be none, classical or deblurnet, got {kind!r}")
 
 
