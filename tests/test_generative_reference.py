@@ -312,3 +312,14 @@ def test_hdr_tone_map_is_monotone_bounded_and_inverted_exactly(transfer):
     enc = model_encode(lin, transfer)
     assert enc[0] == 0.0 and enc[-1] == pytest.approx(1.0, abs=1e-6) and np.all(np.diff(enc) > 0)
     assert np.allclose(model_decode(enc, transfer), lin, rtol=1e-4, atol=1e-6)
+
+
+def test_k_means_the_references_k_with_metric_depth():
+    """Depth in metres -> disparity 1/m: our defocus condition is the reference's
+    clamp(|K·(1/z − 1/z_focus)| / 100, 0, 1) with the same K (its scripts use 15–20)."""
+    from genrefocus_video.generative.bokehnet import defocus_map
+
+    z = np.array([[0.5, 1.0, 2.0, 4.0, 100.0]], np.float32)  # metres
+    k, z_focus = 15.0, 2.0
+    expected = np.clip(np.abs(k * (1.0 / z - 1.0 / z_focus)) / 100.0, 0.0, 1.0)
+    assert np.allclose(defocus_map(1.0 / z, 1.0 / z_focus, k), expected, atol=1e-7)
