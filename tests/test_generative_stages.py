@@ -132,3 +132,14 @@ def test_bokehnet_stage_warps_noise_along_flow_and_resets(comp, monkeypatch):
     seen.clear()
     st.process(FrameRecord(Frame(7, outs[0]), disparity=disp, focus_disparity=0.5, flow_to_prev=flow))
     assert seen == []  # after reset (chunk start) the chain restarts from fresh noise
+
+
+@pytest.mark.parametrize("module", ["genrefocus_video.optics.aperture", "genrefocus_video.pipeline.stages_render"])
+def test_bokehnet_builder_does_not_swallow_our_own_import_errors(monkeypatch, module):
+    """A broken install of our own module is an ImportError at build time, not a BokehNet that
+    silently runs without an aperture or without the resolved K."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # importing it now raises ImportError
+    with pytest.raises(ImportError):
+        build_bokehnet_stage(_job(bokeh="bokehnet"), INFO)

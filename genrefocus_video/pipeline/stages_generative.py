@@ -250,9 +250,9 @@ def _k_from_job(job: JobParams, info: ClipInfo) -> float:
 
 def build_bokehnet_stage(job: JobParams, info: ClipInfo, *, flux_cache: Any = None) -> Stage:
     """BokehNet stage (temporal with warm-up 1 when noise/latent warping is on)."""
-    k = _k_from_job(job, info)
+    k, aperture = _k_from_job(job, info), _aperture_from_job(job, info)  # settings before weights
     _preflight(job, "bokehnet")
-    return BokehNetStage(job, info, k=k, aperture=_aperture_from_job(job, info), flux_cache=flux_cache)
+    return BokehNetStage(job, info, k=k, aperture=aperture, flux_cache=flux_cache)
 
 
 def new_flux_cache() -> Any:
