@@ -7,6 +7,13 @@ GENREFOCUS_FLUX_PATH/GENREFOCUS_LORA_DIR) it times the real models (bf16). Other
 not FLUX.1-dev. Sizes are tiled exactly as production (1024² -> 3x3 tiles, 1080p -> 3x5 tiles).
 
     .venv/bin/python benchmarks/generative_gpu.py [--tiny] [--steps N] [--json out.json]
+    .venv/bin/python benchmarks/generative_gpu.py --memory-only   # one-FLUX saving, no weights needed
+
+Issue 14 rows: ``--pair`` adds a deblur+bokeh pass on one shared FLUX base at 1080p (tiled as the
+reference: 68x120 tokens -> 3x5 tiles) with its peak GPU memory; ``--memory-only`` reports the bytes
+of one FLUX.1-dev base (transformer + T5-XXL + CLIP-L + VAE, built on the meta device from the
+published configs: exact parameter counts, no weights) against two separate loads, and checks with
+tiny parts that :class:`FluxCache` loads the base once for both nets.
 """
 from __future__ import annotations
 
@@ -80,6 +87,95 @@ def _time(fn, repeats: int) -> tuple[float, float]:
     return dt, peak
 
 
+#: FLUX.1-dev architecture (the published diffusers configs), for exact parameter counts.
+FLUX_DEV = {"transformer": dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38,
+                                attention_head_dim=128, num_attention_heads=24, joint_attention_dim=4096,
+                                pooled_projection_dim=768, guidance_embeds=True, axes_dims_rope=(16, 56, 56)),
+            "t5": dict(vocab_size=32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+                       feed_forward_proj="gated-gelu", is_encoder_decoder=False),
+            "clip": dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                         num_attention_heads=12, max_position_embeddings=77, projection_dim=768),
+            "vae": dict(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(128, 256, 512, 512),
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        layers_per_block=2, use_quant_conv=False, use_post_quant_conv=False)}
+
+
+def flux_dev_param_bytes(bytes_per_param: int = 2) -> dict:
+    """Parameter bytes of each FLUX.1-dev part, built on the meta device (no memory, no weights)."""
+    from diffusers import AutoencoderKL, FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    with torch.device("meta"):
+        parts = {"transformer": FluxTransformer2DModel(**FLUX_DEV["transformer"]),
+                 "text_encoder_2 (T5-XXL)": T5EncoderModel(T5Config(**FLUX_DEV["t5"])),
+                 "text_encoder (CLIP-L)": CLIPTextModel(CLIPTextConfig(**FLUX_DEV["clip"])),
+                 "vae": AutoencoderKL(**FLUX_DEV["vae"])}
+    return {k: sum(p.numel() for p in m.parameters()) * bytes_per_param for k, m in parts.items()}
+
+
+def memory_report() -> int:
+    """One FLUX base vs two separate loads (bf16 bytes), and the FluxCache load count on tiny parts."""
+    import tempfile
+
+    from genrefocus_video.generative.tiny import tiny_components, write_genfocus_lora
+
+    parts = flux_dev_param_bytes(2)
+    one = sum(parts.values())
+    print("| FLUX.1-dev part | bf16 GiB |\n|---|---|")
+    for k, v in parts.items():
+        print(f"| {k} | {v / 2 ** 30:.2f} |")
+    print(f"| **one base (shared by DeblurNet + BokehNet)** | **{one / 2 ** 30:.2f}** |")
+    print(f"| two separate loads (before) | {2 * one / 2 ** 30:.2f} |")
+    print(f"saving: {one / 2 ** 30:.2f} GiB of weights (ratio one/two = 0.50)")
+    base = tiny_components(0)
+    with tempfile.TemporaryDirectory() as d:
+        cache, calls = loaders.FluxCache(), []
+
+        def load(*a, **k):
+            calls.append(1)
+            return base
+        for kind in ("deblurnet", "bokehnet", "deblurnet"):
+            f = Path(d) / loaders.LORA_FILES[kind]
+            write_genfocus_lora(base.transformer, str(f))
+            cache.get(Path(d), f, kind, device=torch.device("cpu"), loader=load)
+    tiny = sum(p.numel() * p.element_size() for p in base.transformer.parameters())
+    print(f"tiny parts: FluxCache loads for deblur, bokeh, deblur = {len(calls)} "
+          f"(transformer incl. 2 adapters: {tiny / 2 ** 20:.2f} MiB held once)")
+    return 0
+
+
+@torch.no_grad()
+def posterior_spread(comp, frame: np.ndarray) -> dict:
+    """Issue 14 point 8: how far a seeded posterior sample (the reference) lies from the mode (ours),
+    in units of the normalised latents' spread, for one frame: std_mean / latent_std."""
+    from genrefocus_video.generative.convert import to_model
+
+    x = to_model(frame, comp.pixels_per_token).to(comp.device, comp.vae.dtype)
+    dist = comp.vae.encode(x).latent_dist
+    mode = (dist.mode().float() - (comp.vae.config.shift_factor or 0.0)) * comp.vae.config.scaling_factor
+    std = dist.std.float() * comp.vae.config.scaling_factor
+    return {"posterior_std_mean": float(std.mean()), "latent_std": float(mode.std()),
+            "ratio": float(std.mean() / mode.std())}
+
+
+def pair_pass(comp, parts: dict, steps: int, size: tuple[int, int]) -> dict:
+    """Deblur then bokeh on one shared base at `size`; seconds and peak GPU memory of the pair."""
+    w, h = size
+    rng = np.random.default_rng(1)
+    frame = rng.random((h, w, 3), dtype=np.float32) * 0.8
+    disp = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
+    dn = DeblurNet(comp, steps=steps, adapter="deblurnet" if "deblurnet" in parts["loras"] else None)
+    bn = BokehNet(comp, steps=steps, adapter="bokehnet")
+
+    def run():
+        aif, _ = dn(frame, seed=0)
+        bn(aif, disp, 0.5, 20.0, seed=0)
+    s, peak = _time(run, 1)
+    th, tw = -(-h // comp.pixels_per_token), -(-w // comp.pixels_per_token)
+    return {"net": "DeblurNet+BokehNet (one base)", "size": f"{w}x{h}", "tiled": fx.should_tile(th, tw),
+            "steps": steps, "s_per_frame": s, "peak_gib": peak}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="force tiny random components")
@@ -90,7 +186,11 @@ def main() -> int:
     ap.add_argument("--lora-dir", default=None)
     ap.add_argument("--offload", action="store_true")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--pair", action="store_true", help="also a deblur+bokeh pass at 1080p on one base")
+    ap.add_argument("--memory-only", action="store_true", help="one-FLUX memory saving only (no sampling)")
     args = ap.parse_args()
+    if args.memory_only:
+        return memory_report()
 
     t0 = time.perf_counter()
     parts, mode = _components(args)
@@ -124,12 +224,17 @@ def main() -> int:
             rows.append({"net": "BokehNet", "size": f"{w}x{h}", "tiles": tiles, "steps": steps,
                          "s_per_frame": s, "peak_gib": peak})
             print(rows[-1], flush=True)
+    spread = posterior_spread(comp, np.random.default_rng(2).random((256, 256, 3), dtype=np.float32))
+    print(f"condition encoding: posterior std / latent std = {spread['ratio']:.3g} ({spread})", flush=True)
+    if args.pair:
+        rows.append(pair_pass(comp, parts, steps, (1920, 1080)))
+        print(rows[-1], flush=True)
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu"
     print(f"\n# generative speed — {mode}\ndevice: {dev}; torch {torch.__version__}; load {load_s:.1f}s; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("| net | size | tiles | steps | s/frame | s/step | peak GPU GiB |\n|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['net']} | {r['size']} | {r['tiles']} | {r['steps']} | {r['s_per_frame']:.2f} | "
+        print(f"| {r['net']} | {r['size']} | {r.get('tiles', '-')} | {r['steps']} | {r['s_per_frame']:.2f} | "
               f"{r['s_per_frame'] / r['steps']:.3f} | {r['peak_gib']:.2f} |")
     by = {(r["net"], r["size"]): r["s_per_frame"] for r in rows}
     for net in sorted({r["net"] for r in rows}):
@@ -138,7 +243,7 @@ def main() -> int:
             print(f"{net}: 1080p / 1024² time ratio {b / a:.2f} (token ratio {1920 * 1088 / 1024 ** 2:.2f})")
     if args.json:
         Path(args.json).write_text(json.dumps({"mode": mode, "device": dev, "torch": torch.__version__,
-                                               "load_s": load_s, "rows": rows,
+                                               "load_s": load_s, "rows": rows, "posterior_spread": spread,
                                                "cuda": torch.cuda.is_available(),
                                                "env_flux": bool(os.environ.get(loaders.ENV_FLUX))}, indent=1))
     return 0

@@ -63,20 +63,14 @@ def _xy(ids: torch.Tensor) -> set:
     return {(int(r), int(c)) for r, c in ids[:, 1:].round().long().tolist()}
 
 
-@pytest.mark.parametrize("th,tw,tile", [(4, 4, 32), (8, 40, 64), (3, 70, 32), (40, 72, 32), (20, 20, 8)])
-def test_deblurnet_position_grids_disjoint_everywhere(th, tw, tile):
-    """Blurry input shares the image grid (0,0); the pre-deblur grid (0,N) never overlaps it,
-    for square, wide (untiled and tiled) frames and inside every tile."""
-    plan = fx.plan_grid(th, tw, ["predeblur", (0, 0)], tile)
+@pytest.mark.parametrize("th,tw", [(4, 4), (8, 40), (30, 52)])
+def test_untiled_predeblur_grid_is_the_fixed_0_32_shift(th, tw):
+    """Untiled, the reference's pre-deblur script shifts the pre-deblur grid by (0, 32) whatever
+    the width (so a frame wider than 32 tokens overlaps it); the blurry input keeps the image grid."""
+    plan = fx.plan_grid(th, tw, ["predeblur", (0, 0)], tile="off")
     pre, blurry = plan.cond_ids
     assert torch.equal(blurry, plan.ids)
-    if not plan.tiled:  # one attention window: the whole frame
-        assert not (_xy(pre) & _xy(blurry))
-    else:  # RoPE is relative, so inside a tile the shift must be Genfocus's trained one
-        assert plan.cond_ids[0][:, 2].min() - plan.ids[:, 2].min() == 32  # Genfocus's (0, 32) in a tile
-    for idx in fx.tile_indices(th, tw, plan.tile, plan.overlap):
-        assert not (_xy(pre[idx]) & _xy(blurry[idx])), "grids overlap inside a tile"
-        assert torch.equal(blurry[idx], plan.ids[idx])  # tiles keep global ids, aligned with the image
+    assert torch.equal(pre[:, 1], plan.ids[:, 1]) and torch.equal(pre[:, 2], plan.ids[:, 2] + 32)
 
 
 def test_group_mask_blocks_condition_to_condition_only():
@@ -141,21 +135,21 @@ def test_lora_loader_rejects_pickles_and_foreign_files(tmp_path):
         loaders.read_lora_state_dict(bad)
 
 
-def test_tiled_apply_partition_of_unity_and_global_ids():
-    """Tiling with a token-wise function of (token, global id, condition) reproduces the untiled
-    result exactly: blending weights sum right, indices and ids map back correctly."""
+def test_tiled_apply_partition_of_unity():
+    """Tiling a token-wise function of (token, condition) reproduces the untiled result exactly:
+    blending weights sum right and tile indices map back to their tokens."""
     th, tw = 11, 23
     lat = torch.randn(1, th * tw, 4)
-    ids = fx.grid_ids(th, tw)
     cond = [torch.randn(1, th * tw, 4)]
-    cids = [fx.grid_ids(th, tw, (0, 32))]
 
     def fn(x, i, cs, ci):
-        return x * 2 + i[None, :, 1:2] * 0.1 - i[None, :, 2:3] * 0.01 + cs[0] * ci[0][None, :, 2:3] * 0.001
+        assert i.shape[0] == x.shape[1] and torch.equal(ci[0], i)  # tile-local ids, same for the condition
+        return x * 2 + cs[0] * 0.5
 
-    full = fn(lat, ids, cond, cids)
+    full = fn(lat, fx.grid_ids(th, tw), cond, [fx.grid_ids(th, tw)])
     for tile, ov in [(4, 1), (8, 2), (5, 3)]:
-        tiled = fx.tiled_apply(fn, lat, ids, cond, cids, th, tw, tile, ov)
+        plan = fx.plan_grid(th, tw, [(0, 0)], tile, tile="on", overlap_tokens=ov)
+        tiled = fx.tiled_apply(fn, lat, plan, cond, th, tw)
         assert torch.allclose(tiled, full, atol=1e-5)
     w = fx.tile_window(8, 8).view(8, 8)
     assert float(w.min()) > 0 and float(w.max()) == pytest.approx(float(w[3:5, 3:5].max()))
@@ -167,12 +161,12 @@ def test_sampling_tiled_equals_untiled_when_one_tile_covers_and_blends_smoothly(
     kw = dict(height=32, width=32, prompt_embeds=emb, steps=2, seed=3)
     a = fx.sample(comp, [fx.Condition(img)], tile=False, **kw)
     b = fx.sample(comp, [fx.Condition(img)], tile=True, tile_tokens=8, **kw)
-    assert torch.equal(a.image, b.image)
+    assert torch.equal(a.image, b.image)  # one tile covering the frame: the same ids, the same mu
     # A frame 2.5 tiles wide: tiled sampling runs, and the blended velocity has no seam: the jump
     # across tile borders is no larger than elsewhere (compared on the final latents).
     wide = torch.rand(1, 3, 32, 80) * 2 - 1
     r = fx.sample(comp, [fx.Condition(wide)], height=32, width=80, prompt_embeds=emb, steps=2, seed=1,
-                  tile_tokens=8, overlap_tokens=2)
+                  tile_tokens=8, overlap_tokens=2, tile="on")
     lat = r.latents[0].float()
     col_jump = (lat[:, :, 1:] - lat[:, :, :-1]).abs().mean(dim=(0, 1))
     borders = [2 * s for s in fx.tile_starts(20, 8, 2)[1:]]  # latent columns where a tile starts
@@ -254,7 +248,8 @@ def test_load_flux_from_local_diffusers_folder(comp, tmp_path):
 
 def test_aperture_branch_draws_the_shape_upright_behind_and_rotated_in_front(comp):
     """Shaped bokeh condition: behind the focus plane the PSF is the aperture upright, in front it
-    is rotated 180° (DESIGN.md), one kernel per cell; a non-disc aperture adds the branch at (0, N)."""
+    is rotated 180° (DESIGN.md), one kernel per cell; the branch (at the (0, 32) grid) is opt-in
+    only: a shaped aperture alone never switches it on (untrained with the published LoRA)."""
     from genrefocus_video.generative.bokehnet import aperture_image
     from genrefocus_video.optics.aperture import make_aperture
 
@@ -278,7 +273,8 @@ def test_aperture_branch_draws_the_shape_upright_behind_and_rotated_in_front(com
     bn = BokehNet(comp, steps=1)
     frame = np.full((16, 32, 3), 0.3, np.float32)
     assert [c.name for c in bn.conditions(frame, disp, 0.5, 10.0, make_aperture("disc"))] == ["aif", "defocus"]
-    conds = bn.conditions(frame, disp, 0.5, 10.0, tri)
+    assert [c.name for c in bn.conditions(frame, disp, 0.5, 10.0, tri)] == ["aif", "defocus"]  # opt-in only
+    conds = BokehNet(comp, steps=1, aperture_branch=True).conditions(frame, disp, 0.5, 10.0, tri)
     assert [c.name for c in conds] == ["aif", "defocus", "aperture"] and conds[2].delta == "predeblur"
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from genrefocus_video.errors import BackendUnavailableError
+from genrefocus_video.errors import BackendUnavailableError, ConfigError
 from genrefocus_video.generative import loaders
 from genrefocus_video.generative.tiny import tiny_components, write_genfocus_lora
 from genrefocus_video.io.frame import ClipInfo, Frame
@@ -31,8 +31,11 @@ def comp():
     return tiny_components(1, device=DEVICE)
 
 
-def _job(**kw):
-    return load_job(overrides={f"backends.{k}": v for k, v in kw.items()})
+def _job(k=10.0, **kw):
+    over = {f"backends.{name}": v for name, v in kw.items()}
+    if k is not None:
+        over["blur.k"] = k
+    return load_job(overrides=over)
 
 
 def test_deblur_builder_choices():
@@ -50,6 +53,12 @@ def test_generative_builders_without_weights_name_the_fallback():
         build_deblur_stage(_job(deblur="deblurnet"), INFO)
     with pytest.raises(BackendUnavailableError, match="--bokeh classical"):
         build_bokehnet_stage(_job(bokeh="bokehnet"), INFO)
+
+
+def test_bokehnet_without_k_fails_when_the_stage_is_built_not_at_the_first_frame():
+    """No --k and no camera: a ConfigError from the builder, before any weights are looked at."""
+    with pytest.raises(ConfigError, match="--k"):
+        build_bokehnet_stage(_job(k=None, bokeh="bokehnet"), INFO)
 
 
 def test_generative_builders_with_local_weights(comp, tmp_path, monkeypatch):
@@ -123,3 +132,14 @@ def test_bokehnet_stage_warps_noise_along_flow_and_resets(comp, monkeypatch):
     seen.clear()
     st.process(FrameRecord(Frame(7, outs[0]), disparity=disp, focus_disparity=0.5, flow_to_prev=flow))
     assert seen == []  # after reset (chunk start) the chain restarts from fresh noise
+
+
+@pytest.mark.parametrize("module", ["genrefocus_video.render.options", "genrefocus_video.pipeline.stages.render"])
+def test_bokehnet_builder_does_not_swallow_our_own_import_errors(monkeypatch, module):
+    """A broken install of our own module is an ImportError at build time, not a BokehNet that
+    silently runs without an aperture or without the resolved K."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # importing it now raises ImportError
+    with pytest.raises(ImportError):
+        build_bokehnet_stage(_job(bokeh="bokehnet"), INFO)

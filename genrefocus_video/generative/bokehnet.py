@@ -8,12 +8,13 @@ Conditions, as in the published inference code (``Inference_bokehNet.py``):
   K is our bokeh level (px of blur radius per unit disparity), so the map is the blur radius in px
   divided by Genfocus's MAX_COC = 100 px.
 
-Plus, for shaped bokeh, an **aperture-kernel branch** (our extension; the published bokehNet LoRA
-was trained without it, so it is used only for non-disc apertures unless forced): an image of the
+Plus, only when asked for (``aperture_branch=True``, ``backends.aperture_branch``), an
+**aperture-kernel branch** (our extension; the published bokehNet LoRA was trained without it, so
+it is never switched on by an aperture shape): an image of the
 aperture's point-spread function drawn in a grid of cells, each cell showing the kernel upright
 where the cell is mostly behind the focus plane and rotated 180° where it is in front (DESIGN.md
-convention). It is not pixel-aligned content, so it sits on a disjoint grid (0, N), like
-DeblurNet's pre-deblur branch.
+convention). It is not pixel-aligned content, so it sits on the shifted grid (0, 32) like
+DeblurNet's pre-deblur branch (tile-local ids when tiled).
 
 Default prompt "an excellent photo with a large aperture", guidance 1.0 (Genfocus).
 """
@@ -88,7 +89,10 @@ class BokehNet:
     guidance: float = DEFAULT_GUIDANCE
     prompt: Optional[str] = None
     tile_tokens: int = 32
-    aperture_branch: Optional[bool] = None  # None: only for non-disc apertures
+    aperture_branch: bool = False  # opt-in only (untrained with the published LoRA)
+    tiling: str = "auto"  # auto|on|off (tiling.should_tile)
+    adapter: Optional[str] = None  # LoRA adapter to activate before sampling (shared FLUX base)
+    transfer: str = "srgb"  # the source's transfer: the model sees its own code values (convert.py)
     focus_range: float = 0.0  # disparity band kept sharp around the focus plane (optics.coc)
 
     _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
@@ -102,10 +106,9 @@ class BokehNet:
         """`focus_range`: this frame's sharp band (a followed subject's); None = the net's constant."""
         m = self.comp.pixels_per_token
         w = self.focus_range if focus_range is None else float(focus_range)
-        conds = [Condition(to_model(aif, m), (0, 0), "aif"),
+        conds = [Condition(to_model(aif, m, self.transfer), (0, 0), "aif"),
                  Condition(map_to_model(defocus_map(disparity, focus_disparity, k, w), m), (0, 0), "defocus")]
-        shaped = aperture is not None and getattr(aperture, "name", "disc") != "disc"
-        if self.aperture_branch or (self.aperture_branch is None and shaped):
+        if self.aperture_branch:
             from .convert import pad_map
             d = pad_map(disparity.astype(np.float32), m)
             img = aperture_image(aperture, d, focus_disparity, k, cell=2 * m)
@@ -123,8 +126,11 @@ class BokehNet:
             raise ValueError(f"disparity is {disparity.shape}, frame is {(h, w)}")
         conds = self.conditions(aif, disparity, focus_disparity, k, aperture, focus_range)
         hp, wp = conds[0].image.shape[-2:]
+        if self.adapter is not None:
+            from .loaders import activate_lora
+            activate_lora(self.comp.transformer, self.adapter)
         res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(), steps=self.steps, guidance=self.guidance, seed=seed,
                      noise=None if noise is None else torch.from_numpy(noise)[None],
                      init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
-                     init_strength=init_strength, tile_tokens=self.tile_tokens)
-        return from_model(res.image, h, w), res
+                     init_strength=init_strength, tile_tokens=self.tile_tokens, tile=self.tiling)
+        return from_model(res.image, h, w, self.transfer), res

@@ -1,8 +1,18 @@
 """Frames <-> model tensors for the generative stages.
 
-The project works in linear light; FLUX and the Genfocus LoRAs were trained on sRGB-encoded photos
-in [-1, 1]. Frames are encoded (clipped to [0, 1]: highlights above 1.0 cannot pass through the
-VAE), reflect-padded to a multiple of the token size and cropped back afterwards.
+The project works in linear light; the reference feeds FLUX display-referred code values (an 8-bit
+sRGB/Rec.709 image as a user loads it), mapped to [-1, 1]. So the model sees the SOURCE'S OWN code
+values and the result is converted back with the exact inverse (issue 14, point 7):
+
+* ``srgb``/``bt709``: the source's own transfer (a Rec.709 code 0.10 reaches the model as 0.10, not
+  as the 0.16 of sRGB-of-linearised-Rec.709); values outside [0, 1] are clipped (the VAE is trained
+  on [0, 1] images);
+* ``linear`` (EXR, float passes): sRGB encoding, the display encoding such files are viewed with;
+* ``pq``/``hlg`` (HDR): a documented, exactly invertible tone map first — y = x·(1 + P) / (P·(1 + x))
+  with x linear (1.0 = reference white) and P the format's peak (PQ 10000/203 nits, HLG's peak),
+  so 0 -> 0, reference white -> (1 + P)/(2P) ~ 0.5, the peak -> 1 — then sRGB encoding.
+
+Frames are reflect-padded to a multiple of the token size and cropped back afterwards.
 """
 from __future__ import annotations
 
@@ -11,13 +21,45 @@ import torch
 
 from ..colour import from_linear, to_linear
 
+_HDR = ("pq", "hlg")
+
+
+def hdr_peak(transfer: str) -> float:
+    """Peak linear value of an HDR transfer (1.0 = reference white)."""
+    return float(to_linear(np.array([1.0], np.float32), transfer)[0])
+
+
+def model_encode(rgb: np.ndarray, transfer: str = "srgb") -> np.ndarray:
+    """Linear RGB -> the code values the model sees, in [0, 1] (see the module docstring)."""
+    t = transfer.lower()
+    lin = np.maximum(rgb.astype(np.float32), 0.0)
+    if t in ("srgb", "bt709"):
+        return np.clip(from_linear(np.minimum(lin, 1.0), t), 0.0, 1.0)
+    if t in _HDR:
+        p = np.float32(hdr_peak(t))
+        lin = np.minimum(lin, p) * (1 + p) / (p * (1 + np.minimum(lin, p)))
+    return np.clip(from_linear(np.clip(lin, 0.0, 1.0), "srgb"), 0.0, 1.0)
+
+
+def model_decode(enc: np.ndarray, transfer: str = "srgb") -> np.ndarray:
+    """Exact inverse of :func:`model_encode` on [0, 1] code values -> linear RGB float32."""
+    t = transfer.lower()
+    e = np.clip(enc, 0.0, 1.0)
+    if t in ("srgb", "bt709"):
+        return to_linear(e, t)
+    y = to_linear(e, "srgb")
+    if t in _HDR:
+        p = np.float32(hdr_peak(t))
+        y = y * p / (1 + p - y * p)
+    return y.astype(np.float32)
+
 
 def srgb_encode(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(from_linear(np.clip(rgb, 0.0, 1.0), "srgb"), 0.0, 1.0)
+    return model_encode(rgb, "srgb")
 
 
 def srgb_decode(enc: np.ndarray) -> np.ndarray:
-    return to_linear(np.clip(enc, 0.0, 1.0), "srgb")
+    return model_decode(enc, "srgb")
 
 
 def pad_amounts(h: int, w: int, multiple: int) -> tuple[int, int]:
@@ -34,9 +76,9 @@ def pad_map(a: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(a, widths, mode=mode)
 
 
-def to_model(rgb_linear: np.ndarray, multiple: int) -> torch.Tensor:
-    """Linear RGB H×W×3 -> [1, 3, H', W'] sRGB-encoded in [-1, 1], padded to `multiple`."""
-    enc = pad_map(srgb_encode(rgb_linear.astype(np.float32)), multiple)
+def to_model(rgb_linear: np.ndarray, multiple: int, transfer: str = "srgb") -> torch.Tensor:
+    """Linear RGB H×W×3 -> [1, 3, H', W'] code values (:func:`model_encode`) in [-1, 1], padded."""
+    enc = pad_map(model_encode(rgb_linear, transfer), multiple)
     return torch.from_numpy(enc * 2.0 - 1.0).permute(2, 0, 1)[None].contiguous().float()
 
 
@@ -49,7 +91,7 @@ def map_to_model(values01: np.ndarray, multiple: int) -> torch.Tensor:
     return torch.from_numpy(m).permute(2, 0, 1)[None].contiguous().float()
 
 
-def from_model(image: torch.Tensor, height: int, width: int) -> np.ndarray:
+def from_model(image: torch.Tensor, height: int, width: int, transfer: str = "srgb") -> np.ndarray:
     """[1, 3, H', W'] in [-1, 1] -> linear RGB float32 height×width×3 (crop of the padding)."""
     enc = ((image[0].float().clamp(-1, 1) + 1.0) * 0.5).permute(1, 2, 0).cpu().numpy()
-    return srgb_decode(enc[:height, :width]).astype(np.float32)
+    return model_decode(enc[:height, :width], transfer).astype(np.float32)

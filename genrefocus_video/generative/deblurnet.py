@@ -2,10 +2,10 @@
 
 Conditions, as in the published inference code:
 
-* ``deblurNet.safetensors``: the blurry frame, one branch on the image's own grid (0, 0);
-* ``deblurNet_with_pre_deblur.safetensors``: the blurry frame at (0, 0) plus a pre-deblurred frame
-  (here: :func:`genrefocus_video.deblur.classical.predeblur`) on a disjoint grid (0, N)
-  (N = 32 inside a Genfocus 512-px tile, wider for untiled wide frames: see ``predeblur_shift``).
+* ``deblurNet.safetensors`` (the default): the blurry frame, one branch on the image's grid (0, 0);
+* ``deblurNet_with_pre_deblur.safetensors`` (only on request, ``backends.predeblur``): the blurry
+  frame at (0, 0) plus a pre-deblurred frame at the reference's fixed (0, 32) (tile-local ids when
+  tiled). The pre-deblur itself is our choice: :func:`genrefocus_video.deblur.classical.predeblur`.
 
 Default prompt "a sharp photo with everything in focus", guidance 3.5, 28 steps (Genfocus).
 """
@@ -29,11 +29,14 @@ class DeblurNet:
     """Callable DeblurNet over loaded components (LoRA already injected and active)."""
 
     comp: FluxComponents
-    with_predeblur: bool = True
+    with_predeblur: bool = False
     steps: int = 28
     guidance: float = DEFAULT_GUIDANCE
     prompt: Optional[str] = None
     tile_tokens: int = 32
+    tiling: str = "auto"  # auto|on|off (tiling.should_tile)
+    adapter: Optional[str] = None  # LoRA adapter to activate before sampling (shared FLUX base)
+    transfer: str = "srgb"  # the source's transfer: the model sees its own code values (convert.py)
 
     _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
 
@@ -46,8 +49,8 @@ class DeblurNet:
         conds = []
         if self.with_predeblur:
             pre_img = pre if pre is not None else np.zeros_like(blurry)  # Genfocus: black when absent
-            conds.append(Condition(to_model(pre_img, m), "predeblur", "predeblur"))
-        conds.append(Condition(to_model(blurry, m), (0, 0), "blurry"))
+            conds.append(Condition(to_model(pre_img, m, self.transfer), "predeblur", "predeblur"))
+        conds.append(Condition(to_model(blurry, m, self.transfer), (0, 0), "blurry"))
         return conds
 
     def __call__(self, blurry: np.ndarray, *, pre: Optional[np.ndarray] = None, seed: int = 0,
@@ -57,8 +60,11 @@ class DeblurNet:
         h, w = blurry.shape[:2]
         conds = self.conditions(blurry, pre)
         hp, wp = conds[-1].image.shape[-2:]
+        if self.adapter is not None:
+            from .loaders import activate_lora
+            activate_lora(self.comp.transformer, self.adapter)
         res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(), steps=self.steps, guidance=self.guidance, seed=seed,
                      noise=None if noise is None else torch.from_numpy(noise)[None],
                      init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
-                     init_strength=init_strength, tile_tokens=self.tile_tokens)
-        return from_model(res.image, h, w), res
+                     init_strength=init_strength, tile_tokens=self.tile_tokens, tile=self.tiling)
+        return from_model(res.image, h, w, self.transfer), res

@@ -6,17 +6,21 @@ token branch* that joins the joint attention of the text and image branches.
 
 * Position ids: a condition branch reuses the 2-D RoPE grid of the latent image, shifted by a
   per-branch ``delta`` (rows, cols). Pixel-aligned conditions sit on the image's own grid
-  ((0, 0): blurry input, AIF, defocus map); an auxiliary image that must not be confused with it is
-  moved to a disjoint grid ((0, N): DeblurNet's pre-deblurred input, N >= grid width).
+  ((0, 0): blurry input, AIF, defocus map); DeblurNet's pre-deblurred input sits at the
+  reference's fixed (0, 32). In tiled mode every branch gets the tile-local grid (see :mod:`.tiling`).
 * Modulation: condition branches are embedded with timestep 0 (they are clean images), the image
   and text branches with the current flow time t.
 * LoRA: the Genfocus LoRA is active on the condition branches only; the text and image branches
   run the frozen FLUX weights (the LoRA's ``base_layer``).
 * Attention: every branch attends to text + image + itself; condition branches never attend to
   each other (a block mask, computed per query group so that fused kernels still apply).
-* Tiling: frames larger than the native tile are denoised in overlapping tiles (global position
-  ids kept inside each tile, condition tokens cropped identically) and the velocities are blended
-  with a smooth, strictly positive window, so the result has no seams.
+* Tiling: frames of at least 512 px short side are denoised in overlapping 32-token tiles
+  (condition tokens cropped identically) and the velocities blended with a Gaussian window, as the
+  reference does (:mod:`.tiling`); the timestep shift mu always comes from the whole frame.
+* LoRA scale: every adapter runs with scaling 1 whatever the file's alpha/rank (as the reference's
+  adapter switch), set each time an adapter is activated (:func:`.loaders.activate_lora`).
+
+The branch forward lives in :mod:`.branches`, tiling and position ids in :mod:`.tiling`.
 
 Everything here takes components (diffusers FluxTransformer2DModel, AutoencoderKL, CLIP/T5 text
 encoders, FlowMatchEulerDiscreteScheduler) as arguments: tests build tiny random ones from configs,
@@ -29,12 +33,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-#: Genfocus tile size in packed latent tokens (32 tokens = 512 px for FLUX's 8x VAE + 2x2 packing).
-GENFOCUS_TILE_TOKENS = 32
-#: Genfocus's column shift of the pre-deblur branch (one 512-px tile to the right).
-GENFOCUS_PREDEBLUR_SHIFT = 32
+from .branches import Branch, branch_forward, group_mask  # noqa: F401
+from .tiling import (GENFOCUS_PREDEBLUR_SHIFT, GENFOCUS_TILE_TOKENS, GridPlan, grid_ids, plan_grid,  # noqa: F401
+                     should_tile, tile_indices, tile_starts, tile_window, tiled_apply)
 
 
 # --------------------------------------------------------------------------- components
@@ -142,199 +144,6 @@ def unpack_latents(tokens: torch.Tensor, th: int, tw: int) -> torch.Tensor:
     return x.reshape(b, c, th * 2, tw * 2)
 
 
-def grid_ids(th: int, tw: int, delta: tuple[int, int] = (0, 0), device: Any = "cpu") -> torch.Tensor:
-    """Position ids [th*tw, 3] = (0, row + delta_row, col + delta_col), row-major like the tokens."""
-    rows = torch.arange(th, device=device, dtype=torch.float32)[:, None].expand(th, tw)
-    cols = torch.arange(tw, device=device, dtype=torch.float32)[None, :].expand(th, tw)
-    ids = torch.stack([torch.zeros_like(rows), rows + delta[0], cols + delta[1]], dim=-1)
-    return ids.reshape(th * tw, 3)
-
-
-def predeblur_shift(grid_w_tokens: int) -> int:
-    """Column shift N of DeblurNet's pre-deblur branch: Genfocus's 32, widened so grids never overlap.
-
-    Inside a 32-token tile this is exactly Genfocus's (0, 32); an untiled frame wider than 32 tokens
-    gets N = its width, so the pre-deblur grid starts right of the blurry-input grid.
-    """
-    return max(GENFOCUS_PREDEBLUR_SHIFT, int(grid_w_tokens))
-
-
-# --------------------------------------------------------------------------- branches
-@dataclass
-class Branch:
-    """One token branch of the joint attention.
-
-    kind: "text", "image" (the noisy latents) or "cond" (a clean condition image).
-    lora: whether the LoRA adapters run for this branch (condition branches only, in Genfocus).
-    """
-
-    kind: str
-    tokens: torch.Tensor  # [B, N, D_in] (packed latents or T5 embeddings)
-    ids: torch.Tensor  # [N, 3]
-    timestep: torch.Tensor  # [B] flow time in [0, 1]
-    pooled: torch.Tensor  # [B, P]
-    guidance: Optional[torch.Tensor] = None  # [B] or None
-    lora: bool = False
-    name: str = ""
-
-
-def group_mask(kinds: Sequence[str]) -> torch.Tensor:
-    """Boolean [n, n]: may branch i (query) attend to branch j (key)? Conditions never see each other."""
-    n = len(kinds)
-    m = torch.ones(n, n, dtype=torch.bool)
-    for i, ki in enumerate(kinds):
-        for j, kj in enumerate(kinds):
-            if ki == "cond" and kj == "cond" and i != j:
-                m[i, j] = False
-    return m
-
-
-def _lin(module: torch.nn.Module, x: torch.Tensor, lora: bool) -> torch.Tensor:
-    """Apply a (possibly LoRA-wrapped) linear layer, with the LoRA only when `lora` is True.
-
-    peft wraps target layers in a LoraLayer whose ``base_layer`` is the frozen original; calling it
-    directly skips every adapter without touching shared state (safe across branches and threads).
-    """
-    if not lora and hasattr(module, "base_layer"):
-        return module.base_layer(x)
-    return module(x)
-
-
-def _ada_zero(norm: torch.nn.Module, x: torch.Tensor, emb: torch.Tensor, lora: bool, chunks: int):
-    """AdaLayerNormZero(/Single) with the modulation linear routed through :func:`_lin`."""
-    mod = _lin(norm.linear, F.silu(emb), lora).chunk(chunks, dim=1)
-    shift, scale = mod[0], mod[1]
-    return norm.norm(x) * (1 + scale[:, None]) + shift[:, None], mod[2:]
-
-
-def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """FLUX rotary embedding on [B, S, H, D] with interleaved real pairs (as diffusers' apply_rotary_emb)."""
-    x_real, x_imag = x.float().reshape(*x.shape[:-1], -1, 2).unbind(-1)
-    x_rot = torch.stack([-x_imag, x_real], dim=-1).flatten(3)
-    c, s = cos[None, :, None, :], sin[None, :, None, :]
-    return (x.float() * c + x_rot * s).to(x.dtype)
-
-
-def _attention(attn: Any, hs: list[torch.Tensor], branches: Sequence[Branch], ropes: list[tuple],
-               mask: torch.Tensor, trace: Optional[dict], tag: str) -> list[torch.Tensor]:
-    """Joint attention over branches, each query group seeing only the key groups `mask` allows."""
-    qs, ks, vs = [], [], []
-    for h, br in zip(hs, branches):
-        if br.kind == "text":  # text branch: the added projections of dual-stream blocks
-            q, k, v = attn.add_q_proj(h), attn.add_k_proj(h), attn.add_v_proj(h)
-            nq, nk = attn.norm_added_q, attn.norm_added_k
-        else:
-            q, k, v = (_lin(attn.to_q, h, br.lora), _lin(attn.to_k, h, br.lora), _lin(attn.to_v, h, br.lora))
-            nq, nk = attn.norm_q, attn.norm_k
-        q, k, v = (t.unflatten(-1, (-1, attn.head_dim)) for t in (q, k, v))
-        q, k = nq(q), nk(k)
-        if trace is not None:
-            trace.setdefault(tag, []).append({"name": br.name, "kind": br.kind, "q": q.detach().clone(),
-                                              "k": k.detach().clone(), "v": v.detach().clone()})
-        cos, sin = ropes[len(qs)]
-        qs.append(_rope(q, cos, sin).transpose(1, 2))
-        ks.append(_rope(k, cos, sin).transpose(1, 2))
-        vs.append(v.transpose(1, 2))
-    out = []
-    for i, q in enumerate(qs):
-        allowed = [j for j in range(len(qs)) if bool(mask[i, j])]
-        k = torch.cat([ks[j] for j in allowed], dim=2)
-        v = torch.cat([vs[j] for j in allowed], dim=2)
-        o = F.scaled_dot_product_attention(q, k, v)
-        out.append(o.transpose(1, 2).flatten(2, 3).to(q.dtype))
-    return out
-
-
-def branch_forward(transformer: Any, branches: Sequence[Branch], *, trace: Optional[dict] = None,
-                   return_hidden: bool = False) -> Any:
-    """FLUX transformer over several token branches; returns the image branch's prediction.
-
-    Equivalent to ``FluxTransformer2DModel.forward`` when the branches are exactly [text, image]
-    (the LoRA is then never used), except that each branch carries its own timestep modulation.
-    With ``return_hidden`` also returns every branch's final hidden states (for tests/diagnostics).
-    """
-    t = transformer
-    kinds = [b.kind for b in branches]
-    if kinds.count("image") != 1 or kinds.count("text") != 1:
-        raise ValueError("branch_forward needs exactly one text and one image branch")
-    mask = group_mask(kinds)
-    dtype = t.x_embedder.weight.dtype
-
-    hs, tembs, ropes = [], [], []
-    for br in branches:
-        x = br.tokens.to(dtype)
-        if br.kind == "text":
-            hs.append(t.context_embedder(x))
-        else:
-            hs.append(_lin(t.x_embedder, x, br.lora))
-        ts = br.timestep.to(dtype) * 1000
-        if br.guidance is not None and t.config.guidance_embeds:
-            tembs.append(t.time_text_embed(ts, br.guidance.to(dtype) * 1000, br.pooled.to(dtype)))
-        else:
-            tembs.append(t.time_text_embed(ts, br.pooled.to(dtype)))
-        cos, sin = t.pos_embed(br.ids)
-        ropes.append((cos.to(hs[-1].device), sin.to(hs[-1].device)))
-
-    for bi, block in enumerate(t.transformer_blocks):
-        normed, mods = [], []
-        for h, br, e in zip(hs, branches, tembs):
-            if br.kind == "text":
-                n, m = _ada_zero(block.norm1_context, h, e, False, 6)
-            else:
-                n, m = _ada_zero(block.norm1, h, e, br.lora, 6)
-            normed.append(n)
-            mods.append(m)
-        att = _attention(block.attn, normed, branches, ropes, mask, trace, f"double{bi}")
-        new = []
-        for h, a, (gate_msa, shift_mlp, scale_mlp, gate_mlp), br in zip(hs, att, mods, branches):
-            if br.kind == "text":
-                h = h + gate_msa[:, None] * block.attn.to_add_out(a)
-                n2 = block.norm2_context(h) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
-                h = h + gate_mlp[:, None] * block.ff_context(n2)
-            else:
-                h = h + gate_msa[:, None] * _lin(block.attn.to_out[0], a, br.lora)
-                n2 = block.norm2(h) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
-                ff = block.ff.net
-                y = n2
-                for layer in ff[:-1]:
-                    y = layer(y)
-                h = h + gate_mlp[:, None] * _lin(ff[-1], y, br.lora)
-            if h.dtype == torch.float16:
-                h = h.clip(-65504, 65504)
-            new.append(h)
-        hs = new
-
-    for bi, block in enumerate(t.single_transformer_blocks):
-        normed, gates, mlps = [], [], []
-        for h, br, e in zip(hs, branches, tembs):
-            lo = br.lora  # text runs the frozen weights in single blocks too
-            n, (gate,) = _ada_zero(block.norm, h, e, lo, 3)
-            normed.append(n)
-            gates.append(gate)
-            mlps.append(block.act_mlp(_lin(block.proj_mlp, n, lo)))
-        att = _attention(block.attn, normed, [_as_joint(b) for b in branches], ropes, mask, trace, f"single{bi}")
-        new = []
-        for h, a, m, g, br in zip(hs, att, mlps, gates, branches):
-            h = h + g[:, None] * _lin(block.proj_out, torch.cat([a, m], dim=2), br.lora)
-            if h.dtype == torch.float16:
-                h = h.clip(-65504, 65504)
-            new.append(h)
-        hs = new
-
-    img = kinds.index("image")
-    out = t.proj_out(t.norm_out(hs[img], tembs[img]))
-    if return_hidden:
-        return out, hs
-    return out
-
-
-def _as_joint(b: Branch) -> Branch:
-    """Single-stream blocks use to_q/k/v for every token (text included); relabel text for _attention."""
-    if b.kind != "text":
-        return b
-    return Branch("joint_text", b.tokens, b.ids, b.timestep, b.pooled, b.guidance, False, b.name)
-
-
 # --------------------------------------------------------------------------- conditions
 @dataclass
 class Condition:
@@ -342,7 +151,7 @@ class Condition:
 
     image: float tensor [1, 3, H, W] already in the VAE's input range ([-1, 1] for photos; Genfocus
     feeds its defocus map in [0, 1] unchanged). delta: (row, col) shift of its position grid in
-    tokens; ``"predeblur"`` means (0, N) with N from :func:`predeblur_shift` at run time.
+    tokens (untiled only); ``"predeblur"`` means the reference's fixed (0, 32).
     """
 
     image: torch.Tensor
@@ -372,85 +181,6 @@ def vae_decode(comp: FluxComponents, latents: torch.Tensor) -> torch.Tensor:
         return vae.decode(z).sample.float()
 
 
-# --------------------------------------------------------------------------- tiling
-def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of tiles of size `tile` covering [0, n) with at least `overlap` shared tokens."""
-    if n <= tile:
-        return [0]
-    stride = max(1, tile - overlap)
-    starts = list(range(0, n - tile + 1, stride))
-    if starts[-1] + tile < n:
-        starts.append(n - tile)
-    return starts
-
-
-def tile_window(th: int, tw: int, device: Any = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Smooth strictly positive blending window [th*tw] (Gaussian, as Genfocus: exp(-(x²+y²)) on [-2,2]²).
-
-    Positive everywhere so every token has weight; smooth so blended velocities have no seams.
-    """
-    y = torch.linspace(-2, 2, th, device=device, dtype=torch.float32)
-    x = torch.linspace(-2, 2, tw, device=device, dtype=torch.float32)
-    w = torch.exp(-(y[:, None] ** 2 + x[None, :] ** 2))
-    return w.reshape(-1).to(dtype)
-
-
-def tiled_apply(fn: Callable[[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]], torch.Tensor],
-                latents: torch.Tensor, ids: torch.Tensor, conds: list[torch.Tensor], cond_ids: list[torch.Tensor],
-                th: int, tw: int, tile: int, overlap: int) -> torch.Tensor:
-    """Evaluate `fn(latents, ids, conds, cond_ids)` on overlapping tiles and blend the outputs.
-
-    Tokens are row-major on a th x tw grid; each tile keeps the *global* position ids of its tokens,
-    and every condition is cropped to the same token indices, so a pixel-aligned condition stays
-    aligned and shifted grids stay shifted. Blending weights come from :func:`tile_window`.
-    """
-    tiles = tile_indices(th, tw, tile, overlap)
-    if len(tiles) == 1:
-        return fn(latents, ids, conds, cond_ids)
-    acc = torch.zeros(latents.shape[0], th * tw, latents.shape[2], device=latents.device, dtype=torch.float32)
-    wsum = torch.zeros(th * tw, device=latents.device, dtype=torch.float32)
-    win = tile_window(min(tile, th), min(tile, tw), device=latents.device)
-    for idx in tiles:
-        idx = idx.to(latents.device)
-        out = fn(latents[:, idx], ids[idx], [x[:, idx] for x in conds], [i[idx] for i in cond_ids])
-        acc[:, idx] += out.float() * win[None, :, None]
-        wsum[idx] += win
-    return (acc / wsum[None, :, None]).to(latents.dtype)
-
-
-@dataclass
-class GridPlan:
-    """Position ids of the image branch and of every condition branch, and the tiling used."""
-
-    ids: torch.Tensor  # [th*tw, 3]
-    cond_ids: list[torch.Tensor]
-    tile: int  # tile side in tokens (the whole grid when untiled)
-    overlap: int
-    tiled: bool
-
-
-def plan_grid(th: int, tw: int, deltas: Sequence[Any], tile_tokens: int = GENFOCUS_TILE_TOKENS, *,
-              tile: Optional[bool] = None, overlap_tokens: Optional[int] = None) -> GridPlan:
-    """Decide tiling and build the (global) position ids; ``"predeblur"`` deltas get (0, N).
-
-    N is chosen from the width actually attended at once (a tile, or the whole untiled grid), so
-    the shifted grid never overlaps the image grid — in a tile, N = 32 exactly as Genfocus.
-    """
-    tiled = tile if tile is not None else (th > tile_tokens or tw > tile_tokens)
-    tile_n = tile_tokens if tiled else max(th, tw)
-    overlap = overlap_tokens if overlap_tokens is not None else max(1, tile_n // 8)
-    grid_w = min(tile_n, tw)
-    cond_ids = [grid_ids(th, tw, (0, predeblur_shift(grid_w)) if d == "predeblur" else tuple(d)) for d in deltas]
-    return GridPlan(grid_ids(th, tw), cond_ids, tile_n, overlap, tiled)
-
-
-def tile_indices(th: int, tw: int, tile: int, overlap: int) -> list[torch.Tensor]:
-    """Token indices (row-major) of every tile of a th x tw grid."""
-    index = torch.arange(th * tw).view(th, tw)
-    return [index[r:r + min(tile, th), c:c + min(tile, tw)].reshape(-1)
-            for r in tile_starts(th, tile, overlap) for c in tile_starts(tw, tile, overlap)]
-
-
 # --------------------------------------------------------------------------- sampler
 def _calculate_shift(seq_len: int, cfg: Any) -> float:
     """FLUX's resolution-dependent timestep shift mu (linear in the image token count)."""
@@ -460,6 +190,11 @@ def _calculate_shift(seq_len: int, cfg: Any) -> float:
     max_shift = cfg.get("max_shift", 1.15)
     m = (max_shift - base_shift) / (max_len - base_len)
     return seq_len * m + (base_shift - m * base_len)
+
+
+def timestep_mu(th: int, tw: int, cfg: Any) -> float:
+    """mu for a th x tw token frame: always the WHOLE frame's token count, tiled or not (the reference)."""
+    return _calculate_shift(th * tw, cfg)
 
 
 @dataclass
@@ -475,13 +210,14 @@ def sample(comp: FluxComponents, conditions: Sequence[Condition], *, height: int
            steps: int = 28, guidance: float = 3.5, seed: int = 0, noise: Optional[torch.Tensor] = None,
            init_latents: Optional[torch.Tensor] = None, init_strength: Any = 0.0,
            tile_tokens: int = GENFOCUS_TILE_TOKENS, overlap_tokens: Optional[int] = None,
-           tile: Optional[bool] = None, progress: Optional[Callable[[int, int], None]] = None) -> SampleResult:
+           tile: Any = "auto", progress: Optional[Callable[[int, int], None]] = None) -> SampleResult:
     """Flow-matching Euler sampling of FLUX with condition branches (Genfocus ``generate``).
 
     noise: initial Gaussian latents [1, C, h, w] (e.g. flow-warped from the previous frame); drawn
     from `seed` when None. init_latents/init_strength (a number or a [1, 1, h, w] map): start from a
     blend toward given latents (latent warping for video): x_1 = (1 - s)·noise + s·init.
-    tile: force tiling on/off (default: on when the token grid exceeds `tile_tokens`).
+    tile: "auto" (the reference's rule, :func:`.tiling.should_tile`), "on"/"off" or True/False.
+    mu (the timestep shift) is computed from the whole frame's token count th·tw, tiled or not.
     """
     s = comp.pixels_per_token
     if height % s or width % s:
@@ -508,19 +244,18 @@ def sample(comp: FluxComponents, conditions: Sequence[Condition], *, height: int
     latents = pack_latents(x0).to(dt)
 
     plan = plan_grid(th, tw, [c.delta for c in conditions], tile_tokens, tile=tile, overlap_tokens=overlap_tokens)
-    ids = plan.ids.to(dev)
-    cond_tokens, cond_ids = [], [ci.to(dev) for ci in plan.cond_ids]
+    plan.ids, plan.cond_ids = plan.ids.to(dev), [ci.to(dev) for ci in plan.cond_ids]
+    cond_tokens = []
     cond_meta = list(conditions)
     for c in conditions:
         lat = vae_encode(comp, c.image)
         if lat.shape[-2:] != (lh, lw):
             raise ValueError(f"condition '{c.name}' is {tuple(c.image.shape[-2:])}, frame is {(height, width)}")
         cond_tokens.append(pack_latents(lat).to(dt))
-    tile_n, overlap, use_tiles = plan.tile, plan.overlap, plan.tiled
 
     sched = comp.scheduler
     sigmas = np.linspace(1.0, 1.0 / steps, steps)
-    mu = _calculate_shift(th * tw if not use_tiles else min(th, tile_n) * min(tw, tile_n), sched.config)
+    mu = timestep_mu(th, tw, sched.config)
     sched.set_timesteps(sigmas=sigmas, mu=mu, device=dev)
     g = torch.full([1], float(guidance), device=dev)
     one, zero = torch.ones(1, device=dev), torch.zeros(1, device=dev)
@@ -536,7 +271,7 @@ def sample(comp: FluxComponents, conditions: Sequence[Condition], *, height: int
                     br.append(Branch("cond", ct, ci, zero, pooled, one, meta.lora, meta.name))
                 return branch_forward(transformer, br)
 
-            v = tiled_apply(fn, latents, ids, cond_tokens, cond_ids, th, tw, tile_n, overlap)
+            v = tiled_apply(fn, latents, plan, cond_tokens, th, tw)
             latents = sched.step(v, t, latents, return_dict=False)[0]
             if progress is not None:
                 progress(i + 1, len(sched.timesteps))

@@ -142,8 +142,9 @@ def read_lora_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], Optional[
 def load_lora(transformer: Any, path: Path, adapter_name: str) -> None:
     """Inject a LoRA into the transformer with peft (via diffusers ``load_lora_adapter``) and activate it.
 
-    The adapter is applied only where the branch forward asks for it (condition branches), see
-    :func:`genrefocus_video.generative.flux.branch_forward`.
+    The adapter's scaling is set to 1 on every wrapped module whatever the file's alpha/rank, as the
+    reference does when it switches an adapter on. The adapter is applied only where the branch
+    forward asks for it (condition branches), see :func:`genrefocus_video.generative.flux.branch_forward`.
     """
     state, alphas = read_lora_state_dict(Path(path))
     loaded = set(getattr(transformer, "peft_config", {}) or {})
@@ -152,6 +153,48 @@ def load_lora(transformer: Any, path: Path, adapter_name: str) -> None:
     activate_lora(transformer, adapter_name)
 
 
+def set_unit_scaling(transformer: Any, adapter_name: str) -> int:
+    """Scaling of `adapter_name` = 1 on every LoRA-wrapped module; returns how many were set."""
+    n = 0
+    for module in transformer.modules():
+        scaling = getattr(module, "scaling", None)
+        if isinstance(scaling, dict) and adapter_name in scaling:
+            scaling[adapter_name] = 1.0
+            n += 1
+    return n
+
+
 def activate_lora(transformer: Any, adapter_name: str) -> None:
-    """Make `adapter_name` the only active adapter (DeblurNet and BokehNet may share one transformer)."""
+    """Make `adapter_name` the only active adapter (DeblurNet and BokehNet share one transformer).
+
+    diffusers' ``set_adapters`` rescales to weight·alpha/rank, so the unit scaling is set after it.
+    """
     transformer.set_adapters([adapter_name])
+    set_unit_scaling(transformer, adapter_name)
+
+
+class FluxCache:
+    """One FLUX base per process/worker, shared by DeblurNet and BokehNet (the reference's demo).
+
+    Explicit object (no module global): a worker creates one and hands it to both stages. ``get``
+    loads the base once (the first caller's path, device and offload setting), injects each LoRA
+    file once under its kind's adapter name, and makes the requested adapter the active one.
+    Stages run one after the other per frame, so switching adapters per call is safe.
+    """
+
+    def __init__(self) -> None:
+        self.comp: Optional[FluxComponents] = None
+        self._key: Optional[tuple] = None
+        self.loads = 0
+
+    def get(self, flux_path: Path, lora: Path, adapter: str, *, device: torch.device,
+            offload: bool = False, loader: Any = None) -> FluxComponents:
+        key = (str(flux_path), str(device), bool(offload))
+        if self.comp is None:
+            self.comp = (loader or load_flux)(flux_path, device=device, offload=offload)
+            self._key = key
+            self.loads += 1
+        elif key != self._key:
+            raise InputError(f"one FLUX per process: {flux_path} on {device} differs from the loaded {self._key}")
+        load_lora(self.comp.transformer, lora, adapter)
+        return self.comp

@@ -72,11 +72,13 @@ def tiny_components(seed: int = 0, *, device: Optional[str] = None, dtype: torch
     return comp
 
 
-def write_genfocus_lora(transformer: Any, path: str, *, rank: int = 4, seed: int = 1, scale: float = 0.1) -> int:
+def write_genfocus_lora(transformer: Any, path: str, *, rank: int = 4, seed: int = 1, scale: float = 0.1,
+                        alpha: Optional[float] = None) -> int:
     """Write a random LoRA in the Genfocus key layout for `transformer`'s shapes; returns #modules.
 
     Keys: ``transformer.<module>.lora_A.weight`` [rank, in] and ``.lora_B.weight`` [out, rank] for
-    every module matched by :data:`genrefocus_video.generative.loaders.GENFOCUS_TARGETS`.
+    every module matched by :data:`genrefocus_video.generative.loaders.GENFOCUS_TARGETS`; with
+    `alpha` also ``transformer.<module>.alpha`` (kohya-style network alpha, e.g. alpha != rank).
     """
     from safetensors.torch import save_file
 
@@ -89,5 +91,7 @@ def write_genfocus_lora(transformer: Any, path: str, *, rank: int = 4, seed: int
         if isinstance(m, torch.nn.Linear) and GENFOCUS_TARGETS.search(name):
             state[f"transformer.{name}.lora_A.weight"] = torch.randn(rank, m.in_features, generator=g) * scale
             state[f"transformer.{name}.lora_B.weight"] = torch.randn(m.out_features, rank, generator=g) * scale
+            if alpha is not None:
+                state[f"transformer.{name}.alpha"] = torch.tensor(float(alpha))
     save_file(state, path)
-    return len(state) // 2
+    return len([k for k in state if k.endswith("lora_A.weight")])

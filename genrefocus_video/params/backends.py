@@ -20,4 +20,10 @@ class BackendParams:
     seed: int = param(0, "random seed (runs with the same seed repeat exactly)", min=0)
     noise_warp: bool = param(True, "warp the previous frame's noise with optical flow (video consistency)")
     latent_warp: float = param(0.0, "blend of the previous frame's warped latents (0 off)", min=0.0, max=1.0)
+    tiling: str = param("auto", "FLUX tiled denoising (auto: Genfocus's rule, tiles when the short side >= 512 px)",
+                        choices=("auto", "on", "off"))
+    predeblur: bool = param(False, "DeblurNet pre-deblur variant (deblurNet_with_pre_deblur.safetensors + "
+                                   "our classical pre-deblur); default: deblurNet.safetensors alone")
+    aperture_branch: bool = param(False, "BokehNet aperture-image branch (our extension, untrained in the "
+                                         "published LoRA): opt-in only")
     offload: bool = param(False, "CPU-offload model components between uses (less GPU memory)")

@@ -49,12 +49,15 @@ def build_head(job: JobParams, info: ClipInfo) -> list[Stage]:
 def build_tail(job: JobParams, info: ClipInfo) -> list[Stage]:
     """Deblur (if any) then the bokeh renderer chosen by ``backends.bokeh``."""
     stages: list[Stage] = []
+    gen = "genrefocus_video.pipeline.stages.generative"
+    generative = job.backends.deblur != "none" or job.backends.bokeh == "bokehnet"
+    flux_cache = _builder(gen, "new_flux_cache")() if generative else None  # one FLUX base per worker
     if job.backends.deblur != "none":
-        deblur = _builder("genrefocus_video.pipeline.stages.generative", "build_deblur_stage")(job, info)
+        deblur = _builder(gen, "build_deblur_stage")(job, info, flux_cache=flux_cache)
         if deblur is not None:
             stages.append(deblur)
     if job.backends.bokeh == "bokehnet":
-        stages.append(_builder("genrefocus_video.pipeline.stages.generative", "build_bokehnet_stage")(job, info))
+        stages.append(_builder(gen, "build_bokehnet_stage")(job, info, flux_cache=flux_cache))
     else:
         stages.append(_builder("genrefocus_video.pipeline.stages.render", "BokehStage")(job, info))
     return stages

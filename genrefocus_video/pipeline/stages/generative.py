@@ -1,8 +1,9 @@
 """Pipeline stages for all-in-focus recovery and generative bokeh.
 
 * ``--deblur classical``: :class:`ClassicalDeblurStage` (frame stage, CPU): rec.aif = predeblur(frame).
-* ``--deblur deblurnet``: :class:`DeblurNetStage` (frame stage): FLUX + Genfocus DeblurNet LoRA, with
-  the classical pre-deblur as auxiliary input when ``deblurNet_with_pre_deblur.safetensors`` exists.
+* ``--deblur deblurnet``: :class:`DeblurNetStage` (frame stage): FLUX + Genfocus DeblurNet LoRA
+  (``deblurNet.safetensors``); with ``backends.predeblur`` the pre-deblur variant
+  (``deblurNet_with_pre_deblur.safetensors`` + our classical pre-deblur as auxiliary input).
 * ``--bokeh bokehnet``: :class:`BokehNetStage`: FLUX + Genfocus BokehNet LoRA. With
   ``backends.noise_warp`` it is temporal (warm-up 1): the previous frame's initial noise is warped
   along the flow into this frame (:mod:`genrefocus_video.generative.warping`), and with
@@ -12,6 +13,9 @@
 Chunked runs restart the noise chain at each chunk's warm-up frame (seeded by that frame's index),
 so the generated fine texture of a split clip can differ from an unsplit run at chunk boundaries;
 geometry, focus and everything classical are identical.
+
+Both generative stages of one worker share one FLUX base (:class:`~genrefocus_video.generative.loaders.FluxCache`,
+passed to the builders by the tail builder) and switch LoRA adapters per call.
 """
 from __future__ import annotations
 
@@ -45,17 +49,24 @@ class ClassicalDeblurStage:
 
 
 # --------------------------------------------------------------------------- components
-def load_components(job: JobParams, kind: str, *, allow_cpu: bool = False) -> tuple[Any, Any]:
-    """(FluxComponents with the `kind` LoRA active, LoRA path) from local weights, or a clear error."""
+def lora_kind(job: JobParams, kind: str) -> str:
+    """The LoRA file kind a stage uses: DeblurNet's pre-deblur variant only when asked for."""
+    return "deblurnet_pre" if kind == "deblurnet" and job.backends.predeblur else kind
+
+
+def load_components(job: JobParams, kind: str, *, allow_cpu: bool = False, cache: Any = None) -> tuple[Any, Any]:
+    """(FluxComponents with the `kind` LoRA active, LoRA path) from local weights, or a clear error.
+
+    With a :class:`FluxCache` the FLUX base is loaded once and shared (adapter `kind` added to it).
+    """
     from ...generative import loaders
 
+    kind = lora_kind(job, kind)
     flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
-    if kind == "deblurnet" and lora_dir is not None and (lora_dir / loaders.LORA_FILES["deblurnet_pre"]).is_file():
-        kind = "deblurnet_pre"
     lora = loaders.check_weights(kind, flux_path, lora_dir)
     device = loaders.pick_device(kind, allow_cpu=allow_cpu)
-    comp = loaders.load_flux(flux_path, device=device, offload=job.backends.offload)  # type: ignore[arg-type]
-    loaders.load_lora(comp.transformer, lora, kind)
+    cache = cache if cache is not None else loaders.FluxCache()
+    comp = cache.get(flux_path, lora, kind, device=device, offload=job.backends.offload)  # type: ignore[arg-type]
     return comp, lora
 
 
@@ -64,7 +75,7 @@ def _preflight(job: JobParams, kind: str) -> None:
     from ...generative import loaders
 
     flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
-    loaders.check_weights(kind, flux_path, lora_dir)
+    loaders.check_weights(lora_kind(job, kind), flux_path, lora_dir)
     loaders.pick_device(kind)
 
 
@@ -76,24 +87,25 @@ class DeblurNetStage:
     temporal = False
 
     def __init__(self, job: JobParams, comp: Any = None, *, with_predeblur: Optional[bool] = None,
-                 tile_tokens: int = 32) -> None:
+                 tile_tokens: int = 32, flux_cache: Any = None, transfer: str = "srgb") -> None:
         self.job = job
+        self._transfer = transfer  # the clip's transfer: the model sees the source's own code values
         self._comp = comp
-        self._with_pre = with_predeblur
+        self._with_pre = job.backends.predeblur if with_predeblur is None else with_predeblur
         self._tile = tile_tokens
+        self._cache = flux_cache
         self._net: Any = None
 
     def _ensure(self) -> Any:
         if self._net is None:
             from ...generative.deblurnet import DeblurNet
 
-            comp, lora = (self._comp, None) if self._comp is not None else load_components(self.job, "deblurnet")
-            with_pre = self._with_pre
-            if with_pre is None:
-                with_pre = lora is not None and "pre_deblur" in lora.name
+            shared = self._comp is None
+            comp = self._comp if not shared else load_components(self.job, "deblurnet", cache=self._cache)[0]
             b = self.job.backends
-            self._net = DeblurNet(comp, with_predeblur=bool(with_pre), steps=b.steps, prompt=b.prompt,
-                                  tile_tokens=self._tile)
+            self._net = DeblurNet(comp, with_predeblur=bool(self._with_pre), steps=b.steps, prompt=b.prompt,
+                                  tile_tokens=self._tile, tiling=b.tiling, transfer=self._transfer,
+                                  adapter=lora_kind(self.job, "deblurnet") if shared else None)
         return self._net
 
     def process(self, rec: FrameRecord) -> FrameRecord:
@@ -112,7 +124,8 @@ class BokehNetStage:
     name = "bokeh_bokehnet"
 
     def __init__(self, job: JobParams, info: Optional[ClipInfo] = None, comp: Any = None, *,
-                 k: Optional[float] = None, aperture: Any = None, tile_tokens: int = 32) -> None:
+                 k: Optional[float] = None, aperture: Any = None, tile_tokens: int = 32,
+                 flux_cache: Any = None) -> None:
         self.job = job
         self.temporal = bool(job.backends.noise_warp or job.backends.latent_warp > 0)
         self.warmup = 1 if self.temporal else 0
@@ -120,6 +133,8 @@ class BokehNetStage:
         self._k = k
         self._aperture = aperture
         self._tile = tile_tokens
+        self._cache = flux_cache
+        self._transfer = info.transfer if info is not None else "srgb"
         self._net: Any = None
         self.reset()
 
@@ -130,10 +145,13 @@ class BokehNetStage:
         if self._net is None:
             from ...generative.bokehnet import BokehNet
 
-            comp = self._comp if self._comp is not None else load_components(self.job, "bokehnet")[0]
+            shared = self._comp is None
+            comp = self._comp if not shared else load_components(self.job, "bokehnet", cache=self._cache)[0]
             b = self.job.backends
             self._net = BokehNet(comp, steps=b.steps, prompt=b.prompt, tile_tokens=self._tile,
-                                 focus_range=float(self.job.focus.range))
+                                 focus_range=float(self.job.focus.range), tiling=b.tiling,
+                                 aperture_branch=bool(b.aperture_branch), adapter="bokehnet" if shared else None,
+                                 transfer=self._transfer)
         return self._net
 
     def _flow(self, rec: FrameRecord) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
@@ -195,7 +213,7 @@ class BokehNetStage:
 
 
 # --------------------------------------------------------------------------- builders
-def build_deblur_stage(job: JobParams, info: ClipInfo) -> Optional[Stage]:
+def build_deblur_stage(job: JobParams, info: ClipInfo, *, flux_cache: Any = None) -> Optional[Stage]:
     """The stage that fills rec.aif, or None for ``--deblur none``."""
     kind = job.backends.deblur
     if kind == "none":
@@ -204,35 +222,44 @@ def build_deblur_stage(job: JobParams, info: ClipInfo) -> Optional[Stage]:
         return ClassicalDeblurStage()
     if kind == "deblurnet":
         _preflight(job, "deblurnet")
-        return DeblurNetStage(job)
+        return DeblurNetStage(job, flux_cache=flux_cache, transfer=info.transfer if info is not None else "srgb")
     raise ConfigError(f"backends.deblur must be none, classical or deblurnet, got {kind!r}")
 
 
 def _aperture_from_job(job: JobParams, info: Optional[ClipInfo] = None) -> Any:
     """The aperture BokehNet is conditioned on, rasterised for the clip's pixel aspect (its kernel
     atlas shows the stored-pixel shape that is round on the display): render.options, as the
-    classical renderer reads it."""
+    classical renderer reads it (our own module: an ImportError is a broken install, not swallowed)."""
     from ...render.options import job_aperture
 
     return job_aperture(job.aperture, float(info.pixel_aspect) if info is not None else None)
 
 
-def _k_from_job(job: JobParams, info: ClipInfo) -> Optional[float]:
-    try:
-        from .render import resolve_k
-    except ImportError:
-        return job.blur.k
-    try:
-        return resolve_k(job, info)
-    except ConfigError:
-        return None  # rec.k may still be set per frame by a focus stage; checked per frame
+def _k_from_job(job: JobParams, info: ClipInfo) -> float:
+    """K as the classical renderer resolves it; a missing K is a ConfigError when the stage is built.
+
+    With metric depth (a depth pass in metres or a metric estimator, disparity = 1/m) K means the
+    reference's K (Genfocus uses 15-20); see docs/generative.md for relative depth.
+    """
+    from .render import resolve_k  # our own module: an ImportError must not be swallowed
+
+    return resolve_k(job, info)
 
 
-def build_bokehnet_stage(job: JobParams, info: ClipInfo) -> Stage:
+def build_bokehnet_stage(job: JobParams, info: ClipInfo, *, flux_cache: Any = None) -> Stage:
     """BokehNet stage (temporal with warm-up 1 when noise/latent warping is on)."""
+    k, aperture = _k_from_job(job, info), _aperture_from_job(job, info)  # settings before weights
     _preflight(job, "bokehnet")
-    return BokehNetStage(job, info, k=_k_from_job(job, info), aperture=_aperture_from_job(job, info))
+    return BokehNetStage(job, info, k=k, aperture=aperture, flux_cache=flux_cache)
+
+
+def new_flux_cache() -> Any:
+    """One shared FLUX base for the generative stages of one worker (built by the tail builder)."""
+    from ...generative.loaders import FluxCache
+
+    return FluxCache()
 
 
 __all__ = ["BackendUnavailableError", "BokehNetStage", "ClassicalDeblurStage", "DeblurNetStage",
-           "build_bokehnet_stage", "build_deblur_stage", "load_components"]
+           "build_bokehnet_stage", "build_deblur_stage", "load_components",
+           "new_flux_cache"]
