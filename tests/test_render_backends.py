@@ -83,9 +83,9 @@ def test_layer_threads_and_matte_are_plan_fields():
 
 @pytest.mark.parametrize("size", [5, 13, 17, 19, 25])
 def test_correlate_matches_a_direct_sum_for_every_kernel_size(size):
-    """render.cpu.correlate picks direct, row-strip or OpenCV-DFT routes by kernel size; every route
+    """render.convolve.correlate picks direct, row-strip or OpenCV-DFT routes by kernel size; every route
     equals the defining sum out(y, x) = Σ k(j, i)·in(y + j − c, x + i − c) with reflect-101 borders."""
-    from genrefocus_video.render.cpu import correlate
+    from genrefocus_video.render.convolve import correlate
 
     rng = np.random.default_rng(size)
     x = rng.random((37, 45, 4), dtype=np.float32)

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from .alloc import keep_freed_memory
+from .convolve import convolve4
 from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_maps
 
@@ -171,52 +172,6 @@ def _pad_to(x: np.ndarray, s: int) -> np.ndarray:
     return x
 
 
-DIRECT_MAX_AREA = 129  # OpenCV's filter2D correlates float32 directly below 130 taps, by DFT above
-STRIP_MAX_SIZE = 19  # kernels up to this size: row strips of < 130 taps (faster than OpenCV's DFT)
-
-
-def correlate(x: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """cv2.filter2D(x, k) with reflect-101 borders, by the fastest exact route for k's size.
-
-    OpenCV switches to a tiled DFT at 130 taps (13×13), which costs 4× an 11×11 direct pass at
-    720p; up to STRIP_MAX_SIZE the kernel is cut into strips of rows small enough for the direct
-    path and their results summed (the same sums in another order: float rounding only). Measured
-    in docs/benchmarks/renderer.md ("Convolution").
-    """
-    n = k.shape[0]
-    if n * k.shape[1] <= DIRECT_MAX_AREA or n > STRIP_MAX_SIZE:
-        return cv2.filter2D(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101)
-    c = n // 2
-    rows = max(1, DIRECT_MAX_AREA // k.shape[1])
-    H = x.shape[0]
-    xp = cv2.copyMakeBorder(x, c, c, 0, 0, cv2.BORDER_REFLECT_101) if H > 1 else None
-    if xp is None or H <= c:  # reflect-101 needs more rows than the pad: leave it to OpenCV
-        return cv2.filter2D(x, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT_101)
-    out = None
-    for r0 in range(0, n, rows):
-        ks = k[r0:r0 + rows]
-        part = cv2.filter2D(xp[r0:r0 + H + ks.shape[0] - 1], cv2.CV_32F, np.ascontiguousarray(ks),
-                            anchor=(k.shape[1] // 2, 0), borderType=cv2.BORDER_REFLECT_101)[:H]
-        if out is None:
-            out = part
-        else:
-            out += part
-    return out
-
-
-def _convolve(x: np.ndarray, ks: list) -> np.ndarray:
-    """Correlate each of the 4 channels with its kernel (reflect-101 borders)."""
-    if ks[0] is ks[1] and ks[2] is ks[1]:
-        k = ks[1]
-        if k.shape == (1, 1):
-            return x * float(k[0, 0])
-        return correlate(x, k)
-    out = np.empty_like(x)
-    for c in range(4):
-        out[..., c] = correlate(np.ascontiguousarray(x[..., c]), ks[c])
-    return out
-
-
 def _spread4(a: np.ndarray) -> np.ndarray:
     """An h×w map repeated into h×w×4 (one OpenCV pass: numpy's broadcast over a last axis of 4 is slow)."""
     return cv2.merge([a, a, a, a])
@@ -322,10 +277,10 @@ def downsample(layer: np.ndarray, known: np.ndarray, capped, s: int):
 def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
     """The layer correlated with its aperture kernel(s) at the working scale (cat's-eye zones summed)."""
     if plan.zones is None:
-        return _convolve(layer, L.kernels[0][1])
+        return convolve4(layer, L.kernels[0][1])
     blurred = np.zeros_like(layer)
     for ks, wz in zone_maps(plan, L, layer.shape[:2], frame_box):
-        blurred += _convolve(layer * wz[..., None], ks)
+        blurred += convolve4(layer * wz[..., None], ks)
     return blurred
 
 
