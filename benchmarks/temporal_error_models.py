@@ -61,8 +61,11 @@ def clip_flows(c: LfClip) -> list:
     return out
 
 
+SMOOTHER_KW: dict = {}  # --kw: smoother options for experiments (the shipped defaults when empty)
+
+
 def smooth(c: LfClip, flows: list, depths: list, strength: float, estimate: bool) -> list:
-    sm = TemporalDepthSmoother(strength)
+    sm = TemporalDepthSmoother(strength, **SMOOTHER_KW)
     res = []
     for t in range(c.frames):
         f, v = flows[t] if flows[t] is not None else (None, None)
@@ -125,7 +128,9 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--k", type=float, default=8.0)
     p.add_argument("--json", default=None, help="write the full report here")
+    p.add_argument("--kw", default="{}", help="JSON smoother options, e.g. '{\"gate_high\": 4}'")
     a = p.parse_args()
+    SMOOTHER_KW.update(json.loads(a.kw))
     work = Path(tempfile.mkdtemp(prefix="tem_"))
     t0 = time.time()
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
