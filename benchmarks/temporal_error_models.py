@@ -65,7 +65,9 @@ SMOOTHER_KW: dict = {}  # --kw: smoother options for experiments (the shipped de
 
 
 def smooth(c: LfClip, flows: list, depths: list, strength: float, estimate: bool) -> list:
-    sm = TemporalDepthSmoother(strength, **SMOOTHER_KW)
+    sm = TemporalDepthSmoother(strength)
+    for k, v in SMOOTHER_KW.items():  # attributes of the same names
+        setattr(sm, k, v)
     res = []
     for t in range(c.frames):
         f, v = flows[t] if flows[t] is not None else (None, None)
