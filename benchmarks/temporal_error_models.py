@@ -76,7 +76,8 @@ def smooth(c: LfClip, flows: list, depths: list, strength: float, estimate: bool
     return res
 
 
-def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float]) -> dict:
+def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
+               modes: tuple[str, ...] = ("file", "estimate")) -> dict:
     flows = clip_flows(c)
     gt = [c.disparity(t) for t in range(c.frames)]
     exact = render_and_score(c, gt, "exact", work)
@@ -88,7 +89,7 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float])
         noisy = [ERROR_MODELS[name](gt[t], t) for t in range(c.frames)]
         base = render_and_score(c, noisy, f"{name}_noisy", work)
         row = {"noisy": base}
-        for mode in ("file", "estimate"):
+        for mode in modes:
             for s in strengths:
                 r = render_and_score(c, smooth(c, flows, noisy, s, mode == "estimate"), f"{name}_{mode}_{s}", work)
                 excess = base["instability"] - exact["instability"]
@@ -101,8 +102,8 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float])
     return out
 
 
-def markdown(report: dict, strengths: list[float]) -> str:
-    cols = [f"{m} {s}" for m in ("file", "estimate") for s in strengths]
+def markdown(report: dict, strengths: list[float], modes: list[str]) -> str:
+    cols = [f"{m} {s}" for m in modes for s in strengths]
     lines = ["| clip | model | excess (noisy − exact) | " + " | ".join(f"{c}: removed, ΔPSNR" for c in cols) + " |",
              "|---|---|---|" + "---|" * len(cols)]
     for clip, r in report["clips"].items():
@@ -110,7 +111,7 @@ def markdown(report: dict, strengths: list[float]) -> str:
         lines.append(f"| {clip} | exact depth | — | exact depth smoothed ΔPSNR {ex} |" + " |" * (len(cols) - 1))
         for m, row in r["models"].items():
             cells = []
-            for mode in ("file", "estimate"):
+            for mode in modes:
                 for s in strengths:
                     v = row[f"{mode}_{s}"]
                     ok = v["removed"] >= 0.5 and v["dpsnr"] >= -0.05
@@ -130,6 +131,8 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--k", type=float, default=8.0)
     p.add_argument("--json", default=None, help="write the full report here")
+    p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate"],
+                   help="depth as a file, as an estimate (affine_ambiguous), or both")
     p.add_argument("--kw", default="{}", help="JSON smoother options, e.g. '{\"gate_high\": 4}'")
     a = p.parse_args()
     SMOOTHER_KW.update(json.loads(a.kw))
@@ -143,10 +146,10 @@ def main() -> int:
             name = f"seed {seed} {track}"
             print(name, flush=True)
             c = make_clip(work / f"clip_{seed}_{track}", a.size, a.frames, seed, track, a.k)
-            report["clips"][name] = bench_clip(c, work / f"r_{seed}_{track}", a.models, a.strengths)
+            report["clips"][name] = bench_clip(c, work / f"r_{seed}_{track}", a.models, a.strengths, tuple(a.modes))
     report["seconds"] = time.time() - t0
     report["load_after"] = os.getloadavg()
-    print(markdown(report, a.strengths))
+    print(markdown(report, a.strengths, a.modes))
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -106,3 +106,18 @@ def test_exact_depth_keeps_the_picture(lf_follow_clip, tmp_path):
         for estimate in (False, True):
             _, p = render_score(c, _smooth(c, gt, s, estimate), tmp_path / f"s{s}_{estimate}")
             assert abs(p - p0) <= 0.05, (s, estimate, p, p0)
+
+
+def test_estimates_and_files_take_the_same_path(lf_follow_clip):
+    """Scale and shift are aligned for every source, so an estimate (affine-ambiguous) is smoothed
+    exactly like the same maps given as a file; only with global_align off does the flag matter."""
+    c = lf_follow_clip
+    noisy = [ERROR_MODELS["scale_shift"](c.disparity(t), t) for t in range(6)]
+    flows = _flows(c)
+    outs = {}
+    for estimate in (False, True):
+        sm = TemporalDepthSmoother(0.5)
+        outs[estimate] = [sm(c.aif(t), noisy[t], None, *(flows[t] or (None, None)), affine_ambiguous=estimate)[0]
+                          for t in range(6)]
+    assert all(np.array_equal(a, b) for a, b in zip(outs[False], outs[True]))
+    assert not np.allclose(outs[True][5], noisy[5])

@@ -13,22 +13,28 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    levels sigma_H (1.4826 MAD of H) and tau_L = 2 sigma_L + 1% of the disparity range: changes
    far above the noise are real (motion in depth, edges the flow missed) and pass through at once.
 4. Blend as a confidence-weighted mean per band: prior weight w_p = lambda m g Cp with
-   lambda = s / (1 - s) (s = strength in [0, 1)) and Cp the warped carried confidence, current
+   lambda = r / (1 - r) (r = the memory, see below) and Cp the warped carried confidence, current
    weight w_c = max(c_t, 0.05): S_t = P + w_c/(w_p^H + w_c) H + w_c/(w_p^L + w_c) L.
 5. Scene cuts (reported by the flow stage) and the first frame reset: S_t = d_t.
 
 0. Global alignment (before 2.): per-frame estimators jitter the whole map's scale from frame to
    frame, which the gates of 3. take for a real change and let through. The new map is pulled
    toward the looming-corrected prediction by a robust global scale (weighted median of per-pixel
-   log ratios, each depth band voting alike, on trusted pixels that do not loom),
-   or, for sources whose scale is only known up to an affine map (motion, Marigold, defocus), by a
-   robust affine fit. The pull share f = 1 - sqrt(1 - r) with r = lambda/(1+lambda) takes half of
-   the state's (log) budget; the per-pixel prior share of 4. is capped at q with
-   (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the previous state stays <= r.
+   log ratios, each depth band voting alike, on trusted pixels that do not loom) and then a
+   robust global shift (median residual): estimated sources know depth only up to an affine map,
+   and for files it rejects most of an outlier frame. Depth files and estimates (`affine_ambiguous`)
+   take the same path; the flag only forces the alignment on when `global_align` is off.
+   The pull share f = 1 - sqrt(1 - r) takes half of the state's (log) budget; the per-pixel prior
+   share of 4. is capped at q with (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the
+   previous state stays <= r.
 
-Chunked rendering: the state's influence decays at least as fast as (lambda/(1+lambda))^n, so
-`warmup = ceil(log(tol) / log(lambda/(1+lambda)))` preceding frames give a result within
-`tol` (default 1e-3, relative to the disparity range) of an unsplit run.
+Memory: r = sqrt(s) for strength s (lambda = r / (1 - r) in 4.); r = s before 2026-12-04 left 0.5
+too weak to remove half of the flicker that per-frame estimator errors add (benchmarks/
+temporal_error_models.py).
+
+Chunked rendering: the state's influence decays at least as fast as r^n, so
+`warmup = ceil(log(tol) / log(r))` preceding frames give a result within `tol` (default 1e-3,
+relative to the disparity range) of an unsplit run.
 """
 from __future__ import annotations
 
@@ -85,25 +91,6 @@ def _robust_sigma(x: np.ndarray, m: np.ndarray) -> float:
     if v.size < 16:
         v = x.reshape(-1)
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
-
-
-def robust_affine(src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    """(a, b) with a*src + b ~ dst over trusted pixels, two rounds of least squares with outlier rejection."""
-    sel = m > 0.5
-    if np.count_nonzero(sel) < 64:
-        return 1.0, 0.0
-    x, y = src[sel].astype(np.float64), dst[sel].astype(np.float64)
-    keep = np.ones(x.size, bool)
-    a, b = 1.0, 0.0
-    for _ in range(3):
-        if keep.sum() < 32:
-            break
-        A = np.c_[x[keep], np.ones(keep.sum())]
-        a, b = np.linalg.lstsq(A, y[keep], rcond=None)[0]
-        r = y - (a * x + b)
-        s = 1.4826 * np.median(np.abs(r[keep])) + 1e-9
-        keep = np.abs(r) < 2.5 * s
-    return float(a), float(b)
 
 
 def robust_shift(src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> float:
