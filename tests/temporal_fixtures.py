@@ -102,3 +102,19 @@ def estimator_noise(g: np.ndarray, t: int, scale: float = 0.07, shift: float = 0
     b = shift * float(np.percentile(g, 2)) * r.standard_normal()
     d = s * g * np.exp(warp * f + pixel * r.standard_normal((h, w)).astype(np.float32)) + b
     return np.maximum(d, 1e-3 * float(np.percentile(g, 98))).astype(np.float32)
+
+
+def render_score(c: LfClip, maps: list, folder: Path) -> tuple[float, float]:
+    """(temporal instability, mean PSNR) of the clip refocused with `maps` at its own focus track
+    (render_bokeh, disc aperture), scored by lfbench score-video against its ground truth."""
+    from types import SimpleNamespace
+
+    from genrefocus_video import render_bokeh
+    from lfbench.metrics import cmd_score_video
+
+    folder.mkdir()
+    for t in range(c.frames):
+        img = render_bokeh(c.aif(t), maps[t], c.meta["focus_track"][t], float(c.meta["k"]), aperture="disc")
+        np.save(folder / f"{t:04d}.npy", img)
+    r = cmd_score_video(SimpleNamespace(gt=str(c.root), pred=str(folder), radius=None))
+    return r["temporal_instability"], r["mean"]["psnr"]

@@ -14,7 +14,7 @@ from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.params.job import load_job
 from genrefocus_video.record import FrameRecord
 from genrefocus_video.pipeline.stages.temporal import build_temporal_stages
-from temporal_fixtures import estimator_noise, lf_follow_clip  # noqa: F401
+from temporal_fixtures import estimator_noise, lf_follow_clip, render_score  # noqa: F401
 
 
 def noisy_depth(g: np.ndarray, t: int) -> np.ndarray:
@@ -126,18 +126,6 @@ def _smooth_clip(c, depths, strength, flow="medium", **kw):
     return out
 
 
-def _render_score(c, maps, folder):
-    from genrefocus_video import render_bokeh
-    from lfbench.metrics import cmd_score_video
-
-    folder.mkdir()
-    for t in range(c.frames):
-        img = render_bokeh(c.aif(t), maps[t], c.meta["focus_track"][t], float(c.meta["k"]), aperture="disc")
-        np.save(folder / f"{t:04d}.npy", img)
-    r = cmd_score_video(SimpleNamespace(gt=str(c.root), pred=str(folder), radius=None))
-    return r["temporal_instability"], r["mean"]["psnr"]
-
-
 @pytest.mark.parametrize("model,excess_max", [({}, 0.75), ({"scale": 0.15, "warp": 0.10, "pixel": 0.03}, 0.5)],
                          ids=["estimator", "estimator_strong"])
 def test_estimator_noise_flicker_halved(lf_follow_clip, tmp_path, model, excess_max):
@@ -163,9 +151,9 @@ def test_estimator_noise_flicker_halved(lf_follow_clip, tmp_path, model, excess_
     lag = lambda maps: np.mean([abs(np.log(np.median(m[s]) / c.subject_disparity[t]))  # noqa: E731
                                 for t, (m, s) in enumerate(zip(maps, subj))])
     assert lag(out) <= lag(noisy), (lag(out), lag(noisy))
-    floor, _ = _render_score(c, gt, tmp_path / "gt")
-    i_noisy, p_noisy = _render_score(c, noisy, tmp_path / "noisy")
-    i_out, p_out = _render_score(c, out, tmp_path / "smooth")
+    floor, _ = render_score(c, gt, tmp_path / "gt")
+    i_noisy, p_noisy = render_score(c, noisy, tmp_path / "noisy")
+    i_out, p_out = render_score(c, out, tmp_path / "smooth")
     assert i_out - floor <= excess_max * (i_noisy - floor), (floor, i_noisy, i_out, "raw ratio", i_out / i_noisy)
     assert p_out >= p_noisy
 
@@ -182,7 +170,8 @@ def test_scene_cut_resets_state(lf_follow_clip):
 
 
 def test_chunked_run_matches_sequential(lf_follow_clip, tmp_path):
-    """A chunk started at frame 16 after `warmup` frames equals the unsplit run within 1e-3 of the range."""
+    """A chunk whose output starts at frame warmup + 2, started `warmup` frames early, equals the
+    unsplit run within 1e-3 of the range (warmup at 0.5: memory r = sqrt(0.5), ceil(ln 1e-3 / ln r) = 20)."""
     c = lf_follow_clip
     np.save(tmp_path / "noisy.npy", np.stack([noisy_depth(c.disparity(t), t) for t in range(c.frames)]))
     job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": str(tmp_path / "noisy.npy"),
@@ -192,7 +181,7 @@ def test_chunked_run_matches_sequential(lf_follow_clip, tmp_path):
     def run(start: int, first_out: int) -> dict[int, np.ndarray]:
         stages = build_temporal_stages(job, info)
         warm = max(getattr(s, "warmup", 0) for s in stages if s.temporal)
-        assert warm == warmup_frames(0.5) == 10
+        assert warm == warmup_frames(0.5) == 20
         for s in stages:
             if s.temporal:
                 s.reset()
@@ -205,8 +194,9 @@ def test_chunked_run_matches_sequential(lf_follow_clip, tmp_path):
                 res[t] = rec.disparity
         return res
 
-    seq = run(0, 16)
-    chunk = run(16 - warmup_frames(0.5), 16)
+    first = warmup_frames(0.5) + 2
+    seq = run(0, first)
+    chunk = run(first - warmup_frames(0.5), first)
     worst = max(np.abs(seq[t] - chunk[t]).max() for t in seq)
     assert worst <= 1e-3 * c.disparity_range, worst
 
@@ -218,9 +208,9 @@ def test_fine_flow_lets_smoothing_remove_more_of_the_noise(lf_follow_clip, tmp_p
     c = lf_follow_clip
     gt = [c.disparity(t) for t in range(c.frames)]
     noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
-    floor, _ = _render_score(c, gt, tmp_path / "gt")
-    i_noisy, _ = _render_score(c, noisy, tmp_path / "noisy")
-    res = {q: _render_score(c, _smooth_clip(c, noisy, 0.8, flow=q), tmp_path / q) for q in ("medium", "fine")}
+    floor, _ = render_score(c, gt, tmp_path / "gt")
+    i_noisy, _ = render_score(c, noisy, tmp_path / "noisy")
+    res = {q: render_score(c, _smooth_clip(c, noisy, 0.8, flow=q), tmp_path / q) for q in ("medium", "fine")}
     excess = {q: (i - floor) / (i_noisy - floor) for q, (i, _) in res.items()}
     assert excess["fine"] < 0.9 * excess["medium"], excess
     assert res["fine"][1] >= res["medium"][1] - 0.02, res

@@ -13,22 +13,28 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    levels sigma_H (1.4826 MAD of H) and tau_L = 2 sigma_L + 1% of the disparity range: changes
    far above the noise are real (motion in depth, edges the flow missed) and pass through at once.
 4. Blend as a confidence-weighted mean per band: prior weight w_p = lambda m g Cp with
-   lambda = s / (1 - s) (s = strength in [0, 1)) and Cp the warped carried confidence, current
+   lambda = r / (1 - r) (r = the memory, see below) and Cp the warped carried confidence, current
    weight w_c = max(c_t, 0.05): S_t = P + w_c/(w_p^H + w_c) H + w_c/(w_p^L + w_c) L.
 5. Scene cuts (reported by the flow stage) and the first frame reset: S_t = d_t.
 
 0. Global alignment (before 2.): per-frame estimators jitter the whole map's scale from frame to
    frame, which the gates of 3. take for a real change and let through. The new map is pulled
    toward the looming-corrected prediction by a robust global scale (weighted median of per-pixel
-   log ratios, each depth band voting alike, on trusted pixels that do not loom),
-   or, for sources whose scale is only known up to an affine map (motion, Marigold, defocus), by a
-   robust affine fit. The pull share f = 1 - sqrt(1 - r) with r = lambda/(1+lambda) takes half of
-   the state's (log) budget; the per-pixel prior share of 4. is capped at q with
-   (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the previous state stays <= r.
+   log ratios, each depth band voting alike, on trusted pixels that do not loom) and then a
+   robust global shift (median residual): estimated sources know depth only up to an affine map,
+   and for files it rejects most of an outlier frame. Depth files and estimates (`affine_ambiguous`)
+   take the same path; the flag only forces the alignment on when `global_align` is off.
+   The pull share f = 1 - sqrt(1 - r) takes half of the state's (log) budget; the per-pixel prior
+   share of 4. is capped at q with (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the
+   previous state stays <= r.
 
-Chunked rendering: the state's influence decays at least as fast as (lambda/(1+lambda))^n, so
-`warmup = ceil(log(tol) / log(lambda/(1+lambda)))` preceding frames give a result within
-`tol` (default 1e-3, relative to the disparity range) of an unsplit run.
+Memory: r = sqrt(s) for strength s (lambda = r / (1 - r) in 4.); r = s before 2026-12-04 left 0.5
+too weak to remove half of the flicker that per-frame estimator errors add (benchmarks/
+temporal_error_models.py).
+
+Chunked rendering: the state's influence decays at least as fast as r^n, so
+`warmup = ceil(log(tol) / log(r))` preceding frames give a result within `tol` (default 1e-3,
+relative to the disparity range) of an unsplit run.
 """
 from __future__ import annotations
 
@@ -42,9 +48,15 @@ import numpy as np
 from ..flow import photometric_consistency, warp
 
 
-def strength_to_lambda(strength: float) -> float:
+def strength_to_memory(strength: float) -> float:
+    """The state's largest share r in the output at `strength` (0..0.95): r = sqrt(s)."""
     s = min(max(float(strength), 0.0), 0.95)
-    return s / (1.0 - s)
+    return math.sqrt(s)
+
+
+def strength_to_lambda(strength: float) -> float:
+    r = strength_to_memory(strength)
+    return r / (1.0 - r)
 
 
 def warmup_frames(strength: float, tol: float = 1e-3) -> int:
@@ -81,23 +93,14 @@ def _robust_sigma(x: np.ndarray, m: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v))))
 
 
-def robust_affine(src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> tuple[float, float]:
-    """(a, b) with a*src + b ~ dst over trusted pixels, two rounds of least squares with outlier rejection."""
+def robust_shift(src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> float:
+    """Additive b with src + b ~ dst over trusted pixels (m > 0.5): the median difference, robust to
+    symmetric noise and to a minority that really moved (a least-squares affine fit of a noisy
+    `src` shrinks the slope every frame and the state drifts: measured -0.8 dB on lfbench)."""
     sel = m > 0.5
     if np.count_nonzero(sel) < 64:
-        return 1.0, 0.0
-    x, y = src[sel].astype(np.float64), dst[sel].astype(np.float64)
-    keep = np.ones(x.size, bool)
-    a, b = 1.0, 0.0
-    for _ in range(3):
-        if keep.sum() < 32:
-            break
-        A = np.c_[x[keep], np.ones(keep.sum())]
-        a, b = np.linalg.lstsq(A, y[keep], rcond=None)[0]
-        r = y - (a * x + b)
-        s = 1.4826 * np.median(np.abs(r[keep])) + 1e-9
-        keep = np.abs(r) < 2.5 * s
-    return float(a), float(b)
+        return 0.0
+    return float(np.median((dst - src)[sel]))
 
 
 def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
@@ -196,6 +199,9 @@ class TemporalDepthSmoother:
         self.log_domain = log_domain
         self.interp = cv2.INTER_NEAREST  # no fg/bg mixing in the prior at depth edges
         self.edge_search = edge_search
+        # a global scale jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is
+        # the estimator's: the frame is aligned fully to the prediction instead of partially
+        self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.spatial = spatial
         self.looming = looming
         self.gate_high, self.gate_low = gate_high, gate_low
@@ -269,24 +275,27 @@ class TemporalDepthSmoother:
             # global change that looming missed still comes through.
             frac = 1.0 - (1.0 - r_max) ** self.align_budget
             P_fit = P * np.exp(loom) if loom is not None else P
-            if affine_ambiguous:  # scale and shift unknown: robust affine fit (estimated sources)
-                a2, b2 = robust_affine(d, P_fit, m)
-                if 0.5 < a2 < 2.0:
-                    d_aff = np.maximum(a2 * d + b2, 1e-3 * max(float(hi), 1e-6))
-                    d = ((1 - frac) * d + frac * d_aff).astype(np.float32)
-                    pull = frac
-            else:
-                # scale only, fitted where the flow shows no looming (|log s| < 1%): there the true
-                # depth did not change, so a scale change is the estimator's; a camera dolly
-                # (everything looms) leaves too few pixels and no alignment (a = 1)
-                steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
-                a = robust_scale_binned(d, P_fit, m * (c > 0.3) * steady)
-                la = math.log(a) if 0.5 < a < 2.0 else 0.0
-                d = (d * math.exp(frac * la)).astype(np.float32)  # geometric pull: EMA of the log-scale
-                # the budget is reserved whatever this frame's fit: a per-pixel cap that depended on
-                # the fit (hence on the state) made chunks converge far slower than r_max^n
-                # (measured: 5e-3 instead of 3e-5 of the range after 10 frames at strength 0.5)
-                pull = frac
+            # fitted where the flow shows no looming (|log s| < 1%): there the true depth did not
+            # change, so a scale change is the estimator's; a camera dolly (everything looms)
+            # leaves too few pixels and no alignment (a = 1)
+            steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
+            sel = m * (c > 0.3) * steady
+            a = robust_scale_binned(d, P_fit, sel)
+            la = math.log(a) if 0.5 < a < 2.0 else 0.0
+            # an outlier frame (a global jump no real scene makes in one frame) is aligned fully; the
+            # state's budget below stays as reserved (the frame's sensitivity to it is 1, not > 1)
+            f = 1.0 if abs(la) > self.outlier_log_scale else frac
+            d_new = d * math.exp(f * la)  # geometric pull: an EMA of the log-scale
+            # and a shift (the median residual), pulled alike: estimated sources only know depth up
+            # to an affine map, and for depth files it is what rejects most of an outlier frame
+            # (strength 0.8: -0.14..-0.33 dB without it on lfbench, +0.22..+0.33 dB with it)
+            b = robust_shift(d * math.exp(la), P_fit, sel)
+            d_new = np.maximum(d_new + f * b, 1e-3 * max(float(hi), 1e-6))
+            d = d_new.astype(np.float32)
+            # the budget is reserved whatever this frame's fit: a per-pixel cap that depended on
+            # the fit (hence on the state) made chunks converge far slower than r_max^n
+            # (measured: 5e-3 instead of 3e-5 of the range after 10 frames at strength 0.5)
+            pull = frac
         # the per-pixel blend below gets the rest of the state's budget: (1 - pull)(1 - q) >= 1 - r_max,
         # so the output's sensitivity to the previous state stays <= r_max and chunks still converge
         q = max(0.0, 1.0 - (1.0 - r_max) / (1.0 - pull))

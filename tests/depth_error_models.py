@@ -1,0 +1,92 @@
+"""Per-frame depth error models that real estimators show, for the smoothing tests and benchmarks.
+
+Each model maps a clip's exact disparity g (frame t) to what an estimator would return for that
+frame, with a new random draw every frame (seeded by `seed + t`, so a run is reproducible and a
+chunk sees the same noise as the unsplit run). Errors are relative (multiplicative in disparity)
+where estimators' errors are relative. `ERROR_MODELS` names them all with their default parameters.
+
+- ``scale_shift``: affine-invariant monocular estimators (MiDaS/DPT/Depth Anything run per frame)
+  return each frame with its own global scale and shift: d = s_t g + b_t, s_t = exp(scale N(0,1)),
+  b_t = shift p2(g) N(0,1) (p2 = the 2nd percentile, the far background: a shift of that order
+  keeps every disparity positive).
+- ``lowfreq``: learned estimators also bend the depth layout smoothly from frame to frame:
+  d = g exp(amp F_t), F_t a unit-variance Gaussian random field, correlation length `corr` of the
+  frame's larger side.
+- ``edges``: depth edges land a few pixels off, differently each frame (a learned estimator's
+  low-resolution head, upsampled): d = grey dilation (nearer surfaces grow) or erosion (they shrink)
+  of g by a random radius in [-px, px]; interiors are exact.
+- ``blotchy``: motion stereo fails in patches (textureless cells, repeated texture): a fraction
+  `cover` of cells of `cell` px gets a log error amp N(0,1), soft-edged (blurred by cell/4).
+- ``outlier``: a good estimator (1 % i.i.d. relative noise) that now and then (probability `prob`
+  per frame, never frame 0) returns a grossly wrong frame: scale `jump` and a smooth field of
+  amplitude `field`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import cv2
+import numpy as np
+
+
+def _floor(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+    return np.maximum(d, 1e-3 * float(np.percentile(g, 98))).astype(np.float32)
+
+
+def _field(r: np.random.Generator, shape: tuple[int, int], corr: float) -> np.ndarray:
+    """Unit-variance Gaussian random field, correlation length `corr` x the larger side."""
+    f = cv2.GaussianBlur(r.standard_normal(shape).astype(np.float32), (0, 0), max(shape) * corr)
+    return f / max(float(f.std()), 1e-9)
+
+
+def scale_shift(g: np.ndarray, t: int, scale: float = 0.08, shift: float = 0.15, seed: int = 3100) -> np.ndarray:
+    r = np.random.default_rng(seed + t)
+    s = math.exp(scale * r.standard_normal())
+    b = shift * float(np.percentile(g, 2)) * r.standard_normal()
+    return _floor(s * g + b, g)
+
+
+def lowfreq(g: np.ndarray, t: int, amp: float = 0.10, corr: float = 0.125, seed: int = 3200) -> np.ndarray:
+    r = np.random.default_rng(seed + t)
+    return _floor(g * np.exp(amp * _field(r, g.shape, corr)), g)
+
+
+def edges(g: np.ndarray, t: int, px: int = 3, seed: int = 3300) -> np.ndarray:
+    r = np.random.default_rng(seed + t)
+    k = int(r.integers(-px, px + 1))
+    if k == 0:
+        return g.astype(np.float32).copy()
+    se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(k) + 1, 2 * abs(k) + 1))
+    op = cv2.dilate if k > 0 else cv2.erode
+    return op(g.astype(np.float32), se)
+
+
+def blotchy(g: np.ndarray, t: int, amp: float = 0.25, cell: int = 12, cover: float = 0.3,
+            seed: int = 3400) -> np.ndarray:
+    r = np.random.default_rng(seed + t)
+    h, w = g.shape
+    ch, cw = -(-h // cell), -(-w // cell)
+    cells = (amp * r.standard_normal((ch, cw)) * (r.random((ch, cw)) < cover)).astype(np.float32)
+    e = cv2.resize(cells, (cw * cell, ch * cell), interpolation=cv2.INTER_NEAREST)[:h, :w]
+    e = cv2.GaussianBlur(e, (0, 0), cell / 4)
+    return _floor(g * np.exp(e), g)
+
+
+def is_outlier_frame(t: int, prob: float = 0.15, seed: int = 3500) -> bool:
+    """Whether `outlier` (same prob and seed) makes frame t a gross outlier: its first draw."""
+    return t > 0 and bool(np.random.default_rng(seed + t).random() < prob)
+
+
+def outlier(g: np.ndarray, t: int, prob: float = 0.15, jump: float = 1.5, field: float = 0.3,
+            pixel: float = 0.01, seed: int = 3500) -> np.ndarray:
+    r = np.random.default_rng(seed + t)
+    bad = t > 0 and r.random() < prob  # the same first draw as is_outlier_frame
+    d = g * np.exp(pixel * r.standard_normal(g.shape).astype(np.float32))
+    if bad:
+        d = jump * d * np.exp(field * _field(r, g.shape, 0.125))
+    return _floor(d, g)
+
+
+ERROR_MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "scale_shift": scale_shift, "lowfreq": lowfreq, "edges": edges, "blotchy": blotchy, "outlier": outlier}
