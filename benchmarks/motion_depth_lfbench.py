@@ -3,12 +3,8 @@
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/motion_depth_lfbench.py --base ../base [--size 384x216]
       [--frames 24] [--seeds 1 2 3] [--speed-size 1280x720] [--json OUT]
 
-Clips (AIF + exact disparity rendered in memory with lfbench's Clip, K = 0, nothing written):
-  pan    lfbench's own camera (a lateral pan of +-5 % of the width per unit disparity plus a vertical
-         arc) and its subject walking toward the camera while drifting sideways;
-  depth  the same without the subject's sideways drift (it moves in depth only);
-  shake  handheld: the pan plus a per-frame random jitter of the camera (std 1.5 px per unit
-         disparity per axis, a new draw every frame) — the subject as in `pan`.
+Clips: tests/lfbench_motion_clips.py (pan, depth = subject moving in depth only, shake = handheld),
+AIF + exact disparity rendered in memory with lfbench's Clip (K = 0, nothing written).
 AbsRel per frame = mean |s Z_pred - Z_gt| / Z_gt over "measurable" pixels (GT d >= 0.1; the far
 background at d < 0.1 is effectively at infinity for this parallax), Z = 1/d, s = median(Z_gt/Z_pred)
 (scale-aligned, no shift); per clip the median over frames. Also: AbsRel on the subject (its own
@@ -21,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -33,53 +28,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GENREFOCUS_SHARED", REPO.parent / "shared"))
-MOTIONS = ("pan", "depth", "shake")
-
-
-def render_clip(seed: int, size: tuple[int, int], frames: int, motion: str) -> dict:
-    """AIF frames (linear RGB float32), GT disparity and subject masks of one lfbench clip."""
-    sys.path.insert(0, str(SHARED / "lfbench"))
-    from lfbench.render import layer_maps, render_view
-    from lfbench.video import SUBJECT_UID, Clip
-
-    class ShakyClip(Clip):
-        """lfbench's pan plus handheld jitter (a new random offset every frame)."""
-
-        def camera(self, t: int) -> tuple:
-            x, y = super().camera(t)
-            r = np.random.default_rng(seed * 1000 + t)
-            jx, jy = 1.5 * r.standard_normal(2)
-            return x + jx, y + jy
-
-    cls = ShakyClip if motion == "shake" else Clip
-    # k only sets the margin the layers are rendered with (K = 0 frames need none): room for the shake
-    clip = cls(seed, size[0], size[1], frames, 8.0, "follow", None, drift=motion != "depth")
-    aif, disp, subj = [], [], []
-    for t in range(frames):
-        layers = clip.layers(t)
-        aif.append(render_view(layers, size).astype(np.float32))
-        d, front, _ = layer_maps(layers, size)
-        disp.append(d.astype(np.float32))
-        subj.append(front == SUBJECT_UID)
-    return {"aif": np.stack(aif), "disparity": np.stack(disp), "subject": np.stack(subj)}
-
-
-def absrel(d_pred: np.ndarray, d_gt: np.ndarray, mask: np.ndarray) -> float:
-    if mask.sum() < 16:
-        return float("nan")
-    z, zg = 1.0 / np.maximum(d_pred[mask], 1e-6), 1.0 / d_gt[mask]
-    s = np.median(zg / z)
-    return float(np.mean(np.abs(s * z - zg) / zg))
-
-
-def blockiness(d_pred: np.ndarray, d_gt: np.ndarray) -> float:
-    """Mean |grad log d_pred| (per px) where the GT is flat in a 5x5 window and measurable."""
-    import cv2
-    lg = np.log(np.maximum(d_gt, 1e-3)).astype(np.float32)
-    flat = (cv2.dilate(lg, np.ones((5, 5))) - cv2.erode(lg, np.ones((5, 5))) < 1e-3) & (d_gt >= 0.1)
-    lp = np.log(np.maximum(d_pred, 1e-4)).astype(np.float32)
-    gx, gy = cv2.Sobel(lp, cv2.CV_32F, 1, 0, ksize=3) / 8, cv2.Sobel(lp, cv2.CV_32F, 0, 1, ksize=3) / 8
-    return float(np.mean(np.hypot(gx, gy)[flat])) if flat.any() else float("nan")
+sys.path.insert(0, str(REPO / "tests"))
+from lfbench_motion_clips import MOTIONS, absrel, blockiness, render_clip  # noqa: E402
 
 
 def evaluate(npz: Path) -> dict:

@@ -17,15 +17,24 @@ earlier frame gives enough, e.g. at the clip start), then:
    > 1/0.9 as many inliers and covers no fewer cells. |t| = 1 (monocular scale is unknowable).
    Intrinsics: focal length from the clip's camera metadata when present, else the width
    (≈ 53° horizontal field of view); principal point at the centre.
-3. Dense depth: DIS flow t -> s (forward-backward checked). For pixel x (normalised) with match
+3. Dense flow: DIS t -> s (forward-backward checked). For pixel x (normalised) with match
    x2, u = R x and X2 = Z u + t give x2 (u_z + rho t_z) = u_xy + rho t_xy with rho = 1/Z, i.e.
    rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
-   The residual |B - rho A| is the distance to the epipolar line.
-4. Confidence (honest, in [0, 1]): forward-backward and photometric consistency × epipolar residual term
-   exp(-(res/1 px)^2) (independently moving objects and bad flow fail it) × parallax term
+   The residual |B - rho A| is the distance to the epipolar line. The translation direction is
+   first re-fitted to the dense flow (robust IRLS, `refine_translation`).
+4. Dense depth by plane sweep (depth/plane_sweep.py): 48 inverse-depth hypotheses in
+   [0, 1.6 x the flow's 99.5th percentile], each a homography of the partner frame; per-pixel cost
+   (gray + gradients, 3x3 box), best hypothesis + parabola. DIS alone drags thin structures (poles,
+   letters, twigs) with the background around them and underestimated their parallax: the sweep
+   cut the lfbench AbsRel from 0.4-4 to 0.15-0.35 (docs/benchmarks/temporal.md section 3).
+   Disparities below half a hypothesis step are reported at that floor, not 0.
+5. Confidence (honest, in [0, 1]): static term exp(-(median5(res) / 1.5 px)^2) (independently
+   moving objects: their flow leaves the camera's epipolar lines) × distinctiveness of the sweep's
+   minimum q / (q + 0.05) (textureless, repeated or occluded pixels) × parallax term
    1 / (1 + (sigma_rho / 0.05 rho_90)^2) with sigma_rho = 0.3 px / (f |A|): the disparity's
-   expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) × 0 where rho <= 0.
-5. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
+   expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) ×
+   0 where the sweep stays at infinity (unresolved).
+6. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
    filter (edge-aware), and the map is normalised so its 90th percentile is 1 (per frame: the
    result does not depend on where a chunk starts; temporal smoothing removes residual scale
    flicker).
@@ -260,7 +269,8 @@ class MotionDepthSource:
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
                  min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0,
-                 hypotheses: int = 48, residual_px: float = 1.5) -> None:
+                 hypotheses: int = 48, residual_px: float = 1.5, sweep_window: int = 3) -> None:
+        self.sweep_window = sweep_window  # plane-sweep cost aggregation window (px; 3 keeps thin structures)
         self.hypotheses = hypotheses  # plane-sweep inverse-depth samples in [0, 1.6 x DIS's 99.5th pct]
         self.residual_px = residual_px  # epipolar residual (px, 5x5 median) at which confidence falls to 1/e
         self.quiet = quiet  # fallback notice at INFO (probes that repeat the main pass)
@@ -331,9 +341,10 @@ class MotionDepthSource:
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
         # background); DIS's epipolar residual marks what moves on its own.
         rho_hi = 1.6 * float(np.percentile(rho[pos & (valid > 0.5)], 99.5))
-        rho_s, distinct = plane_sweep(g, gj, R, t, K, rho_hi, n=self.hypotheses)
+        rho_s, distinct = plane_sweep(g, gj, R, t, K, rho_hi, n=self.hypotheses, window=self.sweep_window)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
-        conf = static * distinct / (distinct + 0.05) * c_par
+        # the first hypothesis (infinity) has no sub-sample fit: unresolved, filled from neighbours
+        conf = static * distinct / (distinct + 0.05) * c_par * (rho_s > 0)
         # below half a hypothesis step the sweep cannot tell a disparity from infinity: report that
         # resolution (a floor) rather than 0, whose inverse (depth) would be unbounded
         floor = 0.5 * rho_hi / (self.hypotheses - 1)

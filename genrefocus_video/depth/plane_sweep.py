@@ -29,7 +29,7 @@ def _features(gray8: np.ndarray) -> np.ndarray:
 
 
 def plane_sweep(g_ref: np.ndarray, g_other: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray,
-                rho_max: float, n: int = 48, window: int = 5) -> tuple[np.ndarray, np.ndarray]:
+                rho_max: float, n: int = 48, window: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """(rho, distinctiveness in [0, 1]) per pixel of `g_ref` for hypotheses rho in [0, rho_max].
 
     Pose convention as in motion.triangulate_flow: a point x of the reference at inverse depth rho
