@@ -57,8 +57,9 @@ def plane_sweep(g_ref: np.ndarray, g_other: np.ndarray, R: np.ndarray, t: np.nda
     denom = cm - 2 * c0 + cp
     off = np.where((best > 0) & (best < n - 1) & (denom > 1e-9), 0.5 * (cm - cp) / np.maximum(denom, 1e-9), 0.0)
     rho = (best + np.clip(off, -0.5, 0.5)) * (rhos[1] - rhos[0])
-    idx = np.arange(n)[:, None, None]
-    far = np.abs(idx - best[None]) > 2
-    second = np.min(np.where(far, costs, np.inf), axis=0)
+    for k in range(-2, 3):  # mask the best's neighbourhood in place; the rest holds the runner-up
+        costs[np.clip(best + k, 0, n - 1), yy, xx] = np.inf
+    second = np.min(costs, axis=0)
+    second = np.where(np.isfinite(second), second, c0)  # fewer than 6 hypotheses: no runner-up
     distinct = np.clip((second - c0) / (second + 1e-3), 0.0, 1.0)
     return rho.astype(np.float32), distinct.astype(np.float32)
