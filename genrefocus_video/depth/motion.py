@@ -17,12 +17,12 @@ earlier frame gives enough, e.g. at the clip start), then:
    > 1/0.9 as many inliers and covers no fewer cells. |t| = 1 (monocular scale is unknowable).
    Intrinsics: focal length from the clip's camera metadata when present, else the width
    (≈ 53° horizontal field of view); principal point at the centre.
-3. Dense flow: DIS t -> s (forward-backward checked). For pixel x (normalised) with match
+3. Dense flow: DIS t -> s (photometrically checked). For pixel x (normalised) with match
    x2, u = R x and X2 = Z u + t give x2 (u_z + rho t_z) = u_xy + rho t_xy with rho = 1/Z, i.e.
    rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
    The residual |B - rho A| is the distance to the epipolar line. The translation direction is
    first re-fitted to the dense flow (robust IRLS, `refine_translation`).
-4. Dense depth by plane sweep (depth/plane_sweep.py): 48 inverse-depth hypotheses in
+4. Dense depth by plane sweep (depth/plane_sweep.py): 32 inverse-depth hypotheses in
    [0, 1.6 x the flow's 99.5th percentile], each a homography of the partner frame; per-pixel cost
    (gray + gradients, 3x3 box), best hypothesis + parabola. DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
@@ -55,7 +55,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..flow import consistency, flow_dis, photometric_consistency, to_gray8
+from ..flow import flow_dis, photometric_consistency, to_gray8
 from ..record import FrameRecord
 from .defocus import defocus_disparity
 from .plane_sweep import plane_sweep
@@ -285,7 +285,7 @@ class MotionDepthSource:
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
                  min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0,
-                 hypotheses: int = 48, residual_px: float = 1.5, sweep_window: int = 3) -> None:
+                 hypotheses: int = 32, residual_px: float = 1.5, sweep_window: int = 3) -> None:
         self.sweep_window = sweep_window  # plane-sweep cost aggregation window (px; 3 keeps thin structures)
         self.hypotheses = hypotheses  # plane-sweep inverse-depth samples in [0, 1.6 x DIS's 99.5th pct]
         self.residual_px = residual_px  # epipolar residual (px, 5x5 median) at which confidence falls to 1/e
@@ -343,8 +343,9 @@ class MotionDepthSource:
                                        "the camera does not move enough for motion depth")
         j, gj, (R, t), par, n_in = best
         fwd = flow_dis(g, gj, "fine")
-        bwd = flow_dis(gj, g, "fine")
-        valid = consistency(fwd, bwd) * photometric_consistency(g, gj, fwd)
+        # photometric check only (no backward flow: the plane sweep, not the flow, gives the depth;
+        # the flow serves the pose refit and the epipolar residual, both robust to its outliers)
+        valid = photometric_consistency(g, gj, fwd)
         t = refine_translation(fwd, valid, R, t, K)
         rho, res, sens = triangulate_flow(fwd, R, t, K)
         pos = rho > 0
@@ -359,15 +360,17 @@ class MotionDepthSource:
         rho_hi = 1.6 * float(np.percentile(rho[pos & (valid > 0.5)], 99.5))
         rho_s, distinct = plane_sweep(g, gj, R, t, K, rho_hi, n=self.hypotheses, window=self.sweep_window)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
+        measured = np.clip(static * distinct / (distinct + 0.05) * c_par, 0.0, 1.0)
         # the first hypothesis (infinity) has no sub-sample fit: unresolved, filled from neighbours
-        conf = static * distinct / (distinct + 0.05) * c_par * (rho_s > 0)
+        # (but a far scene is a measurement: it counts against the static-camera fallback)
+        conf = measured * (rho_s > 0)
         # below half a hypothesis step the sweep cannot tell a disparity from infinity: report that
         # resolution (a floor) rather than 0, whose inverse (depth) would be unbounded
         floor = 0.5 * rho_hi / (self.hypotheses - 1)
         rho = np.maximum(rho_s, floor)
         conf = np.clip(conf, 0.0, 1.0).astype(np.float32)
-        if np.mean(conf > 0.3) < self.min_confident:
-            return self._fallback(rec, f"only {100 * np.mean(conf > 0.3):.1f}% of the pixels get a confident depth "
+        if np.mean(measured > 0.3) < self.min_confident:
+            return self._fallback(rec, f"only {100 * np.mean(measured > 0.3):.1f}% of the pixels get a confident depth "
                                        f"from {par:.2f} px of parallax: the camera does not move enough for "
                                        "motion depth")
         hi = np.percentile(rho[conf > 0.2], 99.5) if np.any(conf > 0.2) else rho_ref * 4

@@ -21,11 +21,11 @@ import numpy as np
 
 
 def _features(gray8: np.ndarray) -> np.ndarray:
-    """(3, H, W) float32: gray in [0, 1] and its x and y derivatives (Sobel / 8)."""
+    """(H, W, 3) float32: gray in [0, 1] and twice its x and y derivatives (Sobel / 8)."""
     g = gray8.astype(np.float32) / 255.0
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    return np.stack([g, 2.0 * gx, 2.0 * gy])
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 4.0
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 4.0
+    return cv2.merge([g, gx, gy])
 
 
 def plane_sweep(g_ref: np.ndarray, g_other: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray,
@@ -40,14 +40,13 @@ def plane_sweep(g_ref: np.ndarray, g_other: np.ndarray, R: np.ndarray, t: np.nda
     Kinv = np.linalg.inv(K)
     e3 = np.array([0.0, 0.0, 1.0])
     rhos = np.linspace(0.0, rho_max, n)
+    ones = np.ones((1, 3), np.float32)
     costs = np.empty((n, h, w), np.float32)
     for k, rho in enumerate(rhos):
         H = K @ (R + rho * np.outer(t, e3)) @ Kinv
-        c = np.zeros((h, w), np.float32)
-        for ch in range(3):
-            warped = cv2.warpPerspective(fo[ch], H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                         borderMode=cv2.BORDER_REPLICATE)
-            c += np.abs(warped - fr[ch])
+        warped = cv2.warpPerspective(fo, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_REPLICATE)
+        c = cv2.transform(cv2.absdiff(warped, fr), ones)  # sum of the three channels' |differences|
         costs[k] = cv2.boxFilter(c, -1, (window, window))
     best = np.argmin(costs, axis=0)
     yy, xx = np.mgrid[0:h, 0:w]
