@@ -61,6 +61,7 @@ def summarise(res: dict) -> dict:
     rows = res["per_frame"]
     med = {k: float(np.nanmedian([r[k] for r in rows])) for k in
            ("measurable", "static", "subject", "conf_subject", "conf_static", "blockiness")}
+    med["worst_frame"] = float(np.nanmax([r["measurable"] for r in rows]))
     med["fallback_frames"] = sum(1 for r in rows if r["fallback"])
     med["seconds_per_frame"] = res["seconds_per_frame"]
     return med
