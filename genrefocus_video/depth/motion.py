@@ -26,7 +26,7 @@ earlier frame gives enough, e.g. at the clip start), then:
    [0, 1.6 x the flow's 99.5th percentile], each a homography of the partner frame; per-pixel cost
    (gray + gradients, 3x3 box), best hypothesis + parabola. DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
-   cut the lfbench AbsRel from 0.4-4 to 0.15-0.35 (docs/benchmarks/temporal.md section 3).
+   cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
    Disparities below half a hypothesis step are reported at that floor, not 0.
 5. Confidence (honest, in [0, 1]): static term exp(-(median5(res) / 1.5 px)^2) (independently
    moving objects: their flow leaves the camera's epipolar lines) × distinctiveness of the sweep's
