@@ -3,8 +3,9 @@ walks toward the camera on its own (tests/lfbench_motion_clips.py, seed 1, "shak
 
 Numbers measured when these tests were written (2026-12-04), new code / the original (plane-sweep-free
 DIS triangulation, /work/wt/base): per-frame scale-aligned AbsRel on measurable pixels (GT d >= 0.1)
-median 0.265 / 0.272, worst frame 0.354 / 4.98; subject confidence ÷ static confidence, median over
-frames 0.38 / 0.09; spurious gradient energy in flat GT regions 0.015 / 0.006.
+median 0.263 / 0.272, worst frame 0.346 / 4.98; subject confidence ÷ static confidence, median over
+frames 0.43 / 0.09; spurious gradient energy in flat GT regions 0.015 / 0.006 (the original fills most
+of its unconfident pixels smoothly; the bound is what a patchy map could not meet).
 """
 from __future__ import annotations
 
