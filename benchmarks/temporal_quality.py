@@ -46,15 +46,8 @@ from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
 from genrefocus_video.flow import forward_backward  # noqa: E402
 from genrefocus_video.io.frame import Frame  # noqa: E402
 from genrefocus_video.record import FrameRecord  # noqa: E402
+from lfbench_motion_clips import absrel  # noqa: E402
 from temporal_fixtures import LfClip, estimator_noise  # noqa: E402
-
-
-def absrel(d_pred: np.ndarray, d_gt: np.ndarray, mask: np.ndarray) -> float:
-    if mask.sum() < 16:
-        return float("nan")
-    z, zg = 1.0 / np.maximum(d_pred[mask], 1e-6), 1.0 / d_gt[mask]
-    s = np.median(zg / z)
-    return float(np.mean(np.abs(s * z - zg) / zg))
 
 
 def noisy_depth(g: np.ndarray, t: int, pixel: float = 0.10, field: float = 0.06) -> np.ndarray:

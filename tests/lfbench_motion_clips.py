@@ -1,0 +1,72 @@
+"""lfbench clips for motion depth, rendered in memory, and the measures motion depth is judged by.
+
+Shared by tests/test_motion_depth.py and benchmarks/motion_depth_lfbench.py. Clips are all-in-focus
+frames (K = 0: one view, fast) with exact disparity and the subject's mask, from lfbench's Clip:
+  pan    lfbench's camera (a lateral pan of +-5 % of the width per unit disparity plus a vertical
+         arc) and its subject walking toward the camera while drifting sideways;
+  depth  the same without the subject's sideways drift (it moves in depth only);
+  shake  handheld: the pan plus a per-frame random camera jitter (std 1.5 px per unit disparity
+         per axis, a new draw every frame), the subject as in `pan`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SHARED = Path(os.environ.get("GENREFOCUS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+MOTIONS = ("pan", "depth", "shake")
+
+
+def render_clip(seed: int, size: tuple[int, int], frames: int, motion: str) -> dict:
+    """{"aif": (T, H, W, 3) linear RGB, "disparity": (T, H, W), "subject": (T, H, W) bool}."""
+    if str(SHARED / "lfbench") not in sys.path:
+        sys.path.insert(0, str(SHARED / "lfbench"))
+    from lfbench.render import layer_maps, render_view
+    from lfbench.video import SUBJECT_UID, Clip
+
+    class ShakyClip(Clip):
+        """lfbench's pan plus handheld jitter."""
+
+        def camera(self, t: int) -> tuple:
+            x, y = super().camera(t)
+            jx, jy = 1.5 * np.random.default_rng(seed * 1000 + t).standard_normal(2)
+            return x + jx, y + jy
+
+    if motion not in MOTIONS:
+        raise ValueError(f"motion must be one of {MOTIONS}, got {motion!r}")
+    cls = ShakyClip if motion == "shake" else Clip
+    # k only sets the margin the layers are rendered with (K = 0 frames need none): room for the shake
+    clip = cls(seed, size[0], size[1], frames, 8.0, "follow", None, drift=motion != "depth")
+    aif, disp, subj = [], [], []
+    for t in range(frames):
+        layers = clip.layers(t)
+        aif.append(render_view(layers, size).astype(np.float32))
+        d, front, _ = layer_maps(layers, size)
+        disp.append(d.astype(np.float32))
+        subj.append(front == SUBJECT_UID)
+    return {"aif": np.stack(aif), "disparity": np.stack(disp), "subject": np.stack(subj)}
+
+
+def absrel(d_pred: np.ndarray, d_gt: np.ndarray, mask: np.ndarray) -> float:
+    """Scale-aligned AbsRel in depth Z = 1/d: mean |s Z_pred - Z_gt| / Z_gt, s = median(Z_gt / Z_pred)."""
+    if mask.sum() < 16:
+        return float("nan")
+    z, zg = 1.0 / np.maximum(d_pred[mask], 1e-6), 1.0 / d_gt[mask]
+    s = np.median(zg / z)
+    return float(np.mean(np.abs(s * z - zg) / zg))
+
+
+def blockiness(d_pred: np.ndarray, d_gt: np.ndarray) -> float:
+    """Spurious gradient energy: mean |grad log d_pred| (per px) where the GT is flat over 5x5 and
+    measurable (d >= 0.1). The GT has 0 there; patchy estimates put their patch edges there."""
+    lg = np.log(np.maximum(d_gt, 1e-3)).astype(np.float32)
+    kernel = np.ones((5, 5), np.uint8)
+    flat = (cv2.dilate(lg, kernel) - cv2.erode(lg, kernel) < 1e-3) & (d_gt >= 0.1)
+    lp = np.log(np.maximum(d_pred, 1e-4)).astype(np.float32)
+    gx = cv2.Sobel(lp, cv2.CV_32F, 1, 0, ksize=3) / 8
+    gy = cv2.Sobel(lp, cv2.CV_32F, 0, 1, ksize=3) / 8
+    return float(np.mean(np.hypot(gx, gy)[flat])) if flat.any() else float("nan")
