@@ -126,6 +126,8 @@ def check_output(job: JobParams) -> None:
     """Refuse early (before any work) to overwrite an existing output or an input."""
     from ..io.atomic import check_output_path
 
+    if job.depth.out:
+        _check_depth_out(job)
     if is_image_output(job.output.path, job.output.codec):
         _check_sequence_output(job)
         return
@@ -153,6 +155,22 @@ def _check_sequence_output(job: JobParams) -> None:
         ([(0, job.output.path)] if os.path.exists(job.output.path) else [])
     if existing and not job.output.overwrite:
         raise OutputError(f"output {existing[0][1]} already exists; pass --overwrite to replace it")
+
+
+def _check_depth_out(job: JobParams) -> None:
+    """``--depth-out``: its folder exists, it writes over no input, and no frame of it exists yet
+    (unless --overwrite), as for an image-sequence output."""
+    from ..io.atomic import refuse_inputs_in_pattern
+    from ..io.sequence import _list_frames
+
+    pattern = str(job.depth.out)
+    folder = os.path.dirname(os.path.abspath(pattern))
+    if not os.path.isdir(folder):
+        raise OutputError(f"--depth-out folder {folder} does not exist")
+    refuse_inputs_in_pattern(pattern, protected_inputs(job) + (job.output.path,))
+    existing = _list_frames(pattern)
+    if existing and not job.output.overwrite:
+        raise OutputError(f"--depth-out {existing[0][1]} already exists; pass --overwrite to replace it")
 
 
 def check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int]) -> None:

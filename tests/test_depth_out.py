@@ -1,0 +1,124 @@
+"""``--depth-out``: the disparity the render used, written as a float32 EXR sequence, round-trips
+exactly through ``--depth``: rendering again from the exported files (as a plain disparity file,
+no smoothing) reproduces the first render bit for bit, for a file source with smoothing and for an
+estimated source (including one whose blur reach the bokeh stage had to clamp)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import test_pipeline_kit as kit
+from genrefocus_video.cli import main
+from genrefocus_video.io.depthio import open_depth
+from genrefocus_video.io.sequence import _list_frames
+
+N = 8
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    d = tmp_path_factory.mktemp("depthout")
+    clip = kit.make_clip(str(d / "plate.mkv"), n=N)
+    rng = np.random.default_rng(5)
+    seq = np.empty((N, kit.H, kit.W), np.float32)
+    for i in range(N):  # a noisy two-layer disparity: smoothing changes it, so the export is not the input
+        seq[i] = 0.2 + 0.5 * (np.arange(kit.W) >= kit.W // 2) + 0.01 * i + 0.05 * rng.random((kit.H, kit.W))
+    np.save(d / "seq.npy", seq)
+    return d, clip, str(d / "seq.npy")
+
+
+def _render(clip, out, *extra):
+    return main(["render", clip, "-o", out, "--focus-disparity", "0.3", "--codec", "ffv1", "--no-progress",
+                 "--executor", "local", *extra])
+
+
+def _exported(pattern):
+    with open_depth(pattern, kind="disparity") as seq:
+        return np.stack(list(seq))
+
+
+def _round_trip(d, clip, name, first_args):
+    """Render with --depth-out, then from the export; return (export, first frames, second frames)."""
+    pattern = str(d / f"{name}.%04d.exr")
+    assert _render(clip, str(d / f"{name}_a.mkv"), *first_args, "--depth-out", pattern) == 0
+    assert [n for n, _ in _list_frames(pattern)] == list(range(N))  # one file per source frame
+    k = first_args[first_args.index("--k") + 1]
+    assert _render(clip, str(d / f"{name}_b.mkv"), "--k", k, "--depth", pattern, "--depth-kind", "disparity") == 0
+    return _exported(pattern), kit.read_all(str(d / f"{name}_a.mkv")), kit.read_all(str(d / f"{name}_b.mkv"))
+
+
+def test_file_depth_with_smoothing_round_trips_exactly(shot):
+    d, clip, depth = shot
+    exported, a, b = _round_trip(d, clip, "smooth", ["--depth", depth, "--depth-smoothing", "0.6", "--k", "6"])
+    assert np.array_equal(a, b)
+    seq = np.load(depth)
+    assert exported.dtype == np.float32 and exported.shape == seq.shape
+    assert np.abs(exported - seq).max() > 1e-3  # the smoothed disparity was exported, not the input file
+    # and it is what the renderer used: rendering from the raw input differs
+    assert _render(clip, str(d / "raw.mkv"), "--depth", depth, "--k", "6") == 0
+    assert not np.array_equal(kit.read_all(str(d / "raw.mkv")), a)
+
+
+def test_estimated_depth_with_smoothing_round_trips_exactly(shot):
+    d, clip, _ = shot
+    exported, a, b = _round_trip(d, clip, "motion", ["--depth-source", "motion", "--depth-smoothing", "0.6",
+                                                     "--k", "6"])
+    assert np.array_equal(a, b)
+    assert np.isfinite(exported).all() and exported.std() > 0
+
+
+def test_clamped_estimate_is_exported_as_clamped(shot, capsys):
+    """A K so large that the bokeh stage clamps the estimate's blur reach: the export holds the
+    clamped disparity (the raw estimate as a file would be refused by the renderer)."""
+    from genrefocus_video.optics.coc import blur_reach
+
+    d, clip, _ = shot
+    k = "4000"
+    exported, a, b = _round_trip(d, clip, "clamped", ["--depth-source", "motion", "--k", k])
+    assert np.array_equal(a, b)
+    limit = max(kit.H, kit.W)
+    for frame in exported:
+        assert blur_reach(float(frame.min()), float(frame.max()), 0.3, float(k), 0.0) <= limit
+    # unclamped, the same estimate has a reach beyond the frame: the clamp really acted
+    pattern = str(d / "raw_est.%04d.exr")
+    from genrefocus_video.params import load_job
+    from genrefocus_video.io.reader import open_reader
+    from genrefocus_video.pipeline.local import run_stages
+    from genrefocus_video.pipeline.stages import build_head, reset_all
+    from genrefocus_video.record import FrameRecord
+
+    job = load_job(None, {"input.path": clip, "output.path": str(d / "unused.mkv"), "depth.source": "motion",
+                          "focus.disparity": 0.3, "blur.k": float(k)})
+    with open_reader(clip) as r:
+        info, frames = r.info, list(r)
+    head = build_head(job, info)
+    reset_all(head)
+    raw = np.stack([run_stages(FrameRecord(f), head).disparity for f in frames])
+    assert max(blur_reach(float(f.min()), float(f.max()), 0.3, float(k), 0.0) for f in raw) > limit
+    assert not os.path.exists(pattern % 0)
+
+
+def test_chunked_run_writes_the_same_files(shot):
+    d, clip, depth = shot
+    for name, extra in (("one", []), ("two", ["--chunks", "2"])):
+        assert _render(clip, str(d / f"ch_{name}.mkv"), "--depth", depth, "--k", "6",
+                       "--depth-out", str(d / f"ch_{name}.####.exr"), *extra) == 0
+    one, two = _list_frames(str(d / "ch_one.%04d.exr")), _list_frames(str(d / "ch_two.%04d.exr"))
+    assert [n for n, _ in one] == [n for n, _ in two] == list(range(N))
+    assert np.array_equal(_exported(str(d / "ch_one.%04d.exr")), _exported(str(d / "ch_two.%04d.exr")))
+    assert np.array_equal(_exported(str(d / "ch_one.%04d.exr")), np.load(depth))  # no smoothing: the input itself
+    assert not [f for f in os.listdir(d) if ".partial" in f]  # atomic: no temp files left
+
+
+def test_bad_pattern_and_existing_files_are_refused(shot, capsys):
+    d, clip, depth = shot
+    assert _render(clip, str(d / "bad.mkv"), "--depth", depth, "--k", "6", "--depth-out", str(d / "depth.mkv")) == 2
+    err = capsys.readouterr().err
+    assert "depth.out" in err and "%04d.exr" in err
+    (d / "exists.0003.exr").write_bytes(b"keep")
+    assert _render(clip, str(d / "ex.mkv"), "--depth", depth, "--k", "6", "--depth-out",
+                   str(d / "exists.%04d.exr")) == 4
+    assert "already exists" in capsys.readouterr().err
+    assert (d / "exists.0003.exr").read_bytes() == b"keep" and not os.path.exists(d / "ex.mkv")
