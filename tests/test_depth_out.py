@@ -112,13 +112,78 @@ def test_chunked_run_writes_the_same_files(shot):
     assert not [f for f in os.listdir(d) if ".partial" in f]  # atomic: no temp files left
 
 
-def test_bad_pattern_and_existing_files_are_refused(shot, capsys):
+def test_bad_pattern_missing_folder_and_inputs_are_refused(shot, capsys):
     d, clip, depth = shot
     assert _render(clip, str(d / "bad.mkv"), "--depth", depth, "--k", "6", "--depth-out", str(d / "depth.mkv")) == 2
     err = capsys.readouterr().err
     assert "depth.out" in err and "%04d.exr" in err
-    (d / "exists.0003.exr").write_bytes(b"keep")
-    assert _render(clip, str(d / "ex.mkv"), "--depth", depth, "--k", "6", "--depth-out",
-                   str(d / "exists.%04d.exr")) == 4
-    assert "already exists" in capsys.readouterr().err
-    assert (d / "exists.0003.exr").read_bytes() == b"keep" and not os.path.exists(d / "ex.mkv")
+    # never over an input: the depth sequence being read
+    pattern = str(d / "in.%04d.exr")
+    assert _render(clip, str(d / "in.mkv"), "--depth", depth, "--k", "6", "--depth-out", pattern) == 0
+    before = [open(f, "rb").read() for _, f in _list_frames(pattern)]
+    assert _render(clip, str(d / "in2.mkv"), "--depth", pattern, "--k", "6", "--depth-out", pattern) == 4
+    assert "input" in capsys.readouterr().err
+    assert [open(f, "rb").read() for _, f in _list_frames(pattern)] == before and not os.path.exists(d / "in2.mkv")
+    assert _render(clip, str(d / "nodir.mkv"), "--depth", depth, "--k", "6", "--depth-out",
+                   str(d / "missing" / "z.%04d.exr")) == 4
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_existing_files_are_replaced_like_other_side_outputs(shot):
+    """A rerun (a resumed chunked job, farm tasks of one job) writes its frames again."""
+    d, clip, depth = shot
+    pattern = str(d / "again.%04d.exr")
+    (d / "again.0003.exr").write_bytes(b"stale")
+    assert _render(clip, str(d / "again.mkv"), "--depth", depth, "--k", "6", "--depth-out", pattern) == 0
+    assert np.array_equal(_exported(pattern), np.load(depth))
+
+def test_ray_streaming_and_chunks_write_the_local_files(shot, tmp_path, monkeypatch):
+    """Ray workers write the files (tail stage); a relative pattern lands beside the driver's cwd."""
+    ray = pytest.importorskip("ray")
+    from dataclasses import replace
+
+    from ray import cloudpickle
+
+    from genrefocus_video.params import load_job
+    from genrefocus_video.pipeline.ray_executor import RayRuntime
+    from genrefocus_video.pipeline.run import run_job
+
+    d, clip, depth = shot
+    monkeypatch.chdir(tmp_path)
+    base = load_job(None, {"input.path": clip, "output.path": str(tmp_path / "local.mkv"), "depth.path": depth,
+                           "depth.smoothing": 0.6, "focus.disparity": 0.3, "blur.k": 6.0, "output.codec": "ffv1",
+                           "executor.progress": False, "executor.executor": "local", "depth.out": "loc.%04d.exr"})
+    run_job(base)
+    cloudpickle.register_pickle_by_value(kit)
+    rt = RayRuntime(None, workers=2).__enter__()
+    try:
+        for name, chunks in (("str", 1), ("chk", 2)):
+            job = replace(base, output=replace(base.output, path=str(tmp_path / f"{name}.mkv")),
+                          depth=replace(base.depth, out=f"{name}.%04d.exr"),
+                          executor=replace(base.executor, executor="ray", workers=2, chunks=chunks))
+            run_job(job)
+    finally:
+        rt.__exit__(None, None, None)
+    ref = _exported(str(tmp_path / "loc.%04d.exr"))
+    assert ref.shape == (N, kit.H, kit.W)
+    assert np.array_equal(ref, _exported(str(tmp_path / "str.%04d.exr")))
+    # chunks with smoothing: within the smoother's stated split tolerance (test_pipeline_e2e), same files
+    chk = _exported(str(tmp_path / "chk.%04d.exr"))
+    assert np.abs(chk - ref).max() <= 1e-3 * float(np.ptp(np.load(depth))) + 1e-6
+
+
+def test_farm_file_resolves_depth_out_beside_it_and_yaml_matches_cli(tmp_path):
+    from genrefocus_video.pipeline.farm import load_farm
+
+    (tmp_path / "plates").mkdir()
+    kit.make_clip(str(tmp_path / "plates" / "a.mkv"), n=2)
+    (tmp_path / "job.yaml").write_text("shots:\n  sh010:\n    input: {path: plates/a.mkv}\n"
+                                       "    output: {path: out/a.mkv}\n    depth: {source: motion, out: "
+                                       "'out/a_depth.####.exr'}\n    focus: {disparity: 0.3}\n    blur: {k: 4}\n")
+    job = load_farm(str(tmp_path / "job.yaml"))[0].job
+    assert job.depth.out == str(tmp_path / "out" / "a_depth.####.exr")
+    from genrefocus_video.errors import ConfigError
+
+    (tmp_path / "bad.yaml").write_text((tmp_path / "job.yaml").read_text().replace(".####.exr", ".mkv"))
+    with pytest.raises(ConfigError, match=r"depth.out.*%04d\.exr"):
+        load_farm(str(tmp_path / "bad.yaml"))

@@ -158,19 +158,17 @@ def _check_sequence_output(job: JobParams) -> None:
 
 
 def _check_depth_out(job: JobParams) -> None:
-    """``--depth-out``: its folder exists, it writes over no input, and no frame of it exists yet
-    (unless --overwrite), as for an image-sequence output."""
+    """``--depth-out``: its folder exists and it writes over no input (nor the output sequence).
+
+    Like the other side outputs (focus export, before/after) its files are replaced when they
+    exist: a resumed chunked run or the farm tasks of one job write the same frames again."""
     from ..io.atomic import refuse_inputs_in_pattern
-    from ..io.sequence import _list_frames
 
     pattern = str(job.depth.out)
     folder = os.path.dirname(os.path.abspath(pattern))
     if not os.path.isdir(folder):
         raise OutputError(f"--depth-out folder {folder} does not exist")
     refuse_inputs_in_pattern(pattern, protected_inputs(job) + (job.output.path,))
-    existing = _list_frames(pattern)
-    if existing and not job.output.overwrite:
-        raise OutputError(f"--depth-out {existing[0][1]} already exists; pass --overwrite to replace it")
 
 
 def check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int]) -> None:
