@@ -187,3 +187,19 @@ def test_farm_file_resolves_depth_out_beside_it_and_yaml_matches_cli(tmp_path):
     (tmp_path / "bad.yaml").write_text((tmp_path / "job.yaml").read_text().replace(".####.exr", ".mkv"))
     with pytest.raises(ConfigError, match=r"depth.out.*%04d\.exr"):
         load_farm(str(tmp_path / "bad.yaml"))
+
+
+def test_writer_is_the_last_tail_stage():
+    """After the bokeh stage (which clamps an estimate), so it writes the disparity as rendered."""
+    from genrefocus_video.io.frame import ClipInfo
+    from genrefocus_video.params import load_job
+    from genrefocus_video.pipeline.stages import build_tail
+    from genrefocus_video.pipeline.stages.depth_out import DepthOutStage
+
+    info = ClipInfo("x.mkv", "video", kit.W, kit.H)
+    job = load_job(None, {"input.path": "x.mkv", "output.path": "y.mkv", "blur.k": 4.0, "focus.disparity": 0.3,
+                          "depth.out": "d.%04d.exr"})
+    names = [s.name for s in build_tail(job, info)]
+    assert names[-2:] == ["bokeh", "depth_out"] and isinstance(build_tail(job, info)[-1], DepthOutStage)
+    job = load_job(None, {"input.path": "x.mkv", "output.path": "y.mkv", "blur.k": 4.0})
+    assert "depth_out" not in [s.name for s in build_tail(job, info)]
