@@ -203,3 +203,21 @@ def test_writer_is_the_last_tail_stage():
     assert names[-2:] == ["bokeh", "depth_out"] and isinstance(build_tail(job, info)[-1], DepthOutStage)
     job = load_job(None, {"input.path": "x.mkv", "output.path": "y.mkv", "blur.k": 4.0})
     assert "depth_out" not in [s.name for s in build_tail(job, info)]
+
+
+def test_plate_sequence_numbering_is_kept(tmp_path):
+    """plate.1001.exr -> depth.1001.exr (as the image writer numbers outputs), read back in order."""
+    from genrefocus_video.io.images import write_image
+
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        write_image(str(tmp_path / f"plate.{1001 + i}.exr"), rng.random((kit.H, kit.W, 3)).astype(np.float32))
+    disp = np.where(np.arange(kit.W) >= kit.W // 2, 0.8, 0.2).astype(np.float32)[None].repeat(kit.H, 0)
+    np.save(tmp_path / "d.npy", disp)
+    out = str(tmp_path / "depth.%04d.exr")
+    assert main(["render", str(tmp_path / "plate.%04d.exr"), "-o", str(tmp_path / "out.%04d.exr"), "--depth",
+                 str(tmp_path / "d.npy"), "--focus-disparity", "0.2", "--k", "4", "--no-progress",
+                 "--depth-out", out]) == 0
+    assert [n for n, _ in _list_frames(out)] == [1001, 1002, 1003]
+    assert [n for n, _ in _list_frames(str(tmp_path / "out.%04d.exr"))] == [1001, 1002, 1003]
+    assert np.array_equal(_exported(out), np.stack([disp] * 3))
