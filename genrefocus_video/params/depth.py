@@ -43,6 +43,10 @@ class DepthParams:
                                  "downloaded); default: $GENREFOCUS_DEPTH_MODEL. Metric models give disparity in 1/m",
                                  flag="depth-model")
     preview: Optional[str] = param(None, "write a depth preview video here", flag="depth-preview")
+    out: Optional[str] = param(None, "write the disparity the render used (after estimation, alignment, smoothing, "
+                               "clamping) as a float32 EXR sequence, e.g. depth.%04d.exr (frame number = source "
+                               "frame); reads back exactly with --depth PATTERN --depth-kind disparity",
+                               flag="depth-out")
     preview_range: Optional[str] = param(None, "disparity range LO,HI of the preview's colour map (default: the first "
                                          "frame's 1st-99th percentile, fixed for the clip)", flag="depth-preview-range")
 
@@ -55,6 +59,10 @@ class DepthParams:
         return lo, hi
 
     def validate(self) -> None:
+        if self.out is not None:
+            from ..io.depth_export import check_depth_out
+
+            check_depth_out(self.out)
         if self.preview_range is not None:
             parts = str(self.preview_range).split(",")
             try:

@@ -31,7 +31,7 @@ TOP_KEYS = ("defaults", "shots")
 PATH_KEYS = ("input.path", "output.path", "depth.path", "aperture.image", "output.before_after", "output.contact_sheet",
              "focus.export", "focus.plot", "depth.preview", "render.explain", "executor.work_dir",
              "focus.keyframes", "backends.flux_path", "backends.lora_dir", "depth.marigold_path",
-             "depth.model")
+             "depth.model", "depth.out")
 
 
 @dataclass

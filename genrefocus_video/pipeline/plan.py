@@ -126,6 +126,8 @@ def check_output(job: JobParams) -> None:
     """Refuse early (before any work) to overwrite an existing output or an input."""
     from ..io.atomic import check_output_path
 
+    if job.depth.out:
+        _check_depth_out(job)
     if is_image_output(job.output.path, job.output.codec):
         _check_sequence_output(job)
         return
@@ -153,6 +155,20 @@ def _check_sequence_output(job: JobParams) -> None:
         ([(0, job.output.path)] if os.path.exists(job.output.path) else [])
     if existing and not job.output.overwrite:
         raise OutputError(f"output {existing[0][1]} already exists; pass --overwrite to replace it")
+
+
+def _check_depth_out(job: JobParams) -> None:
+    """``--depth-out``: its folder exists and it writes over no input (nor the output sequence).
+
+    Like the other side outputs (focus export, before/after) its files are replaced when they
+    exist: a resumed chunked run or the farm tasks of one job write the same frames again."""
+    from ..io.atomic import refuse_inputs_in_pattern
+
+    pattern = str(job.depth.out)
+    folder = os.path.dirname(os.path.abspath(pattern))
+    if not os.path.isdir(folder):
+        raise OutputError(f"--depth-out folder {folder} does not exist")
+    refuse_inputs_in_pattern(pattern, protected_inputs(job) + (job.output.path,))
 
 
 def check_writer_settings(job: JobParams, info: ClipInfo, total: Optional[int]) -> None:

@@ -5,7 +5,7 @@ Order (DESIGN.md data flow): temporal depth / flow / smoothing / focus stages ->
 place them well:
 
 * the **head** (``build_head``): the temporal stages, which must see frames in order;
-* the **tail** (``build_tail``): deblur and bokeh, normally pure frame stages that may run on any
+* the **tail** (``build_tail``): deblur, bokeh and the ``--depth-out`` writer, normally pure frame stages that may run on any
   worker in any order (BokehNet with noise warping is temporal; executors then keep it ordered).
 
 Each part is built only where it runs, so a model is loaded once per worker that uses it and
@@ -15,7 +15,8 @@ piece fails with one clear line instead of an ImportError deep in a worker.
 Modules (each stage is a thin adapter between frame records and a core algorithm):
 ``temporal`` (builds the head, writes its side files), ``flow``, ``depth``, ``probe`` (other
 frames and their disparity), ``focus`` (over :mod:`genrefocus_video.focus`), ``preview``,
-``render`` (classical bokeh, K), ``generative`` (deblur, BokehNet).
+``render`` (classical bokeh, K), ``generative`` (deblur, BokehNet), ``depth_out`` (the disparity as
+rendered, written after the bokeh stage).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def build_head(job: JobParams, info: ClipInfo) -> list[Stage]:
 
 
 def build_tail(job: JobParams, info: ClipInfo) -> list[Stage]:
-    """Deblur (if any) then the bokeh renderer chosen by ``backends.bokeh``."""
+    """Deblur (if any), the bokeh renderer chosen by ``backends.bokeh``, then ``--depth-out`` (if any)."""
     stages: list[Stage] = []
     gen = "genrefocus_video.pipeline.stages.generative"
     generative = job.backends.deblur != "none" or job.backends.bokeh == "bokehnet"
@@ -60,6 +61,8 @@ def build_tail(job: JobParams, info: ClipInfo) -> list[Stage]:
         stages.append(_builder(gen, "build_bokehnet_stage")(job, info, flux_cache=flux_cache))
     else:
         stages.append(_builder("genrefocus_video.pipeline.stages.render", "BokehStage")(job, info))
+    if job.depth.out:  # last: the disparity as rendered (after the bokeh stage's clamping)
+        stages.append(_builder("genrefocus_video.pipeline.stages.depth_out", "DepthOutStage")(job.depth.out, info))
     return stages
 
 
