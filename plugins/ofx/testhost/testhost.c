@@ -74,6 +74,91 @@ static void prop_grow(Prop *p, int n) {
   p->n = n;
 }
 
+/* Property names a real host knows (the standard's, as declared in ofx_abi.h); any other is refused. */
+static const char *const KNOWN_PROPS[] = {
+    kOfxPropertySuite,
+    kOfxPropType,
+    kOfxPropName,
+    kOfxPropLabel,
+    kOfxPropShortLabel,
+    kOfxPropLongLabel,
+    kOfxPropTime,
+    kOfxPropInstanceData,
+    kOfxPropAPIVersion,
+    kOfxPropVersion,
+    kOfxPropVersionLabel,
+    kOfxPropPluginDescription,
+    kOfxPropIsInteractive,
+    kOfxPluginPropFilePath,
+    kOfxImageEffectPropContext,
+    kOfxImageEffectPropSupportedContexts,
+    kOfxImageEffectPropSupportedPixelDepths,
+    kOfxImageEffectPropSupportedComponents,
+    kOfxImageEffectPluginPropGrouping,
+    kOfxImageEffectPluginPropHostFrameThreading,
+    kOfxImageEffectPropSupportsMultiResolution,
+    kOfxImageEffectPropSupportsTiles,
+    kOfxImageEffectPropTemporalClipAccess,
+    kOfxImageEffectPropSupportsMultipleClipDepths,
+    kOfxImageEffectPluginPropSingleInstance,
+    kOfxImageEffectPropRenderScale,
+    kOfxImageEffectPropRenderWindow,
+    kOfxImageEffectPropFieldToRender,
+    kOfxImageEffectPropFrameRange,
+    kOfxImageEffectPropFrameStep,
+    kOfxImageEffectPropRegionOfDefinition,
+    kOfxImageEffectPropProjectSize,
+    kOfxImageEffectPropProjectOffset,
+    kOfxImageEffectPropProjectExtent,
+    kOfxImageEffectPropPixelDepth,
+    kOfxImageEffectPropComponents,
+    kOfxImageEffectPropPreMultiplication,
+    kOfxImageEffectHostPropIsBackground,
+    kOfxImageClipPropOptional,
+    kOfxImageClipPropIsMask,
+    kOfxImageClipPropConnected,
+    kOfxImageClipPropFieldExtraction,
+    kOfxImagePropData,
+    kOfxImagePropBounds,
+    kOfxImagePropRegionOfDefinition,
+    kOfxImagePropRowBytes,
+    kOfxImagePropPixelAspectRatio,
+    kOfxImagePropUniqueIdentifier,
+    kOfxImagePropField,
+    kOfxParamPropType,
+    kOfxParamPropScriptName,
+    kOfxParamPropHint,
+    kOfxParamPropDefault,
+    kOfxParamPropMin,
+    kOfxParamPropMax,
+    kOfxParamPropDisplayMin,
+    kOfxParamPropDisplayMax,
+    kOfxParamPropIncrement,
+    kOfxParamPropDigits,
+    kOfxParamPropAnimates,
+    kOfxParamPropChoiceOption,
+    kOfxParamPropParent,
+    kOfxParamPropPageChild,
+    kOfxParamPropDoubleType,
+    kOfxParamPropDefaultCoordinateSystem,
+    kOfxImageEffectPluginRenderThreadSafety,
+    kOfxImageEffectFrameVarying,
+};
+
+/* Per-clip names of the clip-preferences / RoI / frames-needed actions: prefix + clip name. */
+static const char *const CLIP_PROP_PREFIXES[] = {
+    "OfxImageClipPropComponents_", "OfxImageClipPropDepth_", "OfxImageClipPropPAR_",
+    "OfxImageClipPropRoI_", "OfxImageClipPropFrameRange_",
+};
+
+static int prop_name_known(const char *name) {
+  for (size_t k = 0; k < sizeof CLIP_PROP_PREFIXES / sizeof *CLIP_PROP_PREFIXES; k++)
+    if (!strncmp(CLIP_PROP_PREFIXES[k], name, strlen(CLIP_PROP_PREFIXES[k]))) return 1;
+  for (size_t k = 0; k < sizeof KNOWN_PROPS / sizeof *KNOWN_PROPS; k++)
+    if (!strcmp(KNOWN_PROPS[k], name)) return 1;
+  return 0;
+}
+
 /* Find or create; a property keeps the type it was created with. */
 static Prop *prop_get_or_add(OfxPropertySetHandle ps, const char *name, int type) {
   Prop *p = prop_find(ps, name);
@@ -90,6 +175,10 @@ static Prop *prop_get_or_add(OfxPropertySetHandle ps, const char *name, int type
   static OfxStatus fn(OfxPropertySetHandle ps, const char *name, int index, T value) {        \
     if (!ps || index < 0) return kOfxStatErrBadHandle;                                        \
     pthread_mutex_lock(&g_prop_lock);                                                         \
+    if (!prop_name_known(name)) {                                                             \
+      fprintf(stderr, "testhost: unknown property %s (a real host refuses it)\n", name);     \
+      return kOfxStatErrUnknown;                                                              \
+    }                                                                                         \
     Prop *p = prop_get_or_add(ps, name, tp);                                                  \
     if (!p) {                                                                                 \
       pthread_mutex_unlock(&g_prop_lock);                                                     \
