@@ -30,6 +30,15 @@ class FrameWriter:
         """Finish and atomically publish the output."""
         self._impl.close()
 
+    def close_into(self, path: str) -> None:
+        """Finish the video written so far under `path` instead of the output's name: a failed
+        job keeps its finished frames in its work folder (pipeline/keep.py). Videos only."""
+        import os
+
+        self._impl.final = os.path.abspath(path)  # type: ignore[union-attr]
+        self._impl.overwrite = True
+        self._impl.close()
+
     def abort(self) -> None:
         """Discard partial output (temp file); the final name is never touched."""
         self._impl.abort()

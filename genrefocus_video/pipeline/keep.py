@@ -1,0 +1,168 @@
+"""A single pass that fails keeps the frames it finished, and its rerun resumes from there.
+
+When the frame loop of a streaming job (``--chunks 1``, local or Ray streaming) fails at frame N
+— an estimator error, a bad frame, Ctrl-C or SIGTERM — the encoder is closed cleanly at frame
+N−1 and the clip written so far becomes a finished part in the work folder
+(``WORK/kept/kept_0000.EXT`` + its :class:`.manifest.ChunkRecord`, exactly like a finished chunk);
+nothing appears under the output's name. The rerun of the same command (same fingerprint) finds
+the kept parts, renders frames N..last as one more part (with the temporal stages' warm-up before
+N, as a chunk does), joins the parts (:mod:`.assemble`, the input's audio included) and writes the
+side outputs from the parts' records. A rerun with other settings discards them. Video outputs
+only (an image sequence publishes each frame as it is written), and not with ``--depth-preview``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from typing import Any, Optional
+
+from ..errors import GenRefocusError, JobError
+from ..io.paths import is_image_output
+from .loop import LoopResult
+from .manifest import ChunkRecord
+from .plan import Chunk, JobPlan
+from .workdir import WorkDir
+
+log = logging.getLogger(__name__)
+
+
+def kept_dir(work: WorkDir) -> str:
+    return os.path.join(work.root, "kept")
+
+
+def kept_segment(work: WorkDir, k: int, output_path: str) -> str:
+    return os.path.join(kept_dir(work), f"kept_{k:04d}{os.path.splitext(output_path)[1]}")
+
+
+def _record_path(work: WorkDir, k: int) -> str:
+    return os.path.join(kept_dir(work), f"kept_{k:04d}.json")
+
+
+def can_keep(job: Any) -> bool:
+    """Video outputs without a depth preview keep a failed pass's frames."""
+    return not job.depth.preview and not is_image_output(job.output.path, job.output.codec)
+
+
+def kept_records(work: WorkDir, fp: str, first: int) -> list[ChunkRecord]:
+    """The kept parts of this job (fingerprint `fp`), contiguous from frame `first`, their files
+    unchanged; anything else in the kept folder (other settings, damaged) is removed."""
+    folder = kept_dir(work)
+    if not os.path.isdir(folder):
+        return []
+    records: list[ChunkRecord] = []
+    while True:
+        rec = ChunkRecord.from_json(work.read_json(_record_path(work, len(records))))
+        expected = records[-1].end + 1 if records else first
+        if (rec is None or rec.fingerprint != fp or rec.start != expected or not os.path.isfile(rec.segment)
+                or os.path.getsize(rec.segment) != rec.bytes):
+            break
+        records.append(rec)
+    if not records:
+        discard(work)
+    return records
+
+
+def discard(work: WorkDir) -> None:
+    shutil.rmtree(kept_dir(work), ignore_errors=True)
+
+
+def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResult, first: int, k: int,
+                     read_from: int, t_start: float) -> Optional[ChunkRecord]:
+    """Close `writer` at its last finished frame into kept part `k` (frames first..last written);
+    its record, or None when nothing could be kept (the writer is then aborted)."""
+    if result.frames == 0 or result.last_index is None or not can_keep(plan.job):
+        writer.abort()
+        return None
+    from .chunks import _record
+
+    seg = kept_segment(work, k, plan.job.output.path)
+    try:
+        os.makedirs(os.path.dirname(seg), exist_ok=True)
+        writer.close_into(seg)
+        if not os.path.isfile(seg):
+            return None
+        chunk = Chunk(k, first, result.last_index)
+        record = _record(plan, chunk, work, seg, result, time.perf_counter() - t_start, read_from)
+        from .report import write_json_atomic
+
+        write_json_atomic(_record_path(work, k), record.to_json())
+    except BaseException as exc:  # the disk that failed the job may refuse this too: lose the part, not the error
+        log.warning("could not keep the finished frames in %s: %s", kept_dir(work), exc)
+        writer.abort()
+        return None
+    return record
+
+
+def kept_error(exc: BaseException, kept: ChunkRecord, work: WorkDir) -> BaseException:
+    """`exc` with the kept frames named: the same error class (its exit code) where it is ours, a
+    JobError (exit 6) for anything else; an interrupt is logged and returned unchanged."""
+    note = (f"{kept.end - kept.start + 1} finished frames ({kept.start}-{kept.end}) are kept in "
+            f"{kept_dir(work)}: rerun the same command to resume")
+    if isinstance(exc, KeyboardInterrupt):
+        log.warning("%s", note)
+        return exc
+    if isinstance(exc, GenRefocusError):
+        try:
+            return type(exc)(f"{exc}; {note}")
+        except TypeError:
+            return JobError(f"{exc}; {note}")
+    return JobError(f"{type(exc).__name__}: {exc}; {note}")
+
+
+def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: list[ChunkRecord], factory: Any,
+                       t_start: float) -> Any:
+    """Render the frames after the kept parts as one more part (warm-up first), join every part
+    into the output and write the side outputs from their records; the job's summary."""
+    from ..io.writer import open_writer
+    from .chunks import join
+    from .executors.local import LocalExecutor, StageCache
+    from .loop import Span, run_frames
+    from .outputs import write_chunked_outputs
+    from .plan import middle_frame, open_job_input
+    from .progress import JobProgress
+    from .report import Timings
+    from .stages import max_warmup
+    from .summary import RunSummary, write_report
+
+    first, last = job.input.first_frame, job.input.first_frame + total - 1
+    start, k = kept[-1].end + 1, len(kept)
+    chunks = [Chunk(r.chunk, r.start, r.end) for r in kept] + ([Chunk(k, start, last)] if start <= last else [])
+    plan = JobPlan(job, info, total, chunks, kept[0].fingerprint)
+    log.info("resuming %s: frames %d-%d were kept by an earlier run (%s)", job.output.path, first, start - 1, kept_dir(work))
+    records, timings, frames = list(kept), Timings(), 0
+    if start <= last:
+        executor = LocalExecutor(factory, StageCache(), plan.fingerprint)
+        executor.prepare(job, info)
+        middle = middle_frame(first, total)
+        span = Span(max(first, start - max_warmup(executor.stages)), start, last, middle if middle >= start else None)
+        seg = kept_segment(work, k, job.output.path)
+        os.makedirs(os.path.dirname(seg), exist_ok=True)
+        result, t0 = LoopResult(), time.perf_counter()
+        writer = open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt, transfer=job.output.transfer,
+                             crf=job.output.crf, exr_half=job.output.exr_half, audio_from=None, overwrite=True, segment=True)
+        try:
+            with open_job_input(job, span.read_from, last) as reader, \
+                    JobProgress(total, enabled=job.executor.progress, initial=start - first) as bar:
+                run_frames(reader, executor, writer, span, job=job, info=info, on_frames=bar.update, result=result)
+        except BaseException as exc:
+            part = keep_failed_pass(plan, work, writer, result, start, k, span.read_from, t0)
+            if part is None:
+                raise
+            err = kept_error(exc, ChunkRecord(0, first, part.end, 0, "", ""), work)
+            if err is exc:
+                raise
+            raise err from exc
+        from .chunks import _record
+
+        records.append(_record(plan, chunks[-1], work, seg, result, time.perf_counter() - t0, span.read_from))
+        timings, frames = result.timings, result.frames
+    join(plan, work, records)
+    write_chunked_outputs(job, info, chunks, records)
+    summary = RunSummary(job.output.path, frames, time.perf_counter() - t_start, "local", 1, len(chunks),
+                         1 if frames else 0, len(kept), timings=timings)
+    summary.report = write_report(job, work, summary, chunks=[
+        {"chunk": r.chunk, "start": r.start, "end": r.end, "frames": r.frames, "resumed": r.chunk < k} for r in records])
+    discard(work)
+    return summary

@@ -1,0 +1,108 @@
+"""A single pass that fails at frame N keeps frames < N in its work folder; the rerun of the same
+command renders only frames >= N and its output equals an unbroken single pass."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import test_pipeline_kit as kit
+from genrefocus_video.errors import JobError
+from genrefocus_video.pipeline.keep import kept_dir
+from genrefocus_video.pipeline.run import run_job
+from genrefocus_video.pipeline.workdir import WorkDir
+from genrefocus_video.record import FrameRecord
+
+
+class Estimator:
+    """A head stage's failure: raises at frame `at` while `flag` exists; counts the frames it saw."""
+
+    name = "flaky_estimator"
+    temporal = False
+
+    def __init__(self, at: int, flag: str, seen: list) -> None:
+        self.at, self.flag, self.seen = at, flag, seen
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        if rec.index == self.at and os.path.exists(self.flag):
+            raise RuntimeError(f"estimator diverged at frame {rec.index}")
+        self.seen.append(rec.index)
+        return rec
+
+
+SEEN: list = []
+
+
+class FlakyFactory(kit.ToyFactory):
+    def __init__(self, at: int, flag: str, warmup: int = 2) -> None:
+        super().__init__(warmup=warmup)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "flag", flag)
+
+    def head(self, job, info):
+        return [Estimator(self.at, self.flag, SEEN)] + super().head(job, info)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return kit.make_clip(str(tmp_path_factory.mktemp("clip") / "src.mkv"), n=12)
+
+
+@pytest.fixture(scope="module")
+def reference(clip, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("ref") / "ref.mkv")
+    run_job(kit.toy_job(clip, out, executor="local"), factory=kit.ToyFactory())
+    return kit.read_all(out)
+
+
+def test_a_failed_single_pass_keeps_its_frames_and_the_rerun_resumes(clip, reference, tmp_path):
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    out = str(tmp_path / "out.mkv")
+    job = kit.toy_job(clip, out, executor="local")
+    factory = FlakyFactory(at=7, flag=str(flag))
+    with pytest.raises(JobError, match=r"estimator diverged at frame 7; 7 finished frames \(0-6\) are kept in .*kept: "
+                                       r"rerun the same command to resume"):
+        run_job(job, factory=factory)
+    assert not os.path.exists(out)  # nothing under the final name
+    work = WorkDir(out + ".work")
+    kept = sorted(os.listdir(kept_dir(work)))
+    assert kept == ["kept_0000.json", "kept_0000.mkv"]
+    part = kit.read_all(os.path.join(kept_dir(work), "kept_0000.mkv"))
+    assert np.array_equal(part, reference[:7])  # the finished frames, as an unbroken pass wrote them
+    flag.unlink()
+    SEEN.clear()
+    s = run_job(job, factory=factory)
+    assert s.frames == 5  # only frames 7-11 were written by the rerun ...
+    assert SEEN == list(range(5, 12))  # ... after a warm-up of 2 frames (the toy depth's window)
+    assert np.array_equal(kit.read_all(out), reference)  # finite-memory stages: bit-identical
+    report = json.load(open(work.report))
+    assert [(c["start"], c["end"], c["resumed"]) for c in report["chunks"]] == [(0, 6, True), (7, 11, False)]
+    assert not os.path.exists(kept_dir(work))  # joined and cleaned
+
+
+def test_other_settings_do_not_reuse_kept_frames(clip, tmp_path):
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    out = str(tmp_path / "out.mkv")
+    with pytest.raises(JobError):
+        run_job(kit.toy_job(clip, out, executor="local"), factory=FlakyFactory(at=5, flag=str(flag)))
+    flag.unlink()
+    SEEN.clear()
+    job = kit.toy_job(clip, out, executor="local")
+    other = replace(job, output=replace(job.output, crf=30))  # another fingerprint
+    s = run_job(other, factory=FlakyFactory(at=5, flag=str(flag)))
+    assert s.frames == 12 and SEEN == list(range(12))  # rendered from the start
+    assert not os.path.exists(kept_dir(WorkDir(out + ".work")))
+
+
+def test_a_failure_at_the_first_frame_keeps_nothing(clip, tmp_path):
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    out = str(tmp_path / "out.mkv")
+    with pytest.raises(RuntimeError, match="frame 0"):
+        run_job(kit.toy_job(clip, out, executor="local"), factory=FlakyFactory(at=0, flag=str(flag)))
+    assert not os.path.exists(out) and not os.path.exists(kept_dir(WorkDir(out + ".work")))
