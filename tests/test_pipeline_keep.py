@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -106,3 +108,49 @@ def test_a_failure_at_the_first_frame_keeps_nothing(clip, tmp_path):
     with pytest.raises(RuntimeError, match="frame 0"):
         run_job(kit.toy_job(clip, out, executor="local"), factory=FlakyFactory(at=0, flag=str(flag)))
     assert not os.path.exists(out) and not os.path.exists(kept_dir(WorkDir(out + ".work")))
+
+
+def test_an_interrupted_single_pass_keeps_its_frames_too(clip, reference, tmp_path):
+    """Ctrl-C / SIGTERM unwind as KeyboardInterrupt: the frames before it are kept all the same."""
+    flag = tmp_path / "stop"
+    flag.write_text("1")
+    out = str(tmp_path / "out.mkv")
+    job = kit.toy_job(clip, out, executor="local")
+    factory = kit.ToyFactory(fail_at=4, fail_flag=str(flag))
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job, factory=factory)
+    assert not os.path.exists(out)
+    assert np.array_equal(kit.read_all(os.path.join(kept_dir(WorkDir(out + ".work")), "kept_0000.mkv")), reference[:4])
+    flag.unlink()
+    assert run_job(job, factory=factory).frames == 8
+    assert np.array_equal(kit.read_all(out), reference)
+
+
+def test_a_failure_mid_chunk_keeps_the_finished_chunks_and_the_rerun_resumes(clip, reference, tmp_path):
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    out = str(tmp_path / "out.mkv")
+    job = kit.toy_job(clip, out, executor="local", chunks=3)  # 0-3, 4-7, 8-11
+    factory = FlakyFactory(at=9, flag=str(flag))
+    with pytest.raises(RuntimeError, match="frame 9"):
+        run_job(job, factory=factory)
+    work = WorkDir(out + ".work")
+    assert not os.path.exists(out)
+    assert [os.path.exists(work.entry_path(i)) for i in range(3)] == [True, True, False]
+    flag.unlink()
+    SEEN.clear()
+    s = run_job(job, factory=factory)
+    assert (s.chunks_rendered, s.chunks_skipped, s.frames) == (1, 2, 4)
+    assert SEEN == list(range(6, 12))  # the last chunk with its 2 warm-up frames
+    assert np.array_equal(kit.read_all(out), reference)
+
+
+def test_status_shows_the_kept_part(clip, tmp_path):
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    out = str(tmp_path / "out.mkv")
+    with pytest.raises(JobError):
+        run_job(kit.toy_job(clip, out, executor="local"), factory=FlakyFactory(at=6, flag=str(flag)))
+    r = subprocess.run([sys.executable, "-m", "genrefocus_video.cli", "status", out], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "0-5" in r.stdout and "stopped" in r.stdout and "from frame 6" in r.stdout

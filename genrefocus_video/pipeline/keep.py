@@ -80,6 +80,7 @@ def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResu
     seg = kept_segment(work, k, plan.job.output.path)
     try:
         os.makedirs(os.path.dirname(seg), exist_ok=True)
+        os.makedirs(os.path.dirname(work.before_after_path(k)), exist_ok=True)
         writer.close_into(seg)
         if not os.path.isfile(seg):
             return None
@@ -135,10 +136,12 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
     if start <= last:
         executor = LocalExecutor(factory, StageCache(), plan.fingerprint)
         executor.prepare(job, info)
-        middle = middle_frame(first, total)
-        span = Span(max(first, start - max_warmup(executor.stages)), start, last, middle if middle >= start else None)
+        middle = middle_frame(first, total) if job.output.before_after else None
+        span = Span(max(first, start - max_warmup(executor.stages)), start, last,
+                    middle if middle is not None and middle >= start else None)
         seg = kept_segment(work, k, job.output.path)
         os.makedirs(os.path.dirname(seg), exist_ok=True)
+        os.makedirs(os.path.dirname(work.before_after_path(k)), exist_ok=True)
         result, t0 = LoopResult(), time.perf_counter()
         writer = open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt, transfer=job.output.transfer,
                              crf=job.output.crf, exr_half=job.output.exr_half, audio_from=None, overwrite=True, segment=True)
