@@ -154,3 +154,63 @@ def test_status_shows_the_kept_part(clip, tmp_path):
     r = subprocess.run([sys.executable, "-m", "genrefocus_video.cli", "status", out], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "0-5" in r.stdout and "stopped" in r.stdout and "from frame 6" in r.stdout
+
+
+class RealFlaky:
+    """The real stages (file depth, optional smoothing, the renderer) with an estimator failure
+    put before the head at frame `at` while `flag` exists."""
+
+    def __init__(self, at: int, flag: str) -> None:
+        self.at, self.flag = at, flag
+
+    def head(self, job, info):
+        from genrefocus_video.pipeline.stages import build_head
+
+        return [Estimator(self.at, self.flag, SEEN)] + build_head(job, info)
+
+    def tail(self, job, info):
+        from genrefocus_video.pipeline.stages import build_tail
+
+        return build_tail(job, info)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.5])
+def test_real_stages_resume_equals_an_unbroken_pass(tmp_path, smoothing):
+    """File depth: bit-identical to a clean single pass; with (decaying-memory) smoothing the rerun
+    warms up like a chunk, so it equals a --chunks 2 job cut at the same frame bit for bit and the
+    single pass within the chunk tolerance (docs/pipeline.md 'Split == unsplit')."""
+    from genrefocus_video.params import load_job
+    from genrefocus_video.pipeline.stages import DEFAULT_FACTORY
+
+    n, at = 16, 8
+    clip = kit.make_clip(str(tmp_path / "src.mkv"), n=n)
+    rng = np.random.default_rng(5)
+    seq = np.stack([0.2 + 0.1 * (np.arange(kit.W) >= kit.W // 2) + 0.02 * i + 0.05 * rng.random((kit.H, kit.W))
+                    for i in range(n)]).astype(np.float32)
+    np.save(tmp_path / "d.npy", seq)
+
+    def job(out, **more):
+        return load_job(None, {"input.path": clip, "output.path": str(tmp_path / out), "output.codec": "ffv1",
+                               "depth.path": str(tmp_path / "d.npy"), "depth.smoothing": smoothing,
+                               "focus.disparity": 0.3, "blur.k": 4, "executor.progress": False, **more})
+
+    run_job(job("clean.mkv"), factory=DEFAULT_FACTORY)
+    clean = kit.read_all(str(tmp_path / "clean.mkv"))
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    with pytest.raises(JobError, match=f"{at} finished frames"):
+        run_job(job("out.mkv"), factory=RealFlaky(at, str(flag)))
+    flag.unlink()
+    SEEN.clear()
+    s = run_job(job("out.mkv"), factory=RealFlaky(at, str(flag)))
+    assert s.frames == n - at and min(SEEN) <= at and max(SEEN) == n - 1
+    got = kit.read_all(str(tmp_path / "out.mkv"))
+    if smoothing == 0:
+        assert SEEN == list(range(at, n))  # no temporal stage: no warm-up
+        assert np.array_equal(got, clean)
+    else:
+        assert min(SEEN) < at  # warmed up before frame `at`
+        run_job(job("chunked.mkv", **{"executor.chunks": 2}), factory=DEFAULT_FACTORY)
+        assert np.array_equal(got, kit.read_all(str(tmp_path / "chunked.mkv")))
+        assert np.array_equal(got[:at], clean[:at])
+        assert np.abs(got - clean).max() <= 4 * 1e-3 * float(seq.max() - seq.min()) + 2 / 255
