@@ -214,3 +214,31 @@ def test_real_stages_resume_equals_an_unbroken_pass(tmp_path, smoothing):
         assert np.array_equal(got, kit.read_all(str(tmp_path / "chunked.mkv")))
         assert np.array_equal(got[:at], clean[:at])
         assert np.abs(got - clean).max() <= 4 * 1e-3 * float(seq.max() - seq.min()) + 2 / 255
+
+
+def test_h264_parts_too_short_to_join_are_rendered_again(tmp_path):
+    """H.264 parts under MIN_REORDERED_CHUNK frames break a stream-copy join (plan.py): such a part
+    is not kept, and a rerun with fewer frames left than that renders the last kept part again."""
+    from genrefocus_video.pipeline.plan import MIN_REORDERED_CHUNK
+
+    clip = kit.make_clip(str(tmp_path / "src.mkv"), n=24)
+    flag = tmp_path / "fail"
+
+    def attempt(out, at):
+        job = kit.toy_job(clip, str(tmp_path / out), executor="local")
+        job = replace(job, output=replace(job.output, codec="h264"))
+        flag.write_text("1")
+        with pytest.raises(Exception) as err:
+            run_job(job, factory=FlakyFactory(at=at, flag=str(flag)))
+        flag.unlink()
+        return job, str(err.value)
+
+    job, msg = attempt("short.mp4", MIN_REORDERED_CHUNK - 1)
+    assert "kept" not in msg and not os.path.exists(kept_dir(WorkDir(job.output.path + ".work")))
+    job, msg = attempt("late.mp4", 24 - MIN_REORDERED_CHUNK + 1)
+    assert "kept" in msg
+    SEEN.clear()
+    s = run_job(job, factory=FlakyFactory(at=0, flag=str(flag)))
+    assert s.frames == 24 and SEEN == list(range(24))  # 7 frames left: the kept part is rendered again
+    assert len(kit.read_all(job.output.path)) == 24
+    assert not os.path.exists(kept_dir(WorkDir(job.output.path + ".work")))  # the unused part is gone

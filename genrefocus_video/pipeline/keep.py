@@ -64,6 +64,27 @@ def kept_records(work: WorkDir, fp: str, first: int) -> list[ChunkRecord]:
     return records
 
 
+def _reordered(job: Any, info: Any) -> bool:
+    """H.264/H.265: parts shorter than MIN_REORDERED_CHUNK frames cannot be joined by stream copy
+    (their decode delay differs: the joined clip's frame rate comes out wrong; plan.py)."""
+    from ..io.codecs import resolve_codec
+
+    return resolve_codec(job.output.codec, info, job.output.path) in ("h264", "h265")
+
+
+def joinable(kept: list[ChunkRecord], job: Any, info: Any, last: int) -> list[ChunkRecord]:
+    """The kept parts a rerun can build on: for H.264/H.265 the frames left to render must make a
+    part of at least MIN_REORDERED_CHUNK frames, else the last kept part is rendered again."""
+    from .plan import MIN_REORDERED_CHUNK
+
+    kept = list(kept)
+    while kept and _reordered(job, info) and 0 < last - kept[-1].end < MIN_REORDERED_CHUNK:
+        log.info("only %d frames left after the kept frames %d-%d: too short a part to join into H.264/H.265; "
+                 "rendering them again", last - kept[-1].end, kept[-1].start, kept[-1].end)
+        kept.pop()
+    return kept
+
+
 def discard(work: WorkDir) -> None:
     shutil.rmtree(kept_dir(work), ignore_errors=True)
 
@@ -72,7 +93,10 @@ def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResu
                      read_from: int, t_start: float) -> Optional[ChunkRecord]:
     """Close `writer` at its last finished frame into kept part `k` (frames first..last written);
     its record, or None when nothing could be kept (the writer is then aborted)."""
-    if result.frames == 0 or result.last_index is None or not can_keep(plan.job):
+    from .plan import MIN_REORDERED_CHUNK
+
+    too_short = result.frames < MIN_REORDERED_CHUNK and _reordered(plan.job, plan.info)  # cannot be joined
+    if result.frames == 0 or result.last_index is None or not can_keep(plan.job) or too_short:
         writer.abort()
         return None
     from .chunks import _record

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..io.frame import ClipInfo
 from ..params import JobParams
 from .loop import LoopResult, Span, run_frames
-from .keep import can_keep, keep_failed_pass, kept_error, kept_records, resume_single_pass
+from .keep import can_keep, discard as discard_kept, joinable, keep_failed_pass, kept_error, kept_records, resume_single_pass
 from .manifest import default_work_dir, fingerprint
 from .outputs import write_single_pass_outputs
 from .plan import (JobPlan, check_job, check_output, check_writer_settings, frame_count, middle_frame, open_job_input,
@@ -73,9 +73,11 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
         first = job.input.first_frame
         fp = fingerprint(job)
         kept = kept_records(work, fp, first) if total and can_keep(job) else []
+        kept = joinable(kept, job, info, first + total - 1) if kept else []
         if kept:
             with work.lock():
                 return resume_single_pass(job, info, total, work, kept, factory, t_start)
+        discard_kept(work)  # parts of other settings, or too short to build on: rendered again
         span = Span(first, first, job.input.last_frame,
                     middle_frame(first, total) if job.output.before_after else None)
         executor = _make_executor(job, factory)
