@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -242,3 +243,24 @@ def test_h264_parts_too_short_to_join_are_rendered_again(tmp_path):
     assert s.frames == 24 and SEEN == list(range(24))  # 7 frames left: the kept part is rendered again
     assert len(kit.read_all(job.output.path)) == 24
     assert not os.path.exists(kept_dir(WorkDir(job.output.path + ".work")))  # the unused part is gone
+
+
+@pytest.mark.slow
+def test_ray_streaming_keeps_its_frames_and_resumes(clip, reference, tmp_path):
+    cloudpickle = pytest.importorskip("ray.cloudpickle")
+    cloudpickle.register_pickle_by_value(kit)  # workers cannot import the tests folder
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    out = str(tmp_path / "ray.mkv")
+    job = kit.toy_job(clip, out, executor="ray", workers=1)
+    factory = FlakyFactory(at=6, flag=str(flag))  # the head runs on the driver, the tail on an actor
+    with pytest.raises(JobError) as err:
+        run_job(job, factory=factory)
+    # the frames written before the failure (a frame still in flight on the actor is not finished)
+    m = re.search(r"(\d+) finished frames \(0-(\d+)\) are kept", str(err.value))
+    assert m and 0 < int(m.group(1)) == int(m.group(2)) + 1 <= 6
+    assert not os.path.exists(out)
+    flag.unlink()
+    assert run_job(job, factory=factory).frames == 12 - int(m.group(1))
+    assert np.array_equal(kit.read_all(out), reference)
