@@ -264,3 +264,29 @@ def test_ray_streaming_keeps_its_frames_and_resumes(clip, reference, tmp_path):
     flag.unlink()
     assert run_job(job, factory=factory).frames == 12 - int(m.group(1))
     assert np.array_equal(kit.read_all(out), reference)
+
+
+def test_cli_a_bad_depth_frame_keeps_the_frames_before_it(tmp_path, capsys):
+    """Through the CLI: a depth file whose frame 9 holds NaNs stops the job with exit 3 and one line
+    naming the frame and the kept frames; the rerun of the same command starts at frame 9."""
+    from genrefocus_video.cli import main
+
+    n = 12
+    clip = kit.make_clip(str(tmp_path / "src.mkv"), n=n)
+    seq = np.full((n, kit.H, kit.W), 0.3, np.float32)
+    seq[9, 2, 3] = np.nan
+    np.save(tmp_path / "d.npy", seq)
+    out = str(tmp_path / "out.mkv")
+    argv = ["render", clip, "-o", out, "--depth", str(tmp_path / "d.npy"), "--focus-disparity", "0.2", "--k", "4",
+            "--codec", "ffv1", "--executor", "local", "--no-progress"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "frame 9" in err and "NaN" in err and "9 finished frames (0-8) are kept in" in err
+    assert "rerun the same command to resume" in err
+    assert not os.path.exists(out)
+    part = kit.read_all(os.path.join(kept_dir(WorkDir(out + ".work")), "kept_0000.mkv"))
+    assert len(part) == 9
+    assert main(argv) == 3  # the depth file is still bad: the rerun fails at once at frame 9 ...
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "frame 9" in err and "9 finished frames (0-8) are kept" in err  # ... and the kept part stays
+    assert np.array_equal(kit.read_all(os.path.join(kept_dir(WorkDir(out + ".work")), "kept_0000.mkv")), part)

@@ -175,9 +175,8 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
                 run_frames(reader, executor, writer, span, job=job, info=info, on_frames=bar.update, result=result)
         except BaseException as exc:
             part = keep_failed_pass(plan, work, writer, result, start, k, span.read_from, t0)
-            if part is None:
-                raise
-            err = kept_error(exc, ChunkRecord(0, first, part.end, 0, "", ""), work)
+            end = part.end if part is not None else start - 1  # the earlier parts stay kept either way
+            err = kept_error(exc, ChunkRecord(0, first, end, 0, "", ""), work)
             if err is exc:
                 raise
             raise err from exc
