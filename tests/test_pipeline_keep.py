@@ -290,3 +290,35 @@ def test_cli_a_bad_depth_frame_keeps_the_frames_before_it(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "frame 9" in err and "9 finished frames (0-8) are kept" in err  # ... and the kept part stays
     assert np.array_equal(kit.read_all(os.path.join(kept_dir(WorkDir(out + ".work")), "kept_0000.mkv")), part)
+
+
+def _pngs(folder):
+    return sorted(f for f in os.listdir(folder) if f.endswith(".png"))
+
+
+def _png_job(clip, out):
+    job = kit.toy_job(clip, out, executor="local")
+    return replace(job, output=replace(job.output, codec="auto"))
+
+
+def test_an_image_sequence_keeps_its_published_frames_and_resumes(clip, tmp_path):
+    """Each image is published as it is written: they are the kept part, and the rerun (which
+    would otherwise refuse the existing frames) writes the rest beside them."""
+    ref_dir, out_dir = tmp_path / "ref", tmp_path / "out"
+    ref_dir.mkdir()
+    out_dir.mkdir()
+    run_job(_png_job(clip, str(ref_dir / "f.%04d.png")), factory=kit.ToyFactory())
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    job = _png_job(clip, str(out_dir / "f.%04d.png"))
+    with pytest.raises(JobError, match=r"5 finished frames \(0-4\)"):
+        run_job(job, factory=FlakyFactory(at=5, flag=str(flag)))
+    assert _pngs(out_dir) == [f"f.{i:04d}.png" for i in range(5)]
+    flag.unlink()
+    SEEN.clear()
+    s = run_job(job, factory=FlakyFactory(at=5, flag=str(flag)))
+    assert s.frames == 7 and SEEN == list(range(3, 12))  # 2 warm-up frames, then 5-11
+    assert _pngs(out_dir) == _pngs(ref_dir) == [f"f.{i:04d}.png" for i in range(12)]
+    assert np.array_equal(kit.read_all(str(out_dir / "f.%04d.png")), kit.read_all(str(ref_dir / "f.%04d.png")))
+    with pytest.raises(Exception, match="already exists"):  # a finished sequence is not silently redone
+        run_job(job, factory=FlakyFactory(at=5, flag=str(flag)))

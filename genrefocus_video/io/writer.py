@@ -39,6 +39,10 @@ class FrameWriter:
         self._impl.overwrite = True
         self._impl.close()
 
+    def path_for(self, index: int) -> str:
+        """The file frame `index` is written to: the image of a sequence, the video itself."""
+        return self._impl.path_for(index) if isinstance(self._impl, SequenceWriter) else self.path
+
     def abort(self) -> None:
         """Discard partial output (temp file); the final name is never touched."""
         self._impl.abort()

@@ -41,8 +41,22 @@ def _record_path(work: WorkDir, k: int) -> str:
 
 
 def can_keep(job: Any) -> bool:
-    """Video outputs without a depth preview keep a failed pass's frames."""
-    return not job.depth.preview and not is_image_output(job.output.path, job.output.codec)
+    """Video outputs and image sequences (a pattern) without a depth preview keep a failed pass's frames."""
+    from ..io.paths import is_pattern
+
+    return not job.depth.preview and (is_pattern(job.output.path)
+                                      or not is_image_output(job.output.path, job.output.codec))
+
+
+def kept_files(kept: list[ChunkRecord]) -> set[str]:
+    """The output images the kept parts of an image-sequence job published (absolute paths)."""
+    return {os.path.abspath(os.path.join(r.segment, f)) for r in kept for f in r.files or []}
+
+
+def _present(rec: ChunkRecord) -> bool:
+    if rec.files is not None:
+        return len(rec.files) == rec.frames and all(os.path.isfile(os.path.join(rec.segment, f)) for f in rec.files)
+    return os.path.isfile(rec.segment) and os.path.getsize(rec.segment) == rec.bytes
 
 
 def kept_records(work: WorkDir, fp: str, first: int) -> list[ChunkRecord]:
@@ -55,8 +69,7 @@ def kept_records(work: WorkDir, fp: str, first: int) -> list[ChunkRecord]:
     while True:
         rec = ChunkRecord.from_json(work.read_json(_record_path(work, len(records))))
         expected = records[-1].end + 1 if records else first
-        if (rec is None or rec.fingerprint != fp or rec.start != expected or not os.path.isfile(rec.segment)
-                or os.path.getsize(rec.segment) != rec.bytes):
+        if rec is None or rec.fingerprint != fp or rec.start != expected or not _present(rec):
             break
         records.append(rec)
     if not records:
@@ -69,6 +82,8 @@ def _reordered(job: Any, info: Any) -> bool:
     (their decode delay differs: the joined clip's frame rate comes out wrong; plan.py)."""
     from ..io.codecs import resolve_codec
 
+    if is_image_output(job.output.path, job.output.codec):
+        return False
     return resolve_codec(job.output.codec, info, job.output.path) in ("h264", "h265")
 
 
@@ -99,17 +114,19 @@ def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResu
     if result.frames == 0 or result.last_index is None or not can_keep(plan.job) or too_short:
         writer.abort()
         return None
-    from .chunks import _record
-
     seg = kept_segment(work, k, plan.job.output.path)
     try:
         os.makedirs(os.path.dirname(seg), exist_ok=True)
         os.makedirs(os.path.dirname(work.before_after_path(k)), exist_ok=True)
-        writer.close_into(seg)
-        if not os.path.isfile(seg):
-            return None
+        if is_image_output(plan.job.output.path, plan.job.output.codec):
+            writer.abort()  # its finished images are published already: they are the kept part
+            seg = os.path.abspath(plan.job.output.path)
+        else:
+            writer.close_into(seg)
+            if not os.path.isfile(seg):
+                return None
         chunk = Chunk(k, first, result.last_index)
-        record = _record(plan, chunk, work, seg, result, time.perf_counter() - t_start, read_from)
+        record = _part_record(plan, chunk, work, writer, seg, result, time.perf_counter() - t_start, read_from)
         from .report import write_json_atomic
 
         write_json_atomic(_record_path(work, k), record.to_json())
@@ -118,6 +135,18 @@ def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResu
         writer.abort()
         return None
     return record
+
+
+def _part_record(plan: JobPlan, chunk: Chunk, work: WorkDir, writer: Any, seg: str, result: LoopResult,
+                 seconds: float, read_from: int) -> ChunkRecord:
+    """A part's record (chunks._record); an image part lists exactly the images it wrote."""
+    from .chunks import _record
+
+    rec = _record(plan, chunk, work, seg, result, seconds, read_from)
+    if rec.files is not None:
+        rec.files = [os.path.basename(p) for i in range(chunk.start, chunk.end + 1)
+                     if os.path.isfile(p := writer.path_for(i))]
+    return rec
 
 
 def kept_error(exc: BaseException, kept: ChunkRecord, work: WorkDir) -> BaseException:
@@ -140,15 +169,9 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
                        t_start: float) -> Any:
     """Render the frames after the kept parts as one more part (warm-up first), join every part
     into the output and write the side outputs from their records; the job's summary."""
-    from ..io.writer import open_writer
     from .chunks import join
-    from .executors.local import LocalExecutor, StageCache
-    from .loop import Span, run_frames
     from .outputs import write_chunked_outputs
-    from .plan import middle_frame, open_job_input
-    from .progress import JobProgress
     from .report import Timings
-    from .stages import max_warmup
     from .summary import RunSummary, write_report
 
     first, last = job.input.first_frame, job.input.first_frame + total - 1
@@ -158,33 +181,13 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
     log.info("resuming %s: frames %d-%d were kept by an earlier run (%s)", job.output.path, first, start - 1, kept_dir(work))
     records, timings, frames = list(kept), Timings(), 0
     if start <= last:
-        executor = LocalExecutor(factory, StageCache(), plan.fingerprint)
-        executor.prepare(job, info)
-        middle = middle_frame(first, total) if job.output.before_after else None
-        span = Span(max(first, start - max_warmup(executor.stages)), start, last,
-                    middle if middle is not None and middle >= start else None)
-        seg = kept_segment(work, k, job.output.path)
-        os.makedirs(os.path.dirname(seg), exist_ok=True)
-        os.makedirs(os.path.dirname(work.before_after_path(k)), exist_ok=True)
-        result, t0 = LoopResult(), time.perf_counter()
-        writer = open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt, transfer=job.output.transfer,
-                             crf=job.output.crf, exr_half=job.output.exr_half, audio_from=None, overwrite=True, segment=True)
-        try:
-            with open_job_input(job, span.read_from, last) as reader, \
-                    JobProgress(total, enabled=job.executor.progress, initial=start - first) as bar:
-                run_frames(reader, executor, writer, span, job=job, info=info, on_frames=bar.update, result=result)
-        except BaseException as exc:
-            part = keep_failed_pass(plan, work, writer, result, start, k, span.read_from, t0)
-            end = part.end if part is not None else start - 1  # the earlier parts stay kept either way
-            err = kept_error(exc, ChunkRecord(0, first, end, 0, "", ""), work)
-            if err is exc:
-                raise
-            raise err from exc
-        from .chunks import _record
-
-        records.append(_record(plan, chunks[-1], work, seg, result, time.perf_counter() - t0, span.read_from))
+        record, result = _render_rest(plan, work, factory, chunks[-1])
+        records.append(record)
         timings, frames = result.timings, result.frames
-    join(plan, work, records)
+    if is_image_output(job.output.path, job.output.codec):
+        work.finish(job.output.path)  # every image is in place already
+    else:
+        join(plan, work, records)
     write_chunked_outputs(job, info, chunks, records)
     summary = RunSummary(job.output.path, frames, time.perf_counter() - t_start, "local", 1, len(chunks),
                          1 if frames else 0, len(kept), timings=timings)
@@ -192,3 +195,41 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
         {"chunk": r.chunk, "start": r.start, "end": r.end, "frames": r.frames, "resumed": r.chunk < k} for r in records])
     discard(work)
     return summary
+
+
+def _render_rest(plan: JobPlan, work: WorkDir, factory: Any, rest: Chunk) -> tuple[ChunkRecord, LoopResult]:
+    """The frames after the kept parts, decoded from `rest.start` − warm-up, into a part of their
+    own (a clip in the kept folder, or the output's images); kept in turn if this fails too."""
+    from ..io.writer import open_writer
+    from .executors.local import LocalExecutor, StageCache
+    from .loop import Span, run_frames
+    from .plan import middle_frame, open_job_input
+    from .progress import JobProgress
+    from .stages import max_warmup
+
+    job, info, first = plan.job, plan.info, plan.job.input.first_frame
+    executor = LocalExecutor(factory, StageCache(), plan.fingerprint)
+    executor.prepare(job, info)
+    middle = middle_frame(first, plan.total) if job.output.before_after else None
+    span = Span(max(first, rest.start - max_warmup(executor.stages)), rest.start, rest.end,
+                middle if middle is not None and middle >= rest.start else None)
+    images = is_image_output(job.output.path, job.output.codec)
+    seg = os.path.abspath(job.output.path) if images else kept_segment(work, rest.index, job.output.path)
+    os.makedirs(os.path.dirname(kept_segment(work, rest.index, job.output.path)), exist_ok=True)
+    os.makedirs(os.path.dirname(work.before_after_path(rest.index)), exist_ok=True)
+    result, t0 = LoopResult(), time.perf_counter()
+    writer = open_writer(seg, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt, transfer=job.output.transfer,
+                         crf=job.output.crf, exr_half=job.output.exr_half, audio_from=None,
+                         overwrite=job.output.overwrite if images else True, segment=True)
+    try:
+        with open_job_input(job, span.read_from, rest.end) as reader, \
+                JobProgress(plan.total, enabled=job.executor.progress, initial=rest.start - first) as bar:
+            run_frames(reader, executor, writer, span, job=job, info=info, on_frames=bar.update, result=result)
+    except BaseException as exc:
+        part = keep_failed_pass(plan, work, writer, result, rest.start, rest.index, span.read_from, t0)
+        end = part.end if part is not None else rest.start - 1  # the earlier parts stay kept either way
+        err = kept_error(exc, ChunkRecord(0, first, end, 0, "", ""), work)
+        if err is exc:
+            raise
+        raise err from exc
+    return _part_record(plan, rest, work, writer, seg, result, time.perf_counter() - t0, span.read_from), result

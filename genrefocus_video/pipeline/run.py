@@ -24,7 +24,8 @@ from ..errors import InputError
 from ..io.frame import ClipInfo
 from ..params import JobParams
 from .loop import LoopResult, Span, run_frames
-from .keep import can_keep, discard as discard_kept, joinable, keep_failed_pass, kept_error, kept_records, resume_single_pass
+from .keep import (can_keep, discard as discard_kept, joinable, keep_failed_pass, kept_error, kept_files, kept_records,
+                   resume_single_pass)
 from .manifest import default_work_dir, fingerprint
 from .outputs import write_single_pass_outputs
 from .plan import (JobPlan, check_job, check_output, check_writer_settings, frame_count, middle_frame, open_job_input,
@@ -62,8 +63,10 @@ def _make_executor(job: JobParams, factory: StageFactory) -> Any:
 
 
 def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
-    check_output(job)
     work = _work_dir(job)
+    fp = fingerprint(job)
+    kept = kept_records(work, fp, job.input.first_frame) if can_keep(job) else []
+    check_output(job, kept_files(kept))  # an image sequence's kept frames are its own
     t_start = time.perf_counter()
     with open_job_input(job) as reader:
         info: ClipInfo = reader.info
@@ -71,9 +74,7 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
         check_writer_settings(job, info, total)
         job = resolve_executor(job, total)
         first = job.input.first_frame
-        fp = fingerprint(job)
-        kept = kept_records(work, fp, first) if total and can_keep(job) else []
-        kept = joinable(kept, job, info, first + total - 1) if kept else []
+        kept = joinable(kept, job, info, first + total - 1) if kept and total else []
         if kept:
             with work.lock():
                 return resume_single_pass(job, info, total, work, kept, factory, t_start)
