@@ -4,7 +4,8 @@ Two shapes of work, the same frame loop (:mod:`.loop`), the same stages and the 
 
 * **streaming** (``chunks == 1``): one pass over the clip in frame order, written straight to the
   output through the atomic writer; the executor is in process (:mod:`.executors.local`) or Ray
-  (:mod:`.executors.ray_stream`: head on the driver, tail on actors, bounded frames in flight);
+  (:mod:`.executors.ray_stream`: head on the driver, tail on actors, bounded frames in flight); a
+  pass that fails keeps its finished frames in the work folder and its rerun resumes (:mod:`.keep`);
 * **chunked** (``chunks > 1``, farm jobs, :mod:`.chunks`): independent chunks with warm-up
   overlap, each writing a segment + a typed record (:mod:`.manifest`), run one after another in
   process, as Ray tasks, or one per farm task (``--chunk N``), then joined (:mod:`.assemble`). A
