@@ -87,13 +87,18 @@ def test_a_failed_single_pass_keeps_its_frames_and_the_rerun_resumes(clip, refer
     assert not os.path.exists(kept_dir(work))  # joined and cleaned
 
 
+def _fail_once(clip, out, flag, at):
+    """A local single pass into `out` that fails at frame `at` (JobError naming the kept frames)."""
+    flag.write_text("1")
+    with pytest.raises(JobError):
+        run_job(kit.toy_job(clip, out, executor="local"), factory=FlakyFactory(at=at, flag=str(flag)))
+    flag.unlink()
+
+
 def test_other_settings_do_not_reuse_kept_frames(clip, tmp_path):
     flag = tmp_path / "fail"
-    flag.write_text("1")
     out = str(tmp_path / "out.mkv")
-    with pytest.raises(JobError):
-        run_job(kit.toy_job(clip, out, executor="local"), factory=FlakyFactory(at=5, flag=str(flag)))
-    flag.unlink()
+    _fail_once(clip, out, flag, 5)
     SEEN.clear()
     job = kit.toy_job(clip, out, executor="local")
     other = replace(job, output=replace(job.output, crf=30))  # another fingerprint
@@ -147,11 +152,8 @@ def test_a_failure_mid_chunk_keeps_the_finished_chunks_and_the_rerun_resumes(cli
 
 
 def test_status_shows_the_kept_part(clip, tmp_path):
-    flag = tmp_path / "fail"
-    flag.write_text("1")
     out = str(tmp_path / "out.mkv")
-    with pytest.raises(JobError):
-        run_job(kit.toy_job(clip, out, executor="local"), factory=FlakyFactory(at=6, flag=str(flag)))
+    _fail_once(clip, out, tmp_path / "fail", 6)
     r = subprocess.run([sys.executable, "-m", "genrefocus_video.cli", "status", out], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "0-5" in r.stdout and "stopped" in r.stdout and "from frame 6" in r.stdout
