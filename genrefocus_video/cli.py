@@ -167,8 +167,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt as exc:
         stop = exc if isinstance(exc, Terminated) else (received[0] if received else None)
         what = f"terminated ({stop.name})" if stop is not None else "interrupted"
-        print(f"{PROG}: {what}; no partial file is left (a chunked job keeps its finished chunks: "
-              "rerun to resume)", file=sys.stderr)
+        print(f"{PROG}: {what}; no partial file is left (finished frames and chunks are kept in the "
+              "work folder: rerun the same command to resume)", file=sys.stderr)
         return stop.exit_code if stop is not None else EXIT_INTERRUPTED
     except BrokenPipeError:
         # stdout closed early (`genrefocus-video probe clip.mov | head`): not an error of ours; point

@@ -107,4 +107,9 @@ def test_bad_input_fails_cleanly(shot, case):
     assert not out.exists() or case == "output_is_input"
     assert {p: _sha(p) for p in before} == before  # inputs untouched
     leftovers = [p.name for p in shot["root"].iterdir() if case in p.name]
+    if case == "nan_depth":  # frames 0-1 finished before the bad depth frame 2: kept to resume (pipeline/keep.py)
+        assert "2 finished frames (0-1) are kept" in proc.stderr
+        kept = sorted(p.name for p in (shot["root"] / "nan_depth.mkv.work" / "kept").iterdir())
+        assert kept == ["kept_0000.json", "kept_0000.mkv"]
+        leftovers.remove("nan_depth.mkv.work")
     assert leftovers == [], leftovers  # no half-written file under any name derived from the output

@@ -30,6 +30,19 @@ class FrameWriter:
         """Finish and atomically publish the output."""
         self._impl.close()
 
+    def close_into(self, path: str) -> None:
+        """Finish the video written so far under `path` instead of the output's name: a failed
+        job keeps its finished frames in its work folder (pipeline/keep.py). Videos only."""
+        import os
+
+        self._impl.final = os.path.abspath(path)  # type: ignore[union-attr]
+        self._impl.overwrite = True
+        self._impl.close()
+
+    def path_for(self, index: int) -> str:
+        """The file frame `index` is written to: the image of a sequence, the video itself."""
+        return self._impl.path_for(index) if isinstance(self._impl, SequenceWriter) else self.path
+
     def abort(self) -> None:
         """Discard partial output (temp file); the final name is never touched."""
         self._impl.abort()

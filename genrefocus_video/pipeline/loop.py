@@ -47,6 +47,7 @@ class LoopResult:
     focus_keys: list[tuple[float, float]] = field(default_factory=list)  # (frame, value) of focus keyframes
     before_after: Optional[tuple[np.ndarray, np.ndarray]] = None  # (input, output) linear RGB of `span.middle`
     preview: Optional[str] = None  # the depth preview (or preview segment) written
+    last_index: Optional[int] = None  # clip index of the last frame written
 
 
 def decoded(reader: Any) -> Iterator[FrameRecord]:
@@ -64,14 +65,15 @@ def decoded(reader: Any) -> Iterator[FrameRecord]:
 
 def run_frames(reader: Any, executor: Any, writer: Any, span: Span, *, job: Any, info: Any,
                preview: Optional[str] = None, on_frames: Optional[Callable[[int], None]] = None,
-               report_every: int = 1) -> LoopResult:
+               report_every: int = 1, result: Optional[LoopResult] = None) -> LoopResult:
     """Render `reader`'s frames with `executor` (prepared) into `writer`; return what was written.
 
     `preview`: where the depth-preview stages write this loop's frames (the job's preview for a
     single pass, the chunk's preview segment for a chunk). `on_frames(n)` is told every
     `report_every` frames written. The writer is closed (finalised) here; a failure drops the
-    unfinished preview."""
-    result = LoopResult()
+    unfinished preview. `result`: filled in as frames are written, so a caller still has what
+    was finished when the loop fails (pipeline/keep.py)."""
+    result = LoopResult() if result is None else result
     previews = [s for s in executor.local_stages if callable(getattr(s, "begin_segment", None))]
     executor.reset()
     if preview:
@@ -128,6 +130,7 @@ def _write(rec: FrameRecord, writer: Any, result: LoopResult, info: Any) -> None
         t = rec.frame.time
         result.start_time = float(t) if t > 0 else rec.index / float(info.fps or 24.0)
     result.frames += 1
+    result.last_index = rec.index
 
 
 def _observe(rec: FrameRecord, span: Span, result: LoopResult) -> None:

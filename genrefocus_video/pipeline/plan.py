@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, replace
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 import numpy as np
 
@@ -122,14 +122,15 @@ def protected_inputs(job: JobParams) -> tuple[str, ...]:
                  if p and (os.path.exists(p) or is_pattern(p)))
 
 
-def check_output(job: JobParams) -> None:
-    """Refuse early (before any work) to overwrite an existing output or an input."""
+def check_output(job: JobParams, kept: Collection[str] = ()) -> None:
+    """Refuse early (before any work) to overwrite an existing output or an input. `kept`: images
+    of the output sequence that an earlier failed run of this job kept (pipeline/keep.py)."""
     from ..io.atomic import check_output_path
 
     if job.depth.out:
         _check_depth_out(job)
     if is_image_output(job.output.path, job.output.codec):
-        _check_sequence_output(job)
+        _check_sequence_output(job, kept)
         return
     check_output_path(job.output.path, overwrite=job.output.overwrite, inputs=protected_inputs(job))
     if job.output.audio:
@@ -138,7 +139,7 @@ def check_output(job: JobParams) -> None:
         audio_plan(job.input.path, job.output.path, job.output.audio_codec)  # refuses PCM into MP4 with 'copy'
 
 
-def _check_sequence_output(job: JobParams) -> None:
+def _check_sequence_output(job: JobParams, kept: Collection[str] = ()) -> None:
     from ..io.atomic import check_output_path, refuse_inputs_in_pattern
     from ..io.paths import is_pattern
     from ..io.sequence import _list_frames
@@ -153,6 +154,7 @@ def _check_sequence_output(job: JobParams) -> None:
         check_output_path(job.output.path, overwrite=True, inputs=protected)
     existing = _list_frames(job.output.path) if is_pattern(job.output.path) else \
         ([(0, job.output.path)] if os.path.exists(job.output.path) else [])
+    existing = [(i, f) for i, f in existing if os.path.abspath(f) not in kept]
     if existing and not job.output.overwrite:
         raise OutputError(f"output {existing[0][1]} already exists; pass --overwrite to replace it")
 

@@ -4,7 +4,8 @@ Two shapes of work, the same frame loop (:mod:`.loop`), the same stages and the 
 
 * **streaming** (``chunks == 1``): one pass over the clip in frame order, written straight to the
   output through the atomic writer; the executor is in process (:mod:`.executors.local`) or Ray
-  (:mod:`.executors.ray_stream`: head on the driver, tail on actors, bounded frames in flight);
+  (:mod:`.executors.ray_stream`: head on the driver, tail on actors, bounded frames in flight); a
+  pass that fails keeps its finished frames in the work folder and its rerun resumes (:mod:`.keep`);
 * **chunked** (``chunks > 1``, farm jobs, :mod:`.chunks`): independent chunks with warm-up
   overlap, each writing a segment + a typed record (:mod:`.manifest`), run one after another in
   process, as Ray tasks, or one per farm task (``--chunk N``), then joined (:mod:`.assemble`). A
@@ -24,9 +25,11 @@ from ..errors import InputError
 from ..io.frame import ClipInfo
 from ..params import JobParams
 from .loop import LoopResult, Span, run_frames
-from .manifest import default_work_dir
+from .keep import (can_keep, discard as discard_kept, joinable, keep_failed_pass, kept_error, kept_files, kept_records,
+                   resume_single_pass)
+from .manifest import default_work_dir, fingerprint
 from .outputs import write_single_pass_outputs
-from .plan import (check_job, check_output, check_writer_settings, frame_count, middle_frame, open_job_input,
+from .plan import (JobPlan, check_job, check_output, check_writer_settings, frame_count, middle_frame, open_job_input,
                    plan_job, planned_chunks, resolve_executor)
 from .progress import JobProgress
 from .stages import DEFAULT_FACTORY, StageFactory
@@ -61,8 +64,10 @@ def _make_executor(job: JobParams, factory: StageFactory) -> Any:
 
 
 def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
-    check_output(job)
     work = _work_dir(job)
+    fp = fingerprint(job)
+    kept = kept_records(work, fp, job.input.first_frame) if can_keep(job) else []
+    check_output(job, kept_files(kept))  # an image sequence's kept frames are its own
     t_start = time.perf_counter()
     with open_job_input(job) as reader:
         info: ClipInfo = reader.info
@@ -70,12 +75,18 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
         check_writer_settings(job, info, total)
         job = resolve_executor(job, total)
         first = job.input.first_frame
+        kept = joinable(kept, job, info, first + total - 1) if kept and total else []
+        if kept:
+            with work.lock():
+                return resume_single_pass(job, info, total, work, kept, factory, t_start)
+        discard_kept(work)  # parts of other settings, or too short to build on: rendered again
         span = Span(first, first, job.input.last_frame,
                     middle_frame(first, total) if job.output.before_after else None)
         executor = _make_executor(job, factory)
         try:
             executor.prepare(job, info)
-            result = _stream(job, info, reader, executor, span, total)
+            plan = JobPlan(job, info, total or 0, [], fp)
+            result = _stream(plan, reader, executor, span, work, t_start)
         finally:
             executor.close()
     if result.frames == 0:
@@ -92,18 +103,29 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
     return summary
 
 
-def _stream(job: JobParams, info: ClipInfo, reader: Any, executor: Any, span: Span, total: Any) -> LoopResult:
-    """The single pass: the frame loop straight into the job's output (audio carried by the writer)."""
+def _stream(plan: JobPlan, reader: Any, executor: Any, span: Span, work: WorkDir, t_start: float) -> LoopResult:
+    """The single pass: the frame loop straight into the job's output (audio carried by the writer).
+    On a failure the frames finished so far are kept in the work folder (:mod:`.keep`)."""
     from ..io.writer import open_writer
 
+    job, info, total = plan.job, plan.info, plan.total or None
     audio = job.input.path if (job.output.audio and info.audio_streams) else None
-    with JobProgress(total, enabled=job.executor.progress) as bar, \
-            open_writer(job.output.path, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
-                        transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
-                        audio_from=audio, overwrite=job.output.overwrite,
-                        audio_codec=job.output.audio_codec) as writer:
-        return run_frames(reader, executor, writer, span, job=job, info=info,
-                          preview=job.depth.preview or None, on_frames=bar.update)
+    writer = open_writer(job.output.path, info, codec=job.output.codec, pix_fmt=job.output.pix_fmt,
+                         transfer=job.output.transfer, crf=job.output.crf, exr_half=job.output.exr_half,
+                         audio_from=audio, overwrite=job.output.overwrite, audio_codec=job.output.audio_codec)
+    result = LoopResult()
+    try:
+        with JobProgress(total, enabled=job.executor.progress) as bar:
+            return run_frames(reader, executor, writer, span, job=job, info=info,
+                              preview=job.depth.preview or None, on_frames=bar.update, result=result)
+    except BaseException as exc:
+        kept = keep_failed_pass(plan, work, writer, result, span.first, 0, span.read_from, t_start)
+        if kept is None:
+            raise
+        err = kept_error(exc, kept, work)
+        if err is exc:
+            raise
+        raise err from exc
 
 
 def _run_chunked(job: JobParams, factory: StageFactory) -> RunSummary:

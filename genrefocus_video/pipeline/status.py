@@ -35,6 +35,7 @@ class JobState:
     updated_utc: Optional[str]
     driver: Optional[str]  # who holds the job's lock (a whole-job run or a join), if anyone
     chunks: list[ChunkState] = field(default_factory=list)
+    kept_until: Optional[int] = None  # a stopped single pass: the last frame it kept (pipeline/keep.py)
 
     def count(self, state: str) -> int:
         return sum(c.state == state for c in self.chunks)
@@ -42,6 +43,8 @@ class JobState:
     def next_step(self) -> str:
         if self.status == "complete":
             return "nothing: the output is written"
+        if self.kept_until is not None:
+            return f"rerun the same command: it renders from frame {self.kept_until + 1} on and joins the kept part"
         todo = [c.index for c in self.chunks if c.state == "to do"]
         if todo:
             many = len(todo) > 1
@@ -64,7 +67,7 @@ class JobState:
 def find_work_dir(path: str) -> WorkDir:
     """The work folder of OUTPUT (``OUTPUT.work``) or the folder itself (a --work-dir)."""
     for candidate in (path, default_work_dir(path)):
-        if os.path.isfile(os.path.join(candidate, "manifest.json")):
+        if os.path.isfile(os.path.join(candidate, "manifest.json")) or os.path.isdir(os.path.join(candidate, "kept")):
             return WorkDir(candidate)
     raise InputError(f"{path}: no chunked job has run here (no manifest.json in it or in "
                      f"{default_work_dir(path)}); give the output of a chunked job, or its --work-dir")
@@ -74,6 +77,10 @@ def job_state(path: str) -> JobState:
     """Read the manifest, the chunk entries and the locks of the job behind `path`."""
     work = find_work_dir(path)
     manifest = work.read_json(work.manifest) or {}
+    kept = _kept_parts(work)
+    if kept:
+        return JobState(work.root, path if not os.path.isdir(path) else None, "stopped", None, work.holder(),
+                        kept, kept_until=kept[-1].end)
     plan = manifest.get("plan")
     if not (isinstance(plan, list) and all(isinstance(p, list) and len(p) == 2
                                            and all(isinstance(v, int) for v in p) for p in plan)):
@@ -118,3 +125,15 @@ def describe_state(s: JobState) -> str:
         rows.append(f"{c.index:5d}  {f'{c.start}-{c.end}':>13s}  {c.state:8s}  {secs}  {where}")
     rows.append(s.line())
     return "\n".join(rows)
+
+
+def _kept_parts(work: WorkDir) -> list[ChunkState]:
+    """The parts a failed single pass kept (``WORK/kept/kept_NNNN.json``), as done chunks."""
+    from .keep import kept_dir
+
+    folder, parts = kept_dir(work), []
+    while True:
+        entry = work.read_json(os.path.join(folder, f"kept_{len(parts):04d}.json"))
+        if not entry or not isinstance(entry.get("start"), int) or not isinstance(entry.get("end"), int):
+            return parts
+        parts.append(ChunkState(len(parts), entry["start"], entry["end"], "done", entry.get("seconds"), entry.get("host")))
