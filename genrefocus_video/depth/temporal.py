@@ -244,6 +244,39 @@ class TemporalDepthSmoother:
                 best[take], best_err[take] = q_u[take], err[take]
         return best
 
+    def _align_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
+                      c: np.ndarray, hi: float, r_max: float) -> tuple[np.ndarray, float]:
+        """(d pulled towards the prediction's global scale and shift, the share pulled).
+
+        Per-frame estimators jitter the whole map's scale (and shift) from frame to frame, which
+        the per-pixel gates take for a real change. Aligning d to the (looming-corrected) prediction
+        removes it; the pull is partial (an exponential moving average of the per-frame scale) so
+        old state still fades geometrically, and a real global change that looming missed still
+        comes through."""
+        frac = 1.0 - (1.0 - r_max) ** self.align_budget
+        P_fit = P * np.exp(loom) if loom is not None else P
+        # fitted where the flow shows no looming (|log s| < 1%): there the true depth did not
+        # change, so a scale change is the estimator's; a camera dolly (everything looms)
+        # leaves too few pixels and no alignment (a = 1)
+        steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
+        sel = m * (c > 0.3) * steady
+        a = robust_scale_binned(d, P_fit, sel)
+        la = math.log(a) if 0.5 < a < 2.0 else 0.0
+        # an outlier frame (a global jump no real scene makes in one frame) is aligned fully; the
+        # state's budget below stays as reserved (the frame's sensitivity to it is 1, not > 1)
+        f = 1.0 if abs(la) > self.outlier_log_scale else frac
+        d_new = d * math.exp(f * la)  # geometric pull: an EMA of the log-scale
+        # and a shift (the median residual), pulled alike: estimated sources only know depth up
+        # to an affine map, and for depth files it is what rejects most of an outlier frame
+        # (strength 0.8: -0.14..-0.33 dB without it on lfbench, +0.22..+0.33 dB with it)
+        b = robust_shift(d * math.exp(la), P_fit, sel)
+        d_new = np.maximum(d_new + f * b, 1e-3 * max(float(hi), 1e-6))
+        d = d_new.astype(np.float32)
+        # the budget is reserved whatever this frame's fit: a per-pixel cap that depended on
+        # the fit (hence on the state) made chunks converge far slower than r_max^n
+        # (measured: 5e-3 instead of 3e-5 of the range after 10 frames at strength 0.5)
+        return d, frac
+
     def __call__(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray],
                  flow_to_prev: Optional[np.ndarray], flow_valid: Optional[np.ndarray],
                  scene_cut: bool = False, affine_ambiguous: bool = False
@@ -268,34 +301,7 @@ class TemporalDepthSmoother:
         r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
         pull = 0.0  # the share of the prediction that the global alignment put into d
         if self.global_align or affine_ambiguous:
-            # Per-frame estimators jitter the whole map's scale (and shift) from frame to frame,
-            # which the per-pixel gates below take for a real change. Aligning d to the
-            # (looming-corrected) prediction removes it; the pull is partial (an exponential moving
-            # average of the per-frame scale) so old state still fades geometrically, and a real
-            # global change that looming missed still comes through.
-            frac = 1.0 - (1.0 - r_max) ** self.align_budget
-            P_fit = P * np.exp(loom) if loom is not None else P
-            # fitted where the flow shows no looming (|log s| < 1%): there the true depth did not
-            # change, so a scale change is the estimator's; a camera dolly (everything looms)
-            # leaves too few pixels and no alignment (a = 1)
-            steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
-            sel = m * (c > 0.3) * steady
-            a = robust_scale_binned(d, P_fit, sel)
-            la = math.log(a) if 0.5 < a < 2.0 else 0.0
-            # an outlier frame (a global jump no real scene makes in one frame) is aligned fully; the
-            # state's budget below stays as reserved (the frame's sensitivity to it is 1, not > 1)
-            f = 1.0 if abs(la) > self.outlier_log_scale else frac
-            d_new = d * math.exp(f * la)  # geometric pull: an EMA of the log-scale
-            # and a shift (the median residual), pulled alike: estimated sources only know depth up
-            # to an affine map, and for depth files it is what rejects most of an outlier frame
-            # (strength 0.8: -0.14..-0.33 dB without it on lfbench, +0.22..+0.33 dB with it)
-            b = robust_shift(d * math.exp(la), P_fit, sel)
-            d_new = np.maximum(d_new + f * b, 1e-3 * max(float(hi), 1e-6))
-            d = d_new.astype(np.float32)
-            # the budget is reserved whatever this frame's fit: a per-pixel cap that depended on
-            # the fit (hence on the state) made chunks converge far slower than r_max^n
-            # (measured: 5e-3 instead of 3e-5 of the range after 10 frames at strength 0.5)
-            pull = frac
+            d, pull = self._align_global(d, P, loom, m, c, float(hi), r_max)
         # the per-pixel blend below gets the rest of the state's budget: (1 - pull)(1 - q) >= 1 - r_max,
         # so the output's sensitivity to the previous state stays <= r_max and chunks still converge
         q = max(0.0, 1.0 - (1.0 - r_max) / (1.0 - pull))
