@@ -178,7 +178,7 @@ def memory_run(args: argparse.Namespace) -> None:
 
 def ray_startup_s() -> float:
     code = ("import os,time;os.environ['RAY_AUTH_MODE']='disabled';import ray;"
-            "from genrefocus_video.pipeline.ray_executor import RayRuntime;"
+            "from genrefocus_video.pipeline.executors.ray_runtime import RayRuntime;"
             "t=time.perf_counter();rt=RayRuntime(None,2).__enter__();"
             "f=ray.remote(lambda: 1);ray.get(f.remote());print(time.perf_counter()-t);rt.__exit__(None,None,None)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
@@ -290,7 +290,7 @@ def measure_speed(results: dict, clip: str, depth: str, tmp: str, w: int, h: int
     results["ray_startup_s"] = ray_startup_s()
     print(f"Ray start-up (fresh local instance + first task): {results['ray_startup_s']:.2f} s", flush=True)
 
-    from genrefocus_video.pipeline.ray_executor import RayRuntime
+    from genrefocus_video.pipeline.executors.ray_runtime import RayRuntime
 
     runs = {}
     runs["local"] = timed_run(job_for(clip, depth, os.path.join(tmp, "local.mp4"), executor="local"))

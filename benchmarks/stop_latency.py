@@ -65,7 +65,8 @@ def progress_roundtrip_ms(n: int = 300) -> float:
     """Mean round trip of `ray.get(progress.add.remote(...))`, what a chunk task waits for per report."""
     import ray
 
-    from genrefocus_video.pipeline.ray_executor import ProgressActor, RayRuntime
+    from genrefocus_video.pipeline.executors.ray_chunks import ProgressActor
+    from genrefocus_video.pipeline.executors.ray_runtime import RayRuntime
 
     with RayRuntime(None, 2):
         a = ProgressActor.remote()

@@ -85,7 +85,7 @@ def test_clamped_estimate_is_exported_as_clamped(shot, capsys):
     pattern = str(d / "raw_est.%04d.exr")
     from genrefocus_video.params import load_job
     from genrefocus_video.io.reader import open_reader
-    from genrefocus_video.pipeline.local import run_stages
+    from genrefocus_video.pipeline.executors.local import run_stages
     from genrefocus_video.pipeline.stages import build_head, reset_all
     from genrefocus_video.record import FrameRecord
 
@@ -145,7 +145,7 @@ def test_ray_streaming_and_chunks_write_the_local_files(shot, tmp_path, monkeypa
     from ray import cloudpickle
 
     from genrefocus_video.params import load_job
-    from genrefocus_video.pipeline.ray_executor import RayRuntime
+    from genrefocus_video.pipeline.executors.ray_runtime import RayRuntime
     from genrefocus_video.pipeline.run import run_job
 
     d, clip, depth = shot

@@ -127,7 +127,7 @@ def test_real_depth_smoothing_split_within_stated_tolerance(shot):
 
     from genrefocus_video.io.reader import open_reader
     from genrefocus_video.params import load_job
-    from genrefocus_video.pipeline.local import run_stages
+    from genrefocus_video.pipeline.executors.local import run_stages
     from genrefocus_video.record import FrameRecord
     from genrefocus_video.pipeline.stages import build_head, last_temporal, max_warmup, reset_all
 

@@ -17,14 +17,14 @@ ray = pytest.importorskip("ray")
 import test_pipeline_kit as kit  # noqa: E402
 from genrefocus_video.errors import BackendUnavailableError  # noqa: E402
 from genrefocus_video.params import load_job  # noqa: E402
-from genrefocus_video.pipeline.local import LocalExecutor  # noqa: E402
+from genrefocus_video.pipeline.executors.local import LocalExecutor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def ray_session():
     from ray import cloudpickle
 
-    from genrefocus_video.pipeline.ray_executor import RayRuntime
+    from genrefocus_video.pipeline.executors.ray_runtime import RayRuntime
 
     cloudpickle.register_pickle_by_value(kit)  # workers cannot import the tests folder
     rt = RayRuntime(None, workers=2).__enter__()
@@ -37,7 +37,7 @@ def _job(**ex):
 
 
 def test_ray_map_equals_local_and_bounds_in_flight(ray_session):
-    from genrefocus_video.pipeline.ray_executor import RayExecutor
+    from genrefocus_video.pipeline.executors.ray_stream import RayExecutor
 
     factory = kit.ToyFactory(warmup=2)
     job = _job(executor="ray", workers=2)
@@ -79,7 +79,7 @@ def _closed_port() -> int:
 
 
 def test_unreachable_cluster_fails_fast_with_clear_error():
-    from genrefocus_video.pipeline.ray_executor import check_reachable
+    from genrefocus_video.pipeline.executors.ray_runtime import check_reachable
 
     addr = f"127.0.0.1:{_closed_port()}"
     t0 = time.monotonic()
@@ -206,7 +206,7 @@ def test_streaming_survives_a_killed_tail_actor(ray_session):
     """Streaming mode: SIGKILL a tail actor's process mid-clip; Ray restarts it and retries its frames."""
     import signal
 
-    from genrefocus_video.pipeline.ray_executor import RayExecutor
+    from genrefocus_video.pipeline.executors.ray_stream import RayExecutor
 
     factory = kit.ToyFactory(sleep=0.05)
     job = _job(executor="ray", workers=2)

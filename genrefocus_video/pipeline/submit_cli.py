@@ -99,7 +99,7 @@ def run_submit(args: argparse.Namespace) -> int:
     failed: list[str] = []
     runtime: Any = None
     if use_ray:  # one Ray instance for every shot: start-up is paid once
-        from .ray_executor import RayRuntime
+        from .executors.ray_runtime import RayRuntime
 
         first = next(s.job for s in shots if s.job.executor.executor == "ray")
         runtime = RayRuntime(first.executor.ray_address, first.executor.workers).__enter__()
