@@ -187,7 +187,7 @@ static OfxStatus describe(OfxImageEffectHandle effect) {
   P->propSetInt(props, kOfxImageEffectPluginPropHostFrameThreading, 0, 0);
   P->propSetInt(props, kOfxImageEffectPropSupportsTiles, 0, 0); /* bokeh needs the whole frame */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultiResolution, 0, 1);
-  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* depth at t-1, t-2 for smoothing */
+  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* depth at t-1, t-2 for smoothing (GetFramesNeeded) */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0);
   P->propSetInt(props, kOfxImageEffectPluginPropSingleInstance, 0, 0);
   return kOfxStatOK;
@@ -352,6 +352,37 @@ static int depth_connected(const Instance *inst) {
 }
 
 static double k_value(const Values *v) { return g_k >= 0 ? v->d[g_k][0] : 0.0; }
+
+/* The Depth frames a render at time t reads: t-n+1 .. t (n = 3 with Depth Smoothing, else 1),
+ * never before the Depth clip's first frame. Returns n (0: no depth is read) and the first time.
+ * GetFramesNeeded declares exactly this window and Render fetches exactly it. */
+static int depth_window(const Instance *inst, const Values *v, OfxTime t, OfxTime *first) {
+  *first = t;
+  if (!depth_connected(inst) || k_value(v) == 0.0) return 0;
+  OfxTime lo = t - ((g_smooth >= 0 && v->d[g_smooth][0] > 0.0) ? 2 : 0);
+  OfxPropertySetHandle cp;
+  double range[2];
+  if (E->clipGetPropertySet(inst->depth, &cp) == kOfxStatOK &&
+      P->propGetDoubleN(cp, kOfxImageEffectPropFrameRange, 2, range) == kOfxStatOK && lo < range[0])
+    lo = range[0] < t ? range[0] : t;
+  *first = lo;
+  return (int)(t - lo) + 1;
+}
+
+/* kOfxImageEffectActionGetFramesNeeded: Source at t only; Depth over depth_window. */
+static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
+  Instance *inst = get_instance(effect);
+  if (!inst) return kOfxStatErrBadHandle;
+  OfxTime t = 0;
+  P->propGetDouble(inArgs, kOfxPropTime, 0, &t);
+  Values v;
+  read_values(inst, t, &v);
+  double src[2] = {t, t}, dep[2] = {t, t};
+  depth_window(inst, &v, t, &dep[0]);
+  P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Source", 2, src);
+  P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Depth", 2, dep);
+  return kOfxStatOK;
+}
 
 static OfxStatus is_identity(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
   Instance *inst = get_instance(effect);
@@ -588,14 +619,13 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   if (win.y2 > o.b.y2) win.y2 = o.b.y2;
 
   int nd = 0;
-  if (depth_connected(inst) && k_value(&v) != 0.0) {
-    int want = (g_smooth >= 0 && v.d[g_smooth][0] > 0.0) ? 3 : 1;
-    for (int i = 0; i < want; i++) {
-      if (img_open(inst->depth, t - i, &d[i]) != 0) break;
-      nd++;
-    }
-    if (nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
+  OfxTime first_depth;
+  int want = depth_window(inst, &v, t, &first_depth);
+  for (int i = 0; i < want; i++) { /* newest first: the bridge weights depth frame i by s^i */
+    if (img_open(inst->depth, t - i, &d[i]) != 0) break;
+    nd++;
   }
+  if (want > 0 && nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
   if (nd == 0) {
     copy_through(&s, &o, win);
     img_close(&s);
@@ -739,6 +769,7 @@ static OfxStatus main_entry(const char *action, const void *handle, OfxPropertyS
     pool_trim();
     return kOfxStatOK;
   }
+  if (!strcmp(action, kOfxImageEffectActionGetFramesNeeded)) return frames_needed(effect, inArgs, outArgs);
   if (!strcmp(action, kOfxImageEffectActionRender)) return render(effect, inArgs);
   return kOfxStatReplyDefault;
 }
