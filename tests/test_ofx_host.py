@@ -493,6 +493,34 @@ def test_bridge_that_cannot_start_gives_a_clean_error(built, scene, tmp_path):
                     "--frames", "2", "--anim", anim, env_extra={"GENREFOCUS_PYTHON": "/bin/false"}, timeout=30)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.count("Render failed") == 2 and "bridge exited with status 1" in proc.stderr
+    # ... and the host's message suite carries the reason, as a GUI host would show it on the node.
+    for f in range(2):
+        posted = f"plugin message (OfxMessageError, persistent): GenRefocus: frame {f}: bridge failed: "
+        assert posted in proc.stdout and "bridge exited with status 1" in proc.stdout.split(posted)[1].splitlines()[0]
+    assert "persistent message at end: GenRefocus: frame 1: bridge failed:" in proc.stdout
+
+
+@pytest.mark.parametrize("suite,kind", [("2", "persistent"), ("1", "transient"), ("0", None)])
+def test_bridge_error_reaches_the_host_message_suite(built, bridge_dir, scene, tmp_path, suite, kind):
+    """A parameter the bridge rejects (K < 0 at frame 0): the bridge's one-line reason is posted
+    through the message suite the host offers (V2 persistent, cleared by the good frame 1; V1
+    transient; none: stderr only) -- not a bare "render failed"."""
+    d, _, _ = scene
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k -5", "1 blur_k 5"])
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--frames", "2", "--anim", anim,
+                    "--message-suite", suite)
+    assert proc.returncode == 1 and "frame 1: rendered" in proc.stdout, proc.stdout + proc.stderr
+    reason = "frame 0: bridge failed: OFX parameters: 'blur.k' must be >= 0.0, got -5.0"
+    assert f"GenRefocus: {reason}" in proc.stderr
+    messages = [line for line in proc.stdout.splitlines() if line.startswith("plugin message")]
+    if kind is None:
+        assert messages == []
+        return
+    assert messages == [f"plugin message (OfxMessageError, {kind}): GenRefocus: {reason}"]
+    if kind == "persistent":
+        cleared = proc.stdout.index("plugin cleared its persistent message")
+        assert proc.stdout.index(messages[0]) < cleared < proc.stdout.index("frame 1: rendered")
+    assert "persistent message at end: (none)" in proc.stdout
 
 
 @pytest.mark.parametrize("behaviour,message", [

@@ -495,6 +495,7 @@ static int g_bytes = 4;
  * temporal clip access) or use the spec's default (time t only on every input, as a plugin that does
  * not answer gets). Either way a Render that fetches an input at an undeclared time fails. */
 static int o_ask_frames = 1;
+static int o_msg_version = 2; /* --message-suite 0|1|2: the newest message suite offered (0: none) */
 static int g_temporal; /* the plugin descriptor's kOfxImageEffectPropTemporalClipAccess */
 
 #define MAX_RANGES 8
@@ -754,8 +755,65 @@ static const OfxMultiThreadSuiteV1 g_mt_suite = {multiThread, multiThreadNumCPUs
                                                  multiThreadIsSpawnedThread, mutexCreate, mutexDestroy,
                                                  mutexLock, mutexUnLock, mutexTryLock};
 
+/* Message suite V2 (V1 is its first member, so one table serves both). Every message is printed to
+ * stdout as "plugin message (TYPE, transient|persistent): TEXT" -- the record the tests read -- and
+ * the persistent one is kept until cleared and printed at exit. */
+static pthread_mutex_t g_msg_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_persistent[1024];
+static OfxImageEffectHandle g_inst;
+
+static int message_type_known(const char *type, int persistent) {
+  static const char *const types[] = {kOfxMessageError, kOfxMessageWarning, kOfxMessageMessage,
+                                      kOfxMessageFatal, kOfxMessageLog};
+  for (int k = 0; type && k < (persistent ? 3 : 5); k++) /* persistent: error, warning, message only */
+    if (!strcmp(type, types[k])) return 1;
+  return 0;
+}
+
+static OfxStatus post_message(void *handle, const char *type, int persistent, const char *fmt, va_list ap) {
+  if (persistent && (!handle || handle != (void *)g_inst)) return kOfxStatErrBadHandle;
+  if (!message_type_known(type, persistent) || !fmt) {
+    fprintf(stderr, "testhost: plugin posted a message of unknown type %s\n", type ? type : "(null)");
+    return kOfxStatFailed;
+  }
+  char text[1024];
+  vsnprintf(text, sizeof(text), fmt, ap);
+  pthread_mutex_lock(&g_msg_lock);
+  printf("plugin message (%s, %s): %s\n", type, persistent ? "persistent" : "transient", text);
+  fflush(stdout);
+  if (persistent) snprintf(g_persistent, sizeof(g_persistent), "%s", text);
+  pthread_mutex_unlock(&g_msg_lock);
+  return kOfxStatOK;
+}
+static OfxStatus msgMessage(void *handle, const char *type, const char *id, const char *fmt, ...) {
+  (void)id;
+  va_list ap;
+  va_start(ap, fmt);
+  OfxStatus st = post_message(handle, type, 0, fmt, ap);
+  va_end(ap);
+  return st;
+}
+static OfxStatus msgSetPersistent(void *handle, const char *type, const char *id, const char *fmt, ...) {
+  (void)id;
+  va_list ap;
+  va_start(ap, fmt);
+  OfxStatus st = post_message(handle, type, 1, fmt, ap);
+  va_end(ap);
+  return st;
+}
+static OfxStatus msgClearPersistent(void *handle) {
+  if (!handle || handle != (void *)g_inst) return kOfxStatErrBadHandle;
+  pthread_mutex_lock(&g_msg_lock);
+  if (g_persistent[0]) printf("plugin cleared its persistent message\n");
+  g_persistent[0] = 0;
+  pthread_mutex_unlock(&g_msg_lock);
+  return kOfxStatOK;
+}
+static const OfxMessageSuiteV2 g_msg_suite = {msgMessage, msgSetPersistent, msgClearPersistent};
+
 static const void *fetchSuite(OfxPropertySetHandle host, const char *name, int version) {
   (void)host;
+  if (!strcmp(name, kOfxMessageSuite) && version >= 1 && version <= o_msg_version) return &g_msg_suite;
   if (version != 1) return NULL;
   if (!strcmp(name, kOfxPropertySuite)) return &g_prop_suite;
   if (!strcmp(name, kOfxParameterSuite)) return &g_param_suite;
@@ -850,7 +908,6 @@ static void dump_description(const char *path, OfxImageEffectHandle desc) {
 /* ================================================================ running the plugin */
 
 static OfxPlugin *g_plugin;
-static OfxImageEffectHandle g_inst;
 static int g_failures;
 static pthread_mutex_t g_fail_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t g_barrier;
@@ -1066,7 +1123,7 @@ static int usage(void) {
                   "[--depth-components RGBA|RGB|Alpha] [--context filter|general] [--threads T] "
                   "[--kill-bridge-after K] [--render-scale S] [--pixel-aspect P] [--alpha A_%%03d.pfm] "
                   "[--premult premultiplied|unpremultiplied|opaque] [--out-alpha OA_%%03d.pfm] "
-                  "[--describe-json FILE] [--frames-needed ask|default]\n");
+                  "[--describe-json FILE] [--frames-needed ask|default] [--message-suite 0|1|2]\n");
   return 2;
 }
 
@@ -1085,6 +1142,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--anim")) o_anim = v;
     else if (!strcmp(a, "--describe-json")) o_describe = v;
     else if (!strcmp(a, "--frames-needed")) o_ask_frames = strcmp(v, "default") != 0;
+    else if (!strcmp(a, "--message-suite")) o_msg_version = atoi(v);
     else if (!strcmp(a, "--frames")) o_frames = atoi(v);
     else if (!strcmp(a, "--start")) o_start = atoi(v);
     else if (!strcmp(a, "--threads")) o_threads = atoi(v) > 0 ? atoi(v) : 1;
@@ -1290,6 +1348,7 @@ int main(int argc, char **argv) {
   action(kOfxImageEffectActionEndSequenceRender, g_inst, in, NULL);
   action(kOfxActionDestroyInstance, g_inst, NULL, NULL);
   action(kOfxActionUnload, NULL, NULL, NULL);
+  printf("persistent message at end: %s\n", g_persistent[0] ? g_persistent : "(none)");
   printf("done: %d failure(s)\n", g_failures);
   return g_failures ? 1 : 0;
 }
