@@ -400,14 +400,22 @@ static int depth_window(const Instance *inst, const Values *v, OfxTime t, OfxTim
   return (int)(t - lo) + 1;
 }
 
+/* The instance of an action's effect, the action's time (kOfxPropTime) and the parameters there. */
+static Instance *instance_at(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxTime *t, Values *v) {
+  Instance *inst = get_instance(effect);
+  if (!inst) return NULL;
+  *t = 0;
+  P->propGetDouble(inArgs, kOfxPropTime, 0, t);
+  read_values(inst, *t, v);
+  return inst;
+}
+
 /* kOfxImageEffectActionGetFramesNeeded: Source at t only; Depth over depth_window. */
 static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
-  Instance *inst = get_instance(effect);
-  if (!inst) return kOfxStatErrBadHandle;
-  OfxTime t = 0;
-  P->propGetDouble(inArgs, kOfxPropTime, 0, &t);
+  OfxTime t;
   Values v;
-  read_values(inst, t, &v);
+  Instance *inst = instance_at(effect, inArgs, &t, &v);
+  if (!inst) return kOfxStatErrBadHandle;
   double src[2] = {t, t}, dep[2] = {t, t};
   depth_window(inst, &v, t, &dep[0]);
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Source", 2, src);
@@ -416,12 +424,10 @@ static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle
 }
 
 static OfxStatus is_identity(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
-  Instance *inst = get_instance(effect);
-  if (!inst) return kOfxStatErrBadHandle;
-  OfxTime t = 0;
-  P->propGetDouble(inArgs, kOfxPropTime, 0, &t);
+  OfxTime t;
   Values v;
-  read_values(inst, t, &v);
+  Instance *inst = instance_at(effect, inArgs, &t, &v);
+  if (!inst) return kOfxStatErrBadHandle;
   if (k_value(&v) == 0.0 || !depth_connected(inst)) {
     P->propSetString(outArgs, kOfxPropName, 0, kOfxImageEffectSimpleSourceClipName);
     P->propSetDouble(outArgs, kOfxPropTime, 0, t);
