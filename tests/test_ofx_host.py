@@ -362,6 +362,52 @@ def test_depth_smoothing_fetches_previous_depth_frames(built, bridge_dir, scene,
                                    rtol=1e-5, atol=1e-5, err_msg=f"frame {f}")
 
 
+def _frames_needed(stdout: str) -> dict[int, dict[str, list[float]]]:
+    """The test host's "frame F: frames needed Source a b; Depth c d" lines, per frame and clip."""
+    out: dict[int, dict[str, list[float]]] = {}
+    for line in stdout.splitlines():
+        if ": frames needed" in line:
+            head, tail = line.split(": frames needed")
+            clips = [c.split() for c in tail.split(";") if c.strip()]
+            out[int(head.split()[1])] = {c[0]: [float(x) for x in c[1:]] for c in clips}
+    return out
+
+
+@pytest.mark.parametrize("smoothing,start", [(0.5, 0), (0.5, 4), (0.0, 0)])
+def test_frames_needed_declares_exactly_the_depth_frames_fetched(built, bridge_dir, scene, tmp_path, smoothing, start):
+    """GetFramesNeeded: Source at t; Depth at [t-2, t] with smoothing (clamped to the clip's first
+    frame), else [t, t]. The host fails a Render that fetches any time outside that, so passing
+    renders prove the plugin fetched nothing undeclared."""
+    d, _, disp = scene
+    for f in range(start, start + 3):
+        write_pfm(tmp_path / f"depth_{f}.pfm", disp)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5", f"0 depth_smoothing {smoothing}"])
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", tmp_path / "depth_%d.pfm", "--out",
+                    tmp_path / "o_%d.pfm", "--frames", "3", "--start", str(start), "--anim", anim)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    needed = _frames_needed(proc.stdout)
+    for t in range(start, start + 3):
+        lo = max(t - 2, start) if smoothing > 0 else t
+        assert needed[t] == {"Source": [t, t], "Depth": [lo, t]}, (t, needed)
+
+
+def test_fetch_outside_frames_needed_fails_the_render(built, bridge_dir, scene, tmp_path):
+    """A host that does not ask (every input at t only, the spec's default) sees the smoothing
+    fetch of t-1 as undeclared: the render fails with that reason (the check has teeth)."""
+    d, _, disp = scene
+    for f in range(2):
+        write_pfm(tmp_path / f"depth_{f}.pfm", disp)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5", "0 depth_smoothing 0.5"])
+    args = ["--source", d / "src.pfm", "--depth", tmp_path / "depth_%d.pfm", "--out", tmp_path / "o_%d.pfm",
+            "--frames", "2", "--anim", anim]
+    proc = run_host(bridge_dir, *args, "--frames-needed", "default")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "frame 0: rendered" in proc.stdout  # t=0 reads only depth 0: nothing undeclared
+    assert "frame 1: plugin fetched Depth at time 0, which it did not declare" in proc.stderr, proc.stderr
+    assert "frame 1: Render (fetched an undeclared frame) failed" in proc.stderr
+    assert not (tmp_path / "o_1.pfm").exists()
+
+
 def test_identity_when_k_is_zero_or_no_depth(built, bridge_dir, scene, tmp_path):
     d, img, _ = scene
     anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 0", "1 blur_k 5"])
@@ -447,6 +493,34 @@ def test_bridge_that_cannot_start_gives_a_clean_error(built, scene, tmp_path):
                     "--frames", "2", "--anim", anim, env_extra={"GENREFOCUS_PYTHON": "/bin/false"}, timeout=30)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.count("Render failed") == 2 and "bridge exited with status 1" in proc.stderr
+    # ... and the host's message suite carries the reason, as a GUI host would show it on the node.
+    for f in range(2):
+        posted = f"plugin message (OfxMessageError, persistent): GenRefocus: frame {f}: bridge failed: "
+        assert posted in proc.stdout and "bridge exited with status 1" in proc.stdout.split(posted)[1].splitlines()[0]
+    assert "persistent message at end: GenRefocus: frame 1: bridge failed:" in proc.stdout
+
+
+@pytest.mark.parametrize("suite,kind", [("2", "persistent"), ("1", "transient"), ("0", None)])
+def test_bridge_error_reaches_the_host_message_suite(built, bridge_dir, scene, tmp_path, suite, kind):
+    """A parameter the bridge rejects (K < 0 at frame 0): the bridge's one-line reason is posted
+    through the message suite the host offers (V2 persistent, cleared by the good frame 1; V1
+    transient; none: stderr only) -- not a bare "render failed"."""
+    d, _, _ = scene
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k -5", "1 blur_k 5"])
+    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--frames", "2", "--anim", anim,
+                    "--message-suite", suite)
+    assert proc.returncode == 1 and "frame 1: rendered" in proc.stdout, proc.stdout + proc.stderr
+    reason = "frame 0: bridge failed: OFX parameters: 'blur.k' must be >= 0.0, got -5.0"
+    assert f"GenRefocus: {reason}" in proc.stderr
+    messages = [line for line in proc.stdout.splitlines() if line.startswith("plugin message")]
+    if kind is None:
+        assert messages == []
+        return
+    assert messages == [f"plugin message (OfxMessageError, {kind}): GenRefocus: {reason}"]
+    if kind == "persistent":
+        cleared = proc.stdout.index("plugin cleared its persistent message")
+        assert proc.stdout.index(messages[0]) < cleared < proc.stdout.index("frame 1: rendered")
+    assert "persistent message at end: (none)" in proc.stdout
 
 
 @pytest.mark.parametrize("behaviour,message", [

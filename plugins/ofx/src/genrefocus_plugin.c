@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
   OfxImageClipHandle src, depth, out;
   OfxParamHandle h[MAX_PARAMS];
+  int error_posted; /* a persistent error message is on the host (atomic: render threads) */
 } Instance;
 
 typedef struct {
@@ -56,6 +57,8 @@ static const OfxPropertySuiteV1 *P;
 static const OfxParameterSuiteV1 *PS;
 static const OfxImageEffectSuiteV1 *E;
 static const OfxMemorySuiteV1 *M;
+static const OfxMessageSuiteV2 *MSG; /* NULL: the host has no message suite (stderr only) */
+static int g_msg_v2;                 /* the host's suite has persistent messages */
 static ParamDesc g_params[MAX_PARAMS];
 static int g_nparams;
 static char g_resources[PATH_MAX];
@@ -64,6 +67,31 @@ static int g_k = -1, g_fd = -1, g_smooth = -1, g_fp = -1, g_ffp = -1;
 static unsigned long g_request_id;
 
 static void say(const char *fmt, const char *a) { fprintf(stderr, "GenRefocus: "), fprintf(stderr, fmt, a), fputc('\n', stderr); }
+
+/* A render failure, told to the user: on stderr, and through the host's message suite so a GUI host
+ * shows the reason (V2: a persistent error on the node, cleared by the next good render; V1: a
+ * transient error message) instead of a bare "render failed". */
+static void report_error(OfxImageEffectHandle effect, int *posted, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void report_error(OfxImageEffectHandle effect, int *posted, const char *fmt, ...) {
+  char text[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "GenRefocus: %s\n", text);
+  if (!MSG) return;
+  if (g_msg_v2 && MSG->setPersistentMessage(effect, kOfxMessageError, "", "GenRefocus: %s", text) == kOfxStatOK) {
+    if (posted) __atomic_store_n(posted, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  MSG->message(effect, kOfxMessageError, "", "GenRefocus: %s", text);
+}
+
+/* After a good render: take down the error an earlier frame left on the node. */
+static void clear_error(OfxImageEffectHandle effect, int *posted) {
+  if (g_msg_v2 && __atomic_exchange_n(posted, 0, __ATOMIC_RELAXED)) MSG->clearPersistentMessage(effect);
+}
 
 /* ---------------------------------------------------------------- resources: params.tsv */
 
@@ -162,6 +190,9 @@ static OfxStatus on_load(void) {
   PS = g_host->fetchSuite(g_host->host, kOfxParameterSuite, 1);
   E = g_host->fetchSuite(g_host->host, kOfxImageEffectSuite, 1);
   M = g_host->fetchSuite(g_host->host, kOfxMemorySuite, 1);
+  MSG = g_host->fetchSuite(g_host->host, kOfxMessageSuite, 2);
+  g_msg_v2 = MSG != NULL;
+  if (!MSG) MSG = g_host->fetchSuite(g_host->host, kOfxMessageSuite, 1); /* V1: only `message` is valid */
   if (!P || !PS || !E) return kOfxStatErrMissingHostFeature;
   if (locate_resources() != 0 || load_params() != 0) return kOfxStatFailed;
   bridge_config_load(&g_bridge, g_resources);
@@ -187,7 +218,7 @@ static OfxStatus describe(OfxImageEffectHandle effect) {
   P->propSetInt(props, kOfxImageEffectPluginPropHostFrameThreading, 0, 0);
   P->propSetInt(props, kOfxImageEffectPropSupportsTiles, 0, 0); /* bokeh needs the whole frame */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultiResolution, 0, 1);
-  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* depth at t-1, t-2 for smoothing */
+  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* depth at t-1, t-2 for smoothing (GetFramesNeeded) */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0);
   P->propSetInt(props, kOfxImageEffectPluginPropSingleInstance, 0, 0);
   return kOfxStatOK;
@@ -353,13 +384,50 @@ static int depth_connected(const Instance *inst) {
 
 static double k_value(const Values *v) { return g_k >= 0 ? v->d[g_k][0] : 0.0; }
 
-static OfxStatus is_identity(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
+/* The Depth frames a render at time t reads: t-n+1 .. t (n = 3 with Depth Smoothing, else 1),
+ * never before the Depth clip's first frame. Returns n (0: no depth is read) and the first time.
+ * GetFramesNeeded declares exactly this window and Render fetches exactly it. */
+static int depth_window(const Instance *inst, const Values *v, OfxTime t, OfxTime *first) {
+  *first = t;
+  if (!depth_connected(inst) || k_value(v) == 0.0) return 0;
+  OfxTime lo = t - ((g_smooth >= 0 && v->d[g_smooth][0] > 0.0) ? 2 : 0);
+  OfxPropertySetHandle cp;
+  double range[2];
+  if (E->clipGetPropertySet(inst->depth, &cp) == kOfxStatOK &&
+      P->propGetDoubleN(cp, kOfxImageEffectPropFrameRange, 2, range) == kOfxStatOK && lo < range[0])
+    lo = range[0] < t ? range[0] : t;
+  *first = lo;
+  return (int)(t - lo) + 1;
+}
+
+/* The instance of an action's effect, the action's time (kOfxPropTime) and the parameters there. */
+static Instance *instance_at(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxTime *t, Values *v) {
   Instance *inst = get_instance(effect);
-  if (!inst) return kOfxStatErrBadHandle;
-  OfxTime t = 0;
-  P->propGetDouble(inArgs, kOfxPropTime, 0, &t);
+  if (!inst) return NULL;
+  *t = 0;
+  P->propGetDouble(inArgs, kOfxPropTime, 0, t);
+  read_values(inst, *t, v);
+  return inst;
+}
+
+/* kOfxImageEffectActionGetFramesNeeded: Source at t only; Depth over depth_window. */
+static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
+  OfxTime t;
   Values v;
-  read_values(inst, t, &v);
+  Instance *inst = instance_at(effect, inArgs, &t, &v);
+  if (!inst) return kOfxStatErrBadHandle;
+  double src[2] = {t, t}, dep[2] = {t, t};
+  depth_window(inst, &v, t, &dep[0]);
+  P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Source", 2, src);
+  P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Depth", 2, dep);
+  return kOfxStatOK;
+}
+
+static OfxStatus is_identity(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
+  OfxTime t;
+  Values v;
+  Instance *inst = instance_at(effect, inArgs, &t, &v);
+  if (!inst) return kOfxStatErrBadHandle;
   if (k_value(&v) == 0.0 || !depth_connected(inst)) {
     P->propSetString(outArgs, kOfxPropName, 0, kOfxImageEffectSimpleSourceClipName);
     P->propSetDouble(outArgs, kOfxPropTime, 0, t);
@@ -566,18 +634,18 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   Img s, o, d[3];
   memset(d, 0, sizeof(d));
   if (img_open(inst->src, t, &s) != 0) {
-    say("%s", "cannot fetch the Source image (or its pixel format is unsupported)");
+    report_error(effect, &inst->error_posted, "frame %g: cannot fetch the Source image (or its pixel format is unsupported)", t);
     return kOfxStatFailed;
   }
   if (img_open(inst->out, t, &o) != 0 || o.nc == 1) {
     img_close(&s);
-    say("%s", "cannot fetch the Output image (or its pixel format is unsupported)");
+    report_error(effect, &inst->error_posted, "frame %g: cannot fetch the Output image (or its pixel format is unsupported)", t);
     return kOfxStatFailed;
   }
   if (s.nc == 1) {
     img_close(&s);
     img_close(&o);
-    say("%s", "Source must be RGB or RGBA");
+    report_error(effect, &inst->error_posted, "frame %g: Source must be RGB or RGBA", t);
     return kOfxStatFailed;
   }
   OfxStatus status = kOfxStatOK;
@@ -588,15 +656,15 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   if (win.y2 > o.b.y2) win.y2 = o.b.y2;
 
   int nd = 0;
-  if (depth_connected(inst) && k_value(&v) != 0.0) {
-    int want = (g_smooth >= 0 && v.d[g_smooth][0] > 0.0) ? 3 : 1;
-    for (int i = 0; i < want; i++) {
-      if (img_open(inst->depth, t - i, &d[i]) != 0) break;
-      nd++;
-    }
-    if (nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
+  OfxTime first_depth;
+  int want = depth_window(inst, &v, t, &first_depth);
+  for (int i = 0; i < want; i++) { /* newest first: the bridge weights depth frame i by s^i */
+    if (img_open(inst->depth, t - i, &d[i]) != 0) break;
+    nd++;
   }
+  if (want > 0 && nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
   if (nd == 0) {
+    clear_error(effect, &inst->error_posted);
     copy_through(&s, &o, win);
     img_close(&s);
     img_close(&o);
@@ -618,7 +686,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   size_t total = px * 3 * 4 * 2 + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
   fb = buf_acquire(total);
   if (!fb) {
-    say("cannot allocate shared memory: %s", strerror(errno));
+    report_error(effect, &inst->error_posted, "frame %g: cannot allocate shared memory: %s", t, strerror(errno));
     status = kOfxStatErrMemory;
     goto done;
   }
@@ -654,6 +722,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
     size_t cap = 8192, len = 0;
     char *json = malloc(cap);
     if (!json) {
+      report_error(effect, &inst->error_posted, "frame %g: out of memory", t);
       status = kOfxStatErrMemory;
       goto done;
     }
@@ -681,7 +750,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
     int rc = len < cap ? bridge_render(&g_bridge, json, mfd, err, sizeof(err)) : -1;
     free(json);
     if (rc != 0) {
-      fprintf(stderr, "GenRefocus: frame %g: %s\n", t, err[0] ? err : "request too large");
+      report_error(effect, &inst->error_posted, "frame %g: bridge failed: %s", t, err[0] ? err : "request too large");
       status = kOfxStatFailed;
       goto done;
     }
@@ -699,6 +768,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
         img_set(&o, x, y, c, val);
       }
     }
+  clear_error(effect, &inst->error_posted);
 done:
   if (fb) buf_release(fb);
   for (int i = 0; i < nd; i++) img_close(&d[i]);
@@ -739,6 +809,7 @@ static OfxStatus main_entry(const char *action, const void *handle, OfxPropertyS
     pool_trim();
     return kOfxStatOK;
   }
+  if (!strcmp(action, kOfxImageEffectActionGetFramesNeeded)) return frames_needed(effect, inArgs, outArgs);
   if (!strcmp(action, kOfxImageEffectActionRender)) return render(effect, inArgs);
   return kOfxStatReplyDefault;
 }

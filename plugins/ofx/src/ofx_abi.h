@@ -155,6 +155,21 @@ typedef struct OfxMultiThreadSuiteV1 {
 #define kOfxImageEffectSuite "OfxImageEffectSuite"
 #define kOfxMemorySuite "OfxMemorySuite"
 #define kOfxMultiThreadSuite "OfxMultiThreadSuite"
+#define kOfxMessageSuite "OfxMessageSuite"
+
+/* Message suite (ofxMessage.h): V2 extends V1 with persistent messages; V1's one member comes first,
+ * so a host may hand the same table for both versions. */
+typedef struct OfxMessageSuiteV2 {
+  OfxStatus (*message)(void *handle, const char *messageType, const char *messageId, const char *format, ...);
+  OfxStatus (*setPersistentMessage)(void *handle, const char *messageType, const char *messageId,
+                                    const char *format, ...);
+  OfxStatus (*clearPersistentMessage)(void *handle);
+} OfxMessageSuiteV2;
+#define kOfxMessageFatal "OfxMessageFatal"
+#define kOfxMessageError "OfxMessageError"
+#define kOfxMessageWarning "OfxMessageWarning"
+#define kOfxMessageMessage "OfxMessageMessage"
+#define kOfxMessageLog "OfxMessageLog"
 
 /* API */
 #define kOfxImageEffectPluginApi "OfxImageEffectPluginAPI"
@@ -173,6 +188,7 @@ typedef struct OfxMultiThreadSuiteV1 {
 #define kOfxImageEffectActionRender "OfxImageEffectActionRender"
 #define kOfxImageEffectActionBeginSequenceRender "OfxImageEffectActionBeginSequenceRender"
 #define kOfxImageEffectActionEndSequenceRender "OfxImageEffectActionEndSequenceRender"
+#define kOfxImageEffectActionGetFramesNeeded "OfxImageEffectActionGetFramesNeeded"
 
 /* General properties */
 #define kOfxPropType "OfxPropType"

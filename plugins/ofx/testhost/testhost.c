@@ -491,6 +491,24 @@ static int g_w, g_h;
 static double o_rs = 1.0; /* render scale: files are at render resolution, canonical = pixels / scale */
 static double o_par = 1.0; /* pixel aspect ratio of every image: canonical x = pixel x * par / scale */
 static int g_bytes = 4;
+/* --frames-needed ask|default: ask the plugin (GetFramesNeeded, as hosts do for a plugin that declares
+ * temporal clip access) or use the spec's default (time t only on every input, as a plugin that does
+ * not answer gets). Either way a Render that fetches an input at an undeclared time fails. */
+static int o_ask_frames = 1;
+static int o_msg_version = 2; /* --message-suite 0|1|2: the newest message suite offered (0: none) */
+static int g_temporal; /* the plugin descriptor's kOfxImageEffectPropTemporalClipAccess */
+
+#define MAX_RANGES 8
+typedef struct {
+  char clip[64];
+  int n; /* pairs */
+  double r[MAX_RANGES][2];
+} NeededFrames;
+typedef struct {
+  NeededFrames clip[4];
+  int nclips, frame, undeclared;
+} Needed;
+static __thread Needed *tl_needed; /* set only while the plugin's Render runs */
 
 typedef struct {
   float *px; /* float RGB(A) rendered by the plugin */
@@ -545,6 +563,15 @@ static OfxPropertySetHandle image_props(void *data, int w, int h, int nc) {
   return im;
 }
 
+static int frames_declared(const Needed *nd, const char *clip, OfxTime t) {
+  for (int c = 0; c < nd->nclips; c++) {
+    if (strcmp(nd->clip[c].clip, clip)) continue;
+    for (int k = 0; k < nd->clip[c].n; k++)
+      if (t >= nd->clip[c].r[k][0] && t <= nd->clip[c].r[k][1]) return 1;
+  }
+  return 0;
+}
+
 static OfxStatus clipGetImage(OfxImageClipHandle clip, OfxTime t, const OfxRectD *region, OfxPropertySetHandle *out) {
   (void)region;
   if (!clip) return kOfxStatErrBadHandle;
@@ -554,6 +581,12 @@ static OfxStatus clipGetImage(OfxImageClipHandle clip, OfxTime t, const OfxRectD
     return kOfxStatOK;
   }
   if (!clip->pattern) return kOfxStatFailed;
+  if (tl_needed && !frames_declared(tl_needed, clip->name, t)) {
+    fprintf(stderr, "testhost: frame %d: plugin fetched %s at time %g, which it did not declare in GetFramesNeeded\n",
+            tl_needed->frame, clip->name, t);
+    tl_needed->undeclared = 1;
+    return kOfxStatFailed;
+  }
   int frame = (int)floor(t + 0.5);
   if (frame < o_start) return kOfxStatFailed; /* before the clip starts */
   char path[4096];
@@ -722,8 +755,65 @@ static const OfxMultiThreadSuiteV1 g_mt_suite = {multiThread, multiThreadNumCPUs
                                                  multiThreadIsSpawnedThread, mutexCreate, mutexDestroy,
                                                  mutexLock, mutexUnLock, mutexTryLock};
 
+/* Message suite V2 (V1 is its first member, so one table serves both). Every message is printed to
+ * stdout as "plugin message (TYPE, transient|persistent): TEXT" -- the record the tests read -- and
+ * the persistent one is kept until cleared and printed at exit. */
+static pthread_mutex_t g_msg_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_persistent[1024];
+static OfxImageEffectHandle g_inst;
+
+static int message_type_known(const char *type, int persistent) {
+  static const char *const types[] = {kOfxMessageError, kOfxMessageWarning, kOfxMessageMessage,
+                                      kOfxMessageFatal, kOfxMessageLog};
+  for (int k = 0; type && k < (persistent ? 3 : 5); k++) /* persistent: error, warning, message only */
+    if (!strcmp(type, types[k])) return 1;
+  return 0;
+}
+
+static OfxStatus post_message(void *handle, const char *type, int persistent, const char *fmt, va_list ap) {
+  if (persistent && (!handle || handle != (void *)g_inst)) return kOfxStatErrBadHandle;
+  if (!message_type_known(type, persistent) || !fmt) {
+    fprintf(stderr, "testhost: plugin posted a message of unknown type %s\n", type ? type : "(null)");
+    return kOfxStatFailed;
+  }
+  char text[1024];
+  vsnprintf(text, sizeof(text), fmt, ap);
+  pthread_mutex_lock(&g_msg_lock);
+  printf("plugin message (%s, %s): %s\n", type, persistent ? "persistent" : "transient", text);
+  fflush(stdout);
+  if (persistent) snprintf(g_persistent, sizeof(g_persistent), "%s", text);
+  pthread_mutex_unlock(&g_msg_lock);
+  return kOfxStatOK;
+}
+static OfxStatus msgMessage(void *handle, const char *type, const char *id, const char *fmt, ...) {
+  (void)id;
+  va_list ap;
+  va_start(ap, fmt);
+  OfxStatus st = post_message(handle, type, 0, fmt, ap);
+  va_end(ap);
+  return st;
+}
+static OfxStatus msgSetPersistent(void *handle, const char *type, const char *id, const char *fmt, ...) {
+  (void)id;
+  va_list ap;
+  va_start(ap, fmt);
+  OfxStatus st = post_message(handle, type, 1, fmt, ap);
+  va_end(ap);
+  return st;
+}
+static OfxStatus msgClearPersistent(void *handle) {
+  if (!handle || handle != (void *)g_inst) return kOfxStatErrBadHandle;
+  pthread_mutex_lock(&g_msg_lock);
+  if (g_persistent[0]) printf("plugin cleared its persistent message\n");
+  g_persistent[0] = 0;
+  pthread_mutex_unlock(&g_msg_lock);
+  return kOfxStatOK;
+}
+static const OfxMessageSuiteV2 g_msg_suite = {msgMessage, msgSetPersistent, msgClearPersistent};
+
 static const void *fetchSuite(OfxPropertySetHandle host, const char *name, int version) {
   (void)host;
+  if (!strcmp(name, kOfxMessageSuite) && version >= 1 && version <= o_msg_version) return &g_msg_suite;
   if (version != 1) return NULL;
   if (!strcmp(name, kOfxPropertySuite)) return &g_prop_suite;
   if (!strcmp(name, kOfxParameterSuite)) return &g_param_suite;
@@ -818,7 +908,6 @@ static void dump_description(const char *path, OfxImageEffectHandle desc) {
 /* ================================================================ running the plugin */
 
 static OfxPlugin *g_plugin;
-static OfxImageEffectHandle g_inst;
 static int g_failures;
 static pthread_mutex_t g_fail_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_barrier_t g_barrier;
@@ -841,6 +930,47 @@ static void fail(const char *what, int frame, OfxStatus st) {
   fprintf(stderr, "testhost: frame %d: %s failed (status %d)\n", frame, what, st);
   g_failures++;
   pthread_mutex_unlock(&g_fail_lock);
+}
+
+/* The input frames the plugin may fetch while rendering time t: the spec's default (t on every input
+ * clip), then, for a plugin with temporal clip access, its answer to GetFramesNeeded; printed as
+ * "frame F: frames needed CLIP a b [c d ...]; ..." for the tests. */
+static int frames_needed(OfxTime t, Needed *nd) {
+  memset(nd, 0, sizeof(*nd));
+  nd->frame = (int)t;
+  OfxPropertySetHandle in = props_new(), out = props_new();
+  propSetDouble(in, kOfxPropTime, 0, t);
+  char name[128];
+  for (int i = 0; i < g_inst->nclips; i++) {
+    if (!strcmp(g_inst->clips[i]->name, kOfxImageEffectOutputClipName)) continue;
+    double dflt[2] = {t, t};
+    snprintf(name, sizeof(name), "OfxImageClipPropFrameRange_%s", g_inst->clips[i]->name);
+    propSetDoubleN(out, name, 2, dflt);
+  }
+  OfxStatus st = g_temporal && o_ask_frames ? action(kOfxImageEffectActionGetFramesNeeded, g_inst, in, out)
+                                            : kOfxStatReplyDefault;
+  int ok = st == kOfxStatOK || st == kOfxStatReplyDefault;
+  if (!ok) fail("GetFramesNeeded", nd->frame, st);
+  char line[1024];
+  size_t len = (size_t)snprintf(line, sizeof(line), "frame %d: frames needed", nd->frame);
+  for (int i = 0; ok && i < g_inst->nclips && nd->nclips < 4; i++) {
+    if (!strcmp(g_inst->clips[i]->name, kOfxImageEffectOutputClipName)) continue;
+    NeededFrames *c = &nd->clip[nd->nclips++];
+    snprintf(c->clip, sizeof(c->clip), "%s", g_inst->clips[i]->name);
+    snprintf(name, sizeof(name), "OfxImageClipPropFrameRange_%s", c->clip);
+    int dim = 0;
+    propGetDimension(out, name, &dim);
+    c->n = dim / 2 > MAX_RANGES ? MAX_RANGES : dim / 2;
+    if (dim % 2) fail("GetFramesNeeded (odd number of range values)", nd->frame, kOfxStatErrValue), ok = 0;
+    propGetDoubleN(out, name, 2 * c->n, &c->r[0][0]);
+    if (len < sizeof(line)) len += (size_t)snprintf(line + len, sizeof(line) - len, "%s %s", nd->nclips > 1 ? ";" : "", c->clip);
+    for (int k = 0; k < c->n && len < sizeof(line); k++)
+      len += (size_t)snprintf(line + len, sizeof(line) - len, " %g %g", c->r[k][0], c->r[k][1]);
+  }
+  printf("%s\n", line);
+  clipReleaseImage(in);
+  clipReleaseImage(out);
+  return ok;
 }
 
 static void render_frame(int frame) {
@@ -876,11 +1006,18 @@ static void render_frame(int frame) {
     fail("IsIdentity", frame, st);
     ok = 0;
   } else {
-    st = action(kOfxImageEffectActionRender, g_inst, in, out);
-    if (st != kOfxStatOK) {
+    Needed needed;
+    ok = frames_needed(t, &needed);
+    tl_needed = &needed;
+    st = ok ? action(kOfxImageEffectActionRender, g_inst, in, out) : kOfxStatFailed;
+    tl_needed = NULL;
+    if (ok && needed.undeclared) {
+      fail("Render (fetched an undeclared frame)", frame, st);
+      ok = 0;
+    } else if (ok && st != kOfxStatOK) {
       fail("Render", frame, st);
       ok = 0;
-    } else {
+    } else if (ok) {
       for (size_t i = 0; i < (size_t)g_w * g_h; i++)
         for (int ch = 0; ch < 3; ch++) rgb[i * 3 + ch] = load(ob.mem, i * o_nc + ch);
       printf("frame %d: rendered\n", frame);
@@ -986,7 +1123,7 @@ static int usage(void) {
                   "[--depth-components RGBA|RGB|Alpha] [--context filter|general] [--threads T] "
                   "[--kill-bridge-after K] [--render-scale S] [--pixel-aspect P] [--alpha A_%%03d.pfm] "
                   "[--premult premultiplied|unpremultiplied|opaque] [--out-alpha OA_%%03d.pfm] "
-                  "[--describe-json FILE]\n");
+                  "[--describe-json FILE] [--frames-needed ask|default] [--message-suite 0|1|2]\n");
   return 2;
 }
 
@@ -1004,6 +1141,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--out")) o_out = v;
     else if (!strcmp(a, "--anim")) o_anim = v;
     else if (!strcmp(a, "--describe-json")) o_describe = v;
+    else if (!strcmp(a, "--frames-needed")) o_ask_frames = strcmp(v, "default") != 0;
+    else if (!strcmp(a, "--message-suite")) o_msg_version = atoi(v);
     else if (!strcmp(a, "--frames")) o_frames = atoi(v);
     else if (!strcmp(a, "--start")) o_start = atoi(v);
     else if (!strcmp(a, "--threads")) o_threads = atoi(v) > 0 ? atoi(v) : 1;
@@ -1097,6 +1236,7 @@ int main(int argc, char **argv) {
     return 4;
   }
   if (o_describe) dump_description(o_describe, cdesc);
+  g_temporal = pint(cdesc->props, kOfxImageEffectPropTemporalClipAccess, 0, 0);
   if (!o_source || o_frames <= 0) {
     action(kOfxActionUnload, NULL, NULL, NULL);
     return 0;
@@ -1156,6 +1296,8 @@ int main(int argc, char **argv) {
     propSetString(cp, kOfxImageEffectPropComponents, 0,
                   c->nc == 4 ? kOfxImageComponentRGBA : c->nc == 3 ? kOfxImageComponentRGB : kOfxImageComponentAlpha);
     propSetInt(cp, kOfxImageClipPropOptional, 0, pint(dc->props, kOfxImageClipPropOptional, 0, 0));
+    double clip_range[2] = {o_start, o_start + o_frames - 1}; /* the frames the clip has images for */
+    propSetDoubleN(cp, kOfxImageEffectPropFrameRange, 2, clip_range);
   }
   if (o_anim && load_anim(g_inst, o_anim) != 0) return 2;
   if ((st = action(kOfxActionCreateInstance, g_inst, NULL, NULL)) != kOfxStatOK) {
@@ -1206,6 +1348,7 @@ int main(int argc, char **argv) {
   action(kOfxImageEffectActionEndSequenceRender, g_inst, in, NULL);
   action(kOfxActionDestroyInstance, g_inst, NULL, NULL);
   action(kOfxActionUnload, NULL, NULL, NULL);
+  printf("persistent message at end: %s\n", g_persistent[0] ? g_persistent : "(none)");
   printf("done: %d failure(s)\n", g_failures);
   return g_failures ? 1 : 0;
 }
