@@ -230,7 +230,7 @@ def test_rendered_frames_equal_render_bokeh(built, bridge_dir, scene, tmp_path):
 
 
 def test_focus_point_samples_depth(built, bridge_dir, scene, tmp_path):
-    """Focus point (canonical coords, y up) → depth under it: 3×3 median at the point."""
+    """Focus point (canonical coords, y up) → depth under it, picked as the CLI's --focus-point does."""
     d, img, disp = scene
     h, w = disp.shape
     x, y_top = 20, 12  # inside the near plane (rows 8..21, columns 14..33)
@@ -238,7 +238,9 @@ def test_focus_point_samples_depth(built, bridge_dir, scene, tmp_path):
     proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", d / "depth.pfm", "--out", tmp_path / "o_%d.pfm",
                     "--frames", "1", "--anim", anim)
     assert proc.returncode == 0, proc.stderr
-    a = float(np.median(disp[y_top - 1:y_top + 2, x - 1:x + 2]))
+    from genrefocus_video.focus.point import point_disparity
+
+    a = point_disparity(disp, x, y_top)[0]
     np.testing.assert_allclose(read_pfm(tmp_path / "o_0.pfm"), render_bokeh(img, disp, a, 8.0), rtol=1e-5, atol=1e-5)
 
 

@@ -205,10 +205,17 @@ def test_server_still_serves_after_rejections(server):
         assert P.recv_message(s)[0] == P.MSG_PONG
 
 
-def test_sample_focus_and_smoothing_math():
+def test_sample_focus_is_the_cli_point_pick_and_smoothing_math():
+    from genrefocus_video.focus.point import point_disparity
+
     d = np.arange(25, dtype=np.float32).reshape(5, 5)
-    assert sample_focus(d, 2.7, 2.2) == 12.0  # median of the 3x3 block around (2, 2)
-    assert sample_focus(d, -5, 99) == float(np.median(d[3:5, 0:2]))  # clamped to the corner
+    assert sample_focus(d, 2.7, 2.2) == 12.0  # the 5x5 window (2 px at least) around pixel (2, 2)
+    assert sample_focus(d, -5, 99) == point_disparity(d, 0, 4)[0]  # clamped to the corner pixel
+    # a 3x3 depth spike under the point (a twig, a speckle): the CLI's robust pick keeps the surface
+    # behind it, where a 3x3 median would return the spike
+    plane = np.full((40, 60), 0.5, np.float32)
+    plane[9:12, 19:22] = 5.0
+    assert sample_focus(plane, 20.3, 10.8) == 0.5 == point_disparity(plane, 20, 10)[0]
     a, b = np.ones((2, 2), np.float32), np.zeros((2, 2), np.float32)
     assert smooth_depth([a, b], 0.0) is a
     np.testing.assert_allclose(smooth_depth([a, b], 1.0), 0.5)

@@ -110,8 +110,9 @@ def describe_params() -> list[OfxParam]:
     params = [_from_leaf(leaf) for leaf in iter_leaves(JobParams) if leaf.spec.ofx]
     params.append(OfxParam(
         name=FOCUS_POINT, kind="double2d", label="Focus Point", page="Focus", default=(0.5, 0.5),
-        hint="pick the point to focus on in the viewer; the bridge samples the depth clip there "
-             "(median of 3x3 pixels) when 'Focus From Point' is on"))
+        hint="pick the point to focus on in the viewer; the bridge picks the depth clip's disparity there "
+             "as the CLI's --focus-point does (robust median over ~2 % of the frame width) when "
+             "'Focus From Point' is on"))
     params.append(OfxParam(
         name=FOCUS_FROM_POINT, kind="boolean", label="Focus From Point", page="Focus", default=True,
         hint="on: focus disparity = depth under the focus point; off: use 'Focus Disparity'"))

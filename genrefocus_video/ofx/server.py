@@ -183,12 +183,15 @@ def smooth_depth(depths: list[np.ndarray], s: float) -> np.ndarray:
 
 
 def sample_focus(disparity: np.ndarray, x: float, y: float) -> float:
-    """Median disparity of the 3×3 pixels around (x, y) (pixel coords, rows top to bottom)."""
+    """The CLI's point pick (``focus.point.point_disparity``: a robust median over ~2 % of the frame
+    width) at the pixel under (x, y) — pixel coords, rows top to bottom, clamped into the frame —
+    so Focus From Point and ``--focus-point`` give the same focus on the same depth."""
+    from ..focus.point import point_disparity
+
     h, w = disparity.shape
     cx = min(max(int(np.floor(x)), 0), w - 1)
     cy = min(max(int(np.floor(y)), 0), h - 1)
-    win = disparity[max(cy - 1, 0):cy + 2, max(cx - 1, 0):cx + 2]
-    return float(np.median(win))
+    return point_disparity(disparity, cx, cy)[0]
 
 
 class BridgeServer:
