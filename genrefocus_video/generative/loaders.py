@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -149,7 +150,12 @@ def load_lora(transformer: Any, path: Path, adapter_name: str) -> None:
     state, alphas = read_lora_state_dict(Path(path))
     loaded = set(getattr(transformer, "peft_config", {}) or {})
     if adapter_name not in loaded:
-        transformer.load_lora_adapter(state, network_alphas=alphas, adapter_name=adapter_name, prefix="transformer")
+        with warnings.catch_warnings():
+            # a second adapter on one base is the design (one FLUX for DeblurNet and BokehNet, switched
+            # per stage), not the accident peft warns about
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute", category=UserWarning)
+            transformer.load_lora_adapter(state, network_alphas=alphas, adapter_name=adapter_name,
+                                          prefix="transformer")
     activate_lora(transformer, adapter_name)
 
 
