@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define GRFX_VERSION 1
+#define GRFX_VERSION 2
 #define GRFX_MSG_PING 1
 #define GRFX_MSG_PONG 2
 #define GRFX_MSG_RENDER 3

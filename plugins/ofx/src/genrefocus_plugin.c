@@ -384,13 +384,25 @@ static int depth_connected(const Instance *inst) {
 
 static double k_value(const Values *v) { return g_k >= 0 ? v->d[g_k][0] : 0.0; }
 
-/* The Depth frames a render at time t reads: t-n+1 .. t (n = 3 with Depth Smoothing, else 1),
- * never before the Depth clip's first frame. Returns n (0: no depth is read) and the first time.
- * GetFramesNeeded declares exactly this window and Render fetches exactly it. */
+/* Frames before t that depth smoothing at strength `s` reads: the CLI's chunk warm-up, so that
+ * the window reaches the state of a run from the clip's start (genrefocus_video.depth.temporal.
+ * warmup_frames, tolerance 1e-3; the same arithmetic, checked against it by tests/test_ofx_host.py). */
+static int smoothing_warmup(double s) {
+  if (!(s > 0.0)) return 0;
+  double r = sqrt(s < 0.95 ? s : 0.95);
+  double lam = r / (1.0 - r);
+  r = lam / (1.0 + lam);
+  return (int)ceil(log(1e-3) / log(r));
+}
+
+/* The frames a render at time t reads, Source and Depth alike: t-W .. t (W = smoothing_warmup
+ * with Depth Smoothing, else 0), never before the Depth clip's first frame. Returns the count n
+ * (0: no depth is read) and the first time. GetFramesNeeded declares exactly this window and
+ * Render fetches exactly it. */
 static int depth_window(const Instance *inst, const Values *v, OfxTime t, OfxTime *first) {
   *first = t;
   if (!depth_connected(inst) || k_value(v) == 0.0) return 0;
-  OfxTime lo = t - ((g_smooth >= 0 && v->d[g_smooth][0] > 0.0) ? 2 : 0);
+  OfxTime lo = t - (g_smooth >= 0 ? smoothing_warmup(v->d[g_smooth][0]) : 0);
   OfxPropertySetHandle cp;
   double range[2];
   if (E->clipGetPropertySet(inst->depth, &cp) == kOfxStatOK &&
@@ -410,7 +422,8 @@ static Instance *instance_at(OfxImageEffectHandle effect, OfxPropertySetHandle i
   return inst;
 }
 
-/* kOfxImageEffectActionGetFramesNeeded: Source at t only; Depth over depth_window. */
+/* kOfxImageEffectActionGetFramesNeeded: Source and Depth over depth_window (Source at t alone
+ * when no depth is read). */
 static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
   OfxTime t;
   Values v;
@@ -418,6 +431,7 @@ static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle
   if (!inst) return kOfxStatErrBadHandle;
   double src[2] = {t, t}, dep[2] = {t, t};
   depth_window(inst, &v, t, &dep[0]);
+  src[0] = dep[0];
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Source", 2, src);
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Depth", 2, dep);
   return kOfxStatOK;
@@ -631,8 +645,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   Values v;
   read_values(inst, t, &v);
 
-  Img s, o, d[3];
-  memset(d, 0, sizeof(d));
+  Img s, o, *d = NULL, *hs = NULL; /* depth t, t-1, ...; hs[i]: Source at t-i (hs[0] unused: s) */
   if (img_open(inst->src, t, &s) != 0) {
     report_error(effect, &inst->error_posted, "frame %g: cannot fetch the Source image (or its pixel format is unsupported)", t);
     return kOfxStatFailed;
@@ -658,14 +671,30 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   int nd = 0;
   OfxTime first_depth;
   int want = depth_window(inst, &v, t, &first_depth);
-  for (int i = 0; i < want; i++) { /* newest first: the bridge weights depth frame i by s^i */
+  if (want > 0) {
+    d = calloc((size_t)want, sizeof(Img));
+    hs = calloc((size_t)want, sizeof(Img));
+    if (!d || !hs) want = 0;
+  }
+  /* Newest first; Source and Depth at the same times (the bridge's flow reads the Source frames).
+   * A window cut short by a missing frame starts later: the bridge's smoothing starts there. */
+  for (int i = 0; i < want; i++) {
     if (img_open(inst->depth, t - i, &d[i]) != 0) break;
+    if (i > 0 && (img_open(inst->src, t - i, &hs[i]) != 0 || hs[i].b.x1 != s.b.x1 || hs[i].b.y1 != s.b.y1 ||
+                  hs[i].b.x2 != s.b.x2 || hs[i].b.y2 != s.b.y2 || hs[i].nc == 1)) {
+      if (hs[i].h) img_close(&hs[i]);
+      memset(&hs[i], 0, sizeof(Img));
+      img_close(&d[i]);
+      break;
+    }
     nd++;
   }
   if (want > 0 && nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
   if (nd == 0) {
     clear_error(effect, &inst->error_posted);
     copy_through(&s, &o, win);
+    free(d);
+    free(hs);
     img_close(&s);
     img_close(&o);
     return kOfxStatOK;
@@ -683,7 +712,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   }
   FrameBuf *fb = NULL;
   size_t px = (size_t)W * H;
-  size_t total = px * 3 * 4 * 2 + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
+  size_t total = px * 3 * 4 * ((size_t)nd + 1) + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
   fb = buf_acquire(total);
   if (!fb) {
     report_error(effect, &inst->error_posted, "frame %g: cannot allocate shared memory: %s", t, strerror(errno));
@@ -693,7 +722,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   float *buf = fb->ptr;
   int mfd = fb->fd;
   /* Source RGB, rows top to bottom. */
-  float *src = buf, *dep = buf + px * 3, *out = dep + px * (size_t)nd;
+  float *src = buf, *dep = buf + px * 3 * (size_t)nd, *out = dep + px * (size_t)nd;
   float *src_a = has_alpha ? out + px * 3 : NULL, *out_a = has_alpha ? out + px * 4 : NULL;
   for (int r = 0; r < H; r++) {
     int y = s.b.y2 - 1 - r;
@@ -702,6 +731,14 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
       if (has_alpha) src_a[(size_t)r * W + x] = img_get(&s, s.b.x1 + x, y, 3);
     }
   }
+  /* Earlier Source frames t-1, ...: RGB after frame t's, same rows. */
+  for (int i = 1; i < nd; i++)
+    for (int r = 0; r < H; r++) {
+      int y = s.b.y2 - 1 - r;
+      for (int x = 0; x < W; x++)
+        for (int c = 0; c < 3; c++)
+          src[(size_t)i * px * 3 + ((size_t)r * W + x) * 3 + c] = img_get(&hs[i], s.b.x1 + x, y, c);
+    }
   /* Depth frames: first channel, sampled at the source pixel (nearest, clamped to the depth bounds). */
   for (int i = 0; i < nd; i++)
     for (int r = 0; r < H; r++) {
@@ -771,7 +808,12 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   clear_error(effect, &inst->error_posted);
 done:
   if (fb) buf_release(fb);
-  for (int i = 0; i < nd; i++) img_close(&d[i]);
+  for (int i = 0; i < nd; i++) {
+    img_close(&d[i]);
+    if (i > 0) img_close(&hs[i]);
+  }
+  free(d);
+  free(hs);
   img_close(&s);
   img_close(&o);
   return status;
