@@ -246,3 +246,27 @@ def test_image_aperture_uses_the_bridge_wide_aperture_image(tmp_path):
     np.testing.assert_allclose(read_output(fd), render_bokeh(img, disp, 0.9, 6.0, aperture="image", aperture_image=str(path)),
                                rtol=1e-6, atol=1e-6)
     os.close(fd)
+
+
+def test_flow_cache_reuses_flows_and_changes_nothing():
+    """Stepping forward through a clip: frame t+1's window reuses the flows of frame t's (one new
+    flow per frame), and the result is the uncached result, bit for bit."""
+    from genrefocus_video.ofx.server import Renderer
+    from genrefocus_video.ofx.temporal import FlowCache, smoothed_disparity
+
+    rng = np.random.default_rng(3)
+    back = rng.random((24, 32, 3)).astype(np.float32)
+    frames, depths = [], []
+    for f in range(5):
+        img = np.roll(back, f, axis=1)
+        disp = np.full((24, 32), 0.2, np.float32) + 0.02 * rng.random((24, 32)).astype(np.float32)
+        frames.append(img)
+        depths.append(disp)
+    job = Renderer().job({"depth_smoothing": 0.5})
+    cache = FlowCache()
+    for t in range(3, 5):
+        window = list(range(t, -1, -1))  # newest first
+        plain = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t)
+        cached = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t, cache)
+        assert np.array_equal(plain, cached)
+    assert (cache.misses, cache.hits) == (4, 3)  # t=3: 3 flows computed; t=4: 3 reused, 1 new

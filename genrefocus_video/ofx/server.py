@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ConfigError, GenRefocusError, OutputError
 from . import protocol as P
 from .descriptor import by_name
-from .temporal import smoothed_disparity
+from .temporal import FlowCache, smoothed_disparity
 
 log = logging.getLogger("genrefocus_video.ofx")
 
@@ -91,6 +91,7 @@ class Renderer:
         self.base = dict(base or {})  # bridge-wide settings (e.g. aperture.image), dotted schema paths
         self._impl: Any = None
         self._lock = threading.Lock()
+        self.flows = FlowCache()  # flow between frame pairs, reused as a host steps through a clip
 
     def warm(self) -> None:
         """Import the renderer once (torch import is the slow part of the first frame)."""
@@ -133,7 +134,7 @@ class Renderer:
         if not depths or k == 0.0:
             return None  # no depth clip or K = 0: the identity (the plugin normally skips the call)
         smooth = float(job.depth.smoothing) > 0
-        disparity = smoothed_disparity(job, sources, depths, req.time) if smooth else depths[0]
+        disparity = smoothed_disparity(job, sources, depths, req.time, self.flows) if smooth else depths[0]
         if req.focus_from_point:  # on the host's depth at t, as the CLI's DepthProbe reads a depth file
             a = sample_focus(depths[0], *req.focus_point)
         else:

@@ -7,10 +7,17 @@ quality), a :class:`DepthStage` that takes the host's depth as the file source t
 (confidence 1), and :class:`DepthSmoothStage`. The window starts fresh on every request, so
 the result depends only on the clip and t, never on the order in which a host renders frames;
 a window that starts at the clip's first frame gives exactly the CLI's frame t.
+
+Flow between two frames is cached (:class:`FlowCache`, keyed by both frames' content hashes and
+the flow quality), so a host stepping forward computes one new flow per frame instead of W: a
+cached flow is the very array the stage computed, so the result cannot depend on what was cached.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -38,12 +45,83 @@ class HostDepthSource:
         return DepthEstimate(d, np.ones_like(d, dtype=np.float32), {"source": "host"})
 
 
-def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float) -> np.ndarray:
+def content_key(rgb: np.ndarray) -> bytes:
+    """A frame's identity for the flow cache: a hash of its shape and pixels."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr(rgb.shape).encode())
+    h.update(np.ascontiguousarray(rgb).data)
+    return h.digest()
+
+
+class FlowCache:
+    """Flow results (flow t -> t-1, its mask, scene-cut notes) per (frame, previous frame, quality),
+    least recently used dropped beyond `max_bytes`. Shared by the bridge's render threads."""
+
+    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, dict]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> Optional[tuple[np.ndarray, np.ndarray, dict]]:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item
+
+    def put(self, key: tuple, item: tuple[np.ndarray, np.ndarray, dict]) -> None:
+        size = item[0].nbytes + item[1].nbytes
+        with self._lock:
+            if key in self._items or size > self.max_bytes:
+                return
+            self._items[key] = item
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old[0].nbytes + old[1].nbytes
+
+
+class CachedFlowStage(FlowStage):
+    """The pipeline's FlowStage, its per-pair result looked up in / stored to a :class:`FlowCache`."""
+
+    NOTES = ("scene_cut", "flow_explained")
+
+    def __init__(self, quality: str, cache: FlowCache) -> None:
+        super().__init__(quality)
+        self.cache = cache
+        self.prev_key: Optional[bytes] = None
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        key = content_key(rec.frame.rgb)
+        pair = (key, self.prev_key, self.quality)
+        contiguous = self.prev is not None and self.prev_index == rec.index - 1
+        hit = self.cache.get(pair) if contiguous else None
+        if hit is not None:
+            rec.flow_to_prev, rec.flow_valid = hit[0], hit[1]
+            rec.extras.update(hit[2])
+            self.prev, self.prev_index = rec.frame.rgb, rec.index
+        else:
+            rec = super().process(rec)
+            if contiguous and rec.flow_to_prev is not None and rec.flow_valid is not None:
+                notes = {k: rec.extras[k] for k in self.NOTES if k in rec.extras}
+                self.cache.put(pair, (rec.flow_to_prev, rec.flow_valid, notes))
+        self.prev_key = key
+        return rec
+
+
+def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float,
+                       flows: Optional[FlowCache] = None) -> np.ndarray:
     """The smoothed disparity at frame `time` from frames time, time−1, ... (newest first)."""
     t = int(round(time))
     n = len(depths)
     indices = [t - i for i in range(n)]
-    chain = [FlowStage(job.depth.flow_quality), DepthStage(HostDepthSource(dict(zip(indices, depths)))),
+    flow = CachedFlowStage(job.depth.flow_quality, flows) if flows is not None else FlowStage(job.depth.flow_quality)
+    chain = [flow, DepthStage(HostDepthSource(dict(zip(indices, depths)))),
              DepthSmoothStage(float(job.depth.smoothing))]
     rec = None
     for i in reversed(range(n)):  # oldest first, as the CLI's frame loop feeds them
