@@ -218,7 +218,7 @@ static OfxStatus describe(OfxImageEffectHandle effect) {
   P->propSetInt(props, kOfxImageEffectPluginPropHostFrameThreading, 0, 0);
   P->propSetInt(props, kOfxImageEffectPropSupportsTiles, 0, 0); /* bokeh needs the whole frame */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultiResolution, 0, 1);
-  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* depth at t-1, t-2 for smoothing (GetFramesNeeded) */
+  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* Source and Depth at t-W..t for smoothing (GetFramesNeeded) */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0);
   P->propSetInt(props, kOfxImageEffectPluginPropSingleInstance, 0, 0);
   return kOfxStatOK;
@@ -282,7 +282,7 @@ static OfxStatus describe_in_context(OfxImageEffectHandle effect, OfxPropertySet
   if (E->clipDefine(effect, kOfxImageEffectSimpleSourceClipName, &cp) != kOfxStatOK) return kOfxStatFailed;
   P->propSetString(cp, kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA);
   P->propSetString(cp, kOfxImageEffectPropSupportedComponents, 1, kOfxImageComponentRGB);
-  P->propSetInt(cp, kOfxImageEffectPropTemporalClipAccess, 0, 0);
+  P->propSetInt(cp, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* earlier frames: the smoothing's flow */
   P->propSetInt(cp, kOfxImageEffectPropSupportsTiles, 0, 0);
   if (E->clipDefine(effect, "Depth", &cp) != kOfxStatOK) return kOfxStatFailed;
   P->propSetString(cp, kOfxPropLabel, 0, "Depth (disparity)");
