@@ -161,6 +161,22 @@ def test_descriptor_covers_exactly_the_schema_ofx_leaves():
         assert p.default == (leaf.default if leaf.default is not None else (leaf.spec.min or 0))
 
 
+def test_warmup_table_gives_warmup_frames_for_every_strength():
+    """warmup.tsv (the plugin's W for a strength): the count of thresholds <= s equals
+    depth.temporal.warmup_frames(s), at every threshold, just below it and at random strengths."""
+    import math
+
+    from genrefocus_video.depth.temporal import warmup_frames
+    from genrefocus_video.ofx.descriptor import to_warmup_tsv, warmup_thresholds
+
+    thr = warmup_thresholds()
+    rows = [line.split("\t") for line in to_warmup_tsv().splitlines() if not line.startswith("#")]
+    assert [(int(w), float(x)) for w, x in rows] == list(enumerate(thr, start=1))
+    probes = [*thr, *(math.nextafter(x, 0.0) for x in thr), *np.random.default_rng(0).random(500), 0.0, 1.0]
+    for s in probes:
+        assert sum(x <= s for x in thr) == warmup_frames(s), s
+
+
 @pytest.mark.parametrize("context", ["filter", "general"])
 def test_host_sees_parameters_generated_from_schema(built, bridge_dir, tmp_path, context):
     out = tmp_path / "desc.json"
@@ -433,18 +449,24 @@ def _frames_needed(stdout: str) -> dict[int, dict[str, list[float]]]:
 
 
 @pytest.mark.parametrize("smoothing,start,frames", [(0.5, 0, 3), (0.5, 4, 3), (0.0, 0, 3), (0.3, 0, 15),
-                                                    (0.15, 2, 11)])
+                                                    (0.15, 2, 11), ("W=5 exactly", 0, 8), ("below W=5", 0, 8)])
 def test_frames_needed_declares_exactly_the_frames_fetched(built, bridge_dir, scene, tmp_path, smoothing, start, frames):
     """GetFramesNeeded: Source and Depth over [max(first, t - W), t] with smoothing, W = the CLI's
     warm-up (depth.temporal.warmup_frames: 12 at 0.3, 8 at 0.15), else [t, t]. The host fails a Render
     that fetches any time outside that, so passing renders prove the plugin fetched nothing undeclared."""
     from genrefocus_video.depth.temporal import warmup_frames
 
+    import math
+
+    from genrefocus_video.ofx.descriptor import warmup_thresholds
+
+    if isinstance(smoothing, str):  # the strength where W becomes 5, and the double just below it
+        smoothing = warmup_thresholds()[4] if "exactly" in smoothing else math.nextafter(warmup_thresholds()[4], 0)
     d, img, disp = scene
     for f in range(start, start + frames):
         write_pfm(tmp_path / f"depth_{f}.pfm", disp)
         write_pfm(tmp_path / f"src_{f}.pfm", img)
-    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5", f"0 depth_smoothing {smoothing}"])
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5", f"0 depth_smoothing {smoothing!r}"])
     proc = run_host(bridge_dir, "--source", tmp_path / "src_%d.pfm", "--depth", tmp_path / "depth_%d.pfm", "--out",
                     tmp_path / "o_%d.pfm", "--frames", str(frames), "--start", str(start), "--anim", anim, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -184,6 +184,8 @@ static int load_params(void) {
 
 /* ---------------------------------------------------------------- describe */
 
+static int load_warmup(void);
+
 static OfxStatus on_load(void) {
   if (!g_host) return kOfxStatErrMissingHostFeature;
   P = g_host->fetchSuite(g_host->host, kOfxPropertySuite, 1);
@@ -194,7 +196,7 @@ static OfxStatus on_load(void) {
   g_msg_v2 = MSG != NULL;
   if (!MSG) MSG = g_host->fetchSuite(g_host->host, kOfxMessageSuite, 1); /* V1: only `message` is valid */
   if (!P || !PS || !E) return kOfxStatErrMissingHostFeature;
-  if (locate_resources() != 0 || load_params() != 0) return kOfxStatFailed;
+  if (locate_resources() != 0 || load_params() != 0 || load_warmup() != 0) return kOfxStatFailed;
   bridge_config_load(&g_bridge, g_resources);
   return kOfxStatOK;
 }
@@ -384,15 +386,43 @@ static int depth_connected(const Instance *inst) {
 
 static double k_value(const Values *v) { return g_k >= 0 ? v->d[g_k][0] : 0.0; }
 
-/* Frames before t that depth smoothing at strength `s` reads: the CLI's chunk warm-up, so that
- * the window reaches the state of a run from the clip's start (genrefocus_video.depth.temporal.
- * warmup_frames, tolerance 1e-3; the same arithmetic, checked against it by tests/test_ofx_host.py). */
+/* Frames before t that depth smoothing at strength `s` reads: the CLI's chunk warm-up
+ * (genrefocus_video.depth.temporal.warmup_frames), so the window reaches the state of a run from
+ * the clip's start. Resources/warmup.tsv, generated from that function, lists for W = 1, 2, ... the
+ * smallest strength with warm-up >= W; W(s) = how many of those are <= s. */
+#define MAX_WARMUP 1024
+static double g_warmup_thr[MAX_WARMUP];
+static int g_nwarmup;
+
+static int load_warmup(void) {
+  char path[PATH_MAX + 32], line[256];
+  snprintf(path, sizeof(path), "%s/warmup.tsv", g_resources);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    say("cannot read %s (rebuild the bundle with make -C plugins/ofx)", path);
+    return -1;
+  }
+  g_nwarmup = 0;
+  while (fgets(line, sizeof(line), f)) {
+    if (line[0] == '#' || line[0] == '\n') continue;
+    int w;
+    double thr;
+    if (sscanf(line, "%d\t%lf", &w, &thr) != 2 || w != g_nwarmup + 1 || g_nwarmup >= MAX_WARMUP ||
+        (g_nwarmup > 0 && thr < g_warmup_thr[g_nwarmup - 1])) {
+      fclose(f);
+      say("malformed warm-up table in %s", path);
+      return -1;
+    }
+    g_warmup_thr[g_nwarmup++] = thr;
+  }
+  fclose(f);
+  return 0;
+}
+
 static int smoothing_warmup(double s) {
-  if (!(s > 0.0)) return 0;
-  double r = sqrt(s < 0.95 ? s : 0.95);
-  double lam = r / (1.0 - r);
-  r = lam / (1.0 + lam);
-  return (int)ceil(log(1e-3) / log(r));
+  int w = 0;
+  while (w < g_nwarmup && g_warmup_thr[w] <= s) w++;
+  return w;
 }
 
 /* The frames a render at time t reads, Source and Depth alike: t-W .. t (W = smoothing_warmup
