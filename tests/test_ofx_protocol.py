@@ -250,7 +250,8 @@ def test_image_aperture_uses_the_bridge_wide_aperture_image(tmp_path):
 
 def test_flow_cache_reuses_flows_and_changes_nothing():
     """Stepping forward through a clip: frame t+1's window reuses the flows of frame t's (one new
-    flow per frame), and the result is the uncached result, bit for bit."""
+    flow per frame), and the result is the uncached result, bit for bit; the same window again
+    (other lens settings) reuses the smoothed disparity, a changed frame in it does not."""
     from genrefocus_video.ofx.server import Renderer
     from genrefocus_video.ofx.temporal import FlowCache, smoothed_disparity
 
@@ -270,3 +271,11 @@ def test_flow_cache_reuses_flows_and_changes_nothing():
         cached = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t, cache)
         assert np.array_equal(plain, cached)
     assert (cache.misses, cache.hits) == (4, 3)  # t=3: 3 flows computed; t=4: 3 reused, 1 new
+    results = FlowCache()
+    window = list(range(4, -1, -1))
+    args = (job, [frames[i] for i in window], [depths[i] for i in window], 4)
+    first = smoothed_disparity(*args, cache, results)
+    assert np.array_equal(first, plain) and smoothed_disparity(*args, cache, results) is first  # the window's result
+    depths[0] = depths[0] + np.float32(0.1)  # another depth at frame 0: another window, computed again
+    again = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], 4, cache, results)
+    assert again is not first and results.misses == 2

@@ -92,6 +92,7 @@ class Renderer:
         self._impl: Any = None
         self._lock = threading.Lock()
         self.flows = FlowCache()  # flow between frame pairs, reused as a host steps through a clip
+        self.smoothed = FlowCache(256 * 2**20)  # smoothed disparity per window: re-renders of a frame
 
     def warm(self) -> None:
         """Import the renderer once (torch import is the slow part of the first frame)."""
@@ -134,7 +135,8 @@ class Renderer:
         if not depths or k == 0.0:
             return None  # no depth clip or K = 0: the identity (the plugin normally skips the call)
         smooth = float(job.depth.smoothing) > 0
-        disparity = smoothed_disparity(job, sources, depths, req.time, self.flows) if smooth else depths[0]
+        disparity = (smoothed_disparity(job, sources, depths, req.time, self.flows, self.smoothed) if smooth
+                     else depths[0])
         if req.focus_from_point:  # on the host's depth at t, as the CLI's DepthProbe reads a depth file
             a = sample_focus(depths[0], *req.focus_point)
         else:

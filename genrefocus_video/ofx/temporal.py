@@ -53,18 +53,25 @@ def content_key(rgb: np.ndarray) -> bytes:
     return h.digest()
 
 
+def _nbytes(item: Any) -> int:
+    if isinstance(item, np.ndarray):
+        return item.nbytes
+    return sum(x.nbytes for x in item if isinstance(x, np.ndarray))
+
+
 class FlowCache:
-    """Flow results (flow t -> t-1, its mask, scene-cut notes) per (frame, previous frame, quality),
-    least recently used dropped beyond `max_bytes`. Shared by the bridge's render threads."""
+    """Arrays by key, least recently used dropped beyond `max_bytes`, shared by the bridge's render
+    threads: flow results (flow t -> t-1, its mask, scene-cut notes) per (frame, previous frame,
+    quality), or smoothed disparities per window (:func:`window_key`)."""
 
     def __init__(self, max_bytes: int = 512 * 2**20) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, dict]] = OrderedDict()
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: tuple) -> Optional[tuple[np.ndarray, np.ndarray, dict]]:
+    def get(self, key: tuple) -> Any:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -74,8 +81,8 @@ class FlowCache:
             self.hits += 1
             return item
 
-    def put(self, key: tuple, item: tuple[np.ndarray, np.ndarray, dict]) -> None:
-        size = item[0].nbytes + item[1].nbytes
+    def put(self, key: tuple, item: Any) -> None:
+        size = _nbytes(item)
         with self._lock:
             if key in self._items or size > self.max_bytes:
                 return
@@ -83,7 +90,7 @@ class FlowCache:
             self._bytes += size
             while self._bytes > self.max_bytes:
                 _, old = self._items.popitem(last=False)
-                self._bytes -= old[0].nbytes + old[1].nbytes
+                self._bytes -= _nbytes(old)
 
 
 class CachedFlowStage(FlowStage):
@@ -114,9 +121,23 @@ class CachedFlowStage(FlowStage):
         return rec
 
 
+def window_key(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float) -> tuple:
+    """What a window's smoothed disparity depends on: the frames' contents, t, strength, flow quality."""
+    return (int(round(time)), float(job.depth.smoothing), job.depth.flow_quality,
+            tuple(content_key(x) for x in sources), tuple(content_key(x) for x in depths))
+
+
 def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float,
-                       flows: Optional[FlowCache] = None) -> np.ndarray:
-    """The smoothed disparity at frame `time` from frames time, time−1, ... (newest first)."""
+                       flows: Optional[FlowCache] = None, results: Optional[FlowCache] = None) -> np.ndarray:
+    """The smoothed disparity at frame `time` from frames time, time−1, ... (newest first).
+
+    `results` caches it per window (:func:`window_key`): a frame rendered again with other lens
+    settings (K, aperture, focus) does not run the smoothing again."""
+    key = window_key(job, sources, depths, time) if results is not None else None
+    if results is not None:
+        hit = results.get(key)
+        if hit is not None:
+            return hit
     t = int(round(time))
     n = len(depths)
     indices = [t - i for i in range(n)]
@@ -130,4 +151,7 @@ def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence
         for stage in chain:
             rec = stage.process(rec)
     assert rec is not None and rec.disparity is not None
+    if results is not None:
+        rec.disparity.flags.writeable = False  # shared by later requests: nobody may change it
+        results.put(key, rec.disparity)
     return rec.disparity
