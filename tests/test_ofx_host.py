@@ -612,6 +612,7 @@ def test_bridge_error_reaches_the_host_message_suite(built, bridge_dir, scene, t
     ("silent", "did not answer within"),
     ("garbage", "malformed reply"),
     ("oversized", "malformed reply"),
+    ("version 1", "the running bridge speaks protocol version 1, this plugin 2"),  # a bridge from before v2
 ])
 def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_path, behaviour, message):
     """A bridge that hangs or answers nonsense: the render fails cleanly, bounded by the timeout."""
@@ -634,7 +635,9 @@ def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_p
             if behaviour == "garbage":
                 c.sendall(b"HELLO, WORLD" + b"x" * 20)
             elif behaviour == "oversized":
-                c.sendall(struct.pack("<4sHHI", b"GRFX", 1, 4, 100 * 1024 * 1024))
+                c.sendall(struct.pack("<4sHHI", b"GRFX", 2, 4, 100 * 1024 * 1024))
+            elif behaviour == "version 1":
+                c.sendall(struct.pack("<4sHHI", b"GRFX", 1, 4, 2) + b"{}")
 
     threading.Thread(target=serve, daemon=True).start()
     anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5"])
