@@ -161,6 +161,22 @@ def test_descriptor_covers_exactly_the_schema_ofx_leaves():
         assert p.default == (leaf.default if leaf.default is not None else (leaf.spec.min or 0))
 
 
+def test_warmup_table_gives_warmup_frames_for_every_strength():
+    """warmup.tsv (the plugin's W for a strength): the count of thresholds <= s equals
+    depth.temporal.warmup_frames(s), at every threshold, just below it and at random strengths."""
+    import math
+
+    from genrefocus_video.depth.temporal import warmup_frames
+    from genrefocus_video.ofx.descriptor import to_warmup_tsv, warmup_thresholds
+
+    thr = warmup_thresholds()
+    rows = [line.split("\t") for line in to_warmup_tsv().splitlines() if not line.startswith("#")]
+    assert [(int(w), float(x)) for w, x in rows] == list(enumerate(thr, start=1))
+    probes = [*thr, *(math.nextafter(x, 0.0) for x in thr), *np.random.default_rng(0).random(500), 0.0, 1.0]
+    for s in probes:
+        assert sum(x <= s for x in thr) == warmup_frames(s), s
+
+
 @pytest.mark.parametrize("context", ["filter", "general"])
 def test_host_sees_parameters_generated_from_schema(built, bridge_dir, tmp_path, context):
     out = tmp_path / "desc.json"
@@ -342,26 +358,83 @@ def test_integer_pixel_depths_general_context(built, bridge_dir, scene, tmp_path
     np.testing.assert_allclose(read_pfm(tmp_path / "o_0.pfm"), ref, atol=1.01 / levels)
 
 
-def test_depth_smoothing_fetches_previous_depth_frames(built, bridge_dir, scene, tmp_path):
-    """Depth Smoothing s: the plugin fetches depth at t, t-1, t-2 (those inside the clip); the
-    disparity rendered is their mean weighted s^0, s^1, s^2."""
-    d, img, disp = scene
-    depths = [disp * np.float32(1.0 + 0.2 * f) for f in range(3)]
-    for f, dep in enumerate(depths):
-        write_pfm(tmp_path / f"depth_{f}.pfm", dep)
-    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 7", "0 depth_smoothing 0.5", "0 focus_from_point false",
-                                              "0 focus_disparity 0.5"])
-    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", tmp_path / "depth_%d.pfm", "--out",
-                    tmp_path / "o_%d.pfm", "--frames", "3", "--anim", anim)
+@pytest.fixture(scope="module")
+def moving_clip(tmp_path_factory):
+    """64×48, 8 frames: a textured plane (disparity 0.6) shifting 1 px/frame right over a static
+    textured background (0.1); the depth carries per-frame noise, so smoothing changes it. Written
+    as float32 EXR for the CLI and PFM for the test host (the same values)."""
+    from genrefocus_video.io.depth_export import write_disparity_exr
+    from genrefocus_video.io.images import write_image
+
+    d = tmp_path_factory.mktemp("moving")
+    rng = np.random.default_rng(16)
+    h, w, n = 48, 64, 8
+    back = (0.2 + 0.6 * rng.random((h, w, 3))).astype(np.float32)
+    plane = (0.1 + 0.9 * rng.random((24, 24, 3))).astype(np.float32)
+    plane[5, 7] = [5.0, 4.0, 3.0]  # a highlight for the bokeh shape
+    for f in range(n):
+        img, disp = back.copy(), np.full((h, w), 0.1, np.float32)
+        img[12:36, 14 + f:38 + f] = plane
+        disp[12:36, 14 + f:38 + f] = 0.6
+        disp += (0.02 * rng.standard_normal((h, w))).astype(np.float32)
+        write_image(str(d / f"src.{f:04d}.exr"), img, exr_half=False)
+        write_disparity_exr(str(d / f"depth.{f:04d}.exr"), disp)
+        write_pfm(d / f"src_{f}.pfm", img)
+        write_pfm(d / f"depth_{f}.pfm", disp)
+    return d, n, (h, w)
+
+
+def test_smoothing_and_focus_point_equal_the_cli(built, bridge_dir, moving_clip, tmp_path):
+    """Frame t with Depth Smoothing 0.5 and Focus From Point equals the CLI's frame t (--depth-smoothing
+    0.5 --focus-point X,Y@t: the point picked at frame t, as Focus From Point picks it) within 1e-5:
+    the bridge runs the CLI's flow + smoothing stages over the Source and Depth frames the plugin
+    fetched, [max(first, t - W), t] (all of the clip here: t <= W = 20), and declared."""
+    from genrefocus_video.cli import main
+    from genrefocus_video.depth.temporal import warmup_frames
+    from genrefocus_video.io.images import read_image
+
+    d, n, (h, w) = moving_clip
+    assert n - 1 <= warmup_frames(0.5)
+    x, y = 30, 20  # on the moving plane in every frame
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 8", "0 depth_smoothing 0.5", "0 focus_from_point true",
+                                              f"0 focus_point {x + 0.5} {h - y - 0.5}"])
+    proc = run_host(bridge_dir, "--source", d / "src_%d.pfm", "--depth", d / "depth_%d.pfm", "--out",
+                    tmp_path / "o_%d.pfm", "--frames", str(n), "--anim", anim, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the host fails any undeclared fetch
+    needed = _frames_needed(proc.stdout)
+    raw = read_pfm(d / "src_0.pfm")
+    for t in range(n):
+        assert needed[t] == {"Source": [0, t], "Depth": [0, t]}, (t, needed[t])
+        out_dir = tmp_path / f"cli{t}"
+        out_dir.mkdir()
+        assert main(["render", str(d / "src.%04d.exr"), "-o", str(out_dir / "out.%04d.exr"), "--codec", "exr",
+                     "--no-exr-half", "--depth", str(d / "depth.%04d.exr"), "--depth-kind", "disparity",
+                     "--depth-smoothing", "0.5", "--focus-point", f"{x},{y}@{t}", "--k", "8", "--no-progress",
+                     "--executor", "local", "--last-frame", str(t)]) == 0
+        cli = read_image(str(out_dir / f"out.{t:04d}.exr")).pixels
+        host = read_pfm(tmp_path / f"o_{t}.pfm")
+        if t == 0:
+            assert np.abs(host - raw).max() > 0.05  # the frame really is blurred
+        if t == n - 1:  # and smoothing changed the disparity it was blurred with
+            from genrefocus_video.focus.point import point_disparity
+
+            depth_t = read_pfm(d / f"depth_{t}.pfm")
+            unsmoothed = render_bokeh(read_pfm(d / f"src_{t}.pfm"), depth_t, point_disparity(depth_t, x, y)[0], 8.0)
+            assert np.abs(host - unsmoothed).max() > 1e-3
+        np.testing.assert_allclose(host, cli, rtol=0, atol=1e-5, err_msg=f"frame {t}")
+
+
+def test_smoothing_result_does_not_depend_on_render_order(built, bridge_dir, moving_clip, tmp_path):
+    """Frames rendered by 4 concurrent host threads (in no fixed order) equal a sequential render:
+    each frame's smoothing starts from its own window, never from state left by another render."""
+    d, n, (h, w) = moving_clip
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 6", "0 depth_smoothing 0.8", "0 focus_disparity 0.6"])
+    args = ["--source", d / "src_%d.pfm", "--depth", d / "depth_%d.pfm", "--anim", anim]
+    assert run_host(bridge_dir, *args, "--out", tmp_path / "a_%d.pfm", "--frames", "6").returncode == 0
+    proc = run_host(bridge_dir, *args, "--out", tmp_path / "b_%d.pfm", "--frames", "6", "--threads", "4")
     assert proc.returncode == 0, proc.stderr
-    for f in range(3):
-        w = np.array([0.5 ** i for i in range(f + 1)])
-        w /= w.sum()
-        smoothed = np.zeros_like(disp)
-        for i, wi in enumerate(w):
-            smoothed += np.float32(wi) * depths[f - i]
-        np.testing.assert_allclose(read_pfm(tmp_path / f"o_{f}.pfm"), render_bokeh(img, smoothed, 0.5, 7.0),
-                                   rtol=1e-5, atol=1e-5, err_msg=f"frame {f}")
+    for t in range(6):
+        assert np.array_equal(read_pfm(tmp_path / f"a_{t}.pfm"), read_pfm(tmp_path / f"b_{t}.pfm")), t
 
 
 def _frames_needed(stdout: str) -> dict[int, dict[str, list[float]]]:
@@ -375,22 +448,32 @@ def _frames_needed(stdout: str) -> dict[int, dict[str, list[float]]]:
     return out
 
 
-@pytest.mark.parametrize("smoothing,start", [(0.5, 0), (0.5, 4), (0.0, 0)])
-def test_frames_needed_declares_exactly_the_depth_frames_fetched(built, bridge_dir, scene, tmp_path, smoothing, start):
-    """GetFramesNeeded: Source at t; Depth at [t-2, t] with smoothing (clamped to the clip's first
-    frame), else [t, t]. The host fails a Render that fetches any time outside that, so passing
-    renders prove the plugin fetched nothing undeclared."""
-    d, _, disp = scene
-    for f in range(start, start + 3):
+@pytest.mark.parametrize("smoothing,start,frames", [(0.5, 0, 3), (0.5, 4, 3), (0.0, 0, 3), (0.3, 0, 15),
+                                                    (0.15, 2, 11), ("W=5 exactly", 0, 8), ("below W=5", 0, 8)])
+def test_frames_needed_declares_exactly_the_frames_fetched(built, bridge_dir, scene, tmp_path, smoothing, start, frames):
+    """GetFramesNeeded: Source and Depth over [max(first, t - W), t] with smoothing, W = the CLI's
+    warm-up (depth.temporal.warmup_frames: 12 at 0.3, 8 at 0.15), else [t, t]. The host fails a Render
+    that fetches any time outside that, so passing renders prove the plugin fetched nothing undeclared."""
+    from genrefocus_video.depth.temporal import warmup_frames
+
+    import math
+
+    from genrefocus_video.ofx.descriptor import warmup_thresholds
+
+    if isinstance(smoothing, str):  # the strength where W becomes 5, and the double just below it
+        smoothing = warmup_thresholds()[4] if "exactly" in smoothing else math.nextafter(warmup_thresholds()[4], 0)
+    d, img, disp = scene
+    for f in range(start, start + frames):
         write_pfm(tmp_path / f"depth_{f}.pfm", disp)
-    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5", f"0 depth_smoothing {smoothing}"])
-    proc = run_host(bridge_dir, "--source", d / "src.pfm", "--depth", tmp_path / "depth_%d.pfm", "--out",
-                    tmp_path / "o_%d.pfm", "--frames", "3", "--start", str(start), "--anim", anim)
+        write_pfm(tmp_path / f"src_{f}.pfm", img)
+    anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5", f"0 depth_smoothing {smoothing!r}"])
+    proc = run_host(bridge_dir, "--source", tmp_path / "src_%d.pfm", "--depth", tmp_path / "depth_%d.pfm", "--out",
+                    tmp_path / "o_%d.pfm", "--frames", str(frames), "--start", str(start), "--anim", anim, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     needed = _frames_needed(proc.stdout)
-    for t in range(start, start + 3):
-        lo = max(t - 2, start) if smoothing > 0 else t
-        assert needed[t] == {"Source": [t, t], "Depth": [lo, t]}, (t, needed)
+    for t in range(start, start + frames):
+        lo = max(t - warmup_frames(smoothing), start)
+        assert needed[t] == {"Source": [lo, t], "Depth": [lo, t]}, (t, needed)
 
 
 def test_fetch_outside_frames_needed_fails_the_render(built, bridge_dir, scene, tmp_path):
@@ -529,6 +612,7 @@ def test_bridge_error_reaches_the_host_message_suite(built, bridge_dir, scene, t
     ("silent", "did not answer within"),
     ("garbage", "malformed reply"),
     ("oversized", "malformed reply"),
+    ("version 1", "the running bridge speaks protocol version 1, this plugin 2"),  # a bridge from before v2
 ])
 def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_path, behaviour, message):
     """A bridge that hangs or answers nonsense: the render fails cleanly, bounded by the timeout."""
@@ -551,7 +635,9 @@ def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_p
             if behaviour == "garbage":
                 c.sendall(b"HELLO, WORLD" + b"x" * 20)
             elif behaviour == "oversized":
-                c.sendall(struct.pack("<4sHHI", b"GRFX", 1, 4, 100 * 1024 * 1024))
+                c.sendall(struct.pack("<4sHHI", b"GRFX", 2, 4, 100 * 1024 * 1024))
+            elif behaviour == "version 1":
+                c.sendall(struct.pack("<4sHHI", b"GRFX", 1, 4, 2) + b"{}")
 
     threading.Thread(target=serve, daemon=True).start()
     anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5"])

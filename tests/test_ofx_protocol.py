@@ -14,7 +14,7 @@ import pytest
 
 from genrefocus_video import render_bokeh
 from genrefocus_video.ofx import protocol as P
-from genrefocus_video.ofx.server import BridgeServer, sample_focus, smooth_depth
+from genrefocus_video.ofx.server import BridgeServer, sample_focus
 
 H, W = 12, 16
 
@@ -49,20 +49,23 @@ def closed(s: socket.socket) -> bool:
         return True
 
 
-def pixels(depth_frames: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+def pixels(depth_frames: int = 1, seed: int = 0, depth_step: float = 0.1) -> tuple[np.ndarray, np.ndarray, int]:
+    """One request's buffer: the same source RGB for every frame of the window, disparity frame i
+    (t - i) = disp × (1 + depth_step·i)."""
     rng = np.random.default_rng(seed)
     img = rng.random((H, W, 3)).astype(np.float32)
     disp = np.full((H, W), 0.2, np.float32)
     disp[3:9, 4:12] = 0.9
     fd = os.memfd_create("test-frame")
     req = P.RenderRequest(W, H, depth_frames, {}, (0.0, 0.0), False)
-    total = req.layout()[3]
+    _, d_off, _, total = req.layout()
     os.ftruncate(fd, total)
     with mmap.mmap(fd, total) as mm:
         buf = np.frombuffer(mm, dtype="<f4")
-        buf[: H * W * 3] = img.reshape(-1)
+        for i in range(req.source_frames):
+            buf[i * H * W * 3:(i + 1) * H * W * 3] = img.reshape(-1)
         for i in range(depth_frames):
-            buf[H * W * 3 + i * H * W: H * W * 3 + (i + 1) * H * W] = (disp * (1 + 0.1 * i)).reshape(-1)
+            buf[d_off // 4 + i * H * W:d_off // 4 + (i + 1) * H * W] = (disp * (1 + depth_step * i)).reshape(-1)
         del buf
     return img, disp, fd
 
@@ -76,7 +79,7 @@ def render_payload(**over) -> dict:
 
 
 def read_output(fd: int, depth_frames: int = 1) -> np.ndarray:
-    off = (H * W * 3 + H * W * depth_frames) * 4
+    off = P.RenderRequest(W, H, depth_frames, {}, (0.0, 0.0), False).layout()[2]
     return np.frombuffer(os.pread(fd, H * W * 3 * 4, off), "<f4").reshape(H, W, 3)
 
 
@@ -106,17 +109,23 @@ def test_focus_from_point_and_render_scale(server):
     os.close(fd)
 
 
-def test_depth_smoothing_weights_previous_frames(server):
-    img, disp, fd = pixels(depth_frames=3)
+def test_depth_smoothing_of_a_static_window_keeps_the_disparity(server):
+    """A window of 3 identical frames (static source and depth): the flow-guided smoothing has
+    nothing to remove, so frame t renders with its own disparity; a window whose earlier depth
+    differs (the far plane 10 % and 20 % nearer there) renders differently: the frames were used."""
+    img, disp, fd = pixels(depth_frames=3, depth_step=0.0)
     with connect(server) as s:
-        p = render_payload(depth_frames=3)
+        p = render_payload(depth_frames=3, time=2.0)
         p["params"]["depth_smoothing"] = 0.5
         P.send_message(s, P.MSG_RENDER, p, [fd])
         assert P.recv_message(s)[0] == P.MSG_RENDER_OK
-    w = np.array([1.0, 0.5, 0.25]) / 1.75
-    smoothed = sum(np.float32(wi) * disp * np.float32(1 + 0.1 * i) for i, wi in enumerate(w)).astype(np.float32)
-    np.testing.assert_allclose(read_output(fd, 3), render_bokeh(img, smoothed, 0.9, 6.0, aperture="polygon", blades=5),
-                               rtol=1e-5, atol=1e-5)
+        ref = render_bokeh(img, disp, 0.9, 6.0, aperture="polygon", blades=5)
+        np.testing.assert_allclose(read_output(fd, 3), ref, rtol=1e-5, atol=1e-5)
+        os.close(fd)
+        _, _, fd = pixels(depth_frames=3, depth_step=0.1)
+        P.send_message(s, P.MSG_RENDER, p, [fd])
+        assert P.recv_message(s)[0] == P.MSG_RENDER_OK
+        assert np.abs(read_output(fd, 3) - ref).max() > 1e-3
     os.close(fd)
 
 
@@ -124,14 +133,15 @@ HDR = struct.Struct("<4sHHI")
 
 
 @pytest.mark.parametrize("raw,reason", [
-    (HDR.pack(b"XXXX", 1, P.MSG_PING, 2) + b"{}", "bad magic"),
+    (HDR.pack(b"XXXX", P.VERSION, P.MSG_PING, 2) + b"{}", "bad magic"),
     (HDR.pack(b"GRFX", 9, P.MSG_PING, 2) + b"{}", "version 9"),
-    (HDR.pack(b"GRFX", 1, 77, 2) + b"{}", "unknown message type"),
-    (HDR.pack(b"GRFX", 1, P.MSG_PONG, 2) + b"{}", "not a request"),
-    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 10 * 1024 * 1024), "exceeds the maximum"),  # no body sent at all
-    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 5) + b"[1,2]", "JSON object"),
-    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 4) + b"\xff\xfe{}", "not UTF-8 JSON"),
-    (HDR.pack(b"GRFX", 1, P.MSG_RENDER, 10) + b'{"a": NaN}', "not UTF-8 JSON"),
+    (HDR.pack(b"GRFX", 1, P.MSG_PING, 2) + b"{}", "version 1 not supported"),  # the 3-frame layout before 2
+    (HDR.pack(b"GRFX", P.VERSION, 77, 2) + b"{}", "unknown message type"),
+    (HDR.pack(b"GRFX", P.VERSION, P.MSG_PONG, 2) + b"{}", "not a request"),
+    (HDR.pack(b"GRFX", P.VERSION, P.MSG_RENDER, 10 * 1024 * 1024), "exceeds the maximum"),  # no body sent at all
+    (HDR.pack(b"GRFX", P.VERSION, P.MSG_RENDER, 5) + b"[1,2]", "JSON object"),
+    (HDR.pack(b"GRFX", P.VERSION, P.MSG_RENDER, 4) + b"\xff\xfe{}", "not UTF-8 JSON"),
+    (HDR.pack(b"GRFX", P.VERSION, P.MSG_RENDER, 10) + b'{"a": NaN}', "not UTF-8 JSON"),
 ])
 def test_malformed_frames_are_rejected(server, raw, reason):
     with connect(server) as s:
@@ -143,7 +153,7 @@ def test_malformed_frames_are_rejected(server, raw, reason):
 
 def test_truncated_message_is_rejected(server):
     with connect(server) as s:
-        s.sendall(HDR.pack(b"GRFX", 1, P.MSG_RENDER, 100) + b'{"width":')
+        s.sendall(HDR.pack(b"GRFX", P.VERSION, P.MSG_RENDER, 100) + b'{"width":')
         s.shutdown(socket.SHUT_WR)
         kind, reply = P.recv_message(s)
         assert kind == P.MSG_ERROR and "truncated" in reply["message"]
@@ -154,7 +164,8 @@ def test_truncated_message_is_rejected(server):
     ({"width": 40000}, 1, "outside"),
     ({"width": 20000, "height": 20000}, 1, "exceeds the maximum"),
     ({"height": 1.5}, 1, "'height' must be an integer"),
-    ({"depth_frames": 4}, 1, "'depth_frames'"),
+    ({"depth_frames": P.MAX_DEPTH_FRAMES + 1}, 1, "'depth_frames'"),
+    ({"depth_frames": 2}, 1, "layout needs"),  # frame t's buffer holds no window of 2 sources + depths
     ({"extra": 1}, 1, "unknown field"),
     ({"focus_point": [1]}, 1, "focus_point"),
     ({"params": {"blur_k": [1, 2]}}, 1, "unsupported value"),
@@ -205,7 +216,7 @@ def test_server_still_serves_after_rejections(server):
         assert P.recv_message(s)[0] == P.MSG_PONG
 
 
-def test_sample_focus_is_the_cli_point_pick_and_smoothing_math():
+def test_sample_focus_is_the_cli_point_pick():
     from genrefocus_video.focus.point import point_disparity
 
     d = np.arange(25, dtype=np.float32).reshape(5, 5)
@@ -216,9 +227,6 @@ def test_sample_focus_is_the_cli_point_pick_and_smoothing_math():
     plane = np.full((40, 60), 0.5, np.float32)
     plane[9:12, 19:22] = 5.0
     assert sample_focus(plane, 20.3, 10.8) == 0.5 == point_disparity(plane, 20, 10)[0]
-    a, b = np.ones((2, 2), np.float32), np.zeros((2, 2), np.float32)
-    assert smooth_depth([a, b], 0.0) is a
-    np.testing.assert_allclose(smooth_depth([a, b], 1.0), 0.5)
 
 
 def test_image_aperture_uses_the_bridge_wide_aperture_image(tmp_path):
@@ -238,3 +246,36 @@ def test_image_aperture_uses_the_bridge_wide_aperture_image(tmp_path):
     np.testing.assert_allclose(read_output(fd), render_bokeh(img, disp, 0.9, 6.0, aperture="image", aperture_image=str(path)),
                                rtol=1e-6, atol=1e-6)
     os.close(fd)
+
+
+def test_flow_cache_reuses_flows_and_changes_nothing():
+    """Stepping forward through a clip: frame t+1's window reuses the flows of frame t's (one new
+    flow per frame), and the result is the uncached result, bit for bit; the same window again
+    (other lens settings) reuses the smoothed disparity, a changed frame in it does not."""
+    from genrefocus_video.ofx.server import Renderer
+    from genrefocus_video.ofx.temporal import FlowCache, smoothed_disparity
+
+    rng = np.random.default_rng(3)
+    back = rng.random((24, 32, 3)).astype(np.float32)
+    frames, depths = [], []
+    for f in range(5):
+        img = np.roll(back, f, axis=1)
+        disp = np.full((24, 32), 0.2, np.float32) + 0.02 * rng.random((24, 32)).astype(np.float32)
+        frames.append(img)
+        depths.append(disp)
+    job = Renderer().job({"depth_smoothing": 0.5})
+    cache = FlowCache()
+    for t in range(3, 5):
+        window = list(range(t, -1, -1))  # newest first
+        plain = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t)
+        cached = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t, cache)
+        assert np.array_equal(plain, cached)
+    assert (cache.misses, cache.hits) == (4, 3)  # t=3: 3 flows computed; t=4: 3 reused, 1 new
+    results = FlowCache()
+    window = list(range(4, -1, -1))
+    args = (job, [frames[i] for i in window], [depths[i] for i in window], 4)
+    first = smoothed_disparity(*args, cache, results)
+    assert np.array_equal(first, plain) and smoothed_disparity(*args, cache, results) is first  # the window's result
+    depths[0] = depths[0] + np.float32(0.1)  # another depth at frame 0: another window, computed again
+    again = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], 4, cache, results)
+    assert again is not first and results.misses == 2

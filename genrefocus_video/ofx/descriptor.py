@@ -170,10 +170,40 @@ def to_tsv(params: Optional[list[OfxParam]] = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def warmup_thresholds(max_strength: float = 1.0) -> list[float]:
+    """thr[W-1] = the smallest strength whose smoothing warm-up (depth.temporal.warmup_frames) is
+    >= W, for W = 1 .. warmup_frames(max_strength): found by bisection on doubles over the
+    Python function itself, so the plugin's W (the count of thresholds <= s) equals it for every s
+    and the formula lives in one place."""
+    from ..depth.temporal import warmup_frames
+
+    top = warmup_frames(max_strength)
+    out = []
+    for w in range(1, top + 1):
+        lo, hi = 0.0, max_strength  # warmup_frames(lo) < w <= warmup_frames(hi)
+        while True:
+            mid = (lo + hi) / 2
+            if mid <= lo or mid >= hi:
+                break
+            if warmup_frames(mid) >= w:
+                hi = mid
+            else:
+                lo = mid
+        out.append(hi)
+    return out
+
+
+def to_warmup_tsv() -> str:
+    """The bundle resource warmup.tsv: one line per W, 'W<TAB>smallest strength' (exact doubles)."""
+    return "# W\tsmallest depth_smoothing with that warm-up (depth.temporal.warmup_frames)\n" + \
+        "".join(f"{w}\t{thr!r}\n" for w, thr in enumerate(warmup_thresholds(), start=1))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="Write the OFX parameter description generated from the schema.")
     ap.add_argument("--tsv", help="write the bundle resource (params.tsv) here")
     ap.add_argument("--json", help="write the description as JSON here ('-' = stdout)")
+    ap.add_argument("--warmup-tsv", help="write the smoothing warm-up table (warmup.tsv) here")
     args = ap.parse_args(argv)
     params = describe_params()
     if args.tsv:
@@ -181,6 +211,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         with open(tmp, "w") as fh:
             fh.write(to_tsv(params))
         os.replace(tmp, args.tsv)
+    if args.warmup_tsv:
+        tmp = args.warmup_tsv + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(to_warmup_tsv())
+        os.replace(tmp, args.warmup_tsv)
     if args.json:
         text = json.dumps([p.to_json() for p in params], indent=1)
         if args.json == "-":

@@ -1,17 +1,18 @@
-"""The bridge wire protocol (version 1): small framed messages on a Unix stream socket.
+"""The bridge wire protocol (version 2): small framed messages on a Unix stream socket.
 
 Every message is a 12-byte header followed by a UTF-8 JSON object::
 
     offset 0  4 bytes  magic b"GRFX"
-    offset 4  u16 LE   protocol version (1)
+    offset 4  u16 LE   protocol version (2)
     offset 6  u16 LE   message type (MSG_*)
     offset 8  u32 LE   payload length in bytes (<= MAX_PAYLOAD)
 
 Pixels never travel in the stream. A RENDER request carries exactly one file descriptor in
 SCM_RIGHTS ancillary data: an anonymous shared-memory file (memfd) that holds, contiguous and
-float32 little-endian, the source RGB (H×W×3, rows top to bottom), ``depth_frames`` disparity
-planes (H×W each; frame t first, then t−1, t−2 for temporal smoothing) and room for the output
-RGB (H×W×3), which the server writes in place before replying RENDER_OK. With ``"alpha": true``
+float32 little-endian, ``max(depth_frames, 1)`` source RGB frames (H×W×3 each, rows top to
+bottom; frame t first, then t−1, t−2, ...), ``depth_frames`` disparity planes (H×W each, same
+frames, same order: depth smoothing runs the CLI's flow + smoothing stages over the window, oldest
+first) and room for the output RGB (H×W×3), which the server writes in place before replying RENDER_OK. With ``"alpha": true``
 two H×W planes follow: the source alpha and room for the output alpha (the RGB planes are then
 premultiplied when ``"premultiplied": true``, as the host delivered them, and returned the same way). Passing a descriptor
 (not a name) means no other process can open the pixels, and nothing is left in /dev/shm.
@@ -32,12 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 MAGIC = b"GRFX"
-VERSION = 1
+VERSION = 2  # 2: the window of earlier frames carries source RGB as well as depth
 HEADER = struct.Struct("<4sHHI")
 MAX_PAYLOAD = 64 * 1024
 MAX_SIDE = 32768
 MAX_PIXELS = 16384 * 16384 // 2  # 128 Mpx: 3 GiB of float32 RGB in + out, bounded
-MAX_DEPTH_FRAMES = 3
+#: Frames in one request's window: 1 + the smoothing warm-up at the strongest smoothing
+#: (depth.temporal.warmup_frames(1.0) = 270), with room to spare.
+MAX_DEPTH_FRAMES = 512
 
 MSG_PING = 1
 MSG_PONG = 2
@@ -151,12 +154,18 @@ class RenderRequest:
     def pixels(self) -> int:
         return self.width * self.height
 
+    @property
+    def source_frames(self) -> int:
+        """Source RGB frames sent: one per depth frame (the window t, t-1, ...), at least frame t."""
+        return max(self.depth_frames, 1)
+
     def layout(self) -> tuple[int, int, int, int]:
         """(source offset, depth offset, output offset, total bytes) in the shared buffer."""
         rgb = self.pixels * 3 * 4
+        sources = rgb * self.source_frames
         depth = self.pixels * 4 * self.depth_frames
         alpha = 2 * self.pixels * 4 if self.alpha else 0
-        return 0, rgb, rgb + depth, rgb + depth + rgb + alpha
+        return 0, sources, sources + depth, sources + depth + rgb + alpha
 
     def alpha_offsets(self) -> tuple[int, int]:
         """(source alpha offset, output alpha offset): after the output RGB, when ``alpha``."""

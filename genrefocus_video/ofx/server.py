@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import ConfigError, GenRefocusError, OutputError
 from . import protocol as P
 from .descriptor import by_name
+from .temporal import FlowCache, smoothed_disparity
 
 log = logging.getLogger("genrefocus_video.ofx")
 
@@ -90,6 +91,8 @@ class Renderer:
         self.base = dict(base or {})  # bridge-wide settings (e.g. aperture.image), dotted schema paths
         self._impl: Any = None
         self._lock = threading.Lock()
+        self.flows = FlowCache()  # flow between frame pairs, reused as a host steps through a clip
+        self.smoothed = FlowCache(256 * 2**20)  # smoothed disparity per window: re-renders of a frame
 
     def warm(self) -> None:
         """Import the renderer once (torch import is the slow part of the first frame)."""
@@ -123,22 +126,27 @@ class Renderer:
             validate_tree(section)
         return job
 
-    def _prepare(self, req: P.RenderRequest, depths: list[np.ndarray]) -> Optional[tuple[Any, float, np.ndarray, float]]:
-        """(job, K, smoothed disparity, focus disparity), or None for the identity (no depth, K = 0)."""
+    def _prepare(self, req: P.RenderRequest, sources: list[np.ndarray],
+                 depths: list[np.ndarray]) -> Optional[tuple[Any, float, np.ndarray, float]]:
+        """(job, K, smoothed disparity, focus disparity), or None for the identity (no depth, K = 0).
+        `sources` / `depths`: frames t, t-1, ... (newest first), as many of each."""
         job = self.job(req.params)
         k = float(job.blur.k or 0.0) * req.render_scale
         if not depths or k == 0.0:
             return None  # no depth clip or K = 0: the identity (the plugin normally skips the call)
-        disparity = smooth_depth(depths, float(job.depth.smoothing))
-        if req.focus_from_point:
-            a = sample_focus(disparity, *req.focus_point)
+        smooth = float(job.depth.smoothing) > 0
+        disparity = (smoothed_disparity(job, sources, depths, req.time, self.flows, self.smoothed) if smooth
+                     else depths[0])
+        if req.focus_from_point:  # on the host's depth at t, as the CLI's DepthProbe reads a depth file
+            a = sample_focus(depths[0], *req.focus_point)
         else:
             a = float(job.focus.disparity or 0.0)
         self.warm()
         return job, k, disparity, a
 
-    def render(self, req: P.RenderRequest, src: np.ndarray, depths: list[np.ndarray]) -> np.ndarray:
-        ready = self._prepare(req, depths)
+    def render(self, req: P.RenderRequest, sources: list[np.ndarray], depths: list[np.ndarray]) -> np.ndarray:
+        src = sources[0]
+        ready = self._prepare(req, sources, depths)
         if ready is None:
             return src
         job, k, disparity, a = ready
@@ -146,16 +154,17 @@ class Renderer:
                                             pixel_aspect=req.pixel_aspect, focus_range=float(job.focus.range))
         return np.asarray(out, dtype=np.float32)
 
-    def render_rgba(self, req: P.RenderRequest, src: np.ndarray, alpha: np.ndarray,
+    def render_rgba(self, req: P.RenderRequest, sources: list[np.ndarray], alpha: np.ndarray,
                     depths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Source with alpha: colour and coverage defocused together (``render.alpha`` defocus), or the
         colour alone with the alpha passed through (keep). RGB comes back in the host's convention."""
-        ready = self._prepare(req, depths)
+        src = sources[0]
+        ready = self._prepare(req, sources, depths)
         if ready is None:
             return src, alpha
         job, k, disparity, a = ready
         if job.render.alpha == "keep":
-            return self.render(req, src, depths), alpha
+            return self.render(req, sources, depths), alpha
         cov = np.clip(alpha, 0.0, 1.0).astype(np.float32)
         straight = np.where(cov[..., None] > 0, src / np.maximum(cov, 1e-12)[..., None], 0.0) if req.premultiplied else src
         rgb, out_a = self._impl.render_rgba_from_params(
@@ -164,22 +173,6 @@ class Renderer:
         if req.premultiplied:
             rgb = rgb * out_a[..., None]
         return np.asarray(rgb, dtype=np.float32), np.asarray(out_a, dtype=np.float32)
-
-
-def smooth_depth(depths: list[np.ndarray], s: float) -> np.ndarray:
-    """Temporal smoothing over the frames the plugin sent (t, t−1, t−2): weights s^i, normalised.
-
-    A truncated exponential filter, so the result depends only on the clip, never on the order
-    in which a host renders frames (unlike a recursive filter carried between calls).
-    """
-    if s <= 0 or len(depths) == 1:
-        return depths[0]
-    w = np.array([s ** i for i in range(len(depths))], dtype=np.float64)
-    w /= w.sum()
-    out = np.zeros_like(depths[0])
-    for wi, d in zip(w, depths):
-        out += np.float32(wi) * d
-    return out
 
 
 def sample_focus(disparity: np.ndarray, x: float, y: float) -> float:
@@ -350,7 +343,8 @@ class BridgeServer:
         """Render from the mapped frame into its output region (views, no intermediate copies)."""
         h, w = req.height, req.width
         buf = np.frombuffer(mm, dtype="<f4")
-        src = _readonly(buf[: h * w * 3].reshape(h, w, 3))
+        rgb = h * w * 3
+        src = [_readonly(buf[i * rgb:(i + 1) * rgb].reshape(h, w, 3)) for i in range(req.source_frames)]
         depths = [_readonly(buf[d_off // 4 + i * h * w:d_off // 4 + (i + 1) * h * w].reshape(h, w))
                   for i in range(req.depth_frames)]
         src_a = None
@@ -480,4 +474,4 @@ def serve(socket_path: Optional[Path] = None, idle_timeout: float = 600.0, daemo
     return 0
 
 
-__all__ = ["BridgeServer", "Renderer", "serve", "default_socket_path", "secure_dir", "sample_focus", "smooth_depth"]
+__all__ = ["BridgeServer", "Renderer", "serve", "default_socket_path", "secure_dir", "sample_focus"]

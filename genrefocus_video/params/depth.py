@@ -26,7 +26,9 @@ class DepthParams:
     far: Optional[float] = param(None, "metric depth at normalised value 0 (kind=normalized)", flag="depth-far", min=0.0)
     scale: float = param(1.0, "multiplier applied to the decoded value before interpretation "
                          "(e.g. 0.001 for millimetre 16-bit PNGs)", flag="depth-scale", min=0.0)
-    smoothing: float = param(0.0, "temporal smoothing strength, 0 = off, 1 = strongest",
+    smoothing: float = param(0.0, "flow-guided temporal smoothing of the disparity (docs/temporal.md), the "
+                             "same in every face: strength 0 = off, 1 = strongest (used up to 0.95); reads the "
+                             "previous frames' flow and depth (the OFX plugin fetches them from the host)",
                              flag="depth-smoothing", min=0.0, max=1.0, ofx=True, page="Depth")
     flow_quality: str = param("medium", "optical flow for smoothing and subject following: medium (DIS medium preset: "
                               "12-px patches, finest at half resolution) or fine (full-resolution patches: thin "

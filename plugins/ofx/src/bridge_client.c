@@ -375,9 +375,15 @@ int bridge_render(const BridgeConfig *cfg, const char *json, int pixfd, char *er
     }
     uint32_t len = (uint32_t)hdr[8] | ((uint32_t)hdr[9] << 8) | ((uint32_t)hdr[10] << 16) | ((uint32_t)hdr[11] << 24);
     unsigned version = hdr[4] | (hdr[5] << 8), type = hdr[6] | (hdr[7] << 8);
-    if (memcmp(hdr, "GRFX", 4) != 0 || version != GRFX_VERSION || len > GRFX_MAX_PAYLOAD) {
+    if (memcmp(hdr, "GRFX", 4) == 0 && version != GRFX_VERSION) {
       close(fd);
-      snprintf(err, errn, "malformed reply from the bridge (magic/version/length)");
+      snprintf(err, errn, "the running bridge speaks protocol version %u, this plugin %d: stop that bridge "
+               "(its pid is in bridge.pid beside the socket) or let it exit when idle", version, GRFX_VERSION);
+      return -1;
+    }
+    if (memcmp(hdr, "GRFX", 4) != 0 || len > GRFX_MAX_PAYLOAD) {
+      close(fd);
+      snprintf(err, errn, "malformed reply from the bridge (magic/length)");
       return -1;
     }
     char *body = calloc(1, (size_t)len + 1);

@@ -184,6 +184,8 @@ static int load_params(void) {
 
 /* ---------------------------------------------------------------- describe */
 
+static int load_warmup(void);
+
 static OfxStatus on_load(void) {
   if (!g_host) return kOfxStatErrMissingHostFeature;
   P = g_host->fetchSuite(g_host->host, kOfxPropertySuite, 1);
@@ -194,7 +196,7 @@ static OfxStatus on_load(void) {
   g_msg_v2 = MSG != NULL;
   if (!MSG) MSG = g_host->fetchSuite(g_host->host, kOfxMessageSuite, 1); /* V1: only `message` is valid */
   if (!P || !PS || !E) return kOfxStatErrMissingHostFeature;
-  if (locate_resources() != 0 || load_params() != 0) return kOfxStatFailed;
+  if (locate_resources() != 0 || load_params() != 0 || load_warmup() != 0) return kOfxStatFailed;
   bridge_config_load(&g_bridge, g_resources);
   return kOfxStatOK;
 }
@@ -218,7 +220,7 @@ static OfxStatus describe(OfxImageEffectHandle effect) {
   P->propSetInt(props, kOfxImageEffectPluginPropHostFrameThreading, 0, 0);
   P->propSetInt(props, kOfxImageEffectPropSupportsTiles, 0, 0); /* bokeh needs the whole frame */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultiResolution, 0, 1);
-  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* depth at t-1, t-2 for smoothing (GetFramesNeeded) */
+  P->propSetInt(props, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* Source and Depth at t-W..t for smoothing (GetFramesNeeded) */
   P->propSetInt(props, kOfxImageEffectPropSupportsMultipleClipDepths, 0, 0);
   P->propSetInt(props, kOfxImageEffectPluginPropSingleInstance, 0, 0);
   return kOfxStatOK;
@@ -282,7 +284,7 @@ static OfxStatus describe_in_context(OfxImageEffectHandle effect, OfxPropertySet
   if (E->clipDefine(effect, kOfxImageEffectSimpleSourceClipName, &cp) != kOfxStatOK) return kOfxStatFailed;
   P->propSetString(cp, kOfxImageEffectPropSupportedComponents, 0, kOfxImageComponentRGBA);
   P->propSetString(cp, kOfxImageEffectPropSupportedComponents, 1, kOfxImageComponentRGB);
-  P->propSetInt(cp, kOfxImageEffectPropTemporalClipAccess, 0, 0);
+  P->propSetInt(cp, kOfxImageEffectPropTemporalClipAccess, 0, 1); /* earlier frames: the smoothing's flow */
   P->propSetInt(cp, kOfxImageEffectPropSupportsTiles, 0, 0);
   if (E->clipDefine(effect, "Depth", &cp) != kOfxStatOK) return kOfxStatFailed;
   P->propSetString(cp, kOfxPropLabel, 0, "Depth (disparity)");
@@ -384,13 +386,53 @@ static int depth_connected(const Instance *inst) {
 
 static double k_value(const Values *v) { return g_k >= 0 ? v->d[g_k][0] : 0.0; }
 
-/* The Depth frames a render at time t reads: t-n+1 .. t (n = 3 with Depth Smoothing, else 1),
- * never before the Depth clip's first frame. Returns n (0: no depth is read) and the first time.
- * GetFramesNeeded declares exactly this window and Render fetches exactly it. */
+/* Frames before t that depth smoothing at strength `s` reads: the CLI's chunk warm-up
+ * (genrefocus_video.depth.temporal.warmup_frames), so the window reaches the state of a run from
+ * the clip's start. Resources/warmup.tsv, generated from that function, lists for W = 1, 2, ... the
+ * smallest strength with warm-up >= W; W(s) = how many of those are <= s. */
+#define MAX_WARMUP 1024
+static double g_warmup_thr[MAX_WARMUP];
+static int g_nwarmup;
+
+static int load_warmup(void) {
+  char path[PATH_MAX + 32], line[256];
+  snprintf(path, sizeof(path), "%s/warmup.tsv", g_resources);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    say("cannot read %s (rebuild the bundle with make -C plugins/ofx)", path);
+    return -1;
+  }
+  g_nwarmup = 0;
+  while (fgets(line, sizeof(line), f)) {
+    if (line[0] == '#' || line[0] == '\n') continue;
+    int w;
+    double thr;
+    if (sscanf(line, "%d\t%lf", &w, &thr) != 2 || w != g_nwarmup + 1 || g_nwarmup >= MAX_WARMUP ||
+        (g_nwarmup > 0 && thr < g_warmup_thr[g_nwarmup - 1])) {
+      fclose(f);
+      say("malformed warm-up table in %s", path);
+      return -1;
+    }
+    g_warmup_thr[g_nwarmup++] = thr;
+  }
+  fclose(f);
+  return 0;
+}
+
+static int smoothing_warmup(double s) {
+  int w = 0;
+  while (w < g_nwarmup && g_warmup_thr[w] <= s) w++;
+  return w;
+}
+
+/* The frames a render at time t reads, Source and Depth alike: t-W .. t (W = smoothing_warmup
+ * with Depth Smoothing, else 0), never before the Depth clip's first frame. Returns the count n
+ * (0: no depth is read) and the first time. GetFramesNeeded declares exactly this window and
+ * Render fetches exactly it. */
 static int depth_window(const Instance *inst, const Values *v, OfxTime t, OfxTime *first) {
   *first = t;
   if (!depth_connected(inst) || k_value(v) == 0.0) return 0;
-  OfxTime lo = t - ((g_smooth >= 0 && v->d[g_smooth][0] > 0.0) ? 2 : 0);
+  OfxTime lo = t - (g_smooth >= 0 ? smoothing_warmup(v->d[g_smooth][0]) : 0);
   OfxPropertySetHandle cp;
   double range[2];
   if (E->clipGetPropertySet(inst->depth, &cp) == kOfxStatOK &&
@@ -410,7 +452,8 @@ static Instance *instance_at(OfxImageEffectHandle effect, OfxPropertySetHandle i
   return inst;
 }
 
-/* kOfxImageEffectActionGetFramesNeeded: Source at t only; Depth over depth_window. */
+/* kOfxImageEffectActionGetFramesNeeded: Source and Depth over depth_window (Source at t alone
+ * when no depth is read). */
 static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
   OfxTime t;
   Values v;
@@ -418,6 +461,7 @@ static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle
   if (!inst) return kOfxStatErrBadHandle;
   double src[2] = {t, t}, dep[2] = {t, t};
   depth_window(inst, &v, t, &dep[0]);
+  src[0] = dep[0];
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Source", 2, src);
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Depth", 2, dep);
   return kOfxStatOK;
@@ -631,8 +675,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   Values v;
   read_values(inst, t, &v);
 
-  Img s, o, d[3];
-  memset(d, 0, sizeof(d));
+  Img s, o, *d = NULL, *hs = NULL; /* depth t, t-1, ...; hs[i]: Source at t-i (hs[0] unused: s) */
   if (img_open(inst->src, t, &s) != 0) {
     report_error(effect, &inst->error_posted, "frame %g: cannot fetch the Source image (or its pixel format is unsupported)", t);
     return kOfxStatFailed;
@@ -658,14 +701,30 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   int nd = 0;
   OfxTime first_depth;
   int want = depth_window(inst, &v, t, &first_depth);
-  for (int i = 0; i < want; i++) { /* newest first: the bridge weights depth frame i by s^i */
+  if (want > 0) {
+    d = calloc((size_t)want, sizeof(Img));
+    hs = calloc((size_t)want, sizeof(Img));
+    if (!d || !hs) want = 0;
+  }
+  /* Newest first; Source and Depth at the same times (the bridge's flow reads the Source frames).
+   * A window cut short by a missing frame starts later: the bridge's smoothing starts there. */
+  for (int i = 0; i < want; i++) {
     if (img_open(inst->depth, t - i, &d[i]) != 0) break;
+    if (i > 0 && (img_open(inst->src, t - i, &hs[i]) != 0 || hs[i].b.x1 != s.b.x1 || hs[i].b.y1 != s.b.y1 ||
+                  hs[i].b.x2 != s.b.x2 || hs[i].b.y2 != s.b.y2 || hs[i].nc == 1)) {
+      if (hs[i].h) img_close(&hs[i]);
+      memset(&hs[i], 0, sizeof(Img));
+      img_close(&d[i]);
+      break;
+    }
     nd++;
   }
   if (want > 0 && nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
   if (nd == 0) {
     clear_error(effect, &inst->error_posted);
     copy_through(&s, &o, win);
+    free(d);
+    free(hs);
     img_close(&s);
     img_close(&o);
     return kOfxStatOK;
@@ -683,7 +742,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   }
   FrameBuf *fb = NULL;
   size_t px = (size_t)W * H;
-  size_t total = px * 3 * 4 * 2 + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
+  size_t total = px * 3 * 4 * ((size_t)nd + 1) + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
   fb = buf_acquire(total);
   if (!fb) {
     report_error(effect, &inst->error_posted, "frame %g: cannot allocate shared memory: %s", t, strerror(errno));
@@ -693,7 +752,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   float *buf = fb->ptr;
   int mfd = fb->fd;
   /* Source RGB, rows top to bottom. */
-  float *src = buf, *dep = buf + px * 3, *out = dep + px * (size_t)nd;
+  float *src = buf, *dep = buf + px * 3 * (size_t)nd, *out = dep + px * (size_t)nd;
   float *src_a = has_alpha ? out + px * 3 : NULL, *out_a = has_alpha ? out + px * 4 : NULL;
   for (int r = 0; r < H; r++) {
     int y = s.b.y2 - 1 - r;
@@ -702,6 +761,14 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
       if (has_alpha) src_a[(size_t)r * W + x] = img_get(&s, s.b.x1 + x, y, 3);
     }
   }
+  /* Earlier Source frames t-1, ...: RGB after frame t's, same rows. */
+  for (int i = 1; i < nd; i++)
+    for (int r = 0; r < H; r++) {
+      int y = s.b.y2 - 1 - r;
+      for (int x = 0; x < W; x++)
+        for (int c = 0; c < 3; c++)
+          src[(size_t)i * px * 3 + ((size_t)r * W + x) * 3 + c] = img_get(&hs[i], s.b.x1 + x, y, c);
+    }
   /* Depth frames: first channel, sampled at the source pixel (nearest, clamped to the depth bounds). */
   for (int i = 0; i < nd; i++)
     for (int r = 0; r < H; r++) {
@@ -771,7 +838,12 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   clear_error(effect, &inst->error_posted);
 done:
   if (fb) buf_release(fb);
-  for (int i = 0; i < nd; i++) img_close(&d[i]);
+  for (int i = 0; i < nd; i++) {
+    img_close(&d[i]);
+    if (i > 0) img_close(&hs[i]);
+  }
+  free(d);
+  free(hs);
   img_close(&s);
   img_close(&o);
   return status;
