@@ -14,7 +14,8 @@ import pytest
 
 from genrefocus_video import render_bokeh
 from genrefocus_video.ofx import protocol as P
-from genrefocus_video.ofx.server import BridgeServer, sample_focus
+from genrefocus_video.ofx.renderer import sample_focus
+from genrefocus_video.ofx.server import BridgeServer
 
 H, W = 12, 16
 
