@@ -254,7 +254,7 @@ def test_flow_cache_reuses_flows_and_changes_nothing():
     flow per frame), and the result is the uncached result, bit for bit; the same window again
     (other lens settings) reuses the smoothed disparity, a changed frame in it does not."""
     from genrefocus_video.ofx.server import Renderer
-    from genrefocus_video.ofx.temporal import FlowCache, smoothed_disparity
+    from genrefocus_video.ofx.temporal import ArrayCache, smoothed_disparity
 
     rng = np.random.default_rng(3)
     back = rng.random((24, 32, 3)).astype(np.float32)
@@ -265,14 +265,14 @@ def test_flow_cache_reuses_flows_and_changes_nothing():
         frames.append(img)
         depths.append(disp)
     job = Renderer().job({"depth_smoothing": 0.5})
-    cache = FlowCache()
+    cache = ArrayCache()
     for t in range(3, 5):
         window = list(range(t, -1, -1))  # newest first
         plain = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t)
         cached = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t, cache)
         assert np.array_equal(plain, cached)
     assert (cache.misses, cache.hits) == (4, 3)  # t=3: 3 flows computed; t=4: 3 reused, 1 new
-    results = FlowCache()
+    results = ArrayCache()
     window = list(range(4, -1, -1))
     args = (job, [frames[i] for i in window], [depths[i] for i in window], 4)
     first = smoothed_disparity(*args, cache, results)

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ConfigError
 from . import protocol as P
 from .descriptor import by_name
-from .temporal import FlowCache, smoothed_disparity
+from .temporal import ArrayCache, smoothed_disparity
 
 
 class Renderer:
@@ -26,8 +26,8 @@ class Renderer:
         self.base = dict(base or {})  # bridge-wide settings (e.g. aperture.image), dotted schema paths
         self._impl: Any = None
         self._lock = threading.Lock()
-        self.flows = FlowCache()  # flow between frame pairs, reused as a host steps through a clip
-        self.smoothed = FlowCache(256 * 2**20)  # smoothed disparity per window: re-renders of a frame
+        self.flows = ArrayCache()  # flow between frame pairs, reused as a host steps through a clip
+        self.smoothed = ArrayCache(256 * 2**20)  # smoothed disparity per window: re-renders of a frame
 
     def warm(self) -> None:
         """Import the renderer once (torch import is the slow part of the first frame)."""

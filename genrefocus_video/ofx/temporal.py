@@ -8,7 +8,7 @@ quality), a :class:`DepthStage` that takes the host's depth as the file source t
 the result depends only on the clip and t, never on the order in which a host renders frames;
 a window that starts at the clip's first frame gives exactly the CLI's frame t.
 
-Flow between two frames is cached (:class:`FlowCache`, keyed by both frames' content hashes and
+Flow between two frames is cached (:class:`ArrayCache`, keyed by both frames' content hashes and
 the flow quality), so a host stepping forward computes one new flow per frame instead of W: a
 cached flow is the very array the stage computed, so the result cannot depend on what was cached.
 """
@@ -59,7 +59,7 @@ def _nbytes(item: Any) -> int:
     return sum(x.nbytes for x in item if isinstance(x, np.ndarray))
 
 
-class FlowCache:
+class ArrayCache:
     """Arrays by key, least recently used dropped beyond `max_bytes`, shared by the bridge's render
     threads: flow results (flow t -> t-1, its mask, scene-cut notes) per (frame, previous frame,
     quality), or smoothed disparities per window (:func:`window_key`)."""
@@ -94,11 +94,11 @@ class FlowCache:
 
 
 class CachedFlowStage(FlowStage):
-    """The pipeline's FlowStage, its per-pair result looked up in / stored to a :class:`FlowCache`."""
+    """The pipeline's FlowStage, its per-pair result looked up in / stored to a :class:`ArrayCache`."""
 
     NOTES = ("scene_cut", "flow_explained")
 
-    def __init__(self, quality: str, cache: FlowCache) -> None:
+    def __init__(self, quality: str, cache: ArrayCache) -> None:
         super().__init__(quality)
         self.cache = cache
         self.prev_key: Optional[bytes] = None
@@ -128,7 +128,7 @@ def window_key(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndar
 
 
 def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float,
-                       flows: Optional[FlowCache] = None, results: Optional[FlowCache] = None) -> np.ndarray:
+                       flows: Optional[ArrayCache] = None, results: Optional[ArrayCache] = None) -> np.ndarray:
     """The smoothed disparity at frame `time` from frames time, time−1, ... (newest first).
 
     `results` caches it per window (:func:`window_key`): a frame rendered again with other lens
