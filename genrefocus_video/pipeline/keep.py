@@ -19,7 +19,7 @@ import time
 from typing import Any, Optional
 
 from ..errors import GenRefocusError, JobError
-from ..io.paths import is_image_output
+from ..io.paths import is_image_output, is_pattern
 from .loop import LoopResult
 from .manifest import ChunkRecord
 from .plan import Chunk, JobPlan
@@ -42,8 +42,6 @@ def _record_path(work: WorkDir, k: int) -> str:
 
 def can_keep(job: Any) -> bool:
     """Video outputs and image sequences (a pattern) without a depth preview keep a failed pass's frames."""
-    from ..io.paths import is_pattern
-
     return not job.depth.preview and (is_pattern(job.output.path)
                                       or not is_image_output(job.output.path, job.output.codec))
 
@@ -51,12 +49,6 @@ def can_keep(job: Any) -> bool:
 def kept_files(kept: list[ChunkRecord]) -> set[str]:
     """The output images the kept parts of an image-sequence job published (absolute paths)."""
     return {os.path.abspath(os.path.join(r.segment, f)) for r in kept for f in r.files or []}
-
-
-def _present(rec: ChunkRecord) -> bool:
-    if rec.files is not None:
-        return len(rec.files) == rec.frames and all(os.path.isfile(os.path.join(rec.segment, f)) for f in rec.files)
-    return os.path.isfile(rec.segment) and os.path.getsize(rec.segment) == rec.bytes
 
 
 def kept_records(work: WorkDir, fp: str, first: int) -> list[ChunkRecord]:
@@ -69,7 +61,7 @@ def kept_records(work: WorkDir, fp: str, first: int) -> list[ChunkRecord]:
     while True:
         rec = ChunkRecord.from_json(work.read_json(_record_path(work, len(records))))
         expected = records[-1].end + 1 if records else first
-        if rec is None or rec.fingerprint != fp or rec.start != expected or not _present(rec):
+        if rec is None or rec.fingerprint != fp or rec.start != expected or not rec.segment_intact(rec.frames):
             break
         records.append(rec)
     if not records:

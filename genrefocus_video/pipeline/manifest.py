@@ -104,6 +104,14 @@ class ChunkRecord:
     focus_keys: list[list[float]] = field(default_factory=list)  # [frame, value] of the focus keyframes
     before_after: Optional[str] = None  # the before/after PNG, when the job's middle frame is here
 
+    def segment_intact(self, frames: int) -> bool:
+        """The segment is still there as this record wrote it: `frames` images of an image part, or
+        the clip at its recorded byte size (a changed size means another run replaced it)."""
+        if os.path.isdir(self.segment) or self.files:
+            files = self.files or []
+            return len(files) == frames and all(os.path.isfile(os.path.join(self.segment, f)) for f in files)
+        return os.path.isfile(self.segment) and os.path.getsize(self.segment) == self.bytes
+
     def to_json(self) -> dict[str, Any]:
         """The JSON object of the entry (empty optional fields left out, as older runs wrote it)."""
         return {k: v for k, v in asdict(self).items() if v is not None and v != []}

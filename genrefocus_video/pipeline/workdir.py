@@ -219,13 +219,10 @@ class WorkDir:
             return None
         if rec.before_after and not os.path.isfile(rec.before_after):
             return None
-        seg = rec.segment
-        if os.path.isdir(seg) or rec.files:
-            files = rec.files or []
-            ok = all(os.path.isfile(os.path.join(seg, f)) for f in files) and len(files) == chunk.frames
-            return rec if ok else None
-        if not os.path.isfile(seg) or os.path.getsize(seg) != rec.bytes:
+        if not rec.segment_intact(chunk.frames):
             return None
+        if os.path.isdir(rec.segment) or rec.files:
+            return rec  # an image part has no preview segment of its own to check
         if preview and not (rec.preview and os.path.isfile(rec.preview)
                             and os.path.getsize(rec.preview) == rec.preview_bytes):
             return None
