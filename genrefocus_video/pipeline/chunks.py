@@ -17,11 +17,11 @@ import time
 from typing import Callable, Optional
 
 from ..errors import GenRefocusError, JobError, OutputError
+from ..io.paths import is_image_output
 from ..params import JobParams
 from .executors.local import LocalExecutor, StageCache
 from .loop import LoopResult, Span, run_frames
 from .manifest import ChunkRecord
-from ..io.paths import is_image_output
 from .outputs import write_before_after, write_chunked_outputs
 from .plan import Chunk, JobPlan, frame_rate, open_job_input
 from .progress import JobProgress
@@ -56,7 +56,7 @@ def run_chunk(plan: JobPlan, chunk: Chunk, work: WorkDir, factory: StageFactory,
             result = run_frames(reader, executor, writer, span, job=job, info=info, preview=preview,
                                 on_frames=on_frames, report_every=report_every)
         _check_filled(job, chunk, work, result)
-        record = _record(plan, chunk, work, seg, result, time.perf_counter() - t_start, span.read_from)
+        record = chunk_record(plan, chunk, work, seg, result, time.perf_counter() - t_start, span.read_from)
         work.write_record(record)
     except BaseException as exc:
         work.log(chunk.index, f"failed: {type(exc).__name__}: {exc}")
@@ -80,7 +80,7 @@ def _check_filled(job: JobParams, chunk: Chunk, work: WorkDir, result: LoopResul
         work.log(chunk.index, f"{result.frames} of {chunk.frames} frame slots hold a frame (variable frame rate)")
 
 
-def _record(plan: JobPlan, chunk: Chunk, work: WorkDir, seg: str, result: LoopResult, seconds: float,
+def chunk_record(plan: JobPlan, chunk: Chunk, work: WorkDir, seg: str, result: LoopResult, seconds: float,
             warmup_from: int) -> ChunkRecord:
     """The chunk's record from the loop's result (the before/after image rendered to the work folder)."""
     job = plan.job

@@ -19,10 +19,19 @@ import time
 from typing import Any, Optional
 
 from ..errors import GenRefocusError, JobError
+from ..io.codecs import resolve_codec
 from ..io.paths import is_image_output, is_pattern
-from .loop import LoopResult
+from ..io.writer import open_writer
+from .chunks import chunk_record, join
+from .executors.local import LocalExecutor, StageCache
+from .loop import LoopResult, Span, run_frames
 from .manifest import ChunkRecord
-from .plan import Chunk, JobPlan
+from .outputs import write_chunked_outputs
+from .plan import MIN_REORDERED_CHUNK, Chunk, JobPlan, middle_frame, open_job_input
+from .progress import JobProgress
+from .report import Timings, write_json_atomic
+from .stages import max_warmup
+from .summary import RunSummary, write_report
 from .workdir import WorkDir
 
 log = logging.getLogger(__name__)
@@ -72,8 +81,6 @@ def kept_records(work: WorkDir, fp: str, first: int) -> list[ChunkRecord]:
 def _reordered(job: Any, info: Any) -> bool:
     """H.264/H.265: parts shorter than MIN_REORDERED_CHUNK frames cannot be joined by stream copy
     (their decode delay differs: the joined clip's frame rate comes out wrong; plan.py)."""
-    from ..io.codecs import resolve_codec
-
     if is_image_output(job.output.path, job.output.codec):
         return False
     return resolve_codec(job.output.codec, info, job.output.path) in ("h264", "h265")
@@ -82,8 +89,6 @@ def _reordered(job: Any, info: Any) -> bool:
 def joinable(kept: list[ChunkRecord], job: Any, info: Any, last: int) -> list[ChunkRecord]:
     """The kept parts a rerun can build on: for H.264/H.265 the frames left to render must make a
     part of at least MIN_REORDERED_CHUNK frames, else the last kept part is rendered again."""
-    from .plan import MIN_REORDERED_CHUNK
-
     kept = list(kept)
     while kept and _reordered(job, info) and 0 < last - kept[-1].end < MIN_REORDERED_CHUNK:
         log.info("only %d frames left after the kept frames %d-%d: too short a part to join into H.264/H.265; "
@@ -100,8 +105,6 @@ def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResu
                      read_from: int, t_start: float) -> Optional[ChunkRecord]:
     """Close `writer` at its last finished frame into kept part `k` (frames first..last written);
     its record, or None when nothing could be kept (the writer is then aborted)."""
-    from .plan import MIN_REORDERED_CHUNK
-
     too_short = result.frames < MIN_REORDERED_CHUNK and _reordered(plan.job, plan.info)  # cannot be joined
     if result.frames == 0 or result.last_index is None or not can_keep(plan.job) or too_short:
         writer.abort()
@@ -119,8 +122,6 @@ def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResu
                 return None
         chunk = Chunk(k, first, result.last_index)
         record = _part_record(plan, chunk, work, writer, seg, result, time.perf_counter() - t_start, read_from)
-        from .report import write_json_atomic
-
         write_json_atomic(_record_path(work, k), record.to_json())
     except BaseException as exc:  # the disk that failed the job may refuse this too: lose the part, not the error
         log.warning("could not keep the finished frames in %s: %s", kept_dir(work), exc)
@@ -131,10 +132,8 @@ def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResu
 
 def _part_record(plan: JobPlan, chunk: Chunk, work: WorkDir, writer: Any, seg: str, result: LoopResult,
                  seconds: float, read_from: int) -> ChunkRecord:
-    """A part's record (chunks._record); an image part lists exactly the images it wrote."""
-    from .chunks import _record
-
-    rec = _record(plan, chunk, work, seg, result, seconds, read_from)
+    """A part's record (chunks.chunk_record); an image part lists exactly the images it wrote."""
+    rec = chunk_record(plan, chunk, work, seg, result, seconds, read_from)
     if rec.files is not None:
         rec.files = [os.path.basename(p) for i in range(chunk.start, chunk.end + 1)
                      if os.path.isfile(p := writer.path_for(i))]
@@ -161,11 +160,6 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
                        t_start: float) -> Any:
     """Render the frames after the kept parts as one more part (warm-up first), join every part
     into the output and write the side outputs from their records; the job's summary."""
-    from .chunks import join
-    from .outputs import write_chunked_outputs
-    from .report import Timings
-    from .summary import RunSummary, write_report
-
     first, last = job.input.first_frame, job.input.first_frame + total - 1
     start, k = kept[-1].end + 1, len(kept)
     chunks = [Chunk(r.chunk, r.start, r.end) for r in kept] + ([Chunk(k, start, last)] if start <= last else [])
@@ -192,13 +186,6 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
 def _render_rest(plan: JobPlan, work: WorkDir, factory: Any, rest: Chunk) -> tuple[ChunkRecord, LoopResult]:
     """The frames after the kept parts, decoded from `rest.start` − warm-up, into a part of their
     own (a clip in the kept folder, or the output's images); kept in turn if this fails too."""
-    from ..io.writer import open_writer
-    from .executors.local import LocalExecutor, StageCache
-    from .loop import Span, run_frames
-    from .plan import middle_frame, open_job_input
-    from .progress import JobProgress
-    from .stages import max_warmup
-
     job, info, first = plan.job, plan.info, plan.job.input.first_frame
     executor = LocalExecutor(factory, StageCache(), plan.fingerprint)
     executor.prepare(job, info)
