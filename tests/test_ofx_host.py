@@ -157,6 +157,9 @@ def test_descriptor_covers_exactly_the_schema_ofx_leaves():
             continue
         expected_kind = {bool: "boolean", int: "int", float: "double"}[leaf.base_type]
         assert p.kind == expected_kind
+        if leaf.spec.auto is not None:  # "auto" is the sentinel number at the slider's lower end
+            assert p.min == leaf.spec.auto and p.max == leaf.spec.max and p.default == leaf.spec.auto
+            continue
         assert p.min == leaf.spec.min and p.max == leaf.spec.max
         assert p.default == (leaf.default if leaf.default is not None else (leaf.spec.min or 0))
 

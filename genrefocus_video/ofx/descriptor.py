@@ -4,6 +4,8 @@ Every schema leaf with ``ofx=True`` becomes one OFX parameter: ``float`` → Dou
 Integer, ``bool`` → Boolean, a leaf with ``choices`` → Choice. Name = dotted path with ``_``
 (``aperture.rotation_deg`` → ``aperture_rotation_deg``), label from the CLI flag, hint = help,
 page = ``spec.page``, hard range = ``min``/``max``, slider range = ``soft_max`` where given.
+A leaf that also takes "auto" (``spec.auto``, e.g. Depth Smoothing) is a Double whose range starts
+at its sentinel number (-1 = auto, the default), which the schema reads back as "auto".
 Optional leaves whose schema default is ``None`` ("not given") take their lower bound in the UI
 (K = 0 means pass-through until the user raises it, see docs/ofx.md).
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..params import JobParams, Leaf, iter_leaves
+from ..params.schema import AUTO
 
 PLUGIN_ID = "org.genrefocus.GenRefocus"
 PLUGIN_LABEL = "GenRefocus"
@@ -91,6 +94,9 @@ def _from_leaf(leaf: Leaf) -> OfxParam:
         return OfxParam(kind="boolean", default=bool(default), **common)
     if tp in (int, float):
         lo, hi = spec.min, spec.max
+        if spec.auto is not None:  # "auto" is the leaf's sentinel number, the slider's lower end
+            lo = spec.auto if lo is None else min(lo, spec.auto)
+            default = spec.auto if default == AUTO else default
         if default is None:  # "not given" in the schema: start at the lower bound (or 0)
             default = lo if lo is not None else 0
         dmin = lo if lo is not None else (0.0 if default >= 0 else default)

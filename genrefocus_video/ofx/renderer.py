@@ -39,7 +39,7 @@ class Renderer:
 
     def job(self, values: dict[str, Any]) -> Any:
         """JobParams from OFX parameter values, validated by the schema (ranges, choices)."""
-        from ..params import JobParams
+        from ..params import JobParams, resolve_auto
         from ..params.schema import validate_tree, with_overrides
 
         overrides: dict[str, Any] = dict(self.base)
@@ -59,7 +59,7 @@ class Renderer:
         job = with_overrides(JobParams(), overrides, "OFX parameters")
         for section in (job.aperture, job.highlights, job.blur, job.focus):
             validate_tree(section)
-        return job
+        return resolve_auto(job)  # depth smoothing -1 / auto: the strength the CLI's run_job decides
 
     def _prepare(self, req: P.RenderRequest, sources: list[np.ndarray],
                  depths: list[np.ndarray]) -> Optional[tuple[Any, float, np.ndarray, float]]:

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 from ..depth.sources import SOURCES
 from ..errors import ConfigError
-from .schema import param
+from .schema import AUTO, param
+
+#: smoothing strength that ``depth.smoothing: auto`` gives estimated depth (every source but files):
+#: the middle of the recommended 0.5-0.8 (docs/temporal.md); depth files get 0 (a pass is trusted)
+AUTO_SMOOTHING = 0.5
 
 
 @dataclass
@@ -26,10 +30,13 @@ class DepthParams:
     far: Optional[float] = param(None, "metric depth at normalised value 0 (kind=normalized)", flag="depth-far", min=0.0)
     scale: float = param(1.0, "multiplier applied to the decoded value before interpretation "
                          "(e.g. 0.001 for millimetre 16-bit PNGs)", flag="depth-scale", min=0.0)
-    smoothing: float = param(0.0, "flow-guided temporal smoothing of the disparity (docs/temporal.md), the "
-                             "same in every face: strength 0 = off, 1 = strongest (used up to 0.95); reads the "
-                             "previous frames' flow and depth (the OFX plugin fetches them from the host)",
-                             flag="depth-smoothing", min=0.0, max=1.0, ofx=True, page="Depth")
+    smoothing: Union[float, str] = param(
+        AUTO, "flow-guided temporal smoothing of the disparity (docs/temporal.md), the same in every face: "
+        "strength 0 = off, 1 = strongest (used up to 0.95), or auto (default): "
+        f"{AUTO_SMOOTHING} for estimated depth (motion, marigold, model), 0 for depth files (-1 also means auto: "
+        "the OFX slider's value for it); decided once per job and recorded in its report; reads the previous "
+        "frames' flow and depth (the OFX plugin fetches them from the host)",
+        flag="depth-smoothing", min=0.0, max=1.0, auto=-1.0, ofx=True, page="Depth")
     flow_quality: str = param("medium", "optical flow for smoothing and subject following: medium (DIS medium preset: "
                               "12-px patches, finest at half resolution) or fine (full-resolution patches: thin "
                               "structures such as wires and string lights keep their own motion; about 2x the "
@@ -51,6 +58,14 @@ class DepthParams:
                                flag="depth-out")
     preview_range: Optional[str] = param(None, "disparity range LO,HI of the preview's colour map (default: the first "
                                          "frame's 1st-99th percentile, fixed for the clip)", flag="depth-preview-range")
+
+    @property
+    def smoothing_strength(self) -> float:
+        """The smoothing strength this job uses: ``auto`` resolved by the source (estimated depth
+        AUTO_SMOOTHING, depth files 0), else the number given."""
+        if self.smoothing == AUTO:
+            return 0.0 if self.source == "file" else AUTO_SMOOTHING
+        return float(self.smoothing)
 
     @property
     def preview_limits(self) -> Optional[tuple[float, float]]:

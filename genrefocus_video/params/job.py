@@ -5,7 +5,8 @@ all read this tree through :mod:`genrefocus_video.params.schema`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,7 +19,9 @@ from .executor import ExecutorParams
 from .focus import FocusParams
 from .io import InputParams, OutputParams
 from .optics import ApertureParams, BlurParams, HighlightParams, RenderParams
-from .schema import build, to_dict, validate_tree, with_overrides
+from .schema import AUTO, build, to_dict, validate_tree, with_overrides
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +44,18 @@ class JobParams:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def resolve_auto(job: JobParams) -> JobParams:
+    """The job with its "auto" settings decided, once per job before anything is planned, so that
+    every stage, chunk warm-up, resume fingerprint, Ray worker, farm task and the report see one
+    number: ``depth.smoothing`` auto -> DepthParams.smoothing_strength (logged)."""
+    if job.depth.smoothing != AUTO:
+        return job
+    strength = job.depth.smoothing_strength
+    why = "a depth file is trusted" if job.depth.source == "file" else f"depth estimated by {job.depth.source}"
+    log.info("depth smoothing auto: strength %g (%s)", strength, why)
+    return replace(job, depth=replace(job.depth, smoothing=strength))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

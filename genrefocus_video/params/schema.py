@@ -33,6 +33,9 @@ class ParamSpec:
     page: Optional[str] = None  # OFX page / group
     parse: Optional[Callable[[str], Any]] = None  # parser for CLI strings (e.g. "X,Y@F")
     soft_max: Optional[float] = None  # UI slider maximum (OFX display range)
+    #: the leaf also takes the word "auto" (resolved per job, e.g. DepthParams.smoothing_strength);
+    #: this number stands for it where a face holds numbers only (an OFX double slider)
+    auto: Optional[float] = None
 
 
 def param(default: Any = MISSING, help: str = "", *, default_factory: Any = MISSING, **spec: Any) -> Any:
@@ -71,8 +74,11 @@ class Leaf:
 
     @property
     def base_type(self) -> Any:
-        """The type without Optional[...]."""
-        return _strip_optional(self.type)
+        """The type without Optional[...] (and without the ``str`` of "auto" for an auto leaf)."""
+        tp = _strip_optional(self.type)
+        if self.spec.auto is not None and typing.get_origin(tp) in (Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not str)
+        return tp
 
     @property
     def optional(self) -> bool:
@@ -125,6 +131,19 @@ def suggest(key: str, candidates: list[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+AUTO = "auto"
+
+
+def is_auto(spec: ParamSpec, value: Any) -> bool:
+    """True when `value` asks an auto leaf for its automatic value: the word "auto" (any case) or
+    the leaf's number for it (the OFX face's sentinel)."""
+    if spec.auto is None:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() == AUTO
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == spec.auto
+
+
 def coerce(leaf: Leaf, value: Any, source: str) -> Any:
     """Convert and validate one value for a leaf; raise ConfigError naming the key and source."""
     where = f"{source}: '{leaf.path}'"
@@ -133,6 +152,8 @@ def coerce(leaf: Leaf, value: Any, source: str) -> Any:
             return None
         raise ConfigError(f"{where} must not be empty")
     tp = leaf.base_type
+    if is_auto(leaf.spec, value):
+        return AUTO
     try:
         if isinstance(value, str) and leaf.spec.parse is not None:
             value = leaf.spec.parse(value)
@@ -161,7 +182,7 @@ def coerce(leaf: Leaf, value: Any, source: str) -> Any:
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        kind = getattr(tp, "__name__", str(tp))
+        kind = getattr(tp, "__name__", str(tp)) + (f" or '{AUTO}'" if leaf.spec.auto is not None else "")
         detail = f": {exc}" if str(exc) and str(exc) != str(value) else ""
         raise ConfigError(f"{where} expects {kind}, got {value!r}{detail}") from None
     spec = leaf.spec

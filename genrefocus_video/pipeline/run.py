@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..io.frame import ClipInfo
-from ..params import JobParams
+from ..params import JobParams, resolve_auto
 from .loop import LoopResult, Span, run_frames
 from .keep import (can_keep, discard as discard_kept, joinable, keep_failed_pass, kept_error, kept_files, kept_records,
                    resume_single_pass)
@@ -44,6 +44,7 @@ __all__ = ["RunSummary", "planned_chunks", "resolve_executor", "run_job"]
 def run_job(job: JobParams, *, factory: StageFactory = DEFAULT_FACTORY) -> RunSummary:
     """Render `job`; return its summary. Errors are one-line GenRefocusErrors."""
     check_job(job)
+    job = resolve_auto(job)  # decided once: every stage, chunk, resume and the report see the number
     if job.executor.chunks > 1 or job.executor.chunk is not None or job.executor.join:
         return _run_chunked(job, factory)
     return _run_streaming(job, factory)

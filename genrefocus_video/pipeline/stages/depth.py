@@ -78,9 +78,9 @@ def depth_chain(job: Any, info: ClipInfo, lookup: Optional[Any], quiet: bool = T
                 models: Any = None) -> list[Any]:
     """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports)."""
     chain: list[Any] = []
-    if job.depth.smoothing > 0:
+    if job.depth.smoothing_strength > 0:
         chain.append(FlowStage(job.depth.flow_quality))
     chain.append(DepthStage(make_source(job, info, lookup, quiet=quiet, models=models)))
-    if job.depth.smoothing > 0:
-        chain.append(DepthSmoothStage(job.depth.smoothing))
+    if job.depth.smoothing_strength > 0:
+        chain.append(DepthSmoothStage(job.depth.smoothing_strength))
     return chain

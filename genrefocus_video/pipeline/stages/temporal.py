@@ -40,12 +40,12 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     models = DepthModelCache()  # one loaded depth model for the main pass and the focus probes
     stages: list[Any] = []
     follow = job.focus.track == "follow"
-    if job.depth.smoothing > 0 or follow:
+    if job.depth.smoothing_strength > 0 or follow:
         stages.append(FlowStage(job.depth.flow_quality))
     reads_ahead = job.depth.source in ("motion", "model")  # neighbours (motion) or batches (model)
     stages.append(DepthStage(make_source(job, info, lookup if reads_ahead else None, models=models)))
-    if job.depth.smoothing > 0:
-        stages.append(DepthSmoothStage(job.depth.smoothing))
+    if job.depth.smoothing_strength > 0:
+        stages.append(DepthSmoothStage(job.depth.smoothing_strength))
     stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models)))
     if job.depth.preview:
         stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,
