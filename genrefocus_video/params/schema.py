@@ -140,7 +140,11 @@ def is_auto(spec: ParamSpec, value: Any) -> bool:
     if spec.auto is None:
         return False
     if isinstance(value, str):
-        return value.strip().lower() == AUTO
+        word = value.strip().lower()
+        try:
+            return word == AUTO or float(word) == spec.auto
+        except ValueError:
+            return False
     return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) == spec.auto
 
 
