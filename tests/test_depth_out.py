@@ -1,7 +1,8 @@
 """``--depth-out``: the disparity the render used, written as a float32 EXR sequence, round-trips
 exactly through ``--depth``: rendering again from the exported files (as a plain disparity file,
 no smoothing) reproduces the first render bit for bit, for a file source with smoothing and for an
-estimated source (including one whose blur reach the bokeh stage had to clamp)."""
+estimated source (including one whose blur reach the bokeh stage had to clamp). The 16-bit FFV1
+.mkv variant: tests/test_depth_out_video.py."""
 from __future__ import annotations
 
 import os
@@ -114,9 +115,9 @@ def test_chunked_run_writes_the_same_files(shot):
 
 def test_bad_pattern_missing_folder_and_inputs_are_refused(shot, capsys):
     d, clip, depth = shot
-    assert _render(clip, str(d / "bad.mkv"), "--depth", depth, "--k", "6", "--depth-out", str(d / "depth.mkv")) == 2
+    assert _render(clip, str(d / "bad.mkv"), "--depth", depth, "--k", "6", "--depth-out", str(d / "depth.mp4")) == 2
     err = capsys.readouterr().err
-    assert "depth.out" in err and "%04d.exr" in err
+    assert "depth.out" in err and "%04d.exr" in err and ".mkv" in err and err.count("\n") == 1
     # never over an input: the depth sequence being read
     pattern = str(d / "in.%04d.exr")
     assert _render(clip, str(d / "in.mkv"), "--depth", depth, "--k", "6", "--depth-out", pattern) == 0
@@ -157,9 +158,9 @@ def test_ray_streaming_and_chunks_write_the_local_files(shot, tmp_path, monkeypa
     cloudpickle.register_pickle_by_value(kit)
     rt = RayRuntime(None, workers=2).__enter__()
     try:
-        for name, chunks in (("str", 1), ("chk", 2)):
+        for name, chunks, out in (("str", 1, "str.%04d.exr"), ("chk", 2, "chk.%04d.exr"), ("vid", 2, "vid_depth.mkv")):
             job = replace(base, output=replace(base.output, path=str(tmp_path / f"{name}.mkv")),
-                          depth=replace(base.depth, out=f"{name}.%04d.exr"),
+                          depth=replace(base.depth, out=out),
                           executor=replace(base.executor, executor="ray", workers=2, chunks=chunks))
             run_job(job)
     finally:
@@ -170,6 +171,11 @@ def test_ray_streaming_and_chunks_write_the_local_files(shot, tmp_path, monkeypa
     # chunks with smoothing: within the smoother's stated split tolerance (test_pipeline_e2e), same files
     chk = _exported(str(tmp_path / "chk.%04d.exr"))
     assert np.abs(chk - ref).max() <= 1e-3 * float(np.ptp(np.load(depth))) + 1e-6
+    # the 16-bit video of Ray chunks: the chunked EXR export within half a code step
+    from genrefocus_video.io.depth_video import read_coding
+
+    vid = _exported(str(tmp_path / "vid_depth.mkv"))
+    assert np.abs(vid - chk).max() <= read_coding(str(tmp_path / "vid_depth.mkv")).scale / 2 + 1e-6
 
 
 def test_farm_file_resolves_depth_out_beside_it_and_yaml_matches_cli(tmp_path):
@@ -184,7 +190,7 @@ def test_farm_file_resolves_depth_out_beside_it_and_yaml_matches_cli(tmp_path):
     assert job.depth.out == str(tmp_path / "out" / "a_depth.####.exr")
     from genrefocus_video.errors import ConfigError
 
-    (tmp_path / "bad.yaml").write_text((tmp_path / "job.yaml").read_text().replace(".####.exr", ".mkv"))
+    (tmp_path / "bad.yaml").write_text((tmp_path / "job.yaml").read_text().replace(".####.exr", ".mp4"))
     with pytest.raises(ConfigError, match=r"depth.out.*%04d\.exr"):
         load_farm(str(tmp_path / "bad.yaml"))
 

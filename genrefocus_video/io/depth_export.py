@@ -1,5 +1,7 @@
 """Disparity out as an EXR sequence: what ``--depth-out`` writes, and what ``--depth`` reads back exactly.
 
+(A ``.mkv`` target is a 16-bit FFV1 video instead, with its scale in the metadata: io/depth_video.py.)
+
 One float32 channel named ``disparity`` (larger = nearer, in the job's units: 1/m for metric
 sources), so the depth reader's ``channel="auto"`` picks it (io/depthio.py ``DEPTH_CHANNELS``) and
 a compositor shows it by name. float32 holds the renderer's disparity bit for bit: reading it back
@@ -19,14 +21,24 @@ from .paths import PRINTF_PATTERN, extension, normalise_pattern
 CHANNEL = "disparity"
 
 
+def is_depth_video(path: str) -> bool:
+    """``--depth-out`` names one 16-bit FFV1 video (io/depth_video.py) rather than an EXR sequence."""
+    return extension(path) == ".mkv"
+
+
 def check_depth_out(path: str) -> str:
-    """The printf form of a valid ``depth.out`` pattern; ConfigError (one line) otherwise."""
+    """The printf form of a valid ``depth.out`` EXR pattern, or the .mkv path itself; ConfigError (one line)
+    otherwise."""
+    if is_depth_video(path):
+        if PRINTF_PATTERN.findall(normalise_pattern(path)):
+            raise ConfigError(f"'depth.out' {path!r}: a .mkv depth video is one file; drop the frame number")
+        return path
     pat = normalise_pattern(path)
     if extension(path) != ".exr" or len(PRINTF_PATTERN.findall(pat)) != 1:
         stem = path.rsplit(".", 1)[0] if "." in path else path
         raise ConfigError(f"'depth.out' {path!r}: expected an EXR sequence pattern with one frame number, such as "
-                          f"{stem.split('%')[0].rstrip('.#')}.%04d.exr (float32 disparity, one file per frame); "
-                          "a depth video is not written")
+                          f"{stem.split('%')[0].rstrip('.#')}.%04d.exr (float32 disparity, one file per frame), or "
+                          f"a .mkv file such as {stem.split('%')[0].rstrip('.#')}.mkv (16-bit FFV1, scale in its metadata)")
     return pat
 
 

@@ -2,7 +2,9 @@
 
 Sources: an image sequence (EXR, 16-bit PNG, TIFF, PFM, or one .npy per frame; ``%04d``/``####``
 patterns or globs), one image or a 2-D .npy reused for every frame, a 3-D ``N×H×W`` .npy
-(memory-mapped, so it streams), or a greyscale video (the luma plane is read directly).
+(memory-mapped, so it streams), or a greyscale video (the luma plane is read directly); a 16-bit
+disparity video written by ``--depth-out depth.mkv`` is decoded with the scale/offset in its
+metadata (io/depth_video.py).
 
 Values. Float files (EXR/PFM/NPY/float TIFF) are used as stored; integer files give their integer
 code (16-bit PNG 0..65535, video luma range-expanded to 0..2^bits−1), except ``kind=normalized``
@@ -41,6 +43,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from .depth_video import DisparityCoding, read_coding
 from .images import read_image
 from .paths import is_image_path, is_pattern
 from .sequence import _list_frames
@@ -105,6 +108,7 @@ class DepthSequence:
         self._files: Optional[list[tuple[int, str]]] = None
         self._npy: Optional[np.ndarray] = None
         self._video: Optional[_VideoDepth] = None
+        self._coding: Optional[DisparityCoding] = None  # a 16-bit disparity video of --depth-out
         self.n_frames: Optional[int]
         if is_pattern(path):
             self._files = _list_frames(path)
@@ -130,6 +134,9 @@ class DepthSequence:
         else:
             self._video = _VideoDepth(path)
             self.n_frames = self._video.n_frames
+            self._coding = _coded_disparity(path, kind)
+            if self._coding is not None and self._coding.frames is not None:
+                self.n_frames = self._coding.frames
 
     # -- raw values ------------------------------------------------------------------------------
     def _raw(self, index: int) -> tuple[np.ndarray, str, bool]:
@@ -142,6 +149,14 @@ class DepthSequence:
             if a.dtype.kind in "ui":
                 return a.astype(np.float32) / (np.iinfo(a.dtype).max if self.kind == "normalized" else 1), self.path, True
             return a.astype(np.float32), self.path, False
+        if self._video is not None and self._coding is not None:
+            first = self._coding.first
+            if index < first:
+                raise InputError(f"depth {self.path} starts at clip frame {first} (written by a run from --first-frame "
+                                 f"{first}); frame {index} of the clip has no depth")
+            if self.n_frames is not None and index >= first + self.n_frames:
+                raise self._too_short(index)
+            return self._coding.decode(self._video.read(index - first, normalised=False)), self.path, False
         if self._video is not None:
             return self._video.read(index, normalised=self.kind == "normalized"), self.path, True
         assert self._files is not None
@@ -224,7 +239,8 @@ class DepthSequence:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         n = self.n_frames if self.n_frames is not None else 1
-        for i in range(n):
+        first = self._coding.first if self._coding is not None else 0
+        for i in range(first, first + n):
             yield self.read(i)
 
     def close(self) -> None:
@@ -301,6 +317,15 @@ class _VideoDepth:
     def close(self) -> None:
         self._gen = None
         self._reader.close()
+
+
+def _coded_disparity(path: str, kind: str) -> Optional[DisparityCoding]:
+    """The scale/offset of a 16-bit disparity video written by --depth-out (None: a plain video)."""
+    coding = read_coding(path)
+    if coding is not None and kind != "disparity":
+        raise ConfigError(f"depth {path} holds disparity coded by --depth-out (scale/offset in its metadata); "
+                          f"read it with --depth-kind disparity, not {kind}")
+    return coding
 
 
 def open_depth(path: str, *, kind: str = "disparity", near: Optional[float] = None, far: Optional[float] = None,

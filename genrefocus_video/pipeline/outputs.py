@@ -1,6 +1,6 @@
 """Every side output of a job, written one way from what the frame loop saw (:class:`.loop.LoopResult`
 for a single pass, the chunks' :class:`.manifest.ChunkRecord` for a chunked job): the
-before/after image, the contact sheet, the focus-track export and plot.
+before/after image, the contact sheet, the focus-track export and plot, a .mkv ``--depth-out``.
 
 So a single pass, in-process chunks, Ray chunks and farm tasks + ``--join`` write the same
 files: the before/after image is the middle frame's input and rendered output as rendered (not
@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import OutputError
 from ..io.frame import ClipInfo
 from ..params import JobParams
+from .stages.depth_out import finish_depth_video
 
 if TYPE_CHECKING:
     from .loop import LoopResult
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 def write_single_pass_outputs(job: JobParams, info: ClipInfo, result: "LoopResult") -> None:
     """The side outputs of a single pass, from its loop result."""
     write_focus_exports(job, result.focus_rows, result.focus_keys)
+    if result.frames:
+        last = result.last_index if result.last_index is not None else job.input.first_frame + result.frames - 1
+        finish_depth_video(job, info, job.input.first_frame, last)
     if result.before_after is not None and job.output.before_after:
         write_before_after(job.output.before_after, *result.before_after, pixel_aspect=float(info.pixel_aspect))
     if job.output.contact_sheet:
@@ -43,6 +47,7 @@ def write_chunked_outputs(job: JobParams, info: ClipInfo, chunks: Sequence["Chun
     """The side outputs of a chunked job, from its chunks' records (what each chunk's loop result held)."""
     write_focus_exports(job, [row for r in records for row in r.focus_rows],
                         next((r.focus_keys for r in records if r.focus_keys), []))
+    finish_depth_video(job, info, chunks[0].start, chunks[-1].end)
     if job.output.before_after:
         place_before_after(job, next((r.before_after for r in records if r.before_after), None))
     if job.output.contact_sheet:

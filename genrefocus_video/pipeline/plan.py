@@ -166,10 +166,19 @@ def _check_depth_out(job: JobParams) -> None:
     exist: a resumed chunked run or the farm tasks of one job write the same frames again."""
     from ..io.atomic import refuse_inputs_in_pattern
 
+    from ..io.depth_export import is_depth_video
+
     pattern = str(job.depth.out)
     folder = os.path.dirname(os.path.abspath(pattern))
     if not os.path.isdir(folder):
         raise OutputError(f"--depth-out folder {folder} does not exist")
+    if is_depth_video(pattern):  # one video file: neither an input nor the output
+        from ..io.atomic import check_output_path
+
+        if os.path.abspath(pattern) == os.path.abspath(job.output.path):
+            raise OutputError(f"--depth-out {pattern} is the output itself; give the depth video its own name")
+        check_output_path(pattern, overwrite=True, inputs=protected_inputs(job))
+        return
     refuse_inputs_in_pattern(pattern, protected_inputs(job) + (job.output.path,))
 
 

@@ -62,7 +62,8 @@ def build_tail(job: JobParams, info: ClipInfo) -> list[Stage]:
     else:
         stages.append(_builder("genrefocus_video.pipeline.stages.render", "BokehStage")(job, info))
     if job.depth.out:  # last: the disparity as rendered (after the bokeh stage's clamping)
-        stages.append(_builder("genrefocus_video.pipeline.stages.depth_out", "DepthOutStage")(job.depth.out, info))
+        out = "genrefocus_video.pipeline.stages.depth_out"
+        stages.append(_builder(out, "DepthOutStage")(job.depth.out, info, _builder(out, "frames_dir")(job)))
     return stages
 
 
