@@ -4,11 +4,15 @@
   ``depth.source`` (file, motion, marigold; warm-up = the source's, e.g. 8 frames for motion).
 * :class:`DepthSmoothStage` (``depth.smoothing > 0``): flow-guided temporal smoothing
   (depth/temporal.py), warm-up chosen so a chunk matches a sequential run within 1e-3.
-* :func:`depth_chain`: a fresh copy of flow + depth + smoothing, for probes that need the
+* :func:`depth_chain`: a fresh copy of (deblur +) flow + depth + smoothing, for probes that need the
   disparity of frames other than the current one.
+
+With a deblur before depth (stages/aif.py) the depth source estimates on ``rec.aif``
+(:func:`seen_by_depth`).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Optional
 
 import numpy as np
@@ -34,7 +38,7 @@ class DepthStage:
         self.source.reset()
 
     def process(self, rec: FrameRecord) -> FrameRecord:
-        est: DepthEstimate = self.source.estimate(rec)
+        est: DepthEstimate = self.source.estimate(seen_by_depth(rec))
         d = est.disparity
         if d.shape != (rec.frame.height, rec.frame.width):
             raise InputError(f"frame {rec.index}: depth is {d.shape[1]}x{d.shape[0]}, frame is "
@@ -43,6 +47,14 @@ class DepthStage:
         rec.extras["depth"] = dict(est.notes)
         rec.extras["depth_affine"] = bool(est.affine_ambiguous)
         return rec
+
+
+def seen_by_depth(rec: FrameRecord) -> FrameRecord:
+    """The record a depth source estimates on: with a deblur before depth (stages/aif.py) the
+    all-in-focus frame in place of the frame as shot, as the Genfocus reference does."""
+    if rec.aif is None:
+        return rec
+    return FrameRecord(replace(rec.frame, rgb=rec.aif), extras=rec.extras)
 
 
 class DepthSmoothStage:
@@ -75,9 +87,17 @@ class DepthSmoothStage:
 
 
 def depth_chain(job: Any, info: ClipInfo, lookup: Optional[Any], quiet: bool = True,
-                models: Any = None) -> list[Any]:
-    """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports)."""
+                models: Any = None, aif: Any = None) -> list[Any]:
+    """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports).
+    `aif`: the head's stages.aif.AllInFocus (its deblur and cached frames), made here when the job
+    deblurs before depth and none is given."""
+    from .aif import all_in_focus
+
     chain: list[Any] = []
+    aif = aif if aif is not None else all_in_focus(job, info)
+    if aif is not None:  # the probe's depth sees the same deblurred frames as the main pass
+        chain.append(aif.stage())
+        lookup = aif.lookup(lookup) if lookup is not None else None
     if job.depth.smoothing_strength > 0:
         chain.append(FlowStage(job.depth.flow_quality))
     chain.append(DepthStage(make_source(job, info, lookup, quiet=quiet, models=models)))

@@ -2,6 +2,8 @@
 
 ``build_temporal_stages(job, info)`` returns, in order:
 
+0. the deblur stage (:mod:`.aif`), when a deblur runs and depth is estimated: the depth source
+   sees the all-in-focus frame (and reads its neighbours deblurred), the tail deblurs no more.
 1. :class:`~.flow.FlowStage` (when smoothing or subject following needs it): DIS flow t -> t-1
    with its forward-backward mask, and scene-cut detection. warmup 1.
 2. :class:`~.depth.DepthStage`: ``rec.disparity`` + ``rec.depth_confidence`` from the chosen
@@ -22,6 +24,7 @@ from typing import Any, Optional, Sequence
 from ...depth.learned import DepthModelCache
 from ...depth.sources import make_source
 from ...io.frame import ClipInfo
+from .aif import all_in_focus
 from .depth import DepthSmoothStage, DepthStage
 from .flow import FlowStage
 from .focus import FocusStage, focus_rows
@@ -38,15 +41,17 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     """The ordered temporal head of the pipeline for this job (see module doc)."""
     lookup = FrameLookup(job, info)
     models = DepthModelCache()  # one loaded depth model for the main pass and the focus probes
-    stages: list[Any] = []
+    aif = all_in_focus(job, info, size=lookup.size)  # deblur before estimated depth, or None
+    stages: list[Any] = [aif.stage()] if aif is not None else []
     follow = job.focus.track == "follow"
     if job.depth.smoothing_strength > 0 or follow:
         stages.append(FlowStage(job.depth.flow_quality))
     reads_ahead = job.depth.source in ("motion", "model")  # neighbours (motion) or batches (model)
-    stages.append(DepthStage(make_source(job, info, lookup if reads_ahead else None, models=models)))
+    ahead = (aif.lookup(lookup) if aif is not None else lookup) if reads_ahead else None
+    stages.append(DepthStage(make_source(job, info, ahead, models=models)))
     if job.depth.smoothing_strength > 0:
         stages.append(DepthSmoothStage(job.depth.smoothing_strength))
-    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models)))
+    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models, aif=aif)))
     if job.depth.preview:
         stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,
                                         job.depth.preview_limits, pixel_aspect=float(info.pixel_aspect)))
