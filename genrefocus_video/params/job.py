@@ -46,15 +46,16 @@ class JobParams:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def resolve_auto(job: JobParams) -> JobParams:
+def resolve_auto(job: JobParams, say: bool = True) -> JobParams:
     """The job with its "auto" settings decided, once per job before anything is planned, so that
     every stage, chunk warm-up, resume fingerprint, Ray worker, farm task and the report see one
-    number: ``depth.smoothing`` auto -> DepthParams.smoothing_strength (logged)."""
+    number: ``depth.smoothing`` auto -> DepthParams.smoothing_strength (logged when `say`)."""
     if job.depth.smoothing != AUTO:
         return job
     strength = job.depth.smoothing_strength
-    why = "a depth file is trusted" if job.depth.source == "file" else f"depth estimated by {job.depth.source}"
-    log.info("depth smoothing auto: strength %g (%s)", strength, why)
+    if say:
+        why = "a depth file is trusted" if job.depth.source == "file" else f"depth estimated by {job.depth.source}"
+        log.info("depth smoothing auto: strength %g (%s)", strength, why)
     return replace(job, depth=replace(job.depth, smoothing=strength))
 
 

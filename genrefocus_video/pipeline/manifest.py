@@ -18,7 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-from ..params import JobParams
+from ..params import JobParams, resolve_auto
 
 def default_work_dir(output_path: str) -> str:
     """`out.mov.work` beside the output (`out.%04d.exr` -> `out.exr.work`; a video named
@@ -38,7 +38,7 @@ def fingerprint(job: JobParams) -> str:
 
     Taken once per run (:class:`.plan.JobPlan`) and handed to whatever needs it, so that a long
     image sequence is stat-ed once, not once per chunk check."""
-    d = job.to_dict()
+    d = resolve_auto(job, say=False).to_dict()  # auto and the number it stands for are one job
     d.pop("executor", None)
     out = dict(d.get("output", {}))
     for k in ("overwrite", "before_after", "contact_sheet", "contact_frames", "path"):
