@@ -26,11 +26,9 @@ N = 8
 def shot(tmp_path_factory):
     d = tmp_path_factory.mktemp("depthvideo")
     clip = kit.make_clip(str(d / "plate.mkv"), n=N)
-    rng = np.random.default_rng(11)
-    seq = np.empty((N, kit.H, kit.W), np.float32)
-    for i in range(N):  # two layers + noise, a different range per frame
-        seq[i] = 0.2 + 0.6 * (np.arange(kit.W) >= kit.W // 2) + 0.02 * i + 0.05 * rng.random((kit.H, kit.W))
-    np.save(d / "seq.npy", seq)
+    layers = 0.2 + 0.6 * (np.arange(kit.W) >= kit.W // 2)  # two layers + noise, a different range per frame
+    drift = 0.02 * np.arange(N)[:, None, None]
+    np.save(d / "seq.npy", (layers + drift + 0.05 * np.random.default_rng(11).random((N, kit.H, kit.W))).astype(np.float32))
     return d, clip, str(d / "seq.npy")
 
 
