@@ -149,3 +149,33 @@ def test_bad_targets_and_kinds_are_one_line_errors(shot, capsys):
     assert _render(clip, str(d / "k2.mkv"), "--depth", str(d / "k_depth.mkv"), "--depth-kind", "depth") == 2
     err = capsys.readouterr().err
     assert "--depth-kind disparity" in err and err.strip().count("\n") == 0
+
+
+def test_a_failed_pass_keeps_its_depth_frames_and_the_rerun_completes_the_video(shot, tmp_path):
+    """An estimator failure at frame 5 of a single pass: no video yet, frames 0-4 kept with the
+    finished frames; the rerun resumes and writes the video of the unbroken pass."""
+    from test_pipeline_keep import RealFlaky
+
+    from genrefocus_video.errors import JobError
+    from genrefocus_video.params import load_job
+    from genrefocus_video.pipeline.run import run_job
+
+    d, clip, depth = shot
+
+    def job(name):
+        return load_job(None, {"input.path": clip, "output.path": str(tmp_path / f"{name}.mkv"), "output.codec": "ffv1",
+                               "depth.path": depth, "focus.disparity": 0.3, "blur.k": 6, "executor.progress": False,
+                               "executor.executor": "local", "depth.out": str(tmp_path / f"{name}_depth.mkv")})
+
+    run_job(job("clean"))
+    flag = tmp_path / "fail"
+    flag.write_text("1")
+    with pytest.raises(JobError, match="5 finished frames"):
+        run_job(job("out"), factory=RealFlaky(5, str(flag)))
+    assert not os.path.exists(tmp_path / "out_depth.mkv")
+    assert sorted(os.listdir(tmp_path / "out.mkv.work" / "depth_out"))[:5] == [f"{i:08d}.npy" for i in range(5)]
+    flag.unlink()
+    assert run_job(job("out"), factory=RealFlaky(5, str(flag))).frames == N - 5
+    assert np.array_equal(_codes(str(tmp_path / "out_depth.mkv")), _codes(str(tmp_path / "clean_depth.mkv")))
+    assert read_coding(str(tmp_path / "out_depth.mkv")) == read_coding(str(tmp_path / "clean_depth.mkv"))
+    assert not os.path.exists(tmp_path / "out.mkv.work" / "depth_out")

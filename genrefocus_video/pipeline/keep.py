@@ -98,7 +98,9 @@ def joinable(kept: list[ChunkRecord], job: Any, info: Any, last: int) -> list[Ch
 
 
 def discard(work: WorkDir) -> None:
+    """Forget the kept parts, and the frames a .mkv --depth-out kept with them (stages/depth_out.py)."""
     shutil.rmtree(kept_dir(work), ignore_errors=True)
+    shutil.rmtree(os.path.join(work.root, "depth_out"), ignore_errors=True)
 
 
 def keep_failed_pass(plan: JobPlan, work: WorkDir, writer: Any, result: LoopResult, first: int, k: int,

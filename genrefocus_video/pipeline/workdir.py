@@ -152,7 +152,7 @@ class WorkDir:
         old = self.read_json(self.manifest)
         resuming = bool(old and old.get("fingerprint") == fp and old.get("plan") == plan)
         if old and not resuming:
-            for sub in ("chunks", "segments"):
+            for sub in ("chunks", "segments", "depth_out"):  # depth_out: a .mkv --depth-out's kept frames
                 shutil.rmtree(os.path.join(self.root, sub), ignore_errors=True)
         elif resuming:
             self.remove_partials(only)
