@@ -10,7 +10,8 @@ stores no frame count).
 Quantisation (chosen per clip, :meth:`DisparityCoding.for_range`): offset = the smallest disparity
 of the clip, scale = (largest − smallest) / 65535, so the codes span exactly the clip's range and
 a decoded disparity lies within scale/2 of the one rendered: the error is at most
-(max − min)/131070, 7.6e-6 of the clip's disparity range. The codes themselves round-trip exactly
+(max − min)/131070, 7.6e-6 of the clip's disparity range (plus the float32 rounding of the decoded
+value, half an ulp). The codes themselves round-trip exactly
 (FFV1 is lossless). A constant disparity is stored exactly (scale 0). For the exact float32
 disparity, write an EXR sequence instead (io/depth_export.py).
 """
