@@ -2,8 +2,8 @@
 
 Order (DESIGN.md data flow): temporal depth / flow / smoothing / focus stages -> deblur -> bokeh
 (classical :class:`BokehStage` or BokehNet); with estimated depth the deblur runs first, in the
-head, so the depth source sees the all-in-focus frame (``aif``). The list is split in two parts so that executors can
-place them well:
+head, so the depth source sees the all-in-focus frame (``aif``). The list is split in two parts so
+that executors can place them well:
 
 * the **head** (``build_head``): the temporal stages, which must see frames in order;
 * the **tail** (``build_tail``): deblur, bokeh and the ``--depth-out`` writer, normally pure frame stages that may run on any
@@ -16,8 +16,8 @@ piece fails with one clear line instead of an ImportError deep in a worker.
 Modules (each stage is a thin adapter between frame records and a core algorithm):
 ``temporal`` (builds the head, writes its side files), ``flow``, ``depth``, ``probe`` (other
 frames and their disparity), ``focus`` (over :mod:`genrefocus_video.focus`), ``preview``,
-``render`` (classical bokeh, K), ``generative`` (deblur, BokehNet), ``aif`` (deblur before depth), ``depth_out`` (the disparity as
-rendered, written after the bokeh stage).
+``render`` (classical bokeh, K), ``generative`` (deblur, BokehNet), ``aif`` (deblur before
+estimated depth), ``depth_out`` (the disparity as rendered, written after the bokeh stage).
 """
 from __future__ import annotations
 
@@ -53,11 +53,11 @@ def build_tail(job: JobParams, info: ClipInfo) -> list[Stage]:
     stages: list[Stage] = []
     gen = "genrefocus_video.pipeline.stages.generative"
     # deblur before estimated depth runs in the head (stages/aif.py): once per frame, not here again
-    deblur = job.backends.deblur != "none" and not _builder("genrefocus_video.pipeline.stages.aif",
-                                                            "deblur_before_depth")(job)
-    generative = deblur or job.backends.bokeh == "bokehnet"
+    deblur_here = job.backends.deblur != "none" and not _builder("genrefocus_video.pipeline.stages.aif",
+                                                                 "deblur_before_depth")(job)
+    generative = deblur_here or job.backends.bokeh == "bokehnet"
     flux_cache = _builder(gen, "new_flux_cache")() if generative else None  # one FLUX base per worker
-    if deblur:
+    if deblur_here:
         deblur = _builder(gen, "build_deblur_stage")(job, info, flux_cache=flux_cache)
         if deblur is not None:
             stages.append(deblur)
