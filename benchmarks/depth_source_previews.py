@@ -16,12 +16,14 @@ with a 256-colour palette (so each PNG stays under 200 KB):
                 log names it) is saved too, as meridian_motion_fallback.png.
 
 `model` and `marigold` need local weights, which this machine does not have: no image is made.
-Printed per case: the CLI's warnings, and for rgbd_motion the scale-aligned AbsRel of the used
+Printed per case: the CLI's warnings, the depth stages' ms per frame (from the job report; absolute
+and so load-dependent: for orders of magnitude only), and for rgbd_motion the scale-aligned AbsRel of the used
 disparity against the sensor depth on the preview frame (metric check, holes excluded).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -109,6 +111,9 @@ def run_case(name: str, src: str, extra: list[str], images: Path, tmp: Path) -> 
         d = list(seq)[STILL]
     print(f"{name}: {', '.join(saved)}; used disparity at frame {STILL}: "
           f"{np.percentile(d, 1):.3g}..{np.percentile(d, 99):.3g} (1-99 %)")
+    report = json.loads((tmp / f"{name}.mkv.work" / "report.json").read_text())
+    depth = [f"{r['stage']} {r['ms_per_frame']:.0f} ms" for r in report["stages"] if r["stage"].startswith("depth")]
+    print(f"  per frame ({os.getloadavg()[0]:.1f} load, 2 cores): {', '.join(depth)}")
     if name == "rgbd_motion":
         print(f"  scale-aligned AbsRel vs the sensor depth at frame {STILL}: {sensor_absrel(d, STILL):.3f}")
     for line in dict.fromkeys(handler.lines):
