@@ -206,3 +206,23 @@ def test_an_estimator_failure_keeps_the_finished_frames_and_the_rerun_resumes(cl
     # motion depth reads neighbours from the whole clip whatever the range)
     assert np.array_equal(kit.read_all(str(out)), unbroken["frames"][:LAST + 1])
     assert not os.path.exists(kept_dir(WorkDir(str(out) + ".work")))
+
+
+def test_report_rows_count_an_estimates_fixes_and_leave_files_out():
+    """The report's per-frame row: sanitised counts of an estimate (outliers = low + high clamps) and
+    the render's blur-reach clamp; a depth file's notes (no sanitising) give no row."""
+    from genrefocus_video.depth.sanitise import report_row, sanitise_disparity
+    from genrefocus_video.pipeline.summary import depth_estimate_report
+
+    d = np.full((40, 40), 0.5, np.float32)  # 2 wild pixels of 1600: beyond the 0.5-99.5 % range
+    d[0, 0], d[1, 1], d[2, 2] = np.nan, 107.7, -3.0  # the issue's kind of pixels
+    d[10:30, 10:30] = 0.7
+    _, _, counts = sanitise_disparity(d, None)
+    rows = [report_row(4, {"source": "motion", "sanitised": counts, "blur_clamped": 6}),
+            report_row(5, {"source": "motion", "sanitised": dict(counts, nonfinite=0, clamped_low=0, clamped_high=0)})]
+    assert rows == [{"frame": 4, "nonfinite": 1, "outliers": 2, "blur_clamped": 6},
+                    {"frame": 5, "nonfinite": 0, "outliers": 0, "blur_clamped": 0}]
+    assert report_row(4, {"source": "file"}) is None and report_row(4, None) is None
+    rep = depth_estimate_report(rows)
+    assert rep["frames"] == 2 and rep["frames_fixed"] == 1
+    assert rep["pixels"] == {"nonfinite": 1, "outliers": 2, "blur_clamped": 6}
