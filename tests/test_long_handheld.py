@@ -98,6 +98,10 @@ def test_every_frame_is_written_and_the_report_counts_the_estimates_fixes(clip, 
     frames = unbroken["frames"]
     assert frames.shape == (FRAMES, SIZE[1], SIZE[0], 3) and np.isfinite(frames).all()
     assert unbroken["report"]["frames"] == FRAMES
+    import av  # a second decoder: the container holds every frame, not only what our reader returns
+
+    with av.open(str(unbroken["out"])) as c:
+        assert sum(1 for _ in c.decode(video=0)) == FRAMES
     est = unbroken["report"]["depth_estimate"]
     assert [r["frame"] for r in est["per_frame"]] == list(range(FRAMES))
     # the failure: the estimate reaching past the frame at this K is clamped, not refused
