@@ -12,8 +12,9 @@ estimate passes :func:`sanitise_estimate`:
 2. Non-finite pixels (NaN, ±inf) are in-painted from their valid neighbours (normalised Gaussian,
    σ = 2 px; clamped into the range where no neighbour is near); finite pixels outside the range
    are clamped to it. Their confidence becomes 0, so temporal smoothing fills them from the past.
-3. The per-frame counts go into the estimate's notes (``notes["sanitised"]``, for the report), with
-   a warning the first time a source needs it.
+3. The per-frame counts go into the estimate's notes (``notes["sanitised"]``), with a warning the
+   first time a source needs it; :func:`report_row` turns them (and the render's blur-reach
+   clamp, ``notes["blur_clamped"]``) into the frame's row of the job report (``depth_estimate``).
 
 :func:`fit_blur_reach` is the render-time net for estimates: disparities whose blur radius would
 exceed the frame (which the renderer refuses for files) are clamped to the largest radius it
@@ -122,6 +123,17 @@ class SanitisedSource:
                 log.info("frame %d: depth estimate sanitised %s", rec.index, c)
             self.warned = True
         return est
+
+
+def report_row(index: int, notes: Any) -> Optional[dict[str, int]]:
+    """The job report's row for one frame rendered from an estimate: pixels in-painted (non-finite),
+    clamped into the robust range (outliers), clamped to the blur reach at render time. None for
+    depth that was not estimated (a file is used as given)."""
+    if not isinstance(notes, dict) or "sanitised" not in notes:
+        return None
+    c = notes["sanitised"]
+    return {"frame": int(index), "nonfinite": int(c["nonfinite"]), "outliers": int(c["clamped_low"] + c["clamped_high"]),
+            "blur_clamped": int(notes.get("blur_clamped", 0))}
 
 
 def fit_blur_reach(d: np.ndarray, focus_disparity: float, k: float, focus_range: float = 0.0,

@@ -89,7 +89,7 @@ def chunk_record(plan: JobPlan, chunk: Chunk, work: WorkDir, seg: str, result: L
                       start_time=result.start_time, warmup_from=warmup_from, pid=os.getpid(), host=os.uname().nodename,
                       seconds=round(seconds, 4), timings=result.timings.to_dict(),
                       focus_rows=result.focus_rows, focus_values=[[i, a] for i, a in result.focus_values.items()],
-                      focus_keys=[[f, v] for f, v in result.focus_keys])
+                      focus_keys=[[f, v] for f, v in result.focus_keys], depth_rows=result.depth_rows)
     if os.path.isdir(loc):
         rec.files = sorted(f for f in os.listdir(loc) if not f.startswith("."))
     else:
@@ -207,7 +207,8 @@ def render_chunks(plan: JobPlan, factory: StageFactory, work: WorkDir, t_start: 
     rendered = {c.index for c in todo}
     summary.report = write_report(job, work, summary, chunks=[
         {"chunk": r.chunk, "start": r.start, "end": r.end, "frames": r.frames, "seconds": r.seconds, "pid": r.pid,
-         "host": r.host, "resumed": r.chunk not in rendered} for r in ordered])
+         "host": r.host, "resumed": r.chunk not in rendered} for r in ordered],
+        depth_rows=[row for r in ordered for row in r.depth_rows])
     write_chunked_outputs(job, plan.info, chunks, ordered)
     shutil.rmtree(os.path.join(work.root, "segments"), ignore_errors=True)
     return summary

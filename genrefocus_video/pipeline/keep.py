@@ -180,7 +180,8 @@ def resume_single_pass(job: Any, info: Any, total: int, work: WorkDir, kept: lis
     summary = RunSummary(job.output.path, frames, time.perf_counter() - t_start, "local", 1, len(chunks),
                          1 if frames else 0, len(kept), timings=timings)
     summary.report = write_report(job, work, summary, chunks=[
-        {"chunk": r.chunk, "start": r.start, "end": r.end, "frames": r.frames, "resumed": r.chunk < k} for r in records])
+        {"chunk": r.chunk, "start": r.start, "end": r.end, "frames": r.frames, "resumed": r.chunk < k} for r in records],
+        depth_rows=[row for r in records for row in r.depth_rows])
     discard(work)
     return summary
 

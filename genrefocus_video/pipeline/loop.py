@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from ..depth.sanitise import report_row
 from ..errors import InputError
 from ..io.frame import Frame
 from ..record import FrameRecord
@@ -45,6 +46,7 @@ class LoopResult:
     focus_rows: list[dict[str, Any]] = field(default_factory=list)  # the focus stage's row per written frame
     focus_values: dict[int, float] = field(default_factory=dict)  # frame -> focus disparity it was rendered with
     focus_keys: list[tuple[float, float]] = field(default_factory=list)  # (frame, value) of focus keyframes
+    depth_rows: list[dict[str, int]] = field(default_factory=list)  # estimated depth's per-frame fixes (report)
     before_after: Optional[tuple[np.ndarray, np.ndarray]] = None  # (input, output) linear RGB of `span.middle`
     preview: Optional[str] = None  # the depth preview (or preview segment) written
     last_index: Optional[int] = None  # clip index of the last frame written
@@ -140,6 +142,9 @@ def _observe(rec: FrameRecord, span: Span, result: LoopResult) -> None:
         result.focus_rows.append({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
     if rec.focus_disparity is not None:
         result.focus_values[rec.index] = float(rec.focus_disparity)
+    depth_row = report_row(rec.index, rec.extras.get("depth"))
+    if depth_row is not None:
+        result.depth_rows.append(depth_row)
     if span.middle is not None and result.before_after is None and rec.index >= span.middle:
         result.before_after = (rec.frame.rgb, rec.output)
 

@@ -102,6 +102,7 @@ class ChunkRecord:
     focus_rows: list[dict[str, Any]] = field(default_factory=list)  # the focus track of these frames
     focus_values: list[list[float]] = field(default_factory=list)  # [frame, focus disparity] per frame
     focus_keys: list[list[float]] = field(default_factory=list)  # [frame, value] of the focus keyframes
+    depth_rows: list[dict[str, Any]] = field(default_factory=list)  # estimated depth's per-frame fixes (report)
     before_after: Optional[str] = None  # the before/after PNG, when the job's middle frame is here
 
     def segment_intact(self, frames: int) -> bool:

@@ -99,7 +99,8 @@ def _run_streaming(job: JobParams, factory: StageFactory) -> RunSummary:
     write_single_pass_outputs(job, info, result)
     last = first + result.frames - 1
     summary.report = write_report(job, work, summary, chunks=[{"chunk": 0, "start": first, "end": last,
-                                                               "frames": result.frames}])
+                                                               "frames": result.frames}],
+                                  depth_rows=result.depth_rows)
     work.log(0, f"streamed {result.frames} frames in {summary.seconds:.2f} s with {executor.name} x{summary.workers}")
     return summary
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from ..params import JobParams
 from .report import Timings, build_report, write_json_atomic
@@ -58,13 +58,26 @@ class RunSummary:
         return "; ".join(parts)
 
 
-def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]]) -> Optional[str]:
+def depth_estimate_report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The report's ``depth_estimate``: every frame rendered from estimated depth with the pixels
+    the estimate's sanitising in-painted / clamped and the render clamped to the blur reach
+    (depth/sanitise.py), and the totals. A user's depth file has none (it is used as given)."""
+    keys = ("nonfinite", "outliers", "blur_clamped")
+    return {"frames": len(rows), "frames_fixed": sum(1 for r in rows if any(r[k] for k in keys)),
+            "pixels": {k: sum(r[k] for r in rows) for k in keys}, "per_frame": list(rows)}
+
+
+def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]],
+                 depth_rows: Sequence[dict[str, Any]] = ()) -> Optional[str]:
+    """Write ``report.json`` in the work folder; `depth_rows`: estimated depth's per-frame counts."""
     try:
         work.prepare()
+        extra = {"startup_seconds": round(s.startup_seconds, 3), "chunks_rendered": s.chunks_rendered,
+                 "chunks_skipped": s.chunks_skipped}
+        if depth_rows:
+            extra["depth_estimate"] = depth_estimate_report(sorted(depth_rows, key=lambda r: r["frame"]))
         data = build_report(job=job.to_dict(), output=s.output, frames=s.frames, wall_s=s.seconds,
-                            timings=s.timings, executor=s.executor, workers=s.workers, chunks=chunks,
-                            extra={"startup_seconds": round(s.startup_seconds, 3),
-                                   "chunks_rendered": s.chunks_rendered, "chunks_skipped": s.chunks_skipped})
+                            timings=s.timings, executor=s.executor, workers=s.workers, chunks=chunks, extra=extra)
         write_json_atomic(work.report, data)
         return work.report
     except OSError as exc:  # the render itself succeeded: say so, do not fail the job

@@ -11,6 +11,8 @@ import math
 import time
 from typing import Optional
 
+import numpy as np
+
 from ...depth.sanitise import fit_blur_reach
 from ...errors import ConfigError, InputError
 from ...io.frame import ClipInfo
@@ -93,7 +95,10 @@ class BokehStage:
         rec.k = k
         focus_range = float(rec.focus_range) if rec.focus_range is not None else float(self.job.focus.range)
         if (rec.extras.get("depth") or {}).get("estimated"):  # an estimate never sinks a job (depth/sanitise.py)
-            rec.disparity = fit_blur_reach(rec.disparity, a, k, focus_range, rec.index)
+            fitted = fit_blur_reach(rec.disparity, a, k, focus_range, rec.index)
+            if fitted is not rec.disparity:  # the report's per-frame count (depth/sanitise.py report_row)
+                rec.extras["depth"]["blur_clamped"] = int(np.count_nonzero(fitted != rec.disparity))
+            rec.disparity = fitted
         try:
             if rec.frame.alpha is not None and self.job.render.alpha == "defocus":
                 rec.output, rec.output_alpha = render_bokeh_rgba(rec.sharp, rec.frame.alpha, rec.disparity, a, k,
