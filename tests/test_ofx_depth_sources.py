@@ -154,3 +154,30 @@ def test_missing_model_weights_reach_the_host_message_suite(built, bridge_dir, p
     assert len(lines) == 1, proc.stdout
     assert "GenRefocus: frame 0: bridge failed:" in lines[0] and str(missing) in lines[0], lines[0]
     assert not (tmp_path / "o_0.pfm").exists()
+
+
+def test_bridge_loads_the_model_once_and_predicts_one_new_frame_per_step(pan_clip, tiny_model):
+    """In one bridge process the weights load once (shared by every request), and a host stepping
+    from t to t+1 makes one new prediction (the rest of the window is cached by frame content); the
+    cached result equals a fresh bridge's."""
+    from genrefocus_video.depth.sources import SOURCES
+    from genrefocus_video.ofx import protocol as P
+    from genrefocus_video.ofx.renderer import Renderer
+
+    _, frames = pan_clip
+    h, w = frames.shape[1:3]
+    params = {"depth_source": SOURCES.index("model"), "depth_model": str(tiny_model), "blur_k": 5.0,
+              "focus_from_point": False, "focus_disparity": 1.0}
+
+    def request(r: Renderer, t: int) -> np.ndarray:
+        req = P.RenderRequest(w, h, 0, dict(params), (0.0, 0.0), False, time=float(t), sent_sources=t + 1)
+        return r.render(req, [frames[i] for i in range(t, -1, -1)], [])
+
+    bridge = Renderer()
+    request(bridge, 5)
+    predictions = bridge.estimates["models"].predictions
+    before = predictions.misses
+    out = request(bridge, 6)
+    assert bridge.estimates["models"].models.loads == 1
+    assert predictions.misses - before == 1  # frame 6 only: frames 0..5 were predicted for frame 5
+    np.testing.assert_array_equal(out, request(Renderer(), 6))

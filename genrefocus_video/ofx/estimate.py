@@ -168,7 +168,8 @@ def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np
         return window[i] if 0 <= i < len(window) else None
 
     reads_ahead = job.depth.source in ("motion", "model")  # as the CLI's head builds it
-    source = make_source(job, info, lookup if reads_ahead else None, models=caches["models"])
+    # quiet: every request repeats most of the previous one's window; notices go to the log at INFO
+    source = make_source(job, info, lookup if reads_ahead else None, quiet=True, models=caches["models"])
     if job.depth.source == "motion":
         salt = ("motion", job.depth.static_fallback, float(pixel_aspect))
         source = CachedEstimates(source, window, first, source_reach("motion"), caches["estimates"], salt)
