@@ -68,6 +68,22 @@ def test_motion_source_reach_is_its_history_and_look_ahead():
     assert source_reach("file") == (0, 0)
 
 
+def test_sources_table_is_generated_from_the_sources_and_the_schema():
+    """sources.tsv (what the plugin reads at Load): one row per Depth Source choice with its reach and
+    the smoothing strength the schema's default Depth Smoothing gives it."""
+    from genrefocus_video.depth.sources import SOURCES
+    from genrefocus_video.ofx.estimate import to_sources_tsv
+    from genrefocus_video.params import JobParams
+    from genrefocus_video.params.schema import with_overrides
+
+    rows = [line.split("\t") for line in to_sources_tsv().splitlines() if not line.startswith("#")]
+    assert [r[0] for r in rows] == list(SOURCES)
+    for name, before, after, smoothing in rows:
+        assert (int(before), int(after)) == source_reach(name)
+        depth = with_overrides(JobParams(), {"depth.source": name}, "test").depth
+        assert float(smoothing) == float(getattr(depth, "smoothing_strength", depth.smoothing))
+
+
 def test_motion_depth_without_depth_clip_equals_the_cli(built, bridge_dir, pan_clip, tmp_path):
     """Depth Source = motion, no Depth clip: every frame equals the CLI's --depth-source motion frame
     within 1e-5 (the estimate at t reads frames t-8..t+8, which the plugin declares and fetches:

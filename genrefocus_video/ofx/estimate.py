@@ -53,10 +53,21 @@ def source_reach(source: str) -> tuple[int, int]:
     return 0, 0  # file: the host's Depth clip at the frames smoothing reads
 
 
+def default_smoothing(source: str) -> float:
+    """The smoothing strength the schema's default Depth Smoothing gives `source` (where the schema
+    resolves a default "auto" per source, DepthParams.smoothing_strength; else the default number)."""
+    from ..params.depth import DepthParams
+
+    d = DepthParams(source=source)
+    return float(getattr(d, "smoothing_strength", d.smoothing))
+
+
 def to_sources_tsv() -> str:
-    """The bundle resource sources.tsv: 'source<TAB>before<TAB>after' per depth source choice."""
-    return "# depth source\tframes before t\tframes after t its estimate reads (genrefocus_video.ofx.estimate)\n" + \
-        "".join(f"{s}\t{b}\t{a}\n" for s in SOURCES for b, a in [source_reach(s)])
+    """The bundle resource sources.tsv, per depth source choice: 'source<TAB>before<TAB>after<TAB>
+    default smoothing' (the plugin's strength for a Depth Smoothing below 0, the OFX face of "auto")."""
+    return "# depth source\tframes before t\tframes after t its estimate reads\tdefault smoothing " \
+        "(genrefocus_video.ofx.estimate)\n" + \
+        "".join(f"{s}\t{b}\t{a}\t{default_smoothing(s)!r}\n" for s in SOURCES for b, a in [source_reach(s)])
 
 
 class CachedModel:

@@ -18,6 +18,7 @@ static int g_nwarmup;
 static struct {
   char name[32];
   int before, after;
+  double default_smoothing;
 } g_sources[MAX_SOURCES];
 static int g_nsources;
 
@@ -58,8 +59,8 @@ static int load_sources(const char *resources) {
   while (fgets(line, sizeof(line), f)) {
     if (line[0] == '#' || line[0] == '\n') continue;
     if (g_nsources >= MAX_SOURCES ||
-        sscanf(line, "%31[^\t]\t%d\t%d", g_sources[g_nsources].name, &g_sources[g_nsources].before,
-               &g_sources[g_nsources].after) != 3 ||
+        sscanf(line, "%31[^\t]\t%d\t%d\t%lf", g_sources[g_nsources].name, &g_sources[g_nsources].before,
+               &g_sources[g_nsources].after, &g_sources[g_nsources].default_smoothing) != 4 ||
         g_sources[g_nsources].before < 0 || g_sources[g_nsources].after < 0 ||
         g_sources[g_nsources].before > MAX_WARMUP || g_sources[g_nsources].after > MAX_WARMUP) {
       fclose(f);
@@ -80,11 +81,13 @@ int smoothing_warmup(double s) {
   return w;
 }
 
-void source_reach(const char *name, int *before, int *after) {
+void source_reach(const char *name, int *before, int *after, double *default_smoothing) {
   *before = *after = 0;
+  *default_smoothing = 0.0;
   for (int i = 0; name && i < g_nsources; i++)
     if (!strcmp(g_sources[i].name, name)) {
       *before = g_sources[i].before, *after = g_sources[i].after;
+      *default_smoothing = g_sources[i].default_smoothing;
       return;
     }
 }

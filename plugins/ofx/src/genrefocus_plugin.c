@@ -433,8 +433,11 @@ static void frame_window(const Instance *inst, const Values *v, OfxTime t, Windo
   int est = estimating(v);
   if (k_value(v) == 0.0 || (!est && !depth_connected(inst))) return;
   int before = 0, after = 0;
-  if (est) source_reach(depth_source(v), &before, &after);
-  OfxTime lo = t - before - (g_smooth >= 0 ? smoothing_warmup(v->d[g_smooth][0]) : 0), hi = t + after;
+  double auto_s = 0.0, s = g_smooth >= 0 ? v->d[g_smooth][0] : 0.0;
+  source_reach(depth_source(v), &before, &after, &auto_s);
+  if (!est) before = after = 0;
+  if (s < 0) s = auto_s; /* "auto": the strength the bridge resolves for this source */
+  OfxTime lo = t - before - smoothing_warmup(s), hi = t + after;
   double range[2];
   if (clip_range(est ? inst->src : inst->depth, range)) {
     if (lo < range[0]) lo = range[0] < t ? range[0] : t;
