@@ -197,3 +197,34 @@ def test_bridge_loads_the_model_once_and_predicts_one_new_frame_per_step(pan_cli
     assert bridge.estimates["models"].models.loads == 1
     assert predictions.misses - before == 1  # frame 6 only: frames 0..5 were predicted for frame 5
     np.testing.assert_array_equal(out, request(Renderer(), 6))
+
+
+def test_motion_window_estimates_one_new_frame_per_step(lfbench):
+    """A full motion window [t - 8, t + 8] primes the pair history with t - 8 .. t - 1 and estimates t
+    alone (what the CLI's run computes at t: every estimate has its whole history); a host stepping
+    to t + 1 makes one new estimate and re-renders of a window make none."""
+    from lfbench_motion_clips import render_clip
+
+    from genrefocus_video.depth.sources import SOURCES
+    from genrefocus_video.ofx import protocol as P
+    from genrefocus_video.ofx.renderer import Renderer
+
+    frames = render_clip(3, (64, 48), 18, "pan")["aif"].astype(np.float32)
+    h, w = frames.shape[1:3]
+    before, after = source_reach("motion")
+    params = {"depth_source": SOURCES.index("motion"), "blur_k": 5.0, "focus_from_point": False,
+              "focus_disparity": 0.9}
+    bridge = Renderer()
+
+    def request(t: int, k: float = 5.0) -> np.ndarray:
+        req = P.RenderRequest(w, h, 0, dict(params, blur_k=k), (0.0, 0.0), False, time=float(t),
+                              sent_sources=before + 1 + after, frames_after=after)
+        return bridge.render(req, [frames[i] for i in range(t, t - before - 1, -1)], [],
+                             [frames[i] for i in range(t + 1, t + 1 + after)])
+
+    request(8)
+    estimates = bridge.estimates["estimates"]
+    assert estimates.misses == 1  # frame 8 only: 0..7 primed its history
+    request(9)
+    request(9, k=7.0)
+    assert estimates.misses == 2

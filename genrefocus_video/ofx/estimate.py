@@ -27,6 +27,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..depth.sources import SOURCES, DepthEstimate
+from ..depth.temporal import warmup_frames
 from ..io.frame import ClipInfo, Frame
 from ..pipeline.stages.depth import DepthSmoothStage, DepthStage
 from ..record import FrameRecord
@@ -124,7 +125,8 @@ class CachedModels:
 class CachedEstimates:
     """A motion source whose estimate of frame j is kept, keyed by the content of every frame it
     can see (j's history since the window start, capped at its reach, and the frames after j up to
-    its reach): the estimate is a function of exactly those, so a hit is the very array it computes."""
+    its reach): the estimate is a function of exactly those, so a hit is the very array it computes.
+    :meth:`prime` feeds a frame to the history without estimating it (its estimate is not needed)."""
 
     def __init__(self, inner: Any, window: Sequence[np.ndarray], first: int, reach: tuple[int, int],
                  cache: ArrayCache, salt: tuple) -> None:
@@ -141,18 +143,29 @@ class CachedEstimates:
         key = (self.salt, j - lo, tuple(content_key(self.window[i]) for i in range(lo, hi + 1)))
         hit = self.cache.get(key)
         if hit is not None:
-            self._remember(rec)
+            self.prime(rec)
             return DepthEstimate(hit[0], hit[1], dict(hit[2]), hit[3])
         est = self.inner.estimate(rec)
         est.disparity.flags.writeable = est.confidence.flags.writeable = False  # shared by later requests
         self.cache.put(key, (est.disparity, est.confidence, dict(est.notes), est.affine_ambiguous))
         return est
 
-    def _remember(self, rec: FrameRecord) -> None:
+    def prime(self, rec: FrameRecord) -> None:
         """Keep the source's history as if it had estimated `rec` (later frames pair against it)."""
         from ..flow import to_gray8
 
         self.inner.inner.history.append((rec.index, to_gray8(rec.frame.rgb)))
+
+
+def _primed_frames(n: int, history: int, smoothing_warmup: int) -> int:
+    """How many of a window's n frames up to t only prime a history-only source (motion).
+
+    A full window (n = history + W + 1) estimates frames t − W … t, each with its whole history
+    before it, as the CLI's run does, and the smoothing starts at t − W (the CLI's chunk warm-up): so
+    frame j's estimate is the same in every window that holds it (cached once, one new estimate per
+    step). A window cut short (the clip's start, a frame the host did not deliver) estimates and
+    smooths every frame from its start: a CLI run starting there, exactly."""
+    return history if n >= history + smoothing_warmup + 1 else 0
 
 
 def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np.ndarray], time: float,
@@ -181,9 +194,11 @@ def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np
     reads_ahead = job.depth.source in ("motion", "model")  # as the CLI's head builds it
     # quiet: every request repeats most of the previous one's window; notices go to the log at INFO
     source = make_source(job, info, lookup if reads_ahead else None, quiet=True, models=caches["models"])
+    primed = 0  # leading frames only fed to the source's history (their estimates are not needed)
     if job.depth.source == "motion":
         salt = ("motion", job.depth.static_fallback, float(pixel_aspect))
         source = CachedEstimates(source, window, first, source_reach("motion"), caches["estimates"], salt)
+        primed = _primed_frames(n, source_reach("motion")[0], warmup_frames(float(job.depth.smoothing)))
     chain: list[Any] = []
     if job.depth.smoothing > 0:
         chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"]))
@@ -193,6 +208,9 @@ def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np
     rec = None
     for i in range(n):  # oldest first, as the CLI's frame loop feeds them
         rec = FrameRecord(Frame(first + i, window[i]))
+        if i < primed:
+            source.prime(rec)
+            continue
         for stage in chain:
             rec = stage.process(rec)
     assert rec is not None and rec.disparity is not None
