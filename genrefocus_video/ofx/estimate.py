@@ -86,24 +86,15 @@ class CachedModel:
     def predict(self, frames: Sequence[np.ndarray], width_over_focal: Optional[float] = None) -> list[Any]:
         out = []
         for f in frames:  # one by one: a batch would change nothing but rounding, and hits are the common case
-            key = ("model", str(self._model.path), width_over_focal, content_key(f))
+            key = ("model", str(self._model.path), str(self._model.device), width_over_focal, content_key(f))
             hit = self._cache.get(key)
             if hit is None:
-                hit = self._model.predict([f], width_over_focal)[0]
-                self._cache.put(key, _Prediction(hit))
-            else:
-                hit = hit.value
-            out.append(hit)
+                pred = self._model.predict([f], width_over_focal)[0]
+                pred.disparity.flags.writeable = False  # shared by later requests
+                hit = (pred.disparity, pred)  # the cache sizes an entry by its arrays
+                self._cache.put(key, hit)
+            out.append(hit[1])
         return out
-
-
-class _Prediction(tuple):
-    """A ModelDepth in the cache (sized by its disparity)."""
-
-    def __new__(cls, value: Any) -> "_Prediction":
-        obj = super().__new__(cls, (value.disparity,))
-        obj.value = value
-        return obj
 
 
 class CachedModels:
