@@ -46,8 +46,8 @@ demo: venv
 # ThreadSanitizer (host render threads); each skips with its reason where the runtime is missing.
 test: venv ofx
 	$(PY) -m pytest -q -p no:cacheprovider
-	GENREFOCUS_OFX_SANITIZE=address $(PY) -m pytest -q -p no:cacheprovider -rs tests/test_ofx_host.py
-	GENREFOCUS_OFX_SANITIZE=thread $(PY) -m pytest -q -p no:cacheprovider -rs tests/test_ofx_host.py
+	GENREFOCUS_OFX_SANITIZE=address $(PY) -m pytest -q -p no:cacheprovider -rs tests/test_ofx_host.py tests/test_ofx_depth_sources.py
+	GENREFOCUS_OFX_SANITIZE=thread $(PY) -m pytest -q -p no:cacheprovider -rs tests/test_ofx_host.py tests/test_ofx_depth_sources.py
 
 bench: venv ofx
 	$(PY) benchmarks/run_all.py

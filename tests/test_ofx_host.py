@@ -142,7 +142,7 @@ def write_anim(path: Path, lines: list[str]) -> Path:
 
 # ------------------------------------------------------------------------------ description
 KIND_TO_OFX = {"double": "OfxParamTypeDouble", "int": "OfxParamTypeInteger", "choice": "OfxParamTypeChoice",
-               "boolean": "OfxParamTypeBoolean", "double2d": "OfxParamTypeDouble2D"}
+               "boolean": "OfxParamTypeBoolean", "double2d": "OfxParamTypeDouble2D", "string": "OfxParamTypeString"}
 
 
 def test_descriptor_covers_exactly_the_schema_ofx_leaves():
@@ -155,8 +155,11 @@ def test_descriptor_covers_exactly_the_schema_ofx_leaves():
         if leaf.spec.choices:
             assert p.kind == "choice" and p.choices == tuple(leaf.spec.choices) and p.default == leaf.default
             continue
-        expected_kind = {bool: "boolean", int: "int", float: "double"}[leaf.base_type]
+        expected_kind = {bool: "boolean", int: "int", float: "double", str: "string"}[leaf.base_type]
         assert p.kind == expected_kind
+        if p.kind == "string":  # a path: empty = the schema's "not given"
+            assert p.default == (leaf.default or "") and p.min is None and p.max is None
+            continue
         if leaf.spec.auto is not None:  # "auto" is the sentinel number at the slider's lower end
             assert p.min == leaf.spec.auto and p.max == leaf.spec.max and p.default == leaf.spec.auto
             continue
@@ -194,6 +197,9 @@ def test_host_sees_parameters_generated_from_schema(built, bridge_dir, tmp_path,
         assert d["label"] == [p.label] and d["hint"] == [p.hint] and d["script_name"] == [p.name]
         if p.kind == "choice":
             assert d["choices"] == list(p.choices) and d["default"] == [p.choices.index(p.default)]
+        elif p.kind == "string":  # a folder path, held for the whole clip
+            assert d["default"] == [p.default] and d["string_mode"] == ["OfxParamStringIsDirectoryPath"]
+            assert d["animates"] == [0]
         elif p.kind == "double2d":
             assert d["double_type"] == ["OfxParamDoubleTypeXYAbsolute"]
             assert d["coordinates"] == ["OfxParamCoordinatesNormalised"] and d["default"] == list(p.default)
@@ -615,7 +621,7 @@ def test_bridge_error_reaches_the_host_message_suite(built, bridge_dir, scene, t
     ("silent", "did not answer within"),
     ("garbage", "malformed reply"),
     ("oversized", "malformed reply"),
-    ("version 1", "the running bridge speaks protocol version 1, this plugin 2"),  # a bridge from before v2
+    ("version 2", "the running bridge speaks protocol version 2, this plugin 3"),  # a bridge from before v3
 ])
 def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_path, behaviour, message):
     """A bridge that hangs or answers nonsense: the render fails cleanly, bounded by the timeout."""
@@ -638,9 +644,9 @@ def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_p
             if behaviour == "garbage":
                 c.sendall(b"HELLO, WORLD" + b"x" * 20)
             elif behaviour == "oversized":
-                c.sendall(struct.pack("<4sHHI", b"GRFX", 2, 4, 100 * 1024 * 1024))
-            elif behaviour == "version 1":
-                c.sendall(struct.pack("<4sHHI", b"GRFX", 1, 4, 2) + b"{}")
+                c.sendall(struct.pack("<4sHHI", b"GRFX", 3, 4, 100 * 1024 * 1024))
+            elif behaviour == "version 2":
+                c.sendall(struct.pack("<4sHHI", b"GRFX", 2, 4, 2) + b"{}")
 
     threading.Thread(target=serve, daemon=True).start()
     anim = write_anim(tmp_path / "anim.txt", ["0 blur_k 5"])

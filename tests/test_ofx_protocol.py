@@ -173,6 +173,10 @@ def test_truncated_message_is_rejected(server):
     ({}, 0, "exactly one shared-memory descriptor"),
     ({}, 2, "exactly one shared-memory descriptor"),
     ({"width": W * 4}, 1, "layout needs"),  # the descriptor is smaller than the claimed frame
+    ({"frames_after": 1}, 1, "'frames_after' needs 'source_frames'"),
+    ({"source_frames": 2}, 1, "does not match the 1 depth frames"),  # a depth window: one source per depth
+    ({"source_frames": 1, "frames_after": 1}, 1, "'frames_after' = 1 outside [0, 0]"),  # t itself is sent
+    ({"depth_frames": 0, "source_frames": 3, "frames_after": 1}, 1, "layout needs"),  # 3 sources do not fit
 ])
 def test_inconsistent_render_requests_are_rejected(server, over, nfds, reason):
     _, _, fd = pixels()

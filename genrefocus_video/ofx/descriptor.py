@@ -1,7 +1,8 @@
 """The OFX plugin description, generated from the one parameter schema.
 
 Every schema leaf with ``ofx=True`` becomes one OFX parameter: ``float`` → Double, ``int`` →
-Integer, ``bool`` → Boolean, a leaf with ``choices`` → Choice. Name = dotted path with ``_``
+Integer, ``bool`` → Boolean, ``str`` → String (a path; empty = not given), a leaf with
+``choices`` → Choice. Name = dotted path with ``_``
 (``aperture.rotation_deg`` → ``aperture_rotation_deg``), label from the CLI flag, hint = help,
 page = ``spec.page``, hard range = ``min``/``max``, slider range = ``soft_max`` where given.
 A leaf that also takes "auto" (``spec.auto``, e.g. Depth Smoothing) is a Double whose range starts
@@ -40,7 +41,7 @@ PLUGIN_VERSION = (1, 0)
 FOCUS_POINT = "focus_point"
 FOCUS_FROM_POINT = "focus_from_point"
 
-KINDS = ("double", "int", "choice", "boolean", "double2d")
+KINDS = ("double", "int", "choice", "boolean", "double2d", "string")
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ def _from_leaf(leaf: Leaf) -> OfxParam:
         return OfxParam(kind="choice", default=choice, choices=tuple(spec.choices), **common)
     if tp is bool:
         return OfxParam(kind="boolean", default=bool(default), **common)
+    if tp is str:  # a folder or file path ("" = not given)
+        return OfxParam(kind="string", default=default or "", **common)
     if tp in (int, float):
         lo, hi = spec.min, spec.max
         if spec.auto is not None:  # "auto" is the leaf's sentinel number, the slider's lower end
@@ -166,6 +169,8 @@ def to_tsv(params: Optional[list[OfxParam]] = None) -> str:
             default = "1" if p.default else "0"
         elif p.kind == "double2d":
             default = f"{float(p.default[0])!r},{float(p.default[1])!r}"
+        elif p.kind == "string":
+            default = _clean(p.default)
         else:
             default = _num(p.default)
         if any("|" in c for c in p.choices):
@@ -210,6 +215,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--tsv", help="write the bundle resource (params.tsv) here")
     ap.add_argument("--json", help="write the description as JSON here ('-' = stdout)")
     ap.add_argument("--warmup-tsv", help="write the smoothing warm-up table (warmup.tsv) here")
+    ap.add_argument("--sources-tsv", help="write the frames each depth source reads (sources.tsv) here")
     args = ap.parse_args(argv)
     params = describe_params()
     if args.tsv:
@@ -222,6 +228,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         with open(tmp, "w") as fh:
             fh.write(to_warmup_tsv())
         os.replace(tmp, args.warmup_tsv)
+    if args.sources_tsv:
+        from .estimate import to_sources_tsv
+
+        tmp = args.sources_tsv + ".tmp"
+        with open(tmp, "w") as fh:
+            fh.write(to_sources_tsv())
+        os.replace(tmp, args.sources_tsv)
     if args.json:
         text = json.dumps([p.to_json() for p in params], indent=1)
         if args.json == "-":

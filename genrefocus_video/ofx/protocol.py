@@ -1,18 +1,19 @@
-"""The bridge wire protocol (version 2): small framed messages on a Unix stream socket.
+"""The bridge wire protocol (version 3): small framed messages on a Unix stream socket.
 
 Every message is a 12-byte header followed by a UTF-8 JSON object::
 
     offset 0  4 bytes  magic b"GRFX"
-    offset 4  u16 LE   protocol version (2)
+    offset 4  u16 LE   protocol version (3)
     offset 6  u16 LE   message type (MSG_*)
     offset 8  u32 LE   payload length in bytes (<= MAX_PAYLOAD)
 
 Pixels never travel in the stream. A RENDER request carries exactly one file descriptor in
 SCM_RIGHTS ancillary data: an anonymous shared-memory file (memfd) that holds, contiguous and
-float32 little-endian, ``max(depth_frames, 1)`` source RGB frames (H×W×3 each, rows top to
-bottom; frame t first, then t−1, t−2, ...), ``depth_frames`` disparity planes (H×W each, same
-frames, same order: depth smoothing runs the CLI's flow + smoothing stages over the window, oldest
-first) and room for the output RGB (H×W×3), which the server writes in place before replying RENDER_OK. With ``"alpha": true``
+float32 little-endian, ``source_frames`` source RGB frames (H×W×3 each, rows top to bottom;
+frame t first, then t−1, t−2, ..., then the ``frames_after`` frames t+1, t+2, ... that an estimated
+depth source reads; default ``max(depth_frames, 1)`` and 0), ``depth_frames`` disparity planes (H×W
+each, frames t, t−1, ...: depth smoothing runs the CLI's flow + smoothing stages over the window,
+oldest first; 0 when the bridge estimates depth from the source frames) and room for the output RGB (H×W×3), which the server writes in place before replying RENDER_OK. With ``"alpha": true``
 two H×W planes follow: the source alpha and room for the output alpha (the RGB planes are then
 premultiplied when ``"premultiplied": true``, as the host delivered them, and returned the same way). Passing a descriptor
 (not a name) means no other process can open the pixels, and nothing is left in /dev/shm.
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 MAGIC = b"GRFX"
-VERSION = 2  # 2: the window of earlier frames carries source RGB as well as depth
+VERSION = 3  # 2: the window of earlier frames carries source RGB as well as depth; 3: source_frames, frames_after
 HEADER = struct.Struct("<4sHHI")
 MAX_PAYLOAD = 64 * 1024
 MAX_SIDE = 32768
@@ -149,6 +150,8 @@ class RenderRequest:
     pixel_aspect: float = 1.0  # the source image's kOfxImagePropPixelAspectRatio
     alpha: bool = False  # source alpha plane sent, output alpha plane expected
     premultiplied: bool = False  # RGB planes are premultiplied by that alpha (the host's convention)
+    sent_sources: Optional[int] = None  # source RGB frames sent (None: one per depth frame, at least t)
+    frames_after: int = 0  # of them, frames after t (an estimated source's look-ahead), sent last
 
     @property
     def pixels(self) -> int:
@@ -156,8 +159,8 @@ class RenderRequest:
 
     @property
     def source_frames(self) -> int:
-        """Source RGB frames sent: one per depth frame (the window t, t-1, ...), at least frame t."""
-        return max(self.depth_frames, 1)
+        """Source RGB frames sent: t, t-1, ... (one per depth frame, at least t), then t+1, ..."""
+        return self.sent_sources if self.sent_sources is not None else max(self.depth_frames, 1)
 
     def layout(self) -> tuple[int, int, int, int]:
         """(source offset, depth offset, output offset, total bytes) in the shared buffer."""
@@ -174,7 +177,7 @@ class RenderRequest:
 
 
 _FIELDS = {"width", "height", "depth_frames", "params", "focus_point", "focus_from_point", "render_scale", "time", "id",
-           "pixel_aspect", "alpha", "premultiplied"}
+           "pixel_aspect", "alpha", "premultiplied", "source_frames", "frames_after"}
 
 
 def _int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int:
@@ -225,6 +228,22 @@ def parse_render(obj: dict[str, Any]) -> RenderRequest:
         flags[key] = obj.get(key, False)
         if not isinstance(flags[key], bool):
             raise ProtocolError(f"'{key}' must be a boolean")
+    sources, after = _source_window(obj, depth_frames)
     return RenderRequest(width, height, depth_frames, dict(params), (_float(fp[0], "focus_point"), _float(fp[1], "focus_point")),
                          ffp, scale, _float(obj.get("time", 0.0), "time"), {"id": obj.get("id")}, par,
-                         flags["alpha"], flags["premultiplied"])
+                         flags["alpha"], flags["premultiplied"], sources, after)
+
+
+def _source_window(obj: dict[str, Any], depth_frames: int) -> tuple[Optional[int], int]:
+    """(source_frames or None, frames_after): a depth window sends one source frame per depth
+    frame and nothing after t; an estimated source (no depth) sends its own window."""
+    if "source_frames" not in obj:
+        if obj.get("frames_after", 0) != 0:
+            raise ProtocolError("'frames_after' needs 'source_frames'")
+        return None, 0
+    n = _int(obj, "source_frames", 1, MAX_DEPTH_FRAMES)
+    after = _int(obj, "frames_after", 0, n - 1) if "frames_after" in obj else 0
+    if depth_frames and (n != depth_frames or after):
+        raise ProtocolError(f"'source_frames' = {n} with 'frames_after' = {after} does not match the "
+                            f"{depth_frames} depth frames (one source frame per depth frame, none after t)")
+    return n, after

@@ -8,13 +8,15 @@ by ``render.api.render_from_params``.
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..depth.sanitise import fit_blur_reach
 from ..errors import ConfigError
 from . import protocol as P
 from .descriptor import by_name
+from .estimate import CachedModels, estimated_disparity
 from .temporal import ArrayCache, smoothed_disparity
 
 
@@ -28,6 +30,7 @@ class Renderer:
         self._lock = threading.Lock()
         self.flows = ArrayCache()  # flow between frame pairs, reused as a host steps through a clip
         self.smoothed = ArrayCache(256 * 2**20)  # smoothed disparity per window: re-renders of a frame
+        self.estimates: dict[str, Any] = {}  # estimated depth's caches and models (.estimate), made on first use
 
     def warm(self) -> None:
         """Import the renderer once (torch import is the slow part of the first frame)."""
@@ -55,33 +58,54 @@ class Renderer:
                 value = spec.choices[value]
             elif spec.kind == "boolean":
                 value = bool(value)
+            elif spec.kind == "string":  # empty = not given (the schema's None: its default applies)
+                if not isinstance(value, str):
+                    raise ConfigError(f"OFX parameter '{name}' must be text, got {value!r}")
+                value = value or None
             overrides[spec.path] = value
         job = with_overrides(JobParams(), overrides, "OFX parameters")
-        for section in (job.aperture, job.highlights, job.blur, job.focus):
+        for section in (job.aperture, job.highlights, job.blur, job.focus, job.depth):
             validate_tree(section)
         return resolve_auto(job)  # depth smoothing -1 / auto: the strength the CLI's run_job decides
 
-    def _prepare(self, req: P.RenderRequest, sources: list[np.ndarray],
-                 depths: list[np.ndarray]) -> Optional[tuple[Any, float, np.ndarray, float]]:
-        """(job, K, smoothed disparity, focus disparity), or None for the identity (no depth, K = 0).
-        `sources` / `depths`: frames t, t-1, ... (newest first), as many of each."""
+    def _prepare(self, req: P.RenderRequest, sources: list[np.ndarray], depths: list[np.ndarray],
+                 later: Sequence[np.ndarray] = ()) -> Optional[tuple[Any, float, np.ndarray, float]]:
+        """(job, K, disparity, focus disparity), or None for the identity (no depth, K = 0).
+        `sources` / `depths`: frames t, t-1, ... (newest first; as many of each with a Depth clip);
+        `later`: t+1, ... (what an estimated source reads ahead)."""
         job = self.job(req.params)
         k = float(job.blur.k or 0.0) * req.render_scale
-        if not depths or k == 0.0:
+        estimated = job.depth.source != "file"
+        if k == 0.0 or not (depths or estimated):
             return None  # no depth clip or K = 0: the identity (the plugin normally skips the call)
-        smooth = float(job.depth.smoothing) > 0
-        disparity = (smoothed_disparity(job, sources, depths, req.time, self.flows, self.smoothed) if smooth
-                     else depths[0])
-        if req.focus_from_point:  # on the host's depth at t, as the CLI's DepthProbe reads a depth file
-            a = sample_focus(depths[0], *req.focus_point)
+        if estimated:  # the CLI's depth source over the Source window; smoothed as the CLI smooths it
+            disparity = estimated_disparity(job, sources, later, req.time, req.pixel_aspect, self._estimate_caches())
+            probe = disparity  # the CLI's DepthProbe runs the same chain: it picks on this disparity
+        elif float(job.depth.smoothing) > 0:
+            disparity = smoothed_disparity(job, sources, depths, req.time, self.flows, self.smoothed)
+            probe = depths[0]  # the CLI's DepthProbe reads a depth file directly
         else:
-            a = float(job.focus.disparity or 0.0)
+            disparity = probe = depths[0]
+        a = sample_focus(probe, *req.focus_point) if req.focus_from_point else float(job.focus.disparity or 0.0)
+        if estimated:  # an estimate never sinks a frame: radii beyond the frame are clamped, as in the CLI
+            disparity = fit_blur_reach(disparity, a, k, float(job.focus.range), int(round(req.time)))
         self.warm()
         return job, k, disparity, a
 
-    def render(self, req: P.RenderRequest, sources: list[np.ndarray], depths: list[np.ndarray]) -> np.ndarray:
+    def _estimate_caches(self) -> dict[str, Any]:
+        """Caches of estimated depth, shared by all requests: flows, per-frame estimates and model
+        predictions, final disparities per window, and the loaded models (weights once per bridge)."""
+        with self._lock:
+            if not self.estimates:
+                predictions = ArrayCache(256 * 2**20)
+                self.estimates = {"flows": self.flows, "estimates": ArrayCache(256 * 2**20),
+                                  "results": self.smoothed, "models": CachedModels(predictions)}
+            return self.estimates
+
+    def render(self, req: P.RenderRequest, sources: list[np.ndarray], depths: list[np.ndarray],
+               later: Sequence[np.ndarray] = ()) -> np.ndarray:
         src = sources[0]
-        ready = self._prepare(req, sources, depths)
+        ready = self._prepare(req, sources, depths, later)
         if ready is None:
             return src
         job, k, disparity, a = ready
@@ -90,16 +114,16 @@ class Renderer:
         return np.asarray(out, dtype=np.float32)
 
     def render_rgba(self, req: P.RenderRequest, sources: list[np.ndarray], alpha: np.ndarray,
-                    depths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                    depths: list[np.ndarray], later: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
         """Source with alpha: colour and coverage defocused together (``render.alpha`` defocus), or the
         colour alone with the alpha passed through (keep). RGB comes back in the host's convention."""
         src = sources[0]
-        ready = self._prepare(req, sources, depths)
+        ready = self._prepare(req, sources, depths, later)
         if ready is None:
             return src, alpha
         job, k, disparity, a = ready
         if job.render.alpha == "keep":
-            return self.render(req, sources, depths), alpha
+            return self.render(req, sources, depths, later), alpha
         cov = np.clip(alpha, 0.0, 1.0).astype(np.float32)
         straight = np.where(cov[..., None] > 0, src / np.maximum(cov, 1e-12)[..., None], 0.0) if req.premultiplied else src
         rgb, out_a = self._impl.render_rgba_from_params(

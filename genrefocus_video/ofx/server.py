@@ -239,7 +239,8 @@ class BridgeServer:
         h, w = req.height, req.width
         buf = np.frombuffer(mm, dtype="<f4")
         rgb = h * w * 3
-        src = [_readonly(buf[i * rgb:(i + 1) * rgb].reshape(h, w, 3)) for i in range(req.source_frames)]
+        frames = [_readonly(buf[i * rgb:(i + 1) * rgb].reshape(h, w, 3)) for i in range(req.source_frames)]
+        src, later = frames[:req.source_frames - req.frames_after], frames[req.source_frames - req.frames_after:]
         depths = [_readonly(buf[d_off // 4 + i * h * w:d_off // 4 + (i + 1) * h * w].reshape(h, w))
                   for i in range(req.depth_frames)]
         src_a = None
@@ -247,17 +248,17 @@ class BridgeServer:
             if req.alpha:
                 sa_off, oa_off = req.alpha_offsets()
                 src_a = _readonly(buf[sa_off // 4:sa_off // 4 + h * w].reshape(h, w))
-                out, out_a = self.renderer.render_rgba(req, src, src_a, depths)
+                out, out_a = self.renderer.render_rgba(req, src, src_a, depths, later)
                 if out_a.shape != (h, w):
                     raise GenRefocusError(f"renderer returned alpha shape {out_a.shape}, expected {(h, w)}")
                 buf[oa_off // 4:oa_off // 4 + h * w] = out_a.reshape(-1)
             else:
-                out = self.renderer.render(req, src, depths)
+                out = self.renderer.render(req, src, depths, later)
             if out.shape != (h, w, 3):
                 raise GenRefocusError(f"renderer returned shape {out.shape}, expected {(h, w, 3)}")
             buf[o_off // 4:o_off // 4 + h * w * 3] = out.reshape(-1)
         finally:
-            del buf, src, depths, src_a
+            del buf, frames, src, later, depths, src_a
 
     def _render(self, payload: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         req = P.parse_render(payload)

@@ -17,8 +17,9 @@ AUTO_SMOOTHING = 0.5
 class DepthParams:
     """Depth input. Internally everything is disparity d (larger = nearer), see DESIGN.md."""
 
-    source: str = param("file", "where depth comes from", flag="depth-source",
-                        choices=SOURCES)
+    source: str = param("file", "where depth comes from: file (a depth pass; in OFX the Depth clip), motion (the "
+                        "classical estimate from the moving camera), marigold, or model (--depth-model)",
+                        flag="depth-source", choices=SOURCES, ofx=True, page="Depth")
     path: Optional[str] = param(None, "depth/disparity sequence, video, image or .npy", flag="depth")
     kind: str = param("disparity", "what the depth file holds: disparity (larger = nearer), metric depth, "
                       "or normalized depth (1 = near, 0 = far)", flag="depth-kind",
@@ -50,7 +51,7 @@ class DepthParams:
     model: Optional[str] = param(None, "local transformers depth-estimation folder for --depth-source model (Depth "
                                  "Pro, Depth Anything V2 relative or metric, DPT, ZoeDepth; safetensors only, nothing is "
                                  "downloaded); default: $GENREFOCUS_DEPTH_MODEL. Metric models give disparity in 1/m",
-                                 flag="depth-model")
+                                 flag="depth-model", ofx=True, page="Depth")
     preview: Optional[str] = param(None, "write a depth preview video here", flag="depth-preview")
     out: Optional[str] = param(None, "write the disparity the render used (after estimation, alignment, smoothing, "
                                "clamping) as a float32 EXR sequence, e.g. depth.%04d.exr (frame number = source "

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bridge_client.h"
+#include "frame_tables.h"
 #include "ofx_abi.h"
 
 #define PLUGIN_ID "org.genrefocus.GenRefocus"
@@ -49,7 +50,9 @@ typedef struct {
 
 typedef struct {
   double d[MAX_PARAMS][2];
-  int i[MAX_PARAMS];
+  int i[MAX_PARAMS]; /* integer, choice, boolean; for a string: its offset in text */
+  char text[4096];   /* string values (paths), NUL-separated */
+  size_t ntext;
 } Values;
 
 static OfxHost *g_host;
@@ -63,7 +66,7 @@ static ParamDesc g_params[MAX_PARAMS];
 static int g_nparams;
 static char g_resources[PATH_MAX];
 static BridgeConfig g_bridge;
-static int g_k = -1, g_fd = -1, g_smooth = -1, g_fp = -1, g_ffp = -1;
+static int g_k = -1, g_fd = -1, g_smooth = -1, g_fp = -1, g_ffp = -1, g_src = -1;
 static unsigned long g_request_id;
 
 static void say(const char *fmt, const char *a) { fprintf(stderr, "GenRefocus: "), fprintf(stderr, fmt, a), fputc('\n', stderr); }
@@ -179,12 +182,11 @@ static int load_params(void) {
   g_smooth = find_param("depth_smoothing");
   g_fp = find_param("focus_point");
   g_ffp = find_param("focus_from_point");
+  g_src = find_param("depth_source");
   return g_nparams > 0 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- describe */
-
-static int load_warmup(void);
 
 static OfxStatus on_load(void) {
   if (!g_host) return kOfxStatErrMissingHostFeature;
@@ -196,7 +198,7 @@ static OfxStatus on_load(void) {
   g_msg_v2 = MSG != NULL;
   if (!MSG) MSG = g_host->fetchSuite(g_host->host, kOfxMessageSuite, 1); /* V1: only `message` is valid */
   if (!P || !PS || !E) return kOfxStatErrMissingHostFeature;
-  if (locate_resources() != 0 || load_params() != 0 || load_warmup() != 0) return kOfxStatFailed;
+  if (locate_resources() != 0 || load_params() != 0 || frame_tables_load(g_resources) != 0) return kOfxStatFailed;
   bridge_config_load(&g_bridge, g_resources);
   return kOfxStatOK;
 }
@@ -231,9 +233,9 @@ static double num_or(const char *s, double dflt) { return (s && *s) ? strtod(s, 
 static void define_param(OfxParamSetHandle ps, const ParamDesc *d) {
   OfxPropertySetHandle pp = NULL;
   int kind = !strcmp(d->kind, "double") ? 1 : !strcmp(d->kind, "int") ? 2 : !strcmp(d->kind, "choice") ? 3
-             : !strcmp(d->kind, "boolean") ? 4 : !strcmp(d->kind, "double2d") ? 5 : 0;
+             : !strcmp(d->kind, "boolean") ? 4 : !strcmp(d->kind, "double2d") ? 5 : !strcmp(d->kind, "string") ? 6 : 0;
   static const char *const types[] = {NULL, kOfxParamTypeDouble, kOfxParamTypeInteger, kOfxParamTypeChoice,
-                                      kOfxParamTypeBoolean, kOfxParamTypeDouble2D};
+                                      kOfxParamTypeBoolean, kOfxParamTypeDouble2D, kOfxParamTypeString};
   const char *type = types[kind];
   if (!type || PS->paramDefine(ps, type, d->name, &pp) != kOfxStatOK || !pp) {
     say("host refused parameter %s", d->name);
@@ -245,8 +247,11 @@ static void define_param(OfxParamSetHandle ps, const ParamDesc *d) {
   P->propSetString(pp, kOfxParamPropHint, 0, d->hint);
   P->propSetString(pp, kOfxParamPropScriptName, 0, d->name);
   P->propSetString(pp, kOfxParamPropParent, 0, group);
-  P->propSetInt(pp, kOfxParamPropAnimates, 0, 1);
-  if (kind == 1) {
+  P->propSetInt(pp, kOfxParamPropAnimates, 0, kind != 6); /* a path holds for the whole clip */
+  if (kind == 6) { /* a folder path (the depth model); empty = not given */
+    P->propSetString(pp, kOfxParamPropStringMode, 0, kOfxParamStringIsDirectoryPath);
+    P->propSetString(pp, kOfxParamPropDefault, 0, d->def);
+  } else if (kind == 1) {
     P->propSetDouble(pp, kOfxParamPropDefault, 0, num_or(d->def, 0));
     if (d->min[0]) P->propSetDouble(pp, kOfxParamPropMin, 0, num_or(d->min, 0));
     if (d->max[0]) P->propSetDouble(pp, kOfxParamPropMax, 0, num_or(d->max, 0));
@@ -371,7 +376,16 @@ static void read_values(const Instance *inst, OfxTime t, Values *v) {
     const char *k = g_params[i].kind;
     if (!strcmp(k, "double")) PS->paramGetValueAtTime(inst->h[i], t, &v->d[i][0]);
     else if (!strcmp(k, "double2d")) PS->paramGetValueAtTime(inst->h[i], t, &v->d[i][0], &v->d[i][1]);
-    else PS->paramGetValueAtTime(inst->h[i], t, &v->i[i]);
+    else if (!strcmp(k, "string")) {
+      char *str = NULL;
+      PS->paramGetValueAtTime(inst->h[i], t, &str);
+      size_t n = str ? strlen(str) : 0;
+      if (n >= sizeof(v->text) - v->ntext) n = 0; /* cannot happen with one path param; empty = not given */
+      memcpy(v->text + v->ntext, str ? str : "", n);
+      v->text[v->ntext + n] = 0;
+      v->i[i] = (int)v->ntext;
+      v->ntext += n + 1;
+    } else PS->paramGetValueAtTime(inst->h[i], t, &v->i[i]);
   }
 }
 
@@ -386,60 +400,53 @@ static int depth_connected(const Instance *inst) {
 
 static double k_value(const Values *v) { return g_k >= 0 ? v->d[g_k][0] : 0.0; }
 
-/* Frames before t that depth smoothing at strength `s` reads: the CLI's chunk warm-up
- * (genrefocus_video.depth.temporal.warmup_frames), so the window reaches the state of a run from
- * the clip's start. Resources/warmup.tsv, generated from that function, lists for W = 1, 2, ... the
- * smallest strength with warm-up >= W; W(s) = how many of those are <= s. */
-#define MAX_WARMUP 1024
-static double g_warmup_thr[MAX_WARMUP];
-static int g_nwarmup;
-
-static int load_warmup(void) {
-  char path[PATH_MAX + 32], line[256];
-  snprintf(path, sizeof(path), "%s/warmup.tsv", g_resources);
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    say("cannot read %s (rebuild the bundle with make -C plugins/ofx)", path);
-    return -1;
-  }
-  g_nwarmup = 0;
-  while (fgets(line, sizeof(line), f)) {
-    if (line[0] == '#' || line[0] == '\n') continue;
-    int w;
-    double thr;
-    if (sscanf(line, "%d\t%lf", &w, &thr) != 2 || w != g_nwarmup + 1 || g_nwarmup >= MAX_WARMUP ||
-        (g_nwarmup > 0 && thr < g_warmup_thr[g_nwarmup - 1])) {
-      fclose(f);
-      say("malformed warm-up table in %s", path);
-      return -1;
-    }
-    g_warmup_thr[g_nwarmup++] = thr;
-  }
-  fclose(f);
-  return 0;
+/* The Depth Source choice's name ("file", "motion", "model", ...); "file" without that parameter. */
+static const char *depth_source(const Values *v) {
+  if (g_src < 0 || v->i[g_src] < 0 || v->i[g_src] >= g_params[g_src].nchoices) return "file";
+  return g_params[g_src].choice[v->i[g_src]];
 }
 
-static int smoothing_warmup(double s) {
-  int w = 0;
-  while (w < g_nwarmup && g_warmup_thr[w] <= s) w++;
-  return w;
-}
+/* Depth estimated by the bridge from Source (any source but "file", which is the Depth clip). */
+static int estimating(const Values *v) { return strcmp(depth_source(v), "file") != 0; }
 
-/* The frames a render at time t reads, Source and Depth alike: t-W .. t (W = smoothing_warmup
- * with Depth Smoothing, else 0), never before the Depth clip's first frame. Returns the count n
- * (0: no depth is read) and the first time. GetFramesNeeded declares exactly this window and
- * Render fetches exactly it. */
-static int depth_window(const Instance *inst, const Values *v, OfxTime t, OfxTime *first) {
-  *first = t;
-  if (!depth_connected(inst) || k_value(v) == 0.0) return 0;
-  OfxTime lo = t - (g_smooth >= 0 ? smoothing_warmup(v->d[g_smooth][0]) : 0);
+/* A clip's frame range (OfxImageEffectPropFrameRange); 0 when the host gives none. */
+static int clip_range(OfxImageClipHandle clip, double range[2]) {
   OfxPropertySetHandle cp;
+  return clip && E->clipGetPropertySet(clip, &cp) == kOfxStatOK &&
+         P->propGetDoubleN(cp, kOfxImageEffectPropFrameRange, 2, range) == kOfxStatOK;
+}
+
+/* The frames a render at time t reads: Source over [first, t + after] (n_src frames) and, with a
+ * Depth clip, Depth over [first, t] (n_depth frames, then n_src = n_depth and after = 0).
+ * Depth clip: first = t - W (W = the smoothing warm-up, 0 without smoothing). Estimated depth:
+ * first = t - before - W and after = the source's reach (sources.tsv). Never outside the read
+ * clip's frame range. n_src = 0: Source at t alone, nothing else (the identity). GetFramesNeeded
+ * declares exactly this window and Render fetches exactly it. */
+typedef struct {
+  int n_src, n_depth, after;
+  OfxTime first;
+} Window;
+
+static void frame_window(const Instance *inst, const Values *v, OfxTime t, Window *w) {
+  memset(w, 0, sizeof(*w));
+  w->first = t;
+  int est = estimating(v);
+  if (k_value(v) == 0.0 || (!est && !depth_connected(inst))) return;
+  int before = 0, after = 0;
+  double auto_s = 0.0, s = g_smooth >= 0 ? v->d[g_smooth][0] : 0.0;
+  source_reach(depth_source(v), &before, &after, &auto_s);
+  if (!est) before = after = 0;
+  if (s < 0) s = auto_s; /* "auto": the strength the bridge resolves for this source */
+  OfxTime lo = t - before - smoothing_warmup(s), hi = t + after;
   double range[2];
-  if (E->clipGetPropertySet(inst->depth, &cp) == kOfxStatOK &&
-      P->propGetDoubleN(cp, kOfxImageEffectPropFrameRange, 2, range) == kOfxStatOK && lo < range[0])
-    lo = range[0] < t ? range[0] : t;
-  *first = lo;
-  return (int)(t - lo) + 1;
+  if (clip_range(est ? inst->src : inst->depth, range)) {
+    if (lo < range[0]) lo = range[0] < t ? range[0] : t;
+    if (hi > range[1]) hi = range[1] > t ? range[1] : t;
+  }
+  w->first = lo;
+  w->after = (int)(hi - t);
+  w->n_src = (int)(hi - lo) + 1;
+  w->n_depth = est ? 0 : w->n_src;
 }
 
 /* The instance of an action's effect, the action's time (kOfxPropTime) and the parameters there. */
@@ -452,16 +459,16 @@ static Instance *instance_at(OfxImageEffectHandle effect, OfxPropertySetHandle i
   return inst;
 }
 
-/* kOfxImageEffectActionGetFramesNeeded: Source and Depth over depth_window (Source at t alone
- * when no depth is read). */
+/* kOfxImageEffectActionGetFramesNeeded: Source and Depth over frame_window (Source at t alone
+ * when no depth is read; Depth at t, unread, when depth is estimated). */
 static OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs, OfxPropertySetHandle outArgs) {
   OfxTime t;
   Values v;
   Instance *inst = instance_at(effect, inArgs, &t, &v);
   if (!inst) return kOfxStatErrBadHandle;
-  double src[2] = {t, t}, dep[2] = {t, t};
-  depth_window(inst, &v, t, &dep[0]);
-  src[0] = dep[0];
+  Window w;
+  frame_window(inst, &v, t, &w);
+  double src[2] = {w.first, t + w.after}, dep[2] = {w.n_depth ? w.first : t, t};
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Source", 2, src);
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Depth", 2, dep);
   return kOfxStatOK;
@@ -472,7 +479,7 @@ static OfxStatus is_identity(OfxImageEffectHandle effect, OfxPropertySetHandle i
   Values v;
   Instance *inst = instance_at(effect, inArgs, &t, &v);
   if (!inst) return kOfxStatErrBadHandle;
-  if (k_value(&v) == 0.0 || !depth_connected(inst)) {
+  if (k_value(&v) == 0.0 || (!estimating(&v) && !depth_connected(inst))) {
     P->propSetString(outArgs, kOfxPropName, 0, kOfxImageEffectSimpleSourceClipName);
     P->propSetDouble(outArgs, kOfxPropTime, 0, t);
     return kOfxStatOK;
@@ -663,6 +670,40 @@ static void append(char *buf, size_t n, size_t *len, const char *fmt, ...) {
   if (w > 0) *len += (size_t)w;
 }
 
+/* A JSON string literal (quotes, backslashes and control characters escaped). */
+static void append_json_string(char *buf, size_t n, size_t *len, const char *text) {
+  append(buf, n, len, "\"");
+  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+    if (*c == '"' || *c == '\\') append(buf, n, len, "\\%c", *c);
+    else if (*c < 0x20) append(buf, n, len, "\\u%04x", *c);
+    else append(buf, n, len, "%c", *c);
+  }
+  append(buf, n, len, "\"");
+}
+
+/* Source at `time` into *im when it is RGB(A) with the bounds of frame t's `s`; else *im is empty. */
+static int open_like(OfxImageClipHandle clip, OfxTime time, const Img *s, Img *im) {
+  if (img_open(clip, time, im) != 0) return -1;
+  if (im->b.x1 != s->b.x1 || im->b.y1 != s->b.y1 || im->b.x2 != s->b.x2 || im->b.y2 != s->b.y2 || im->nc == 1) {
+    img_close(im);
+    memset(im, 0, sizeof(*im));
+    return -1;
+  }
+  return 0;
+}
+
+/* Estimated depth's window: Source t-1 .. first into hs[1..], then t+1 .. t+after after them (hs[0]
+ * is frame t, fetched by the caller). A frame the host does not deliver ends that side of the window
+ * (the bridge's estimate starts later / reads ahead less, as the CLI's does at a clip's ends).
+ * Returns the count with t; *after = how many of them follow t. */
+static int fetch_sources(const Instance *inst, const Img *s, OfxTime t, const Window *w, Img *hs, int *after) {
+  int n = 1;
+  for (OfxTime u = t - 1; u >= w->first && open_like(inst->src, u, s, &hs[n]) == 0; u--) n++;
+  *after = 0;
+  for (int k = 1; k <= w->after && open_like(inst->src, t + k, s, &hs[n]) == 0; k++) n++, (*after)++;
+  return n;
+}
+
 static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs) {
   Instance *inst = get_instance(effect);
   if (!inst) return kOfxStatErrBadHandle;
@@ -698,29 +739,27 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   if (win.x2 > o.b.x2) win.x2 = o.b.x2;
   if (win.y2 > o.b.y2) win.y2 = o.b.y2;
 
-  int nd = 0;
-  OfxTime first_depth;
-  int want = depth_window(inst, &v, t, &first_depth);
-  if (want > 0) {
-    d = calloc((size_t)want, sizeof(Img));
-    hs = calloc((size_t)want, sizeof(Img));
-    if (!d || !hs) want = 0;
+  int nd = 0, ns = 0, after = 0; /* fetched: depth frames, source frames (with t), of them after t */
+  Window fw;
+  frame_window(inst, &v, t, &fw);
+  if (fw.n_src > 0) {
+    d = calloc((size_t)fw.n_src, sizeof(Img));
+    hs = calloc((size_t)fw.n_src, sizeof(Img));
+    if (!d || !hs) fw.n_src = fw.n_depth = 0;
   }
   /* Newest first; Source and Depth at the same times (the bridge's flow reads the Source frames).
    * A window cut short by a missing frame starts later: the bridge's smoothing starts there. */
-  for (int i = 0; i < want; i++) {
+  for (int i = 0; i < fw.n_depth; i++) {
     if (img_open(inst->depth, t - i, &d[i]) != 0) break;
-    if (i > 0 && (img_open(inst->src, t - i, &hs[i]) != 0 || hs[i].b.x1 != s.b.x1 || hs[i].b.y1 != s.b.y1 ||
-                  hs[i].b.x2 != s.b.x2 || hs[i].b.y2 != s.b.y2 || hs[i].nc == 1)) {
-      if (hs[i].h) img_close(&hs[i]);
-      memset(&hs[i], 0, sizeof(Img));
+    if (i > 0 && open_like(inst->src, t - i, &s, &hs[i]) != 0) {
       img_close(&d[i]);
       break;
     }
     nd++;
   }
-  if (want > 0 && nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
-  if (nd == 0) {
+  ns = fw.n_depth ? nd : fw.n_src ? fetch_sources(inst, &s, t, &fw, hs, &after) : 0;
+  if (fw.n_depth > 0 && nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
+  if (ns == 0) {
     clear_error(effect, &inst->error_posted);
     copy_through(&s, &o, win);
     free(d);
@@ -742,7 +781,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   }
   FrameBuf *fb = NULL;
   size_t px = (size_t)W * H;
-  size_t total = px * 3 * 4 * ((size_t)nd + 1) + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
+  size_t total = px * 3 * 4 * ((size_t)ns + 1) + px * 4 * (size_t)nd + (has_alpha ? px * 4 * 2 : 0);
   fb = buf_acquire(total);
   if (!fb) {
     report_error(effect, &inst->error_posted, "frame %g: cannot allocate shared memory: %s", t, strerror(errno));
@@ -752,7 +791,7 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   float *buf = fb->ptr;
   int mfd = fb->fd;
   /* Source RGB, rows top to bottom. */
-  float *src = buf, *dep = buf + px * 3 * (size_t)nd, *out = dep + px * (size_t)nd;
+  float *src = buf, *dep = buf + px * 3 * (size_t)ns, *out = dep + px * (size_t)nd;
   float *src_a = has_alpha ? out + px * 3 : NULL, *out_a = has_alpha ? out + px * 4 : NULL;
   for (int r = 0; r < H; r++) {
     int y = s.b.y2 - 1 - r;
@@ -761,8 +800,8 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
       if (has_alpha) src_a[(size_t)r * W + x] = img_get(&s, s.b.x1 + x, y, 3);
     }
   }
-  /* Earlier Source frames t-1, ...: RGB after frame t's, same rows. */
-  for (int i = 1; i < nd; i++)
+  /* Earlier Source frames t-1, ..., then later ones t+1, ...: RGB after frame t's, same rows. */
+  for (int i = 1; i < ns; i++)
     for (int r = 0; r < H; r++) {
       int y = s.b.y2 - 1 - r;
       for (int x = 0; x < W; x++)
@@ -795,10 +834,11 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
     }
     unsigned long id = __atomic_add_fetch(&g_request_id, 1, __ATOMIC_RELAXED);
     append(json, cap, &len,
-           "{\"id\":%lu,\"width\":%d,\"height\":%d,\"depth_frames\":%d,\"render_scale\":%.17g,\"time\":%.17g,"
+           "{\"id\":%lu,\"width\":%d,\"height\":%d,\"depth_frames\":%d,\"source_frames\":%d,\"frames_after\":%d,"
+           "\"render_scale\":%.17g,\"time\":%.17g,"
            "\"pixel_aspect\":%.17g,\"alpha\":%s,\"premultiplied\":%s,"
            "\"focus_point\":[%.17g,%.17g],\"focus_from_point\":%s,\"params\":{",
-           id, W, H, nd, rs[0], t, par, has_alpha ? "true" : "false", premult ? "true" : "false", col, row,
+           id, W, H, nd, ns, after, rs[0], t, par, has_alpha ? "true" : "false", premult ? "true" : "false", col, row,
            from_point ? "true" : "false");
     int first = 1;
     for (int i = 0; i < g_nparams; i++) {
@@ -808,6 +848,10 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
         append(json, cap, &len, "%s\"%s\":%.17g", first ? "" : ",", g_params[i].name, v.d[i][0]);
       else if (!strcmp(k, "boolean"))
         append(json, cap, &len, "%s\"%s\":%s", first ? "" : ",", g_params[i].name, v.i[i] ? "true" : "false");
+      else if (!strcmp(k, "string")) {
+        append(json, cap, &len, "%s\"%s\":", first ? "" : ",", g_params[i].name);
+        append_json_string(json, cap, &len, v.text + v.i[i]);
+      }
       else
         append(json, cap, &len, "%s\"%s\":%d", first ? "" : ",", g_params[i].name, v.i[i]);
       first = 0;
@@ -838,10 +882,8 @@ static OfxStatus render(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   clear_error(effect, &inst->error_posted);
 done:
   if (fb) buf_release(fb);
-  for (int i = 0; i < nd; i++) {
-    img_close(&d[i]);
-    if (i > 0) img_close(&hs[i]);
-  }
+  for (int i = 0; i < nd; i++) img_close(&d[i]);
+  for (int i = 1; i < ns; i++) img_close(&hs[i]);
   free(d);
   free(hs);
   img_close(&s);

@@ -279,6 +279,7 @@ typedef struct OfxMessageSuiteV2 {
 #define kOfxParamTypeBoolean "OfxParamTypeBoolean"
 #define kOfxParamTypeChoice "OfxParamTypeChoice"
 #define kOfxParamTypeDouble2D "OfxParamTypeDouble2D"
+#define kOfxParamTypeString "OfxParamTypeString"
 #define kOfxParamTypeGroup "OfxParamTypeGroup"
 #define kOfxParamTypePage "OfxParamTypePage"
 #define kOfxParamPropType "OfxParamPropType"
@@ -302,6 +303,8 @@ typedef struct OfxMessageSuiteV2 {
 #define kOfxParamPropDefaultCoordinateSystem "OfxParamPropDefaultCoordinateSystem"
 #define kOfxParamCoordinatesCanonical "OfxParamCoordinatesCanonical"
 #define kOfxParamCoordinatesNormalised "OfxParamCoordinatesNormalised"
+#define kOfxParamPropStringMode "OfxParamPropStringMode"
+#define kOfxParamStringIsDirectoryPath "OfxParamStringIsDirectoryPath"
 
 #ifdef __cplusplus
 }

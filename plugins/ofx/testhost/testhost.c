@@ -18,7 +18,8 @@
  *
  * Patterns may contain one printf integer conversion (the frame number). The animation file
  * has lines "TIME PARAM VALUE [VALUE2]" (a choice may be given by option name); doubles are
- * interpolated linearly between keys, integers/choices/booleans hold the last key.
+ * interpolated linearly between keys, integers/choices/booleans hold the last key; a string
+ * holds one value for the whole clip ("-" = empty).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -141,6 +142,7 @@ static const char *const KNOWN_PROPS[] = {
     kOfxParamPropPageChild,
     kOfxParamPropDoubleType,
     kOfxParamPropDefaultCoordinateSystem,
+    kOfxParamPropStringMode,
     kOfxImageEffectPluginRenderThreadSafety,
     kOfxImageEffectFrameVarying,
 };
@@ -280,6 +282,7 @@ struct OfxParamStruct {
   char name[128], type[64];
   OfxPropertySetHandle props;
   double val[2];
+  char text[1024]; /* a String parameter's value (not animated: an --anim line sets it) */
   int nkeys;
   double ktime[MAX_KEYS], kval[MAX_KEYS][2];
 };
@@ -361,6 +364,8 @@ static OfxStatus get_value_va(OfxParamHandle p, OfxTime t, va_list ap) {
   } else if (!strcmp(p->type, kOfxParamTypeInteger) || !strcmp(p->type, kOfxParamTypeChoice) ||
              !strcmp(p->type, kOfxParamTypeBoolean)) {
     *va_arg(ap, int *) = (int)llround(v[0]);
+  } else if (!strcmp(p->type, kOfxParamTypeString)) {
+    *va_arg(ap, char **) = p->text; /* owned by the host, as the spec says */
   } else {
     return kOfxStatErrUnsupported;
   }
@@ -588,7 +593,7 @@ static OfxStatus clipGetImage(OfxImageClipHandle clip, OfxTime t, const OfxRectD
     return kOfxStatFailed;
   }
   int frame = (int)floor(t + 0.5);
-  if (frame < o_start) return kOfxStatFailed; /* before the clip starts */
+  if (frame < o_start || frame >= o_start + o_frames) return kOfxStatFailed; /* outside the clip */
   char path[4096];
   frame_path(path, sizeof(path), clip->pattern, frame);
   Pfm pf;
@@ -887,7 +892,8 @@ static void dump_description(const char *path, OfxImageEffectHandle desc) {
       {"display_min", kOfxParamPropDisplayMin}, {"display_max", kOfxParamPropDisplayMax},
       {"choices", kOfxParamPropChoiceOption}, {"parent", kOfxParamPropParent},
       {"double_type", kOfxParamPropDoubleType}, {"coordinates", kOfxParamPropDefaultCoordinateSystem},
-      {"page_children", kOfxParamPropPageChild}, {"animates", kOfxParamPropAnimates}};
+      {"page_children", kOfxParamPropPageChild}, {"animates", kOfxParamPropAnimates},
+      {"string_mode", kOfxParamPropStringMode}};
   fputs("],\"params\":[", f);
   for (int i = 0; i < desc->params->n; i++) {
     OfxParamHandle p = desc->params->p[i];
@@ -1084,11 +1090,11 @@ static int load_anim(OfxImageEffectHandle inst, const char *path) {
     perror(path);
     return -1;
   }
-  char line[1024];
+  char line[4096];
   while (fgets(line, sizeof(line), f)) {
-    char name[128], v1[128], v2[128] = "";
+    char name[128], v1[1024], v2[128] = "";
     double t;
-    if (line[0] == '#' || sscanf(line, "%lf %127s %127s %127s", &t, name, v1, v2) < 3) continue;
+    if (line[0] == '#' || sscanf(line, "%lf %127s %1023s %127s", &t, name, v1, v2) < 3) continue;
     OfxParamHandle p;
     if (paramGetHandle(inst->params, name, &p, NULL) != kOfxStatOK) {
       fprintf(stderr, "testhost: %s: unknown parameter %s\n", path, name);
@@ -1096,6 +1102,10 @@ static int load_anim(OfxImageEffectHandle inst, const char *path) {
       return -1;
     }
     double a = strtod(v1, NULL), b = v2[0] ? strtod(v2, NULL) : 0;
+    if (!strcmp(p->type, kOfxParamTypeString)) { /* one value for the whole clip ("-" = empty) */
+      snprintf(p->text, sizeof(p->text), "%s", strcmp(v1, "-") ? v1 : "");
+      continue;
+    }
     if (!strcmp(p->type, kOfxParamTypeChoice)) {
       int nopt = 0;
       propGetDimension(p->props, kOfxParamPropChoiceOption, &nopt);
@@ -1277,6 +1287,7 @@ int main(int argc, char **argv) {
       else if (propGetInt(pp, kOfxParamPropDefault, c, &iv) == kOfxStatOK) dv = iv;
       p->val[c] = dv;
     }
+    if (!strcmp(p->type, kOfxParamTypeString)) snprintf(p->text, sizeof(p->text), "%s", pstr(pp, kOfxParamPropDefault, 0) ? pstr(pp, kOfxParamPropDefault, 0) : "");
     const char *cs = pstr(pp, kOfxParamPropDefaultCoordinateSystem, 0);
     if (cs && !strcmp(cs, kOfxParamCoordinatesNormalised)) /* normalised default -> canonical */
       p->val[0] *= psize[0], p->val[1] *= psize[1];

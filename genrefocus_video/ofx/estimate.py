@@ -1,0 +1,210 @@
+"""Estimated depth in the bridge: the CLI's depth source over the Source frames the host sent.
+
+With Depth Source = motion / model / marigold the plugin connects no Depth clip's pixels: it
+fetches Source over ``[max(first, t − before − W_smooth), min(last, t + after)]`` (declared in
+GetFramesNeeded), where (before, after) is :func:`source_reach` of the source — the frames before
+a frame its estimate depends on (motion: its pair history; a relative model: the alignment
+warm-up) and after it (motion: the frames it triangulates against when no earlier one has enough
+parallax) — and W_smooth the smoothing warm-up. The bridge runs the pipeline's own head over that
+window, oldest first: :class:`FlowStage` (with smoothing), :class:`DepthStage` on
+``depth.sources.make_source`` (sanitised, as in the CLI) with a frame lookup over the window, and
+:class:`DepthSmoothStage`. A window that starts at the clip's first frame gives the CLI's
+disparity at t.
+
+(before, after) are written into the bundle at build time (``Resources/sources.tsv``, from
+:func:`to_sources_tsv`) so the C plugin and Python share one definition.
+
+Costs are bounded by caching what a host stepping forward would otherwise recompute: a model's
+prediction per frame content (:class:`CachedModels`), the motion estimate per frame and the
+frames it could see (:class:`CachedEstimates`), flows per frame pair, and the final disparity per
+window.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from ..depth.sources import SOURCES, DepthEstimate
+from ..depth.temporal import warmup_frames
+from ..io.frame import ClipInfo, Frame
+from ..pipeline.stages.depth import DepthSmoothStage, DepthStage
+from ..record import FrameRecord
+from .temporal import ArrayCache, CachedFlowStage, content_key
+
+ESTIMATED = tuple(s for s in SOURCES if s != "file")  # sources the bridge runs on Source frames
+
+
+def source_reach(source: str) -> tuple[int, int]:
+    """(frames before, frames after) t whose pixels the source's estimate at t depends on."""
+    if source == "motion":
+        from ..depth.motion import MotionDepthSource
+
+        m = MotionDepthSource()
+        return int(m.warmup), int(m.max_gap)  # pair history; forward lookup when the past lacks parallax
+    if source == "model":
+        from ..depth.learned_source import align_warmup
+
+        return align_warmup(), 0  # a relative model's temporal alignment (metric models use none of it)
+    if source == "marigold":
+        from ..depth.marigold import MarigoldDepthSource
+
+        return int(MarigoldDepthSource.warmup), 0
+    return 0, 0  # file: the host's Depth clip at the frames smoothing reads
+
+
+def default_smoothing(source: str) -> float:
+    """The smoothing strength the schema's default Depth Smoothing gives `source` (where the schema
+    resolves a default "auto" per source, DepthParams.smoothing_strength; else the default number)."""
+    from ..params.depth import DepthParams
+
+    d = DepthParams(source=source)
+    return float(getattr(d, "smoothing_strength", d.smoothing))
+
+
+def to_sources_tsv() -> str:
+    """The bundle resource sources.tsv, per depth source choice: 'source<TAB>before<TAB>after<TAB>
+    default smoothing' (the plugin's strength for a Depth Smoothing below 0, the OFX face of "auto")."""
+    return "# depth source\tframes before t\tframes after t its estimate reads\tdefault smoothing " \
+        "(genrefocus_video.ofx.estimate)\n" + \
+        "".join(f"{s}\t{b}\t{a}\t{default_smoothing(s)!r}\n" for s in SOURCES for b, a in [source_reach(s)])
+
+
+class CachedModel:
+    """A loaded depth model whose per-frame predictions are kept by frame content (and the focal
+    hint): a host stepping forward predicts one new frame, the alignment re-runs over the rest."""
+
+    def __init__(self, model: Any, cache: ArrayCache) -> None:
+        self._model, self._cache = model, cache
+
+    def __getattr__(self, name: str) -> Any:  # config, kind, family, device of the loaded model
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._model, name)
+
+    def predict(self, frames: Sequence[np.ndarray], width_over_focal: Optional[float] = None) -> list[Any]:
+        out = []
+        for f in frames:  # one by one: a batch would change nothing but rounding, and hits are the common case
+            key = ("model", str(self._model.path), str(self._model.device), width_over_focal, content_key(f))
+            hit = self._cache.get(key)
+            if hit is None:
+                pred = self._model.predict([f], width_over_focal)[0]
+                pred.disparity.flags.writeable = False  # shared by later requests
+                hit = (pred.disparity, pred)  # the cache sizes an entry by its arrays
+                self._cache.put(key, hit)
+            out.append(hit[1])
+        return out
+
+
+class CachedModels:
+    """The bridge's depth.learned.DepthModelCache (weights loaded once per process), handing out
+    models whose predictions are cached; thread-safe (the bridge serves one thread per request)."""
+
+    def __init__(self, predictions: ArrayCache) -> None:
+        from ..depth.learned import DepthModelCache
+
+        self.models = DepthModelCache()
+        self.predictions = predictions
+        self._lock = threading.Lock()
+
+    def get(self, path: Optional[str], device: str = "auto") -> CachedModel:
+        with self._lock:
+            return CachedModel(self.models.get(path, device), self.predictions)
+
+
+class CachedEstimates:
+    """A motion source whose estimate of frame j is kept, keyed by the content of every frame it
+    can see (j's history since the window start, capped at its reach, and the frames after j up to
+    its reach): the estimate is a function of exactly those, so a hit is the very array it computes.
+    :meth:`prime` feeds a frame to the history without estimating it (its estimate is not needed)."""
+
+    def __init__(self, inner: Any, window: Sequence[np.ndarray], first: int, reach: tuple[int, int],
+                 cache: ArrayCache, salt: tuple) -> None:
+        self.inner, self.window, self.first = inner, window, first  # window[i] = frame first + i
+        self.reach, self.cache, self.salt = reach, cache, salt
+        self.name, self.warmup = inner.name, inner.warmup
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def estimate(self, rec: FrameRecord) -> DepthEstimate:
+        j = rec.index - self.first
+        lo, hi = max(0, j - self.reach[0]), min(len(self.window) - 1, j + self.reach[1])
+        key = (self.salt, j - lo, tuple(content_key(self.window[i]) for i in range(lo, hi + 1)))
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.prime(rec)
+            return DepthEstimate(hit[0], hit[1], dict(hit[2]), hit[3])
+        est = self.inner.estimate(rec)
+        est.disparity.flags.writeable = est.confidence.flags.writeable = False  # shared by later requests
+        self.cache.put(key, (est.disparity, est.confidence, dict(est.notes), est.affine_ambiguous))
+        return est
+
+    def prime(self, rec: FrameRecord) -> None:
+        """Keep the source's history as if it had estimated `rec` (later frames pair against it)."""
+        from ..flow import to_gray8
+
+        self.inner.inner.history.append((rec.index, to_gray8(rec.frame.rgb)))
+
+
+def _primed_frames(n: int, history: int, smoothing_warmup: int) -> int:
+    """How many of a window's n frames up to t only prime a history-only source (motion).
+
+    A full window (n = history + W + 1) estimates frames t − W … t, each with its whole history
+    before it, as the CLI's run does, and the smoothing starts at t − W (the CLI's chunk warm-up): so
+    frame j's estimate is the same in every window that holds it (cached once, one new estimate per
+    step). A window cut short (the clip's start, a frame the host did not deliver) estimates and
+    smooths every frame from its start: a CLI run starting there, exactly."""
+    return history if n >= history + smoothing_warmup + 1 else 0
+
+
+def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np.ndarray], time: float,
+                        pixel_aspect: float, caches: dict[str, Any]) -> np.ndarray:
+    """The CLI's disparity at frame `time` estimated from Source frames `past` (time, time−1, ...,
+    newest first) and `later` (time+1, ...): the head's flow, depth and smoothing stages over them.
+
+    `caches`: "flows", "estimates", "results" (:class:`ArrayCache`) and "models" (:class:`CachedModels`)."""
+    from ..depth.sources import make_source
+
+    t, n = int(round(time)), len(past)
+    first = t - n + 1
+    window = [np.ascontiguousarray(x, dtype=np.float32) for x in [*reversed(past), *later]]
+    key = ("estimated", job.depth.source, job.depth.model, float(job.depth.smoothing), job.depth.flow_quality,
+           job.depth.static_fallback, float(pixel_aspect), n, tuple(content_key(x) for x in window))
+    hit = caches["results"].get(key)
+    if hit is not None:
+        return hit
+    h, w = window[0].shape[:2]
+    info = ClipInfo(path="<ofx host>", kind="sequence", width=w, height=h, pixel_aspect=pixel_aspect)
+
+    def lookup(index: int) -> Optional[np.ndarray]:
+        i = index - first
+        return window[i] if 0 <= i < len(window) else None
+
+    reads_ahead = job.depth.source in ("motion", "model")  # as the CLI's head builds it
+    # quiet: every request repeats most of the previous one's window; notices go to the log at INFO
+    source = make_source(job, info, lookup if reads_ahead else None, quiet=True, models=caches["models"])
+    primed = 0  # leading frames only fed to the source's history (their estimates are not needed)
+    if job.depth.source == "motion":
+        salt = ("motion", job.depth.static_fallback, float(pixel_aspect))
+        source = CachedEstimates(source, window, first, source_reach("motion"), caches["estimates"], salt)
+        primed = _primed_frames(n, source_reach("motion")[0], warmup_frames(float(job.depth.smoothing)))
+    chain: list[Any] = []
+    if job.depth.smoothing > 0:
+        chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"]))
+    chain.append(DepthStage(source))
+    if job.depth.smoothing > 0:
+        chain.append(DepthSmoothStage(float(job.depth.smoothing)))
+    rec = None
+    for i in range(n):  # oldest first, as the CLI's frame loop feeds them
+        rec = FrameRecord(Frame(first + i, window[i]))
+        if i < primed:
+            source.prime(rec)
+            continue
+        for stage in chain:
+            rec = stage.process(rec)
+    assert rec is not None and rec.disparity is not None
+    rec.disparity.flags.writeable = False  # shared by later requests: nobody may change it
+    caches["results"].put(key, rec.disparity)
+    return rec.disparity

@@ -1,0 +1,230 @@
+"""The OFX plugin without a Depth clip: Depth Source = motion or model, estimated by the bridge.
+
+The host renders frames through the real plugin and bridge from Source alone; the expectation is
+the real CLI (`genrefocus-video render --depth-source motion|model`) writing float EXR frames of
+the same pixels. The test host fails any fetch the plugin did not declare in GetFramesNeeded (and
+any fetch outside the clip), so a passing render fetched only its declared window
+[max(first, t - before - W), min(last, t + after)] (before / after: ofx.estimate.source_reach).
+Every test here also runs under the sanitizer builds (GENREFOCUS_OFX_SANITIZE, `make test`).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_ofx_host import (_frames_needed, bridge_dir, built, read_pfm, run_host, write_anim,  # noqa: E402,F401
+                           write_pfm)
+
+from genrefocus_video.ofx.estimate import source_reach  # noqa: E402
+
+N = 10  # frames of the clip
+
+
+def _cli(src: Path, out_dir: Path, *args: str) -> list[np.ndarray]:
+    """The CLI's float EXR frames for the same clip and settings."""
+    from genrefocus_video.cli import main
+    from genrefocus_video.io.images import read_image
+
+    out_dir.mkdir()
+    assert main(["render", str(src / "src.%04d.exr"), "-o", str(out_dir / "out.%04d.exr"), "--codec", "exr",
+                 "--no-exr-half", "--no-progress", "--executor", "local", *args]) == 0
+    return [read_image(str(p)).pixels for p in sorted(out_dir.glob("out.*.exr"))]
+
+
+@pytest.fixture(scope="module")
+def pan_clip(lfbench, tmp_path_factory):
+    """lfbench's camera pan with a subject walking toward it, 64×48, 10 frames: EXR for the CLI, PFM
+    for the test host (the same float32 values)."""
+    from lfbench_motion_clips import render_clip
+
+    from genrefocus_video.io.images import write_image
+
+    d = tmp_path_factory.mktemp("pan")
+    frames = render_clip(3, (64, 48), N, "pan")["aif"]
+    for f, img in enumerate(frames):
+        write_image(str(d / f"src.{f:04d}.exr"), img.astype(np.float32), exr_half=False)
+        write_pfm(d / f"src_{f}.pfm", img)
+    return d, frames.astype(np.float32)
+
+
+def _host(bridge_dir: Path, src: Path, out: Path, anim: list[str], **kw) -> dict:
+    proc = run_host(bridge_dir, "--source", src / "src_%d.pfm", "--out", out / "o_%d.pfm", "--frames", str(N),
+                    "--anim", write_anim(out / "anim.txt", anim), timeout=kw.get("timeout", 300))
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # the host fails any undeclared fetch
+    return _frames_needed(proc.stdout)
+
+
+def test_motion_source_reach_is_its_history_and_look_ahead():
+    """The frames the plugin declares come from the motion source itself: the pair history it keeps
+    (its warm-up) and the frames after t it triangulates against when no earlier one has parallax."""
+    from genrefocus_video.depth.motion import MotionDepthSource
+
+    m = MotionDepthSource()
+    assert source_reach("motion") == (m.warmup, m.max_gap) == (8, 8)
+    assert source_reach("file") == (0, 0)
+
+
+def test_sources_table_is_generated_from_the_sources_and_the_schema():
+    """sources.tsv (what the plugin reads at Load): one row per Depth Source choice with its reach and
+    the smoothing strength the schema's default Depth Smoothing gives it."""
+    from genrefocus_video.depth.sources import SOURCES
+    from genrefocus_video.ofx.estimate import to_sources_tsv
+    from genrefocus_video.params import JobParams
+    from genrefocus_video.params.schema import with_overrides
+
+    rows = [line.split("\t") for line in to_sources_tsv().splitlines() if not line.startswith("#")]
+    assert [r[0] for r in rows] == list(SOURCES)
+    for name, before, after, smoothing in rows:
+        assert (int(before), int(after)) == source_reach(name)
+        depth = with_overrides(JobParams(), {"depth.source": name}, "test").depth
+        assert float(smoothing) == float(getattr(depth, "smoothing_strength", depth.smoothing))
+
+
+def test_motion_depth_without_depth_clip_equals_the_cli(built, bridge_dir, pan_clip, tmp_path):
+    """Depth Source = motion, no Depth clip: every frame equals the CLI's --depth-source motion frame
+    within 1e-5 (the estimate at t reads frames t-8..t+8, which the plugin declares and fetches:
+    clamped to the clip, so the first frames triangulate against later ones as the CLI's do)."""
+    from genrefocus_video.depth.motion import MotionDepthSource
+    from genrefocus_video.io.frame import Frame
+    from genrefocus_video.record import FrameRecord
+
+    src, frames = pan_clip
+    # the clip exercises both paths of the source: real triangulation (against earlier and later frames)
+    # and the defocus fallback where the parallax is too small
+    m = MotionDepthSource(frame_lookup=lambda i: frames[i] if 0 <= i < N else None, quiet=True)
+    notes = [m.estimate(FrameRecord(Frame(i, frames[i]))).notes for i in range(N)]
+    assert any("pair" in n and n["pair"] > i for i, n in enumerate(notes)) and any("fallback" in n for n in notes)
+    needed = _host(bridge_dir, src, tmp_path, ["0 depth_source motion", "0 blur_k 6", "0 focus_from_point false",
+                                               "0 focus_disparity 0.9"])
+    before, after = source_reach("motion")
+    for t in range(N):
+        assert needed[t]["Source"] == [max(0, t - before), min(N - 1, t + after)], (t, needed[t])
+    cli = _cli(src, tmp_path / "cli", "--depth-source", "motion", "--k", "6", "--focus-disparity", "0.9")
+    assert len(cli) == N
+    for t in range(N):
+        host = read_pfm(tmp_path / f"o_{t}.pfm")
+        assert np.abs(host - frames[t]).max() > 0.05, t  # the frame really is refocused
+        np.testing.assert_allclose(host, cli[t], rtol=0, atol=1e-5, err_msg=f"frame {t}")
+
+
+def test_motion_depth_smoothed_with_focus_point_equals_the_cli(built, bridge_dir, pan_clip, tmp_path):
+    """Motion depth + Depth Smoothing 0.3 + Focus From Point: frame t equals the CLI's
+    (--depth-smoothing 0.3 --focus-point X,Y@t) within 1e-5; the window [t - 8 - W, t + 8] (W = 12)
+    reaches the clip's start, as the CLI's run does."""
+    from genrefocus_video.depth.temporal import warmup_frames
+
+    src, frames = pan_clip
+    h = frames.shape[1]
+    x, y = 40, 30
+    needed = _host(bridge_dir, src, tmp_path, ["0 depth_source motion", "0 blur_k 6", "0 depth_smoothing 0.3",
+                                               "0 focus_from_point true", f"0 focus_point {x + 0.5} {h - y - 0.5}"])
+    before, after = source_reach("motion")
+    for t in range(N):
+        assert needed[t]["Source"] == [max(0, t - before - warmup_frames(0.3)), min(N - 1, t + after)], t
+    for t in (3, N - 1):
+        cli = _cli(src, tmp_path / f"cli{t}", "--depth-source", "motion", "--depth-smoothing", "0.3", "--k", "6",
+                   "--focus-point", f"{x},{y}@{t}", "--last-frame", str(t))
+        np.testing.assert_allclose(read_pfm(tmp_path / f"o_{t}.pfm"), cli[t], rtol=0, atol=1e-5, err_msg=f"frame {t}")
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from depth_model_fixtures import build
+
+    return build("depth_anything", tmp_path_factory.mktemp("model") / "depth_anything")
+
+
+def test_learned_model_without_depth_clip_equals_the_cli(built, bridge_dir, pan_clip, tiny_model, tmp_path):
+    """Depth Source = model with Depth Model = a tiny random Depth Anything folder: every frame equals
+    the CLI's --depth-source model --depth-model DIR within 1e-5. A relative model's alignment
+    carries over 66 frames: the plugin declares Source over [max(first, t - 66), t]."""
+    src, frames = pan_clip
+    needed = _host(bridge_dir, src, tmp_path, ["0 depth_source model", f"0 depth_model {tiny_model}", "0 blur_k 5",
+                                               "0 focus_from_point false", "0 focus_disparity 1.0"])
+    before, after = source_reach("model")
+    assert (before, after) == (66, 0)
+    for t in range(N):
+        assert needed[t]["Source"] == [max(0, t - before), t], (t, needed[t])
+    cli = _cli(src, tmp_path / "cli", "--depth-source", "model", "--depth-model", str(tiny_model), "--k", "5",
+               "--focus-disparity", "1.0")
+    for t in range(N):
+        host = read_pfm(tmp_path / f"o_{t}.pfm")
+        assert np.abs(host - frames[t]).max() > 0.05, t
+        np.testing.assert_allclose(host, cli[t], rtol=0, atol=1e-5, err_msg=f"frame {t}")
+
+
+def test_missing_model_weights_reach_the_host_message_suite(built, bridge_dir, pan_clip, tmp_path):
+    """Depth Model pointing at a folder without weights: that frame fails with one line naming the
+    folder, posted as the node's persistent error (message suite V2), never a crash."""
+    src, _ = pan_clip
+    missing = tmp_path / "no_such_model"
+    proc = run_host(bridge_dir, "--source", src / "src_%d.pfm", "--out", tmp_path / "o_%d.pfm", "--frames", "1",
+                    "--anim", write_anim(tmp_path / "anim.txt", ["0 depth_source model", f"0 depth_model {missing}",
+                                                                 "0 blur_k 5"]))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if "plugin message (OfxMessageError, persistent)" in ln]
+    assert len(lines) == 1, proc.stdout
+    assert "GenRefocus: frame 0: bridge failed:" in lines[0] and str(missing) in lines[0], lines[0]
+    assert not (tmp_path / "o_0.pfm").exists()
+
+
+def test_bridge_loads_the_model_once_and_predicts_one_new_frame_per_step(pan_clip, tiny_model):
+    """In one bridge process the weights load once (shared by every request), and a host stepping
+    from t to t+1 makes one new prediction (the rest of the window is cached by frame content); the
+    cached result equals a fresh bridge's."""
+    from genrefocus_video.depth.sources import SOURCES
+    from genrefocus_video.ofx import protocol as P
+    from genrefocus_video.ofx.renderer import Renderer
+
+    _, frames = pan_clip
+    h, w = frames.shape[1:3]
+    params = {"depth_source": SOURCES.index("model"), "depth_model": str(tiny_model), "blur_k": 5.0,
+              "focus_from_point": False, "focus_disparity": 1.0}
+
+    def request(r: Renderer, t: int) -> np.ndarray:
+        req = P.RenderRequest(w, h, 0, dict(params), (0.0, 0.0), False, time=float(t), sent_sources=t + 1)
+        return r.render(req, [frames[i] for i in range(t, -1, -1)], [])
+
+    bridge = Renderer()
+    request(bridge, 5)
+    predictions = bridge.estimates["models"].predictions
+    before = predictions.misses
+    out = request(bridge, 6)
+    assert bridge.estimates["models"].models.loads == 1
+    assert predictions.misses - before == 1  # frame 6 only: frames 0..5 were predicted for frame 5
+    np.testing.assert_array_equal(out, request(Renderer(), 6))
+
+
+def test_motion_window_estimates_one_new_frame_per_step(lfbench):
+    """A full motion window [t - 8, t + 8] primes the pair history with t - 8 .. t - 1 and estimates t
+    alone (what the CLI's run computes at t: every estimate has its whole history); a host stepping
+    to t + 1 makes one new estimate and re-renders of a window make none."""
+    from lfbench_motion_clips import render_clip
+
+    from genrefocus_video.depth.sources import SOURCES
+    from genrefocus_video.ofx import protocol as P
+    from genrefocus_video.ofx.renderer import Renderer
+
+    frames = render_clip(3, (64, 48), 18, "pan")["aif"].astype(np.float32)
+    h, w = frames.shape[1:3]
+    before, after = source_reach("motion")
+    params = {"depth_source": SOURCES.index("motion"), "blur_k": 5.0, "focus_from_point": False,
+              "focus_disparity": 0.9}
+    bridge = Renderer()
+
+    def request(t: int, k: float = 5.0) -> np.ndarray:
+        req = P.RenderRequest(w, h, 0, dict(params, blur_k=k), (0.0, 0.0), False, time=float(t),
+                              sent_sources=before + 1 + after, frames_after=after)
+        return bridge.render(req, [frames[i] for i in range(t, t - before - 1, -1)], [],
+                             [frames[i] for i in range(t + 1, t + 1 + after)])
+
+    request(8)
+    estimates = bridge.estimates["estimates"]
+    assert estimates.misses == 1  # frame 8 only: 0..7 primed its history
+    request(9)
+    request(9, k=7.0)
+    assert estimates.misses == 2
