@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_ofx_host import (_frames_needed, bridge_dir, built, read_pfm, run_host, write_anim,  # noqa: E402,F401
                            write_pfm)
 
-from genrefocus_video.ofx.estimate import source_reach  # noqa: E402
+from genrefocus_video.depth.temporal import warmup_frames  # noqa: E402
+from genrefocus_video.ofx.estimate import default_smoothing, source_reach  # noqa: E402
 
 N = 10  # frames of the clip
 
@@ -101,8 +102,10 @@ def test_motion_depth_without_depth_clip_equals_the_cli(built, bridge_dir, pan_c
     needed = _host(bridge_dir, src, tmp_path, ["0 depth_source motion", "0 blur_k 6", "0 focus_from_point false",
                                                "0 focus_disparity 0.9"])
     before, after = source_reach("motion")
+    smooth = warmup_frames(default_smoothing("motion"))  # Depth Smoothing left at auto: the CLI's default
+    assert smooth > 0
     for t in range(N):
-        assert needed[t]["Source"] == [max(0, t - before), min(N - 1, t + after)], (t, needed[t])
+        assert needed[t]["Source"] == [max(0, t - before - smooth), min(N - 1, t + after)], (t, needed[t])
     cli = _cli(src, tmp_path / "cli", "--depth-source", "motion", "--k", "6", "--focus-disparity", "0.9")
     assert len(cli) == N
     for t in range(N):
@@ -213,7 +216,7 @@ def test_motion_window_estimates_one_new_frame_per_step(lfbench):
     h, w = frames.shape[1:3]
     before, after = source_reach("motion")
     params = {"depth_source": SOURCES.index("motion"), "blur_k": 5.0, "focus_from_point": False,
-              "focus_disparity": 0.9}
+              "focus_disparity": 0.9, "depth_smoothing": 0.0}  # the estimator alone (auto would smooth)
     bridge = Renderer()
 
     def request(t: int, k: float = 5.0) -> np.ndarray:
