@@ -23,6 +23,7 @@ from .plan import RenderPlan, zone_weights_1d
 from .torch_ops import Pyramid
 
 BATCH_WASTE = 3.0  # a group may cost up to this × its members' own work (padding to one canvas/kernel)
+BATCH_WASTE_CUDA = 8.0  # on a GPU idle lanes are cheap and launches are not: bigger groups
 TAP_OVERHEAD = 40  # per-pixel work of a layer besides its convolution taps (planes, fill, composite)
 CACHE_SIZE = 4  # prepared plans kept per process (one per distinct layer layout)
 
@@ -84,8 +85,9 @@ def _fill_factor(hs: int, ws: int, s: int) -> int:
     return f if f > 1 and min(hs, ws) >= 2 * f else 1
 
 
-def group_layers(plan: RenderPlan) -> list[list[Member]]:
-    """Members of each group: same scale and fill route, greedily packed under BATCH_WASTE."""
+def group_layers(plan: RenderPlan, waste: float = BATCH_WASTE) -> list[list[Member]]:
+    """Members of each group: same scale and fill route, greedily packed while a group's padded cost
+    stays under `waste` × its members' own cost (largest kernels first)."""
     by_key: dict = {}
     for L in plan.layers:
         y0, y1, x0, x1 = L.roi
@@ -99,7 +101,7 @@ def group_layers(plan: RenderPlan) -> list[list[Member]]:
         for m in members:
             trial = cur + [m]
             padded = len(trial) * _cost(max(t.hs for t in trial), max(t.ws for t in trial), trial[0].ksize)
-            if cur and padded > BATCH_WASTE * sum(_cost(t.hs, t.ws, t.ksize) for t in trial):
+            if cur and padded > waste * sum(_cost(t.hs, t.ws, t.ksize) for t in trial):
                 groups.append(cur)
                 trial = [m]
             cur = trial
@@ -251,7 +253,8 @@ def prepare(plan: RenderPlan, shape: tuple[int, int], frame_box, device) -> Prep
         t = torch.from_numpy(np.ascontiguousarray(a))
         return t.to(device, dtype=torch.int64 if a.dtype.kind in "iu" else None)
 
-    groups = [prepare_group(plan, members, shape, frame_box, up) for members in group_layers(plan)]
+    waste = BATCH_WASTE_CUDA if torch.device(device).type == "cuda" else BATCH_WASTE
+    groups = [prepare_group(plan, members, shape, frame_box, up) for members in group_layers(plan, waste)]
     slot = {m.index: (gi, b) for gi, g in enumerate(groups) for b, m in enumerate(g.members)}
     order = [slot[L.index] + (L.roi,) for L in plan.layers]
     prep = Prepared(groups, order, tuple(shape), key)

@@ -32,11 +32,11 @@ def gather(x, index: Optional[Any], shape: tuple[int, int]):
 
 
 def sum2x2(x):
-    """2×2 block sums, zero-padding an odd last row/column (= cpu._sum2x2)."""
-    h, w = x.shape[-2:]
-    if h % 2 or w % 2:
-        x = F.pad(x, (0, w % 2, 0, h % 2))
-    return F.avg_pool2d(x, 2) * 4.0
+    """2×2 block sums, an odd last row/column summed with zeros (= cpu._sum2x2's zero padding).
+
+    One pooling launch: ceil_mode keeps the partial last window, divisor_override=1 makes it a sum.
+    """
+    return F.avg_pool2d(x, 2, ceil_mode=True, divisor_override=1)
 
 
 def up2(x, shape: tuple[int, int]):
@@ -80,7 +80,7 @@ def pull_push_fill(num, known, pyr: Pyramid):
     for _ in range(pyr.levels):
         nk = sum2x2(nk)
         ns, ks = nk[:, :C], nk[:, C:]
-        v = torch.where(ks > 0, ns / torch.clamp(ks, min=1e-12), torch.zeros_like(ns))
+        v = torch.where(ks > 0, ns / torch.clamp(ks, min=1e-12), 0.0)
         c = torch.clamp(ks, max=1.0)
         levels.append((v, c))
         nk = torch.cat([v * c, c], 1)
@@ -90,7 +90,7 @@ def pull_push_fill(num, known, pyr: Pyramid):
     for lv in range(pyr.levels - 2, -1, -1):
         v, c = levels[lv]
         up = up2(gather(est, pyr.extend[lv + 1], pyr.shapes[lv + 1]), pyr.shapes[lv])
-        est = torch.where(pyr.is_top[lv], v, v * c + (1.0 - c) * up)
+        est = torch.where(pyr.is_top[lv], v, torch.addcmul(v * c, 1.0 - c, up))
     fill = up2(gather(est, pyr.extend[0], pyr.shapes[0]), num.shape[-2:])
     return torch.where(pyr.no_levels, num, fill)
 
