@@ -180,7 +180,8 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
     prep = prepare(plan, (H, W), frame_box, dev)
     u_np = layer_coord(r, plan)
     with torch.no_grad():
-        I = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).to(dev, non_blocking=True)
+        # uploaded as stored (H×W×3) and viewed as 3×H×W on the device: no host-side transpose copy
+        I = torch.from_numpy(np.ascontiguousarray(img)).to(dev, non_blocking=True).permute(2, 0, 1)
         u = torch.from_numpy(np.ascontiguousarray(u_np)).to(dev, non_blocking=True)
         if graphs_enabled(device, graphs):
             res = _captured(prep, plan.edge_matte, dev)(I, u)
