@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from genrefocus_video import render_bokeh  # noqa: E402
 from genrefocus_video.render import cpu, torch_ops  # noqa: E402
-from genrefocus_video.render.torch_batch import clamp_index, group_layers, pyramid, reflect_index  # noqa: E402
+from genrefocus_video.render.torch_batch import border_index, clamp_index, group_layers, pyramid  # noqa: E402
 
 SIZES = [(1, 1), (1, 6), (5, 1), (2, 3), (7, 9), (16, 11), (13, 13)]
 
@@ -44,7 +44,7 @@ def test_canvas_pull_push_equals_each_layer_alone():
         nums.append((rng.random((h, w, 4)) * k[..., None]).astype(np.float32))
         knowns.append(k)
     canvas = (max(h for h, _ in SIZES), max(w for _, w in SIZES))
-    pyr = pyramid(SIZES, canvas, _up)
+    pyr = pyramid(SIZES, canvas)
     num = torch.nan_to_num(_stack(nums, canvas))
     known = torch.nan_to_num(_stack([k[..., None] for k in knowns], canvas))
     fill = torch_ops.pull_push_fill(num, known, pyr).numpy()
@@ -63,15 +63,13 @@ def test_canvas_correlation_equals_cv2_filter2d_per_layer(K):
     own = [rng.random((k, k)).astype(np.float32) for k in (K, max(1, K - 4), K)]
     canvas = (12, 14)
     p = K // 2
-    rows = np.stack([reflect_index(h, p, canvas[0] + 2 * p) for h, _ in sizes])
-    cols = np.stack([reflect_index(w, p, canvas[1] + 2 * p) for _, w in sizes])
-    border = (rows[:, :, None] * canvas[1] + cols[:, None, :]).reshape(len(sizes), -1)
+    border = border_index(sizes, p, canvas)
     wt = np.zeros((4 * len(sizes), 1, K, K), np.float32)
     for b, k in enumerate(own):
         o = (K - k.shape[0]) // 2
         wt[4 * b: 4 * b + 4, 0, o: o + k.shape[0], o: o + k.shape[0]] = k
     x = torch.nan_to_num(_stack(xs, canvas), nan=7.0)
-    out = torch_ops.correlate(x, _up(border), [_up(wt)], (canvas[0] + 2 * p, canvas[1] + 2 * p)).numpy()
+    out = torch_ops.correlate(x, border, [_up(wt)], (canvas[0] + 2 * p, canvas[1] + 2 * p)).numpy()
     for b, (h, w) in enumerate(sizes):
         ref = cv2.filter2D(xs[b], cv2.CV_32F, own[b], borderType=cv2.BORDER_REFLECT_101)
         np.testing.assert_allclose(out[b, :, :h, :w].transpose(1, 2, 0), ref.reshape(h, w, 4), atol=2e-6)
@@ -84,7 +82,7 @@ def test_clamped_canvas_upscale_equals_cv2_resize_per_layer():
     sizes, s = [(5, 7), (2, 3), (6, 1)], 3
     xs = [rng.random((h, w, 4)).astype(np.float32) for h, w in sizes]
     canvas = (6, 7)
-    ext = torch_ops.gather(_stack(xs, canvas), _up(clamp_index(sizes, canvas, canvas)), canvas)
+    ext = torch_ops.gather(_stack(xs, canvas), clamp_index(sizes, canvas, canvas), canvas)
     up = torch_ops.upscale(ext, s, (canvas[0] * s, canvas[1] * s)).numpy()
     for b, (h, w) in enumerate(sizes):
         ref = cpu.upsample(xs[b], s, (h * s, w * s)).reshape(h * s, w * s, 4)

@@ -4,19 +4,19 @@ The layers of a RenderPlan differ in region, working scale and kernel size. Laye
 working scale s (and fill route) are stacked into one canvas per group and rendered by one launch
 per step (render/torch_ops.py); a group is closed when padding its members to one canvas and one
 kernel size would cost more than BATCH_WASTE × their own work. All index maps (gathers, borders),
-masks, zone weights and kernels are built here once per plan (numpy, then one upload each) and
-cached by the plan's signature, so a clip whose layers keep their place reuses them frame after
+masks, zone weights and kernels are built here once per plan (on the device, by broadcasting
+small per-layer size vectors: no frame-sized host array is made or uploaded) and cached by the plan's signature, so a clip whose layers keep their place reuses them frame after
 frame — and a CUDA graph captured for it (render/torch_impl.py) stays valid.
 """
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
+import torch
 
 from .cpu import FILL_SCALE
 from .plan import RenderPlan, zone_weights_1d
@@ -109,22 +109,48 @@ def group_layers(plan: RenderPlan, waste: float = BATCH_WASTE) -> list[list[Memb
     return groups
 
 
-def clamp_index(valid: list[tuple[int, int]], out: tuple[int, int], src: tuple[int, int]) -> np.ndarray:
-    """B×(H·W) flat index into a src canvas: each layer's last row/column repeated beyond `valid`."""
-    rows = np.stack([np.minimum(np.arange(out[0]), h - 1) for h, _ in valid])
-    cols = np.stack([np.minimum(np.arange(out[1]), w - 1) for _, w in valid])
-    return (rows[:, :, None] * src[1] + cols[:, None, :]).reshape(len(valid), -1)
+def _sizes(valid: list, axis: int, dev):
+    return torch.tensor([v[axis] for v in valid], dtype=torch.int64, device=dev)[:, None]
 
 
-def reflect_index(n: int, pad: int, length: int) -> np.ndarray:
-    """Indices of a reflect-101 border (OpenCV BORDER_REFLECT_101) of n samples, any pad, padded to `length`."""
-    if n == 1:
-        idx = np.zeros(n + 2 * pad, np.int64)
-    else:
-        period = 2 * n - 2
-        p = np.abs(np.arange(-pad, n + pad)) % period
-        idx = np.where(p < n, p, period - p)
-    return np.pad(idx, (0, length - idx.size), mode="edge")
+def _flat(rows, cols, src_w: int):
+    """B×(H·W) flat index from per-layer row (B×H) and column (B×W) indices into a src of width src_w."""
+    return (rows[:, :, None] * src_w + cols[:, None, :]).reshape(rows.shape[0], -1)
+
+
+def clamp_index(valid: list[tuple[int, int]], out: tuple[int, int], src: tuple[int, int], dev=None):
+    """B×(H·W) flat index into a src canvas: each layer's last row/column repeated beyond `valid`.
+
+    Built on the device by broadcasting (no frame-sized host array, no upload).
+    """
+    rows = torch.minimum(torch.arange(out[0], device=dev)[None], _sizes(valid, 0, dev) - 1)
+    cols = torch.minimum(torch.arange(out[1], device=dev)[None], _sizes(valid, 1, dev) - 1)
+    return _flat(rows, cols, src[1])
+
+
+def reflect_index(n, pad: int, length: int, dev=None):
+    """Per layer (n: B×1 sizes), indices of a reflect-101 border (OpenCV BORDER_REFLECT_101) of any pad,
+    continued to `length` by repeating its last entry: B×length."""
+    i = torch.minimum(torch.arange(length, device=dev)[None] - pad, n + pad - 1)
+    period = torch.clamp(2 * n - 2, min=1)
+    p = i.abs() % period
+    idx = torch.where(p < n, p, period - p)
+    return torch.where(n == 1, torch.zeros_like(idx), idx)
+
+
+def border_index(valid: list[tuple[int, int]], pad: int, canvas: tuple[int, int], dev=None):
+    """B×((H+2p)·(W+2p)) flat index of each layer's own reflect-101 border around a canvas."""
+    H, W = canvas
+    rows = reflect_index(_sizes(valid, 0, dev), pad, H + 2 * pad, dev)
+    cols = reflect_index(_sizes(valid, 1, dev), pad, W + 2 * pad, dev)
+    return _flat(rows, cols, W)
+
+
+def inside_mask(valid: list[tuple[int, int]], canvas: tuple[int, int], dev=None):
+    """B×1×H×W float: 1 inside each layer's top-left h_b×w_b, 0 beyond."""
+    ry = torch.arange(canvas[0], device=dev)[None] < _sizes(valid, 0, dev)
+    cx = torch.arange(canvas[1], device=dev)[None] < _sizes(valid, 1, dev)
+    return (ry[:, :, None] & cx[:, None, :]).to(torch.float32)[:, None]
 
 
 def _levels(h: int, w: int) -> int:
@@ -138,7 +164,11 @@ def _is_identity(valid: list[tuple[int, int]], shape: tuple[int, int]) -> bool:
     return all(v == shape for v in valid)
 
 
-def pyramid(valid: list[tuple[int, int]], canvas: tuple[int, int], up) -> Pyramid:
+def _flags(values, dev):
+    return torch.tensor(values, dtype=torch.bool, device=dev).reshape(-1, 1, 1, 1)
+
+
+def pyramid(valid: list[tuple[int, int]], canvas: tuple[int, int], dev=None) -> Pyramid:
     """The pull-push facts of layers of sizes `valid` stacked in `canvas` (see torch_ops.pull_push_fill)."""
     H, W = canvas
     n = _levels(H, W)
@@ -146,34 +176,33 @@ def pyramid(valid: list[tuple[int, int]], canvas: tuple[int, int], up) -> Pyrami
     tops = [_levels(h, w) - 1 for h, w in valid]
     for lv in range(n):
         H, W = -(-H // 2), -(-W // 2)
-        vl = [(max(1, -(-h // 2 ** (lv + 1))), max(1, -(-w // 2 ** (lv + 1)))) for h, w in valid]
+        vl = [(-(-h // 2 ** (lv + 1)), -(-w // 2 ** (lv + 1))) for h, w in valid]
         shapes.append((H, W))
-        extend.append(None if _is_identity(vl, (H, W)) else up(clamp_index(vl, (H, W), (H, W))))
-        is_top.append(up(np.array([lv >= t for t in tops]).reshape(-1, 1, 1, 1)))
-    mask = np.zeros((len(valid), 1) + canvas, np.float32)
-    for b, (h, w) in enumerate(valid):
-        mask[b, :, :h, :w] = 1.0
-    return Pyramid(n, shapes, extend, is_top, up(np.array([t < 0 for t in tops]).reshape(-1, 1, 1, 1)), up(mask))
+        extend.append(None if _is_identity(vl, (H, W)) else clamp_index(vl, (H, W), (H, W), dev))
+        is_top.append(_flags([lv >= t for t in tops], dev))
+    return Pyramid(n, shapes, extend, is_top, _flags([t < 0 for t in tops], dev), inside_mask(valid, canvas, dev))
 
 
-def _zone_maps(plan: RenderPlan, members, s: int, canvas, frame_box, border, padded, up) -> Optional[list]:
+def _zone_maps(plan: RenderPlan, members, s: int, canvas, frame_box, border, padded, dev) -> Optional[list]:
     """Per cat's-eye zone, each layer's weight map at its working scale, reflect-padded like the layer."""
     if plan.zones is None:
         return None
     y_off, x_off, full_h, full_w = frame_box
     ny, nx = plan.zones
-    maps = np.zeros((ny * nx, len(members), 1) + canvas, np.float32)
-    for b, m in enumerate(members):
-        wy = zone_weights_1d(y_off + m.roi[0] + (np.arange(m.hs) + 0.5) * s - 0.5, ny, full_h)
-        wx = zone_weights_1d(x_off + m.roi[2] + (np.arange(m.ws) + 0.5) * s - 0.5, nx, full_w)
-        for z in range(ny * nx):
-            maps[z, b, 0, : m.hs, : m.ws] = np.outer(wy[z // nx], wx[z % nx])
-    flat = maps.reshape(ny * nx, len(members), -1)
-    out = np.take_along_axis(flat, border[None], axis=2).reshape((ny * nx, len(members), 1) + padded)
-    return [up(out[z]) for z in range(ny * nx)]
+    wy = np.zeros((len(members), ny, canvas[0]), np.float32)
+    wx = np.zeros((len(members), nx, canvas[1]), np.float32)
+    for b, m in enumerate(members):  # 1-D tent weights per layer (small), outer products on the device
+        wy[b, :, : m.hs] = zone_weights_1d(y_off + m.roi[0] + (np.arange(m.hs) + 0.5) * s - 0.5, ny, full_h)
+        wx[b, :, : m.ws] = zone_weights_1d(x_off + m.roi[2] + (np.arange(m.ws) + 0.5) * s - 0.5, nx, full_w)
+    ty, tx = torch.from_numpy(wy).to(dev), torch.from_numpy(wx).to(dev)
+    out = []
+    for z in range(ny * nx):
+        maps = (ty[:, z // nx, :, None] * tx[:, z % nx, None, :]).reshape(len(members), -1)
+        out.append(maps.gather(1, border).view(len(members), 1, *padded))
+    return out
 
 
-def _weights(plan: RenderPlan, members, K: int, up) -> list:
+def _weights(plan: RenderPlan, members, K: int, dev) -> list:
     """Per zone, the members' 4 correlation kernels each zero-padded (centred) to K×K."""
     layers = {L.index: L for L in plan.layers}
     n_z = len(layers[members[0].index].kernels)
@@ -184,43 +213,37 @@ def _weights(plan: RenderPlan, members, K: int, up) -> list:
             for c, k in enumerate(layers[m.index].kernels[z][1]):
                 o = (K - k.shape[0]) // 2
                 wt[4 * b + c, 0, o: o + k.shape[0], o: o + k.shape[1]] = k
-        out.append(up(wt))
+        out.append(torch.from_numpy(wt).to(dev))
     return out
 
 
-def prepare_group(plan: RenderPlan, members: list, shape, frame_box, up) -> Group:
-    """One group's index maps, masks, kernels and zone weights, uploaded with `up`."""
+def prepare_group(plan: RenderPlan, members: list, shape, frame_box, dev) -> Group:
+    """One group's index maps, masks, kernels and zone weights, built on device `dev`."""
     H, W = shape
     s = next(L.scale for L in plan.layers if L.index == members[0].index)
     valid = [(m.hs, m.ws) for m in members]
     Hs, Ws = max(v[0] for v in valid), max(v[1] for v in valid)
     f = _fill_factor(*valid[0], s)
     g = Group(members, s, f, (Hs, Ws))
-    full = [(m.h, m.w) for m in members]
-    idx = clamp_index(full, (Hs * s, Ws * s), (H, W))
-    idx += np.array([m.roi[0] * W + m.roi[2] for m in members])[:, None]
-    g.frame_index = up(idx)
-    g.layer_index = up(np.array([m.index for m in members], np.float32).reshape(-1, 1, 1, 1))
+    origin = torch.tensor([m.roi[0] * W + m.roi[2] for m in members], dtype=torch.int64, device=dev)[:, None]
+    g.frame_index = clamp_index([(m.h, m.w) for m in members], (Hs * s, Ws * s), (H, W), dev) + origin
+    g.layer_index = torch.tensor([float(m.index) for m in members], device=dev).reshape(-1, 1, 1, 1)
     if f > 1:
         Hf, Wf = -(-Hs // f), -(-Ws // f)
         vf = [(-(-h // f), -(-w // f)) for h, w in valid]
         g.fill_canvas = (Hf, Wf)
-        g.fill_extend = up(clamp_index(valid, (Hf * f, Wf * f), (Hs, Ws)))
-        g.pyramid = pyramid(vf, (Hf, Wf), up)
-        g.est_extend = None if _is_identity(vf, (Hf, Wf)) else up(clamp_index(vf, (Hf, Wf), (Hf, Wf)))
+        g.fill_extend = clamp_index(valid, (Hf * f, Wf * f), (Hs, Ws), dev)
+        g.pyramid = pyramid(vf, (Hf, Wf), dev)
+        g.est_extend = None if _is_identity(vf, (Hf, Wf)) else clamp_index(vf, (Hf, Wf), (Hf, Wf), dev)
     else:
-        g.pyramid = pyramid(valid, (Hs, Ws), up)
+        g.pyramid = pyramid(valid, (Hs, Ws), dev)
     K = max(m.ksize for m in members)
-    p = K // 2
-    g.padded = (Hs + 2 * p, Ws + 2 * p)
-    rows = np.stack([reflect_index(h, p, Hs + 2 * p) for h, _ in valid])
-    cols = np.stack([reflect_index(w, p, Ws + 2 * p) for _, w in valid])
-    border = (rows[:, :, None] * Ws + cols[:, None, :]).reshape(len(members), -1)
-    g.border = up(border)
-    g.weights = _weights(plan, members, K, up)
-    g.zone_weights = _zone_maps(plan, members, s, (Hs, Ws), frame_box, border, g.padded, up)
+    g.padded = (Hs + 2 * (K // 2), Ws + 2 * (K // 2))
+    g.border = border_index(valid, K // 2, (Hs, Ws), dev)
+    g.weights = _weights(plan, members, K, dev)
+    g.zone_weights = _zone_maps(plan, members, s, (Hs, Ws), frame_box, g.border, g.padded, dev)
     if s > 1 and not _is_identity(valid, (Hs, Ws)):
-        g.up_extend = up(clamp_index(valid, (Hs, Ws), (Hs, Ws)))
+        g.up_extend = clamp_index(valid, (Hs, Ws), (Hs, Ws), dev)
     return g
 
 
@@ -241,20 +264,14 @@ _CACHE: "OrderedDict[tuple, Prepared]" = OrderedDict()
 
 def prepare(plan: RenderPlan, shape: tuple[int, int], frame_box, device) -> Prepared:
     """The plan's groups on `device`, from the cache when a plan with the same signature was seen."""
-    import torch
-
     key = (str(device),) + signature(plan, shape, frame_box)
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
 
-    def up(a: np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(a))
-        return t.to(device, dtype=torch.int64 if a.dtype.kind in "iu" else None)
-
     waste = BATCH_WASTE_CUDA if torch.device(device).type == "cuda" else BATCH_WASTE
-    groups = [prepare_group(plan, members, shape, frame_box, up) for members in group_layers(plan, waste)]
+    groups = [prepare_group(plan, members, shape, frame_box, device) for members in group_layers(plan, waste)]
     slot = {m.index: (gi, b) for gi, g in enumerate(groups) for b, m in enumerate(g.members)}
     order = [slot[L.index] + (L.roi,) for L in plan.layers]
     prep = Prepared(groups, order, tuple(shape), key)
