@@ -5,8 +5,8 @@ working scale s (and fill route) are stacked into one canvas per group and rende
 per step (render/torch_ops.py); a group is closed when padding its members to one canvas and one
 kernel size would cost more than BATCH_WASTE × their own work. All index maps (gathers, borders),
 masks, zone weights and kernels are built here once per plan (on the device, by broadcasting
-small per-layer size vectors: no frame-sized host array is made or uploaded) and cached by the plan's signature, so a clip whose layers keep their place reuses them frame after
-frame — and a CUDA graph captured for it (render/torch_impl.py) stays valid.
+small per-layer size vectors: no frame-sized host array is made or uploaded) and cached by the
+plan's signature, so a clip whose layers keep their place reuses them frame after frame — and a CUDA graph captured for it (render/torch_impl.py) stays valid.
 """
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ class Prepared:
     order: list  # in plan order: (group number, slot, roi)
     shape: tuple[int, int]
     signature: tuple
+    uses: int = 0  # frames rendered with it (render/torch_impl.py captures a CUDA graph from the 2nd on)
 
 
 def _ksize(L) -> int:
@@ -268,13 +269,14 @@ def prepare(plan: RenderPlan, shape: tuple[int, int], frame_box, device) -> Prep
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)
+        hit.uses += 1
         return hit
 
     waste = BATCH_WASTE_CUDA if torch.device(device).type == "cuda" else BATCH_WASTE
     groups = [prepare_group(plan, members, shape, frame_box, device) for members in group_layers(plan, waste)]
     slot = {m.index: (gi, b) for gi, g in enumerate(groups) for b, m in enumerate(g.members)}
     order = [slot[L.index] + (L.roi,) for L in plan.layers]
-    prep = Prepared(groups, order, tuple(shape), key)
+    prep = Prepared(groups, order, tuple(shape), key, uses=1)
     _CACHE[key] = prep
     while len(_CACHE) > CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -12,6 +12,9 @@ tests/test_render_torch_batched.py). What differs is how the work is launched:
 * on CUDA the whole frame can be captured as a CUDA graph per plan layout and replayed
   (`graphs=True`, or GENREFOCUS_CUDA_GRAPHS=1): one launch per frame. Capture needs a frame
   without host syncs, so the edge matte then takes its dense route (torch_matte.dense_parts).
+  A layout is captured on its second frame (GRAPH_AFTER): when the layout changes every frame
+  (a moving depth range changes the extreme layers' kernels) frames stay eager instead of paying
+  a capture each.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from .torch_batch import Group, Prepared, prepare
 from .torch_matte import dense_parts
 
 GRAPH_CACHE_SIZE = 2  # captured CUDA graphs kept (each holds its own frame-sized buffers)
+GRAPH_AFTER = 2  # a plan layout is captured on its 2nd frame: a layout seen once renders eagerly
 
 
 def cap_frame(img, cap: float = FILL_CAP):
@@ -171,7 +175,8 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
     """Render following `plan` with torch on `device`; returns float32 H×W×3 (numpy).
 
     The frame and the layer coordinates are uploaded once, the result fetched once. With CUDA
-    graphs (see graphs_enabled) a plan layout seen before is replayed instead of launched.
+    graphs (see graphs_enabled) a plan layout seen before (GRAPH_AFTER frames) is replayed
+    instead of launched.
     """
     import torch
 
@@ -183,7 +188,7 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
         # uploaded as stored (H×W×3) and viewed as 3×H×W on the device: no host-side transpose copy
         I = torch.from_numpy(np.ascontiguousarray(img)).to(dev, non_blocking=True).permute(2, 0, 1)
         u = torch.from_numpy(np.ascontiguousarray(u_np)).to(dev, non_blocking=True)
-        if graphs_enabled(device, graphs):
+        if graphs_enabled(device, graphs) and prep.uses >= GRAPH_AFTER:
             res = _captured(prep, plan.edge_matte, dev)(I, u)
         else:
             res = render_frame(prep, I, u, plan.edge_matte)
