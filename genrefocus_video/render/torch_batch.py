@@ -6,7 +6,8 @@ per step (render/torch_ops.py); a group is closed when padding its members to on
 kernel size would cost more than BATCH_WASTE × their own work. All index maps (gathers, borders),
 masks, zone weights and kernels are built here once per plan (on the device, by broadcasting
 small per-layer size vectors: no frame-sized host array is made or uploaded) and cached by the
-plan's signature, so a clip whose layers keep their place reuses them frame after frame — and a CUDA graph captured for it (render/torch_impl.py) stays valid.
+plan's signature, so a clip whose layers keep their place reuses them frame after frame — and a
+CUDA graph captured for it (render/torch_impl.py) stays valid.
 """
 from __future__ import annotations
 
