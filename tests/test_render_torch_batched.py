@@ -112,6 +112,16 @@ def test_batched_torch_render_matches_numpy(shape, matte, size):
     assert np.abs(a - b).max() < 1e-5
 
 
+@pytest.mark.parametrize("opts", [{"tile": 40}, {"tile": 40, "cats_eye": 0.5, "chromatic": 0.6}])
+def test_bands_and_cats_eye_zones_match_numpy(opts):
+    """Bands of a taller frame (frame_box offsets place each band's cat's-eye zone weights) and per-channel
+    chromatic kernels padded into one group kernel: the torch bands equal the numpy bands."""
+    img, disp = _scene(120, 72, seed=4)
+    a = render_bokeh(img, disp, 0.4, 16.0, "hexagon", backend="numpy", **opts)
+    b = render_bokeh(img, disp, 0.4, 16.0, "hexagon", backend="torch", device="cpu", **opts)
+    assert np.abs(a - b).max() < 1e-5
+
+
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (3, 2), (9, 4)])
 def test_tiny_frames_match_numpy(size):
     """Frames smaller than the kernels and the fill factor (1×1 layers, single rows), rendered from the plan
