@@ -18,6 +18,7 @@ tests/test_render_torch_batched.py). What differs is how the work is launched:
 """
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from typing import Optional
@@ -28,6 +29,8 @@ from .cpu import FILL_CAP
 from .plan import RenderPlan, layer_coord
 from .torch_batch import Group, Prepared, prepare
 from .torch_matte import dense_parts
+
+log = logging.getLogger(__name__)
 
 GRAPH_CACHE_SIZE = 2  # captured CUDA graphs kept (each holds its own frame-sized buffers)
 GRAPH_AFTER = 2  # a plan layout is captured on its 2nd frame: a layout seen once renders eagerly
@@ -156,6 +159,7 @@ class _Captured:
 
 
 _GRAPHS: "OrderedDict[tuple, _Captured]" = OrderedDict()
+_GRAPH_FAILED: set = set()  # plan signatures whose capture failed (rendered eagerly from then on)
 
 
 def _captured(prep: Prepared, matte: bool, device) -> _Captured:
@@ -188,8 +192,13 @@ def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tu
         # uploaded as stored (H×W×3) and viewed as 3×H×W on the device: no host-side transpose copy
         I = torch.from_numpy(np.ascontiguousarray(img)).to(dev, non_blocking=True).permute(2, 0, 1)
         u = torch.from_numpy(np.ascontiguousarray(u_np)).to(dev, non_blocking=True)
-        if graphs_enabled(device, graphs) and prep.uses >= GRAPH_AFTER:
-            res = _captured(prep, plan.edge_matte, dev)(I, u)
-        else:
+        res = None
+        if graphs_enabled(device, graphs) and prep.uses >= GRAPH_AFTER and prep.signature not in _GRAPH_FAILED:
+            try:
+                res = _captured(prep, plan.edge_matte, dev)(I, u)
+            except RuntimeError as exc:  # a capture the driver refuses: this layout renders eagerly
+                _GRAPH_FAILED.add(prep.signature)
+                log.warning("CUDA graph capture failed (%s); rendering without graphs", exc)
+        if res is None:
             res = render_frame(prep, I, u, plan.edge_matte)
         return res.permute(1, 2, 0).contiguous().cpu().numpy().astype(np.float32, copy=False)

@@ -82,15 +82,15 @@ def pull_push_fill(num, known, pyr: Pyramid):
         ns, ks = nk[:, :C], nk[:, C:]
         v = torch.where(ks > 0, ns / torch.clamp(ks, min=1e-12), 0.0)
         c = torch.clamp(ks, max=1.0)
-        levels.append((v, c))
         nk = torch.cat([v * c, c], 1)
+        levels.append((v, c, nk[:, :C]))  # v·c is kept for the push
     if not levels:
         return num
     est = levels[-1][0]
     for lv in range(pyr.levels - 2, -1, -1):
-        v, c = levels[lv]
+        v, c, vc = levels[lv]
         up = up2(gather(est, pyr.extend[lv + 1], pyr.shapes[lv + 1]), pyr.shapes[lv])
-        est = torch.where(pyr.is_top[lv], v, torch.addcmul(v * c, 1.0 - c, up))
+        est = torch.where(pyr.is_top[lv], v, torch.addcmul(vc, 1.0 - c, up))
     fill = up2(gather(est, pyr.extend[0], pyr.shapes[0]), num.shape[-2:])
     return torch.where(pyr.no_levels, num, fill)
 
