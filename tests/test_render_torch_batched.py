@@ -198,3 +198,19 @@ def test_cuda_graph_replay_matches_numpy_frame_after_frame(matte, monkeypatch):
         if step == 0:
             first = graphs
         assert graphs == first and len(graphs) == 1  # captured once, then replayed
+
+
+def test_cuda_graphs_are_ignored_on_the_cpu(monkeypatch):
+    """The graph switch is guarded: asked for on a CPU device it renders eagerly (same pixels) and captures
+    nothing; on a CUDA device it is honoured."""
+    from genrefocus_video.render import torch_impl
+
+    monkeypatch.setenv("GENREFOCUS_CUDA_GRAPHS", "1")
+    assert torch_impl.graphs_enabled("cuda", None) and not torch_impl.graphs_enabled("cpu", None)
+    assert not torch_impl.graphs_enabled("cuda", False)
+    img, disp = _scene(40, 52)
+    a = render_bokeh(img, disp, 0.4, 20.0, "disc", backend="numpy")
+    for _ in range(2):  # the second frame of a layout is where CUDA would capture
+        b = render_bokeh(img, disp, 0.4, 20.0, "disc", backend="torch", device="cpu")
+        assert np.abs(a - b).max() < 1e-5
+    assert not any(key[0] == "cpu" for key in torch_impl._GRAPHS)
