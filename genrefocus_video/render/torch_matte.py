@@ -127,6 +127,7 @@ def _colour_model(torch, C32, hi, lo, un, cn, pure, peak, cap: float):
     pixel's brightest channel (highlight cap). float64 where matte.py uses float64.
     """
     f64 = torch.float64
+    cn = cn.contiguous()  # one layout for both routes: the same sums in the same order
     mid = 0.5 * (hi + lo)
     fgm = un >= mid[:, None]
 
@@ -134,8 +135,9 @@ def _colour_model(torch, C32, hi, lo, un, cn, pure, peak, cap: float):
         mp = m & pure
         use = torch.where(mp.any(1, keepdim=True), mp, m).to(torch.float32)
         cnt = torch.clamp(use.sum(1), min=1.0)[:, None]
-        mean = torch.einsum("nkc,nk->nc", cn, use) / cnt
-        var = torch.einsum("nkc,nk->n", (cn - mean[:, None]) ** 2, use) / cnt[:, 0]
+        w = use[..., None]  # plain products and sums (no batched matmul over millions of pixels)
+        mean = (cn * w).sum(1) / cnt
+        var = ((cn - mean[:, None]) ** 2 * w).sum((1, 2)) / cnt[:, 0]
         return mean.to(f64), var.to(f64)
 
     (Fm, vF), (Bm, vB) = side_stats(fgm), side_stats(~fgm)
