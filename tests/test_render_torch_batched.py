@@ -112,10 +112,11 @@ def test_batched_torch_render_matches_numpy(shape, matte, size):
     assert np.abs(a - b).max() < 1e-5
 
 
-@pytest.mark.parametrize("opts", [{"tile": 40}, {"tile": 40, "cats_eye": 0.5, "chromatic": 0.6}])
+@pytest.mark.parametrize("opts", [{"tile": 40}, {"tile": 40, "cats_eye": 0.5, "chromatic": 0.6},
+                                  {"pixel_aspect": 1.5, "cats_eye": 0.5}])
 def test_bands_and_cats_eye_zones_match_numpy(opts):
-    """Bands of a taller frame (frame_box offsets place each band's cat's-eye zone weights) and per-channel
-    chromatic kernels padded into one group kernel: the torch bands equal the numpy bands."""
+    """Bands of a taller frame (frame_box offsets place each band's cat's-eye zone weights), per-channel
+    chromatic kernels padded into one group kernel, anamorphic pixels: torch equals numpy."""
     img, disp = _scene(120, 72, seed=4)
     a = render_bokeh(img, disp, 0.4, 16.0, "hexagon", backend="numpy", **opts)
     b = render_bokeh(img, disp, 0.4, 16.0, "hexagon", backend="torch", device="cpu", **opts)

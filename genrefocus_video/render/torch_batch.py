@@ -58,7 +58,7 @@ class Group:
     est_extend: Any = None  # clamp index of the f-level estimate before its ×f upsampling
     border: Any = None  # reflect-101 index to the padded canvas
     padded: tuple[int, int] = (0, 0)
-    weights: list = None  # per zone: (4B)×1×K×K
+    weights: Optional[list] = None  # per zone: (4B)×1×K×K
     zone_weights: Optional[list] = None  # per zone: B×1×(Hs+2p)×(Ws+2p)
     up_extend: Any = None  # clamp index before the ×s upsampling
 
@@ -75,7 +75,8 @@ class Prepared:
 
 
 def _ksize(L) -> int:
-    return max(k.shape[0] for _, ks in L.kernels for k in ks)
+    """The side of the square that holds all of a layer's kernels (anamorphic ones are not square)."""
+    return max(max(k.shape) for _, ks in L.kernels for k in ks)
 
 
 def _cost(h: int, w: int, k: int) -> float:
@@ -213,8 +214,8 @@ def _weights(plan: RenderPlan, members, K: int, dev) -> list:
         wt = np.zeros((4 * len(members), 1, K, K), np.float32)
         for b, m in enumerate(members):
             for c, k in enumerate(layers[m.index].kernels[z][1]):
-                o = (K - k.shape[0]) // 2
-                wt[4 * b + c, 0, o: o + k.shape[0], o: o + k.shape[1]] = k
+                oy, ox = (K - k.shape[0]) // 2, (K - k.shape[1]) // 2
+                wt[4 * b + c, 0, oy: oy + k.shape[0], ox: ox + k.shape[1]] = k
         out.append(torch.from_numpy(wt).to(dev))
     return out
 
