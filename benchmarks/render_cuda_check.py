@@ -161,6 +161,24 @@ def run_cases(torch, cases, shapes: str, repeats: int, device: str, graph_modes)
     return rows, ok
 
 
+def summary(rows: list) -> list[str]:
+    """One readable line per scene, aperture and matte setting: issue 17's CUDA row (graphs off / on)."""
+    lines = []
+    by_key: dict = {}
+    for r in rows:
+        by_key.setdefault((r["scene"], r["shape"], r["edge_matte"]), []).append(r)
+    for (scene, shape, matte), rs in by_key.items():
+        parts = []
+        for r in rs:
+            if "error" in r:
+                parts.append(f"graphs {'on' if r['graphs'] else 'off'}: ERROR {r['error']}")
+                continue
+            parts.append(f"graphs {'on' if r['graphs'] else 'off'}: device {r['device_fps']} fps, end to end "
+                         f"{r['e2e_fps']} fps (plan {r['plan_ms']} ms), max abs diff {r['max_abs_diff']:.1e}")
+        lines.append(f"ROW {scene} {shape} matte {'on' if matte else 'off'} | " + " | ".join(parts))
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="1920x1080")
@@ -195,6 +213,8 @@ def main(argv=None) -> int:
         rows, ok = run_cases(torch, cases, a.shapes, min(a.repeats, 2), "cpu", (False,))
     result["cases"] = rows
     result["all_ok"] = bool(ok)
+    for line in summary(rows):
+        print(line, file=sys.stderr)
     text = json.dumps(result, indent=1)
     print(text)
     if a.out:
