@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# One short GPU check (<= 6 minutes) for an H100/H200 machine, run from the repository root:
+# One short GPU check (<= 12 minutes; the renderer alone <= 6) for an H100/H200 machine, run from the
+# repository root:
 #
 #     OUT=/some/dir bash benchmarks/gpu_check.sh
+#     GPU_CHECK_STEPS=render OUT=/some/dir bash benchmarks/gpu_check.sh   # issue 17's CUDA row only
 #
+# GPU_CHECK_STEPS (default "gen render generative pipeline") picks the steps below.
 # Expects python3 with torch (CUDA) + transformers + peft + safetensors. diffusers (and pytest,
 # Pillow, PyYAML, which that machine may lack) are installed offline from ./wheels when that folder
 # exists (`pip download diffusers==0.42.1 --no-deps -d wheels/`, plus pytest/pillow/pyyaml wheels;
 # never committed). Then it runs, each under its own time limit:
 #   1. the tiny-model generative tests on CUDA in fp32 (tests/test_generative_*.py)
 #   2. the FLUX-branch tests again in bf16 (tests/test_generative_flux.py)
-#   3. the renderer's CUDA check (benchmarks/render_cuda_check.py, H-render), if present
+#   3. the renderer's CUDA check (benchmarks/render_cuda_check.py: issue 17's CUDA row, 1080p r 24,
+#      matte on/off, CUDA graphs off/on, fps + max abs diff vs the CPU path) and the GPU-only
+#      renderer tests (CUDA graph replay = numpy, tests/test_render_torch_batched.py)
 #   4. benchmarks/generative_gpu.py: s/frame + peak GPU memory at 1024² and 1080p (real weights if
 #      GENREFOCUS_FLUX_PATH/GENREFOCUS_LORA_DIR point at them, else tiny random components)
 #   5. benchmarks/gpu_pipeline.py: the demo render through the CLI, renderer on CUDA vs CPU
@@ -56,21 +61,29 @@ run() {  # name, seconds, command...
   log "end $name rc=${RC[$name]}: $(tail -n 1 "$OUT/$name.log")"
 }
 
+STEPS=" ${GPU_CHECK_STEPS:-gen render generative pipeline} "
+want() { [[ "$STEPS" == *" $1 "* ]]; }
+
 export GENREFOCUS_TEST_DEVICE="${GPU_CHECK_DEVICE:-cuda}" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-run gen_tests_fp32 110 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" --junitxml="$OUT/gen_tests_fp32.xml" \
-    tests/test_generative_flux.py tests/test_generative_stages.py tests/test_generative_warping.py
-GENREFOCUS_TEST_BF16=1 run gen_tests_bf16 50 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" \
-    --junitxml="$OUT/gen_tests_bf16.xml" tests/test_generative_flux.py -k "not load_flux"
-unset GENREFOCUS_TEST_DEVICE
-if [ -f benchmarks/render_cuda_check.py ]; then
-  # prints one JSON object on stdout (exit 1 if GPU and CPU renders disagree beyond tolerance)
-  run render_cuda_check 80 bash -c "\"\$0\" benchmarks/render_cuda_check.py >\"\$1\"" "$PY" "$OUT/render_cuda_check.json"
-else
-  log "benchmarks/render_cuda_check.py not present: renderer CUDA check skipped"; RC[render_cuda_check]=-1
+if want gen; then
+  run gen_tests_fp32 110 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" --junitxml="$OUT/gen_tests_fp32.xml" \
+      tests/test_generative_flux.py tests/test_generative_stages.py tests/test_generative_warping.py
+  GENREFOCUS_TEST_BF16=1 run gen_tests_bf16 50 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" \
+      --junitxml="$OUT/gen_tests_bf16.xml" tests/test_generative_flux.py -k "not load_flux"
 fi
-run generative_gpu 80 "$PY" benchmarks/generative_gpu.py --json "$OUT/generative_gpu.json"
+unset GENREFOCUS_TEST_DEVICE
+if want render; then
+  # the renderer's GPU-only tests (CUDA graph capture + replay against numpy), then the CUDA row:
+  # one JSON object on stdout (exit 1 if GPU and CPU renders disagree beyond 1e-4); ~16 settings of
+  # ~5-10 s each (numpy reference, graph capture, 10 timed frames device-only and end to end)
+  run render_gpu_tests 120 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" --junitxml="$OUT/render_gpu_tests.xml" \
+      tests/test_render_torch_batched.py tests/test_render_backends.py -k "cuda or torch"
+  run render_cuda_check 300 bash -c "\"\$0\" benchmarks/render_cuda_check.py --repeats 10 >\"\$1\"" "$PY" \
+      "$OUT/render_cuda_check.json"
+fi
+want generative && run generative_gpu 80 "$PY" benchmarks/generative_gpu.py --json "$OUT/generative_gpu.json"
 # the CLI end to end (needs PyAV: an `av` wheel in ./wheels): renderer on CUDA vs CPU, lossless out
-run gpu_pipeline 120 "$PY" benchmarks/gpu_pipeline.py --frames 96 --json "$OUT/gpu_pipeline.json"
+want pipeline && run gpu_pipeline 120 "$PY" benchmarks/gpu_pipeline.py --frames 96 --json "$OUT/gpu_pipeline.json"
 
 {
   echo "{"
@@ -79,6 +92,7 @@ run gpu_pipeline 120 "$PY" benchmarks/gpu_pipeline.py --frames 96 --json "$OUT/g
     [ $first = 1 ] || echo ","
     printf '  "%s": %s' "$k" "${RC[$k]}"; first=0
   done
-  printf ',\n  "seconds": %s\n}\n' "$(( $(date +%s) - T0 ))"
+  [ $first = 1 ] || echo ","
+  printf '  "seconds": %s\n}\n' "$(( $(date +%s) - T0 ))"
 } >"$OUT/summary.json"
 log "summary: $(tr -d '\n' <"$OUT/summary.json")"
