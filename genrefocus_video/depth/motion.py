@@ -121,6 +121,7 @@ class MotionDepthSource:
         self.frame_lookup = frame_lookup
         self.flow_sigma = flow_sigma_px
         self.work_width = work_width  # frames wider are estimated at a pyramid level (motion_pyramid.py); 0 = never
+        self.precision = 0.05
         self.reuse_flow = reuse_flow  # take rec.flow_to_prev (FlowStage) when the partner is frame t-1
         self.warmup = max_gap
         self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max_gap)
@@ -164,12 +165,13 @@ class MotionDepthSource:
                     "the camera does not move enough for motion depth")
         return best
 
-    def _partner_flow(self, rec: FrameRecord, j: int, g: np.ndarray, gj: np.ndarray) -> np.ndarray:
-        """DIS flow t -> j at the working level; the pipeline's flow t -> t-1 when it is that pair."""
+    def _partner_flow(self, rec: FrameRecord, j: int, g: np.ndarray, gj: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(flow t -> j at the working level, reused): the pipeline's flow t -> t-1 (FlowStage's
+        rec.flow_to_prev) when that is the pair and it is already there, else DIS 'fine'."""
         f = rec.flow_to_prev if self.reuse_flow and j == rec.index - 1 else None
         if f is not None and f.shape[:2] == rec.frame.rgb.shape[:2]:
-            return resize_flow(f, g.shape)
-        return flow_dis(g, gj, "fine")
+            return resize_flow(f, g.shape), True
+        return flow_dis(g, gj, "fine"), False
 
     def estimate(self, rec: FrameRecord) -> DepthEstimate:
         g_full = to_gray8(rec.frame.rgb)
@@ -181,7 +183,7 @@ class MotionDepthSource:
         if isinstance(pick, str):
             return self._fallback(rec, pick)
         j, gj, R, t, par, n_in = pick
-        fwd = self._partner_flow(rec, j, g, gj)
+        fwd, reused = self._partner_flow(rec, j, g, gj)
         out = self._depth(g, gj, fwd, R, t, K, par)
         if isinstance(out, str):
             return self._fallback(rec, out)
@@ -189,7 +191,7 @@ class MotionDepthSource:
         ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
         d = d / max(float(np.percentile(ref, 90)), 1e-12)
         notes = {"source": "motion", "pair": int(j), "parallax_px": round(par * w / g.shape[1], 3),
-                 "pose_inliers": n_in, "pyramid_level": level,
+                 "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis",
                  "confident_fraction": round(float(np.mean(conf > 0.3)), 3)}
         return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
 
@@ -207,7 +209,7 @@ class MotionDepthSource:
                     "does not move enough for motion depth, or the scene moves with it")
         rho_ref = float(np.percentile(rho[pos], 90))
         sig_rho = self.flow_sigma / np.maximum(sens, 1e-6)
-        c_par = 1.0 / (1.0 + (sig_rho / (0.05 * rho_ref)) ** 2)
+        c_par = 1.0 / (1.0 + (sig_rho / (self.precision * rho_ref)) ** 2)
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
         # background); DIS's epipolar residual marks what moves on its own.
         rho_hi = 1.6 * float(np.percentile(rho[pos], 99.5))

@@ -36,6 +36,12 @@ def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.n
     p1, p2 = pts.reshape(-1, 2)[good], nxt.reshape(-1, 2)[good]
     if len(p1) < 12:
         raise StaticCamera("too few consistent feature tracks")
+    return pose_from_matches(p1, p2, K)
+
+
+def pose_from_matches(p1: np.ndarray, p2: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """(R, t, translation parallax px (90th percentile), inliers) from matched pixel positions
+    (N, 2) of frame a and b; raises StaticCamera when no usable translation explains them."""
     disp = np.linalg.norm(p2 - p1, axis=1)
     if np.percentile(disp, 90) < 0.3:
         raise StaticCamera(f"features move {np.percentile(disp, 90):.2f} px")
@@ -96,55 +102,61 @@ def _coverage(cells: np.ndarray, inl: np.ndarray) -> int:
     return int(np.unique(cells[inl]).size)
 
 
-def _translation_inliers(n1: np.ndarray, n2: np.ndarray, t: np.ndarray, thr: float) -> np.ndarray:
-    """Matches (normalised, R = I) on an epipolar line of t AND in front of the camera (cheirality).
+def _translation_inliers(n1: np.ndarray, n2: np.ndarray, T: np.ndarray, thr: float) -> np.ndarray:
+    """(H, N) bool: match n of (n1, n2) (normalised, z = 1, R = I) on an epipolar line of hypothesis
+    T[h] (|t| = 1) AND in front of the camera (cheirality).
 
     With R = I a point at inverse depth rho moves along its epipolar line by rho |A| (A = x2 t_z -
     t_xy): away from the epipole for rho > 0. The line alone is satisfied on both sides, and a
     looming subject's translation (epipole inside the subject) would then also explain a lateral
-    camera pan's flow on the far side of its epipole (moving toward it, i.e. rho < 0): half its
-    support is counted only with the sign check. Points that barely move (at infinity) pass.
+    camera pan's flow on the far side of its epipole (moving toward it, i.e. rho < 0): that support
+    is not counted with the sign check. Points that barely move (at infinity) pass.
     """
-    line = np.cross(t, n1)  # epipolar line of x1 in image 2 (R = I)
-    dist = np.abs(np.sum(line * n2, axis=1)) / np.maximum(np.linalg.norm(line[:, :2], axis=1), 1e-12)
-    A = n2[:, :2] * t[2] - t[:2]
-    along = np.sum(A * (n1[:, :2] - n2[:, :2]), axis=1) / np.maximum(np.linalg.norm(A, axis=1), 1e-12)
-    return (dist < thr) & (along > -thr)
+    T = np.atleast_2d(T)
+    tx, ty, tz = (T[:, k:k + 1] for k in range(3))
+    x1, y1 = n1[:, 0], n1[:, 1]
+    x2, y2 = n2[:, 0], n2[:, 1]
+    # epipolar line of x1 in image 2 is t x x1; its distance to x2 is |t . (x1 x x2)| / |line_xy|
+    num = np.abs(T @ np.cross(n1, n2).T)
+    line_norm = np.hypot(ty - tz * y1, tz * x1 - tx)
+    dist = num / np.maximum(line_norm, 1e-12)
+    bx, by = x1 - x2, y1 - y2
+    a_dot_b = tz * (x2 * bx + y2 * by) - (tx * bx + ty * by)
+    a_norm = np.hypot(x2 * tz - tx, y2 * tz - ty)
+    return (dist < thr) & (a_dot_b > -thr * a_norm)
 
 
 def _translation_ransac(n1: np.ndarray, n2: np.ndarray, thr: float, iters: int = 200,
                         seed: int = 0) -> tuple[Optional[np.ndarray], np.ndarray]:
     """Translation direction t (|t| = 1) with x2 . (t x x1) = 0, RANSAC on 2-point samples.
 
-    The sign is chosen so that most points triangulate in front of the camera.
+    Each sample's t and -t are scored (same lines, opposite sides in front of the camera), all at
+    once; the winner is re-fitted to its inliers by SVD.
     """
     c = np.cross(n1, n2)  # t . c = 0 for every inlier
-    rng = np.random.default_rng(seed)
     best_in = np.zeros(len(c), bool)
-    best_t = None
     if len(c) < 2:
         return None, best_in
-    for _ in range(iters):
-        i, j = rng.choice(len(c), 2, replace=False)
-        t = np.cross(c[i], c[j])
-        nt = np.linalg.norm(t)
-        if nt < 1e-12:
-            continue
-        t /= nt
-        for sgn in (1.0, -1.0):  # t and -t: same lines, opposite sides in front of the camera
-            inl = _translation_inliers(n1, n2, sgn * t, thr)
-            if inl.sum() > best_in.sum():
-                best_in, best_t = inl, sgn * t
-    if best_t is None or best_in.sum() < 8:
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, len(c), iters)
+    j = (i + rng.integers(1, len(c), iters)) % len(c)  # a second, different match
+    T = np.cross(c[i], c[j])
+    nt = np.linalg.norm(T, axis=1)
+    T = T[nt > 1e-12] / nt[nt > 1e-12, None]
+    if not len(T):
+        return None, best_in
+    T = np.concatenate([T, -T])
+    inl = _translation_inliers(n1, n2, T, thr)
+    k = int(np.argmax(inl.sum(axis=1)))
+    best_t, best_in = T[k], inl[k]
+    if best_in.sum() < 8:
         return None, best_in
     _, _, vt = np.linalg.svd(c[best_in])
     t = vt[-1] if vt[-1] @ best_t >= 0 else -vt[-1]
-    refit = _translation_inliers(n1, n2, t, thr)
+    refit = _translation_inliers(n1, n2, t, thr)[0]
     if refit.sum() >= best_in.sum():
-        best_in = refit
-    else:
-        t = best_t
-    return t, best_in
+        return t, refit
+    return best_t, best_in
 
 
 def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray
