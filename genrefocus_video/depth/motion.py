@@ -2,12 +2,15 @@
 
 For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
 translation parallax reaches `target_parallax_px`; future frames through `frame_lookup` when no
-earlier frame gives enough, e.g. at the clip start), then:
+earlier frame gives enough, e.g. at the clip start), then, at the working level (frames wider
+than `work_width`, 640 px, are area-downsampled by powers of 2: 720p at half size; parallax
+thresholds are in working px; depth/motion_pyramid.py):
 
 1. Features: Shi-Tomasi corners in t tracked into s with pyramidal Lucas-Kanade (and back, to
    drop inconsistent tracks).
-2. Pose: two models, chosen by inlier count: pure translation (R = I, t from t.(x1 × x2) = 0 by
-   2-point RANSAC; kept when it explains >= 90% as many matches) and the general essential
+2. Pose (depth/motion_pose.py): two models, chosen by inlier count: pure translation (R = I, t
+   from t.(x1 × x2) = 0 by 2-point RANSAC, an inlier on its epipolar line AND in front of the
+   camera; kept when it explains >= 90% as many matches) and the general essential
    matrix (Nistér 5-point RANSAC, cv2.findEssentialMat + cv2.recoverPose). Far-away features make
    the general model trade translation for rotation, hence the translation model first.
    Two bodies: a second translation is fitted to the first one's outliers, and of the models the
@@ -17,7 +20,8 @@ earlier frame gives enough, e.g. at the clip start), then:
    > 1/0.9 as many inliers and covers no fewer cells. |t| = 1 (monocular scale is unknowable).
    Intrinsics: focal length from the clip's camera metadata when present, else the width
    (≈ 53° horizontal field of view); principal point at the centre.
-3. Dense flow: DIS t -> s (photometrically checked). For pixel x (normalised) with match
+3. Dense flow: DIS t -> s (photometrically checked; FlowStage's rec.flow_to_prev, resized, when
+   s = t-1 and the pipeline already computed it). For pixel x (normalised) with match
    x2, u = R x and X2 = Z u + t give x2 (u_z + rho t_z) = u_xy + rho t_xy with rho = 1/Z, i.e.
    rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
    The residual |B - rho A| is the distance to the epipolar line. The translation direction is
@@ -35,7 +39,8 @@ earlier frame gives enough, e.g. at the clip start), then:
    expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) ×
    0 where the sweep stays at infinity (unresolved).
 6. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
-   filter (edge-aware), and the map is normalised so its 90th percentile is 1 (per frame: the
+   filter (edge-aware), brought back to full resolution by fast guided upsampling (steps placed on
+   the full frame's edges), and normalised so its 90th percentile is 1 (per frame: the
    result does not depend on where a chunk starts; temporal smoothing removes residual scale
    flicker).
 
@@ -121,7 +126,6 @@ class MotionDepthSource:
         self.frame_lookup = frame_lookup
         self.flow_sigma = flow_sigma_px
         self.work_width = work_width  # frames wider are estimated at a pyramid level (motion_pyramid.py); 0 = never
-        self.precision = 0.05
         self.reuse_flow = reuse_flow  # take rec.flow_to_prev (FlowStage) when the partner is frame t-1
         self.warmup = max_gap
         self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max_gap)
@@ -209,7 +213,7 @@ class MotionDepthSource:
                     "does not move enough for motion depth, or the scene moves with it")
         rho_ref = float(np.percentile(rho[pos], 90))
         sig_rho = self.flow_sigma / np.maximum(sens, 1e-6)
-        c_par = 1.0 / (1.0 + (sig_rho / (self.precision * rho_ref)) ** 2)
+        c_par = 1.0 / (1.0 + (sig_rho / (0.05 * rho_ref)) ** 2)
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
         # background); DIS's epipolar residual marks what moves on its own.
         rho_hi = 1.6 * float(np.percentile(rho[pos], 99.5))
