@@ -137,7 +137,7 @@ def main() -> int:
     p.add_argument("--base", default=str(REPO.parent / "base"), help="checkout to compare against")
     p.add_argument("--size", default="384x216")
     p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds the estimator was tuned on")
+    p.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3], help="seeds the estimator was tuned on")
     p.add_argument("--heldout", type=int, nargs="*", default=[4, 5, 6], help="seeds not looked at while tuning")
     p.add_argument("--motions", nargs="+", default=list(MOTIONS), choices=MOTIONS)
     p.add_argument("--pyramid-size", default="768x432", help="clip size of the pyramid-vs-full run ('' = skip)")
