@@ -26,7 +26,8 @@ def intrinsics(width: int, height: int, focal_px: Optional[float], pixel_aspect:
 
 
 def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """(R, t, median translation parallax px, inliers) for points of a mapped into b (x_b ~ R x_a + t)."""
+    """(R, t, translation parallax px (90th percentile), inliers) for corners of a tracked into b
+    (x_b ~ R x_a + t); raises StaticCamera when too few corners track or nothing moves."""
     pts = cv2.goodFeaturesToTrack(g_a, maxCorners=600, qualityLevel=0.005, minDistance=5, blockSize=5)
     if pts is None or len(pts) < 12:
         raise StaticCamera("too few features")
