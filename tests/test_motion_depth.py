@@ -133,15 +133,18 @@ def test_upsample_guided_puts_the_depth_step_on_the_image_edge():
 
 
 def test_motion_depth_on_a_pyramid_level(lfbench):
-    """A 512x288 handheld clip estimated at half size (work_width 256): full-size output, median
-    AbsRel below 0.3 and the independently moving subject's confidence well below the static scene's."""
+    """A 512x288 handheld clip estimated at half size (work_width 256): full-size output, at most one
+    of 8 frames on the defocus fallback, median AbsRel below 0.25 and the independently moving
+    subject's confidence well below the static scene's."""
     clip = render_clip(1, (512, 288), 8, "shake")
     aif = clip["aif"]
     src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, work_width=256)
     est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
-    assert all(e.disparity.shape == (288, 512) and e.notes.get("pyramid_level") == 1 for e in est)
+    assert all(e.disparity.shape == (288, 512) for e in est)
+    measured = [e for e in est if "fallback" not in e.notes]
+    assert len(measured) >= 7 and all(e.notes["pyramid_level"] == 1 for e in measured)
     errs = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
-    assert float(np.median(errs)) < 0.3, errs
+    assert float(np.median(errs)) < 0.25, errs
     ratios = [e.confidence[s].mean() / e.confidence[(~s) & (g >= 0.1)].mean()
               for e, g, s in zip(est, clip["disparity"], clip["subject"])]
     assert float(np.median(ratios)) < 0.6, ratios

@@ -4,7 +4,7 @@ For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_g
 translation parallax reaches `target_parallax_px`; future frames through `frame_lookup` when no
 earlier frame gives enough, e.g. at the clip start), then, at the working level (frames wider
 than `work_width`, 640 px, are area-downsampled by powers of 2: 720p at half size; parallax
-thresholds are in working px; depth/motion_pyramid.py):
+thresholds stay in full-resolution px; depth/motion_pyramid.py):
 
 1. Features: Shi-Tomasi corners in t tracked into s with pyramidal Lucas-Kanade (and back, to
    drop inconsistent tracks).
@@ -120,8 +120,8 @@ class MotionDepthSource:
         self.min_confident = min_confident
         self.focal_px = focal_px
         self.max_gap = max_gap
-        self.target = target_parallax_px  # px of the working level (where the sweep matches)
-        self.min_parallax = min_parallax_px  # px of the working level
+        self.target = target_parallax_px  # px of the full frame (the same partner at every pyramid level)
+        self.min_parallax = min_parallax_px  # px of the full frame
         self.fallback = fallback
         self.frame_lookup = frame_lookup
         self.flow_sigma = flow_sigma_px
@@ -144,9 +144,10 @@ class MotionDepthSource:
                     break
                 yield index + k, downsample(to_gray8(rgb), level)
 
-    def _pick_partner(self, index: int, g: np.ndarray, K: np.ndarray, level: int):
-        """(j, gray_j, R, t, parallax px, inliers) of the nearest neighbour reaching the target
-        parallax (else the one with the most), or a str saying why none serves."""
+    def _pick_partner(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float):
+        """(j, gray_j, R, t, parallax in full-frame px, inliers) of the nearest neighbour reaching the
+        target parallax (else the one with the most), or a str saying why none serves. `scale`:
+        full-frame px per working px."""
         best, tried = None, 0
         for j, gj in self._candidates(index, level):
             if gj.shape != g.shape:
@@ -156,6 +157,7 @@ class MotionDepthSource:
                 R, t, par, n_in = relative_pose(g, gj, K)
             except StaticCamera:
                 continue
+            par *= scale
             if best is None or par > best[4]:
                 best = (j, gj, R, t, par, n_in)
             if par >= self.target:
@@ -183,7 +185,7 @@ class MotionDepthSource:
         level = pyramid_level(w, self.work_width)
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
-        pick = self._pick_partner(rec.index, g, K, level)
+        pick = self._pick_partner(rec.index, g, K, level, w / g.shape[1])
         if isinstance(pick, str):
             return self._fallback(rec, pick)
         j, gj, R, t, par, n_in = pick
@@ -194,7 +196,7 @@ class MotionDepthSource:
         d, conf = upsample_guided(*out, g_full)
         ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
         d = d / max(float(np.percentile(ref, 90)), 1e-12)
-        notes = {"source": "motion", "pair": int(j), "parallax_px": round(par * w / g.shape[1], 3),
+        notes = {"source": "motion", "pair": int(j), "parallax_px": round(par, 3),
                  "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis",
                  "confident_fraction": round(float(np.mean(conf > 0.3)), 3)}
         return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
