@@ -1,0 +1,220 @@
+"""Relative camera pose between two frames, and triangulation of a flow under that pose.
+
+Used by depth/motion.py (see its module doc, steps 2-3): Shi-Tomasi corners tracked by pyramidal
+LK, a pure-translation model (2-point RANSAC with a cheirality check) against the general essential
+matrix, two bodies told apart by how much of the frame their inliers cover, and the translation
+direction re-fitted to a dense flow (robust IRLS). |t| = 1: monocular scale is unknowable.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import cv2
+import numpy as np
+
+
+class StaticCamera(Exception):
+    """No usable translation between this frame and its neighbours."""
+
+
+def intrinsics(width: int, height: int, focal_px: Optional[float], pixel_aspect: float = 1.0) -> np.ndarray:
+    """Camera matrix of the stored pixel grid. `focal_px` is in pixel heights (default: the display
+    width); pixels `pixel_aspect` times as wide as tall make the horizontal focal f / pixel_aspect."""
+    f = float(focal_px) if focal_px else float(width) * pixel_aspect
+    return np.array([[f / pixel_aspect, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1]],
+                    dtype=np.float64)
+
+
+def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """(R, t, translation parallax px (90th percentile), inliers) for corners of a tracked into b
+    (x_b ~ R x_a + t); raises StaticCamera when too few corners track or nothing moves."""
+    pts = cv2.goodFeaturesToTrack(g_a, maxCorners=600, qualityLevel=0.005, minDistance=5, blockSize=5)
+    if pts is None or len(pts) < 12:
+        raise StaticCamera("too few features")
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(g_a, g_b, pts, None, winSize=(21, 21), maxLevel=3)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(g_b, g_a, nxt, None, winSize=(21, 21), maxLevel=3)
+    good = (st.ravel() == 1) & (st2.ravel() == 1) & (np.linalg.norm((back - pts).reshape(-1, 2), axis=1) < 0.5)
+    p1, p2 = pts.reshape(-1, 2)[good], nxt.reshape(-1, 2)[good]
+    if len(p1) < 12:
+        raise StaticCamera("too few consistent feature tracks")
+    return pose_from_matches(p1, p2, K)
+
+
+def pose_from_matches(p1: np.ndarray, p2: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """(R, t, translation parallax px (90th percentile), inliers) from matched pixel positions
+    (N, 2) of frame a and b; raises StaticCamera when no usable translation explains them."""
+    disp = np.linalg.norm(p2 - p1, axis=1)
+    if np.percentile(disp, 90) < 0.3:
+        raise StaticCamera(f"features move {np.percentile(disp, 90):.2f} px")
+    # Features that do not move (far away) satisfy every epipolar geometry: they would let an
+    # independently moving object (a subject walking toward the camera) pick the pose. Score the
+    # models on the features that move, when enough of them do.
+    moving = disp >= max(0.5, 0.2 * float(np.percentile(disp, 90)))
+    if moving.sum() >= 12:
+        p1, p2 = p1[moving], p2[moving]
+    Kinv = np.linalg.inv(K)
+    thr = 0.5 / max(K[0, 0], K[1, 1])  # epipolar distance threshold in normalised units (0.5 px)
+    # Model 1: pure translation (R = I), t . (x1 x x2) = 0 — the common case between nearby frames,
+    # and the only well-posed one when most features are far away (rotation then absorbs parallax).
+    n1 = np.c_[p1, np.ones(len(p1))] @ Kinv.T
+    n2 = np.c_[p2, np.ones(len(p2))] @ Kinv.T
+    t_tr, in_tr = _translation_ransac(n1, n2, thr)
+    # Two bodies: a second translation on what the first leaves; the camera's motion explains
+    # matches all over the frame, an object moving on its own only where it is, so the model whose
+    # inliers cover more of the frame (occupied cells of an 8x8 grid) is the camera's.
+    cells = _cells(p1, K)
+    if t_tr is not None and (~in_tr).sum() >= 12:
+        t_b, in_b_sub = _translation_ransac(n1[~in_tr], n2[~in_tr], thr, seed=1)
+        if t_b is not None and in_b_sub.sum() >= 12:
+            in_b = np.zeros_like(in_tr)
+            in_b[np.flatnonzero(~in_tr)[in_b_sub]] = True
+            if _coverage(cells, in_b) > _coverage(cells, in_tr):
+                t_tr, in_tr = t_b, in_b
+    # Model 2: general motion (Nister 5-point + RANSAC).
+    E, mask = cv2.findEssentialMat(p1, p2, K, method=cv2.RANSAC, prob=0.999, threshold=0.5)
+    n_gen = 0
+    if E is not None and E.shape == (3, 3):
+        n_gen, R_g, t_g, mask2 = cv2.recoverPose(E, p1, p2, K, mask=mask)
+    if t_tr is not None and (in_tr.sum() >= 0.9 * n_gen
+                             or _coverage(cells, in_tr) > _coverage(cells, mask2.ravel() > 0)):
+        R, t, inl = np.eye(3), t_tr, in_tr
+    elif n_gen >= 10:
+        R, t, inl = R_g, t_g.ravel(), mask2.ravel() > 0
+    else:
+        raise StaticCamera("no consistent relative pose")
+    n_in = int(inl.sum())
+    if n_in < 10:
+        raise StaticCamera(f"only {n_in} pose inliers")
+    # Translation parallax: displacement left after removing the rotation (infinite homography).
+    h1 = np.c_[p1[inl], np.ones(n_in)] @ (K @ R @ Kinv).T
+    rot_only = h1[:, :2] / h1[:, 2:3]
+    parallax = float(np.percentile(np.linalg.norm(p2[inl] - rot_only, axis=1), 90))
+    return R, np.asarray(t, dtype=np.float64).ravel(), parallax, n_in
+
+
+def _cells(p: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """8x8 grid cell of each pixel position (grid over the frame, from the principal point)."""
+    w, h = 2 * (K[0, 2] + 0.5), 2 * (K[1, 2] + 0.5)
+    ij = np.clip((p / np.array([w, h]) * 8).astype(int), 0, 7)
+    return ij[:, 1] * 8 + ij[:, 0]
+
+
+def _coverage(cells: np.ndarray, inl: np.ndarray) -> int:
+    return int(np.unique(cells[inl]).size)
+
+
+def _translation_inliers(n1: np.ndarray, n2: np.ndarray, T: np.ndarray, thr: float) -> np.ndarray:
+    """(H, N) bool: match n of (n1, n2) (normalised, z = 1, R = I) on an epipolar line of hypothesis
+    T[h] (|t| = 1) AND in front of the camera (cheirality).
+
+    With R = I a point at inverse depth rho moves along its epipolar line by rho |A| (A = x2 t_z -
+    t_xy): away from the epipole for rho > 0. The line alone is satisfied on both sides, and a
+    looming subject's translation (epipole inside the subject) would then also explain a lateral
+    camera pan's flow on the far side of its epipole (moving toward it, i.e. rho < 0): that support
+    is not counted with the sign check. Points that barely move (at infinity) pass.
+    """
+    T = np.atleast_2d(T)
+    tx, ty, tz = (T[:, k:k + 1] for k in range(3))
+    x1, y1 = n1[:, 0], n1[:, 1]
+    x2, y2 = n2[:, 0], n2[:, 1]
+    # epipolar line of x1 in image 2 is t x x1; its distance to x2 is |t . (x1 x x2)| / |line_xy|
+    num = np.abs(T @ np.cross(n1, n2).T)
+    line_norm = np.hypot(ty - tz * y1, tz * x1 - tx)
+    dist = num / np.maximum(line_norm, 1e-12)
+    bx, by = x1 - x2, y1 - y2
+    a_dot_b = tz * (x2 * bx + y2 * by) - (tx * bx + ty * by)
+    a_norm = np.hypot(x2 * tz - tx, y2 * tz - ty)
+    return (dist < thr) & (a_dot_b > -thr * a_norm)
+
+
+def _translation_ransac(n1: np.ndarray, n2: np.ndarray, thr: float, iters: int = 200,
+                        seed: int = 0) -> tuple[Optional[np.ndarray], np.ndarray]:
+    """Translation direction t (|t| = 1) with x2 . (t x x1) = 0, RANSAC on 2-point samples.
+
+    Each sample's t and -t are scored (same lines, opposite sides in front of the camera), all at
+    once; the winner is re-fitted to its inliers by SVD.
+    """
+    c = np.cross(n1, n2)  # t . c = 0 for every inlier
+    best_in = np.zeros(len(c), bool)
+    if len(c) < 2:
+        return None, best_in
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, len(c), iters)
+    j = (i + rng.integers(1, len(c), iters)) % len(c)  # a second, different match
+    T = np.cross(c[i], c[j])
+    nt = np.linalg.norm(T, axis=1)
+    T = T[nt > 1e-12] / nt[nt > 1e-12, None]
+    if not len(T):
+        return None, best_in
+    T = np.concatenate([T, -T])
+    inl = _translation_inliers(n1, n2, T, thr)
+    k = int(np.argmax(inl.sum(axis=1)))
+    best_t, best_in = T[k], inl[k]
+    if best_in.sum() < 8:
+        return None, best_in
+    _, _, vt = np.linalg.svd(c[best_in])
+    t = vt[-1] if vt[-1] @ best_t >= 0 else -vt[-1]
+    refit = _translation_inliers(n1, n2, t, thr)[0]
+    if refit.sum() >= best_in.sum():
+        return t, refit
+    return best_t, best_in
+
+
+def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rho = 1/Z with |t| = 1, epipolar residual px, sensitivity |A| f px per unit rho) per pixel."""
+    h, w = flow.shape[:2]
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]  # fx != fy for non-square pixels
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    x1 = np.stack([(xs - cx) / fx, (ys - cy) / fy, np.ones_like(xs)], axis=-1)
+    x2x = (xs + flow[..., 0] - cx) / fx
+    x2y = (ys + flow[..., 1] - cy) / fy
+    u = x1 @ R.T
+    Ax, Ay = x2x * t[2] - t[0], x2y * t[2] - t[1]
+    Bx, By = u[..., 0] - x2x * u[..., 2], u[..., 1] - x2y * u[..., 2]
+    # least squares in stored px (each axis weighted by its focal), so residuals are pixel errors
+    Ax, Ay, Bx, By = Ax * fx, Ay * fy, Bx * fx, By * fy
+    a2 = Ax * Ax + Ay * Ay
+    rho = (Ax * Bx + Ay * By) / np.maximum(a2, 1e-18)
+    res = np.hypot(Bx - rho * Ax, By - rho * Ay)
+    return rho.astype(np.float32), res.astype(np.float32), np.sqrt(a2).astype(np.float32)
+
+
+def refine_translation(flow: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray,
+                       samples: int = 20000, iters: int = 6) -> np.ndarray:
+    """Translation direction re-fitted to the dense flow (R kept), by iteratively reweighted least squares.
+
+    The sparse pose rests on a few hundred corners, mostly far away; a translation direction off by a
+    degree leaves an epipolar residual that grows with the parallax, so near objects would fail the
+    residual test. Every reliable flow vector constrains t linearly, t . (R x1 x x2) = 0; the rows
+    are normalised to epipolar distances in px and weighted by a Cauchy kernel (scale 0.5 px) around
+    the current t, so an object that moves on its own (an outlier) does not pull the fit and the
+    camera's basin (chosen by coverage in `relative_pose`) is kept.
+    """
+    h, w = valid.shape
+    idx = np.flatnonzero(valid.ravel() > 0.5)
+    if idx.size < 50:
+        return t
+    rng = np.random.default_rng(0)
+    if idx.size > samples:
+        idx = rng.choice(idx, samples, replace=False)
+    ys, xs = np.divmod(idx, w)
+    fl = flow.reshape(-1, 2)[idx].astype(np.float64)
+    Kinv = np.linalg.inv(K)
+    x1 = np.c_[xs, ys, np.ones(idx.size)] @ Kinv.T @ R.T
+    x2 = np.c_[xs + fl[:, 0], ys + fl[:, 1], np.ones(idx.size)] @ Kinv.T
+    c = np.cross(x1, x2)  # t . c = 0
+    f = 0.5 * (K[0, 0] + K[1, 1])
+    t = np.asarray(t, np.float64) / max(np.linalg.norm(t), 1e-12)
+    for _ in range(iters):
+        line = np.cross(t, x1)  # epipolar line of x1 in image 2
+        norm = np.maximum(np.linalg.norm(line[:, :2], axis=1), 1e-9)
+        dist = f * np.abs(c @ t) / norm  # px
+        wgt = 1.0 / (1.0 + (dist / 0.5) ** 2) / norm
+        _, _, vt = np.linalg.svd(c * wgt[:, None], full_matrices=False)
+        t_new = vt[-1] if vt[-1] @ t >= 0 else -vt[-1]
+        if np.linalg.norm(t_new - t) < 1e-6:
+            t = t_new
+            break
+        t = t_new
+    return t
