@@ -45,7 +45,11 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..flow import photometric_consistency, warp
+from ..flow import photometric_consistency, to_gray8, warp
+from .temporal_analysis import (analysis_factor, down, down_flow, looming_log_scale, masked_blur,
+                                masked_edge_aware_blur, up)
+from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
+                             spatial_denoise)
 
 
 def strength_to_memory(strength: float) -> float:
@@ -68,118 +72,20 @@ def warmup_frames(strength: float, tol: float = 1e-3) -> int:
     return int(math.ceil(math.log(tol) / math.log(r)))
 
 
-def _masked_blur(x: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
-    num = cv2.GaussianBlur(x * m, (0, 0), sigma)
-    den = cv2.GaussianBlur(m, (0, 0), sigma)
-    return num / np.maximum(den, 1e-3)
-
-
-def _masked_edge_aware_blur(x: np.ndarray, m: np.ndarray, guide: np.ndarray, sigma: float,
-                            sigma_guide: float) -> np.ndarray:
-    """m-weighted low-pass of x that does not cross edges of `guide` (log-disparity): the domain
-    transform filter (Gastal & Oliveira 2011, normalised convolution) applied to x*m and m. A
-    plain Gaussian low band carries a change of the background (e.g. an estimator's shift of the
-    far disparities) into the foreground beside it, which then flickers."""
-    g = guide.astype(np.float32)
-    num = cv2.ximgproc.dtFilter(g, (x * m).astype(np.float32), sigma, sigma_guide, cv2.ximgproc.DTF_NC)
-    den = cv2.ximgproc.dtFilter(g, m.astype(np.float32), sigma, sigma_guide, cv2.ximgproc.DTF_NC)
-    return num / np.maximum(den, 1e-3)
-
-
-def _robust_sigma(x: np.ndarray, m: np.ndarray) -> float:
-    v = x[m > 0.5]
-    if v.size < 16:
-        v = x.reshape(-1)
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
-
-
-def robust_shift(src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> float:
-    """Additive b with src + b ~ dst over trusted pixels (m > 0.5): the median difference, robust to
-    symmetric noise and to a minority that really moved (a least-squares affine fit of a noisy
-    `src` shrinks the slope every frame and the state drifts: measured -0.8 dB on lfbench)."""
-    sel = m > 0.5
-    if np.count_nonzero(sel) < 64:
-        return 0.0
-    return float(np.median((dst - src)[sel]))
-
-
-def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
-    o = np.argsort(v)
-    cw = np.cumsum(w[o])
-    return float(v[o][min(int(np.searchsorted(cw, 0.5 * cw[-1])), v.size - 1)])
-
-
-def robust_scale_binned(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: int = 12) -> float:
-    """Global scale a with a*src ~ dst over trusted pixels (m > 0.5), robust to noise in `src`.
-
-    Per-frame estimators jitter the whole map's scale from frame to frame. a = exp of the weighted
-    median of the per-pixel log ratios log(dst/src): a median is unbiased under symmetric (log)
-    noise in `src`, where a least-squares slope is pulled toward 0 (regression dilution), and it
-    ignores a minority that really moved in depth (a subject the looming prediction did not fully
-    follow). Weights: 1 / (pixels in the pixel's depth band), bands log-spaced on `src`, bands
-    with < 1% of the pixels ignored, so each depth band votes alike and the far background
-    (often most pixels) does not decide alone. Bands come from the new map, never from `dst`
-    (the state): the weights must not jump with tiny differences in the state, or chunked runs
-    would not converge to sequential ones.
-    """
-    sel = (m > 0.5) & (dst > 0) & (src > 0)
-    if np.count_nonzero(sel) < 64:
-        return 1.0
-    lr = (np.log(dst[sel].astype(np.float64)) - np.log(src[sel].astype(np.float64)))
-    lx = np.log(src[sel].astype(np.float64))
-    lo, hi = np.percentile(lx, [1, 99])
-    if hi - lo < 1e-3:
-        return float(np.exp(np.median(lr)))
-    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
-    counts = np.bincount(idx, minlength=bins).astype(np.float64)
-    # sparse bands (a few mixed pixels at depth edges, outliers) get no vote rather than a big one
-    w = np.where(counts[idx] >= max(16.0, 0.01 * lx.size), 1.0 / counts[idx], 0.0)
-    if w.sum() <= 0:
-        return float(np.exp(np.median(lr)))
-    return float(np.exp(_weighted_median(lr, w)))
-
-
-def pixel_noise_sigma(u: np.ndarray) -> float:
-    """Robust i.i.d. noise level of a map: 1.4826 MAD of u minus the mean of its 8 neighbours,
-    divided by sqrt(1 + 1/8) (the residual's std for white noise). Piecewise-smooth maps give ~0,
-    depth edges are a minority and do not move the median."""
-    k = np.ones((3, 3), np.float32) / 8.0
-    k[1, 1] = 0.0
-    r = u - cv2.filter2D(u, -1, k, borderType=cv2.BORDER_REFLECT)
-    return float(1.4826 * np.median(np.abs(r - np.median(r))) / math.sqrt(1.125))
-
-
-def spatial_denoise(u: np.ndarray, sigma_noise: float) -> np.ndarray:
-    """Edge-preserving bilateral filter (Tomasi & Manduchi 1998), 5x5, spatial sigma 1.5 px, range
-    sigma 2 x the noise level: averages within a surface, never across a depth edge larger than
-    the noise (1-px wires keep their depth). A no-op on clean maps (sigma_noise ~ 0)."""
-    if sigma_noise <= 1e-6:
-        return u
-    return cv2.bilateralFilter(u.astype(np.float32), 5, 2.0 * sigma_noise, 1.5)
-
-
-def looming_log_scale(flow_to_prev: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
-    """log of the local image expansion s from frame t-1 to t, from the flow's divergence.
-
-    An object whose image scales by s about a centre c has flow t -> t-1 f(p) = (p - c)(1/s - 1),
-    so div f = 2 (1/s - 1) and s = 1 / (1 + div f / 2). Image scale is inversely proportional to
-    distance, so its disparity scales by the same s ("looming"): the prediction carries it, and a
-    subject moving in depth is followed without lag. Smoothed (masked Gaussian) and clipped to
-    +-0.3 (a 35% change per frame) against divergence spikes at occlusion boundaries.
-    """
-    fx = cv2.GaussianBlur(flow_to_prev[..., 0], (0, 0), 1.5)
-    fy = cv2.GaussianBlur(flow_to_prev[..., 1], (0, 0), 1.5)
-    div = cv2.Sobel(fx, cv2.CV_32F, 1, 0, ksize=3) / 8.0 + cv2.Sobel(fy, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    log_s = -np.log(np.maximum(1.0 + 0.5 * div, 0.5))
-    return np.clip(_masked_blur(log_s.astype(np.float32), m, sigma), -0.3, 0.3)
-
-
 @dataclass
 class SmoothInfo:
     reset: bool
     trusted_fraction: float
     sigma_high: float
     sigma_low: float
+
+
+@dataclass
+class _Fit:
+    """The frame's global alignment to the prediction: d -> d exp(log_scale) + shift."""
+    log_scale: float
+    shift: float
+    outlier: bool
 
 
 class TemporalDepthSmoother:
@@ -193,14 +99,16 @@ class TemporalDepthSmoother:
         self.global_align = global_align
         self.edge_aware_bands = edge_aware_bands
         self.band_edge_sigma = 0.15  # log-disparity: bands do not mix surfaces > ~15% apart
-        # the global alignment may use this part of the state's (log) budget: pull share
-        # 1 - (1 - r_max)^align_budget, the per-pixel blend keeps the rest
-        self.align_budget = 0.5
+        self.align_mode = "reserve"  # "gate": fit used for the gates only; "reserve": partial pull
+        self.align_budget = 0.5  # "reserve" mode: pull share 1 - (1 - r_max)^align_budget
+        self.noise_memory = False  # per-pixel noise levels from the innovation's history
+        self.noise_high = False  # ... for the high band too (edges: +11 % removed but -0.2 dB)
+        self.analysis_side = None  # px of the analysis grid's larger side (None: temporal_analysis's)
         self.log_domain = log_domain
-        self.interp = cv2.INTER_NEAREST  # no fg/bg mixing in the prior at depth edges
         self.edge_search = edge_search
+        self.edge_radius = 1  # px: the neighbourhood (2r+1)^2 of p + f(p) the edge search looks in
         # a global scale jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is
-        # the estimator's: the frame is aligned fully to the prediction instead of partially
+        # the estimator's: the frame is aligned fully to the prediction
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.spatial = spatial
         self.looming = looming
@@ -210,132 +118,195 @@ class TemporalDepthSmoother:
         self.reset()
 
     def reset(self) -> None:
-        self.prev_rgb: Optional[np.ndarray] = None
+        self.prev_gray: Optional[np.ndarray] = None
         self.prev_s: Optional[np.ndarray] = None
-        self.prev_c: Optional[np.ndarray] = None
+        self.prev_c: Optional[np.ndarray] = None  # None: confidence 1 everywhere
+        self.prev_low: Optional[np.ndarray] = None  # the last gate innovation's low band (grid)
+        self.prev_high: Optional[np.ndarray] = None  # ... and its high band (full size)
+        self.var_low: Optional[np.ndarray] = None  # per-pixel noise variances (grid, log units)
+        self.var_high: Optional[np.ndarray] = None
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
         if self.log_domain:
-            eps = np.float32(1e-3 * max(float(np.percentile(d, 98)), 1e-6))
+            eps = np.float32(1e-3 * max(float(percentiles(d, [98])[0]), 1e-6))
             u = np.log(np.maximum(d, eps))
             sigma = pixel_noise_sigma(u)
             return d if sigma <= 1e-6 else np.exp(spatial_denoise(u, sigma)).astype(np.float32)
         return spatial_denoise(d, pixel_noise_sigma(d))
 
-    def _edge_candidates(self, d_u: np.ndarray, P_u: np.ndarray, flow: np.ndarray, m: np.ndarray,
-                         eps: Optional[np.float32]) -> np.ndarray:
-        """Where the prediction disagrees with the observation by more than 2 robust sigmas (flow
-        off by a pixel at a depth edge), take the 3x3 neighbour of p + f(p) in the previous map
-        closest to the observation: it lies on the same surface, so edges neither smear nor reset."""
-        r = d_u - P_u
-        s = 1.4826 * float(np.median(np.abs(r[m > 0.5]))) if np.any(m > 0.5) else float(np.std(r))
-        bad = np.abs(r) > 2.0 * max(s, 1e-6)
-        if not bad.any():
-            return P_u
-        best, best_err = P_u.copy(), np.abs(r)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dx == 0 and dy == 0:
-                    continue
-                q = warp(self.prev_s, flow + np.array([dx, dy], np.float32), interpolation=cv2.INTER_NEAREST)
-                q_u = np.log(np.maximum(q, eps)) if eps is not None else q
-                err = np.abs(d_u - q_u)
-                take = bad & (err < best_err)
-                best[take], best_err[take] = q_u[take], err[take]
-        return best
+    def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
+                    c: np.ndarray) -> _Fit:
+        """Global log-scale and shift taking d to the (looming-corrected) prediction.
 
-    def _align_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                      c: np.ndarray, hi: float, r_max: float) -> tuple[np.ndarray, float]:
-        """(d pulled towards the prediction's global scale and shift, the share pulled).
-
-        Per-frame estimators jitter the whole map's scale (and shift) from frame to frame, which
-        the per-pixel gates take for a real change. Aligning d to the (looming-corrected) prediction
-        removes it; the pull is partial (an exponential moving average of the per-frame scale) so
-        old state still fades geometrically, and a real global change that looming missed still
-        comes through."""
-        frac = 1.0 - (1.0 - r_max) ** self.align_budget
+        Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
+        so a scale change is the estimator's; a camera dolly (everything looms) leaves too few
+        pixels and no alignment. Scale: binned log-ratio median; shift: median residual
+        (estimated sources know depth only up to an affine map; for files it rejects most of an
+        outlier frame)."""
         P_fit = P * np.exp(loom) if loom is not None else P
-        # fitted where the flow shows no looming (|log s| < 1%): there the true depth did not
-        # change, so a scale change is the estimator's; a camera dolly (everything looms)
-        # leaves too few pixels and no alignment (a = 1)
         steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
         sel = m * (c > 0.3) * steady
         a = robust_scale_binned(d, P_fit, sel)
         la = math.log(a) if 0.5 < a < 2.0 else 0.0
-        # an outlier frame (a global jump no real scene makes in one frame) is aligned fully; the
-        # state's budget below stays as reserved (the frame's sensitivity to it is 1, not > 1)
-        f = 1.0 if abs(la) > self.outlier_log_scale else frac
-        d_new = d * math.exp(f * la)  # geometric pull: an EMA of the log-scale
-        # and a shift (the median residual), pulled alike: estimated sources only know depth up
-        # to an affine map, and for depth files it is what rejects most of an outlier frame
-        # (strength 0.8: -0.14..-0.33 dB without it on lfbench, +0.22..+0.33 dB with it)
         b = robust_shift(d * math.exp(la), P_fit, sel)
-        d_new = np.maximum(d_new + f * b, 1e-3 * max(float(hi), 1e-6))
-        d = d_new.astype(np.float32)
-        # the budget is reserved whatever this frame's fit: a per-pixel cap that depended on
-        # the fit (hence on the state) made chunks converge far slower than r_max^n
-        # (measured: 5e-3 instead of 3e-5 of the range after 10 frames at strength 0.5)
-        return d, frac
+        return _Fit(la, b, abs(la) > self.outlier_log_scale)
+
+    def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
+                  sigma_a: float) -> tuple[np.ndarray, np.ndarray]:
+        """(low band on the analysis grid, low band at full size) of the innovation x."""
+        x_a = down(x, f)
+        if guide_a is not None:
+            low_a = masked_edge_aware_blur(x_a, m_a, guide_a, sigma_a, self.band_edge_sigma)
+        else:
+            low_a = masked_blur(x_a, m_a, sigma_a)
+        return low_a, up(low_a, x.shape)
+
+    def _noise_levels(self, low_a: np.ndarray, high: np.ndarray, flow: np.ndarray, flow_a: np.ndarray,
+                      f: int, r: float) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        """Per-pixel noise std of the low and high band (full size), from the innovation's history.
+
+        Noise flips sign from frame to frame, a real change (motion in depth, a flow error along a
+        moving edge) persists: half the squared difference of consecutive innovations (the last
+        one warped along the flow) estimates the noise variance and stays ~0 under a persistent
+        change. Averaged over time with the state's memory r, carried along the flow like the
+        state. Lets the gates average in what the frame-wide (robust) noise level would take for a
+        real change: blotches on a minority of the frame, edges that move back and forth."""
+        if not self.noise_memory:
+            return None, None
+        e_low = np.zeros_like(low_a) if self.prev_low is None else low_a - warp(self.prev_low, flow_a)
+        e_high = np.zeros_like(high) if self.prev_high is None else high - warp(self.prev_high, flow)
+        v_low, v_high = 0.5 * e_low ** 2, down(0.5 * e_high ** 2, f)
+        if self.var_low is not None:
+            v_low = r * warp(self.var_low, flow_a) + (1.0 - r) * v_low
+            v_high = r * warp(self.var_high, flow_a) + (1.0 - r) * v_high
+        else:
+            v_low, v_high = (1.0 - r) * v_low, (1.0 - r) * v_high
+        self.prev_low, self.prev_high, self.var_low, self.var_high = low_a, high, v_low, v_high
+        return up(np.sqrt(v_low), high.shape), up(np.sqrt(v_high), high.shape)
+
+    def _edge_snap(self, dg_u: np.ndarray, P_u: np.ndarray, flow: np.ndarray, m: np.ndarray,
+                   eps: np.float32, loom: Optional[np.ndarray]) -> np.ndarray:
+        """Where the prediction disagrees with the observation by more than 2 robust sigmas (flow
+        off by a pixel at a depth edge), take the 3x3 neighbour of p + f(p) in the previous map
+        closest to the observation: same surface, so edges neither smear nor reset. Only the
+        disagreeing pixels are looked up (a minority: no full-frame warps)."""
+        r = dg_u - P_u
+        s = robust_sigma(r, m)
+        ys, xs = np.nonzero(np.abs(r) > 2.0 * max(s, 1e-6))
+        if ys.size == 0:
+            return P_u
+        h, w = P_u.shape
+        bx = np.rint(xs + flow[ys, xs, 0]).astype(np.int64)
+        by = np.rint(ys + flow[ys, xs, 1]).astype(np.int64)
+        obs = dg_u[ys, xs]
+        add = loom[ys, xs] if loom is not None else 0.0
+        best = P_u[ys, xs].copy()
+        best_err = np.abs(obs - best)
+        k = range(-self.edge_radius, self.edge_radius + 1)
+        for dy in k:
+            for dx in k:
+                if dx == 0 and dy == 0:
+                    continue
+                q = self.prev_s[np.clip(by + dy, 0, h - 1), np.clip(bx + dx, 0, w - 1)]
+                q_u = (np.log(np.maximum(q, eps)) if self.log_domain else q) + add
+                err = np.abs(obs - q_u)
+                take = err < best_err
+                best[take], best_err[take] = q_u[take], err[take]
+        out = P_u.copy()
+        out[ys, xs] = best
+        return out
+
+    def _to_u(self, x: np.ndarray, eps: np.float32) -> np.ndarray:
+        return np.log(np.maximum(x, eps)) if self.log_domain else x
+
+    def _aligned(self, d: np.ndarray, fit: _Fit, share: float, floor: float) -> np.ndarray:
+        """d pulled by `share` of the fit toward the prediction's global scale and shift."""
+        if share <= 0:
+            return d
+        out = d * np.float32(math.exp(share * fit.log_scale)) + np.float32(share * fit.shift)
+        return np.maximum(out, np.float32(floor)).astype(np.float32)
+
+    def _prepare(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray]):
+        d = disparity.astype(np.float32)
+        c = None if confidence is None else confidence.astype(np.float32)
+        if self.lam > 0 and self.spatial:
+            d = self._spatial(d)
+        return d, c, to_gray8(rgb)
 
     def __call__(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray],
                  flow_to_prev: Optional[np.ndarray], flow_valid: Optional[np.ndarray],
                  scene_cut: bool = False, affine_ambiguous: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, SmoothInfo]:
-        d = disparity.astype(np.float32)
-        c = np.ones_like(d) if confidence is None else confidence.astype(np.float32)
-        if self.lam > 0 and self.spatial:
-            d = self._spatial(d)
+        d, c, gray = self._prepare(rgb, disparity, confidence)
         if (self.lam <= 0 or self.prev_s is None or scene_cut or flow_to_prev is None
                 or self.prev_s.shape != d.shape):
-            self.prev_rgb, self.prev_s, self.prev_c = rgb, d, c
-            return d, c, SmoothInfo(True, 0.0, 0.0, 0.0)
-        P = warp(self.prev_s, flow_to_prev, interpolation=self.interp)
-        Cp = warp(self.prev_c, flow_to_prev)
-        valid = np.ones_like(d) if flow_valid is None else flow_valid.astype(np.float32)
-        m = (valid * photometric_consistency(rgb, self.prev_rgb, flow_to_prev)).astype(np.float32)
-        lo, hi = np.percentile(d, [2, 98])
-        rng = max(float(hi - lo), 1e-6)
+            self.reset()
+            self.prev_gray, self.prev_s, self.prev_c = gray, d, c
+            return d, (np.ones_like(d) if c is None else c), SmoothInfo(True, 0.0, 0.0, 0.0)
+        flow = flow_to_prev
+        ones = np.ones_like(d)
+        c = ones if c is None else c
+        P = warp(self.prev_s, flow, interpolation=cv2.INTER_NEAREST)  # no fg/bg mixing at edges
+        Cp = ones if self.prev_c is None else warp(self.prev_c, flow)
+        valid = ones if flow_valid is None else flow_valid.astype(np.float32)
+        m = (valid * photometric_consistency(gray, self.prev_gray, flow)).astype(np.float32)
+        lo, hi = (float(v) for v in percentiles(d, [2, 98]))
+        eps = np.float32(1e-3 * max(hi, 1e-6))
+        f = analysis_factor(d.shape, self.analysis_side) if self.analysis_side else analysis_factor(d.shape)
+        flow_a, m_a = down_flow(flow, f), down(m, f)
+        sigma = max(1.0, self.band_sigma_frac * max(d.shape))
         loom = None
         if self.looming:
-            loom = looming_log_scale(flow_to_prev, m, max(2.0, self.band_sigma_frac * max(d.shape)))
+            loom = up(looming_log_scale(flow_a, m_a, max(2.0, sigma) / f), d.shape)
         r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
-        pull = 0.0  # the share of the prediction that the global alignment put into d
+        fit = _Fit(0.0, 0.0, False)
         if self.global_align or affine_ambiguous:
-            d, pull = self._align_global(d, P, loom, m, c, float(hi), r_max)
-        # the per-pixel blend below gets the rest of the state's budget: (1 - pull)(1 - q) >= 1 - r_max,
-        # so the output's sensitivity to the previous state stays <= r_max and chunks still converge
-        q = max(0.0, 1.0 - (1.0 - r_max) / (1.0 - pull))
-        lam_px = q / (1.0 - q)
-        if self.log_domain:  # relative errors (what estimators make) become additive
-            eps = np.float32(1e-3 * max(float(hi), 1e-6))
-            d_u, P_u = np.log(np.maximum(d, eps)), np.log(np.maximum(P, eps))
-            rng = max(float(np.log(max(hi, eps)) - np.log(max(lo, eps))), 1e-3)
+            fit = self._fit_global(d, P, loom, m, c)
+        # "gate": the blend averages the unaligned map (global jitter is averaged like any other
+        # noise, with the full memory r) and the fully aligned map only decides the gates; an
+        # outlier frame is aligned fully. "reserve": the old partial pull with its own budget.
+        if self.align_mode == "reserve":
+            pull = 1.0 - (1.0 - r_max) ** self.align_budget
+            d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
+            d_gate, q = d, max(0.0, 1.0 - (1.0 - r_max) / (1.0 - pull))
         else:
-            d_u, P_u = d, P
+            d_gate = self._aligned(d, fit, 1.0, 1e-3 * max(hi, 1e-6))
+            d, q = (d_gate if fit.outlier else d), r_max
+        lam_px = q / (1.0 - q)
+        P_u = self._to_u(P, eps)
         if loom is not None and self.log_domain:
             P_u = P_u + loom
+        dg_u, d_u = self._to_u(d_gate, eps), self._to_u(d, eps)
         if self.edge_search:
-            P_u = self._edge_candidates(d_u, P_u, flow_to_prev, m, eps if self.log_domain else None)
-        delta = d_u - P_u
-        sigma = max(1.0, self.band_sigma_frac * max(d.shape))
-        if self.edge_aware_bands and self.log_domain:
-            L = _masked_edge_aware_blur(delta, m, P_u, sigma, self.band_edge_sigma)
-        else:
-            L = _masked_blur(delta, m, sigma)
-        H = delta - L
-        s_h = max(_robust_sigma(H, m), 1e-4 * rng)
-        s_l = _robust_sigma(L, m)
-        g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
-        g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
+            P_u = self._edge_snap(dg_u, P_u, flow, m, eps, loom if self.log_domain else None)
+        rng = (max(math.log(max(hi, eps)) - math.log(max(lo, eps)), 1e-3) if self.log_domain
+               else max(hi - lo, 1e-6))
+        guide_a = down(P_u, f) if (self.edge_aware_bands and self.log_domain) else None
+        delta_g = dg_u - P_u
+        low_ga, L_g = self._low_band(delta_g, m_a, guide_a, f, sigma / f)
+        H_g = delta_g - L_g
+        s_h = max(robust_sigma(H_g, m), 1e-4 * rng)
+        s_l = robust_sigma(L_g, m)
+        n_l, n_h = self._noise_levels(low_ga, H_g, flow, flow_a, f, r_max)
+        if not self.noise_high:
+            n_h = None
+        tau_h = self.gate_high * (s_h if n_h is None else np.maximum(s_h, n_h))
+        tau_l = self.gate_low * (s_l if n_l is None else np.maximum(s_l, n_l)) + 0.01 * rng
+        g_h = np.exp(-0.5 * (H_g / tau_h) ** 2)
+        g_l = np.exp(-0.5 * (L_g / tau_l) ** 2)
+        if d is d_gate:
+            L, H = L_g, H_g
+        else:  # the blend's innovation: the gate innovation plus the (smooth) alignment difference
+            extra = d_u - dg_u
+            L = L_g + self._low_band(extra, m_a, guide_a, f, sigma / f)[1]
+            H = delta_g + extra - L
         wc = np.maximum(c, 0.05)
-        cap = lam_px * wc  # prior fraction <= q (with the alignment: <= lambda/(1+lambda)): bounded memory
+        cap = lam_px * wc  # prior fraction <= q: bounded memory
         wp_h = np.minimum(self.lam * m * g_h * Cp, cap)
         wp_l = np.minimum(self.lam * m * g_l * Cp, cap)
         S = P_u + (wc / (wp_h + wc)) * H + (wc / (wp_l + wc)) * L
-        if self.log_domain:
-            S = np.exp(S)
-        C = np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0)
-        S = S.astype(np.float32)
-        C = C.astype(np.float32)
-        self.prev_rgb, self.prev_s, self.prev_c = rgb, S, C
+        S = (np.exp(S) if self.log_domain else S).astype(np.float32)
+        C = np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0).astype(np.float32)
+        self.prev_gray, self.prev_s = gray, S
+        self.prev_c = None if (confidence is None and self.prev_c is None) else C
         return S, C, SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
