@@ -28,6 +28,12 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    share of 4. is capped at q with (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the
    previous state stays <= r.
 
+Cost: the smooth parts of the analysis (the low band of 2., the looming field) run on a grid whose
+larger side is ~384 px (depth/temporal_analysis.py) and are upsampled; statistics (medians, the
+global fit) look at a ~20k-pixel strided sample (depth/temporal_stats.py); the edge search looks
+up neighbours only where prediction and observation disagree. 720p: ~0.1 s per frame instead of
+~0.6 s (benchmarks/temporal_error_models.py --speed), same output on frames up to 384 px wide.
+
 Memory: r = sqrt(s) for strength s (lambda = r / (1 - r) in 4.); r = s before 2026-12-04 left 0.5
 too weak to remove half of the flicker that per-frame estimator errors add (benchmarks/
 temporal_error_models.py).
@@ -49,7 +55,7 @@ from ..flow import photometric_consistency, to_gray8, warp
 from .temporal_analysis import (analysis_factor, down, down_flow, looming_log_scale, masked_blur,
                                 masked_edge_aware_blur, up)
 from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
-                             spatial_denoise)
+                             sample, spatial_denoise)
 
 
 def strength_to_memory(strength: float) -> float:
@@ -99,13 +105,13 @@ class TemporalDepthSmoother:
         self.global_align = global_align
         self.edge_aware_bands = edge_aware_bands
         self.band_edge_sigma = 0.15  # log-disparity: bands do not mix surfaces > ~15% apart
-        self.align_mode = "reserve"  # "gate": fit used for the gates only; "reserve": partial pull
-        self.align_budget = 0.5  # "reserve" mode: pull share 1 - (1 - r_max)^align_budget
-        self.noise_memory = False  # per-pixel noise levels from the innovation's history
-        self.noise_high = False  # ... for the high band too (edges: +11 % removed but -0.2 dB)
+        # the global alignment may use this part of the state's (log) budget: pull share
+        # 1 - (1 - r_max)^align_budget, the per-pixel blend keeps the rest
+        self.align_budget = 0.5
         self.analysis_side = None  # px of the analysis grid's larger side (None: temporal_analysis's)
         self.log_domain = log_domain
         self.edge_search = edge_search
+        self.interp = cv2.INTER_NEAREST  # no fg/bg mixing in the prior at depth edges
         self.edge_radius = 1  # px: the neighbourhood (2r+1)^2 of p + f(p) the edge search looks in
         # a global scale jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is
         # the estimator's: the frame is aligned fully to the prediction
@@ -121,10 +127,6 @@ class TemporalDepthSmoother:
         self.prev_gray: Optional[np.ndarray] = None
         self.prev_s: Optional[np.ndarray] = None
         self.prev_c: Optional[np.ndarray] = None  # None: confidence 1 everywhere
-        self.prev_low: Optional[np.ndarray] = None  # the last gate innovation's low band (grid)
-        self.prev_high: Optional[np.ndarray] = None  # ... and its high band (full size)
-        self.var_low: Optional[np.ndarray] = None  # per-pixel noise variances (grid, log units)
-        self.var_high: Optional[np.ndarray] = None
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
         if self.log_domain:
@@ -135,7 +137,7 @@ class TemporalDepthSmoother:
         return spatial_denoise(d, pixel_noise_sigma(d))
 
     def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                    c: np.ndarray) -> _Fit:
+                    c: Optional[np.ndarray]) -> _Fit:
         """Global log-scale and shift taking d to the (looming-corrected) prediction.
 
         Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
@@ -145,73 +147,58 @@ class TemporalDepthSmoother:
         outlier frame)."""
         P_fit = P * np.exp(loom) if loom is not None else P
         steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
-        sel = m * (c > 0.3) * steady
+        sel = m * steady if c is None else m * (c > 0.3) * steady
         a = robust_scale_binned(d, P_fit, sel)
         la = math.log(a) if 0.5 < a < 2.0 else 0.0
         b = robust_shift(d * math.exp(la), P_fit, sel)
         return _Fit(la, b, abs(la) > self.outlier_log_scale)
 
     def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
-                  sigma_a: float) -> tuple[np.ndarray, np.ndarray]:
-        """(low band on the analysis grid, low band at full size) of the innovation x."""
+                  sigma_a: float) -> np.ndarray:
+        """Low band of the innovation x (full size), computed on the analysis grid (factor f)."""
         x_a = down(x, f)
         if guide_a is not None:
             low_a = masked_edge_aware_blur(x_a, m_a, guide_a, sigma_a, self.band_edge_sigma)
         else:
             low_a = masked_blur(x_a, m_a, sigma_a)
-        return low_a, up(low_a, x.shape)
-
-    def _noise_levels(self, low_a: np.ndarray, high: np.ndarray, flow: np.ndarray, flow_a: np.ndarray,
-                      f: int, r: float) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-        """Per-pixel noise std of the low and high band (full size), from the innovation's history.
-
-        Noise flips sign from frame to frame, a real change (motion in depth, a flow error along a
-        moving edge) persists: half the squared difference of consecutive innovations (the last
-        one warped along the flow) estimates the noise variance and stays ~0 under a persistent
-        change. Averaged over time with the state's memory r, carried along the flow like the
-        state. Lets the gates average in what the frame-wide (robust) noise level would take for a
-        real change: blotches on a minority of the frame, edges that move back and forth."""
-        if not self.noise_memory:
-            return None, None
-        e_low = np.zeros_like(low_a) if self.prev_low is None else low_a - warp(self.prev_low, flow_a)
-        e_high = np.zeros_like(high) if self.prev_high is None else high - warp(self.prev_high, flow)
-        v_low, v_high = 0.5 * e_low ** 2, down(0.5 * e_high ** 2, f)
-        if self.var_low is not None:
-            v_low = r * warp(self.var_low, flow_a) + (1.0 - r) * v_low
-            v_high = r * warp(self.var_high, flow_a) + (1.0 - r) * v_high
-        else:
-            v_low, v_high = (1.0 - r) * v_low, (1.0 - r) * v_high
-        self.prev_low, self.prev_high, self.var_low, self.var_high = low_a, high, v_low, v_high
-        return up(np.sqrt(v_low), high.shape), up(np.sqrt(v_high), high.shape)
+        return up(low_a, x.shape)
 
     def _edge_snap(self, dg_u: np.ndarray, P_u: np.ndarray, flow: np.ndarray, m: np.ndarray,
-                   eps: np.float32, loom: Optional[np.ndarray]) -> np.ndarray:
+                   eps: np.float32) -> np.ndarray:
         """Where the prediction disagrees with the observation by more than 2 robust sigmas (flow
         off by a pixel at a depth edge), take the 3x3 neighbour of p + f(p) in the previous map
         closest to the observation: same surface, so edges neither smear nor reset. Only the
-        disagreeing pixels are looked up (a minority: no full-frame warps)."""
+        disagreeing pixels are looked up (a minority: no full-frame warps). The candidates carry
+        no looming: with it added, chunks converged 1000x slower (5e-3 of the range after 20
+        frames at 0.5 instead of 4e-6)."""
         r = dg_u - P_u
-        s = robust_sigma(r, m)
+        rs, ms = sample(r, m)  # the median |r| (not its MAD): a biased residual counts as disagreement
+        s = 1.4826 * float(np.median(np.abs(rs[ms > 0.5]))) if np.any(ms > 0.5) else float(np.std(rs))
         ys, xs = np.nonzero(np.abs(r) > 2.0 * max(s, 1e-6))
         if ys.size == 0:
             return P_u
         h, w = P_u.shape
-        bx = np.rint(xs + flow[ys, xs, 0]).astype(np.int64)
-        by = np.rint(ys + flow[ys, xs, 1]).astype(np.int64)
+        # previous map (log) padded by one replicated pixel: the 3x3 neighbours of a clipped
+        # p + f(p) are flat offsets into it (what per-offset nearest warps with replicated borders give)
+        prev_u = self._to_u(self.prev_s, eps)
+        pad = self.edge_radius
+        flat = cv2.copyMakeBorder(prev_u, pad, pad, pad, pad, cv2.BORDER_REPLICATE).reshape(-1)
+        bx = np.clip(np.rint(xs + flow[ys, xs, 0]).astype(np.int64), 0, w - 1) + pad
+        by = np.clip(np.rint(ys + flow[ys, xs, 1]).astype(np.int64), 0, h - 1) + pad
+        base = by * (w + 2 * pad) + bx
         obs = dg_u[ys, xs]
-        add = loom[ys, xs] if loom is not None else 0.0
-        best = P_u[ys, xs].copy()
+        best = P_u[ys, xs]
         best_err = np.abs(obs - best)
-        k = range(-self.edge_radius, self.edge_radius + 1)
+        k = range(-pad, pad + 1)
         for dy in k:
             for dx in k:
                 if dx == 0 and dy == 0:
                     continue
-                q = self.prev_s[np.clip(by + dy, 0, h - 1), np.clip(bx + dx, 0, w - 1)]
-                q_u = (np.log(np.maximum(q, eps)) if self.log_domain else q) + add
+                q_u = flat[base + (dy * (w + 2 * pad) + dx)]
                 err = np.abs(obs - q_u)
                 take = err < best_err
-                best[take], best_err[take] = q_u[take], err[take]
+                best = np.where(take, q_u, best)
+                best_err = np.where(take, err, best_err)
         out = P_u.copy()
         out[ys, xs] = best
         return out
@@ -233,6 +220,22 @@ class TemporalDepthSmoother:
             d = self._spatial(d)
         return d, c, to_gray8(rgb)
 
+    def _predict(self, gray: np.ndarray, flow: np.ndarray, flow_valid: Optional[np.ndarray]):
+        """(prediction P, its carried confidence, trust m, looming log-scale, (grid factor, m on
+        the grid, band sigma in px)) from the previous state warped along `flow` (t -> t-1)."""
+        P = warp(self.prev_s, flow, interpolation=self.interp)
+        Cp = None if self.prev_c is None else warp(self.prev_c, flow)
+        m = photometric_consistency(gray, self.prev_gray, flow)
+        if flow_valid is not None:
+            m = (m * flow_valid.astype(np.float32)).astype(np.float32)
+        f = analysis_factor(P.shape, self.analysis_side) if self.analysis_side else analysis_factor(P.shape)
+        m_a = down(m, f)
+        sigma = max(1.0, self.band_sigma_frac * max(P.shape))
+        loom = None
+        if self.looming:
+            loom = up(looming_log_scale(down_flow(flow, f), m_a, max(2.0, sigma) / f), P.shape)
+        return P, Cp, m, loom, (f, m_a, sigma)
+
     def __call__(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray],
                  flow_to_prev: Optional[np.ndarray], flow_valid: Optional[np.ndarray],
                  scene_cut: bool = False, affine_ambiguous: bool = False
@@ -244,69 +247,57 @@ class TemporalDepthSmoother:
             self.prev_gray, self.prev_s, self.prev_c = gray, d, c
             return d, (np.ones_like(d) if c is None else c), SmoothInfo(True, 0.0, 0.0, 0.0)
         flow = flow_to_prev
-        ones = np.ones_like(d)
-        c = ones if c is None else c
-        P = warp(self.prev_s, flow, interpolation=cv2.INTER_NEAREST)  # no fg/bg mixing at edges
-        Cp = ones if self.prev_c is None else warp(self.prev_c, flow)
-        valid = ones if flow_valid is None else flow_valid.astype(np.float32)
-        m = (valid * photometric_consistency(gray, self.prev_gray, flow)).astype(np.float32)
+        P, Cp, m, loom, (f, m_a, sigma) = self._predict(gray, flow, flow_valid)
         lo, hi = (float(v) for v in percentiles(d, [2, 98]))
         eps = np.float32(1e-3 * max(hi, 1e-6))
-        f = analysis_factor(d.shape, self.analysis_side) if self.analysis_side else analysis_factor(d.shape)
-        flow_a, m_a = down_flow(flow, f), down(m, f)
-        sigma = max(1.0, self.band_sigma_frac * max(d.shape))
-        loom = None
-        if self.looming:
-            loom = up(looming_log_scale(flow_a, m_a, max(2.0, sigma) / f), d.shape)
         r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
-        fit = _Fit(0.0, 0.0, False)
+        pull = 0.0  # the share of the prediction that the global alignment put into d
         if self.global_align or affine_ambiguous:
             fit = self._fit_global(d, P, loom, m, c)
-        # "gate": the blend averages the unaligned map (global jitter is averaged like any other
-        # noise, with the full memory r) and the fully aligned map only decides the gates; an
-        # outlier frame is aligned fully. "reserve": the old partial pull with its own budget.
-        if self.align_mode == "reserve":
             pull = 1.0 - (1.0 - r_max) ** self.align_budget
+            # an outlier frame is aligned fully; the state's budget below stays as reserved (the
+            # frame's sensitivity to it is 1, not > 1)
             d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
-            d_gate, q = d, max(0.0, 1.0 - (1.0 - r_max) / (1.0 - pull))
-        else:
-            d_gate = self._aligned(d, fit, 1.0, 1e-3 * max(hi, 1e-6))
-            d, q = (d_gate if fit.outlier else d), r_max
+        # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
+        # output's sensitivity to the previous state stays <= r_max and chunks still converge
+        # (a budget that depended on this frame's fit made them converge far slower)
+        q = max(0.0, 1.0 - (1.0 - r_max) / (1.0 - pull))
         lam_px = q / (1.0 - q)
-        P_u = self._to_u(P, eps)
+        P_u, d_u = self._to_u(P, eps), self._to_u(d, eps)
         if loom is not None and self.log_domain:
             P_u = P_u + loom
-        dg_u, d_u = self._to_u(d_gate, eps), self._to_u(d, eps)
         if self.edge_search:
-            P_u = self._edge_snap(dg_u, P_u, flow, m, eps, loom if self.log_domain else None)
+            P_u = self._edge_snap(d_u, P_u, flow, m, eps)
         rng = (max(math.log(max(hi, eps)) - math.log(max(lo, eps)), 1e-3) if self.log_domain
                else max(hi - lo, 1e-6))
         guide_a = down(P_u, f) if (self.edge_aware_bands and self.log_domain) else None
-        delta_g = dg_u - P_u
-        low_ga, L_g = self._low_band(delta_g, m_a, guide_a, f, sigma / f)
-        H_g = delta_g - L_g
-        s_h = max(robust_sigma(H_g, m), 1e-4 * rng)
-        s_l = robust_sigma(L_g, m)
-        n_l, n_h = self._noise_levels(low_ga, H_g, flow, flow_a, f, r_max)
-        if not self.noise_high:
-            n_h = None
-        tau_h = self.gate_high * (s_h if n_h is None else np.maximum(s_h, n_h))
-        tau_l = self.gate_low * (s_l if n_l is None else np.maximum(s_l, n_l)) + 0.01 * rng
-        g_h = np.exp(-0.5 * (H_g / tau_h) ** 2)
-        g_l = np.exp(-0.5 * (L_g / tau_l) ** 2)
-        if d is d_gate:
-            L, H = L_g, H_g
-        else:  # the blend's innovation: the gate innovation plus the (smooth) alignment difference
-            extra = d_u - dg_u
-            L = L_g + self._low_band(extra, m_a, guide_a, f, sigma / f)[1]
-            H = delta_g + extra - L
-        wc = np.maximum(c, 0.05)
-        cap = lam_px * wc  # prior fraction <= q: bounded memory
-        wp_h = np.minimum(self.lam * m * g_h * Cp, cap)
-        wp_l = np.minimum(self.lam * m * g_l * Cp, cap)
-        S = P_u + (wc / (wp_h + wc)) * H + (wc / (wp_l + wc)) * L
+        delta = d_u - P_u
+        L = self._low_band(delta, m_a, guide_a, f, sigma / f)
+        H = delta - L
+        s_h = max(robust_sigma(H, m), 1e-4 * rng)
+        s_l = robust_sigma(L, m)
+        g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
+        g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
+        S, C = self._blend(P_u, H, L, g_h * m, g_l * m, c, Cp, lam_px)
         S = (np.exp(S) if self.log_domain else S).astype(np.float32)
-        C = np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0).astype(np.float32)
-        self.prev_gray, self.prev_s = gray, S
-        self.prev_c = None if (confidence is None and self.prev_c is None) else C
-        return S, C, SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
+        self.prev_gray, self.prev_s, self.prev_c = gray, S, C
+        return S, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
+
+    def _blend(self, P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, trust_l: np.ndarray,
+               c: Optional[np.ndarray], Cp: Optional[np.ndarray], lam_px: float
+               ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """Confidence-weighted mean per band: prior weight lambda x trust x Cp, capped at lam_px x
+        the current weight max(c, 0.05) (bounded memory). No confidence anywhere (c and Cp None):
+        the weights are scalars and the carried confidence stays None (1 everywhere)."""
+        if c is None and Cp is None:
+            wp_h = np.minimum(self.lam * trust_h, lam_px)
+            wp_l = np.minimum(self.lam * trust_l, lam_px)
+            return P_u + (1.0 / (wp_h + 1.0)) * H + (1.0 / (wp_l + 1.0)) * L, None
+        c = np.ones_like(P_u) if c is None else c
+        Cp = np.ones_like(P_u) if Cp is None else Cp
+        wc = np.maximum(c, 0.05)
+        cap = lam_px * wc
+        wp_h = np.minimum(self.lam * trust_h * Cp, cap)
+        wp_l = np.minimum(self.lam * trust_l * Cp, cap)
+        S = P_u + (wc / (wp_h + wc)) * H + (wc / (wp_l + wc)) * L
+        return S, np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0).astype(np.float32)
