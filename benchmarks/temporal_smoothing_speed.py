@@ -29,7 +29,9 @@ SHARED = Path(os.environ.get("GENREFOCUS_SHARED", REPO.parent / "shared"))
 
 CHILD = r"""
 import sys, time, json, numpy as np
+import genrefocus_video
 from genrefocus_video.depth.temporal import TemporalDepthSmoother
+print(genrefocus_video.__file__, file=sys.stderr)
 z = np.load(sys.argv[1])
 sm = TemporalDepthSmoother(float(sys.argv[2]))
 times = []
@@ -64,8 +66,10 @@ def prepare(work: Path, size: str, frames: int) -> Path:
 
 def run_child(checkout: Path, inputs: Path, strength: float) -> list[float]:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    # run from the inputs' folder: `python -c` puts the working directory first on sys.path, which
+    # from inside a checkout would import that checkout instead of `checkout`
     res = subprocess.run([sys.executable, "-c", CHILD, str(inputs), str(strength)], env=env, check=True,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, cwd=inputs.parent)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

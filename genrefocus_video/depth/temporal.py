@@ -51,9 +51,9 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..flow import photometric_consistency, to_gray8, warp
-from .temporal_analysis import (analysis_factor, down, down_flow, looming_log_scale, masked_blur,
-                                masked_edge_aware_blur, up)
+from ..flow import to_gray8
+from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
+                                masked_edge_aware_blur, photometric_trust, up)
 from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
                              sample, spatial_denoise)
 
@@ -121,6 +121,7 @@ class TemporalDepthSmoother:
         self.gate_high, self.gate_low = gate_high, gate_low
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
+        self._sampler = FlowSampler()
         self.reset()
 
     def reset(self) -> None:
@@ -223,9 +224,10 @@ class TemporalDepthSmoother:
     def _predict(self, gray: np.ndarray, flow: np.ndarray, flow_valid: Optional[np.ndarray]):
         """(prediction P, its carried confidence, trust m, looming log-scale, (grid factor, m on
         the grid, band sigma in px)) from the previous state warped along `flow` (t -> t-1)."""
-        P = warp(self.prev_s, flow, interpolation=self.interp)
-        Cp = None if self.prev_c is None else warp(self.prev_c, flow)
-        m = photometric_consistency(gray, self.prev_gray, flow)
+        maps = self._sampler.maps(flow)
+        P = self._sampler.sample(self.prev_s, maps, self.interp)
+        Cp = None if self.prev_c is None else self._sampler.sample(self.prev_c, maps)
+        m = photometric_trust(gray, self.prev_gray, maps)
         if flow_valid is not None:
             m = (m * flow_valid.astype(np.float32)).astype(np.float32)
         f = analysis_factor(P.shape, self.analysis_side) if self.analysis_side else analysis_factor(P.shape)
