@@ -1,14 +1,15 @@
 """Does flow-guided depth smoothing help on the per-frame errors real estimators make? (issue 15, item 3)
 
 Run:  .venv/bin/python benchmarks/temporal_error_models.py [--seeds 3 5] [--tracks fixed rack follow]
-      [--size 256x144] [--frames 24] [--json OUT.json]
+      [--size 256x144] [--frames 24] [--modes file estimate oracle] [--json OUT.json]
 
 Per lfbench clip (seed x focus track) the refocused clip (render_bokeh at the clip's focus track)
 is scored with lfbench `score-video` (temporal instability along the GT flow, mean PSNR) from:
 exact depth (the renderer's floor), exact depth smoothed, and per error model of
 tests/depth_error_models.py the noisy depth unsmoothed and smoothed at strengths 0.5 and 0.8, once
 as a depth file (scale known) and once as an estimate (`affine_ambiguous`: scale and shift only
-known up to an affine map, as the motion / learned sources report). Flow: DIS medium (the default).
+known up to an affine map, as the motion / learned sources report); `oracle`: the bound of a causal
+average with the smoother's memory (exact per-frame errors averaged, no flow). Flow: DIS medium.
 
 Columns: removed = share of the noise's excess instability that smoothing removes,
 (I_noisy - I_smoothed) / (I_noisy - I_exact); dPSNR = smoothed - unsmoothed mean PSNR (dB).

@@ -31,8 +31,9 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
 Cost: the smooth parts of the analysis (the low band of 2., the looming field) run on a grid whose
 larger side is ~384 px (depth/temporal_analysis.py) and are upsampled; statistics (medians, the
 global fit) look at a ~20k-pixel strided sample (depth/temporal_stats.py); the edge search looks
-up neighbours only where prediction and observation disagree. 720p: ~0.1 s per frame instead of
-~0.6 s (benchmarks/temporal_error_models.py --speed), same output on frames up to 384 px wide.
+up neighbours only where prediction and observation disagree. 720p: 0.19-0.23x the time of the
+full-size computation (benchmarks/temporal_smoothing_speed.py), the same output to float rounding on
+frames up to ~28k pixels (where the grid and the sample are the frame itself).
 
 Memory: r = sqrt(s) for strength s (lambda = r / (1 - r) in 4.); r = s before 2026-12-04 left 0.5
 too weak to remove half of the flicker that per-frame estimator errors add (benchmarks/
