@@ -117,6 +117,7 @@ class TemporalDepthSmoother:
         # a global scale jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is
         # the estimator's: the frame is aligned fully to the prediction
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
+        self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
         self.looming = looming
         self.gate_high, self.gate_low = gate_high, gate_low
@@ -228,7 +229,7 @@ class TemporalDepthSmoother:
         maps = self._sampler.maps(flow)
         P = self._sampler.sample(self.prev_s, maps, self.interp)
         Cp = None if self.prev_c is None else self._sampler.sample(self.prev_c, maps)
-        m = photometric_trust(gray, self.prev_gray, maps)
+        m = photometric_trust(gray, self.prev_gray, maps, self.photo_sigma)
         if flow_valid is not None:
             m = (m * flow_valid.astype(np.float32)).astype(np.float32)
         f = analysis_factor(P.shape, self.analysis_side) if self.analysis_side else analysis_factor(P.shape)
