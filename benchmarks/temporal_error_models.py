@@ -1,14 +1,15 @@
 """Does flow-guided depth smoothing help on the per-frame errors real estimators make? (issue 15, item 3)
 
 Run:  .venv/bin/python benchmarks/temporal_error_models.py [--seeds 3 5] [--tracks fixed rack follow]
-      [--size 256x144] [--frames 24] [--json OUT.json]
+      [--size 256x144] [--frames 24] [--modes file estimate oracle] [--json OUT.json]
 
 Per lfbench clip (seed x focus track) the refocused clip (render_bokeh at the clip's focus track)
 is scored with lfbench `score-video` (temporal instability along the GT flow, mean PSNR) from:
 exact depth (the renderer's floor), exact depth smoothed, and per error model of
 tests/depth_error_models.py the noisy depth unsmoothed and smoothed at strengths 0.5 and 0.8, once
 as a depth file (scale known) and once as an estimate (`affine_ambiguous`: scale and shift only
-known up to an affine map, as the motion / learned sources report). Flow: DIS medium (the default).
+known up to an affine map, as the motion / learned sources report); `oracle`: the bound of a causal
+average with the smoother's memory (exact per-frame errors averaged, no flow). Flow: DIS medium.
 
 Columns: removed = share of the noise's excess instability that smoothing removes,
 (I_noisy - I_smoothed) / (I_noisy - I_exact); dPSNR = smoothed - unsmoothed mean PSNR (dB).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -76,6 +78,18 @@ def smooth(c: LfClip, flows: list, depths: list, strength: float, estimate: bool
     return res
 
 
+def oracle(gt: list, noisy: list, strength: float) -> list:
+    """The bound of a causal average with the smoother's memory r = sqrt(s): g_t exp(A_t), A_t the
+    exponential moving average (r) of the exact per-frame log errors log(d_t / g_t) (no flow error,
+    no gating, nothing smeared; errors not moved along the motion, as they are drawn per frame)."""
+    r, acc, out = math.sqrt(min(max(strength, 0.0), 0.95)), None, []
+    for g, d in zip(gt, noisy):
+        e = np.log(np.maximum(d, 1e-6) / np.maximum(g, 1e-6))
+        acc = e if acc is None else r * acc + (1.0 - r) * e
+        out.append((g * np.exp(acc)).astype(np.float32))
+    return out
+
+
 def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
                modes: tuple[str, ...] = ("file", "estimate")) -> dict:
     flows = clip_flows(c)
@@ -91,7 +105,8 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
         row = {"noisy": base}
         for mode in modes:
             for s in strengths:
-                r = render_and_score(c, smooth(c, flows, noisy, s, mode == "estimate"), f"{name}_{mode}_{s}", work)
+                maps = oracle(gt, noisy, s) if mode == "oracle" else smooth(c, flows, noisy, s, mode == "estimate")
+                r = render_and_score(c, maps, f"{name}_{mode}_{s}", work)
                 excess = base["instability"] - exact["instability"]
                 r["removed"] = (base["instability"] - r["instability"]) / excess if excess > 1e-9 else float("nan")
                 r["dpsnr"] = r["psnr"] - base["psnr"]
@@ -131,8 +146,8 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--k", type=float, default=8.0)
     p.add_argument("--json", default=None, help="write the full report here")
-    p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate"],
-                   help="depth as a file, as an estimate (affine_ambiguous), or both")
+    p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate", "oracle"],
+                   help="depth as a file, as an estimate (affine_ambiguous), and/or the causal-average bound")
     p.add_argument("--kw", default="{}", help="JSON smoother options, e.g. '{\"gate_high\": 4}'")
     a = p.parse_args()
     SMOOTHER_KW.update(json.loads(a.kw))

@@ -28,6 +28,13 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    share of 4. is capped at q with (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the
    previous state stays <= r.
 
+Cost: the smooth parts of the analysis (the low band of 2., the looming field) run on a grid whose
+larger side is ~384 px (depth/temporal_analysis.py) and are upsampled; statistics (medians, the
+global fit) look at a ~20k-pixel strided sample (depth/temporal_stats.py); the edge search looks
+up neighbours only where prediction and observation disagree. 720p: 0.19-0.23x the time of the
+full-size computation (benchmarks/temporal_smoothing_speed.py), the same output to float rounding on
+frames up to ~28k pixels (where the grid and the sample are the frame itself).
+
 Memory: r = sqrt(s) for strength s (lambda = r / (1 - r) in 4.); r = s before 2026-12-04 left 0.5
 too weak to remove half of the flicker that per-frame estimator errors add (benchmarks/
 temporal_error_models.py).
@@ -45,7 +52,11 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..flow import photometric_consistency, warp
+from ..flow import to_gray8
+from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
+                                masked_edge_aware_blur, photometric_trust, up)
+from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
+                             sample, spatial_denoise)
 
 
 def strength_to_memory(strength: float) -> float:
@@ -68,118 +79,20 @@ def warmup_frames(strength: float, tol: float = 1e-3) -> int:
     return int(math.ceil(math.log(tol) / math.log(r)))
 
 
-def _masked_blur(x: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
-    num = cv2.GaussianBlur(x * m, (0, 0), sigma)
-    den = cv2.GaussianBlur(m, (0, 0), sigma)
-    return num / np.maximum(den, 1e-3)
-
-
-def _masked_edge_aware_blur(x: np.ndarray, m: np.ndarray, guide: np.ndarray, sigma: float,
-                            sigma_guide: float) -> np.ndarray:
-    """m-weighted low-pass of x that does not cross edges of `guide` (log-disparity): the domain
-    transform filter (Gastal & Oliveira 2011, normalised convolution) applied to x*m and m. A
-    plain Gaussian low band carries a change of the background (e.g. an estimator's shift of the
-    far disparities) into the foreground beside it, which then flickers."""
-    g = guide.astype(np.float32)
-    num = cv2.ximgproc.dtFilter(g, (x * m).astype(np.float32), sigma, sigma_guide, cv2.ximgproc.DTF_NC)
-    den = cv2.ximgproc.dtFilter(g, m.astype(np.float32), sigma, sigma_guide, cv2.ximgproc.DTF_NC)
-    return num / np.maximum(den, 1e-3)
-
-
-def _robust_sigma(x: np.ndarray, m: np.ndarray) -> float:
-    v = x[m > 0.5]
-    if v.size < 16:
-        v = x.reshape(-1)
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
-
-
-def robust_shift(src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> float:
-    """Additive b with src + b ~ dst over trusted pixels (m > 0.5): the median difference, robust to
-    symmetric noise and to a minority that really moved (a least-squares affine fit of a noisy
-    `src` shrinks the slope every frame and the state drifts: measured -0.8 dB on lfbench)."""
-    sel = m > 0.5
-    if np.count_nonzero(sel) < 64:
-        return 0.0
-    return float(np.median((dst - src)[sel]))
-
-
-def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
-    o = np.argsort(v)
-    cw = np.cumsum(w[o])
-    return float(v[o][min(int(np.searchsorted(cw, 0.5 * cw[-1])), v.size - 1)])
-
-
-def robust_scale_binned(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: int = 12) -> float:
-    """Global scale a with a*src ~ dst over trusted pixels (m > 0.5), robust to noise in `src`.
-
-    Per-frame estimators jitter the whole map's scale from frame to frame. a = exp of the weighted
-    median of the per-pixel log ratios log(dst/src): a median is unbiased under symmetric (log)
-    noise in `src`, where a least-squares slope is pulled toward 0 (regression dilution), and it
-    ignores a minority that really moved in depth (a subject the looming prediction did not fully
-    follow). Weights: 1 / (pixels in the pixel's depth band), bands log-spaced on `src`, bands
-    with < 1% of the pixels ignored, so each depth band votes alike and the far background
-    (often most pixels) does not decide alone. Bands come from the new map, never from `dst`
-    (the state): the weights must not jump with tiny differences in the state, or chunked runs
-    would not converge to sequential ones.
-    """
-    sel = (m > 0.5) & (dst > 0) & (src > 0)
-    if np.count_nonzero(sel) < 64:
-        return 1.0
-    lr = (np.log(dst[sel].astype(np.float64)) - np.log(src[sel].astype(np.float64)))
-    lx = np.log(src[sel].astype(np.float64))
-    lo, hi = np.percentile(lx, [1, 99])
-    if hi - lo < 1e-3:
-        return float(np.exp(np.median(lr)))
-    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
-    counts = np.bincount(idx, minlength=bins).astype(np.float64)
-    # sparse bands (a few mixed pixels at depth edges, outliers) get no vote rather than a big one
-    w = np.where(counts[idx] >= max(16.0, 0.01 * lx.size), 1.0 / counts[idx], 0.0)
-    if w.sum() <= 0:
-        return float(np.exp(np.median(lr)))
-    return float(np.exp(_weighted_median(lr, w)))
-
-
-def pixel_noise_sigma(u: np.ndarray) -> float:
-    """Robust i.i.d. noise level of a map: 1.4826 MAD of u minus the mean of its 8 neighbours,
-    divided by sqrt(1 + 1/8) (the residual's std for white noise). Piecewise-smooth maps give ~0,
-    depth edges are a minority and do not move the median."""
-    k = np.ones((3, 3), np.float32) / 8.0
-    k[1, 1] = 0.0
-    r = u - cv2.filter2D(u, -1, k, borderType=cv2.BORDER_REFLECT)
-    return float(1.4826 * np.median(np.abs(r - np.median(r))) / math.sqrt(1.125))
-
-
-def spatial_denoise(u: np.ndarray, sigma_noise: float) -> np.ndarray:
-    """Edge-preserving bilateral filter (Tomasi & Manduchi 1998), 5x5, spatial sigma 1.5 px, range
-    sigma 2 x the noise level: averages within a surface, never across a depth edge larger than
-    the noise (1-px wires keep their depth). A no-op on clean maps (sigma_noise ~ 0)."""
-    if sigma_noise <= 1e-6:
-        return u
-    return cv2.bilateralFilter(u.astype(np.float32), 5, 2.0 * sigma_noise, 1.5)
-
-
-def looming_log_scale(flow_to_prev: np.ndarray, m: np.ndarray, sigma: float) -> np.ndarray:
-    """log of the local image expansion s from frame t-1 to t, from the flow's divergence.
-
-    An object whose image scales by s about a centre c has flow t -> t-1 f(p) = (p - c)(1/s - 1),
-    so div f = 2 (1/s - 1) and s = 1 / (1 + div f / 2). Image scale is inversely proportional to
-    distance, so its disparity scales by the same s ("looming"): the prediction carries it, and a
-    subject moving in depth is followed without lag. Smoothed (masked Gaussian) and clipped to
-    +-0.3 (a 35% change per frame) against divergence spikes at occlusion boundaries.
-    """
-    fx = cv2.GaussianBlur(flow_to_prev[..., 0], (0, 0), 1.5)
-    fy = cv2.GaussianBlur(flow_to_prev[..., 1], (0, 0), 1.5)
-    div = cv2.Sobel(fx, cv2.CV_32F, 1, 0, ksize=3) / 8.0 + cv2.Sobel(fy, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    log_s = -np.log(np.maximum(1.0 + 0.5 * div, 0.5))
-    return np.clip(_masked_blur(log_s.astype(np.float32), m, sigma), -0.3, 0.3)
-
-
 @dataclass
 class SmoothInfo:
     reset: bool
     trusted_fraction: float
     sigma_high: float
     sigma_low: float
+
+
+@dataclass
+class _Fit:
+    """The frame's global alignment to the prediction: d -> d exp(log_scale) + shift."""
+    log_scale: float
+    shift: float
+    outlier: bool
 
 
 class TemporalDepthSmoother:
@@ -196,146 +109,199 @@ class TemporalDepthSmoother:
         # the global alignment may use this part of the state's (log) budget: pull share
         # 1 - (1 - r_max)^align_budget, the per-pixel blend keeps the rest
         self.align_budget = 0.5
+        self.analysis_side = None  # px of the analysis grid's larger side (None: temporal_analysis's)
         self.log_domain = log_domain
-        self.interp = cv2.INTER_NEAREST  # no fg/bg mixing in the prior at depth edges
         self.edge_search = edge_search
+        self.interp = cv2.INTER_NEAREST  # no fg/bg mixing in the prior at depth edges
+        self.edge_radius = 1  # px: the neighbourhood (2r+1)^2 of p + f(p) the edge search looks in
         # a global scale jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is
-        # the estimator's: the frame is aligned fully to the prediction instead of partially
+        # the estimator's: the frame is aligned fully to the prediction
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
+        self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
         self.looming = looming
         self.gate_high, self.gate_low = gate_high, gate_low
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
+        self._sampler = FlowSampler()
         self.reset()
 
     def reset(self) -> None:
-        self.prev_rgb: Optional[np.ndarray] = None
+        self.prev_gray: Optional[np.ndarray] = None
         self.prev_s: Optional[np.ndarray] = None
-        self.prev_c: Optional[np.ndarray] = None
+        self.prev_c: Optional[np.ndarray] = None  # None: confidence 1 everywhere
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
         if self.log_domain:
-            eps = np.float32(1e-3 * max(float(np.percentile(d, 98)), 1e-6))
+            eps = np.float32(1e-3 * max(float(percentiles(d, [98])[0]), 1e-6))
             u = np.log(np.maximum(d, eps))
             sigma = pixel_noise_sigma(u)
             return d if sigma <= 1e-6 else np.exp(spatial_denoise(u, sigma)).astype(np.float32)
         return spatial_denoise(d, pixel_noise_sigma(d))
 
-    def _edge_candidates(self, d_u: np.ndarray, P_u: np.ndarray, flow: np.ndarray, m: np.ndarray,
-                         eps: Optional[np.float32]) -> np.ndarray:
-        """Where the prediction disagrees with the observation by more than 2 robust sigmas (flow
-        off by a pixel at a depth edge), take the 3x3 neighbour of p + f(p) in the previous map
-        closest to the observation: it lies on the same surface, so edges neither smear nor reset."""
-        r = d_u - P_u
-        s = 1.4826 * float(np.median(np.abs(r[m > 0.5]))) if np.any(m > 0.5) else float(np.std(r))
-        bad = np.abs(r) > 2.0 * max(s, 1e-6)
-        if not bad.any():
-            return P_u
-        best, best_err = P_u.copy(), np.abs(r)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dx == 0 and dy == 0:
-                    continue
-                q = warp(self.prev_s, flow + np.array([dx, dy], np.float32), interpolation=cv2.INTER_NEAREST)
-                q_u = np.log(np.maximum(q, eps)) if eps is not None else q
-                err = np.abs(d_u - q_u)
-                take = bad & (err < best_err)
-                best[take], best_err[take] = q_u[take], err[take]
-        return best
+    def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
+                    c: Optional[np.ndarray]) -> _Fit:
+        """Global log-scale and shift taking d to the (looming-corrected) prediction.
 
-    def _align_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                      c: np.ndarray, hi: float, r_max: float) -> tuple[np.ndarray, float]:
-        """(d pulled towards the prediction's global scale and shift, the share pulled).
-
-        Per-frame estimators jitter the whole map's scale (and shift) from frame to frame, which
-        the per-pixel gates take for a real change. Aligning d to the (looming-corrected) prediction
-        removes it; the pull is partial (an exponential moving average of the per-frame scale) so
-        old state still fades geometrically, and a real global change that looming missed still
-        comes through."""
-        frac = 1.0 - (1.0 - r_max) ** self.align_budget
+        Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
+        so a scale change is the estimator's; a camera dolly (everything looms) leaves too few
+        pixels and no alignment. Scale: binned log-ratio median; shift: median residual
+        (estimated sources know depth only up to an affine map; for files it rejects most of an
+        outlier frame)."""
         P_fit = P * np.exp(loom) if loom is not None else P
-        # fitted where the flow shows no looming (|log s| < 1%): there the true depth did not
-        # change, so a scale change is the estimator's; a camera dolly (everything looms)
-        # leaves too few pixels and no alignment (a = 1)
         steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
-        sel = m * (c > 0.3) * steady
+        sel = m * steady if c is None else m * (c > 0.3) * steady
         a = robust_scale_binned(d, P_fit, sel)
         la = math.log(a) if 0.5 < a < 2.0 else 0.0
-        # an outlier frame (a global jump no real scene makes in one frame) is aligned fully; the
-        # state's budget below stays as reserved (the frame's sensitivity to it is 1, not > 1)
-        f = 1.0 if abs(la) > self.outlier_log_scale else frac
-        d_new = d * math.exp(f * la)  # geometric pull: an EMA of the log-scale
-        # and a shift (the median residual), pulled alike: estimated sources only know depth up
-        # to an affine map, and for depth files it is what rejects most of an outlier frame
-        # (strength 0.8: -0.14..-0.33 dB without it on lfbench, +0.22..+0.33 dB with it)
         b = robust_shift(d * math.exp(la), P_fit, sel)
-        d_new = np.maximum(d_new + f * b, 1e-3 * max(float(hi), 1e-6))
-        d = d_new.astype(np.float32)
-        # the budget is reserved whatever this frame's fit: a per-pixel cap that depended on
-        # the fit (hence on the state) made chunks converge far slower than r_max^n
-        # (measured: 5e-3 instead of 3e-5 of the range after 10 frames at strength 0.5)
-        return d, frac
+        return _Fit(la, b, abs(la) > self.outlier_log_scale)
+
+    def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
+                  sigma_a: float) -> np.ndarray:
+        """Low band of the innovation x (full size), computed on the analysis grid (factor f)."""
+        x_a = down(x, f)
+        if guide_a is not None:
+            low_a = masked_edge_aware_blur(x_a, m_a, guide_a, sigma_a, self.band_edge_sigma)
+        else:
+            low_a = masked_blur(x_a, m_a, sigma_a)
+        return up(low_a, x.shape)
+
+    def _edge_snap(self, dg_u: np.ndarray, P_u: np.ndarray, flow: np.ndarray, m: np.ndarray,
+                   eps: np.float32) -> np.ndarray:
+        """Where the prediction disagrees with the observation by more than 2 robust sigmas (flow
+        off by a pixel at a depth edge), take the 3x3 neighbour of p + f(p) in the previous map
+        closest to the observation: same surface, so edges neither smear nor reset. Only the
+        disagreeing pixels are looked up (a minority: no full-frame warps). The candidates carry
+        no looming: with it added, chunks converged 1000x slower (5e-3 of the range after 20
+        frames at 0.5 instead of 4e-6)."""
+        r = dg_u - P_u
+        rs, ms = sample(r, m)  # the median |r| (not its MAD): a biased residual counts as disagreement
+        s = 1.4826 * float(np.median(np.abs(rs[ms > 0.5]))) if np.any(ms > 0.5) else float(np.std(rs))
+        ys, xs = np.nonzero(np.abs(r) > 2.0 * max(s, 1e-6))
+        if ys.size == 0:
+            return P_u
+        h, w = P_u.shape
+        # previous map (log) padded by one replicated pixel: the 3x3 neighbours of a clipped
+        # p + f(p) are flat offsets into it (what per-offset nearest warps with replicated borders give)
+        prev_u = self._to_u(self.prev_s, eps)
+        pad = self.edge_radius
+        flat = cv2.copyMakeBorder(prev_u, pad, pad, pad, pad, cv2.BORDER_REPLICATE).reshape(-1)
+        bx = np.clip(np.rint(xs + flow[ys, xs, 0]).astype(np.int64), 0, w - 1) + pad
+        by = np.clip(np.rint(ys + flow[ys, xs, 1]).astype(np.int64), 0, h - 1) + pad
+        base = by * (w + 2 * pad) + bx
+        obs = dg_u[ys, xs]
+        best = P_u[ys, xs]
+        best_err = np.abs(obs - best)
+        k = range(-pad, pad + 1)
+        for dy in k:
+            for dx in k:
+                if dx == 0 and dy == 0:
+                    continue
+                q_u = flat[base + (dy * (w + 2 * pad) + dx)]
+                err = np.abs(obs - q_u)
+                take = err < best_err
+                best = np.where(take, q_u, best)
+                best_err = np.where(take, err, best_err)
+        out = P_u.copy()
+        out[ys, xs] = best
+        return out
+
+    def _to_u(self, x: np.ndarray, eps: np.float32) -> np.ndarray:
+        return np.log(np.maximum(x, eps)) if self.log_domain else x
+
+    def _aligned(self, d: np.ndarray, fit: _Fit, share: float, floor: float) -> np.ndarray:
+        """d pulled by `share` of the fit toward the prediction's global scale and shift."""
+        if share <= 0:
+            return d
+        out = d * np.float32(math.exp(share * fit.log_scale)) + np.float32(share * fit.shift)
+        return np.maximum(out, np.float32(floor)).astype(np.float32)
+
+    def _prepare(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray]):
+        d = disparity.astype(np.float32)
+        c = None if confidence is None else confidence.astype(np.float32)
+        if self.lam > 0 and self.spatial:
+            d = self._spatial(d)
+        return d, c, to_gray8(rgb)
+
+    def _predict(self, gray: np.ndarray, flow: np.ndarray, flow_valid: Optional[np.ndarray]):
+        """(prediction P, its carried confidence, trust m, looming log-scale, (grid factor, m on
+        the grid, band sigma in px)) from the previous state warped along `flow` (t -> t-1)."""
+        maps = self._sampler.maps(flow)
+        P = self._sampler.sample(self.prev_s, maps, self.interp)
+        Cp = None if self.prev_c is None else self._sampler.sample(self.prev_c, maps)
+        m = photometric_trust(gray, self.prev_gray, maps, self.photo_sigma)
+        if flow_valid is not None:
+            m = (m * flow_valid.astype(np.float32)).astype(np.float32)
+        f = analysis_factor(P.shape, self.analysis_side) if self.analysis_side else analysis_factor(P.shape)
+        m_a = down(m, f)
+        sigma = max(1.0, self.band_sigma_frac * max(P.shape))
+        loom = None
+        if self.looming:
+            loom = up(looming_log_scale(down_flow(flow, f), m_a, max(2.0, sigma) / f), P.shape)
+        return P, Cp, m, loom, (f, m_a, sigma)
 
     def __call__(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray],
                  flow_to_prev: Optional[np.ndarray], flow_valid: Optional[np.ndarray],
                  scene_cut: bool = False, affine_ambiguous: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, SmoothInfo]:
-        d = disparity.astype(np.float32)
-        c = np.ones_like(d) if confidence is None else confidence.astype(np.float32)
-        if self.lam > 0 and self.spatial:
-            d = self._spatial(d)
+        d, c, gray = self._prepare(rgb, disparity, confidence)
         if (self.lam <= 0 or self.prev_s is None or scene_cut or flow_to_prev is None
                 or self.prev_s.shape != d.shape):
-            self.prev_rgb, self.prev_s, self.prev_c = rgb, d, c
-            return d, c, SmoothInfo(True, 0.0, 0.0, 0.0)
-        P = warp(self.prev_s, flow_to_prev, interpolation=self.interp)
-        Cp = warp(self.prev_c, flow_to_prev)
-        valid = np.ones_like(d) if flow_valid is None else flow_valid.astype(np.float32)
-        m = (valid * photometric_consistency(rgb, self.prev_rgb, flow_to_prev)).astype(np.float32)
-        lo, hi = np.percentile(d, [2, 98])
-        rng = max(float(hi - lo), 1e-6)
-        loom = None
-        if self.looming:
-            loom = looming_log_scale(flow_to_prev, m, max(2.0, self.band_sigma_frac * max(d.shape)))
+            self.reset()
+            self.prev_gray, self.prev_s, self.prev_c = gray, d, c
+            return d, (np.ones_like(d) if c is None else c), SmoothInfo(True, 0.0, 0.0, 0.0)
+        flow = flow_to_prev
+        P, Cp, m, loom, (f, m_a, sigma) = self._predict(gray, flow, flow_valid)
+        lo, hi = (float(v) for v in percentiles(d, [2, 98]))
+        eps = np.float32(1e-3 * max(hi, 1e-6))
         r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
         pull = 0.0  # the share of the prediction that the global alignment put into d
         if self.global_align or affine_ambiguous:
-            d, pull = self._align_global(d, P, loom, m, c, float(hi), r_max)
-        # the per-pixel blend below gets the rest of the state's budget: (1 - pull)(1 - q) >= 1 - r_max,
-        # so the output's sensitivity to the previous state stays <= r_max and chunks still converge
+            fit = self._fit_global(d, P, loom, m, c)
+            pull = 1.0 - (1.0 - r_max) ** self.align_budget
+            # an outlier frame is aligned fully; the state's budget below stays as reserved (the
+            # frame's sensitivity to it is 1, not > 1)
+            d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
+        # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
+        # output's sensitivity to the previous state stays <= r_max and chunks still converge
+        # (a budget that depended on this frame's fit made them converge far slower)
         q = max(0.0, 1.0 - (1.0 - r_max) / (1.0 - pull))
         lam_px = q / (1.0 - q)
-        if self.log_domain:  # relative errors (what estimators make) become additive
-            eps = np.float32(1e-3 * max(float(hi), 1e-6))
-            d_u, P_u = np.log(np.maximum(d, eps)), np.log(np.maximum(P, eps))
-            rng = max(float(np.log(max(hi, eps)) - np.log(max(lo, eps))), 1e-3)
-        else:
-            d_u, P_u = d, P
+        P_u, d_u = self._to_u(P, eps), self._to_u(d, eps)
         if loom is not None and self.log_domain:
             P_u = P_u + loom
         if self.edge_search:
-            P_u = self._edge_candidates(d_u, P_u, flow_to_prev, m, eps if self.log_domain else None)
+            P_u = self._edge_snap(d_u, P_u, flow, m, eps)
+        rng = (max(math.log(max(hi, eps)) - math.log(max(lo, eps)), 1e-3) if self.log_domain
+               else max(hi - lo, 1e-6))
+        guide_a = down(P_u, f) if (self.edge_aware_bands and self.log_domain) else None
         delta = d_u - P_u
-        sigma = max(1.0, self.band_sigma_frac * max(d.shape))
-        if self.edge_aware_bands and self.log_domain:
-            L = _masked_edge_aware_blur(delta, m, P_u, sigma, self.band_edge_sigma)
-        else:
-            L = _masked_blur(delta, m, sigma)
+        L = self._low_band(delta, m_a, guide_a, f, sigma / f)
         H = delta - L
-        s_h = max(_robust_sigma(H, m), 1e-4 * rng)
-        s_l = _robust_sigma(L, m)
+        s_h = max(robust_sigma(H, m), 1e-4 * rng)
+        s_l = robust_sigma(L, m)
         g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
         g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
+        S, C = self._blend(P_u, H, L, g_h * m, g_l * m, c, Cp, lam_px)
+        S = (np.exp(S) if self.log_domain else S).astype(np.float32)
+        self.prev_gray, self.prev_s, self.prev_c = gray, S, C
+        return S, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
+
+    def _blend(self, P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, trust_l: np.ndarray,
+               c: Optional[np.ndarray], Cp: Optional[np.ndarray], lam_px: float
+               ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """Confidence-weighted mean per band: prior weight lambda x trust x Cp, capped at lam_px x
+        the current weight max(c, 0.05) (bounded memory). No confidence anywhere (c and Cp None):
+        the weights are scalars and the carried confidence stays None (1 everywhere)."""
+        if c is None and Cp is None:
+            wp_h = np.minimum(self.lam * trust_h, lam_px)
+            wp_l = np.minimum(self.lam * trust_l, lam_px)
+            return P_u + (1.0 / (wp_h + 1.0)) * H + (1.0 / (wp_l + 1.0)) * L, None
+        c = np.ones_like(P_u) if c is None else c
+        Cp = np.ones_like(P_u) if Cp is None else Cp
         wc = np.maximum(c, 0.05)
-        cap = lam_px * wc  # prior fraction <= q (with the alignment: <= lambda/(1+lambda)): bounded memory
-        wp_h = np.minimum(self.lam * m * g_h * Cp, cap)
-        wp_l = np.minimum(self.lam * m * g_l * Cp, cap)
+        cap = lam_px * wc
+        wp_h = np.minimum(self.lam * trust_h * Cp, cap)
+        wp_l = np.minimum(self.lam * trust_l * Cp, cap)
         S = P_u + (wc / (wp_h + wc)) * H + (wc / (wp_l + wc)) * L
-        if self.log_domain:
-            S = np.exp(S)
-        C = np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0)
-        S = S.astype(np.float32)
-        C = C.astype(np.float32)
-        self.prev_rgb, self.prev_s, self.prev_c = rgb, S, C
-        return S, C, SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
+        return S, np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0).astype(np.float32)
