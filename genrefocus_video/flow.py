@@ -15,6 +15,9 @@ quantisation DIS needs, so that shadows keep texture (flow on linear values woul
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
+
 import cv2
 import numpy as np
 
@@ -91,9 +94,16 @@ def consistency(flow_ab: np.ndarray, flow_ba: np.ndarray, alpha: float = 0.01, b
 
 def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium"
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(flow_ab, flow_ba, valid_a): both DIS flows and the consistency mask of a's pixels."""
-    fab = flow_dis(img_a, img_b, preset)
-    fba = flow_dis(img_b, img_a, preset)
+    """(flow_ab, flow_ba, valid_a): both DIS flows and the consistency mask of a's pixels.
+
+    The two DIS passes are independent and OpenCV releases the GIL, so the backward one runs on a
+    second thread (the same flows as one after the other: each pass has its own DIS instance).
+    Inputs may be :func:`to_gray8` images already (a caller that keeps the previous frame's)."""
+    a, b = to_gray8(img_a), to_gray8(img_b)
+    with ThreadPoolExecutor(1, thread_name_prefix="genrefocus-flow") as pool:
+        back = pool.submit(flow_dis, b, a, preset)
+        fab = flow_dis(a, b, preset)
+        fba = back.result()
     return fab, fba, consistency(fab, fba)
 
 
@@ -102,6 +112,7 @@ def photometric_consistency(img_a: np.ndarray, img_b: np.ndarray, flow_ab: np.nd
     """exp(-(|enc(a) - enc(warp(b, flow_ab))| / sigma)^2): 1 where the warped colours agree.
 
     Computed on sRGB-encoded luma in [0, 1] so the tolerance is perceptual (sigma 0.06 ~ 15 codes).
+    `img_a` / `img_b` may be :func:`to_gray8` images already.
     """
     ga = to_gray8(img_a).astype(np.float32) / 255.0
     gb = warp(to_gray8(img_b).astype(np.float32) / 255.0, flow_ab)
@@ -125,7 +136,8 @@ def _encode_rgb8(img: np.ndarray) -> np.ndarray:
 
 
 def detect_scene_cut(cur: np.ndarray, prev: np.ndarray, flow_to_prev: np.ndarray, valid: np.ndarray,
-                     explained_min: float = 0.3, hist_min: float = 0.7) -> tuple[bool, float, float]:
+                     explained_min: float = 0.3, hist_min: float = 0.7,
+                     grays: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[bool, float, float]:
     """(is_cut, explained_fraction, histogram_similarity) between consecutive frames.
 
     A cut is declared when the flow explains less than `explained_min` of the frame (pixels that

@@ -2,7 +2,9 @@
 
 Used for single passes, every chunk of a chunked job (in process, as a Ray task or as a farm
 task), plugins (OFX) and as the reference the Ray streaming executor must match bit for bit.
-Memory holds one frame record at a time, so it is flat for any clip length.
+Memory holds a bounded number of frame records at a time (one, or two or three with the
+overlap of :mod:`.overlap`: the tail of frame i on a worker thread while this thread decodes and
+runs the head of frame i+1), so it is flat for any clip length.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ...io.frame import ClipInfo
 from ...params import JobParams
 from ...record import FrameRecord, Stage
 from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, last_temporal, reset_all
+from .overlap import overlapped
 
 
 def run_stages(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
@@ -52,14 +55,18 @@ class StageCache:
 
 
 class LocalExecutor:
-    """Runs head (temporal) and tail (frame) stages in this process."""
+    """Runs head (temporal) and tail (frame) stages in this process.
+
+    `overlap` (default on): the tail of a frame runs on a worker thread while the next frame is
+    decoded and goes through the head (:mod:`.overlap`); output identical to `overlap=False`."""
 
     name = "local"
     workers = 1
 
     def __init__(self, factory: StageFactory = DEFAULT_FACTORY, cache: Optional[StageCache] = None,
-                 fingerprint: Optional[str] = None) -> None:
+                 fingerprint: Optional[str] = None, overlap: bool = True) -> None:
         self.factory = factory
+        self.overlap = overlap
         self.cache, self.fingerprint = cache, fingerprint
         self.head_stages: list[Stage] = []
         self.stages: list[Stage] = []
@@ -93,7 +100,10 @@ class LocalExecutor:
             self.prepare(job, info)
         if reset:
             self.reset()
-        stages = self.stages
+        stages, n_head = self.stages, len(self.head_stages)
+        if self.overlap and 0 < n_head < len(stages):
+            yield from overlapped(records, stages[:n_head], stages[n_head:], run_stages)
+            return
         for rec in records:
             yield run_stages(rec, stages)
 

@@ -2,7 +2,8 @@
 
 :class:`FlowStage` fills ``rec.flow_to_prev`` / ``rec.flow_valid`` (flow t -> t-1 with the
 forward-backward check) and ``rec.extras["scene_cut"]``; depth smoothing and subject following
-read them. Temporal, warm-up 1.
+read them. Temporal, warm-up 1. Each frame's 8-bit luma (what DIS and the photometric check
+see) is computed once and kept for the next frame's pair.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from ...flow import detect_scene_cut, forward_backward
+from ...flow import detect_scene_cut, forward_backward, to_gray8
 from ...record import FrameRecord
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,17 @@ class FlowStage:
 
     def reset(self) -> None:
         self.prev: Optional[np.ndarray] = None
+        self.prev_gray: Optional[np.ndarray] = None
         self.prev_index: Optional[int] = None
 
     def process(self, rec: FrameRecord) -> FrameRecord:
         rgb = rec.frame.rgb
+        gray = to_gray8(rgb)
         if self.prev is not None and self.prev.shape == rgb.shape and self.prev_index == rec.index - 1:
-            f, _, valid = forward_backward(rgb, self.prev, self.quality)
+            assert self.prev_gray is not None
+            f, _, valid = forward_backward(gray, self.prev_gray, self.quality)
             rec.flow_to_prev, rec.flow_valid = f, valid
-            cut, explained, hist = detect_scene_cut(rgb, self.prev, f, valid)
+            cut, explained, hist = detect_scene_cut(rgb, self.prev, f, valid, grays=(gray, self.prev_gray))
             rec.extras["scene_cut"] = bool(cut)
             rec.extras["flow_explained"] = round(explained, 4)
             if cut:
@@ -45,5 +49,5 @@ class FlowStage:
                          "similarity %.2f): temporal state reset", rec.index, 100 * explained, hist)
         else:
             rec.extras.setdefault("scene_cut", False)
-        self.prev, self.prev_index = rgb, rec.index
+        self.prev, self.prev_gray, self.prev_index = rgb, gray, rec.index
         return rec
