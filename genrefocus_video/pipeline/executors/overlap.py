@@ -28,14 +28,24 @@ def overlapped(records: Iterable[FrameRecord], head: Sequence[Stage], tail: Sequ
     """Yield each record through `head` then `tail`, in input order; up to `depth` frames' tails
     run on a worker thread while this thread decodes and runs the next heads."""
     pending: deque[Future[FrameRecord]] = deque()
+    frames = iter(records)
     with ThreadPoolExecutor(1, thread_name_prefix="genrefocus-tail") as pool:
         try:
-            for rec in records:
-                pending.append(pool.submit(run, run(rec, head), tail))
+            while True:
+                try:
+                    rec = next(frames, None)
+                    if rec is None:
+                        break
+                    rec = run(rec, head)
+                except Exception:  # decode or head failed: the frames before it are still written, as in order
+                    while pending:
+                        yield pending.popleft().result()
+                    raise
+                pending.append(pool.submit(run, rec, tail))
                 while len(pending) > depth:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
-        finally:  # a failure or an early stop: drop what has not started (the pool waits for the rest)
+        finally:  # a tail failure or an early stop: drop what has not started (the pool waits for the rest)
             for fut in pending:
                 fut.cancel()
