@@ -9,12 +9,15 @@ One module shared by depth smoothing, subject tracking and (later) noise/latent 
   with tolerance ``alpha (|f|^2 + |b|^2) + beta`` px^2 — pixels that become occluded in b or leave
   the frame fail the round trip.
 * :func:`warp` — backward warping: out(p) = img(p + flow(p)) (bilinear, border pixels replicated).
+* :class:`PairFlows` — flows between numbered frames computed once per frame pair and preset and
+  shared by every user in a job (the flow stage, a followed subject's walk back, depth probes).
 
 Inputs are float32 linear RGB (or gray); they are encoded with the sRGB curve before the 8-bit
 quantisation DIS needs, so that shadows keep texture (flow on linear values would lose it).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
@@ -105,6 +108,68 @@ def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium
         fab = flow_dis(a, b, preset)
         fba = back.result()
     return fab, fba, consistency(fab, fba)
+
+
+class PairFlows:
+    """DIS flows between numbered frames of one clip, keyed by (frame a, frame b, preset, size).
+
+    Several parts of a job need the flow of the same frame pair: the flow stage (t -> t-1 and
+    back), a followed subject walked back from its box frame (t -> t+1 and back) and the depth
+    chains the focus probes run over earlier frames. DIS is deterministic, so a flow computed by
+    one is exactly what another would compute: each pair is computed once. Flows are kept
+    (`keep=True`) by the probes and the walk back, which run ahead of the main pass; the main pass
+    takes them out as it reaches them (`consume=True`), so the cache empties behind it. An LRU
+    bounded by `max_bytes` (the oldest pairs go first): memory stays flat in clip length.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = int(max_bytes)
+        self._flows: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0  # flows served from the cache / computed
+
+    def __getstate__(self) -> dict:  # picklable (Ray ships stages): the flows stay where they were made
+        st = dict(self.__dict__)
+        st["_flows"], st["_bytes"] = OrderedDict(), 0
+        return st
+
+    def _take(self, key: tuple, consume: bool) -> Optional[np.ndarray]:
+        flow = self._flows.pop(key, None) if consume else self._flows.get(key)
+        if flow is not None:
+            self.hits += 1
+            if consume:
+                self._bytes -= flow.nbytes
+            else:
+                self._flows.move_to_end(key)
+        return flow
+
+    def _put(self, key: tuple, flow: np.ndarray) -> None:
+        old = self._flows.pop(key, None)
+        self._bytes += flow.nbytes - (old.nbytes if old is not None else 0)
+        self._flows[key] = flow
+        while self._bytes > self.max_bytes and self._flows:
+            self._bytes -= self._flows.popitem(last=False)[1].nbytes
+
+    def forward_backward(self, ia: int, ib: int, img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium",
+                         keep: bool = True, consume: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`forward_backward` of frames `ia` (img_a) and `ib` (img_b), from the cache where it
+        has them; `keep`: store what was computed; `consume`: drop what was used."""
+        size = tuple(img_a.shape[:2])
+        kab, kba = (ia, ib, preset, size), (ib, ia, preset, size)
+        fab, fba = self._take(kab, consume), self._take(kba, consume)
+        if fab is None and fba is None:
+            fab, fba, valid = forward_backward(img_a, img_b, preset)
+            self.misses += 2
+        else:
+            if fab is None:
+                fab, self.misses = flow_dis(img_a, img_b, preset), self.misses + 1
+            if fba is None:
+                fba, self.misses = flow_dis(img_b, img_a, preset), self.misses + 1
+            valid = consistency(fab, fba)
+        if keep:
+            self._put(kab, fab)
+            self._put(kba, fba)
+        return fab, fba, valid
 
 
 def photometric_consistency(img_a: np.ndarray, img_b: np.ndarray, flow_ab: np.ndarray,

@@ -75,11 +75,12 @@ class DepthSmoothStage:
 
 
 def depth_chain(job: Any, info: ClipInfo, lookup: Optional[Any], quiet: bool = True,
-                models: Any = None) -> list[Any]:
-    """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports)."""
+                models: Any = None, flows: Any = None) -> list[Any]:
+    """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports;
+    `flows`: the job's flow.PairFlows, which keeps the chain's flows for the main pass)."""
     chain: list[Any] = []
     if job.depth.smoothing > 0:
-        chain.append(FlowStage(job.depth.flow_quality))
+        chain.append(FlowStage(job.depth.flow_quality, flows))
     chain.append(DepthStage(make_source(job, info, lookup, quiet=quiet, models=models)))
     if job.depth.smoothing > 0:
         chain.append(DepthSmoothStage(job.depth.smoothing))

@@ -3,7 +3,10 @@
 :class:`FlowStage` fills ``rec.flow_to_prev`` / ``rec.flow_valid`` (flow t -> t-1 with the
 forward-backward check) and ``rec.extras["scene_cut"]``; depth smoothing and subject following
 read them. Temporal, warm-up 1. Each frame's 8-bit luma (what DIS and the photometric check
-see) is computed once and kept for the next frame's pair.
+see) is computed once and kept for the next frame's pair. With a job's :class:`PairFlows`, a
+pair whose flows another part of the job computed first (a followed subject walked back, a
+depth probe's chain) is not computed again: the main pass `consume`s them, a probe's chain
+keeps what it computes for the main pass.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ...flow import detect_scene_cut, forward_backward, to_gray8
+from ...flow import PairFlows, detect_scene_cut, forward_backward, to_gray8
 from ...record import FrameRecord
 
 log = logging.getLogger(__name__)
@@ -25,8 +28,9 @@ class FlowStage:
     temporal = True
     warmup = 1
 
-    def __init__(self, quality: str = "medium") -> None:
+    def __init__(self, quality: str = "medium", flows: Optional[PairFlows] = None, consume: bool = False) -> None:
         self.quality = quality  # DIS preset (flow.py): "medium" or "fine"
+        self.flows, self.consume = flows, consume  # the job's shared flows (None: compute every pair here)
         self.reset()
 
     def reset(self) -> None:
@@ -39,7 +43,11 @@ class FlowStage:
         gray = to_gray8(rgb)
         if self.prev is not None and self.prev.shape == rgb.shape and self.prev_index == rec.index - 1:
             assert self.prev_gray is not None
-            f, _, valid = forward_backward(gray, self.prev_gray, self.quality)
+            if self.flows is None:
+                f, _, valid = forward_backward(gray, self.prev_gray, self.quality)
+            else:
+                f, _, valid = self.flows.forward_backward(rec.index, rec.index - 1, gray, self.prev_gray, self.quality,
+                                                          keep=not self.consume, consume=self.consume)
             rec.flow_to_prev, rec.flow_valid = f, valid
             cut, explained, hist = detect_scene_cut(rgb, self.prev, f, valid, grays=(gray, self.prev_gray))
             rec.extras["scene_cut"] = bool(cut)

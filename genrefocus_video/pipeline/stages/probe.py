@@ -96,9 +96,10 @@ class DepthProbe:
     frames [i - warmup, i], so the value matches what the main pass computes at frame i.
     """
 
-    def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup, models: Any = None) -> None:
+    def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup, models: Any = None, flows: Any = None) -> None:
         self.job, self.info, self.lookup = job, info, lookup
         self.models = models  # the head's depth.learned.DepthModelCache: the main pass's loaded model
+        self.flows = flows  # the job's flow.PairFlows: flows shared with the main pass and the subject walk back
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # keys and boxes are re-probed
         self._file_source: Any = None
         self.size = max(8, lookup.size)  # holds a prefetched block (FrameLookup sizes it by memory)
@@ -142,7 +143,7 @@ class DepthProbe:
             for i in todo:
                 self._keep(i, self._file_source.read(i))  # type: ignore[attr-defined]
             return
-        chain = depth_chain(self.job, self.info, self.lookup, models=self.models)
+        chain = depth_chain(self.job, self.info, self.lookup, models=self.models, flows=self.flows)
         warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
         start = max(self.lookup.first, first - warm)
         self.lookup.prefetch(start, last)

@@ -21,6 +21,7 @@ from typing import Any, Optional, Sequence
 
 from ...depth.learned import DepthModelCache
 from ...depth.sources import make_source
+from ...flow import PairFlows
 from ...io.frame import ClipInfo
 from .depth import DepthSmoothStage, DepthStage
 from .flow import FlowStage
@@ -40,13 +41,14 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     models = DepthModelCache()  # one loaded depth model for the main pass and the focus probes
     stages: list[Any] = []
     follow = job.focus.track == "follow"
+    flows = PairFlows()  # each frame pair's flow computed once: main pass, focus probes, subject walk back
     if job.depth.smoothing > 0 or follow:
-        stages.append(FlowStage(job.depth.flow_quality))
+        stages.append(FlowStage(job.depth.flow_quality, flows, consume=True))
     reads_ahead = job.depth.source in ("motion", "model")  # neighbours (motion) or batches (model)
     stages.append(DepthStage(make_source(job, info, lookup if reads_ahead else None, models=models)))
     if job.depth.smoothing > 0:
         stages.append(DepthSmoothStage(job.depth.smoothing))
-    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models)))
+    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models, flows)))
     if job.depth.preview:
         stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,
                                         job.depth.preview_limits, pixel_aspect=float(info.pixel_aspect)))
