@@ -15,17 +15,20 @@ from ...io.frame import ClipInfo
 from ...params import JobParams
 from ...record import FrameRecord, Stage
 from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, last_temporal, reset_all
+from .heap import release_freed_memory
 from .overlap import overlapped
 
 
 def run_stages(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
-    """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``."""
+    """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``; then
+    hand the freed heap back to the OS (:mod:`.heap`: memory flat across frames and threads)."""
     for stage in stages:
         before = rec.timings.get(stage.name, 0.0)  # stages may also write their own entry: ours wins
         t0 = time.perf_counter()
         out = stage.process(rec)
         rec = out if out is not None else rec
         rec.timings[stage.name] = before + (time.perf_counter() - t0)
+    release_freed_memory()
     return rec
 
 
