@@ -156,6 +156,7 @@ def main(argv=None) -> int:
         return 2
     trees = {"baseline": Path(a.baseline).resolve(), "new": REPO}
     work = a.work or tempfile.mkdtemp(prefix="speed_table_")
+    os.makedirs(work, exist_ok=True)
     res: dict = {"machine": machine(), "trees": {k: str(v) for k, v in trees.items()}, "args": vars(a)}
     if "render" in only:
         res["render"] = render_rows(str(trees["baseline"]), a.render_rounds, a.render_repeats, work)
