@@ -104,3 +104,23 @@ def test_real_stages_give_the_same_output_with_and_without_the_overlap(tmp_path)
 
     sources = [r.frame.rgb for r in decoded(open_input(job))]
     assert max(float(np.abs(o - src).max()) for (o, _, _), src in zip(seq, sources)) > 1e-2  # it did refocus
+
+
+class _Info:
+    def __init__(self, w: int, h: int) -> None:
+        self.width, self.height = w, h
+
+
+def test_frames_over_the_memory_bound_run_one_at_a_time():
+    from genrefocus_video.pipeline.stages import StageFactory
+
+    def threads(info) -> set:
+        started: dict = {}
+        factory = StageFactory(head=lambda j, i: [Head(started)], tail=lambda j, i: [Tail(started, -1)])
+        ex = LocalExecutor(factory)
+        ex.prepare(None, info)
+        out = list(ex.map(kit.records(3), None, info))
+        return {r.extras["tail_thread"] for r in out} | {r.extras["head_thread"] for r in out}
+
+    assert len(threads(_Info(1280, 720))) == 2  # 720p: the tail on its own thread
+    assert len(threads(_Info(1920, 1080))) == 1  # 1080p: head and tail in the caller's thread

@@ -57,11 +57,23 @@ class StageCache:
         return stages
 
 
+#: frames up to this many pixels overlap (:mod:`.overlap`); above it the head's and the tail's working
+#: sets together would pass the 2 GiB budget (1080p motion depth + smoothing: peak 2680 MiB overlapped,
+#: 2052 MiB one frame at a time; docs/benchmarks/speed.md), so larger frames run one at a time
+OVERLAP_MAX_PIXELS = 1280 * 720
+
+
+def overlap_fits(info: ClipInfo) -> bool:
+    """Whether frames of this clip are small enough to overlap within the memory budget."""
+    return int(info.width or 0) * int(info.height or 0) <= OVERLAP_MAX_PIXELS
+
+
 class LocalExecutor:
     """Runs head (temporal) and tail (frame) stages in this process.
 
-    `overlap` (default on): the tail of a frame runs on a worker thread while the next frame is
-    decoded and goes through the head (:mod:`.overlap`); output identical to `overlap=False`."""
+    `overlap` (default on, for frames up to :data:`OVERLAP_MAX_PIXELS`): the tail of a frame runs on
+    a worker thread while the next frame is decoded and goes through the head (:mod:`.overlap`);
+    output identical to `overlap=False`."""
 
     name = "local"
     workers = 1
@@ -104,7 +116,7 @@ class LocalExecutor:
         if reset:
             self.reset()
         stages, n_head = self.stages, len(self.head_stages)
-        if self.overlap and 0 < n_head < len(stages):
+        if self.overlap and 0 < n_head < len(stages) and overlap_fits(info):
             yield from overlapped(records, stages[:n_head], stages[n_head:], run_stages)
             return
         for rec in records:
