@@ -9,11 +9,17 @@ One module shared by depth smoothing, subject tracking and (later) noise/latent 
   with tolerance ``alpha (|f|^2 + |b|^2) + beta`` px^2 — pixels that become occluded in b or leave
   the frame fail the round trip.
 * :func:`warp` — backward warping: out(p) = img(p + flow(p)) (bilinear, border pixels replicated).
+* :class:`PairFlows` — flows between numbered frames computed once per frame pair and preset and
+  shared by every user in a job (the flow stage, a followed subject's walk back, depth probes).
 
 Inputs are float32 linear RGB (or gray); they are encoded with the sRGB curve before the 8-bit
 quantisation DIS needs, so that shadows keep texture (flow on linear values would lose it).
 """
 from __future__ import annotations
+
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -91,10 +97,79 @@ def consistency(flow_ab: np.ndarray, flow_ba: np.ndarray, alpha: float = 0.01, b
 
 def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium"
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(flow_ab, flow_ba, valid_a): both DIS flows and the consistency mask of a's pixels."""
-    fab = flow_dis(img_a, img_b, preset)
-    fba = flow_dis(img_b, img_a, preset)
+    """(flow_ab, flow_ba, valid_a): both DIS flows and the consistency mask of a's pixels.
+
+    The two DIS passes are independent and OpenCV releases the GIL, so the backward one runs on a
+    second thread (the same flows as one after the other: each pass has its own DIS instance).
+    Inputs may be :func:`to_gray8` images already (a caller that keeps the previous frame's)."""
+    a, b = to_gray8(img_a), to_gray8(img_b)
+    with ThreadPoolExecutor(1, thread_name_prefix="genrefocus-flow") as pool:
+        back = pool.submit(flow_dis, b, a, preset)
+        fab = flow_dis(a, b, preset)
+        fba = back.result()
     return fab, fba, consistency(fab, fba)
+
+
+class PairFlows:
+    """DIS flows between numbered frames of one clip, keyed by (frame a, frame b, preset, size).
+
+    Several parts of a job need the flow of the same frame pair: the flow stage (t -> t-1 and
+    back), a followed subject walked back from its box frame (t -> t+1 and back) and the depth
+    chains the focus probes run over earlier frames. DIS is deterministic, so a flow computed by
+    one is exactly what another would compute: each pair is computed once. Flows are kept
+    (`keep=True`) by the probes and the walk back, which run ahead of the main pass; the main pass
+    takes them out as it reaches them (`consume=True`), so the cache empties behind it. An LRU
+    bounded by `max_bytes` (the oldest pairs go first): memory stays flat in clip length.
+    """
+
+    def __init__(self, max_bytes: int = 256 * 2**20) -> None:
+        self.max_bytes = int(max_bytes)
+        self._flows: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self.hits = self.misses = 0  # flows served from the cache / computed
+
+    def __getstate__(self) -> dict:  # picklable (Ray ships stages): the flows stay where they were made
+        st = dict(self.__dict__)
+        st["_flows"], st["_bytes"] = OrderedDict(), 0
+        return st
+
+    def _take(self, key: tuple, consume: bool) -> Optional[np.ndarray]:
+        flow = self._flows.pop(key, None) if consume else self._flows.get(key)
+        if flow is not None:
+            self.hits += 1
+            if consume:
+                self._bytes -= flow.nbytes
+            else:
+                self._flows.move_to_end(key)
+        return flow
+
+    def _put(self, key: tuple, flow: np.ndarray) -> None:
+        old = self._flows.pop(key, None)
+        self._bytes += flow.nbytes - (old.nbytes if old is not None else 0)
+        self._flows[key] = flow
+        while self._bytes > self.max_bytes and self._flows:
+            self._bytes -= self._flows.popitem(last=False)[1].nbytes
+
+    def forward_backward(self, ia: int, ib: int, img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium",
+                         keep: bool = True, consume: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`forward_backward` of frames `ia` (img_a) and `ib` (img_b), from the cache where it
+        has them; `keep`: store what was computed; `consume`: drop what was used."""
+        size = tuple(img_a.shape[:2])
+        kab, kba = (ia, ib, preset, size), (ib, ia, preset, size)
+        fab, fba = self._take(kab, consume), self._take(kba, consume)
+        if fab is None and fba is None:
+            fab, fba, valid = forward_backward(img_a, img_b, preset)
+            self.misses += 2
+        else:
+            if fab is None:
+                fab, self.misses = flow_dis(img_a, img_b, preset), self.misses + 1
+            if fba is None:
+                fba, self.misses = flow_dis(img_b, img_a, preset), self.misses + 1
+            valid = consistency(fab, fba)
+        if keep:
+            self._put(kab, fab)
+            self._put(kba, fba)
+        return fab, fba, valid
 
 
 def photometric_consistency(img_a: np.ndarray, img_b: np.ndarray, flow_ab: np.ndarray,
@@ -102,6 +177,7 @@ def photometric_consistency(img_a: np.ndarray, img_b: np.ndarray, flow_ab: np.nd
     """exp(-(|enc(a) - enc(warp(b, flow_ab))| / sigma)^2): 1 where the warped colours agree.
 
     Computed on sRGB-encoded luma in [0, 1] so the tolerance is perceptual (sigma 0.06 ~ 15 codes).
+    `img_a` / `img_b` may be :func:`to_gray8` images already.
     """
     ga = to_gray8(img_a).astype(np.float32) / 255.0
     gb = warp(to_gray8(img_b).astype(np.float32) / 255.0, flow_ab)
@@ -125,7 +201,8 @@ def _encode_rgb8(img: np.ndarray) -> np.ndarray:
 
 
 def detect_scene_cut(cur: np.ndarray, prev: np.ndarray, flow_to_prev: np.ndarray, valid: np.ndarray,
-                     explained_min: float = 0.3, hist_min: float = 0.7) -> tuple[bool, float, float]:
+                     explained_min: float = 0.3, hist_min: float = 0.7,
+                     grays: Optional[tuple[np.ndarray, np.ndarray]] = None) -> tuple[bool, float, float]:
     """(is_cut, explained_fraction, histogram_similarity) between consecutive frames.
 
     A cut is declared when the flow explains less than `explained_min` of the frame (pixels that

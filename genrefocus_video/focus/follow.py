@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..errors import JobError
-from ..flow import detect_scene_cut, forward_backward
+from ..flow import PairFlows, detect_scene_cut, forward_backward
 from .tracking import AlphaBetaFollower, Box, SubjectTracker, robust_disparity
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class ClipAccess:
     # without it frames before the box frame hold the box frame's depth
     prefetch: Optional[Callable[[int, int], None]] = None  # load frames first..last in one forward pass
     block: int = 1  # frames read forward per block while walking back
+    flows: Optional[PairFlows] = None  # the job's shared frame-pair flows (the main pass reuses the walk's)
 
 
 @dataclass
@@ -120,7 +121,10 @@ class SubjectFollow:
             rgb = rgb_at(i)
             if rgb is None:
                 break
-            f, _, valid = forward_backward(rgb, nxt, self.flow_quality)
+            if clip.flows is not None:
+                f, _, valid = clip.flows.forward_backward(i, i + 1, rgb, nxt, self.flow_quality)
+            else:
+                f, _, valid = forward_backward(rgb, nxt, self.flow_quality)
             cut = detect_scene_cut(rgb, nxt, f, valid)[0]
             res = tracker.update(rgb, f, bool(cut))
             if res.status == "lost" or res.box is None:

@@ -2,7 +2,9 @@
 
 Used for single passes, every chunk of a chunked job (in process, as a Ray task or as a farm
 task), plugins (OFX) and as the reference the Ray streaming executor must match bit for bit.
-Memory holds one frame record at a time, so it is flat for any clip length.
+Memory holds a bounded number of frame records at a time (one, or two or three with the
+overlap of :mod:`.overlap`: the tail of frame i on a worker thread while this thread decodes and
+runs the head of frame i+1), so it is flat for any clip length.
 """
 from __future__ import annotations
 
@@ -13,16 +15,20 @@ from ...io.frame import ClipInfo
 from ...params import JobParams
 from ...record import FrameRecord, Stage
 from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, last_temporal, reset_all
+from .heap import release_freed_memory
+from .overlap import overlapped
 
 
 def run_stages(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
-    """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``."""
+    """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``; then
+    hand the freed heap back to the OS (:mod:`.heap`: memory flat across frames and threads)."""
     for stage in stages:
         before = rec.timings.get(stage.name, 0.0)  # stages may also write their own entry: ours wins
         t0 = time.perf_counter()
         out = stage.process(rec)
         rec = out if out is not None else rec
         rec.timings[stage.name] = before + (time.perf_counter() - t0)
+    release_freed_memory()
     return rec
 
 
@@ -51,15 +57,31 @@ class StageCache:
         return stages
 
 
+#: frames up to this many pixels overlap (:mod:`.overlap`); above it the head's and the tail's working
+#: sets together would pass the 2 GiB budget (1080p motion depth + smoothing: peak 2680 MiB overlapped,
+#: 2052 MiB one frame at a time; docs/benchmarks/speed.md), so larger frames run one at a time
+OVERLAP_MAX_PIXELS = 1280 * 720
+
+
+def overlap_fits(info: ClipInfo) -> bool:
+    """Whether frames of this clip are small enough to overlap within the memory budget."""
+    return int(info.width or 0) * int(info.height or 0) <= OVERLAP_MAX_PIXELS
+
+
 class LocalExecutor:
-    """Runs head (temporal) and tail (frame) stages in this process."""
+    """Runs head (temporal) and tail (frame) stages in this process.
+
+    `overlap` (default on, for frames up to :data:`OVERLAP_MAX_PIXELS`): the tail of a frame runs on
+    a worker thread while the next frame is decoded and goes through the head (:mod:`.overlap`);
+    output identical to `overlap=False`."""
 
     name = "local"
     workers = 1
 
     def __init__(self, factory: StageFactory = DEFAULT_FACTORY, cache: Optional[StageCache] = None,
-                 fingerprint: Optional[str] = None) -> None:
+                 fingerprint: Optional[str] = None, overlap: bool = True) -> None:
         self.factory = factory
+        self.overlap = overlap
         self.cache, self.fingerprint = cache, fingerprint
         self.head_stages: list[Stage] = []
         self.stages: list[Stage] = []
@@ -93,7 +115,10 @@ class LocalExecutor:
             self.prepare(job, info)
         if reset:
             self.reset()
-        stages = self.stages
+        stages, n_head = self.stages, len(self.head_stages)
+        if self.overlap and 0 < n_head < len(stages) and overlap_fits(info):
+            yield from overlapped(records, stages[:n_head], stages[n_head:], run_stages)
+            return
         for rec in records:
             yield run_stages(rec, stages)
 

@@ -87,10 +87,11 @@ class DepthSmoothStage:
 
 
 def depth_chain(job: Any, info: ClipInfo, lookup: Optional[Any], quiet: bool = True,
-                models: Any = None, aif: Any = None) -> list[Any]:
+                models: Any = None, aif: Any = None, flows: Any = None) -> list[Any]:
     """A fresh copy of the depth part of the head, for probes (quiet: the main pass reports).
     `aif`: the head's stages.aif.AllInFocus (its deblur and cached frames), made here when the job
-    deblurs before depth and none is given."""
+    deblurs before depth and none is given; `flows`: the job's flow.PairFlows, which keeps the
+    chain's flows for the main pass."""
     from .aif import all_in_focus
 
     chain: list[Any] = []
@@ -99,7 +100,7 @@ def depth_chain(job: Any, info: ClipInfo, lookup: Optional[Any], quiet: bool = T
         chain.append(aif.stage())
         lookup = aif.lookup(lookup) if lookup is not None else None
     if job.depth.smoothing_strength > 0:
-        chain.append(FlowStage(job.depth.flow_quality))
+        chain.append(FlowStage(job.depth.flow_quality, flows))
     chain.append(DepthStage(make_source(job, info, lookup, quiet=quiet, models=models)))
     if job.depth.smoothing_strength > 0:
         chain.append(DepthSmoothStage(job.depth.smoothing_strength))

@@ -2,7 +2,11 @@
 
 :class:`FlowStage` fills ``rec.flow_to_prev`` / ``rec.flow_valid`` (flow t -> t-1 with the
 forward-backward check) and ``rec.extras["scene_cut"]``; depth smoothing and subject following
-read them. Temporal, warm-up 1.
+read them. Temporal, warm-up 1. Each frame's 8-bit luma (what DIS and the photometric check
+see) is computed once and kept for the next frame's pair. With a job's :class:`PairFlows`, a
+pair whose flows another part of the job computed first (a followed subject walked back, a
+depth probe's chain) is not computed again: the main pass `consume`s them, a probe's chain
+keeps what it computes for the main pass.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from ...flow import detect_scene_cut, forward_backward
+from ...flow import PairFlows, detect_scene_cut, forward_backward, to_gray8
 from ...record import FrameRecord
 
 log = logging.getLogger(__name__)
@@ -24,20 +28,28 @@ class FlowStage:
     temporal = True
     warmup = 1
 
-    def __init__(self, quality: str = "medium") -> None:
+    def __init__(self, quality: str = "medium", flows: Optional[PairFlows] = None, consume: bool = False) -> None:
         self.quality = quality  # DIS preset (flow.py): "medium" or "fine"
+        self.flows, self.consume = flows, consume  # the job's shared flows (None: compute every pair here)
         self.reset()
 
     def reset(self) -> None:
         self.prev: Optional[np.ndarray] = None
+        self.prev_gray: Optional[np.ndarray] = None
         self.prev_index: Optional[int] = None
 
     def process(self, rec: FrameRecord) -> FrameRecord:
         rgb = rec.frame.rgb
+        gray = to_gray8(rgb)
         if self.prev is not None and self.prev.shape == rgb.shape and self.prev_index == rec.index - 1:
-            f, _, valid = forward_backward(rgb, self.prev, self.quality)
+            assert self.prev_gray is not None
+            if self.flows is None:
+                f, _, valid = forward_backward(gray, self.prev_gray, self.quality)
+            else:
+                f, _, valid = self.flows.forward_backward(rec.index, rec.index - 1, gray, self.prev_gray, self.quality,
+                                                          keep=not self.consume, consume=self.consume)
             rec.flow_to_prev, rec.flow_valid = f, valid
-            cut, explained, hist = detect_scene_cut(rgb, self.prev, f, valid)
+            cut, explained, hist = detect_scene_cut(rgb, self.prev, f, valid, grays=(gray, self.prev_gray))
             rec.extras["scene_cut"] = bool(cut)
             rec.extras["flow_explained"] = round(explained, 4)
             if cut:
@@ -45,5 +57,5 @@ class FlowStage:
                          "similarity %.2f): temporal state reset", rec.index, 100 * explained, hist)
         else:
             rec.extras.setdefault("scene_cut", False)
-        self.prev, self.prev_index = rgb, rec.index
+        self.prev, self.prev_gray, self.prev_index = rgb, gray, rec.index
         return rec

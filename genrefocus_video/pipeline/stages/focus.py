@@ -40,7 +40,7 @@ class FocusStage:
         lookup = getattr(self.probe, "lookup", None)
         if lookup is None:
             return ClipAccess(self.probe)
-        return ClipAccess(self.probe, lookup, self._prefetch, max(1, lookup.size - 1))
+        return ClipAccess(self.probe, lookup, self._prefetch, max(1, lookup.size - 1), getattr(self.probe, "flows", None))
 
     def _prefetch(self, first: int, last: int) -> None:
         self.probe.lookup.prefetch(first, last)  # type: ignore[attr-defined]

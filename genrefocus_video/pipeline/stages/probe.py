@@ -22,8 +22,10 @@ from .depth import depth_chain
 class FrameLookup:
     """Random access to clip frames (own reader, small LRU cache), None outside the clip."""
 
-    #: memory the cache may hold (float32 RGB frames): 16 frames at 1080p, 8 at 4K
-    CACHE_BYTES = 800 * 2**20
+    #: memory the cache may hold (float32 RGB frames): 16 frames at 720p, 10 at 1080p, 4 at 4K — enough
+    #: for motion depth's look-ahead (max_gap 8 + the frame itself); it stays filled for the whole job,
+    #: so it is part of the peak at any clip length (800 MiB before: 16 frames, 400 MB, at 1080p)
+    CACHE_BYTES = 256 * 2**20
 
     def __init__(self, job: Any, info: ClipInfo, cache: Optional[int] = None) -> None:
         self.job, self.info = job, info
@@ -96,10 +98,12 @@ class DepthProbe:
     frames [i - warmup, i], so the value matches what the main pass computes at frame i.
     """
 
-    def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup, models: Any = None, aif: Any = None) -> None:
+    def __init__(self, job: Any, info: ClipInfo, lookup: FrameLookup, models: Any = None, aif: Any = None,
+                 flows: Any = None) -> None:
         self.job, self.info, self.lookup = job, info, lookup
         self.models = models  # the head's depth.learned.DepthModelCache: the main pass's loaded model
         self.aif = aif  # the head's stages.aif.AllInFocus (deblur before depth): the same deblurred frames
+        self.flows = flows  # the job's flow.PairFlows: flows shared with the main pass and the subject walk back
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()  # keys and boxes are re-probed
         self._file_source: Any = None
         self.size = max(8, lookup.size)  # holds a prefetched block (FrameLookup sizes it by memory)
@@ -143,7 +147,7 @@ class DepthProbe:
             for i in todo:
                 self._keep(i, self._file_source.read(i))  # type: ignore[attr-defined]
             return
-        chain = depth_chain(self.job, self.info, self.lookup, models=self.models, aif=self.aif)
+        chain = depth_chain(self.job, self.info, self.lookup, models=self.models, aif=self.aif, flows=self.flows)
         warm = max((getattr(s, "warmup", 0) for s in chain), default=0)
         start = max(self.lookup.first, first - warm)
         self.lookup.prefetch(start, last)

@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 
 from ...depth.learned import DepthModelCache
 from ...depth.sources import make_source
+from ...flow import PairFlows
 from ...io.frame import ClipInfo
 from .aif import all_in_focus
 from .depth import DepthSmoothStage, DepthStage
@@ -44,14 +45,15 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     aif = all_in_focus(job, info, size=lookup.size)  # deblur before estimated depth, or None
     stages: list[Any] = [aif.stage()] if aif is not None else []
     follow = job.focus.track == "follow"
+    flows = PairFlows()  # each frame pair's flow computed once: main pass, focus probes, subject walk back
     if job.depth.smoothing_strength > 0 or follow:
-        stages.append(FlowStage(job.depth.flow_quality))
+        stages.append(FlowStage(job.depth.flow_quality, flows, consume=True))
     reads_ahead = job.depth.source in ("motion", "model")  # neighbours (motion) or batches (model)
     ahead = (aif.lookup(lookup) if aif is not None else lookup) if reads_ahead else None
     stages.append(DepthStage(make_source(job, info, ahead, models=models)))
     if job.depth.smoothing_strength > 0:
         stages.append(DepthSmoothStage(job.depth.smoothing_strength))
-    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models, aif=aif)))
+    stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models, aif=aif, flows=flows)))
     if job.depth.preview:
         stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,
                                         job.depth.preview_limits, pixel_aspect=float(info.pixel_aspect)))
