@@ -111,7 +111,7 @@ class CachedFlowStage(FlowStage):
         if hit is not None:
             rec.flow_to_prev, rec.flow_valid = hit[0], hit[1]
             rec.extras.update(hit[2])
-            self.prev, self.prev_index = rec.frame.rgb, rec.index
+            self.prev, self.prev_gray, self.prev_index = rec.frame.rgb, None, rec.index  # gray made if needed
         else:
             rec = super().process(rec)
             if contiguous and rec.flow_to_prev is not None and rec.flow_valid is not None:

@@ -63,9 +63,10 @@ class StageCache:
 OVERLAP_MAX_PIXELS = 1280 * 720
 
 
-def overlap_fits(info: ClipInfo) -> bool:
-    """Whether frames of this clip are small enough to overlap within the memory budget."""
-    return int(info.width or 0) * int(info.height or 0) <= OVERLAP_MAX_PIXELS
+def overlap_fits(info: Optional[ClipInfo]) -> bool:
+    """Whether frames of this clip are small enough to overlap within the memory budget (no clip
+    information: records handed in by an embedder or a test, overlapped)."""
+    return info is None or int(info.width or 0) * int(info.height or 0) <= OVERLAP_MAX_PIXELS
 
 
 class LocalExecutor:

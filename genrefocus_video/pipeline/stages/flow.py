@@ -42,7 +42,8 @@ class FlowStage:
         rgb = rec.frame.rgb
         gray = to_gray8(rgb)
         if self.prev is not None and self.prev.shape == rgb.shape and self.prev_index == rec.index - 1:
-            assert self.prev_gray is not None
+            if self.prev_gray is None:  # a subclass that remembered only the frame (ofx CachedFlowStage hit)
+                self.prev_gray = to_gray8(self.prev)
             if self.flows is None:
                 f, _, valid = forward_backward(gray, self.prev_gray, self.quality)
             else:
