@@ -82,7 +82,7 @@ def test_sources_table_is_generated_from_the_sources_and_the_schema():
     for name, before, after, smoothing in rows:
         assert (int(before), int(after)) == source_reach(name)
         depth = with_overrides(JobParams(), {"depth.source": name}, "test").depth
-        assert float(smoothing) == float(getattr(depth, "smoothing_strength", depth.smoothing))
+        assert float(smoothing) == depth.smoothing_strength
 
 
 def test_motion_depth_without_depth_clip_equals_the_cli(built, bridge_dir, pan_clip, tmp_path):

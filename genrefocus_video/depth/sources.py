@@ -17,6 +17,7 @@ from ..record import FrameRecord
 
 FrameLookup = Callable[[int], Optional[np.ndarray]]  # frame index -> linear RGB, or None past the ends
 SOURCES = ("file", "motion", "marigold", "model")  # what make_source builds; the schema's choices
+READS_AHEAD = ("motion", "model")  # sources given a frame lookup: neighbours (motion) or batches (model)
 
 
 @dataclass

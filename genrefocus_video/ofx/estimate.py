@@ -55,12 +55,11 @@ def source_reach(source: str) -> tuple[int, int]:
 
 
 def default_smoothing(source: str) -> float:
-    """The smoothing strength the schema's default Depth Smoothing gives `source` (where the schema
-    resolves a default "auto" per source, DepthParams.smoothing_strength; else the default number)."""
+    """The smoothing strength the schema's default Depth Smoothing ("auto") gives `source`
+    (DepthParams.smoothing_strength)."""
     from ..params.depth import DepthParams
 
-    d = DepthParams(source=source)
-    return float(getattr(d, "smoothing_strength", d.smoothing))
+    return DepthParams(source=source).smoothing_strength
 
 
 def to_sources_tsv() -> str:
@@ -165,12 +164,12 @@ def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np
     newest first) and `later` (time+1, ...): the head's flow, depth and smoothing stages over them.
 
     `caches`: "flows", "estimates", "results" (:class:`ArrayCache`) and "models" (:class:`CachedModels`)."""
-    from ..depth.sources import make_source
+    from ..depth.sources import READS_AHEAD, make_source
 
     t, n = int(round(time)), len(past)
     first = t - n + 1
     window = [np.ascontiguousarray(x, dtype=np.float32) for x in [*reversed(past), *later]]
-    key = ("estimated", job.depth.source, job.depth.model, float(job.depth.smoothing), job.depth.flow_quality,
+    key = ("estimated", job.depth.source, job.depth.model, job.depth.smoothing_strength, job.depth.flow_quality,
            job.depth.static_fallback, float(pixel_aspect), n, tuple(content_key(x) for x in window))
     hit = caches["results"].get(key)
     if hit is not None:
@@ -182,20 +181,20 @@ def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np
         i = index - first
         return window[i] if 0 <= i < len(window) else None
 
-    reads_ahead = job.depth.source in ("motion", "model")  # as the CLI's head builds it
+    reads_ahead = job.depth.source in READS_AHEAD  # as the CLI's head builds it
     # quiet: every request repeats most of the previous one's window; notices go to the log at INFO
     source = make_source(job, info, lookup if reads_ahead else None, quiet=True, models=caches["models"])
     primed = 0  # leading frames only fed to the source's history (their estimates are not needed)
     if job.depth.source == "motion":
         salt = ("motion", job.depth.static_fallback, float(pixel_aspect))
         source = CachedEstimates(source, window, first, source_reach("motion"), caches["estimates"], salt)
-        primed = _primed_frames(n, source_reach("motion")[0], warmup_frames(float(job.depth.smoothing)))
+        primed = _primed_frames(n, source_reach("motion")[0], warmup_frames(job.depth.smoothing_strength))
     chain: list[Any] = []
-    if job.depth.smoothing > 0:
+    if job.depth.smoothing_strength > 0:
         chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"]))
     chain.append(DepthStage(source))
-    if job.depth.smoothing > 0:
-        chain.append(DepthSmoothStage(float(job.depth.smoothing)))
+    if job.depth.smoothing_strength > 0:
+        chain.append(DepthSmoothStage(job.depth.smoothing_strength))
     rec = None
     for i in range(n):  # oldest first, as the CLI's frame loop feeds them
         rec = FrameRecord(Frame(first + i, window[i]))

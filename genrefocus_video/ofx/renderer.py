@@ -81,7 +81,7 @@ class Renderer:
         if estimated:  # the CLI's depth source over the Source window; smoothed as the CLI smooths it
             disparity = estimated_disparity(job, sources, later, req.time, req.pixel_aspect, self._estimate_caches())
             probe = disparity  # the CLI's DepthProbe runs the same chain: it picks on this disparity
-        elif float(job.depth.smoothing) > 0:
+        elif job.depth.smoothing_strength > 0:
             disparity = smoothed_disparity(job, sources, depths, req.time, self.flows, self.smoothed)
             probe = depths[0]  # the CLI's DepthProbe reads a depth file directly
         else:

@@ -123,7 +123,7 @@ class CachedFlowStage(FlowStage):
 
 def window_key(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float) -> tuple:
     """What a window's smoothed disparity depends on: the frames' contents, t, strength, flow quality."""
-    return (int(round(time)), float(job.depth.smoothing), job.depth.flow_quality,
+    return (int(round(time)), job.depth.smoothing_strength, job.depth.flow_quality,
             tuple(content_key(x) for x in sources), tuple(content_key(x) for x in depths))
 
 
@@ -143,7 +143,7 @@ def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence
     indices = [t - i for i in range(n)]
     flow = CachedFlowStage(job.depth.flow_quality, flows) if flows is not None else FlowStage(job.depth.flow_quality)
     chain = [flow, DepthStage(HostDepthSource(dict(zip(indices, depths)))),
-             DepthSmoothStage(float(job.depth.smoothing))]
+             DepthSmoothStage(job.depth.smoothing_strength)]
     rec = None
     for i in reversed(range(n)):  # oldest first, as the CLI's frame loop feeds them
         rgb = np.ascontiguousarray(sources[i], dtype=np.float32)

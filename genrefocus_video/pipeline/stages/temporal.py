@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 from ...depth.learned import DepthModelCache
-from ...depth.sources import make_source
+from ...depth.sources import READS_AHEAD, make_source
 from ...flow import PairFlows
 from ...io.frame import ClipInfo
 from .aif import all_in_focus
@@ -48,7 +48,7 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     flows = PairFlows()  # each frame pair's flow computed once: main pass, focus probes, subject walk back
     if job.depth.smoothing_strength > 0 or follow:
         stages.append(FlowStage(job.depth.flow_quality, flows, consume=True))
-    reads_ahead = job.depth.source in ("motion", "model")  # neighbours (motion) or batches (model)
+    reads_ahead = job.depth.source in READS_AHEAD
     ahead = (aif.lookup(lookup) if aif is not None else lookup) if reads_ahead else None
     stages.append(DepthStage(make_source(job, info, ahead, models=models)))
     if job.depth.smoothing_strength > 0:
