@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from genrefocus_video.depth.independent_motion import (LoomingDisparity, Similarity, feathered_replace,
-                                                       independent_region, looming_ratio, map_scale_ratio,
+                                                       independent_region, looming_ratio, map_level,
                                                        rigid_residual, robust_similarity, similarity_fit)
 from genrefocus_video.flow import forward_backward
 
@@ -118,26 +118,27 @@ def test_feathered_replace_sets_the_region_and_blends_only_near_its_border():
     assert np.all((ring > 0.2) & (ring < 0.9))
 
 
-def test_looming_disparity_propagates_ratios_and_the_maps_scale():
+def test_looming_disparity_propagates_ratios_into_each_frames_map_units():
     lo = LoomingDisparity()
     assert lo.step(1.1) is None  # no anchor yet
-    lo.anchor(0.3)
+    lo.anchor(0.3, level=0.5)
     ratios = [1.02, 1.05, None, 0.97]
-    for r in ratios:
-        lo.step(r, map_ratio=1.01)
-    assert lo.value == pytest.approx(0.3 * 1.02 * 1.05 * 0.97 * 1.01 ** 4, rel=1e-12)
+    for r in ratios[:-1]:
+        lo.step(r)
+    # the last frame's map is normalised twice as high: the same subject reads twice the value
+    assert lo.step(ratios[-1], level=1.0) == pytest.approx(2 * 0.3 * 1.02 * 1.05 * 0.97, rel=1e-12)
+    assert lo.value == pytest.approx(0.3 * 1.02 * 1.05 * 0.97, rel=1e-12)  # kept in the anchor's units
     with pytest.raises(ValueError, match="positive"):
         lo.anchor(0.0)
 
 
-def test_map_scale_ratio_reads_a_known_rescale_through_the_flow():
+def test_map_level_is_the_static_median_and_follows_a_rescale():
     rng = np.random.default_rng(6)
-    prev = rng.uniform(0.2, 1.0, (40, 60)).astype(np.float32)
-    flow = np.zeros((40, 60, 2), np.float32)
-    flow[..., 0] = 3.0  # pixel p of this frame was at p + (3, 0) in the previous one
-    now = np.zeros_like(prev)
-    now[:, :57] = 1.2 * prev[:, 3:]
+    d = rng.uniform(0.2, 1.0, (40, 60)).astype(np.float32)
     static = np.zeros((40, 60), bool)
-    static[:, :57] = True
-    assert map_scale_ratio(now, prev, flow, static) == pytest.approx(1.2, rel=1e-6)
-    assert map_scale_ratio(now, prev, flow, np.zeros_like(static)) == 1.0
+    static[:, :50] = True
+    d2 = d.copy()
+    d2[:, 50:] = 9.0  # a subject off the static pixels does not move the level
+    assert map_level(d2, static) == pytest.approx(float(np.median(d[:, :50])))
+    assert map_level(1.2 * d2, static) / map_level(d2, static) == pytest.approx(1.2, rel=1e-6)
+    assert map_level(d, np.zeros_like(static)) == pytest.approx(float(np.median(d)))  # too few: all pixels

@@ -146,7 +146,11 @@ def test_the_followed_box_stays_on_the_subject_and_measures_it_in_the_estimate(c
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason="motion depth cannot triangulate a subject that moves on its own: the "
                    "estimate holds the approaching subject near the background's disparity (aligned 0.40-0.47 "
                    "while its truth goes 0.29 -> 0.78; RMS 0.19, 39 % of the travel), so the followed focus "
-                   "cannot track the truth; "
+                   "cannot track the truth. Looming (depth/independent_motion.py) does not rescue it at 128x72: "
+                   "the DIS flow sees 1.00-1.33x of the subject's 2.71x growth (512x288 'fine': 2.56x), the "
+                   "moving region is not separable from the flow (IoU 0.00-0.01), the box-frame anchor is 45 % "
+                   "high (0.42 vs 0.29), and even a true anchor with true looming leaves 5-15 % of the travel "
+                   "from the map's per-frame scale; benchmarks/looming_lfbench.py, docs/benchmarks/looming.md, "
                    "docs/temporal.md 'Which depth source for which footage'")
 def test_followed_focus_tracks_the_subjects_true_disparity(clip, unbroken):
     """The focus, mapped to lfbench units by each frame's scale on the static scene (motion depth is
