@@ -491,6 +491,7 @@ static const char *o_binary, *o_source, *o_depth, *o_out, *o_anim, *o_describe;
 static const char *o_alpha, *o_out_alpha;          /* Source alpha frames in, Output alpha frames out (PFM) */
 static const char *o_premult = kOfxImageOpaque;    /* premultiplication state of RGBA images */
 static const char *o_context = kOfxImageEffectContextFilter, *o_bitdepth = kOfxBitDepthFloat;
+static const char *o_order; /* "--order 3,1,2": the frames to render, in this order (default: start..end) */
 static int o_frames = 3, o_start = 0, o_threads = 1, o_kill_after = -1, o_nc = 4, o_depth_nc = -1;
 static int g_w, g_h;
 static double o_rs = 1.0; /* render scale: files are at render resolution, canonical = pixels / scale */
@@ -1133,7 +1134,7 @@ static int usage(void) {
                   "[--depth-components RGBA|RGB|Alpha] [--context filter|general] [--threads T] "
                   "[--kill-bridge-after K] [--render-scale S] [--pixel-aspect P] [--alpha A_%%03d.pfm] "
                   "[--premult premultiplied|unpremultiplied|opaque] [--out-alpha OA_%%03d.pfm] "
-                  "[--describe-json FILE] [--frames-needed ask|default] [--message-suite 0|1|2]\n");
+                  "[--describe-json FILE] [--frames-needed ask|default] [--message-suite 0|1|2] [--order F,F,...]\n");
   return 2;
 }
 
@@ -1155,6 +1156,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--message-suite")) o_msg_version = atoi(v);
     else if (!strcmp(a, "--frames")) o_frames = atoi(v);
     else if (!strcmp(a, "--start")) o_start = atoi(v);
+    else if (!strcmp(a, "--order")) o_order = v;
     else if (!strcmp(a, "--threads")) o_threads = atoi(v) > 0 ? atoi(v) : 1;
     else if (!strcmp(a, "--kill-bridge-after")) o_kill_after = atoi(v);
     else if (!strcmp(a, "--render-scale")) o_rs = strtod(v, NULL) > 0 ? strtod(v, NULL) : 1.0;
@@ -1350,6 +1352,17 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
     pthread_barrier_destroy(&g_barrier);
+  } else if (o_order) {
+    for (const char *p = o_order; *p;) { /* frames in the order given: a host scrubbing back or jumping */
+      char *end;
+      long f = strtol(p, &end, 10);
+      if (end == p) {
+        fprintf(stderr, "testhost: --order %s: expected frame numbers separated by commas\n", o_order);
+        return 2;
+      }
+      render_frame((int)f);
+      p = *end == ',' ? end + 1 : end;
+    }
   } else {
     for (int f = o_start; f < o_start + o_frames; f++) {
       render_frame(f);
