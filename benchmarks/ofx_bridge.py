@@ -20,6 +20,7 @@ import argparse
 import mmap
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -329,6 +330,8 @@ def run_carry(baseline: Path, out: Path, size: tuple[int, int]) -> int:
         for srv in procs:
             srv.send_signal(signal.SIGTERM)
             srv.wait(30)
+        for sock in socks.values():
+            shutil.rmtree(sock.parent, ignore_errors=True)
     section = carry_section(rows, baseline, load0, size)
     print(section)
     text = out.read_text() if out.exists() else "# OFX bridge benchmark\n"
