@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_ofx_host import (_frames_needed, bridge_dir, built, read_pfm, run_host, write_anim,  # noqa: E402,F401
-                           write_pfm)
+from test_ofx_host import (_frames_needed, bridge_dir, built, fresh_bridge_dir, read_pfm, run_host,  # noqa: E402,F401
+                           write_anim, write_pfm)
 
 from genrefocus_video.depth.temporal import warmup_frames  # noqa: E402
 from genrefocus_video.ofx.estimate import default_smoothing, source_reach  # noqa: E402
@@ -52,9 +52,14 @@ def pan_clip(lfbench, tmp_path_factory):
     return d, frames.astype(np.float32)
 
 
-def _host(bridge_dir: Path, src: Path, out: Path, anim: list[str], **kw) -> dict:
+ORDERS = {"forward": list(range(N)), "backward": list(range(N - 1, -1, -1)), "random": [6, 2, 9, 0, 4, 8, 1, 7, 3, 5]}
+
+
+def _host(bridge_dir: Path, src: Path, out: Path, anim: list[str], order: str = "forward", **kw) -> dict:
+    """Render the clip's N frames in `order` (forward: t after t - 1, the bridge carries its state)."""
     proc = run_host(bridge_dir, "--source", src / "src_%d.pfm", "--out", out / "o_%d.pfm", "--frames", str(N),
-                    "--anim", write_anim(out / "anim.txt", anim), timeout=kw.get("timeout", 300))
+                    "--order", ",".join(map(str, ORDERS[order])), "--anim", write_anim(out / "anim.txt", anim),
+                    timeout=kw.get("timeout", 300))
     assert proc.returncode == 0, proc.stdout + proc.stderr  # the host fails any undeclared fetch
     return _frames_needed(proc.stdout)
 
@@ -85,10 +90,21 @@ def test_sources_table_is_generated_from_the_sources_and_the_schema():
         assert float(smoothing) == depth.smoothing_strength
 
 
-def test_motion_depth_without_depth_clip_equals_the_cli(built, bridge_dir, pan_clip, tmp_path):
+@pytest.fixture(scope="module")
+def motion_cli(pan_clip, tmp_path_factory) -> list[np.ndarray]:
+    """The CLI's frames with --depth-source motion (smoothing left at auto), K 6, focus 0.9."""
+    src, _ = pan_clip
+    return _cli(src, tmp_path_factory.mktemp("motion") / "cli", "--depth-source", "motion", "--k", "6",
+                "--focus-disparity", "0.9")
+
+
+@pytest.mark.parametrize("order", list(ORDERS))
+def test_motion_depth_without_depth_clip_equals_the_cli(built, fresh_bridge_dir, pan_clip, motion_cli, tmp_path, order):
     """Depth Source = motion, no Depth clip: every frame equals the CLI's --depth-source motion frame
     within 1e-5 (the estimate at t reads frames t-8..t+8, which the plugin declares and fetches:
-    clamped to the clip, so the first frames triangulate against later ones as the CLI's do)."""
+    clamped to the clip, so the first frames triangulate against later ones as the CLI's do), whether
+    the host steps forward (the bridge carries its state from t to t + 1), backward, or jumps (each
+    request a fresh window); a bridge of its own per order, so nothing is cached from another."""
     from genrefocus_video.depth.motion import MotionDepthSource
     from genrefocus_video.io.frame import Frame
     from genrefocus_video.record import FrameRecord
@@ -99,19 +115,18 @@ def test_motion_depth_without_depth_clip_equals_the_cli(built, bridge_dir, pan_c
     m = MotionDepthSource(frame_lookup=lambda i: frames[i] if 0 <= i < N else None, quiet=True)
     notes = [m.estimate(FrameRecord(Frame(i, frames[i]))).notes for i in range(N)]
     assert any("pair" in n and n["pair"] > i for i, n in enumerate(notes)) and any("fallback" in n for n in notes)
-    needed = _host(bridge_dir, src, tmp_path, ["0 depth_source motion", "0 blur_k 6", "0 focus_from_point false",
-                                               "0 focus_disparity 0.9"])
+    needed = _host(fresh_bridge_dir, src, tmp_path, ["0 depth_source motion", "0 blur_k 6", "0 focus_from_point false",
+                                                     "0 focus_disparity 0.9"], order)
     before, after = source_reach("motion")
     smooth = warmup_frames(default_smoothing("motion"))  # Depth Smoothing left at auto: the CLI's default
     assert smooth > 0
     for t in range(N):
         assert needed[t]["Source"] == [max(0, t - before - smooth), min(N - 1, t + after)], (t, needed[t])
-    cli = _cli(src, tmp_path / "cli", "--depth-source", "motion", "--k", "6", "--focus-disparity", "0.9")
-    assert len(cli) == N
+    assert len(motion_cli) == N
     for t in range(N):
         host = read_pfm(tmp_path / f"o_{t}.pfm")
         assert np.abs(host - frames[t]).max() > 0.05, t  # the frame really is refocused
-        np.testing.assert_allclose(host, cli[t], rtol=0, atol=1e-5, err_msg=f"frame {t}")
+        np.testing.assert_allclose(host, motion_cli[t], rtol=0, atol=1e-5, err_msg=f"frame {t}")
 
 
 def test_motion_depth_smoothed_with_focus_point_equals_the_cli(built, bridge_dir, pan_clip, tmp_path):

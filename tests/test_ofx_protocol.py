@@ -273,14 +273,15 @@ def test_flow_cache_reuses_flows_and_changes_nothing():
     for t in range(3, 5):
         window = list(range(t, -1, -1))  # newest first
         plain = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t)
-        cached = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t, cache)
+        cached = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], t, {"flows": cache})
         assert np.array_equal(plain, cached)
     assert (cache.misses, cache.hits) == (4, 3)  # t=3: 3 flows computed; t=4: 3 reused, 1 new
     results = ArrayCache()
     window = list(range(4, -1, -1))
     args = (job, [frames[i] for i in window], [depths[i] for i in window], 4)
-    first = smoothed_disparity(*args, cache, results)
-    assert np.array_equal(first, plain) and smoothed_disparity(*args, cache, results) is first  # the window's result
+    first = smoothed_disparity(*args, {"flows": cache, "results": results})
+    assert np.array_equal(first, plain) and smoothed_disparity(*args, {"flows": cache, "results": results}) is first
     depths[0] = depths[0] + np.float32(0.1)  # another depth at frame 0: another window, computed again
-    again = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], 4, cache, results)
+    again = smoothed_disparity(job, [frames[i] for i in window], [depths[i] for i in window], 4,
+                               {"flows": cache, "results": results})
     assert again is not first and results.misses == 2

@@ -14,10 +14,11 @@ disparity at t.
 (before, after) are written into the bundle at build time (``Resources/sources.tsv``, from
 :func:`to_sources_tsv`) so the C plugin and Python share one definition.
 
-Costs are bounded by caching what a host stepping forward would otherwise recompute: a model's
-prediction per frame content (:class:`CachedModels`), the motion estimate per frame and the
-frames it could see (:class:`CachedEstimates`), flows per frame pair, and the final disparity per
-window.
+Costs are bounded by carrying the chain from t to t + 1 when a host steps forward (:mod:`.stream`:
+one estimate, one flow and one smoothing step per frame) and by caching what another order would
+otherwise recompute: a model's prediction per frame content (:class:`CachedModels`), the motion
+estimate per frame and the frames it could see (:class:`CachedEstimates`), flows per frame pair,
+and the final disparity per window (all bounded in bytes, least recently used dropped).
 """
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ import numpy as np
 
 from ..depth.sources import SOURCES, DepthEstimate
 from ..depth.temporal import warmup_frames
-from ..io.frame import ClipInfo, Frame
+from ..io.frame import ClipInfo
 from ..pipeline.stages.depth import DepthSmoothStage, DepthStage
 from ..record import FrameRecord
+from .stream import Stream, Window, run_window
 from .temporal import ArrayCache, CachedFlowStage, content_key
 
 ESTIMATED = tuple(s for s in SOURCES if s != "file")  # sources the bridge runs on Source frames
@@ -114,23 +116,22 @@ class CachedModels:
 
 class CachedEstimates:
     """A motion source whose estimate of frame j is kept, keyed by the content of every frame it
-    can see (j's history since the window start, capped at its reach, and the frames after j up to
-    its reach): the estimate is a function of exactly those, so a hit is the very array it computes.
-    :meth:`prime` feeds a frame to the history without estimating it (its estimate is not needed)."""
+    can see (j's history since the stream's first frame, capped at its reach, and the frames after j
+    in the request's window up to its reach): the estimate is a function of exactly those, so a hit
+    is the very array it computes. :meth:`prime` feeds a frame to the history without estimating it."""
 
-    def __init__(self, inner: Any, window: Sequence[np.ndarray], first: int, reach: tuple[int, int],
-                 cache: ArrayCache, salt: tuple) -> None:
-        self.inner, self.window, self.first = inner, window, first  # window[i] = frame first + i
-        self.reach, self.cache, self.salt = reach, cache, salt
+    def __init__(self, inner: Any, stream: Stream, reach: tuple[int, int], cache: ArrayCache, salt: tuple) -> None:
+        self.inner, self.stream, self.reach, self.cache, self.salt = inner, stream, reach, cache, salt
         self.name, self.warmup = inner.name, inner.warmup
 
     def reset(self) -> None:
         self.inner.reset()
 
     def estimate(self, rec: FrameRecord) -> DepthEstimate:
-        j = rec.index - self.first
-        lo, hi = max(0, j - self.reach[0]), min(len(self.window) - 1, j + self.reach[1])
-        key = (self.salt, j - lo, tuple(content_key(self.window[i]) for i in range(lo, hi + 1)))
+        j, stream = rec.index, self.stream
+        assert stream.first is not None and stream.window is not None
+        lo, hi = max(stream.first, j - self.reach[0]), min(stream.window.last, j + self.reach[1])
+        key = (self.salt, j - lo, tuple(stream.key_of(i) for i in range(lo, hi + 1)))
         hit = self.cache.get(key)
         if hit is not None:
             self.prime(rec)
@@ -161,49 +162,52 @@ def _primed_frames(n: int, history: int, smoothing_warmup: int) -> int:
 def estimated_disparity(job: Any, past: Sequence[np.ndarray], later: Sequence[np.ndarray], time: float,
                         pixel_aspect: float, caches: dict[str, Any]) -> np.ndarray:
     """The CLI's disparity at frame `time` estimated from Source frames `past` (time, time−1, ...,
-    newest first) and `later` (time+1, ...): the head's flow, depth and smoothing stages over them.
+    newest first) and `later` (time+1, ...): the head's flow, depth and smoothing stages over them,
+    or one step of the stream the previous request for time − 1 left (:mod:`.stream`).
 
-    `caches`: "flows", "estimates", "results" (:class:`ArrayCache`) and "models" (:class:`CachedModels`)."""
-    from ..depth.sources import READS_AHEAD, make_source
-
+    `caches`: "flows", "estimates", "results" (:class:`ArrayCache`), "models" (:class:`CachedModels`)
+    and "streams" (:class:`~.stream.Streams`)."""
     t, n = int(round(time)), len(past)
-    first = t - n + 1
-    window = [np.ascontiguousarray(x, dtype=np.float32) for x in [*reversed(past), *later]]
-    key = ("estimated", job.depth.source, job.depth.model, job.depth.smoothing_strength, job.depth.flow_quality,
-           job.depth.static_fallback, float(pixel_aspect), n, tuple(content_key(x) for x in window))
+    frames = [np.ascontiguousarray(x, dtype=np.float32) for x in [*reversed(past), *later]]
+    keys = [content_key(x) for x in frames]
+    d = job.depth
+    config = (d.source, d.model, d.smoothing_strength, d.flow_quality, d.static_fallback, float(pixel_aspect))
+    key = ("estimated", *config, n, tuple(keys))
     hit = caches["results"].get(key)
     if hit is not None:
         return hit
-    h, w = window[0].shape[:2]
-    info = ClipInfo(path="<ofx host>", kind="sequence", width=w, height=h, pixel_aspect=pixel_aspect)
+    window = Window(t - n + 1, frames, keys)
 
-    def lookup(index: int) -> Optional[np.ndarray]:
-        i = index - first
-        return window[i] if 0 <= i < len(window) else None
+    def build(stream: Stream) -> int:
+        return _build_estimated(stream, job, window, n, pixel_aspect, caches)
 
-    reads_ahead = job.depth.source in READS_AHEAD  # as the CLI's head builds it
-    # quiet: every request repeats most of the previous one's window; notices go to the log at INFO
-    source = make_source(job, info, lookup if reads_ahead else None, quiet=True, models=caches["models"])
-    primed = 0  # leading frames only fed to the source's history (their estimates are not needed)
-    if job.depth.source == "motion":
-        salt = ("motion", job.depth.static_fallback, float(pixel_aspect))
-        source = CachedEstimates(source, window, first, source_reach("motion"), caches["estimates"], salt)
-        primed = _primed_frames(n, source_reach("motion")[0], warmup_frames(job.depth.smoothing_strength))
-    chain: list[Any] = []
-    if job.depth.smoothing_strength > 0:
-        chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"]))
-    chain.append(DepthStage(source))
-    if job.depth.smoothing_strength > 0:
-        chain.append(DepthSmoothStage(job.depth.smoothing_strength))
-    rec = None
-    for i in range(n):  # oldest first, as the CLI's frame loop feeds them
-        rec = FrameRecord(Frame(first + i, window[i]))
-        if i < primed:
-            source.prime(rec)
-            continue
-        for stage in chain:
-            rec = stage.process(rec)
-    assert rec is not None and rec.disparity is not None
+    rec = run_window(caches["streams"], ("estimated", *config, frames[0].shape), window, t, build)
+    assert rec.disparity is not None
     rec.disparity.flags.writeable = False  # shared by later requests: nobody may change it
     caches["results"].put(key, rec.disparity)
     return rec.disparity
+
+
+def _build_estimated(stream: Stream, job: Any, window: Window, n: int, pixel_aspect: float,
+                     caches: dict[str, Any]) -> int:
+    """Fill a fresh stream's chain for an estimated source; the number of leading frames that only prime."""
+    from ..depth.sources import READS_AHEAD, make_source
+
+    h, w = window.frames[0].shape[:2]
+    info = ClipInfo(path="<ofx host>", kind="sequence", width=w, height=h, pixel_aspect=pixel_aspect)
+    reads_ahead = job.depth.source in READS_AHEAD  # as the CLI's head builds it
+    # quiet: every request repeats most of the previous one's window; notices go to the log at INFO
+    source = make_source(job, info, stream.frame if reads_ahead else None, quiet=True, models=caches["models"])
+    primed = 0  # leading frames only fed to the source's history (their estimates are not needed)
+    if job.depth.source == "motion":
+        reach = source_reach("motion")
+        salt = ("motion", job.depth.static_fallback, float(pixel_aspect))
+        source = CachedEstimates(source, stream, reach, caches["estimates"], salt)
+        stream.keep, stream.primer = reach[0], source.prime
+        primed = _primed_frames(n, reach[0], warmup_frames(job.depth.smoothing_strength))
+    if job.depth.smoothing_strength > 0:
+        stream.chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"]))
+    stream.chain.append(DepthStage(source))
+    if job.depth.smoothing_strength > 0:
+        stream.chain.append(DepthSmoothStage(job.depth.smoothing_strength))
+    return primed

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 from . import protocol as P
 from .descriptor import by_name
 from .estimate import CachedModels, estimated_disparity
+from .stream import Streams
 from .temporal import ArrayCache, smoothed_disparity
 
 
@@ -29,7 +30,8 @@ class Renderer:
         self._impl: Any = None
         self._lock = threading.Lock()
         self.flows = ArrayCache()  # flow between frame pairs, reused as a host steps through a clip
-        self.smoothed = ArrayCache(256 * 2**20)  # smoothed disparity per window: re-renders of a frame
+        self.smoothed = ArrayCache(256 * 2**20)  # final disparity per window: re-renders of a frame
+        self.streams = Streams()  # the head's state after a frame t, continued by a request for t + 1
         self.estimates: dict[str, Any] = {}  # estimated depth's caches and models (.estimate), made on first use
 
     def warm(self) -> None:
@@ -82,7 +84,8 @@ class Renderer:
             disparity = estimated_disparity(job, sources, later, req.time, req.pixel_aspect, self._estimate_caches())
             probe = disparity  # the CLI's DepthProbe runs the same chain: it picks on this disparity
         elif job.depth.smoothing_strength > 0:
-            disparity = smoothed_disparity(job, sources, depths, req.time, self.flows, self.smoothed)
+            caches = {"flows": self.flows, "results": self.smoothed, "streams": self.streams}
+            disparity = smoothed_disparity(job, sources, depths, req.time, caches)
             probe = depths[0]  # the CLI's DepthProbe reads a depth file directly
         else:
             disparity = probe = depths[0]
@@ -94,12 +97,14 @@ class Renderer:
 
     def _estimate_caches(self) -> dict[str, Any]:
         """Caches of estimated depth, shared by all requests: flows, per-frame estimates and model
-        predictions, final disparities per window, and the loaded models (weights once per bridge)."""
+        predictions, final disparities per window, the streams a next frame continues, and the
+        loaded models (weights once per bridge)."""
         with self._lock:
             if not self.estimates:
                 predictions = ArrayCache(256 * 2**20)
                 self.estimates = {"flows": self.flows, "estimates": ArrayCache(256 * 2**20),
-                                  "results": self.smoothed, "models": CachedModels(predictions)}
+                                  "results": self.smoothed, "streams": self.streams,
+                                  "models": CachedModels(predictions)}
             return self.estimates
 
     def render(self, req: P.RenderRequest, sources: list[np.ndarray], depths: list[np.ndarray],

@@ -4,9 +4,10 @@ The plugin fetches Source and Depth for [max(first, t − W), t] (W = the smooth
 ``depth.temporal.warmup_frames``) and declares them in GetFramesNeeded. Here they run, oldest
 first, through the pipeline's :class:`FlowStage` (flow from the source frames, the job's flow
 quality), a :class:`DepthStage` that takes the host's depth as the file source takes a file
-(confidence 1), and :class:`DepthSmoothStage`. The window starts fresh on every request, so
-the result depends only on the clip and t, never on the order in which a host renders frames;
-a window that starts at the clip's first frame gives exactly the CLI's frame t.
+(confidence 1), and :class:`DepthSmoothStage`. A window that starts at the clip's first frame
+gives exactly the CLI's frame t. A request for t + 1 right after t continues the chain the request
+for t left (:mod:`.stream`: one flow and one smoothing step instead of W + 1); any other order
+starts a fresh chain over the request's window.
 
 Flow between two frames is cached (:class:`ArrayCache`, keyed by both frames' content hashes and
 the flow quality), so a host stepping forward computes one new flow per frame instead of W: a
@@ -22,26 +23,32 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..depth.sources import DepthEstimate
-from ..io.frame import Frame
+from ..errors import GenRefocusError
 from ..pipeline.stages.depth import DepthSmoothStage, DepthStage
 from ..pipeline.stages.flow import FlowStage
 from ..record import FrameRecord
+from .stream import Stream, Streams, Window, run_window
 
 
 class HostDepthSource:
-    """Depth the host delivered, per frame index, trusted as a depth file is (confidence 1)."""
+    """Depth the host delivered with the request, per frame index, trusted as a depth file is
+    (confidence 1)."""
 
     name = "host"
     warmup = 0
 
-    def __init__(self, by_index: dict[int, np.ndarray]) -> None:
-        self.by_index = by_index
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
 
     def reset(self) -> None:
         pass
 
     def estimate(self, rec: FrameRecord) -> DepthEstimate:
-        d = np.asarray(self.by_index[rec.index], dtype=np.float32)
+        window = self.stream.window
+        depth = None if window is None else window.depth(rec.index)
+        if depth is None:
+            raise GenRefocusError(f"frame {rec.index}: the host sent no Depth frame for it")
+        d = np.array(depth, dtype=np.float32)  # a copy: the host's buffer is reused after the request
         return DepthEstimate(d, np.ones_like(d, dtype=np.float32), {"source": "host"})
 
 
@@ -121,37 +128,43 @@ class CachedFlowStage(FlowStage):
         return rec
 
 
-def window_key(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float) -> tuple:
-    """What a window's smoothed disparity depends on: the frames' contents, t, strength, flow quality."""
-    return (int(round(time)), job.depth.smoothing_strength, job.depth.flow_quality,
-            tuple(content_key(x) for x in sources), tuple(content_key(x) for x in depths))
+def uncached(caches: Optional[dict[str, Any]]) -> dict[str, Any]:
+    """`caches` with every missing cache ("flows", "results", "estimates", "streams") one that keeps nothing."""
+    out = dict(caches or {})
+    for name in ("flows", "results", "estimates"):
+        out.setdefault(name, ArrayCache(0))
+    out.setdefault("streams", Streams(0))
+    return out
 
 
 def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float,
-                       flows: Optional[ArrayCache] = None, results: Optional[ArrayCache] = None) -> np.ndarray:
-    """The smoothed disparity at frame `time` from frames time, time−1, ... (newest first).
+                       caches: Optional[dict[str, Any]] = None) -> np.ndarray:
+    """The smoothed disparity at frame `time` from frames time, time−1, ... (newest first): the
+    CLI's flow + depth + smoothing stages over the window, or one step of the stream the previous
+    request for time − 1 left (:mod:`.stream`).
 
-    `results` caches it per window (:func:`window_key`): a frame rendered again with other lens
-    settings (K, aperture, focus) does not run the smoothing again."""
-    key = window_key(job, sources, depths, time) if results is not None else None
-    if results is not None:
-        hit = results.get(key)
-        if hit is not None:
-            return hit
-    t = int(round(time))
-    n = len(depths)
-    indices = [t - i for i in range(n)]
-    flow = CachedFlowStage(job.depth.flow_quality, flows) if flows is not None else FlowStage(job.depth.flow_quality)
-    chain = [flow, DepthStage(HostDepthSource(dict(zip(indices, depths)))),
-             DepthSmoothStage(job.depth.smoothing_strength)]
-    rec = None
-    for i in reversed(range(n)):  # oldest first, as the CLI's frame loop feeds them
-        rgb = np.ascontiguousarray(sources[i], dtype=np.float32)
-        rec = FrameRecord(Frame(indices[i], rgb))
-        for stage in chain:
-            rec = stage.process(rec)
-    assert rec is not None and rec.disparity is not None
-    if results is not None:
-        rec.disparity.flags.writeable = False  # shared by later requests: nobody may change it
-        results.put(key, rec.disparity)
+    `caches`: "flows" and "results" (:class:`ArrayCache`: a frame rendered again with other lens
+    settings, K, aperture, focus, does not run the smoothing again) and "streams"; a missing one
+    keeps nothing (:func:`uncached`)."""
+    caches = uncached(caches)
+    t, n = int(round(time)), len(depths)
+    src = [np.ascontiguousarray(x, dtype=np.float32) for x in reversed(sources[:n])]  # oldest first
+    dep = list(reversed(depths[:n]))
+    keys = [(content_key(a), content_key(b)) for a, b in zip(src, dep)]
+    config = (job.depth.smoothing_strength, job.depth.flow_quality)
+    key = ("host", *config, tuple(keys))
+    hit = caches["results"].get(key)
+    if hit is not None:
+        return hit
+    window = Window(t - n + 1, src, keys, dep)
+
+    def build(stream: Stream) -> int:
+        stream.chain = [CachedFlowStage(job.depth.flow_quality, caches["flows"]), DepthStage(HostDepthSource(stream)),
+                        DepthSmoothStage(job.depth.smoothing_strength)]
+        return 0
+
+    rec = run_window(caches["streams"], ("host", *config, src[0].shape), window, t, build)
+    assert rec.disparity is not None
+    rec.disparity.flags.writeable = False  # shared by later requests: nobody may change it
+    caches["results"].put(key, rec.disparity)
     return rec.disparity

@@ -11,7 +11,11 @@
  *   testhost BINARY --source SRC.pfm [--depth DEPTH.pfm] [--out OUT_%03d.pfm] [--frames N]
  *            [--start F] [--anim FILE] [--bit-depth float|short|byte] [--components RGBA|RGB]
  *            [--depth-components RGBA|RGB|Alpha] [--context filter|general] [--threads T]
- *            [--kill-bridge-after K] [--render-scale S] [--describe-json FILE]
+ *            [--kill-bridge-after K] [--render-scale S] [--describe-json FILE] [--order F,F,...]
+ *
+ * Modules: host_props.c (property sets and suite), host_params.c (parameters and suite, animated
+ * keys), pfm.c (the PFM frames on disk); this file: options, clips and images, the image-effect,
+ * memory, multithread and message suites, the description dump, and running the plugin.
  *
  * With --render-scale S the files hold images at render resolution (proxy); the canonical frame
  * (region of definition, project size, XY parameters) is their size divided by S.
@@ -35,441 +39,11 @@
 #include <unistd.h>
 
 #include "../src/ofx_abi.h"
-
-/* ================================================================ properties */
-
-enum { PT_STR, PT_INT, PT_DBL, PT_PTR };
-
-typedef struct Prop {
-  char *name;
-  int type, n;
-  char **s;
-  int *i;
-  double *d;
-  void **p;
-  struct Prop *next;
-} Prop;
-
-struct OfxPropertySetStruct {
-  Prop *head;
-  void *owned; /* image memory freed on release */
-};
-
-static pthread_mutex_t g_prop_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static OfxPropertySetHandle props_new(void) { return calloc(1, sizeof(struct OfxPropertySetStruct)); }
-
-static Prop *prop_find(OfxPropertySetHandle ps, const char *name) {
-  for (Prop *p = ps->head; p; p = p->next)
-    if (!strcmp(p->name, name)) return p;
-  return NULL;
-}
-
-static void prop_grow(Prop *p, int n) {
-  if (n <= p->n) return;
-  p->s = realloc(p->s, n * sizeof(char *));
-  p->i = realloc(p->i, n * sizeof(int));
-  p->d = realloc(p->d, n * sizeof(double));
-  p->p = realloc(p->p, n * sizeof(void *));
-  for (int k = p->n; k < n; k++) p->s[k] = NULL, p->i[k] = 0, p->d[k] = 0, p->p[k] = NULL;
-  p->n = n;
-}
-
-/* Property names a real host knows (the standard's, as declared in ofx_abi.h); any other is refused. */
-static const char *const KNOWN_PROPS[] = {
-    kOfxPropertySuite,
-    kOfxPropType,
-    kOfxPropName,
-    kOfxPropLabel,
-    kOfxPropShortLabel,
-    kOfxPropLongLabel,
-    kOfxPropTime,
-    kOfxPropInstanceData,
-    kOfxPropAPIVersion,
-    kOfxPropVersion,
-    kOfxPropVersionLabel,
-    kOfxPropPluginDescription,
-    kOfxPropIsInteractive,
-    kOfxPluginPropFilePath,
-    kOfxImageEffectPropContext,
-    kOfxImageEffectPropSupportedContexts,
-    kOfxImageEffectPropSupportedPixelDepths,
-    kOfxImageEffectPropSupportedComponents,
-    kOfxImageEffectPluginPropGrouping,
-    kOfxImageEffectPluginPropHostFrameThreading,
-    kOfxImageEffectPropSupportsMultiResolution,
-    kOfxImageEffectPropSupportsTiles,
-    kOfxImageEffectPropTemporalClipAccess,
-    kOfxImageEffectPropSupportsMultipleClipDepths,
-    kOfxImageEffectPluginPropSingleInstance,
-    kOfxImageEffectPropRenderScale,
-    kOfxImageEffectPropRenderWindow,
-    kOfxImageEffectPropFieldToRender,
-    kOfxImageEffectPropFrameRange,
-    kOfxImageEffectPropFrameStep,
-    kOfxImageEffectPropRegionOfDefinition,
-    kOfxImageEffectPropProjectSize,
-    kOfxImageEffectPropProjectOffset,
-    kOfxImageEffectPropProjectExtent,
-    kOfxImageEffectPropPixelDepth,
-    kOfxImageEffectPropComponents,
-    kOfxImageEffectPropPreMultiplication,
-    kOfxImageEffectHostPropIsBackground,
-    kOfxImageClipPropOptional,
-    kOfxImageClipPropIsMask,
-    kOfxImageClipPropConnected,
-    kOfxImageClipPropFieldExtraction,
-    kOfxImagePropData,
-    kOfxImagePropBounds,
-    kOfxImagePropRegionOfDefinition,
-    kOfxImagePropRowBytes,
-    kOfxImagePropPixelAspectRatio,
-    kOfxImagePropUniqueIdentifier,
-    kOfxImagePropField,
-    kOfxParamPropType,
-    kOfxParamPropScriptName,
-    kOfxParamPropHint,
-    kOfxParamPropDefault,
-    kOfxParamPropMin,
-    kOfxParamPropMax,
-    kOfxParamPropDisplayMin,
-    kOfxParamPropDisplayMax,
-    kOfxParamPropIncrement,
-    kOfxParamPropDigits,
-    kOfxParamPropAnimates,
-    kOfxParamPropChoiceOption,
-    kOfxParamPropParent,
-    kOfxParamPropPageChild,
-    kOfxParamPropDoubleType,
-    kOfxParamPropDefaultCoordinateSystem,
-    kOfxParamPropStringMode,
-    kOfxImageEffectPluginRenderThreadSafety,
-    kOfxImageEffectFrameVarying,
-};
-
-/* Per-clip names of the clip-preferences / RoI / frames-needed actions: prefix + clip name. */
-static const char *const CLIP_PROP_PREFIXES[] = {
-    "OfxImageClipPropComponents_", "OfxImageClipPropDepth_", "OfxImageClipPropPAR_",
-    "OfxImageClipPropRoI_", "OfxImageClipPropFrameRange_",
-};
-
-static int prop_name_known(const char *name) {
-  for (size_t k = 0; k < sizeof CLIP_PROP_PREFIXES / sizeof *CLIP_PROP_PREFIXES; k++)
-    if (!strncmp(CLIP_PROP_PREFIXES[k], name, strlen(CLIP_PROP_PREFIXES[k]))) return 1;
-  for (size_t k = 0; k < sizeof KNOWN_PROPS / sizeof *KNOWN_PROPS; k++)
-    if (!strcmp(KNOWN_PROPS[k], name)) return 1;
-  return 0;
-}
-
-/* Find or create; a property keeps the type it was created with. */
-static Prop *prop_get_or_add(OfxPropertySetHandle ps, const char *name, int type) {
-  Prop *p = prop_find(ps, name);
-  if (p) return p->type == type ? p : NULL;
-  p = calloc(1, sizeof(Prop));
-  p->name = strdup(name);
-  p->type = type;
-  p->next = ps->head;
-  ps->head = p;
-  return p;
-}
-
-#define SETTER(fn, T, tp, field, conv)                                                        \
-  static OfxStatus fn(OfxPropertySetHandle ps, const char *name, int index, T value) {        \
-    if (!ps || index < 0) return kOfxStatErrBadHandle;                                        \
-    pthread_mutex_lock(&g_prop_lock);                                                         \
-    if (!prop_name_known(name)) {                                                             \
-      fprintf(stderr, "testhost: unknown property %s (a real host refuses it)\n", name);     \
-      return kOfxStatErrUnknown;                                                              \
-    }                                                                                         \
-    Prop *p = prop_get_or_add(ps, name, tp);                                                  \
-    if (!p) {                                                                                 \
-      pthread_mutex_unlock(&g_prop_lock);                                                     \
-      fprintf(stderr, "testhost: property %s set with the wrong type\n", name);               \
-      return kOfxStatErrValue;                                                                \
-    }                                                                                         \
-    prop_grow(p, index + 1);                                                                  \
-    conv;                                                                                     \
-    pthread_mutex_unlock(&g_prop_lock);                                                       \
-    return kOfxStatOK;                                                                        \
-  }
-SETTER(propSetPointer, void *, PT_PTR, p, p->p[index] = value)
-SETTER(propSetString, const char *, PT_STR, s, (free(p->s[index]), p->s[index] = strdup(value ? value : "")))
-SETTER(propSetDouble, double, PT_DBL, d, p->d[index] = value)
-SETTER(propSetInt, int, PT_INT, i, p->i[index] = value)
-
-static OfxStatus propSetPointerN(OfxPropertySetHandle ps, const char *name, int n, void *const *v) {
-  for (int k = 0; k < n; k++) if (propSetPointer(ps, name, k, v[k])) return kOfxStatErrValue;
-  return kOfxStatOK;
-}
-static OfxStatus propSetStringN(OfxPropertySetHandle ps, const char *name, int n, const char *const *v) {
-  for (int k = 0; k < n; k++) if (propSetString(ps, name, k, v[k])) return kOfxStatErrValue;
-  return kOfxStatOK;
-}
-static OfxStatus propSetDoubleN(OfxPropertySetHandle ps, const char *name, int n, const double *v) {
-  for (int k = 0; k < n; k++) if (propSetDouble(ps, name, k, v[k])) return kOfxStatErrValue;
-  return kOfxStatOK;
-}
-static OfxStatus propSetIntN(OfxPropertySetHandle ps, const char *name, int n, const int *v) {
-  for (int k = 0; k < n; k++) if (propSetInt(ps, name, k, v[k])) return kOfxStatErrValue;
-  return kOfxStatOK;
-}
-
-#define GETTER(fn, T, tp, field)                                                          \
-  static OfxStatus fn(OfxPropertySetHandle ps, const char *name, int index, T *value) {   \
-    if (!ps) return kOfxStatErrBadHandle;                                                 \
-    pthread_mutex_lock(&g_prop_lock);                                                     \
-    Prop *p = prop_find(ps, name);                                                        \
-    OfxStatus st = !p ? kOfxStatErrUnknown                                                \
-                   : p->type != tp ? kOfxStatErrValue                                     \
-                   : (index < 0 || index >= p->n) ? kOfxStatErrBadIndex                   \
-                                                   : kOfxStatOK;                          \
-    if (st == kOfxStatOK) *value = p->field[index];                                       \
-    pthread_mutex_unlock(&g_prop_lock);                                                   \
-    return st;                                                                            \
-  }
-GETTER(propGetPointer, void *, PT_PTR, p)
-GETTER(propGetString, char *, PT_STR, s)
-GETTER(propGetDouble, double, PT_DBL, d)
-GETTER(propGetInt, int, PT_INT, i)
-
-static OfxStatus propGetPointerN(OfxPropertySetHandle ps, const char *name, int n, void **v) {
-  for (int k = 0; k < n; k++) { OfxStatus s = propGetPointer(ps, name, k, &v[k]); if (s) return s; }
-  return kOfxStatOK;
-}
-static OfxStatus propGetStringN(OfxPropertySetHandle ps, const char *name, int n, char **v) {
-  for (int k = 0; k < n; k++) { OfxStatus s = propGetString(ps, name, k, &v[k]); if (s) return s; }
-  return kOfxStatOK;
-}
-static OfxStatus propGetDoubleN(OfxPropertySetHandle ps, const char *name, int n, double *v) {
-  for (int k = 0; k < n; k++) { OfxStatus s = propGetDouble(ps, name, k, &v[k]); if (s) return s; }
-  return kOfxStatOK;
-}
-static OfxStatus propGetIntN(OfxPropertySetHandle ps, const char *name, int n, int *v) {
-  for (int k = 0; k < n; k++) { OfxStatus s = propGetInt(ps, name, k, &v[k]); if (s) return s; }
-  return kOfxStatOK;
-}
-static OfxStatus propReset(OfxPropertySetHandle ps, const char *name) {
-  (void)ps, (void)name;
-  return kOfxStatOK;
-}
-static OfxStatus propGetDimension(OfxPropertySetHandle ps, const char *name, int *count) {
-  pthread_mutex_lock(&g_prop_lock);
-  Prop *p = prop_find(ps, name);
-  if (p) *count = p->n;
-  pthread_mutex_unlock(&g_prop_lock);
-  return p ? kOfxStatOK : kOfxStatErrUnknown;
-}
-
-static const OfxPropertySuiteV1 g_prop_suite = {
-    propSetPointer,  propSetString,  propSetDouble,  propSetInt,  propSetPointerN,  propSetStringN,
-    propSetDoubleN,  propSetIntN,    propGetPointer, propGetString, propGetDouble,  propGetInt,
-    propGetPointerN, propGetStringN, propGetDoubleN, propGetIntN, propReset,        propGetDimension};
-
-static const char *pstr(OfxPropertySetHandle ps, const char *name, int idx) {
-  char *s = NULL;
-  return propGetString(ps, name, idx, &s) == kOfxStatOK ? s : NULL;
-}
-static int pint(OfxPropertySetHandle ps, const char *name, int idx, int dflt) {
-  int v = dflt;
-  propGetInt(ps, name, idx, &v);
-  return v;
-}
-
-/* ================================================================ parameters */
-
-#define MAX_KEYS 256
-struct OfxParamStruct {
-  char name[128], type[64];
-  OfxPropertySetHandle props;
-  double val[2];
-  char text[1024]; /* a String parameter's value (not animated: an --anim line sets it) */
-  int nkeys;
-  double ktime[MAX_KEYS], kval[MAX_KEYS][2];
-};
-
-struct OfxParamSetStruct {
-  OfxParamHandle p[256];
-  int n;
-  OfxPropertySetHandle props;
-};
-
-static int is_double_type(const char *t) { return !strcmp(t, kOfxParamTypeDouble) || !strcmp(t, kOfxParamTypeDouble2D); }
-static int dims_of(const char *t) { return !strcmp(t, kOfxParamTypeDouble2D) ? 2 : 1; }
-
-static OfxStatus paramDefine(OfxParamSetHandle ps, const char *type, const char *name, OfxPropertySetHandle *out) {
-  if (!ps || !type || !name) return kOfxStatErrBadHandle;
-  for (int i = 0; i < ps->n; i++)
-    if (!strcmp(ps->p[i]->name, name)) return kOfxStatErrExists;
-  if (ps->n >= 256) return kOfxStatErrMemory;
-  OfxParamHandle p = calloc(1, sizeof(*p));
-  snprintf(p->name, sizeof(p->name), "%s", name);
-  snprintf(p->type, sizeof(p->type), "%s", type);
-  p->props = props_new();
-  propSetString(p->props, kOfxParamPropType, 0, type);
-  propSetString(p->props, kOfxPropName, 0, name);
-  propSetString(p->props, kOfxPropType, 0, kOfxTypeParameter);
-  ps->p[ps->n++] = p;
-  if (out) *out = p->props;
-  return kOfxStatOK;
-}
-
-static OfxStatus paramGetHandle(OfxParamSetHandle ps, const char *name, OfxParamHandle *h, OfxPropertySetHandle *pp) {
-  for (int i = 0; i < ps->n; i++)
-    if (!strcmp(ps->p[i]->name, name)) {
-      if (h) *h = ps->p[i];
-      if (pp) *pp = ps->p[i]->props;
-      return kOfxStatOK;
-    }
-  return kOfxStatErrUnknown;
-}
-static OfxStatus paramSetGetPropertySet(OfxParamSetHandle ps, OfxPropertySetHandle *out) {
-  *out = ps->props;
-  return kOfxStatOK;
-}
-static OfxStatus paramGetPropertySet(OfxParamHandle p, OfxPropertySetHandle *out) {
-  *out = p->props;
-  return kOfxStatOK;
-}
-
-/* Value at time: doubles interpolate linearly between keys, others hold the last key. */
-static void param_value(OfxParamHandle p, OfxTime t, double out[2]) {
-  int dims = dims_of(p->type);
-  if (p->nkeys == 0) {
-    out[0] = p->val[0], out[1] = p->val[1];
-    return;
-  }
-  if (t <= p->ktime[0]) {
-    out[0] = p->kval[0][0], out[1] = p->kval[0][1];
-    return;
-  }
-  for (int k = 1; k < p->nkeys; k++)
-    if (t < p->ktime[k]) {
-      if (!is_double_type(p->type)) {
-        out[0] = p->kval[k - 1][0], out[1] = p->kval[k - 1][1];
-        return;
-      }
-      double a = (t - p->ktime[k - 1]) / (p->ktime[k] - p->ktime[k - 1]);
-      for (int c = 0; c < dims; c++) out[c] = (1 - a) * p->kval[k - 1][c] + a * p->kval[k][c];
-      return;
-    }
-  out[0] = p->kval[p->nkeys - 1][0], out[1] = p->kval[p->nkeys - 1][1];
-}
-
-static OfxStatus get_value_va(OfxParamHandle p, OfxTime t, va_list ap) {
-  if (!p) return kOfxStatErrBadHandle;
-  double v[2];
-  param_value(p, t, v);
-  if (is_double_type(p->type)) {
-    for (int c = 0; c < dims_of(p->type); c++) *va_arg(ap, double *) = v[c];
-  } else if (!strcmp(p->type, kOfxParamTypeInteger) || !strcmp(p->type, kOfxParamTypeChoice) ||
-             !strcmp(p->type, kOfxParamTypeBoolean)) {
-    *va_arg(ap, int *) = (int)llround(v[0]);
-  } else if (!strcmp(p->type, kOfxParamTypeString)) {
-    *va_arg(ap, char **) = p->text; /* owned by the host, as the spec says */
-  } else {
-    return kOfxStatErrUnsupported;
-  }
-  return kOfxStatOK;
-}
-
-static OfxStatus paramGetValue(OfxParamHandle p, ...) {
-  va_list ap;
-  va_start(ap, p);
-  OfxStatus s = get_value_va(p, 0.0, ap);
-  va_end(ap);
-  return s;
-}
-static OfxStatus paramGetValueAtTime(OfxParamHandle p, OfxTime t, ...) {
-  va_list ap;
-  va_start(ap, t);
-  OfxStatus s = get_value_va(p, t, ap);
-  va_end(ap);
-  return s;
-}
-static OfxStatus paramUnsupported(OfxParamHandle p, ...) { (void)p; return kOfxStatErrUnsupported; }
-static OfxStatus paramDerivative(OfxParamHandle p, OfxTime t, ...) { (void)p, (void)t; return kOfxStatErrUnsupported; }
-static OfxStatus paramIntegral(OfxParamHandle p, OfxTime a, OfxTime b, ...) { (void)p, (void)a, (void)b; return kOfxStatErrUnsupported; }
-static OfxStatus paramSetValueAtTime(OfxParamHandle p, OfxTime t, ...) { (void)p, (void)t; return kOfxStatErrUnsupported; }
-static OfxStatus paramGetNumKeys(OfxParamHandle p, unsigned int *n) { *n = (unsigned)p->nkeys; return kOfxStatOK; }
-static OfxStatus paramGetKeyTime(OfxParamHandle p, unsigned int k, OfxTime *t) {
-  if ((int)k >= p->nkeys) return kOfxStatErrBadIndex;
-  *t = p->ktime[k];
-  return kOfxStatOK;
-}
-static OfxStatus paramGetKeyIndex(OfxParamHandle p, OfxTime t, int dir, int *idx) {
-  (void)dir;
-  for (int k = 0; k < p->nkeys; k++) if (p->ktime[k] == t) { *idx = k; return kOfxStatOK; }
-  return kOfxStatFailed;
-}
-static OfxStatus paramDeleteKey(OfxParamHandle p, OfxTime t) { (void)p, (void)t; return kOfxStatErrUnsupported; }
-static OfxStatus paramDeleteAllKeys(OfxParamHandle p) { p->nkeys = 0; return kOfxStatOK; }
-static OfxStatus paramCopy(OfxParamHandle a, OfxParamHandle b, OfxTime o, const OfxRangeD *r) {
-  (void)a, (void)b, (void)o, (void)r;
-  return kOfxStatErrUnsupported;
-}
-static OfxStatus paramEditBegin(OfxParamSetHandle ps, const char *name) { (void)ps, (void)name; return kOfxStatOK; }
-static OfxStatus paramEditEnd(OfxParamSetHandle ps) { (void)ps; return kOfxStatOK; }
-
-static const OfxParameterSuiteV1 g_param_suite = {
-    paramDefine,      paramGetHandle,   paramSetGetPropertySet, paramGetPropertySet, paramGetValue,
-    paramGetValueAtTime, paramDerivative, paramIntegral,        paramUnsupported,    paramSetValueAtTime,
-    paramGetNumKeys,  paramGetKeyTime,  paramGetKeyIndex,       paramDeleteKey,      paramDeleteAllKeys,
-    paramCopy,        paramEditBegin,   paramEditEnd};
+#include "host_params.h"
+#include "host_props.h"
+#include "pfm.h"
 
 /* ================================================================ images and clips */
-
-typedef struct {
-  int w, h, nc; /* nc 3 (PF) or 1 (Pf) */
-  float *px;    /* bottom row first */
-} Pfm;
-
-static int pfm_read(const char *path, Pfm *out) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  char magic[3] = {0};
-  double scale;
-  int w, h;
-  if (fscanf(f, "%2s %d %d %lf", magic, &w, &h, &scale) != 4 || w <= 0 || h <= 0 || w > 65536 || h > 65536 ||
-      (strcmp(magic, "PF") && strcmp(magic, "Pf"))) {
-    fclose(f);
-    return -2;
-  }
-  fgetc(f); /* the single whitespace after the scale */
-  out->w = w, out->h = h, out->nc = magic[1] == 'F' ? 3 : 1;
-  size_t n = (size_t)w * h * out->nc;
-  out->px = malloc(n * sizeof(float));
-  if (!out->px || fread(out->px, sizeof(float), n, f) != n) {
-    fclose(f);
-    free(out->px);
-    return -3;
-  }
-  fclose(f);
-  if (scale > 0) { /* big endian: swap */
-    for (size_t i = 0; i < n; i++) {
-      uint32_t u;
-      memcpy(&u, &out->px[i], 4);
-      u = __builtin_bswap32(u);
-      memcpy(&out->px[i], &u, 4);
-    }
-  }
-  return 0;
-}
-
-static int pfm_write(const char *path, int w, int h, int nc, const float *px) {
-  char tmp[4200];
-  snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return -1;
-  fprintf(f, "%s\n%d %d\n-1.0\n", nc == 3 ? "PF" : "Pf", w, h);
-  size_t n = (size_t)w * h * nc;
-  int ok = fwrite(px, sizeof(float), n, f) == n;
-  ok &= fclose(f) == 0;
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return -1;
-  }
-  return 0;
-}
 
 struct OfxImageClipStruct {
   char name[64];
@@ -491,6 +65,7 @@ static const char *o_binary, *o_source, *o_depth, *o_out, *o_anim, *o_describe;
 static const char *o_alpha, *o_out_alpha;          /* Source alpha frames in, Output alpha frames out (PFM) */
 static const char *o_premult = kOfxImageOpaque;    /* premultiplication state of RGBA images */
 static const char *o_context = kOfxImageEffectContextFilter, *o_bitdepth = kOfxBitDepthFloat;
+static const char *o_order; /* "--order 3,1,2": the frames to render, in this order (default: start..end) */
 static int o_frames = 3, o_start = 0, o_threads = 1, o_kill_after = -1, o_nc = 4, o_depth_nc = -1;
 static int g_w, g_h;
 static double o_rs = 1.0; /* render scale: files are at render resolution, canonical = pixels / scale */
@@ -1133,7 +708,7 @@ static int usage(void) {
                   "[--depth-components RGBA|RGB|Alpha] [--context filter|general] [--threads T] "
                   "[--kill-bridge-after K] [--render-scale S] [--pixel-aspect P] [--alpha A_%%03d.pfm] "
                   "[--premult premultiplied|unpremultiplied|opaque] [--out-alpha OA_%%03d.pfm] "
-                  "[--describe-json FILE] [--frames-needed ask|default] [--message-suite 0|1|2]\n");
+                  "[--describe-json FILE] [--frames-needed ask|default] [--message-suite 0|1|2] [--order F,F,...]\n");
   return 2;
 }
 
@@ -1155,6 +730,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--message-suite")) o_msg_version = atoi(v);
     else if (!strcmp(a, "--frames")) o_frames = atoi(v);
     else if (!strcmp(a, "--start")) o_start = atoi(v);
+    else if (!strcmp(a, "--order")) o_order = v;
     else if (!strcmp(a, "--threads")) o_threads = atoi(v) > 0 ? atoi(v) : 1;
     else if (!strcmp(a, "--kill-bridge-after")) o_kill_after = atoi(v);
     else if (!strcmp(a, "--render-scale")) o_rs = strtod(v, NULL) > 0 ? strtod(v, NULL) : 1.0;
@@ -1350,6 +926,17 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
     pthread_barrier_destroy(&g_barrier);
+  } else if (o_order) {
+    for (const char *p = o_order; *p;) { /* frames in the order given: a host scrubbing back or jumping */
+      char *end;
+      long f = strtol(p, &end, 10);
+      if (end == p) {
+        fprintf(stderr, "testhost: --order %s: expected frame numbers separated by commas\n", o_order);
+        return 2;
+      }
+      render_frame((int)f);
+      p = *end == ',' ? end + 1 : end;
+    }
   } else {
     for (int f = o_start; f < o_start + o_frames; f++) {
       render_frame(f);
