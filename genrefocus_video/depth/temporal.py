@@ -121,6 +121,12 @@ class TemporalDepthSmoother:
         self.spatial = spatial
         self.looming = looming
         self.gate_high, self.gate_low = gate_high, gate_low
+        # regional trust (2026-12-05): the photometric trust m vouches per pixel for the flow, but a
+        # mismatch of a pixel or two (texture, a twig the flow missed) says nothing about a smooth
+        # error field there. Inside calm pixels (|innovation| <= spike_sigmas robust sigmas) both
+        # bands take m blurred over the band's scale; spikes keep the pixel's own m and stay out of
+        # the low band. 0 = the pixel trust everywhere (before 2026-12-05).
+        self.spike_sigmas = 5.0
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
         self._sampler = FlowSampler()
@@ -276,16 +282,32 @@ class TemporalDepthSmoother:
                else max(hi - lo, 1e-6))
         guide_a = down(P_u, f) if (self.edge_aware_bands and self.log_domain) else None
         delta = d_u - P_u
-        L = self._low_band(delta, m_a, guide_a, f, sigma / f)
+        m_band, m_h, m_l = self._band_trusts(delta, m, m_a, f, sigma, rng)
+        L = self._low_band(delta, m_band, guide_a, f, sigma / f)
         H = delta - L
         s_h = max(robust_sigma(H, m), 1e-4 * rng)
         s_l = robust_sigma(L, m)
         g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
         g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
-        S, C = self._blend(P_u, H, L, g_h * m, g_l * m, c, Cp, lam_px)
+        S, C = self._blend(P_u, H, L, g_h * m_h, g_l * m_l, c, Cp, lam_px)
         S = (np.exp(S) if self.log_domain else S).astype(np.float32)
         self.prev_gray, self.prev_s, self.prev_c = gray, S, C
         return S, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
+
+    def _band_trusts(self, delta: np.ndarray, m: np.ndarray, m_a: np.ndarray, f: int, sigma: float,
+                     rng: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mask of the low band's low-pass on the analysis grid, trust of the high band, trust of
+        the low band). Spikes of the innovation (a displaced depth edge, the flow's miss at one)
+        are kept out of the low-pass: spread into the low band they ring as soon as the two bands
+        are weighted differently. Calm pixels take the photometric trust blurred over the band's
+        scale (at least their own): a smooth error field is as well registered one pixel off,
+        and the per-pixel trust let 50-65 % of the low-frequency and blotchy noise through."""
+        if self.spike_sigmas <= 0:
+            return m_a, m, m
+        calm = np.abs(delta) <= self.spike_sigmas * max(robust_sigma(delta, m), 0.01 * rng)
+        m_regional = up(cv2.GaussianBlur(m_a, (0, 0), max(sigma / f, 0.5)), m.shape)
+        m_h = np.where(calm, np.maximum(m, m_regional), m)
+        return down(m * calm, f), m_h, m_regional
 
     def _blend(self, P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, trust_l: np.ndarray,
                c: Optional[np.ndarray], Cp: Optional[np.ndarray], lam_px: float
