@@ -127,6 +127,7 @@ class TemporalDepthSmoother:
         # bands take m blurred over the band's scale; spikes keep the pixel's own m and stay out of
         # the low band. 0 = the pixel trust everywhere (before 2026-12-05).
         self.spike_sigmas = 5.0
+        self.loom_keeps_pixel_trust = True
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
         self._sampler = FlowSampler()
@@ -282,7 +283,7 @@ class TemporalDepthSmoother:
                else max(hi - lo, 1e-6))
         guide_a = down(P_u, f) if (self.edge_aware_bands and self.log_domain) else None
         delta = d_u - P_u
-        m_band, m_h, m_l = self._band_trusts(delta, m, m_a, f, sigma, rng)
+        m_band, m_h, m_l = self._band_trusts(delta, m, m_a, f, sigma, rng, loom)
         L = self._low_band(delta, m_band, guide_a, f, sigma / f)
         H = delta - L
         s_h = max(robust_sigma(H, m), 1e-4 * rng)
@@ -295,7 +296,7 @@ class TemporalDepthSmoother:
         return S, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
 
     def _band_trusts(self, delta: np.ndarray, m: np.ndarray, m_a: np.ndarray, f: int, sigma: float,
-                     rng: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     rng: float, loom: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mask of the low band's low-pass on the analysis grid, trust of the high band, trust of
         the low band). Spikes of the innovation (a displaced depth edge, the flow's miss at one)
         are kept out of the low-pass: spread into the low band they ring as soon as the two bands
@@ -305,6 +306,8 @@ class TemporalDepthSmoother:
         if self.spike_sigmas <= 0:
             return m_a, m, m
         calm = np.abs(delta) <= self.spike_sigmas * max(robust_sigma(delta, m), 0.01 * rng)
+        if loom is not None and self.loom_keeps_pixel_trust:
+            calm &= np.abs(loom) < 0.01
         m_regional = up(cv2.GaussianBlur(m_a, (0, 0), max(sigma / f, 0.5)), m.shape)
         m_h = np.where(calm, np.maximum(m, m_regional), m)
         return down(m * calm, f), m_h, m_regional
