@@ -15,6 +15,10 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
 4. Blend as a confidence-weighted mean per band: prior weight w_p = lambda m g Cp with
    lambda = r / (1 - r) (r = the memory, see below) and Cp the warped carried confidence, current
    weight w_c = max(c_t, 0.05): S_t = P + w_c/(w_p^H + w_c) H + w_c/(w_p^L + w_c) L.
+   Regional trust (`_band_trusts`): calm pixels (|delta| within a few robust sigmas, a smooth
+   weight; not looming) use m blurred over the band's scale (the high band at least its own m) — a
+   smooth error field is as well registered a pixel off, and the per-pixel m let most low-frequency
+   and blotchy estimator noise through; spikes keep their own m and enter the low band clipped.
 5. Scene cuts (reported by the flow stage) and the first frame reset: S_t = d_t.
 
 0. Global alignment (before 2.): per-frame estimators jitter the whole map's scale from frame to
@@ -297,7 +301,7 @@ class TemporalDepthSmoother:
         """(the innovation the low band is taken of, trust of the high band, trust of the low band).
 
         Calm pixels (|innovation| within a few robust sigmas, not looming) take the photometric
-        trust blurred over the band's scale (at least their own): a smooth error field is as well
+        trust blurred over the band's scale (the high band at least its own): a smooth error field is as well
         registered one pixel off, and the per-pixel trust let 50-65 % of the low-frequency and
         blotchy noise through. Spikes (a displaced depth edge, the flow's miss at one) keep the
         pixel's own trust and enter the low-pass clipped to +-spike_sigmas sigmas: spread into the
