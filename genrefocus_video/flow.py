@@ -57,9 +57,21 @@ def flow_dis(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium") -> np
     return flow.astype(np.float32, copy=False)
 
 
+_GRIDS: "OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+
+
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return xs, ys
+    """Pixel coordinates (xs, ys) float32, read-only and kept for the last few frame sizes (a
+    video's frames share one size: the grid is made once, not twice per frame pair)."""
+    key = (h, w)
+    grid = _GRIDS.get(key)
+    if grid is None:
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xs.flags.writeable = ys.flags.writeable = False
+        grid = _GRIDS[key] = (xs, ys)
+        while len(_GRIDS) > 4:
+            _GRIDS.popitem(last=False)
+    return grid
 
 
 def warp(img: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE,
@@ -88,11 +100,31 @@ def consistency(flow_ab: np.ndarray, flow_ba: np.ndarray, alpha: float = 0.01, b
     tol = alpha (|flow_ab|^2 + |flow_ba(.)|^2) + beta; valid = exp(-(err / tol)^2 / 2) so that
     err = tol gives ~0.6 and 2 tol ~0.14. Pixels whose target is outside the frame get 0.
     """
-    back = warp(flow_ba, flow_ab)
-    err = np.sum((flow_ab + back) ** 2, axis=-1)
-    tol = alpha * (np.sum(flow_ab ** 2, axis=-1) + np.sum(back ** 2, axis=-1)) + beta
-    valid = np.exp(-0.5 * (err / tol) ** 2).astype(np.float32)
-    return valid * inside_mask(flow_ab)
+    h, w = flow_ab.shape[:2]
+    xs, ys = _grid(h, w)
+    fx, fy = cv2.split(np.ascontiguousarray(flow_ab, dtype=np.float32))
+    tx, ty = xs + fx, ys + fy  # where each pixel lands in b
+    bx, by = cv2.split(cv2.remap(np.ascontiguousarray(flow_ba, dtype=np.float32), tx, ty, cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE))  # flow_ba there (bilinear)
+    # the same float32 operations, in the same order, as the whole-array formula in the docstring
+    # (tests/test_flow_consistency.py: equal bit for bit), one plane at a time and in place
+    ex, ey = fx + bx, fy + by
+    err = np.multiply(ex, ex, out=ex)
+    err += np.multiply(ey, ey, out=ey)
+    mag = np.multiply(fx, fx, out=fx)
+    mag += np.multiply(fy, fy, out=fy)
+    back2 = np.multiply(bx, bx, out=bx)
+    back2 += np.multiply(by, by, out=by)
+    tol = np.add(mag, back2, out=mag)
+    tol *= np.float32(alpha)
+    tol += np.float32(beta)
+    q = np.divide(err, tol, out=err)
+    np.multiply(q, q, out=q)
+    q *= np.float32(-0.5)
+    valid = np.exp(q, out=q)
+    inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    valid[~inside] = 0.0
+    return valid
 
 
 def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium"
