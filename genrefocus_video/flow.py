@@ -17,6 +17,7 @@ quantisation DIS needs, so that shadows keep texture (flow on linear values woul
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
@@ -158,29 +159,37 @@ class PairFlows:
         self.max_bytes = int(max_bytes)
         self._flows: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()  # the flow stage may run a frame ahead of the focus stage's users
         self.hits = self.misses = 0  # flows served from the cache / computed
 
     def __getstate__(self) -> dict:  # picklable (Ray ships stages): the flows stay where they were made
         st = dict(self.__dict__)
         st["_flows"], st["_bytes"] = OrderedDict(), 0
+        del st["_lock"]
         return st
 
+    def __setstate__(self, st: dict) -> None:
+        self.__dict__.update(st)
+        self._lock = threading.Lock()
+
     def _take(self, key: tuple, consume: bool) -> Optional[np.ndarray]:
-        flow = self._flows.pop(key, None) if consume else self._flows.get(key)
-        if flow is not None:
-            self.hits += 1
-            if consume:
-                self._bytes -= flow.nbytes
-            else:
-                self._flows.move_to_end(key)
-        return flow
+        with self._lock:
+            flow = self._flows.pop(key, None) if consume else self._flows.get(key)
+            if flow is not None:
+                self.hits += 1
+                if consume:
+                    self._bytes -= flow.nbytes
+                else:
+                    self._flows.move_to_end(key)
+            return flow
 
     def _put(self, key: tuple, flow: np.ndarray) -> None:
-        old = self._flows.pop(key, None)
-        self._bytes += flow.nbytes - (old.nbytes if old is not None else 0)
-        self._flows[key] = flow
-        while self._bytes > self.max_bytes and self._flows:
-            self._bytes -= self._flows.popitem(last=False)[1].nbytes
+        with self._lock:
+            old = self._flows.pop(key, None)
+            self._bytes += flow.nbytes - (old.nbytes if old is not None else 0)
+            self._flows[key] = flow
+            while self._bytes > self.max_bytes and self._flows:
+                self._bytes -= self._flows.popitem(last=False)[1].nbytes
 
     def forward_backward(self, ia: int, ib: int, img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium",
                          keep: bool = True, consume: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
