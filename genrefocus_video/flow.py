@@ -249,9 +249,10 @@ def detect_scene_cut(cur: np.ndarray, prev: np.ndarray, flow_to_prev: np.ndarray
     A cut is declared when the flow explains less than `explained_min` of the frame (pixels that
     are both forward-backward consistent and photometrically consistent after warping) AND the
     colour histograms differ (correlation < `hist_min`): fast motion fails the first test only,
-    a lighting change the second only, a cut both.
+    a lighting change the second only, a cut both. `grays`: the two frames' :func:`to_gray8` images
+    when the caller has them (the photometric check then does not encode them again).
     """
-    photo = photometric_consistency(cur, prev, flow_to_prev)
+    photo = photometric_consistency(*(grays if grays is not None else (cur, prev)), flow_to_prev)
     explained = float(np.mean((valid > 0.5) & (photo > 0.5)))
     if explained >= explained_min:
         return False, explained, 1.0

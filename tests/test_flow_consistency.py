@@ -49,3 +49,17 @@ def test_consistency_of_a_real_pair_and_inputs_untouched():
     assert np.array_equal(fab, fab0) and np.array_equal(fba, fba0)
     assert got[10:-10, 10:-10].mean() > 0.8  # a pure translation is consistent inside the frame
     assert np.allclose(warp(b, fab)[10:-10, 10:-10], a[10:-10, 10:-10], atol=0.05)
+
+
+def test_scene_cut_check_with_the_callers_grays_is_the_same_check():
+    from genrefocus_video.flow import detect_scene_cut, forward_backward, to_gray8
+
+    rng = np.random.default_rng(5)
+    a = cv2.GaussianBlur(rng.random((60, 80, 3)).astype(np.float32), (0, 0), 1.5)
+    b = np.roll(a, 2, axis=1)
+    other = cv2.GaussianBlur(rng.random((60, 80, 3)).astype(np.float32), (0, 0), 1.5) ** 2
+    for cur in (b, other):  # a pan (no cut) and a different scene (a cut)
+        f, _, valid = forward_backward(cur, a)
+        plain = detect_scene_cut(cur, a, f, valid)
+        assert detect_scene_cut(cur, a, f, valid, grays=(to_gray8(cur), to_gray8(a))) == plain
+    assert detect_scene_cut(b, a, *forward_backward(b, a)[::2])[0] is False
