@@ -2,9 +2,10 @@
 
 Used for single passes, every chunk of a chunked job (in process, as a Ray task or as a farm
 task), plugins (OFX) and as the reference the Ray streaming executor must match bit for bit.
-Memory holds a bounded number of frame records at a time (one, or two or three with the
-overlap of :mod:`.overlap`: the tail of frame i on a worker thread while this thread decodes and
-runs the head of frame i+1), so it is flat for any clip length.
+Memory holds a bounded number of frame records at a time (one, or up to six with the overlap of
+:mod:`.overlap`: the tails of frames i and i+1 on a worker thread while this thread runs the head of
+frame i+2 and a lead thread decodes and runs the flow stage of frames i+3 and i+4), so it is flat
+for any clip length.
 """
 from __future__ import annotations
 
@@ -63,6 +64,11 @@ class StageCache:
 OVERLAP_MAX_PIXELS = 1280 * 720
 
 
+#: tails in flight (rendered on the worker while this thread runs later heads): two let a frame whose
+#: render is slow (many layers) be absorbed by the heads of the next two instead of stalling them
+OVERLAP_TAILS = 2
+
+
 def overlap_fits(info: Optional[ClipInfo]) -> bool:
     """Whether frames of this clip are small enough to overlap within the memory budget (no clip
     information: records handed in by an embedder or a test, overlapped)."""
@@ -118,7 +124,7 @@ class LocalExecutor:
             self.reset()
         stages, n_head = self.stages, len(self.head_stages)
         if self.overlap and 0 < n_head < len(stages) and overlap_fits(info):
-            yield from overlapped(records, stages[:n_head], stages[n_head:], run_stages)
+            yield from overlapped(records, stages[:n_head], stages[n_head:], run_stages, depth=OVERLAP_TAILS)
             return
         for rec in records:
             yield run_stages(rec, stages)

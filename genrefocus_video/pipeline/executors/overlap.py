@@ -4,7 +4,7 @@ head of frame i+1 and the tail of frame i at the same time.
 Three parts of a frame's work, each on its own thread and in frame order:
 
 * the **lead**: decoding and the head's leading stages that declare ``runs_ahead = True`` (the flow
-  stage: DIS to the previous frame, which needs only the decoded frames) — one frame ahead, on a
+  stage: DIS to the previous frame, which needs only the decoded frames) — up to two frames ahead, on a
   worker thread;
 * the **head** (the rest of the temporal stages: depth, smoothing, focus) in the caller's thread,
   which also encodes (the consumer of the yielded records);
@@ -19,8 +19,8 @@ Output is bit-identical to the sequential loop: every stage sees the same record
 order, a lead stage touches only its own state and its frame's record (and the job's PairFlows,
 which are locked and deterministic: a pair computed twice is the same flow), and no tail stage
 writes into an array a head stage keeps (fit_blur_reach returns a new array; the renderer never
-writes into its inputs). Memory holds at most ``depth + 2`` records beyond the sequential loop,
-so it stays flat in clip length.
+writes into its inputs). Memory holds at most ``depth + ahead + 1`` records beyond the sequential
+loop, so it stays flat in clip length.
 """
 from __future__ import annotations
 
@@ -42,37 +42,48 @@ def lead_count(head: Sequence[Stage]) -> int:
     return n if n < len(head) else 0
 
 
-def run_ahead(records: Iterable[FrameRecord], stages: Sequence[Stage], run: RunStages) -> Iterator[FrameRecord]:
-    """`records` through `stages` on a worker thread, one frame ahead of the consumer, in order.
+def run_ahead(records: Iterable[FrameRecord], stages: Sequence[Stage], run: RunStages,
+              ahead: int = 2) -> Iterator[FrameRecord]:
+    """`records` through `stages` on a worker thread, up to `ahead` frames ahead of the consumer,
+    in order (one worker: frames are decoded and run one after the other).
 
-    The next frame is decoded and run while the caller works on this one; a failure (decode or a
+    The next frames are decoded and run while the caller works on this one; a failure (decode or a
     stage) is raised where that frame would have been yielded, after every frame before it. On an
-    early stop the frame in flight is finished before the generator returns (the reader is not
+    early stop the frames in flight are finished before the generator returns (the reader is not
     read from two threads, nor after its owner closes it)."""
     frames = iter(records)
+    done = False
 
     def step() -> Optional[FrameRecord]:
-        rec = next(frames, None)
-        return None if rec is None else run(rec, stages)
+        nonlocal done
+        rec = None if done else next(frames, None)
+        if rec is None:
+            done = True
+            return None
+        return run(rec, stages)
 
     with ThreadPoolExecutor(1, thread_name_prefix="genrefocus-lead") as pool:
-        fut = pool.submit(step)
-        while True:
-            rec = fut.result()
-            if rec is None:
-                return
-            fut = pool.submit(step)
-            yield rec
+        queue: deque[Future[Optional[FrameRecord]]] = deque(pool.submit(step) for _ in range(max(1, ahead)))
+        try:
+            while True:
+                rec = queue.popleft().result()
+                if rec is None:
+                    return
+                queue.append(pool.submit(step))
+                yield rec
+        finally:
+            for fut in queue:  # an early stop or a failure: what has not started is dropped
+                fut.cancel()
 
 
 def overlapped(records: Iterable[FrameRecord], head: Sequence[Stage], tail: Sequence[Stage],
-               run: RunStages, depth: int = 1) -> Iterator[FrameRecord]:
+               run: RunStages, depth: int = 1, ahead: int = 2) -> Iterator[FrameRecord]:
     """Yield each record through `head` then `tail`, in input order; up to `depth` frames' tails
     run on a worker thread while this thread runs the next heads, whose leading ``runs_ahead``
-    stages (and the decoding) run one frame ahead on another (:func:`run_ahead`)."""
+    stages (and the decoding) run up to `ahead` frames ahead on another (:func:`run_ahead`)."""
     n_lead = lead_count(head)
     if n_lead:
-        records, head = run_ahead(records, head[:n_lead], run), head[n_lead:]
+        records, head = run_ahead(records, head[:n_lead], run, ahead), head[n_lead:]
     pending: deque[Future[FrameRecord]] = deque()
     frames = iter(records)
     with ThreadPoolExecutor(1, thread_name_prefix="genrefocus-tail") as pool:
