@@ -20,17 +20,22 @@ from .heap import release_freed_memory
 from .overlap import overlapped
 
 
-def run_stages(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
+def run_stages(rec: FrameRecord, stages: Sequence[Stage], trim: bool = True) -> FrameRecord:
     """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``; then
-    hand the freed heap back to the OS (:mod:`.heap`: memory flat across frames and threads)."""
+    (`trim`) hand the freed heap back to the OS (:mod:`.heap`: memory flat across frames and threads)."""
     for stage in stages:
         before = rec.timings.get(stage.name, 0.0)  # stages may also write their own entry: ours wins
         t0 = time.perf_counter()
         out = stage.process(rec)
         rec = out if out is not None else rec
         rec.timings[stage.name] = before + (time.perf_counter() - t0)
-    release_freed_memory()
+    if trim:
+        release_freed_memory()
     return rec
+
+
+def _untrimmed(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
+    return run_stages(rec, stages, trim=False)
 
 
 class StageCache:
@@ -67,6 +72,13 @@ OVERLAP_MAX_PIXELS = 1280 * 720
 #: tails in flight (rendered on the worker while this thread runs later heads): two let a frame whose
 #: render is slow (many layers) be absorbed by the heads of the next two instead of stalling them
 OVERLAP_TAILS = 2
+
+
+#: overlapped frames hand the freed heap back every this many frames, not after every stage group: a
+#: trim returns the pages every thread's arena keeps for the next frame, which then faults them in
+#: again (720p handheld row: 5.5 s of 26 CPU s in the kernel trimming after every group, 1.7 s
+#: without; peak RSS 1.20 -> 1.25 GiB; docs/benchmarks/speed.md); every 8 frames keeps it flat in length
+OVERLAP_TRIM_EVERY = 8
 
 
 def overlap_fits(info: Optional[ClipInfo]) -> bool:
@@ -124,7 +136,11 @@ class LocalExecutor:
             self.reset()
         stages, n_head = self.stages, len(self.head_stages)
         if self.overlap and 0 < n_head < len(stages) and overlap_fits(info):
-            yield from overlapped(records, stages[:n_head], stages[n_head:], run_stages, depth=OVERLAP_TAILS)
+            frames = overlapped(records, stages[:n_head], stages[n_head:], _untrimmed, depth=OVERLAP_TAILS)
+            for i, rec in enumerate(frames, 1):
+                if i % OVERLAP_TRIM_EVERY == 0:
+                    release_freed_memory()
+                yield rec
             return
         for rec in records:
             yield run_stages(rec, stages)
