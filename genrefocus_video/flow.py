@@ -17,6 +17,7 @@ quantisation DIS needs, so that shadows keep texture (flow on linear values woul
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
@@ -57,9 +58,21 @@ def flow_dis(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium") -> np
     return flow.astype(np.float32, copy=False)
 
 
+_GRIDS: "OrderedDict[tuple[int, int], tuple[np.ndarray, np.ndarray]]" = OrderedDict()
+
+
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return xs, ys
+    """Pixel coordinates (xs, ys) float32, read-only and kept for the last few frame sizes (a
+    video's frames share one size: the grid is made once, not twice per frame pair)."""
+    key = (h, w)
+    grid = _GRIDS.get(key)
+    if grid is None:
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xs.flags.writeable = ys.flags.writeable = False
+        grid = _GRIDS[key] = (xs, ys)
+        while len(_GRIDS) > 4:
+            _GRIDS.popitem(last=False)
+    return grid
 
 
 def warp(img: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE,
@@ -88,11 +101,31 @@ def consistency(flow_ab: np.ndarray, flow_ba: np.ndarray, alpha: float = 0.01, b
     tol = alpha (|flow_ab|^2 + |flow_ba(.)|^2) + beta; valid = exp(-(err / tol)^2 / 2) so that
     err = tol gives ~0.6 and 2 tol ~0.14. Pixels whose target is outside the frame get 0.
     """
-    back = warp(flow_ba, flow_ab)
-    err = np.sum((flow_ab + back) ** 2, axis=-1)
-    tol = alpha * (np.sum(flow_ab ** 2, axis=-1) + np.sum(back ** 2, axis=-1)) + beta
-    valid = np.exp(-0.5 * (err / tol) ** 2).astype(np.float32)
-    return valid * inside_mask(flow_ab)
+    h, w = flow_ab.shape[:2]
+    xs, ys = _grid(h, w)
+    fx, fy = cv2.split(np.ascontiguousarray(flow_ab, dtype=np.float32))
+    tx, ty = xs + fx, ys + fy  # where each pixel lands in b
+    bx, by = cv2.split(cv2.remap(np.ascontiguousarray(flow_ba, dtype=np.float32), tx, ty, cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE))  # flow_ba there (bilinear)
+    # the same float32 operations, in the same order, as the whole-array formula in the docstring
+    # (tests/test_flow_consistency.py: equal bit for bit), one plane at a time and in place
+    ex, ey = fx + bx, fy + by
+    err = np.multiply(ex, ex, out=ex)
+    err += np.multiply(ey, ey, out=ey)
+    mag = np.multiply(fx, fx, out=fx)
+    mag += np.multiply(fy, fy, out=fy)
+    back2 = np.multiply(bx, bx, out=bx)
+    back2 += np.multiply(by, by, out=by)
+    tol = np.add(mag, back2, out=mag)
+    tol *= np.float32(alpha)
+    tol += np.float32(beta)
+    q = np.divide(err, tol, out=err)
+    np.multiply(q, q, out=q)
+    q *= np.float32(-0.5)
+    valid = np.exp(q, out=q)
+    inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    valid[~inside] = 0.0
+    return valid
 
 
 def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium"
@@ -126,29 +159,37 @@ class PairFlows:
         self.max_bytes = int(max_bytes)
         self._flows: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()  # the flow stage may run a frame ahead of the focus stage's users
         self.hits = self.misses = 0  # flows served from the cache / computed
 
     def __getstate__(self) -> dict:  # picklable (Ray ships stages): the flows stay where they were made
         st = dict(self.__dict__)
         st["_flows"], st["_bytes"] = OrderedDict(), 0
+        del st["_lock"]
         return st
 
+    def __setstate__(self, st: dict) -> None:
+        self.__dict__.update(st)
+        self._lock = threading.Lock()
+
     def _take(self, key: tuple, consume: bool) -> Optional[np.ndarray]:
-        flow = self._flows.pop(key, None) if consume else self._flows.get(key)
-        if flow is not None:
-            self.hits += 1
-            if consume:
-                self._bytes -= flow.nbytes
-            else:
-                self._flows.move_to_end(key)
-        return flow
+        with self._lock:
+            flow = self._flows.pop(key, None) if consume else self._flows.get(key)
+            if flow is not None:
+                self.hits += 1
+                if consume:
+                    self._bytes -= flow.nbytes
+                else:
+                    self._flows.move_to_end(key)
+            return flow
 
     def _put(self, key: tuple, flow: np.ndarray) -> None:
-        old = self._flows.pop(key, None)
-        self._bytes += flow.nbytes - (old.nbytes if old is not None else 0)
-        self._flows[key] = flow
-        while self._bytes > self.max_bytes and self._flows:
-            self._bytes -= self._flows.popitem(last=False)[1].nbytes
+        with self._lock:
+            old = self._flows.pop(key, None)
+            self._bytes += flow.nbytes - (old.nbytes if old is not None else 0)
+            self._flows[key] = flow
+            while self._bytes > self.max_bytes and self._flows:
+                self._bytes -= self._flows.popitem(last=False)[1].nbytes
 
     def forward_backward(self, ia: int, ib: int, img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium",
                          keep: bool = True, consume: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -208,9 +249,10 @@ def detect_scene_cut(cur: np.ndarray, prev: np.ndarray, flow_to_prev: np.ndarray
     A cut is declared when the flow explains less than `explained_min` of the frame (pixels that
     are both forward-backward consistent and photometrically consistent after warping) AND the
     colour histograms differ (correlation < `hist_min`): fast motion fails the first test only,
-    a lighting change the second only, a cut both.
+    a lighting change the second only, a cut both. `grays`: the two frames' :func:`to_gray8` images
+    when the caller has them (the photometric check then does not encode them again).
     """
-    photo = photometric_consistency(cur, prev, flow_to_prev)
+    photo = photometric_consistency(*(grays if grays is not None else (cur, prev)), flow_to_prev)
     explained = float(np.mean((valid > 0.5) & (photo > 0.5)))
     if explained >= explained_min:
         return False, explained, 1.0

@@ -124,3 +124,71 @@ def test_frames_over_the_memory_bound_run_one_at_a_time():
 
     assert len(threads(_Info(1280, 720))) == 2  # 720p: the tail on its own thread
     assert len(threads(_Info(1920, 1080))) == 1  # 1080p: head and tail in the caller's thread
+
+
+class Lead:
+    """A leading head stage (``runs_ahead``): records its thread and when each frame reached it."""
+    name, temporal, runs_ahead = "lead", True, True
+
+    def __init__(self, reached: dict, fail_at: int = -1) -> None:
+        self.reached, self.fail_at = reached, fail_at
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        if rec.index == self.fail_at:
+            raise RuntimeError(f"lead failed at frame {rec.index}")
+        rec.extras["lead_thread"] = threading.current_thread().name
+        self.reached.setdefault(rec.index, threading.Event()).set()
+        return rec
+
+
+class AfterLead(Head):
+    """Frame i's head waits (bounded) until frame i+1 has passed the lead: only running ahead lets it."""
+
+    def __init__(self, started: dict, reached: dict, last: int) -> None:
+        super().__init__(started)
+        self.reached, self.last = reached, last
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        if rec.index < self.last:
+            rec.extras["ahead"] = self.reached.setdefault(rec.index + 1, threading.Event()).wait(5.0)
+        return super().process(rec)
+
+
+def test_lead_stages_run_a_frame_ahead_on_their_own_thread():
+    started: dict = {}
+    reached: dict = {}
+    head = [Lead(reached), AfterLead(started, reached, 5)]
+    out = list(overlapped(kit.records(6), head, [Tail(started, 5)], run_stages))
+    assert [r.index for r in out] == list(range(6))
+    assert all(r.extras["ahead"] for r in out[:-1]) and all(r.extras["overlapped"] for r in out[:-1])
+    threads = [{r.extras[k] for r in out} for k in ("lead_thread", "head_thread", "tail_thread")]
+    assert all(len(t) == 1 for t in threads) and len(set.union(*threads)) == 3
+    ref = list(kit.records(6))
+    assert all(np.array_equal(r.output, q.frame.rgb * 2) for r, q in zip(out, ref))
+
+
+def test_a_lead_failure_still_yields_every_frame_before_it():
+    started: dict = {}
+    seen = []
+    with pytest.raises(RuntimeError, match="lead failed at frame 3"):
+        for r in overlapped(kit.records(8), [Lead({}, fail_at=3), Head(started)], [Tail(started, 2)], run_stages):
+            seen.append(r.index)
+    assert seen == [0, 1, 2]
+
+
+def test_only_a_leading_run_of_runs_ahead_stages_leads():
+    from genrefocus_video.pipeline.executors.overlap import lead_count
+
+    assert lead_count([Lead({}), Lead({}), Head({})]) == 2
+    assert lead_count([Head({}), Lead({})]) == 0  # a stage that must see frames first stays in front
+    assert lead_count([Lead({})]) == 0  # nothing behind it: no third thread
+    assert lead_count([]) == 0
+
+
+def test_an_early_stop_finishes_the_lead_frame_in_flight():
+    started: dict = {}
+    gen = overlapped(kit.records(8), [Lead({}), Head(started)], [Tail(started, -1)], run_stages)
+    first = next(gen)
+    gen.close()  # the consumer stops: no thread is left running
+    assert first.index == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith(("genrefocus-lead", "genrefocus-tail"))]

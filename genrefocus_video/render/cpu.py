@@ -240,8 +240,9 @@ def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
     py, px = frame.hy[sel] - y0, frame.hx[sel] - x0
     vals = frame.hcap[sel] * w[py, px][:, None]
     if patch is not None:  # split pixels take their own capped parts (equal to rgba where not a highlight)
-        ww = layer.shape[1]
-        mine = ~np.isin(py * ww + px, patch.py * ww + patch.px)
+        split = np.zeros(known.shape, bool)
+        split[patch.py, patch.px] = True
+        mine = ~split[py, px]
         py = np.concatenate([py[mine], patch.py])
         px = np.concatenate([px[mine], patch.px])
         vals = np.concatenate([vals[mine], patch.rgba_capped])

@@ -59,6 +59,15 @@ class EdgeMatte:
     fg4c: np.ndarray  # the same from the highlight-capped frame
     bg4c: np.ndarray
 
+    @property
+    def whole(self) -> np.ndarray:
+        """N bool: α + (1 − α) is exactly 1 in float32 (a layer behind both parts sees known 1)."""
+        w = getattr(self, "_whole", None)
+        if w is None or w.shape != self.alpha.shape:
+            a = self.alpha
+            w = self._whole = (a + (np.float32(1.0) - a)) == np.float32(1.0)
+        return w
+
     def select(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Indices of the split pixels inside rows y0:y1, columns x0:x1."""
         return np.flatnonzero((self.ys >= y0) & (self.ys < y1) & (self.xs >= x0) & (self.xs < x1))
@@ -70,10 +79,15 @@ class EdgeMatte:
         and the known fraction (at or behind the layer) is the coverage-weighted sum of both parts.
         """
         y0, y1, x0, x1 = roi
-        sel = self.select(y0, y1, x0, x1)
+        one, zero = np.float32(1.0), np.float32(0.0)
+        i = np.float32(index)
+        # a split pixel the layer cannot tell from an ordinary one is left out (the layer's own
+        # values there are the same, bit for bit): both parts nearer (weight 0, known 0: ub ≥ i + 1,
+        # as uf ≥ ub) or both farther with a known sum of exactly 1 (weight 0, known 1)
+        touches = (self.ub - i < one) & ((self.uf - i > -one) | ~self.whole)
+        sel = np.flatnonzero(touches & (self.ys >= y0) & (self.ys < y1) & (self.xs >= x0) & (self.xs < x1))
         if not sel.size:
             return None
-        one, zero = np.float32(1.0), np.float32(0.0)
         a = self.alpha[sel]
         df = self.uf[sel] - np.float32(index)
         db = self.ub[sel] - np.float32(index)

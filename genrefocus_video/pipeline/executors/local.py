@@ -2,9 +2,10 @@
 
 Used for single passes, every chunk of a chunked job (in process, as a Ray task or as a farm
 task), plugins (OFX) and as the reference the Ray streaming executor must match bit for bit.
-Memory holds a bounded number of frame records at a time (one, or two or three with the
-overlap of :mod:`.overlap`: the tail of frame i on a worker thread while this thread decodes and
-runs the head of frame i+1), so it is flat for any clip length.
+Memory holds a bounded number of frame records at a time (one, or up to six with the overlap of
+:mod:`.overlap`: the tails of frames i and i+1 on a worker thread while this thread runs the head of
+frame i+2 and a lead thread decodes and runs the flow stage of frames i+3 and i+4), so it is flat
+for any clip length.
 """
 from __future__ import annotations
 
@@ -19,17 +20,22 @@ from .heap import release_freed_memory
 from .overlap import overlapped
 
 
-def run_stages(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
+def run_stages(rec: FrameRecord, stages: Sequence[Stage], trim: bool = True) -> FrameRecord:
     """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``; then
-    hand the freed heap back to the OS (:mod:`.heap`: memory flat across frames and threads)."""
+    (`trim`) hand the freed heap back to the OS (:mod:`.heap`: memory flat across frames and threads)."""
     for stage in stages:
         before = rec.timings.get(stage.name, 0.0)  # stages may also write their own entry: ours wins
         t0 = time.perf_counter()
         out = stage.process(rec)
         rec = out if out is not None else rec
         rec.timings[stage.name] = before + (time.perf_counter() - t0)
-    release_freed_memory()
+    if trim:
+        release_freed_memory()
     return rec
+
+
+def _untrimmed(rec: FrameRecord, stages: Sequence[Stage]) -> FrameRecord:
+    return run_stages(rec, stages, trim=False)
 
 
 class StageCache:
@@ -61,6 +67,18 @@ class StageCache:
 #: sets together would pass the 2 GiB budget (1080p motion depth + smoothing: peak 2680 MiB overlapped,
 #: 2052 MiB one frame at a time; docs/benchmarks/speed.md), so larger frames run one at a time
 OVERLAP_MAX_PIXELS = 1280 * 720
+
+
+#: tails in flight (rendered on the worker while this thread runs later heads): two let a frame whose
+#: render is slow (many layers) be absorbed by the heads of the next two instead of stalling them
+OVERLAP_TAILS = 2
+
+
+#: overlapped frames hand the freed heap back every this many frames, not after every stage group: a
+#: trim returns the pages every thread's arena keeps for the next frame, which then faults them in
+#: again (720p handheld row: 5.5 s of 26 CPU s in the kernel trimming after every group, 1.7 s
+#: without; peak RSS 1.20 -> 1.25 GiB; docs/benchmarks/speed.md); every 8 frames keeps it flat in length
+OVERLAP_TRIM_EVERY = 8
 
 
 def overlap_fits(info: Optional[ClipInfo]) -> bool:
@@ -118,7 +136,11 @@ class LocalExecutor:
             self.reset()
         stages, n_head = self.stages, len(self.head_stages)
         if self.overlap and 0 < n_head < len(stages) and overlap_fits(info):
-            yield from overlapped(records, stages[:n_head], stages[n_head:], run_stages)
+            frames = overlapped(records, stages[:n_head], stages[n_head:], _untrimmed, depth=OVERLAP_TAILS)
+            for i, rec in enumerate(frames, 1):
+                if i % OVERLAP_TRIM_EVERY == 0:
+                    release_freed_memory()
+                yield rec
             return
         for rec in records:
             yield run_stages(rec, stages)

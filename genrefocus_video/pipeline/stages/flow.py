@@ -27,6 +27,9 @@ class FlowStage:
     name = "flow"
     temporal = True
     warmup = 1
+    # it needs only the decoded frames (and keeps only its own state): the overlapped executor may
+    # run it one frame ahead of the stages after it (pipeline/executors/overlap.py)
+    runs_ahead = True
 
     def __init__(self, quality: str = "medium", flows: Optional[PairFlows] = None, consume: bool = False) -> None:
         self.quality = quality  # DIS preset (flow.py): "medium" or "fine"
