@@ -39,7 +39,7 @@ TOP_PAD = 64 * 1024 * 1024
 ARENA_MAX = 2
 ARENA_ENV = "MALLOC_ARENA_MAX"
 
-_applied: Optional[bool] = None
+_done: Optional[bool] = None
 
 
 def _libc() -> Optional[Any]:
@@ -68,10 +68,10 @@ def policy_settings() -> dict[int, int]:
 
 def apply_memory_policy() -> bool:
     """Apply the malloc settings once per process (glibc only); True if they are in effect."""
-    global _applied
-    if _applied is None:
-        _applied = _LIBC is not None and all(_LIBC.mallopt(p, v) == 1 for p, v in policy_settings().items())
-    return _applied
+    global _done
+    if _done is None:
+        _done = _LIBC is not None and all(_LIBC.mallopt(p, v) == 1 for p, v in policy_settings().items())
+    return _done
 
 
 def release_freed_memory() -> None:
