@@ -1,5 +1,5 @@
 """The process's one heap policy (glibc malloc): frame-sized blocks reuse heap pages within a frame,
-freed pages go back to the OS between frames, and a few arenas serve all threads.
+freed pages go back to the OS between frames.
 
 Why each setting (docs/benchmarks/memory.md has the measurements):
 
@@ -13,31 +13,26 @@ Why each setting (docs/benchmarks/memory.md has the measurements):
 * ... and :func:`release_freed_memory` (``malloc_trim``), called once per frame by the executor
   (:mod:`genrefocus_video.pipeline.executors.local`), hands every arena's free pages back between
   frames, so the resident set does not keep each arena's high-water mark.
-* ``M_ARENA_MAX`` = 2: glibc gives threads their own arenas (up to 8 per core); the decoder's,
-  the encoder's, OpenCV's and the renderer's layer threads each then keep frame-sized free blocks
-  that the others cannot reuse, and the peak is their sum. Two arenas bound that. A
-  ``MALLOC_ARENA_MAX`` set in the environment wins (glibc reads it at start-up; we leave it be).
+* No arena limit: capping glibc's per-thread arenas at 2 (``M_ARENA_MAX``) raised the peak by
+  30-80 MiB in three 1080p runs (more threads freeing into the same arenas interleave lifetimes);
+  a ``MALLOC_ARENA_MAX`` in the environment is glibc's own and stays in force.
 
 :func:`apply_memory_policy` runs once per process, at the start of a job (the executor's
-``prepare``) and before a render; arenas made before it stay. Elsewhere (not glibc) nothing happens.
+``prepare``) and before a render. Elsewhere (not glibc) nothing happens.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import sys
 from typing import Any, Optional
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_TOP_PAD = -2
 M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
 MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's upper limit on 64-bit systems
 TRIM_THRESHOLD = 1 << 30
 TOP_PAD = 64 * 1024 * 1024
-ARENA_MAX = 2
-ARENA_ENV = "MALLOC_ARENA_MAX"
 
 _done: Optional[bool] = None
 
@@ -58,19 +53,15 @@ def _libc() -> Optional[Any]:
 _LIBC = _libc()
 
 
-def policy_settings() -> dict[int, int]:
-    """mallopt parameter -> value this process gets (the environment's arena limit kept)."""
-    settings = {M_MMAP_THRESHOLD: MMAP_THRESHOLD_MAX, M_TRIM_THRESHOLD: TRIM_THRESHOLD, M_TOP_PAD: TOP_PAD}
-    if not os.environ.get(ARENA_ENV):
-        settings[M_ARENA_MAX] = ARENA_MAX
-    return settings
+#: mallopt parameter -> value
+SETTINGS = {M_MMAP_THRESHOLD: MMAP_THRESHOLD_MAX, M_TRIM_THRESHOLD: TRIM_THRESHOLD, M_TOP_PAD: TOP_PAD}
 
 
 def apply_memory_policy() -> bool:
     """Apply the malloc settings once per process (glibc only); True if they are in effect."""
     global _done
     if _done is None:
-        _done = _LIBC is not None and all(_LIBC.mallopt(p, v) == 1 for p, v in policy_settings().items())
+        _done = _LIBC is not None and all(_LIBC.mallopt(p, v) == 1 for p, v in SETTINGS.items())
     return _done
 
 
