@@ -1,20 +1,31 @@
-"""Keep freed frame-sized blocks in the process heap, so the renderer's temporaries reuse pages.
+"""The process's one heap policy (glibc malloc): frame-sized blocks reuse heap pages within a frame,
+freed pages go back to the OS between frames.
 
-A 1080p RGBA float32 layer is 33 MB; glibc's malloc serves blocks above its mmap threshold
-(dynamic, from 128 KiB) with fresh mmap()ed pages and unmaps them on free, so every temporary
-of every layer of every frame page-faults its memory in again (the kernel zeroes each page):
-measured 18 000 page faults and 0.07 s of system time per 1080p frame, ≈ 19 % of the render's
-CPU (docs/benchmarks/renderer.md, "Allocation"). Raising the mmap threshold to glibc's maximum
-(32 MiB) and the trim threshold so the heap is not shrunk after each frame makes those blocks
-come from, and return to, the heap: page faults per frame drop to a handful, the pixels are
-unchanged. The cost: the process keeps its peak heap (it does not hand freed frame memory back
-to the system between frames) — the peak itself is the same.
+Why each setting (docs/benchmarks/memory.md has the measurements):
+
+* ``M_MMAP_THRESHOLD`` = 32 MiB (glibc's maximum): a 1080p RGBA float32 layer is 33 MB, and below
+  this threshold glibc would serve every renderer temporary with fresh mmap()ed pages that the
+  kernel zeroes on first touch: 18 000 page faults and 0.07 s of system time per 1080p frame
+  (≈ 19 % of the render's CPU, docs/benchmarks/renderer.md "Allocation"). From the heap they reuse
+  pages already faulted in.
+* ``M_TRIM_THRESHOLD`` = 1 GiB, ``M_TOP_PAD`` = 64 MiB: the heap is not shrunk by every ``free``
+  inside a frame (which would fault the same pages in again for the next layer) ...
+* ... and :func:`release_freed_memory` (``malloc_trim``), called once per frame by the executor
+  (:mod:`genrefocus_video.pipeline.executors.local`), hands every arena's free pages back between
+  frames, so the resident set does not keep each arena's high-water mark.
+* No arena limit: capping glibc's per-thread arenas at 2 (``M_ARENA_MAX``) raised the peak by
+  30-80 MiB in three 1080p runs (more threads freeing into the same arenas interleave lifetimes);
+  a ``MALLOC_ARENA_MAX`` in the environment is glibc's own and stays in force.
+
+:func:`apply_memory_policy` runs once per process, at the start of a job (the executor's
+``prepare``) and before a render. Elsewhere (not glibc) nothing happens.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import sys
+from typing import Any, Optional
 
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 M_TOP_PAD = -2
@@ -23,25 +34,43 @@ MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's upper limit on 64-bit systems
 TRIM_THRESHOLD = 1 << 30
 TOP_PAD = 64 * 1024 * 1024
 
-_done: bool | None = None
+_done: Optional[bool] = None
 
 
-def keep_freed_memory() -> bool:
-    """Apply the malloc settings once per process (glibc only); True if they are in effect."""
-    global _done
-    if _done is not None:
-        return _done
-    _done = False
+def _libc() -> Optional[Any]:
+    """glibc, or None (macOS, Windows, musl: no mallopt / malloc_trim)."""
     if not sys.platform.startswith("linux"):
-        return _done
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return _done
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    ok = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1
-    ok &= mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
-    ok &= mallopt(M_TOP_PAD, TOP_PAD) == 1
-    _done = bool(ok)
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _libc()
+
+
+#: mallopt parameter -> value
+SETTINGS = {M_MMAP_THRESHOLD: MMAP_THRESHOLD_MAX, M_TRIM_THRESHOLD: TRIM_THRESHOLD, M_TOP_PAD: TOP_PAD}
+
+
+def apply_memory_policy() -> bool:
+    """Apply the malloc settings once per process (glibc only); True if they are in effect."""
+    global _done
+    if _done is None:
+        _done = _LIBC is not None and all(_LIBC.mallopt(p, v) == 1 for p, v in SETTINGS.items())
     return _done
+
+
+def release_freed_memory() -> None:
+    """Return every arena's free pages to the OS (thread-safe in glibc): once per frame, between
+    frames, so the resident set is what the next frame needs, not the sum of past peaks."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+#: the name the renderer has used since the policy was only its own
+keep_freed_memory = apply_memory_policy

@@ -16,7 +16,7 @@ from ...io.frame import ClipInfo
 from ...params import JobParams
 from ...record import FrameRecord, Stage
 from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, last_temporal, reset_all
-from .heap import release_freed_memory
+from .heap import apply_memory_policy, release_freed_memory
 from .overlap import overlapped
 
 
@@ -112,6 +112,7 @@ class LocalExecutor:
 
     def prepare(self, job: JobParams, info: ClipInfo) -> None:
         """Build (and validate) the stages before any frame is decoded or any file opened."""
+        apply_memory_policy()  # before the decoder's, encoder's and layer threads make their arenas
         if self.cache is not None and self.fingerprint is not None:
             head, tail = self.cache.get(job, info, self.factory, self.fingerprint)
         else:
