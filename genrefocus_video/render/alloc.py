@@ -12,7 +12,8 @@ Why each setting (docs/benchmarks/memory.md has the measurements):
   inside a frame (which would fault the same pages in again for the next layer) ...
 * ... and :func:`release_freed_memory` (``malloc_trim``), called once per frame by the executor
   (:mod:`genrefocus_video.pipeline.executors.local`), hands every arena's free pages back between
-  frames, so the resident set does not keep each arena's high-water mark.
+  frames, so the resident set does not keep each arena's high-water mark; when frames overlap
+  (several threads each holding a frame) every :data:`RELEASE_EVERY_OVERLAPPED` frames instead.
 * No arena limit: capping glibc's per-thread arenas at 2 (``M_ARENA_MAX``) raised the peak by
   30-80 MiB in three 1080p runs (more threads freeing into the same arenas interleave lifetimes);
   a ``MALLOC_ARENA_MAX`` in the environment is glibc's own and stays in force.
@@ -33,6 +34,12 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's upper limit on 64-bit systems
 TRIM_THRESHOLD = 1 << 30
 TOP_PAD = 64 * 1024 * 1024
+
+#: overlapped frames hand the freed heap back every this many frames, not after every stage group: a
+#: trim returns the pages every thread's arena keeps for the next frame, which then faults them in
+#: again (720p handheld row: 5.5 s of 26 CPU s in the kernel trimming after every group, 1.7 s
+#: without; peak RSS 1.20 -> 1.25 GiB; docs/benchmarks/speed.md); every 8 frames keeps it flat in length
+RELEASE_EVERY_OVERLAPPED = 8
 
 _done: Optional[bool] = None
 

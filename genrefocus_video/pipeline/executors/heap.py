@@ -7,6 +7,6 @@ where the rest of the 1080p peak goes.
 """
 from __future__ import annotations
 
-from ...render.alloc import apply_memory_policy, release_freed_memory
+from ...render.alloc import RELEASE_EVERY_OVERLAPPED, apply_memory_policy, release_freed_memory
 
-__all__ = ["apply_memory_policy", "release_freed_memory"]
+__all__ = ["RELEASE_EVERY_OVERLAPPED", "apply_memory_policy", "release_freed_memory"]

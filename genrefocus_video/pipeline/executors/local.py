@@ -16,7 +16,7 @@ from ...io.frame import ClipInfo
 from ...params import JobParams
 from ...record import FrameRecord, Stage
 from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, last_temporal, reset_all
-from .heap import apply_memory_policy, release_freed_memory
+from .heap import RELEASE_EVERY_OVERLAPPED, apply_memory_policy, release_freed_memory
 from .overlap import overlapped
 
 
@@ -72,13 +72,6 @@ OVERLAP_MAX_PIXELS = 1280 * 720
 #: tails in flight (rendered on the worker while this thread runs later heads): two let a frame whose
 #: render is slow (many layers) be absorbed by the heads of the next two instead of stalling them
 OVERLAP_TAILS = 2
-
-
-#: overlapped frames hand the freed heap back every this many frames, not after every stage group: a
-#: trim returns the pages every thread's arena keeps for the next frame, which then faults them in
-#: again (720p handheld row: 5.5 s of 26 CPU s in the kernel trimming after every group, 1.7 s
-#: without; peak RSS 1.20 -> 1.25 GiB; docs/benchmarks/speed.md); every 8 frames keeps it flat in length
-OVERLAP_TRIM_EVERY = 8
 
 
 def overlap_fits(info: Optional[ClipInfo]) -> bool:
@@ -139,7 +132,7 @@ class LocalExecutor:
         if self.overlap and 0 < n_head < len(stages) and overlap_fits(info):
             frames = overlapped(records, stages[:n_head], stages[n_head:], _untrimmed, depth=OVERLAP_TAILS)
             for i, rec in enumerate(frames, 1):
-                if i % OVERLAP_TRIM_EVERY == 0:
+                if i % RELEASE_EVERY_OVERLAPPED == 0:
                     release_freed_memory()
                 yield rec
             return
