@@ -90,7 +90,7 @@ def all_in_focus(job: Any, info: ClipInfo, size: int = 16) -> Optional[AllInFocu
     """The job's deblur-before-depth, or None when deblur stays in the tail (or does not run)."""
     if not deblur_before_depth(job):
         return None
-    from .generative import build_deblur_stage, new_flux_cache
+    from .generative import build_deblur_stage
 
-    deblur = build_deblur_stage(job, info, flux_cache=new_flux_cache())
+    deblur = build_deblur_stage(job, info)  # a generative deblur shares the process's FLUX base
     return None if deblur is None else AllInFocus(deblur, size)
