@@ -37,7 +37,7 @@ def weights(tmp_path_factory):
 
 def _job(weights, **backends):
     over = {"backends.flux_path": str(weights / "flux"), "backends.lora_dir": str(weights / "loras"),
-            "backends.device": "cpu", "backends.steps": 2, "backends.noise_warp": False, "blur.k": 8.0,
+            "backends.device": "cpu", "backends.steps": 1, "backends.noise_warp": False, "blur.k": 8.0,
             **{f"backends.{k}": v for k, v in backends.items()}}
     return load_job(overrides=over)
 
@@ -69,14 +69,14 @@ def test_shared_base_equals_separate_bases_with_one_load_and_one_injection_per_l
     d_sep, b_sep = _pair(job, sep_a, sep_b)
     shared = FluxRegistry()
     d_sh, b_sh = _pair(job, shared, shared)
-    for i, rgb in enumerate(_frames()):  # interleaved: the adapters are switched every call
+    for i, rgb in enumerate(_frames(2)):  # interleaved: the adapters are switched every call
         assert np.array_equal(_deblur(d_sh, i, rgb), _deblur(d_sep, i, rgb)), i
         assert np.array_equal(_bokeh(b_sh, i, rgb), _bokeh(b_sep, i, rgb)), i
     assert sep_a.loads == 1 and sep_b.loads == 1 and d_sep._net.comp is not b_sep._net.comp  # before: two bases
     assert shared.loads == 1 and d_sh._net.comp is b_sh._net.comp  # after: one base, loaded once
     (base,) = shared.bases()
     assert sorted(base.adapters) == ["bokehnet", "deblurnet"] and base.adapter_loads == 2
-    assert base.switches == 4  # frames 1 and 2 switched twice each (frame 0 ran each adapter as it was loaded)
+    assert base.switches == 2  # frame 1 switched twice (frame 0 ran each adapter as it was loaded)
     # the DeblurNet pre-deblur variant is a third adapter on the same base, not a second base
     pytest.importorskip("cv2", exc_type=ImportError)
     (tmp := weights / "loras" / "deblurNet_with_pre_deblur.safetensors").exists() or write_genfocus_lora(
@@ -90,7 +90,7 @@ def test_two_stages_on_two_threads_take_turns_and_give_the_sequential_pixels(wei
     one base the lock around adapter activation + sampling keeps each net's own adapter and the
     scheduler's state for its whole run, so the pixels equal the one-thread run."""
     job = _job(weights)
-    frames = _frames(4)
+    frames = _frames(3)
     ref_d, ref_b = _pair(job, FluxRegistry(), FluxRegistry())
     want_d = [_deblur(ref_d, i, f) for i, f in enumerate(frames)]
     want_b = [_bokeh(ref_b, i, f) for i, f in enumerate(frames)]
@@ -109,8 +109,8 @@ def test_two_stages_on_two_threads_take_turns_and_give_the_sequential_pixels(wei
         t.start()
     for t in threads:
         t.join()
-    assert all(np.array_equal(x, y) for x, y in zip(got["d"], want_d)) and len(got["d"]) == 4
-    assert all(np.array_equal(x, y) for x, y in zip(got["b"], want_b)) and len(got["b"]) == 4
+    assert all(np.array_equal(x, y) for x, y in zip(got["d"], want_d)) and len(got["d"]) == 3
+    assert all(np.array_equal(x, y) for x, y in zip(got["b"], want_b)) and len(got["b"]) == 3
     assert shared.loads == 1
 
 
@@ -164,3 +164,40 @@ def test_without_cuda_the_default_device_still_stops_with_the_fallback(weights):
     with pytest.raises(BackendUnavailableError, match="--deblur classical"):
         build_deblur_stage(_job(weights, device="cuda", deblur="deblurnet"), INFO)
     assert loaders.pick_device("bokehnet", allow_cpu=True).type == "cpu"
+
+
+def test_ray_streaming_runs_the_heads_generative_deblur_on_the_tail_workers(weights, tmp_path):
+    """Ray streaming builds the head on the driver and the tail on actors: the head's DeblurNet is
+    routed to the actors (stages/aif.route_deblur), so the driver loads no FLUX and every actor
+    holds one base with both adapters; the frames equal the in-process executor's."""
+    pytest.importorskip("cv2", exc_type=ImportError)
+    ray = pytest.importorskip("ray")
+    from genrefocus_video.io.images import write_image
+    from genrefocus_video.io.reader import open_reader
+    from genrefocus_video.pipeline.executors.local import LocalExecutor
+    from genrefocus_video.pipeline.executors.ray_runtime import RayRuntime
+    from genrefocus_video.pipeline.executors.ray_stream import RayExecutor
+
+    for i, rgb in enumerate(_frames(4)):
+        write_image(str(tmp_path / f"in.{i:04d}.exr"), rgb)
+    job = load_job(overrides={
+        "input.path": str(tmp_path / "in.%04d.exr"), "output.path": str(tmp_path / "o.%04d.exr"),
+        "backends.flux_path": str(weights / "flux"), "backends.lora_dir": str(weights / "loras"),
+        "backends.device": "cpu", "backends.steps": 1, "backends.noise_warp": False, "backends.deblur": "deblurnet",
+        "backends.bokeh": "bokehnet", "depth.source": "motion", "depth.smoothing": 0, "focus.disparity": 0.5,
+        "blur.k": 4.0, "executor.executor": "ray", "executor.workers": 2, "executor.progress": False})
+    with open_reader(job.input.path) as r:
+        info, frames = r.info, list(r)
+    local = [rec.output for rec in LocalExecutor().map((FrameRecord(f) for f in frames), job, info)]
+    flux_registry().clear()
+    rt = RayRuntime(None, workers=2).__enter__()
+    try:
+        with RayExecutor(job) as ex:
+            remote = [rec.output for rec in ex.map((FrameRecord(f) for f in frames), job, info)]
+            stats = ray.get([a.flux_stats.remote() for a in ex.actors])
+    finally:
+        rt.__exit__(None, None, None)
+    assert flux_registry().loads == 0  # the driver ran the head (motion depth on deblurred frames), no FLUX
+    assert len(stats) == 2 and all(s["loads"] == 1 for s in stats)
+    assert all(s["bases"][0]["adapters"] == ["bokehnet", "deblurnet"] for s in stats)
+    assert len(remote) == 4 and all(np.allclose(a, b, atol=1e-4) for a, b in zip(local, remote))

@@ -122,9 +122,10 @@ class FluxRegistry:
              "switches": b.switches, "wait_s": round(b.wait_s, 4)} for b in self.bases()]}
 
     def clear(self) -> None:
-        """Forget every base (their memory is freed once no net holds them)."""
+        """Forget every base (their memory is freed once no net holds them) and restart the count."""
         with self._lock:
             self._bases.clear()
+            self.loads = 0
 
 
 _PROCESS_REGISTRY = FluxRegistry()
