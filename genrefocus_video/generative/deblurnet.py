@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
-import torch
 
 from .convert import from_model, to_model
-from .flux import Condition, FluxComponents, PromptCache, SampleResult, sample
-from .shared import sampling
+from .flux import Condition, FluxComponents, PromptCache, SampleResult
+from .shared import sample_net
 
 DEFAULT_PROMPT = "a sharp photo with everything in focus"
 DEFAULT_GUIDANCE = 3.5
@@ -62,10 +61,6 @@ class DeblurNet:
         h, w = blurry.shape[:2]
         conds = self.conditions(blurry, pre)
         hp, wp = conds[-1].image.shape[-2:]
-        with sampling(self.comp, self.shared, self.adapter):  # adapter on + whole run exclusive
-            res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(),
-                         steps=self.steps, guidance=self.guidance, seed=seed,
-                         noise=None if noise is None else torch.from_numpy(noise)[None],
-                         init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
-                         init_strength=init_strength, tile_tokens=self.tile_tokens, tile=self.tiling)
+        res = sample_net(self, conds, hp, wp, seed=seed, noise=noise, init_latents=init_latents,
+                         init_strength=init_strength, prompt_embeds=prompt_embeds)
         return from_model(res.image, h, w, self.transfer), res

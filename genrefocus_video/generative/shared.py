@@ -149,3 +149,17 @@ def sampling(comp: FluxComponents, shared: Optional[SharedFlux], adapter: Option
 
         activate_lora(comp.transformer, adapter)
     yield comp
+
+
+def sample_net(net: Any, conds: list, height: int, width: int, *, seed: int, noise: Any, init_latents: Any,
+               init_strength: Any, prompt_embeds: Any = None) -> Any:
+    """One sampling run of a net (DeblurNet, BokehNet) on its base, its adapter on for the whole run
+    (:func:`sampling`); numpy noise / init latents (C x h x w) become the sampler's batch-of-one tensors."""
+    from .flux import sample
+
+    with sampling(net.comp, net.shared, net.adapter):
+        return sample(net.comp, conds, height=height, width=width, prompt_embeds=prompt_embeds or net.embeddings(),
+                      steps=net.steps, guidance=net.guidance, seed=seed,
+                      noise=None if noise is None else torch.from_numpy(noise)[None],
+                      init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
+                      init_strength=init_strength, tile_tokens=net.tile_tokens, tile=net.tiling)
