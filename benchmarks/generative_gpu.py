@@ -13,7 +13,7 @@ Issue 14 rows: ``--pair`` adds a deblur+bokeh pass on one shared FLUX base at 10
 reference: 68x120 tokens -> 3x5 tiles) with its peak GPU memory; ``--memory-only`` reports the bytes
 of one FLUX.1-dev base (transformer + T5-XXL + CLIP-L + VAE, built on the meta device from the
 published configs: exact parameter counts, no weights) against two separate loads, and checks with
-tiny parts that :class:`FluxCache` loads the base once for both nets.
+tiny parts that the process's :class:`FluxRegistry` loads the base once for both nets.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from genrefocus_video.generative import flux as fx  # noqa: E402
 from genrefocus_video.generative import loaders  # noqa: E402
 from genrefocus_video.generative.bokehnet import BokehNet  # noqa: E402
 from genrefocus_video.generative.deblurnet import DeblurNet  # noqa: E402
+from genrefocus_video.generative.shared import FluxRegistry  # noqa: E402
 
 SIZES = {"1024x1024": (1024, 1024), "1920x1080": (1920, 1080)}
 
@@ -114,7 +115,7 @@ def flux_dev_param_bytes(bytes_per_param: int = 2) -> dict:
 
 
 def memory_report() -> int:
-    """One FLUX base vs two separate loads (bf16 bytes), and the FluxCache load count on tiny parts."""
+    """One FLUX base vs two separate loads (bf16 bytes), and the registry's load count on tiny parts."""
     import tempfile
 
     from genrefocus_video.generative.tiny import tiny_components, write_genfocus_lora
@@ -129,17 +130,14 @@ def memory_report() -> int:
     print(f"saving: {one / 2 ** 30:.2f} GiB of weights (ratio one/two = 0.50)")
     base = tiny_components(0)
     with tempfile.TemporaryDirectory() as d:
-        cache, calls = loaders.FluxCache(), []
-
-        def load(*a, **k):
-            calls.append(1)
-            return base
+        registry = FluxRegistry()
         for kind in ("deblurnet", "bokehnet", "deblurnet"):
             f = Path(d) / loaders.LORA_FILES[kind]
-            write_genfocus_lora(base.transformer, str(f))
-            cache.get(Path(d), f, kind, device=torch.device("cpu"), loader=load)
+            if not f.exists():
+                write_genfocus_lora(base.transformer, str(f))
+            registry.base(Path(d), device=torch.device("cpu"), loader=lambda *a, **k: base).add_adapter(kind, f)
     tiny = sum(p.numel() * p.element_size() for p in base.transformer.parameters())
-    print(f"tiny parts: FluxCache loads for deblur, bokeh, deblur = {len(calls)} "
+    print(f"tiny parts: registry loads for deblur, bokeh, deblur = {registry.loads} "
           f"(transformer incl. 2 adapters: {tiny / 2 ** 20:.2f} MiB held once)")
     return 0
 

@@ -13,11 +13,12 @@
 #   1. the tiny-model generative tests on CUDA in fp32 (tests/test_generative_*.py)
 #   2. the FLUX-branch tests again in bf16 (tests/test_generative_flux.py)
 #   3. the renderer's CUDA check (benchmarks/render_cuda_check.py: issue 17's CUDA row, 1080p r 24,
-#      matte on/off, CUDA graphs off/on, fps + max abs diff vs the CPU path) and the GPU-only
+#      matte on/off, render.cuda_graphs off/on, fps + max abs diff vs the CPU path) and the GPU-only
 #      renderer tests (CUDA graph replay = numpy, tests/test_render_torch_batched.py)
 #   4. benchmarks/generative_gpu.py: s/frame + peak GPU memory at 1024² and 1080p (real weights if
 #      GENREFOCUS_FLUX_PATH/GENREFOCUS_LORA_DIR point at them, else tiny random components)
-#   5. benchmarks/gpu_pipeline.py: the demo render through the CLI, renderer on CUDA vs CPU
+#   5. benchmarks/gpu_pipeline.py: the demo render through the CLI, renderer on CUDA (graphs off, and on
+#      with --cuda-graphs = render.cuda_graphs) vs CPU
 #      (needs PyAV there: put its wheel in ./wheels, `pip download av==18.1.0 --no-deps ...`)
 # Logs, JUnit XML and JSON go to $OUT (default: a temp dir); $OUT/summary.json lists exit codes.
 set -u

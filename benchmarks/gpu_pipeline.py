@@ -3,7 +3,8 @@
     python3 benchmarks/gpu_pipeline.py [--json OUT.json] [--frames 48]
 
 Renders `samples/city.mp4` with `configs/rack_focus.yaml` (hexagonal bokeh, highlight recovery)
-twice in one process — `--device cuda` and `--device cpu` — with the in-process executor, into
+three times in one process — `--device cuda`, `--device cuda --cuda-graphs` (the render.cuda_graphs
+parameter) and `--device cpu` — with the in-process executor, into
 lossless FFV1 so that only the renderer can differ, times each, and compares the two clips frame
 by frame (mean / max absolute difference of the decoded frames' Y/U/V codes). Without
 CUDA it prints {"cuda": false} and exits 0. Exit 1 if any pixel differs by more than 1 code value
@@ -50,26 +51,31 @@ def main() -> int:
                   frames=args.frames)
     outs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for dev in ("cuda", "cpu"):
-            out = os.path.join(tmp, f"city_{dev}.mkv")
+        # "cuda_graphs": the same CUDA run with the job parameter render.cuda_graphs (--cuda-graphs)
+        for name, dev, extra in (("cuda", "cuda", []), ("cuda_graphs", "cuda", ["--cuda-graphs"]), ("cpu", "cpu", [])):
+            out = os.path.join(tmp, f"city_{name}.mkv")
             t0 = time.perf_counter()
             rc = cli(["render", os.path.join(REPO, "samples", "city.mp4"), "-o", out,
                       "--depth", os.path.join(REPO, "samples", "city_depth.mkv"),
                       "--config", os.path.join(REPO, "configs", "rack_focus.yaml"),
                       "--last-frame", str(args.frames - 1), "--device", dev, "--executor", "local",
-                      "--codec", "ffv1", "--no-progress", "--no-audio"])
+                      "--codec", "ffv1", "--no-progress", "--no-audio", *extra])
             wall = time.perf_counter() - t0
-            result[f"{dev}_rc"] = rc
-            result[f"{dev}_s"] = round(wall, 2)
-            result[f"{dev}_fps"] = round(args.frames / wall, 2)
-            outs[dev] = _frames(out) if rc == 0 else []
-        a, b = outs["cuda"], outs["cpu"]
-        ok = len(a) == len(b) == args.frames
-        if ok:
+            result[f"{name}_rc"] = rc
+            result[f"{name}_s"] = round(wall, 2)
+            result[f"{name}_fps"] = round(args.frames / wall, 2)
+            outs[name] = _frames(out) if rc == 0 else []
+        ok = True
+        for name in ("cuda", "cuda_graphs"):
+            a, b = outs[name], outs["cpu"]
+            if len(a) != args.frames or len(b) != args.frames:
+                ok = False
+                continue
             diff = np.stack([np.abs(x.astype(np.int32) - y.astype(np.int32)) for x, y in zip(a, b)])
-            result.update(mean_abs_diff_code=float(diff.mean()), max_abs_diff_code=int(diff.max()))
-            ok = result["max_abs_diff_code"] <= 1
-        result["speedup_vs_cpu"] = round(result["cpu_s"] / result["cuda_s"], 2)
+            tag = "" if name == "cuda" else "graphs_"
+            result.update({f"{tag}mean_abs_diff_code": float(diff.mean()), f"{tag}max_abs_diff_code": int(diff.max())})
+            ok &= result[f"{tag}max_abs_diff_code"] <= 1
+            result[f"{tag}speedup_vs_cpu"] = round(result["cpu_s"] / result[f"{name}_s"], 2)
     result["ok"] = ok
     text = json.dumps(result, indent=1)
     print(text)

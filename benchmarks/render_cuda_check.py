@@ -8,7 +8,8 @@ the matte and the CPU path's output within 1e-4. For each scene (a self-containe
 frame: texture, ~200 HDR point lights, cards at several depths, a depth ramp; plus the lfbench
 1080p frame of benchmarks/render_frames.py when ../shared/lfbench is there), aperture and matte
 setting it renders the numpy CPU reference, then the torch path on the GPU without and with CUDA
-graphs (render/torch_impl.py), and reports per setting:
+graphs (the job parameter render.cuda_graphs, ``--cuda-graphs``; render/torch_impl.py), and reports
+per setting:
 
 * device_fps: the renderer on the GPU alone (frame and layer coordinates already uploaded, plan
   prepared; synchronised) — the renderer's own speed;
@@ -98,12 +99,15 @@ def measure(torch, img, disp, focus, k, shape, matte: bool, graphs: bool, repeat
     from genrefocus_video.render.api import resolve_aperture
     from genrefocus_video.render.plan import Spacing, layer_coord, make_plan
     from genrefocus_video.render.torch_batch import prepare
+    from genrefocus_video.params import load_job
+    from genrefocus_video.render.options import render_options
     from genrefocus_video.render.torch_impl import _captured, render_frame
 
     cuda = device == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    os.environ["GENREFOCUS_CUDA_GRAPHS"] = "1" if graphs else "0"
-    opts = {"backend": "torch", "device": device, "edge_matte": matte}
+    # the job's parameter (render.cuda_graphs / --cuda-graphs) through the one settings-to-options place
+    job = load_job(overrides={"render.cuda_graphs": graphs, "render.device": device})
+    opts = {**render_options(render_params=job.render), "backend": "torch", "edge_matte": matte}
     out = render_bokeh(img, disp, focus, k, shape, **opts)
     e2e = _median_s(lambda: render_bokeh(img, disp, focus, k, shape, **opts), repeats, sync)
     r = signed_blur(disp, focus, k)

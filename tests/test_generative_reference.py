@@ -261,23 +261,27 @@ def test_aperture_branch_off_unless_asked(comp):
 
 
 def test_one_flux_base_shared_and_adapters_switched(tmp_path):
-    """FluxCache loads the base once for DeblurNet and BokehNet; each net activates its own adapter
-    before sampling, so alternating calls give each net's own result."""
+    """The registry loads the base once for DeblurNet and BokehNet; each net activates its own
+    adapter before sampling, so alternating calls give each net's own result."""
     from genrefocus_video.generative.bokehnet import BokehNet
     from genrefocus_video.generative.deblurnet import DeblurNet
+    from genrefocus_video.generative.shared import FluxRegistry
 
     base = tiny_components(8)
     a, b = tmp_path / "deblurNet.safetensors", tmp_path / "bokehNet.safetensors"
     write_genfocus_lora(base.transformer, str(a), seed=1, scale=0.3)
     write_genfocus_lora(base.transformer, str(b), seed=2, scale=0.3)
-    cache = loaders.FluxCache()
+    registry = FluxRegistry()
     load = lambda *args, **kw: base  # noqa: E731 — the tiny base stands in for from_pretrained
-    c1 = cache.get(tmp_path, a, "deblurnet", device=torch.device("cpu"), loader=load)
-    c2 = cache.get(tmp_path, b, "bokehnet", device=torch.device("cpu"), loader=load)
-    assert c1 is c2 and cache.loads == 1
+    s1 = registry.base(tmp_path, device=torch.device("cpu"), loader=load)
+    s1.add_adapter("deblurnet", a)
+    s2 = registry.base(tmp_path, device=torch.device("cpu"), loader=load)
+    s2.add_adapter("bokehnet", b)
+    assert s1 is s2 and registry.loads == 1 and s1.adapter_loads == 2
+    c1 = s1.comp
     frame = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
-    dn = DeblurNet(c1, steps=1, adapter="deblurnet")
-    bn = BokehNet(c1, steps=1, adapter="bokehnet")
+    dn = DeblurNet(c1, steps=1, adapter="deblurnet", shared=s1)
+    bn = BokehNet(c1, steps=1, adapter="bokehnet", shared=s1)
     disp = np.full((16, 16), 0.2, np.float32)
     first, _ = dn(frame, seed=1)
     bn(frame, disp, 0.5, 10.0, seed=1)

@@ -9,7 +9,7 @@ import torch
 
 from genrefocus_video.errors import BackendUnavailableError, ConfigError
 from genrefocus_video.generative import loaders
-from genrefocus_video.generative.tiny import tiny_components, write_genfocus_lora
+from genrefocus_video.generative.tiny import save_components, tiny_components, write_genfocus_lora
 from genrefocus_video.io.frame import ClipInfo, Frame
 from genrefocus_video.params.job import load_job
 from genrefocus_video.record import FrameRecord
@@ -64,11 +64,7 @@ def test_bokehnet_without_k_fails_when_the_stage_is_built_not_at_the_first_frame
 def test_generative_builders_with_local_weights(comp, tmp_path, monkeypatch):
     """Weights from the environment: no GPU -> a clear error; with a GPU the stage loads and runs."""
     root = tmp_path / "flux"
-    for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
-        getattr(comp, name).save_pretrained(root / name, safe_serialization=True)
-    comp.scheduler.save_pretrained(root / "scheduler")
-    comp.tokenizer.save_pretrained(root / "tokenizer")
-    comp.tokenizer_2.save_pretrained(root / "tokenizer_2")
+    save_components(comp, root)
     loras = tmp_path / "loras"
     loras.mkdir()
     write_genfocus_lora(comp.transformer, str(loras / "bokehNet.safetensors"))

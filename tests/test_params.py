@@ -130,3 +130,92 @@ def test_a_key_given_twice_in_a_config_is_refused_and_merge_keys_still_work(tmp_
         read_yaml(tmp_path / "inline.yaml")
     (tmp_path / "merge.yaml").write_text("base: &b {k: 1, r0: 8}\nblur:\n  <<: *b\n  k: 3\n")
     assert read_yaml(tmp_path / "merge.yaml")["blur"] == {"k": 3, "r0": 8}
+
+
+# --------------------------------------------------------------------------- render.cuda_graphs in every face
+def _graphs(job) -> bool:
+    """What the renderer is told: the job's render section through the one settings-to-options place."""
+    from genrefocus_video.render.options import render_options
+
+    return render_options(render_params=job.render)["cuda_graphs"]
+
+
+def test_cuda_graphs_is_one_parameter_in_every_face(tmp_path, monkeypatch):
+    """render.cuda_graphs: off by default; the CLI flag, YAML, a farm file's defaults, the OFX
+    descriptor + bridge and a Ray/farm job spec (to_dict -> load_job) all set the same leaf, and
+    each face's job hands the renderer the same option."""
+    from genrefocus_video.ofx.descriptor import describe_params
+    from genrefocus_video.ofx.renderer import Renderer
+    from genrefocus_video.pipeline.farm import load_farm
+    from genrefocus_video.render.options import ENV_CUDA_GRAPHS
+
+    monkeypatch.delenv(ENV_CUDA_GRAPHS, raising=False)
+    assert load_job().render.cuda_graphs is False and _graphs(load_job()) is False
+    leaf = next(leaf for leaf in iter_leaves(JobParams) if leaf.path == "render.cuda_graphs")
+    assert "GPU run" in leaf.spec.help and "CPU" in leaf.spec.help
+    # CLI
+    for flag, want in (("--cuda-graphs", True), ("--no-cuda-graphs", False)):
+        job = job_from_args(build_parser().parse_args(["render", "in.mp4", "-o", "o.mov", flag]))
+        assert job.render.cuda_graphs is want and _graphs(job) is want
+    # YAML (and a bad value names the key)
+    (tmp_path / "job.yaml").write_text("render:\n  cuda_graphs: true\n")
+    assert _graphs(load_job(tmp_path / "job.yaml")) is True
+    (tmp_path / "bad.yaml").write_text("render:\n  cuda_graphs: maybe\n")
+    with pytest.raises(ConfigError, match="render.cuda_graphs"):
+        load_job(tmp_path / "bad.yaml")
+    # farm file defaults
+    (tmp_path / "farm.yaml").write_text("defaults:\n  render: {cuda_graphs: true}\n  blur: {k: 2}\n"
+                                        "shots:\n  sh010: {input: {path: a.mp4}, output: {path: b.mov}}\n")
+    (shot,) = load_farm(str(tmp_path / "farm.yaml"), check_inputs=False)
+    assert _graphs(shot.job) is True
+    # a Ray / farm task's job spec: the job's dict, rebuilt by the schema
+    assert _graphs(load_job(base=shot.job.to_dict())) is True
+    # OFX: described from the schema, and the bridge maps the host's boolean onto the same leaf
+    (p,) = [p for p in describe_params() if p.path == "render.cuda_graphs"]
+    assert p.kind == "boolean" and p.default is False and p.name == "render_cuda_graphs" and p.page == "Render"
+    bridge = Renderer()
+    assert _graphs(bridge.job({"render_cuda_graphs": True})) is True
+    assert _graphs(bridge.job({"render_cuda_graphs": False})) is False
+
+
+def test_deprecated_cuda_graphs_env_var_maps_to_the_parameter_with_one_warning(monkeypatch, caplog):
+    import logging
+
+    from genrefocus_video.render import options
+
+    monkeypatch.setattr(options, "_NOTED", set())
+    monkeypatch.setenv(options.ENV_CUDA_GRAPHS, "1")
+    with caplog.at_level(logging.WARNING, logger="genrefocus_video.render.options"):
+        assert _graphs(load_job()) is True and _graphs(load_job()) is True
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "deprecated" in msg and "render.cuda_graphs" in msg and "true" in msg
+    monkeypatch.setenv(options.ENV_CUDA_GRAPHS, "0")
+    assert _graphs(load_job()) is False and _graphs(load_job(overrides={"render.cuda_graphs": True})) is True
+
+
+def test_cuda_graphs_flag_on_the_cpu_renders_the_same_frames_and_says_graphs_need_cuda(tmp_path, caplog, monkeypatch):
+    """The whole CLI on a CPU machine: --cuda-graphs is accepted (exit 0), the frames equal the
+    run without it, and the log says once that CUDA graphs need a CUDA device."""
+    import numpy as np
+
+    from genrefocus_video.io.images import write_image
+    from genrefocus_video.io.reader import open_reader
+    from genrefocus_video.render import options
+
+    monkeypatch.setattr(options, "_NOTED", set())
+    monkeypatch.delenv(options.ENV_CUDA_GRAPHS, raising=False)
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        write_image(str(tmp_path / f"in.{i:04d}.exr"), rng.random((24, 32, 3)).astype(np.float32))
+    np.save(tmp_path / "d.npy", np.tile(np.linspace(0, 1, 32, dtype=np.float32), (24, 1)))
+    outs = {}
+    for name, extra in (("plain", []), ("graphs", ["--cuda-graphs"])):
+        caplog.clear()
+        assert main(["render", str(tmp_path / "in.%04d.exr"), "-o", str(tmp_path / f"{name}.%04d.exr"),
+                     "--depth", str(tmp_path / "d.npy"), "--k", "4", "--focus-disparity", "0.5",
+                     "--device", "cpu", "--no-progress", "--executor", "local", *extra]) == 0
+        notes = [r.getMessage() for r in caplog.records if "CUDA graphs need a CUDA device" in r.getMessage()]
+        with open_reader(str(tmp_path / f"{name}.%04d.exr")) as r:
+            outs[name] = np.stack([f.rgb for f in r])
+    assert len(notes) == 1 and "runs on cpu" in notes[0]
+    assert np.array_equal(outs["plain"], outs["graphs"])

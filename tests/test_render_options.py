@@ -99,7 +99,7 @@ def test_options_hold_only_what_the_schema_has():
     """No option the schema lacks (the old 'backend' read) reaches the renderer."""
     job = load_job()
     opts = render_options(job.aperture, job.highlights, job.render, 1.0)
-    assert set(opts) == {"pixel_aspect", "cats_eye", "chromatic", "device", "draft", "tile"}
+    assert set(opts) == {"pixel_aspect", "cats_eye", "chromatic", "device", "draft", "tile", "cuda_graphs"}
     assert job_aperture(job.aperture).name == "disc"
 
 

@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from genrefocus_video import render_bokeh  # noqa: E402
+from genrefocus_video.errors import ConfigError  # noqa: E402
 from genrefocus_video.render import cpu, torch_ops  # noqa: E402
 from genrefocus_video.render.torch_batch import border_index, clamp_index, group_layers, pyramid  # noqa: E402
 
@@ -190,10 +191,10 @@ def test_cuda_graph_replay_matches_numpy_frame_after_frame(matte, monkeypatch):
     for step in range(3):  # same depth (same plan layout), new pixels each frame
         frame = (img * rng.uniform(0.5, 1.5, 3).astype(np.float32)).astype(np.float32)
         ref = render_bokeh(frame, disp, 0.4, 30.0, "heart", backend="numpy", edge_matte=matte)
-        monkeypatch.setenv("GENREFOCUS_CUDA_GRAPHS", "0")
-        eager = render_bokeh(frame, disp, 0.4, 30.0, "heart", backend="torch", device="cuda", edge_matte=matte)
-        monkeypatch.setenv("GENREFOCUS_CUDA_GRAPHS", "1")
-        replay = render_bokeh(frame, disp, 0.4, 30.0, "heart", backend="torch", device="cuda", edge_matte=matte)
+        eager = render_bokeh(frame, disp, 0.4, 30.0, "heart", backend="torch", device="cuda", edge_matte=matte,
+                             cuda_graphs=False)
+        replay = render_bokeh(frame, disp, 0.4, 30.0, "heart", backend="torch", device="cuda", edge_matte=matte,
+                              cuda_graphs=True)
         assert np.abs(eager - ref).max() < 1e-4 and np.abs(replay - ref).max() < 1e-4, step
         graphs = [g for key, g in torch_impl._GRAPHS.items() if key[-1] == matte]
         if step == 0:
@@ -201,17 +202,28 @@ def test_cuda_graph_replay_matches_numpy_frame_after_frame(matte, monkeypatch):
         assert graphs == first and len(graphs) == 1  # captured once, then replayed
 
 
-def test_cuda_graphs_are_ignored_on_the_cpu(monkeypatch):
-    """The graph switch is guarded: asked for on a CPU device it renders eagerly (same pixels) and captures
-    nothing; on a CUDA device it is honoured."""
-    from genrefocus_video.render import torch_impl
+def test_cuda_graphs_on_the_cpu_are_accepted_noted_once_and_change_nothing(monkeypatch, caplog):
+    """render.cuda_graphs asked for on a CPU device: accepted, one note that graphs need CUDA, the
+    render is the eager one (same pixels as without the option) and nothing is captured; on a CUDA
+    device the switch is honoured."""
+    import logging
 
-    monkeypatch.setenv("GENREFOCUS_CUDA_GRAPHS", "1")
-    assert torch_impl.graphs_enabled("cuda", None) and not torch_impl.graphs_enabled("cpu", None)
+    from genrefocus_video.render import options, torch_impl
+
+    monkeypatch.setattr(options, "_NOTED", set())
+    assert torch_impl.graphs_enabled("cuda", True) and not torch_impl.graphs_enabled("cpu", True)
     assert not torch_impl.graphs_enabled("cuda", False)
     img, disp = _scene(40, 52)
     a = render_bokeh(img, disp, 0.4, 20.0, "disc", backend="numpy")
-    for _ in range(2):  # the second frame of a layout is where CUDA would capture
-        b = render_bokeh(img, disp, 0.4, 20.0, "disc", backend="torch", device="cpu")
-        assert np.abs(a - b).max() < 1e-5
+    eager = render_bokeh(img, disp, 0.4, 20.0, "disc", backend="torch", device="cpu")
+    with caplog.at_level(logging.WARNING, logger="genrefocus_video.render.options"):
+        for _ in range(2):  # the second frame of a layout is where CUDA would capture
+            b = render_bokeh(img, disp, 0.4, 20.0, "disc", backend="torch", device="cpu", cuda_graphs=True)
+            assert np.array_equal(b, eager) and np.abs(a - b).max() < 1e-5
+        c = render_bokeh(img, disp, 0.4, 20.0, "disc", backend="numpy", cuda_graphs=True)
+        assert np.array_equal(c, a)
+    notes = [r.getMessage() for r in caplog.records if "cuda_graphs" in r.getMessage()]
+    assert len(notes) == 1 and "need a CUDA device" in notes[0] and "cpu" in notes[0]
     assert not any(key[0] == "cpu" for key in torch_impl._GRAPHS)
+    with pytest.raises(ConfigError, match="cuda_graphs must be true or false"):
+        render_bokeh(img, disp, 0.4, 20.0, "disc", backend="numpy", cuda_graphs="yes")

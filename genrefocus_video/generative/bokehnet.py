@@ -28,7 +28,8 @@ import torch
 
 from ..optics.coc import signed_blur
 from .convert import from_model, map_to_model, to_model
-from .flux import Condition, FluxComponents, PromptCache, SampleResult, sample
+from .flux import Condition, FluxComponents, PromptCache, SampleResult
+from .shared import sample_net
 
 DEFAULT_PROMPT = "an excellent photo with a large aperture"
 DEFAULT_GUIDANCE = 1.0
@@ -92,6 +93,7 @@ class BokehNet:
     aperture_branch: bool = False  # opt-in only (untrained with the published LoRA)
     tiling: str = "auto"  # auto|on|off (tiling.should_tile)
     adapter: Optional[str] = None  # LoRA adapter to activate before sampling (shared FLUX base)
+    shared: Any = None  # the process's SharedFlux (generative.shared): sample under its lock
     transfer: str = "srgb"  # the source's transfer: the model sees its own code values (convert.py)
     focus_range: float = 0.0  # disparity band kept sharp around the focus plane (optics.coc)
 
@@ -126,11 +128,6 @@ class BokehNet:
             raise ValueError(f"disparity is {disparity.shape}, frame is {(h, w)}")
         conds = self.conditions(aif, disparity, focus_disparity, k, aperture, focus_range)
         hp, wp = conds[0].image.shape[-2:]
-        if self.adapter is not None:
-            from .loaders import activate_lora
-            activate_lora(self.comp.transformer, self.adapter)
-        res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(), steps=self.steps, guidance=self.guidance, seed=seed,
-                     noise=None if noise is None else torch.from_numpy(noise)[None],
-                     init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
-                     init_strength=init_strength, tile_tokens=self.tile_tokens, tile=self.tiling)
+        res = sample_net(self, conds, hp, wp, seed=seed, noise=noise, init_latents=init_latents,
+                         init_strength=init_strength, prompt_embeds=prompt_embeds)
         return from_model(res.image, h, w, self.transfer), res

@@ -12,13 +12,13 @@ Default prompt "a sharp photo with everything in focus", guidance 3.5, 28 steps 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
-import torch
 
 from .convert import from_model, to_model
-from .flux import Condition, FluxComponents, PromptCache, SampleResult, sample
+from .flux import Condition, FluxComponents, PromptCache, SampleResult
+from .shared import sample_net
 
 DEFAULT_PROMPT = "a sharp photo with everything in focus"
 DEFAULT_GUIDANCE = 3.5
@@ -36,6 +36,7 @@ class DeblurNet:
     tile_tokens: int = 32
     tiling: str = "auto"  # auto|on|off (tiling.should_tile)
     adapter: Optional[str] = None  # LoRA adapter to activate before sampling (shared FLUX base)
+    shared: Any = None  # the process's SharedFlux (generative.shared): sample under its lock
     transfer: str = "srgb"  # the source's transfer: the model sees its own code values (convert.py)
 
     _prompts: PromptCache = field(default_factory=PromptCache, init=False, repr=False, compare=False)
@@ -60,11 +61,6 @@ class DeblurNet:
         h, w = blurry.shape[:2]
         conds = self.conditions(blurry, pre)
         hp, wp = conds[-1].image.shape[-2:]
-        if self.adapter is not None:
-            from .loaders import activate_lora
-            activate_lora(self.comp.transformer, self.adapter)
-        res = sample(self.comp, conds, height=hp, width=wp, prompt_embeds=prompt_embeds or self.embeddings(), steps=self.steps, guidance=self.guidance, seed=seed,
-                     noise=None if noise is None else torch.from_numpy(noise)[None],
-                     init_latents=None if init_latents is None else torch.from_numpy(init_latents)[None],
-                     init_strength=init_strength, tile_tokens=self.tile_tokens, tile=self.tiling)
+        res = sample_net(self, conds, hp, wp, seed=seed, noise=noise, init_latents=init_latents,
+                         init_strength=init_strength, prompt_embeds=prompt_embeds)
         return from_model(res.image, h, w, self.transfer), res

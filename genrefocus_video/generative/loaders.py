@@ -53,11 +53,12 @@ def resolve_paths(flux_path: Optional[str], lora_dir: Optional[str]) -> tuple[Op
 
 
 def pick_device(kind: str, allow_cpu: bool = False) -> torch.device:
-    """CUDA when present; CPU only when explicitly allowed (FLUX.1-dev on CPU would take hours)."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
+    """CUDA when present; the CPU only when asked for (``backends.device cpu``: tiny test models;
+    FLUX.1-dev on the CPU would take hours per frame)."""
     if allow_cpu:
         return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
     raise BackendUnavailableError(f"{kind} needs a CUDA GPU and none is available; use {FALLBACK[kind]}")
 
 
@@ -177,30 +178,3 @@ def activate_lora(transformer: Any, adapter_name: str) -> None:
     """
     transformer.set_adapters([adapter_name])
     set_unit_scaling(transformer, adapter_name)
-
-
-class FluxCache:
-    """One FLUX base per process/worker, shared by DeblurNet and BokehNet (the reference's demo).
-
-    Explicit object (no module global): a worker creates one and hands it to both stages. ``get``
-    loads the base once (the first caller's path, device and offload setting), injects each LoRA
-    file once under its kind's adapter name, and makes the requested adapter the active one.
-    Stages run one after the other per frame, so switching adapters per call is safe.
-    """
-
-    def __init__(self) -> None:
-        self.comp: Optional[FluxComponents] = None
-        self._key: Optional[tuple] = None
-        self.loads = 0
-
-    def get(self, flux_path: Path, lora: Path, adapter: str, *, device: torch.device,
-            offload: bool = False, loader: Any = None) -> FluxComponents:
-        key = (str(flux_path), str(device), bool(offload))
-        if self.comp is None:
-            self.comp = (loader or load_flux)(flux_path, device=device, offload=offload)
-            self._key = key
-            self.loads += 1
-        elif key != self._key:
-            raise InputError(f"one FLUX per process: {flux_path} on {device} differs from the loaded {self._key}")
-        load_lora(self.comp.transformer, lora, adapter)
-        return self.comp

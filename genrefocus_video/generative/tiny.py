@@ -95,3 +95,15 @@ def write_genfocus_lora(transformer: Any, path: str, *, rank: int = 4, seed: int
                 state[f"transformer.{name}.alpha"] = torch.tensor(float(alpha))
     save_file(state, path)
     return len([k for k in state if k.endswith("lora_A.weight")])
+
+
+def save_components(comp: FluxComponents, root: Any) -> None:
+    """Write `comp` as a diffusers FLUX folder (safetensors), as loaders.load_flux reads FLUX.1-dev."""
+    from pathlib import Path
+
+    root = Path(root)
+    for name in ("transformer", "vae", "text_encoder", "text_encoder_2"):
+        getattr(comp, name).save_pretrained(root / name, safe_serialization=True)
+    comp.scheduler.save_pretrained(root / "scheduler")
+    comp.tokenizer.save_pretrained(root / "tokenizer")
+    comp.tokenizer_2.save_pretrained(root / "tokenizer_2")

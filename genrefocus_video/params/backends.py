@@ -27,3 +27,6 @@ class BackendParams:
     aperture_branch: bool = param(False, "BokehNet aperture-image branch (our extension, untrained in the "
                                          "published LoRA): opt-in only")
     offload: bool = param(False, "CPU-offload model components between uses (less GPU memory)")
+    device: str = param("cuda", "where DeblurNet/BokehNet run: cuda (without a CUDA GPU the job stops, exit 5), "
+                                "or cpu (tiny test models; FLUX.1-dev on the CPU takes hours per frame)",
+                        choices=("cuda", "cpu"), flag="generative-device")

@@ -61,6 +61,9 @@ class RenderParams:
     draft: float = param(1.0, "draft scale (0.25 = quarter-resolution preview)",
                          min=LIMITS["draft"][0], max=LIMITS["draft"][1])
     tile: int = param(0, "tile height in px for bounded memory (0 = automatic)", min=LIMITS["tile"][0])
+    cuda_graphs: bool = param(False, "capture each frame's torch render as a CUDA graph and replay it (CUDA "
+                              "device only; on the CPU it is accepted, noted once and the render is "
+                              "unchanged). Off by default until a GPU run confirms it", ofx=True, page="Render")
     explain: Optional[str] = param(None, "write the signed blur map and focus overlay to this folder")
     alpha: str = param("defocus", "inputs with alpha (CG elements, ProRes 4444): 'defocus' blurs the premultiplied "
                        "colour and the alpha together, so an element's soft edge is in its alpha too; 'keep' "

@@ -20,7 +20,7 @@ from ..errors import ConfigError, InputError
 from ..optics.aperture import Aperture, make_aperture
 from ..optics.coc import blur_reach, signed_blur
 from .highlights import recover_highlights
-from .options import DEVICES, LIMITS, job_aperture, render_options
+from .options import DEVICES, LIMITS, cuda_graphs_option, job_aperture, render_options
 from .plan import Spacing, make_plan
 
 log = logging.getLogger("genrefocus_video.render")
@@ -29,6 +29,7 @@ _OPTIONS = {
     "blades", "rotation_deg", "curvature", "aspect", "aperture_image", "cats_eye", "chromatic",
     "highlight_recover", "highlight_threshold", "highlight_gain", "device", "backend", "draft", "tile",
     "layer_step", "layer_rel", "r0", "layer_grid", "pixel_aspect", "focus_range", "edge_matte", "threads",
+    "cuda_graphs",
 }
 AUTO_BAND_PIXELS = 2_400_000  # frames above this many pixels are rendered in bands (tile=0)
 
@@ -163,7 +164,8 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
     default: a fixed layer lattice anchored at r = 0 plus the frame's extreme radii, continuous
     across frames; 'lattice', 'adaptive': alternatives for benchmarks), edge_matte (default True;
     False renders hard depth edges, for benchmarks) and threads (CPU layer threads, default
-    min(cores, 4)) — both become fields of the render plan.
+    min(cores, 4)) — both become fields of the render plan — and cuda_graphs (default False;
+    CUDA devices only, see render.options.cuda_graphs_option).
     """
     unknown = set(options) - _OPTIONS
     if unknown:
@@ -180,7 +182,7 @@ def render_bokeh(image: np.ndarray, disparity: np.ndarray, focus_disparity: floa
                       r0=_num(options, "r0", 8.0, 1.0, 1e6),
                       grid=_layer_grid(options))
     backend, device = _resolve_backend(options)
-    switches = _switches(options)
+    switches = {**_switches(options), "cuda_graphs": cuda_graphs_option(options, device)}
     if options.get("highlight_recover"):
         img = recover_highlights(img, _limited(options, "highlight_threshold", 0.9),
                                  _limited(options, "highlight_gain", 4.0))
@@ -239,11 +241,13 @@ def _render_full(img, d, a, k, focus_range, ap, spacing, cats_eye, chromatic, ti
 
 
 def _render_band(img, r, ap, spacing, cats_eye, chromatic, backend, device, frame_box, switches=None) -> np.ndarray:
-    plan = make_plan(r, ap, spacing, chromatic=chromatic, cats_eye=cats_eye, frame_box=frame_box, **(switches or {}))
+    plan_switches = dict(switches or {})
+    graphs = bool(plan_switches.pop("cuda_graphs", False))  # a launch choice, not a plan field
+    plan = make_plan(r, ap, spacing, chromatic=chromatic, cats_eye=cats_eye, frame_box=frame_box, **plan_switches)
     if backend == "torch":
         from .torch_impl import render_torch
 
-        return render_torch(img, r, plan, frame_box, device)
+        return render_torch(img, r, plan, frame_box, device, graphs=graphs)
     from .cpu import render_numpy
 
     return render_numpy(img, r, plan, frame_box)

@@ -9,9 +9,14 @@ accepts is one the renderer accepts, and the refusal reads the same.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+import logging
+import os
+from typing import Any, Mapping, Optional
 
+from ..errors import ConfigError
 from ..optics.aperture import Aperture
+
+log = logging.getLogger(__name__)
 
 #: compute devices of the renderer
 DEVICES = ("auto", "cpu", "cuda")
@@ -57,5 +62,43 @@ def render_options(aperture_params: Any = None, highlight_params: Any = None, re
         opts.update(highlight_recover=True, highlight_threshold=highlight_params.threshold,
                     highlight_gain=highlight_params.gain)
     if render_params is not None:
-        opts.update(device=render_params.device, draft=render_params.draft, tile=render_params.tile)
+        opts.update(device=render_params.device, draft=render_params.draft, tile=render_params.tile,
+                    cuda_graphs=bool(render_params.cuda_graphs) or env_cuda_graphs())
     return opts
+
+
+# --------------------------------------------------------------------------- CUDA graphs
+#: Deprecated: the environment switch that preceded ``render.cuda_graphs``; read only as its alias.
+ENV_CUDA_GRAPHS = "GENREFOCUS_CUDA_GRAPHS"
+_NOTED: set[str] = set()  # one-time notes already logged in this process
+
+
+def _note_once(key: str, msg: str, *args: Any) -> None:
+    if key not in _NOTED:
+        _NOTED.add(key)
+        log.warning(msg, *args)
+
+
+def env_cuda_graphs() -> bool:
+    """The deprecated ``GENREFOCUS_CUDA_GRAPHS=1`` as ``render.cuda_graphs: true`` (warned once per
+    process); any other value of it is ignored, with the same warning."""
+    value = os.environ.get(ENV_CUDA_GRAPHS)
+    if value is None:
+        return False
+    _note_once("env", "%s is deprecated: use render.cuda_graphs (--cuda-graphs); %s", ENV_CUDA_GRAPHS,
+               "taken as render.cuda_graphs: true" if value == "1" else f"its value {value!r} is ignored")
+    return value == "1"
+
+
+def cuda_graphs_option(options: Mapping[str, Any], device: str) -> bool:
+    """Whether this render captures/replays CUDA graphs: the ``cuda_graphs`` option (bool, default
+    off) on a CUDA device. Asked for on another device it is accepted and noted once (graphs need
+    CUDA); the render is the eager one, pixel for pixel."""
+    value = options.get("cuda_graphs", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"render option cuda_graphs must be true or false, got {value!r}")
+    if value and not str(device).startswith("cuda"):
+        _note_once(f"device:{device}", "render.cuda_graphs is on but the renderer runs on %s: CUDA graphs "
+                   "need a CUDA device, so frames render without them", device)
+        return False
+    return value

@@ -10,7 +10,7 @@ tests/test_render_torch_batched.py). What differs is how the work is launched:
 * everything that depends only on the plan (index maps, masks, kernels, zone weights) is built
   once per plan layout and cached; nothing inside a frame reads a device value back;
 * on CUDA the whole frame can be captured as a CUDA graph per plan layout and replayed
-  (`graphs=True`, or GENREFOCUS_CUDA_GRAPHS=1): one launch per frame. Capture needs a frame
+  (`graphs=True`: the job's ``render.cuda_graphs``, via render.options): one launch per frame. Capture needs a frame
   without host syncs, so the edge matte then takes its dense route (torch_matte.dense_parts).
   A layout is captured on its second frame (GRAPH_AFTER): when the layout changes every frame
   (a moving depth range changes the extreme layers' kernels) frames stay eager instead of paying
@@ -19,9 +19,7 @@ tests/test_render_torch_batched.py). What differs is how the work is launched:
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
-from typing import Optional
 
 import numpy as np
 
@@ -125,10 +123,8 @@ def render_frame(prep: Prepared, I, u, matte: bool, dense_matte: bool = False):
     return torch.where(ok[None], out[:3] / torch.where(ok, acc, torch.ones_like(acc))[None], I)
 
 
-def graphs_enabled(device: str, graphs: Optional[bool]) -> bool:
-    """CUDA graphs: asked for (graphs=True or GENREFOCUS_CUDA_GRAPHS=1) and on a CUDA device only."""
-    if graphs is None:
-        graphs = os.environ.get("GENREFOCUS_CUDA_GRAPHS", "") == "1"
+def graphs_enabled(device: str, graphs: bool) -> bool:
+    """CUDA graphs: asked for (render.cuda_graphs) and on a CUDA device only."""
     return bool(graphs) and str(device).startswith("cuda")
 
 
@@ -175,7 +171,7 @@ def _captured(prep: Prepared, matte: bool, device) -> _Captured:
 
 
 def render_torch(img: np.ndarray, r: np.ndarray, plan: RenderPlan, frame_box: tuple[int, int, int, int],
-                 device: str = "cpu", graphs: Optional[bool] = None) -> np.ndarray:
+                 device: str = "cpu", graphs: bool = False) -> np.ndarray:
     """Render following `plan` with torch on `device`; returns float32 H×W×3 (numpy).
 
     The frame and the layer coordinates are uploaded once, the result fetched once. With CUDA

@@ -21,6 +21,7 @@ from ...io.frame import ClipInfo
 from ...params import JobParams
 from ...record import FrameRecord
 from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, reset_all
+from ..stages.aif import route_deblur
 from .local import run_stages
 from .ray_runtime import CHUNK_RETRIES, RayRuntime, cluster_cpus, gpu_share, unwrap, worker_count
 
@@ -36,6 +37,7 @@ class TailWorker:
         # a failing actor constructor would be restarted and retried by Ray for nothing.
         self.error: Optional[BaseException] = None
         self.stages: list[Any] = []
+        self.job, self.info, self._deblur = job, info, None
         try:
             self.stages = check_stages(factory.tail(job, info))
             reset_all(self.stages)
@@ -50,6 +52,41 @@ class TailWorker:
     def process(self, rec: FrameRecord) -> tuple[Any, Any, dict[str, float], dict[str, Any]]:
         rec = run_stages(rec, self.stages)
         return rec.output, rec.output_alpha, rec.timings, rec.extras
+
+    def deblur(self, frame: Any) -> Any:
+        """The head's generative deblur (stages/aif.route_deblur), on this worker's FLUX base."""
+        if self._deblur is None:
+            from ..stages.generative import build_deblur_stage
+
+            self._deblur = build_deblur_stage(self.job, self.info)
+        return self._deblur.process(FrameRecord(frame)).aif
+
+    def flux_stats(self) -> dict[str, Any]:
+        """This worker's FLUX bases (generative.shared): loads, adapters, switches, lock wait."""
+        from ...generative.shared import flux_registry
+
+        return flux_registry().stats()
+
+
+class RemoteDeblur:
+    """The head's generative deblur run on the tail workers (frame i on worker i mod n): the driver
+    holds no FLUX base, each worker one for DeblurNet and BokehNet together."""
+
+    name = "deblur_deblurnet"
+    temporal = False
+
+    def __init__(self, actors: list[Any]) -> None:
+        self.actors = actors
+
+    def process(self, rec: FrameRecord) -> FrameRecord:
+        try:
+            rec.aif = ray.get(self.actors[rec.index % len(self.actors)].deblur.remote(rec.frame))
+        except ray.exceptions.RayError as exc:
+            err = unwrap(exc)
+            if err is not exc:
+                raise err from None
+            raise JobError(f"frame {rec.index}: the Ray worker's deblur failed: {str(exc).splitlines()[0]}") from None
+        return rec
 
 
 class RayExecutor:
@@ -95,6 +132,8 @@ class RayExecutor:
             for a in self.actors[1:]:
                 ray.kill(a)
             self.actors = self.actors[:1]
+        if route_deblur(self.head_stages, RemoteDeblur(self.actors)):
+            log.info("generative deblur before depth runs on the tail workers (one FLUX base per process)")
         self.prepared = True
 
     @property

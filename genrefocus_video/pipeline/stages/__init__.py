@@ -55,14 +55,13 @@ def build_tail(job: JobParams, info: ClipInfo) -> list[Stage]:
     # deblur before estimated depth runs in the head (stages/aif.py): once per frame, not here again
     deblur_here = job.backends.deblur != "none" and not _builder("genrefocus_video.pipeline.stages.aif",
                                                                  "deblur_before_depth")(job)
-    generative = deblur_here or job.backends.bokeh == "bokehnet"
-    flux_cache = _builder(gen, "new_flux_cache")() if generative else None  # one FLUX base per worker
+    # generative stages share one FLUX base per process (generative.shared.flux_registry)
     if deblur_here:
-        deblur = _builder(gen, "build_deblur_stage")(job, info, flux_cache=flux_cache)
+        deblur = _builder(gen, "build_deblur_stage")(job, info)
         if deblur is not None:
             stages.append(deblur)
     if job.backends.bokeh == "bokehnet":
-        stages.append(_builder(gen, "build_bokehnet_stage")(job, info, flux_cache=flux_cache))
+        stages.append(_builder(gen, "build_bokehnet_stage")(job, info))
     else:
         stages.append(_builder("genrefocus_video.pipeline.stages.render", "BokehStage")(job, info))
     if job.depth.out:  # last: the disparity as rendered (after the bokeh stage's clamping)

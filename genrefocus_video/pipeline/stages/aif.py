@@ -10,6 +10,8 @@ stage (:func:`deblur_before_depth`); the tail then has no deblur, and each frame
   source already read that frame ahead);
 * :meth:`AllInFocus.lookup` is what a source reads neighbouring frames through (motion's later
   frames, a learned model's batches): the same deblurred pixels, from the same cache;
+* under Ray streaming a generative deblur is routed (:func:`route_deblur`) to the tail workers,
+  which hold the one FLUX base BokehNet uses: the driver runs the head but loads no FLUX;
 * the depth stage estimates on ``rec.aif`` (stages/depth.py), the focus probes' depth chains
   include the same deblur (stages/depth.py ``depth_chain``), and the bokeh stage renders from
   ``rec.sharp`` = ``rec.aif`` as before. Flow (for smoothing and subject following) stays on the
@@ -86,11 +88,23 @@ class AllInFocusStage:
         return rec
 
 
+def route_deblur(stages: Any, deblur: Any) -> bool:
+    """Give the head's generative deblur-before-depth another runner of the same deblur stage (Ray
+    streaming: the tail workers, where BokehNet's FLUX base already is, so the driver loads none).
+    A classical deblur stays where it is (cheap, no model). True when one was routed."""
+    for s in stages:
+        if isinstance(s, AllInFocusStage) and getattr(s.aif.deblur, "name", "") == "deblur_deblurnet":
+            s.aif.deblur = deblur
+            s.aif._cache.clear()
+            return True
+    return False
+
+
 def all_in_focus(job: Any, info: ClipInfo, size: int = 16) -> Optional[AllInFocus]:
     """The job's deblur-before-depth, or None when deblur stays in the tail (or does not run)."""
     if not deblur_before_depth(job):
         return None
-    from .generative import build_deblur_stage, new_flux_cache
+    from .generative import build_deblur_stage
 
-    deblur = build_deblur_stage(job, info, flux_cache=new_flux_cache())
+    deblur = build_deblur_stage(job, info)  # a generative deblur shares the process's FLUX base
     return None if deblur is None else AllInFocus(deblur, size)

@@ -14,8 +14,10 @@ Chunked runs restart the noise chain at each chunk's warm-up frame (seeded by th
 so the generated fine texture of a split clip can differ from an unsplit run at chunk boundaries;
 geometry, focus and everything classical are identical.
 
-Both generative stages of one worker share one FLUX base (:class:`~genrefocus_video.generative.loaders.FluxCache`,
-passed to the builders by the tail builder) and switch LoRA adapters per call.
+Every generative stage of a process draws its FLUX base from the process-wide registry
+(:func:`genrefocus_video.generative.shared.flux_registry`): the head's deblur (stages/aif.py), the
+tail's BokehNet and the focus probes' depth chains share one base, each LoRA loaded once as a
+named adapter and activated per call under the base's lock.
 """
 from __future__ import annotations
 
@@ -54,20 +56,19 @@ def lora_kind(job: JobParams, kind: str) -> str:
     return "deblurnet_pre" if kind == "deblurnet" and job.backends.predeblur else kind
 
 
-def load_components(job: JobParams, kind: str, *, allow_cpu: bool = False, cache: Any = None) -> tuple[Any, Any]:
-    """(FluxComponents with the `kind` LoRA active, LoRA path) from local weights, or a clear error.
-
-    With a :class:`FluxCache` the FLUX base is loaded once and shared (adapter `kind` added to it).
-    """
+def load_components(job: JobParams, kind: str, *, registry: Any = None) -> Any:
+    """The process's shared FLUX base (generative.shared.SharedFlux) with the `kind` LoRA loaded as
+    an adapter, from local weights, or a clear error. `registry`: the process-wide one by default."""
     from ...generative import loaders
+    from ...generative.shared import flux_registry
 
     kind = lora_kind(job, kind)
     flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
     lora = loaders.check_weights(kind, flux_path, lora_dir)
-    device = loaders.pick_device(kind, allow_cpu=allow_cpu)
-    cache = cache if cache is not None else loaders.FluxCache()
-    comp = cache.get(flux_path, lora, kind, device=device, offload=job.backends.offload)  # type: ignore[arg-type]
-    return comp, lora
+    device = loaders.pick_device(kind, allow_cpu=job.backends.device == "cpu")
+    shared = (registry or flux_registry()).base(flux_path, device=device, offload=job.backends.offload)  # type: ignore[arg-type]
+    shared.add_adapter(kind, lora)
+    return shared
 
 
 def _preflight(job: JobParams, kind: str) -> None:
@@ -76,7 +77,7 @@ def _preflight(job: JobParams, kind: str) -> None:
 
     flux_path, lora_dir = loaders.resolve_paths(job.backends.flux_path, job.backends.lora_dir)
     loaders.check_weights(lora_kind(job, kind), flux_path, lora_dir)
-    loaders.pick_device(kind)
+    loaders.pick_device(kind, allow_cpu=job.backends.device == "cpu")
 
 
 # --------------------------------------------------------------------------- DeblurNet
@@ -87,25 +88,25 @@ class DeblurNetStage:
     temporal = False
 
     def __init__(self, job: JobParams, comp: Any = None, *, with_predeblur: Optional[bool] = None,
-                 tile_tokens: int = 32, flux_cache: Any = None, transfer: str = "srgb") -> None:
+                 tile_tokens: int = 32, registry: Any = None, transfer: str = "srgb") -> None:
         self.job = job
         self._transfer = transfer  # the clip's transfer: the model sees the source's own code values
         self._comp = comp
         self._with_pre = job.backends.predeblur if with_predeblur is None else with_predeblur
         self._tile = tile_tokens
-        self._cache = flux_cache
+        self._registry = registry
         self._net: Any = None
 
     def _ensure(self) -> Any:
         if self._net is None:
             from ...generative.deblurnet import DeblurNet
 
-            shared = self._comp is None
-            comp = self._comp if not shared else load_components(self.job, "deblurnet", cache=self._cache)[0]
+            shared = None if self._comp is not None else load_components(self.job, "deblurnet", registry=self._registry)
             b = self.job.backends
-            self._net = DeblurNet(comp, with_predeblur=bool(self._with_pre), steps=b.steps, prompt=b.prompt,
-                                  tile_tokens=self._tile, tiling=b.tiling, transfer=self._transfer,
-                                  adapter=lora_kind(self.job, "deblurnet") if shared else None)
+            self._net = DeblurNet(self._comp if shared is None else shared.comp, with_predeblur=bool(self._with_pre),
+                                  steps=b.steps, prompt=b.prompt, tile_tokens=self._tile, tiling=b.tiling,
+                                  transfer=self._transfer, shared=shared,
+                                  adapter=None if shared is None else lora_kind(self.job, "deblurnet"))
         return self._net
 
     def process(self, rec: FrameRecord) -> FrameRecord:
@@ -125,7 +126,7 @@ class BokehNetStage:
 
     def __init__(self, job: JobParams, info: Optional[ClipInfo] = None, comp: Any = None, *,
                  k: Optional[float] = None, aperture: Any = None, tile_tokens: int = 32,
-                 flux_cache: Any = None) -> None:
+                 registry: Any = None) -> None:
         self.job = job
         self.temporal = bool(job.backends.noise_warp or job.backends.latent_warp > 0)
         self.warmup = 1 if self.temporal else 0
@@ -133,7 +134,7 @@ class BokehNetStage:
         self._k = k
         self._aperture = aperture
         self._tile = tile_tokens
-        self._cache = flux_cache
+        self._registry = registry
         self._transfer = info.transfer if info is not None else "srgb"
         self._net: Any = None
         self.reset()
@@ -145,13 +146,12 @@ class BokehNetStage:
         if self._net is None:
             from ...generative.bokehnet import BokehNet
 
-            shared = self._comp is None
-            comp = self._comp if not shared else load_components(self.job, "bokehnet", cache=self._cache)[0]
+            shared = None if self._comp is not None else load_components(self.job, "bokehnet", registry=self._registry)
             b = self.job.backends
-            self._net = BokehNet(comp, steps=b.steps, prompt=b.prompt, tile_tokens=self._tile,
-                                 focus_range=float(self.job.focus.range), tiling=b.tiling,
-                                 aperture_branch=bool(b.aperture_branch), adapter="bokehnet" if shared else None,
-                                 transfer=self._transfer)
+            self._net = BokehNet(self._comp if shared is None else shared.comp, steps=b.steps, prompt=b.prompt,
+                                 tile_tokens=self._tile, focus_range=float(self.job.focus.range), tiling=b.tiling,
+                                 aperture_branch=bool(b.aperture_branch), transfer=self._transfer, shared=shared,
+                                 adapter=None if shared is None else "bokehnet")
         return self._net
 
     def _flow(self, rec: FrameRecord) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
@@ -213,7 +213,7 @@ class BokehNetStage:
 
 
 # --------------------------------------------------------------------------- builders
-def build_deblur_stage(job: JobParams, info: ClipInfo, *, flux_cache: Any = None) -> Optional[Stage]:
+def build_deblur_stage(job: JobParams, info: ClipInfo, *, registry: Any = None) -> Optional[Stage]:
     """The stage that fills rec.aif, or None for ``--deblur none``."""
     kind = job.backends.deblur
     if kind == "none":
@@ -222,7 +222,7 @@ def build_deblur_stage(job: JobParams, info: ClipInfo, *, flux_cache: Any = None
         return ClassicalDeblurStage()
     if kind == "deblurnet":
         _preflight(job, "deblurnet")
-        return DeblurNetStage(job, flux_cache=flux_cache, transfer=info.transfer if info is not None else "srgb")
+        return DeblurNetStage(job, registry=registry, transfer=info.transfer if info is not None else "srgb")
     raise ConfigError(f"backends.deblur must be none, classical or deblurnet, got {kind!r}")
 
 
@@ -246,20 +246,12 @@ def _k_from_job(job: JobParams, info: ClipInfo) -> float:
     return resolve_k(job, info)
 
 
-def build_bokehnet_stage(job: JobParams, info: ClipInfo, *, flux_cache: Any = None) -> Stage:
+def build_bokehnet_stage(job: JobParams, info: ClipInfo, *, registry: Any = None) -> Stage:
     """BokehNet stage (temporal with warm-up 1 when noise/latent warping is on)."""
     k, aperture = _k_from_job(job, info), _aperture_from_job(job, info)  # settings before weights
     _preflight(job, "bokehnet")
-    return BokehNetStage(job, info, k=k, aperture=aperture, flux_cache=flux_cache)
-
-
-def new_flux_cache() -> Any:
-    """One shared FLUX base for the generative stages of one worker (built by the tail builder)."""
-    from ...generative.loaders import FluxCache
-
-    return FluxCache()
+    return BokehNetStage(job, info, k=k, aperture=aperture, registry=registry)
 
 
 __all__ = ["BackendUnavailableError", "BokehNetStage", "ClassicalDeblurStage", "DeblurNetStage",
-           "build_bokehnet_stage", "build_deblur_stage", "load_components",
-           "new_flux_cache"]
+           "build_bokehnet_stage", "build_deblur_stage", "load_components"]
