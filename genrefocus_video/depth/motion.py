@@ -2,7 +2,9 @@
 
 For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
 translation parallax reaches `target_parallax_px`; future frames through `frame_lookup` when no
-earlier frame gives enough, e.g. at the clip start), then, at the working level (frames wider
+earlier frame gives enough, e.g. at the clip start) and, when `frame_lookup` reaches frames on the
+other side of t, a second partner there (the nearest one reaching the target, kept when it gives at
+least half the primary's parallax), then, at the working level (frames wider
 than `work_width`, 640 px, are area-downsampled by powers of 2: 720p at half size; parallax
 thresholds stay in full-resolution px; depth/motion_pyramid.py):
 
@@ -26,9 +28,17 @@ thresholds stay in full-resolution px; depth/motion_pyramid.py):
    rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
    The residual |B - rho A| is the distance to the epipolar line. The translation direction is
    first re-fitted to the dense flow (robust IRLS, `refine_translation`).
-4. Dense depth by plane sweep (depth/plane_sweep.py): 32 inverse-depth hypotheses in
-   [0, 1.6 x the flow's 99.5th percentile], each a homography of the partner frame; per-pixel cost
-   (gray + gradients, 3x3 box), best hypothesis + parabola. DIS alone drags thin structures (poles,
+4. Dense depth by plane sweep (depth/plane_sweep.py): 16 inverse-depth hypotheses in
+   [0, 1.6 x the flow's 99.5th percentile], each a homography of each partner frame; per-pixel cost
+   (gray + gradients; with two partners the lower of the two: a strip occluded on one side is seen
+   on the other), 3x3 box, best hypothesis + parabola. The second partner's translation is put on
+   the primary's scale by the median ratio of the inverse depths the two pairs triangulate for the
+   same corners. 16 rather than 32 hypotheses: on lfbench the finer grid let the finely textured
+   far background win the cost of 1-2 px twigs and wires in front of it (thin-structure AbsRel
+   0.76 -> 0.23 on seed 6; docs/benchmarks/motion_depth.md), at some cost in depth resolution on
+   smooth real surfaces (rgbd_open3d, AbsRel against the sensor with its true focal length 0.114 on
+   the single-partner 32-hypothesis code, 0.129 now; with the default focal 0.158 -> 0.156).
+   DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
    Disparities below half a hypothesis step are reported at that floor, not 0.
@@ -237,7 +247,8 @@ class MotionDepthSource:
         d, conf = upsample_guided(*out, g_full)
         ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
         d = d / max(float(np.percentile(ref, 90)), 1e-12)
-        notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked], "parallax_px": round(par, 3),
+        notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked],
+                 "partner_scale": [round(float(np.linalg.norm(p[3])), 4) for p in picked], "parallax_px": round(par, 3),
                  "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis",
                  "confident_fraction": round(float(np.mean(conf > 0.3)), 3)}
         return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)

@@ -10,7 +10,9 @@ line only (one unknown per pixel instead of two), with a parabola through the th
 for sub-sample precision.
 
 Cost: absolute difference of gray level plus of the horizontal and vertical gradients (robust to
-the partner's exposure offset), box-aggregated over `window` px. The sweep's confidence is the
+the partner's exposure offset); with several partners (frames before and after t) the mean of the
+best half of their costs per pixel (two: the lower one, so an occluded side does not count), then
+box-aggregated over `window` px. The sweep's confidence is the
 distinctiveness of the minimum: (c_second - c_best) / (c_second + eps), with c_second the lowest
 cost more than two hypotheses away — near 0 on textureless areas and repeated patterns.
 """
@@ -69,7 +71,8 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     return _best_hypothesis(costs, rhos, best)
 
 
-def _best_hypothesis(costs: np.ndarray, rhos: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _best_hypothesis(costs: np.ndarray, rhos: np.ndarray,
+                     best: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rho of the lowest cost with a parabola through its neighbours, distinctiveness of that
     minimum, the lowest cost itself). `best`: index of the lowest cost per pixel."""
     n, h, w = costs.shape
