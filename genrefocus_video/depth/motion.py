@@ -2,7 +2,9 @@
 
 For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
 translation parallax reaches `target_parallax_px`; future frames through `frame_lookup` when no
-earlier frame gives enough, e.g. at the clip start), then, at the working level (frames wider
+earlier frame gives enough, e.g. at the clip start) and, when `frame_lookup` reaches frames on the
+other side of t, a second partner there (the nearest one reaching the target, kept when it gives at
+least half the primary's parallax), then, at the working level (frames wider
 than `work_width`, 640 px, are area-downsampled by powers of 2: 720p at half size; parallax
 thresholds stay in full-resolution px; depth/motion_pyramid.py):
 
@@ -26,9 +28,17 @@ thresholds stay in full-resolution px; depth/motion_pyramid.py):
    rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
    The residual |B - rho A| is the distance to the epipolar line. The translation direction is
    first re-fitted to the dense flow (robust IRLS, `refine_translation`).
-4. Dense depth by plane sweep (depth/plane_sweep.py): 32 inverse-depth hypotheses in
-   [0, 1.6 x the flow's 99.5th percentile], each a homography of the partner frame; per-pixel cost
-   (gray + gradients, 3x3 box), best hypothesis + parabola. DIS alone drags thin structures (poles,
+4. Dense depth by plane sweep (depth/plane_sweep.py): 16 inverse-depth hypotheses in
+   [0, 1.6 x the flow's 99.5th percentile], each a homography of each partner frame; per-pixel cost
+   (gray + gradients; with two partners the lower of the two: a strip occluded on one side is seen
+   on the other), 3x3 box, best hypothesis + parabola. The second partner's translation is put on
+   the primary's scale by the median ratio of the inverse depths the two pairs triangulate for the
+   same corners. 16 rather than 32 hypotheses: on lfbench the finer grid let the finely textured
+   far background win the cost of 1-2 px twigs and wires in front of it (thin-structure AbsRel
+   0.76 -> 0.23 on seed 6; docs/benchmarks/motion_depth.md), at some cost in depth resolution on
+   smooth real surfaces (rgbd_open3d, AbsRel against the sensor with its true focal length 0.114 on
+   the single-partner 32-hypothesis code, 0.129 now; with the default focal 0.158 -> 0.156).
+   DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
    Disparities below half a hypothesis step are reported at that floor, not 0.
@@ -64,7 +74,8 @@ from ..flow import flow_dis, photometric_consistency, to_gray8
 from ..record import FrameRecord
 from .defocus import defocus_disparity
 from .motion_pyramid import downsample, level_intrinsics, pyramid_level, resize_flow, upsample_guided
-from .motion_pose import StaticCamera, intrinsics, refine_translation, relative_pose, triangulate_flow
+from .motion_pose import (StaticCamera, corners, intrinsics, refine_translation, relative_pose_tracks,
+                          triangulate_flow)
 from .plane_sweep import plane_sweep
 from .sources import DepthEstimate, FrameLookup
 
@@ -101,6 +112,20 @@ def refine_edge_aware(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), d).astype(np.float32)
 
 
+def _rho_ratio(primary: tuple, other: tuple) -> Optional[float]:
+    """rho_other / rho_primary of the same scene points (the baseline ratio of the two pairs): median
+    over the corners both pairs triangulate in front of the camera, nearer half of them (far
+    corners carry mostly noise); None when fewer than 8 are shared."""
+    (ia, ra), (ib, rb) = primary[6:8], other[6:8]
+    _, pa, pb = np.intersect1d(ia, ib, return_indices=True)
+    ok = (ra[pa] > 0) & (rb[pb] > 0)
+    ra, rb = ra[pa][ok], rb[pb][ok]
+    if ra.size < 8:
+        return None
+    near = ra >= np.median(ra)
+    return float(np.median(rb[near] / ra[near]))
+
+
 class MotionDepthSource:
     """Monocular structure from motion per frame pair (see module doc)."""
 
@@ -110,8 +135,9 @@ class MotionDepthSource:
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
                  min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0,
-                 hypotheses: int = 32, residual_px: float = 1.5, sweep_window: int = 3,
-                 work_width: int = 640, reuse_flow: bool = True) -> None:
+                 hypotheses: int = 16, residual_px: float = 1.5, sweep_window: int = 3,
+                 work_width: int = 640, reuse_flow: bool = True, two_sided: bool = True) -> None:
+        self.two_sided = two_sided  # sweep against a partner on each side of t when both exist
         self.sweep_window = sweep_window  # plane-sweep cost aggregation window (px; 3 keeps thin structures)
         self.hypotheses = hypotheses  # plane-sweep inverse-depth samples in [0, 1.6 x DIS's 99.5th pct]
         self.residual_px = residual_px  # epipolar residual (px, 5x5 median) at which confidence falls to 1/e
@@ -134,9 +160,11 @@ class MotionDepthSource:
     def reset(self) -> None:
         self.history.clear()
 
-    def _candidates(self, index: int, level: int):
+    def _past(self):
         for j, g in reversed(self.history):  # nearest past frame first
             yield j, g
+
+    def _future(self, index: int, level: int):
         if self.frame_lookup is not None:
             for k in range(1, self.max_gap + 1):
                 rgb = self.frame_lookup(index + k)
@@ -144,32 +172,55 @@ class MotionDepthSource:
                     break
                 yield index + k, downsample(to_gray8(rgb), level)
 
-    def _pick_partner(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float):
-        """(j, gray_j, R, t, parallax in full-frame px, inliers) of the nearest neighbour reaching the
-        target parallax (else the one with the most), or a str saying why none serves. `scale`:
-        full-frame px per working px."""
+    def _search(self, candidates, g: np.ndarray, K: np.ndarray, pts, scale: float):
+        """(nearest candidate reaching the target parallax, else the one with the most, or None;
+        candidates tried): each a tuple (j, gray_j, R, t, parallax in full-frame px, inliers,
+        corner index, corner rho)."""
         best, tried = None, 0
-        for j, gj in self._candidates(index, level):
+        for j, gj in candidates:
             if gj.shape != g.shape:
                 continue
             tried += 1
             try:
-                R, t, par, n_in = relative_pose(g, gj, K)
+                R, t, par, n_in, idx, rho = relative_pose_tracks(g, gj, K, pts)
             except StaticCamera:
                 continue
             par *= scale
             if best is None or par > best[4]:
-                best = (j, gj, R, t, par, n_in)
+                best = (j, gj, R, t, par, n_in, idx, rho)
             if par >= self.target:
                 break
+        return best, tried
+
+    def _pick_partners(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float):
+        """[primary, second?] partners (tuples of `_search`), or a str saying why none serves.
+
+        The primary is the nearest earlier frame reaching the target parallax (else the later one,
+        e.g. at the clip start); the second, when frames on both sides exist, the nearest one on the
+        other side with at least half the primary's parallax, its translation rescaled so that one
+        rho is one depth in both pairs (median ratio of the corners both pairs triangulate). With
+        two partners the sweep keeps, per hypothesis, the lower cost: a strip occluded on one side
+        is seen on the other. `scale`: full-frame px per working px."""
+        pts = corners(g)
+        past, n_past = self._search(self._past(), g, K, pts, scale)
         self.history.append((index, g))
-        if not tried:  # a one-frame clip (or a still): nothing to triangulate against
+        future, n_future = self._search(self._future(index, level), g, K, pts, scale)
+        if not n_past + n_future:  # a one-frame clip (or a still): nothing to triangulate against
             return "no other frame of the clip within reach to triangulate against (a single frame)"
-        if best is None or best[4] < self.min_parallax:
-            par = 0.0 if best is None else best[4]
+        sides = [p for p in (past, future) if p is not None]
+        if past is not None and future is not None and past[4] < min(self.target, future[4]):
+            sides.reverse()  # the later frame gives the parallax the earlier ones lack
+        if not sides or sides[0][4] < self.min_parallax:
+            par = 0.0 if not sides else sides[0][4]
             return (f"camera translation parallax {par:.2f} px < {self.min_parallax} px: "
                     "the camera does not move enough for motion depth")
-        return best
+        picked = [sides[0]]
+        if self.two_sided and len(sides) == 2 and sides[1][4] >= 0.5 * sides[0][4]:
+            ratio = _rho_ratio(sides[0], sides[1])
+            if ratio is not None:
+                j, gj, R, t = sides[1][:4]
+                picked.append((j, gj, R, t * ratio) + sides[1][4:])
+        return picked
 
     def _partner_flow(self, rec: FrameRecord, j: int, g: np.ndarray, gj: np.ndarray) -> tuple[np.ndarray, bool]:
         """(flow t -> j at the working level, reused): the pipeline's flow t -> t-1 (FlowStage's
@@ -185,29 +236,33 @@ class MotionDepthSource:
         level = pyramid_level(w, self.work_width)
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
-        pick = self._pick_partner(rec.index, g, K, level, w / g.shape[1])
-        if isinstance(pick, str):
-            return self._fallback(rec, pick)
-        j, gj, R, t, par, n_in = pick
+        picked = self._pick_partners(rec.index, g, K, level, w / g.shape[1])
+        if isinstance(picked, str):
+            return self._fallback(rec, picked)
+        j, gj, R, t, par, n_in = picked[0][:6]
         fwd, reused = self._partner_flow(rec, j, g, gj)
-        out = self._depth(g, gj, fwd, R, t, K, par)
+        out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
         if isinstance(out, str):
             return self._fallback(rec, out)
         d, conf = upsample_guided(*out, g_full)
         ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
         d = d / max(float(np.percentile(ref, 90)), 1e-12)
-        notes = {"source": "motion", "pair": int(j), "parallax_px": round(par, 3),
+        notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked],
+                 "partner_scale": [round(float(np.linalg.norm(p[3])), 4) for p in picked], "parallax_px": round(par, 3),
                  "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis",
                  "confident_fraction": round(float(np.mean(conf > 0.3)), 3)}
         return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
 
-    def _depth(self, g: np.ndarray, gj: np.ndarray, fwd: np.ndarray, R: np.ndarray, t: np.ndarray,
-               K: np.ndarray, par: float):
-        """(disparity in units of the baseline, confidence) at the working level, or why not (str)."""
+    def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float):
+        """(disparity in units of the primary's baseline, confidence) at the working level, or why not
+        (str). `partners`: [(gray, R, t)], the primary first (`fwd`: the flow to it)."""
+        gj, R, t = partners[0]
         # photometric check only (no backward flow: the plane sweep, not the flow, gives the depth;
         # the flow serves the pose refit and the epipolar residual, both robust to its outliers)
         valid = photometric_consistency(g, gj, fwd)
-        t = refine_translation(fwd, valid, R, t, K)
+        t_new = refine_translation(fwd, valid, R, t, K)
+        partners = [(gj, R, t_new)] + [(gk, Rk, tk) for gk, Rk, tk in partners[1:]]
+        t = t_new
         rho, res, sens = triangulate_flow(fwd, R, t, K)
         pos = (rho > 0) & (valid > 0.5)
         if np.count_nonzero(pos) < 0.05 * rho.size:
@@ -219,7 +274,7 @@ class MotionDepthSource:
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
         # background); DIS's epipolar residual marks what moves on its own.
         rho_hi = 1.6 * float(np.percentile(rho[pos], 99.5))
-        rho_s, distinct = plane_sweep(g, gj, R, t, K, rho_hi, n=self.hypotheses, window=self.sweep_window)
+        rho_s, distinct, _ = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
         measured = np.clip(static * distinct / (distinct + 0.05) * c_par, 0.0, 1.0)
         if np.mean(measured > 0.3) < self.min_confident:

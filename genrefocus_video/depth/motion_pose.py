@@ -28,7 +28,19 @@ def intrinsics(width: int, height: int, focal_px: Optional[float], pixel_aspect:
 def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
     """(R, t, translation parallax px (90th percentile), inliers) for corners of a tracked into b
     (x_b ~ R x_a + t); raises StaticCamera when too few corners track or nothing moves."""
-    pts = cv2.goodFeaturesToTrack(g_a, maxCorners=600, qualityLevel=0.005, minDistance=5, blockSize=5)
+    return relative_pose_tracks(g_a, g_b, K)[:4]
+
+
+def corners(g: np.ndarray) -> Optional[np.ndarray]:
+    """Shi-Tomasi corners of a frame, (N, 1, 2) float32 (deterministic: the same for every partner)."""
+    return cv2.goodFeaturesToTrack(g, maxCorners=600, qualityLevel=0.005, minDistance=5, blockSize=5)
+
+
+def relative_pose_tracks(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray, pts: Optional[np.ndarray] = None):
+    """relative_pose plus its inlier tracks: (R, t, parallax, inliers, corner index (M,), inverse depth
+    rho (M,) with |t| = 1). `pts`: corners(g_a) when the caller already has them. The indices let
+    two partners' poses be put on one scale (the same corner triangulated against each)."""
+    pts = corners(g_a) if pts is None else pts
     if pts is None or len(pts) < 12:
         raise StaticCamera("too few features")
     nxt, st, _ = cv2.calcOpticalFlowPyrLK(g_a, g_b, pts, None, winSize=(21, 21), maxLevel=3)
@@ -37,12 +49,19 @@ def relative_pose(g_a: np.ndarray, g_b: np.ndarray, K: np.ndarray) -> tuple[np.n
     p1, p2 = pts.reshape(-1, 2)[good], nxt.reshape(-1, 2)[good]
     if len(p1) < 12:
         raise StaticCamera("too few consistent feature tracks")
-    return pose_from_matches(p1, p2, K)
+    R, t, par, n_in, inl = _pose_and_inliers(p1, p2, K)
+    rho = triangulate_points(p1[inl], p2[inl], R, t, K)[0]
+    return R, t, par, n_in, np.flatnonzero(good)[inl], rho
 
 
 def pose_from_matches(p1: np.ndarray, p2: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, int]:
     """(R, t, translation parallax px (90th percentile), inliers) from matched pixel positions
     (N, 2) of frame a and b; raises StaticCamera when no usable translation explains them."""
+    return _pose_and_inliers(p1, p2, K)[:4]
+
+
+def _pose_and_inliers(p1: np.ndarray, p2: np.ndarray, K: np.ndarray):
+    """pose_from_matches plus the inlier mask over the N matches."""
     disp = np.linalg.norm(p2 - p1, axis=1)
     if np.percentile(disp, 90) < 0.3:
         raise StaticCamera(f"features move {np.percentile(disp, 90):.2f} px")
@@ -50,8 +69,9 @@ def pose_from_matches(p1: np.ndarray, p2: np.ndarray, K: np.ndarray) -> tuple[np
     # independently moving object (a subject walking toward the camera) pick the pose. Score the
     # models on the features that move, when enough of them do.
     moving = disp >= max(0.5, 0.2 * float(np.percentile(disp, 90)))
-    if moving.sum() >= 12:
-        p1, p2 = p1[moving], p2[moving]
+    if moving.sum() < 12:
+        moving[:] = True
+    p1, p2 = p1[moving], p2[moving]
     Kinv = np.linalg.inv(K)
     thr = 0.5 / max(K[0, 0], K[1, 1])  # epipolar distance threshold in normalised units (0.5 px)
     # Model 1: pure translation (R = I), t . (x1 x x2) = 0 — the common case between nearby frames,
@@ -89,7 +109,9 @@ def pose_from_matches(p1: np.ndarray, p2: np.ndarray, K: np.ndarray) -> tuple[np
     h1 = np.c_[p1[inl], np.ones(n_in)] @ (K @ R @ Kinv).T
     rot_only = h1[:, :2] / h1[:, 2:3]
     parallax = float(np.percentile(np.linalg.norm(p2[inl] - rot_only, axis=1), 90))
-    return R, np.asarray(t, dtype=np.float64).ravel(), parallax, n_in
+    full = np.zeros(len(moving), bool)
+    full[np.flatnonzero(moving)[inl]] = True
+    return R, np.asarray(t, dtype=np.float64).ravel(), parallax, n_in, full
 
 
 def _cells(p: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -160,15 +182,14 @@ def _translation_ransac(n1: np.ndarray, n2: np.ndarray, thr: float, iters: int =
     return best_t, best_in
 
 
-def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rho = 1/Z with |t| = 1, epipolar residual px, sensitivity |A| f px per unit rho) per pixel."""
-    h, w = flow.shape[:2]
+def triangulate_points(p1: np.ndarray, p2: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rho = 1/Z with |t| = 1, epipolar residual px, sensitivity |A| f px per unit rho) of pixel
+    positions p1 (..., 2) of frame a matched to p2 (..., 2) of frame b."""
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]  # fx != fy for non-square pixels
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    x1 = np.stack([(xs - cx) / fx, (ys - cy) / fy, np.ones_like(xs)], axis=-1)
-    x2x = (xs + flow[..., 0] - cx) / fx
-    x2y = (ys + flow[..., 1] - cy) / fy
+    p1, p2 = np.asarray(p1, np.float64), np.asarray(p2, np.float64)
+    x1 = np.stack([(p1[..., 0] - cx) / fx, (p1[..., 1] - cy) / fy, np.ones(p1.shape[:-1])], axis=-1)
+    x2x, x2y = (p2[..., 0] - cx) / fx, (p2[..., 1] - cy) / fy
     u = x1 @ R.T
     Ax, Ay = x2x * t[2] - t[0], x2y * t[2] - t[1]
     Bx, By = u[..., 0] - x2x * u[..., 2], u[..., 1] - x2y * u[..., 2]
@@ -178,6 +199,15 @@ def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarr
     rho = (Ax * Bx + Ay * By) / np.maximum(a2, 1e-18)
     res = np.hypot(Bx - rho * Ax, By - rho * Ay)
     return rho.astype(np.float32), res.astype(np.float32), np.sqrt(a2).astype(np.float32)
+
+
+def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rho = 1/Z with |t| = 1, epipolar residual px, sensitivity |A| f px per unit rho) per pixel."""
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    p1 = np.stack([xs, ys], axis=-1)
+    return triangulate_points(p1, p1 + flow, R, t, K)
 
 
 def refine_translation(flow: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray,

@@ -10,7 +10,9 @@ line only (one unknown per pixel instead of two), with a parabola through the th
 for sub-sample precision.
 
 Cost: absolute difference of gray level plus of the horizontal and vertical gradients (robust to
-the partner's exposure offset), box-aggregated over `window` px. The sweep's confidence is the
+the partner's exposure offset); with several partners (frames before and after t) the mean of the
+best half of their costs per pixel (two: the lower one, so an occluded side does not count), then
+box-aggregated over `window` px. The sweep's confidence is the
 distinctiveness of the minimum: (c_second - c_best) / (c_second + eps), with c_second the lowest
 cost more than two hypotheses away — near 0 on textureless areas and repeated patterns.
 """
@@ -28,27 +30,52 @@ def _features(gray8: np.ndarray) -> np.ndarray:
     return cv2.merge([g, gx, gy])
 
 
-def plane_sweep(g_ref: np.ndarray, g_other: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray,
-                rho_max: float, n: int = 48, window: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """(rho, distinctiveness in [0, 1]) per pixel of `g_ref` for hypotheses rho in [0, rho_max].
+def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float, n: int = 48,
+                window: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rho, distinctiveness in [0, 1], matching cost at rho) per pixel of `g_ref` for hypotheses rho in [0, rho_max].
 
-    Pose convention as in motion.triangulate_flow: a point x of the reference at inverse depth rho
-    lies at proj(R x + rho t) in the other frame (|t| = 1, so rho is in units of the baseline).
+    `partners`: [(gray8, R, t)], one or more frames with their pose. Pose convention as in
+    motion_pose.triangulate_flow: a point x of the reference at inverse depth rho lies at
+    proj(R x + rho t) in the other frame; rho is in units of |t| of the partners' common scale (the
+    caller scales each t so that one rho means one depth in every pair). Several partners: the cost
+    of a hypothesis is the mean of the best half of the partners' costs (two: the lower one) — a
+    pixel occluded in one partner (a background strip beside a pole) is usually visible in a partner
+    on the other side, and the pixel's true depth then still has one low-cost match.
     """
     h, w = g_ref.shape
-    fr, fo = _features(g_ref), _features(g_other)
+    fr = _features(g_ref)
+    others = [(_features(g), R, np.asarray(t, np.float64)) for g, R, t in partners]
+    keep = max(1, len(others) // 2)
     Kinv = np.linalg.inv(K)
     e3 = np.array([0.0, 0.0, 1.0])
     rhos = np.linspace(0.0, rho_max, n)
     ones = np.ones((1, 3), np.float32)
     costs = np.empty((n, h, w), np.float32)
+    per = np.empty((len(others), h, w), np.float32)
+    best = np.zeros((h, w), np.intp)
     for k, rho in enumerate(rhos):
-        H = K @ (R + rho * np.outer(t, e3)) @ Kinv
-        warped = cv2.warpPerspective(fo, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                     borderMode=cv2.BORDER_REPLICATE)
-        c = cv2.transform(cv2.absdiff(warped, fr), ones)  # sum of the three channels' |differences|
-        costs[k] = cv2.boxFilter(c, -1, (window, window))
-    best = np.argmin(costs, axis=0)
+        for i, (fo, R, t) in enumerate(others):
+            H = K @ (R + rho * np.outer(t, e3)) @ Kinv
+            warped = cv2.warpPerspective(fo, H, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                         borderMode=cv2.BORDER_REPLICATE)
+            per[i] = cv2.transform(cv2.absdiff(warped, fr), ones)  # sum of the three channels' |differences|
+        c = per[0] if len(others) == 1 else (np.min(per, axis=0) if keep == 1 else
+                                              np.sort(per, axis=0)[:keep].mean(axis=0))
+        costs[k] = cv2.boxFilter(c, -1, (window, window)) if window > 1 else c
+        if k == 0:  # running argmin (first minimum kept, as np.argmin): cheaper than one over the volume
+            low = costs[0].copy()
+        else:
+            better = costs[k] < low
+            best[better] = k
+            np.minimum(low, costs[k], out=low)
+    return _best_hypothesis(costs, rhos, best)
+
+
+def _best_hypothesis(costs: np.ndarray, rhos: np.ndarray,
+                     best: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rho of the lowest cost with a parabola through its neighbours, distinctiveness of that
+    minimum, the lowest cost itself). `best`: index of the lowest cost per pixel."""
+    n, h, w = costs.shape
     yy, xx = np.mgrid[0:h, 0:w]
     c0 = costs[best, yy, xx]
     cm = costs[np.maximum(best - 1, 0), yy, xx]
@@ -61,4 +88,4 @@ def plane_sweep(g_ref: np.ndarray, g_other: np.ndarray, R: np.ndarray, t: np.nda
     second = np.min(costs, axis=0)
     second = np.where(np.isfinite(second), second, c0)  # fewer than 6 hypotheses: no runner-up
     distinct = np.clip((second - c0) / (second + 1e-3), 0.0, 1.0)
-    return rho.astype(np.float32), distinct.astype(np.float32)
+    return rho.astype(np.float32), distinct.astype(np.float32), c0.astype(np.float32)
