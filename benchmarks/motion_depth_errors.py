@@ -1,0 +1,81 @@
+"""Where motion depth's AbsRel comes from, per lfbench clip: the error split by kind of pixel.
+
+Run:  PYTHONPATH=. .venv/bin/python benchmarks/motion_depth_errors.py [--size 384x216] [--frames 12]
+      2:pan 4:pan 5:pan 3:depth 1:shake
+
+Each measurable pixel (GT d >= 0.1) of a frame falls in one class: the independently moving
+subject; thin static structure (removed by a 5x5 opening of the measurable mask: twigs, wires,
+strokes <= 4 px); depth border (log-disparity range > 0.05 over 5x5); interior with confidence
+< 0.3 (filled) or >= 0.3. Per class: its share of the measurable pixels, its contribution to the
+frame's AbsRel (sum of its pixels' |s Z - Z_gt| / Z_gt over all measurable pixels, s as in absrel())
+and its own mean error; "too far" = pixels predicted more than twice too far. Median over frames.
+Run it with PYTHONPATH pointing at another checkout (e.g. ../base) to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from lfbench_motion_clips import render_clip  # noqa: E402
+
+CLASSES = ("subject", "thin", "border", "interior_low_conf", "interior_confident", "too_far")
+
+
+def classes(gt: np.ndarray, subject: np.ndarray, conf: np.ndarray, z_aligned: np.ndarray) -> dict:
+    """{class: bool mask} over the measurable pixels of one frame."""
+    meas = gt >= 0.1
+    k = np.ones((5, 5), np.uint8)
+    lg = np.log(np.maximum(gt, 1e-3)).astype(np.float32)
+    edge = (cv2.dilate(lg, k) - cv2.erode(lg, k)) > 0.05
+    thin = meas & ~cv2.dilate(cv2.erode(meas.astype(np.uint8), k), k).astype(bool) & ~subject
+    inner = meas & ~edge & ~thin & ~subject
+    return {"subject": meas & subject, "thin": thin, "border": meas & edge & ~thin & ~subject,
+            "interior_low_conf": inner & (conf < 0.3), "interior_confident": inner & (conf >= 0.3),
+            "too_far": meas & (z_aligned > 2.0 / np.maximum(gt, 1e-6))}
+
+
+def frame_row(d: np.ndarray, conf: np.ndarray, gt: np.ndarray, subject: np.ndarray) -> dict:
+    meas = gt >= 0.1
+    z, zg = 1.0 / np.maximum(d, 1e-6), 1.0 / np.maximum(gt, 1e-6)
+    s = np.median(zg[meas] / z[meas])
+    err = np.where(meas, np.abs(s * z - zg) / zg, 0.0)
+    n = meas.sum()
+    row = {"absrel": float(err[meas].mean())}
+    for name, m in classes(gt, subject, conf, s * z).items():
+        row[name] = (m.sum() / n, err[m].sum() / n, float(err[m].mean()) if m.any() else float("nan"))
+    return row
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("clips", nargs="+", help="seed:motion, e.g. 2:pan")
+    p.add_argument("--size", default="384x216")
+    p.add_argument("--frames", type=int, default=12)
+    a = p.parse_args()
+    from genrefocus_video.depth.motion import MotionDepthSource
+    from genrefocus_video.io.frame import Frame
+    from genrefocus_video.record import FrameRecord
+    size = tuple(int(v) for v in a.size.split("x"))
+    for spec in a.clips:
+        seed, motion = spec.split(":")
+        clip = render_clip(int(seed), size, a.frames, motion)
+        aif = clip["aif"]
+        src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, quiet=True)
+        rows = []
+        for t in range(a.frames):
+            est = src.estimate(FrameRecord(Frame(t, aif[t])))
+            rows.append(frame_row(est.disparity, est.confidence, clip["disparity"][t], clip["subject"][t]))
+        print(f"seed {seed} {motion}: AbsRel {np.median([r['absrel'] for r in rows]):.3f}")
+        for name in CLASSES:
+            share, contrib, mean = (float(np.nanmedian([r[name][i] for r in rows])) for i in range(3))
+            print(f"   {name:19s} share {share:.3f} contribution {contrib:.3f} mean {mean:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
