@@ -59,7 +59,7 @@ def test_freed_blocks_stay_until_the_per_frame_release():
 def test_the_executor_uses_the_one_policy():
     """The frame loop's per-frame release and job-start settings are render.alloc's, not a second
     policy with its own thresholds (two used to pull against each other)."""
-    from genrefocus_video.pipeline.executors import heap, local
+    from genrefocus_video.pipeline.executors import local
 
     assert local.release_freed_memory is alloc.release_freed_memory
-    assert heap.apply_memory_policy is alloc.apply_memory_policy
+    assert local.apply_memory_policy is alloc.apply_memory_policy

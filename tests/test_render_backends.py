@@ -229,9 +229,9 @@ def test_frame_temporaries_reuse_heap_pages():
     import sys
     from pathlib import Path
 
-    from genrefocus_video.render.alloc import keep_freed_memory
+    from genrefocus_video.render.alloc import apply_memory_policy
 
-    if not keep_freed_memory():
+    if not apply_memory_policy():
         pytest.skip("not glibc: malloc settings unavailable")
     here = str(Path(__file__).resolve().parent)
 

@@ -78,6 +78,3 @@ def release_freed_memory() -> None:
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
-
-#: the name the renderer has used since the policy was only its own
-keep_freed_memory = apply_memory_policy

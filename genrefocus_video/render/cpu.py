@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .alloc import keep_freed_memory
+from .alloc import apply_memory_policy
 from .convolve import convolve4
 from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_maps
@@ -351,7 +351,7 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
     and composited far to near, in order, on the calling thread. `threads` (else the plan's
     `threads`, else min(cores, 4)) and the plan's `edge_matte` are the only switches.
     """
-    keep_freed_memory()  # frame-sized temporaries reuse heap pages instead of faulting in fresh ones
+    apply_memory_policy()  # frame-sized temporaries reuse heap pages instead of faulting in fresh ones
     H, W = r.shape
     u = layer_coord(r, plan)
     out = np.zeros((H, W, 4), np.float32)  # premultiplied RGB + accumulated alpha

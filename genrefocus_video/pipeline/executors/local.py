@@ -15,14 +15,15 @@ from typing import Iterable, Iterator, Optional, Sequence
 from ...io.frame import ClipInfo
 from ...params import JobParams
 from ...record import FrameRecord, Stage
+from ...render.alloc import RELEASE_EVERY_OVERLAPPED, apply_memory_policy, release_freed_memory
 from ..stages import DEFAULT_FACTORY, StageFactory, check_stages, last_temporal, reset_all
-from .heap import RELEASE_EVERY_OVERLAPPED, apply_memory_policy, release_freed_memory
 from .overlap import overlapped
 
 
 def run_stages(rec: FrameRecord, stages: Sequence[Stage], trim: bool = True) -> FrameRecord:
     """Apply `stages` in order, adding each one's wall time to ``rec.timings[stage.name]``; then
-    (`trim`) hand the freed heap back to the OS (:mod:`.heap`: memory flat across frames and threads)."""
+    (`trim`) hand the freed heap back to the OS (the one heap policy, render/alloc.py: memory flat
+    across frames and threads)."""
     for stage in stages:
         before = rec.timings.get(stage.name, 0.0)  # stages may also write their own entry: ours wins
         t0 = time.perf_counter()
