@@ -57,6 +57,7 @@ import cv2
 import numpy as np
 
 from ..flow import to_gray8
+from .edge_select import select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
                                 masked_edge_aware_blur, photometric_trust, up)
 from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
@@ -129,6 +130,7 @@ class TemporalDepthSmoother:
         # blurred over the band's scale; spikes beyond spike_sigmas robust sigmas keep their own
         # and enter the low band clipped. 0 = the per-pixel trust everywhere (before)
         self.spike_sigmas = 5.0
+        self.edge_select = True  # displaced depth edges: colour-checked selection (depth/edge_select.py)
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
         self._sampler = FlowSampler()
@@ -270,6 +272,8 @@ class TemporalDepthSmoother:
             # an outlier frame is aligned fully; the state's budget below stays as reserved (the
             # frame's sensitivity to it is 1, not > 1)
             d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
+        if self.edge_select:
+            d = select_edges(rgb, d, P)[0]
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
         # output's sensitivity to the previous state stays <= r_max and chunks still converge
         # (a budget that depended on this frame's fit made them converge far slower)
