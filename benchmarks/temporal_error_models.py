@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/temporal_error_models.py [--seeds 3 5] [--tracks fixed rack follow]
       [--size 256x144] [--frames 24] [--modes file estimate oracle] [--json OUT.json]
+      [--model-kw '{"edges": {"px": 5}}'] (error-model parameters other than the defaults)
 
 Per lfbench clip (seed x focus track) the refocused clip (render_bokeh at the clip's focus track)
 is scored with lfbench `score-video` (temporal instability along the GT flow, mean PSNR) from:
@@ -64,6 +65,7 @@ def clip_flows(c: LfClip) -> list:
 
 
 SMOOTHER_KW: dict = {}  # --kw: smoother options for experiments (the shipped defaults when empty)
+MODEL_KW: dict = {}  # --model-kw: per error model, keyword arguments other than its defaults
 
 
 def smooth(c: LfClip, flows: list, depths: list, strength: float, estimate: bool) -> list:
@@ -100,7 +102,7 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
         r = render_and_score(c, smooth(c, flows, gt, s, False), f"exact_s{s}", work)
         out["exact_smoothed"][str(s)] = {**r, "dpsnr": r["psnr"] - exact["psnr"]}
     for name in models:
-        noisy = [ERROR_MODELS[name](gt[t], t) for t in range(c.frames)]
+        noisy = [ERROR_MODELS[name](gt[t], t, **MODEL_KW.get(name, {})) for t in range(c.frames)]
         base = render_and_score(c, noisy, f"{name}_noisy", work)
         row = {"noisy": base}
         for mode in modes:
@@ -149,13 +151,16 @@ def main() -> int:
     p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate", "oracle"],
                    help="depth as a file, as an estimate (affine_ambiguous), and/or the causal-average bound")
     p.add_argument("--kw", default="{}", help="JSON smoother options, e.g. '{\"gate_high\": 4}'")
+    p.add_argument("--model-kw", default="{}",
+                   help="JSON error-model parameters per model, e.g. '{\"edges\": {\"px\": 5}}'")
     a = p.parse_args()
     SMOOTHER_KW.update(json.loads(a.kw))
+    MODEL_KW.update(json.loads(a.model_kw))
     work = Path(tempfile.mkdtemp(prefix="tem_"))
     t0 = time.time()
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "frames": a.frames,
-              "k": a.k, "clips": {}}
+              "k": a.k, "smoother_kw": SMOOTHER_KW, "model_kw": MODEL_KW, "clips": {}}
     for seed in a.seeds:
         for track in a.tracks:
             name = f"seed {seed} {track}"

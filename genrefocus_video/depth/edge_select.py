@@ -99,6 +99,27 @@ def _one_sided(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, grows: np
     return np.where(grows, imb > imbalance, imb < -imbalance)
 
 
+def displaced_edges(d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1,
+                    imbalance: float = 0.75, imb_sigma: float = 16.0) -> np.ndarray:
+    """Pixels where O and P lie on different sides of a depth step > `jump` (log) within `radius`
+    px, and O's near surface grew (or shrank) there on all sides alike (2. of the module doc): an
+    estimator's displaced edge, whose per-pixel ratios say nothing about a global scale (the
+    smoother's global fit leaves them out). The flow's misregistrations (balanced) stay in."""
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
+    d_obs = np.maximum(d_obs, _FLOOR)
+    d_pred = np.maximum(d_pred, _FLOOR)
+    hi = np.maximum(cv2.dilate(d_obs, k), cv2.dilate(d_pred, k))
+    lo = np.minimum(cv2.erode(d_obs, k), cv2.erode(d_pred, k))
+    sq_mid = hi * lo
+    grows = d_obs * d_obs > sq_mid
+    ys, xs = np.nonzero((hi > np.float32(np.exp(jump)) * lo) & (grows != (d_pred * d_pred > sq_mid)))
+    out = np.zeros(d_obs.shape, bool)
+    if ys.size:
+        keep = _one_sided(d_obs.shape, ys, xs, grows[ys, xs], analysis_factor(d_obs.shape), imb_sigma, imbalance)
+        out[ys[keep], xs[keep]] = True
+    return out
+
+
 def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.ndarray, xs: np.ndarray,
                scale: np.ndarray, sq_mid: np.ndarray, p_near: np.ndarray, radius: int, sigma: float) -> np.ndarray:
     """3. of the module doc at the disputed pixels (ys, xs: in the box `guide` covers, which the
@@ -138,8 +159,8 @@ def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.
 
 
 def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1,
-                 imbalance: float = 0.6, imb_sigma: float = 16.0, window: int = 5, colour_sigma: float = 0.06,
-                 ratio: float = 0.8, min_count: int = 3, max_offset: float = 0.05
+                 imbalance: float = 0.75, imb_sigma: float = 16.0, window: int = 5, colour_sigma: float = 0.06,
+                 ratio: float = 1.2, min_count: int = 3, max_offset: float = 0.05
                  ) -> tuple[np.ndarray, EdgeSelectInfo]:
     """The observed disparity d_obs with its disputed edge pixels given the prediction d_pred's
     surface where the evidence is clear (module doc). radius: px, the band's half-width (the

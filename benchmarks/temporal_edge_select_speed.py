@@ -1,0 +1,82 @@
+"""Cost of edge selection (depth/edge_select.py) inside temporal smoothing, against a baseline checkout.
+
+Run:  .venv/bin/python benchmarks/temporal_edge_select_speed.py --base ../base [--size 1280x720]
+      [--frames 6] [--rounds 3] [--strength 0.8] [--models edges lowfreq]
+
+As benchmarks/temporal_smoothing_speed.py (whose child runner it uses: each checkout's
+TemporalDepthSmoother in its own subprocess, rounds interleaved base, new, base, new, ... so the
+shared machine's load hits both alike), with the depth noise of the chosen error models of
+tests/depth_error_models.py: `edges` (displaced depth edges, where edge selection has the most
+disputed pixels to look at) and `lowfreq` (what temporal_smoothing_speed.py uses). Reported per
+model: seconds per smoothed frame (median over frames 1.. and rounds), the ratio new / base and
+the added seconds per frame, with the machine, `uptime` load and date.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("GENREFOCUS_SHARED", REPO.parent / "shared"))
+sys.path[:0] = [str(REPO), str(REPO / "benchmarks"), str(REPO / "tests"), str(SHARED / "lfbench")]
+
+from temporal_smoothing_speed import run_child  # noqa: E402
+
+
+def prepare(work: Path, size: str, frames: int, models: list[str]) -> dict[str, Path]:
+    """One lfbench clip (seed 3, follow), its DIS flows, and per model the noisy depth: one .npz each."""
+    from depth_error_models import ERROR_MODELS
+    from genrefocus_video.flow import forward_backward
+    from temporal_fixtures import LfClip
+
+    subprocess.run([sys.executable, "-m", "lfbench.cli", "video", "--seed", "3", "--size", size, "--frames",
+                    str(frames), "--fps", "24", "--track", "follow", "--k", "8", "--shape", "disc",
+                    "--out", str(work / "clip")], cwd=SHARED / "lfbench", check=True, capture_output=True)
+    c = LfClip(work / "clip")
+    rgb = [c.aif(t) for t in range(frames)]
+    flows = [forward_backward(rgb[t], rgb[t - 1], "medium") for t in range(1, frames)]
+    out = {}
+    for m in models:
+        out[m] = work / f"inputs_{m}.npz"
+        np.savez(out[m], rgb=np.stack(rgb), depth=np.stack([ERROR_MODELS[m](c.disparity(t), t) for t in range(frames)]),
+                 flow=np.stack([f for f, _, _ in flows]), valid=np.stack([v for _, _, v in flows]))
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="the baseline checkout (e.g. ../base)")
+    p.add_argument("--size", default="1280x720")
+    p.add_argument("--frames", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--strength", type=float, default=0.8)
+    p.add_argument("--models", nargs="+", default=["edges", "lowfreq"])
+    a = p.parse_args()
+    inputs = prepare(Path(tempfile.mkdtemp(prefix="tes_")), a.size, a.frames, a.models)
+    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
+              "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "strength": a.strength,
+              "models": {}}
+    for m, path in inputs.items():
+        times: dict[str, list[float]] = {"base": [], "new": []}
+        for _ in range(a.rounds):
+            times["base"] += run_child(Path(a.base).resolve(), path, a.strength)
+            times["new"] += run_child(REPO, path, a.strength)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        report["models"][m] = {"s_per_frame": med, "ratio_new_over_base": med["new"] / med["base"],
+                               "added_s_per_frame": med["new"] - med["base"]}
+    report["load_after"] = os.getloadavg()
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
