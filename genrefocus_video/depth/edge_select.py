@@ -99,25 +99,13 @@ def _one_sided(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, grows: np
     return np.where(grows, imb > imbalance, imb < -imbalance)
 
 
-def displaced_edges(d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1,
-                    imbalance: float = 0.75, imb_sigma: float = 16.0) -> np.ndarray:
-    """Pixels where O and P lie on different sides of a depth step > `jump` (log) within `radius`
-    px, and O's near surface grew (or shrank) there on all sides alike (2. of the module doc): an
-    estimator's displaced edge, whose per-pixel ratios say nothing about a global scale (the
-    smoother's global fit leaves them out). The flow's misregistrations (balanced) stay in."""
+def discontinuities(d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1) -> np.ndarray:
+    """Pixels within `radius` px of a log-disparity step > `jump` in either map: where displaced
+    edges (and the flow's misses at them) make per-pixel ratios that say nothing about a scale."""
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
-    d_obs = np.maximum(d_obs, _FLOOR)
-    d_pred = np.maximum(d_pred, _FLOOR)
-    hi = np.maximum(cv2.dilate(d_obs, k), cv2.dilate(d_pred, k))
-    lo = np.minimum(cv2.erode(d_obs, k), cv2.erode(d_pred, k))
-    sq_mid = hi * lo
-    grows = d_obs * d_obs > sq_mid
-    ys, xs = np.nonzero((hi > np.float32(np.exp(jump)) * lo) & (grows != (d_pred * d_pred > sq_mid)))
-    out = np.zeros(d_obs.shape, bool)
-    if ys.size:
-        keep = _one_sided(d_obs.shape, ys, xs, grows[ys, xs], analysis_factor(d_obs.shape), imb_sigma, imbalance)
-        out[ys[keep], xs[keep]] = True
-    return out
+    step = np.float32(np.exp(jump))
+    d_obs, d_pred = np.maximum(d_obs, _FLOOR), np.maximum(d_pred, _FLOOR)
+    return (cv2.dilate(d_obs, k) > step * cv2.erode(d_obs, k)) | (cv2.dilate(d_pred, k) > step * cv2.erode(d_pred, k))
 
 
 def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.ndarray, xs: np.ndarray,

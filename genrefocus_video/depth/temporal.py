@@ -57,7 +57,7 @@ import cv2
 import numpy as np
 
 from ..flow import to_gray8
-from .edge_select import displaced_edges, select_edges
+from .edge_select import discontinuities, select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
                                 masked_edge_aware_blur, photometric_trust, up)
 from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
@@ -268,8 +268,9 @@ class TemporalDepthSmoother:
         pull = 0.0  # the share of the prediction that the global alignment put into d
         if self.global_align or affine_ambiguous:
             fit = self._fit_global(d, P, loom, m, c)
-            if fit.outlier and self.edge_select:  # displaced depth edges are no scale jump: refit without
-                fit = self._fit_global(d, P, loom, m * ~displaced_edges(d, P), c)
+            if fit.outlier and self.edge_select:  # an outlier's jump shows away from depth edges too;
+                calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)  # displaced ones do not
+                fit = fit if calm.outlier else calm
             pull = 1.0 - (1.0 - r_max) ** self.align_budget
             # an outlier frame is aligned fully; the state's budget below stays as reserved (the
             # frame's sensitivity to it is 1, not > 1)
