@@ -85,7 +85,7 @@ def _on_grid(grid: np.ndarray, ys: np.ndarray, xs: np.ndarray, f: int) -> np.nda
 
 
 def _one_sided(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, grows: np.ndarray, f: int,
-               sigma: float, imbalance: float) -> np.ndarray:
+               sigma: float, imbalance: float, support: float = 0.0) -> np.ndarray:
     """2. of the module doc: which disputes (at ys, xs; `grows`: O's near surface is the larger
     there) are of the kind that dominates their neighbourhood (Gaussian sigma px)."""
     g = np.zeros(shape, np.float32)
@@ -95,8 +95,9 @@ def _one_sided(shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray, grows: np
     s = max(sigma / f, 0.5)
     g_a = cv2.GaussianBlur(down(g, f), (0, 0), s)
     s_a = cv2.GaussianBlur(down(sh, f), (0, 0), s)
-    imb = _on_grid((g_a - s_a) / np.maximum(g_a + s_a, 1e-6), ys, xs, f)
-    return np.where(grows, imb > imbalance, imb < -imbalance)
+    both = g_a + s_a
+    imb = _on_grid((g_a - s_a) / np.maximum(both, 1e-6), ys, xs, f)
+    return np.where(grows, imb > imbalance, imb < -imbalance) & (_on_grid(both, ys, xs, f) >= support)
 
 
 def discontinuities(d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1) -> np.ndarray:
@@ -148,7 +149,8 @@ def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.
 
 def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1,
                  imbalance: float = 0.75, imb_sigma: float = 16.0, window: int = 5, colour_sigma: float = 0.06,
-                 ratio: float = 1.2, min_count: int = 3, max_offset: float = 0.05
+                 ratio: float = 1.2, min_count: int = 3, max_offset: float = 0.05,
+                 support: float = 0.03
                  ) -> tuple[np.ndarray, EdgeSelectInfo]:
     """The observed disparity d_obs with its disputed edge pixels given the prediction d_pred's
     surface where the evidence is clear (module doc). radius: px, the band's half-width (the
@@ -175,7 +177,7 @@ def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius:
     keep = (o_near != p_near) & (np.abs(off) < max_offset)
     ys, xs, scale, sq_mid, p_near, o_near = ys[keep], xs[keep], scale[keep], sq_mid[keep], p_near[keep], o_near[keep]
     if ys.size:
-        keep = _one_sided((h, w), ys, xs, o_near, f, imb_sigma, imbalance)
+        keep = _one_sided((h, w), ys, xs, o_near, f, imb_sigma, imbalance, support)
         ys, xs, scale, sq_mid, p_near = ys[keep], xs[keep], scale[keep], sq_mid[keep], p_near[keep]
     info.disputed = int(ys.size)
     if ys.size == 0:

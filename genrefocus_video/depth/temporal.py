@@ -275,7 +275,7 @@ class TemporalDepthSmoother:
             # an outlier frame is aligned fully; the state's budget below stays as reserved (the
             # frame's sensitivity to it is 1, not > 1)
             d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
-        if self.edge_select:
+        if self.edge_select and not (pull and fit.outlier):  # not on a grossly wrong frame
             d = select_edges(rgb, d, P)[0]
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
         # output's sensitivity to the previous state stays <= r_max and chunks still converge
