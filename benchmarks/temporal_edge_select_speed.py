@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,46 +32,44 @@ from temporal_smoothing_speed import run_child  # noqa: E402
 
 
 def prepare(work: Path, size: str, frames: int, models: list[str]) -> dict[str, Path]:
-    """One lfbench clip (seed 3, follow), its DIS flows, and per model the noisy depth: one .npz each."""
+    """One lfbench clip (seed 3, follow, K 8), its DIS flows, and per model the noisy depth: one .npz each."""
     from depth_error_models import ERROR_MODELS
-    from genrefocus_video.flow import forward_backward
-    from temporal_fixtures import LfClip
+    from temporal_error_models import clip_flows, make_clip
 
-    subprocess.run([sys.executable, "-m", "lfbench.cli", "video", "--seed", "3", "--size", size, "--frames",
-                    str(frames), "--fps", "24", "--track", "follow", "--k", "8", "--shape", "disc",
-                    "--out", str(work / "clip")], cwd=SHARED / "lfbench", check=True, capture_output=True)
-    c = LfClip(work / "clip")
-    rgb = [c.aif(t) for t in range(frames)]
-    flows = [forward_backward(rgb[t], rgb[t - 1], "medium") for t in range(1, frames)]
+    c = make_clip(work / "clip", size, frames, 3, "follow", 8.0)
+    rgb = np.stack([c.aif(t) for t in range(frames)])
+    flows = clip_flows(c)[1:]
     out = {}
     for m in models:
         out[m] = work / f"inputs_{m}.npz"
-        np.savez(out[m], rgb=np.stack(rgb), depth=np.stack([ERROR_MODELS[m](c.disparity(t), t) for t in range(frames)]),
-                 flow=np.stack([f for f, _, _ in flows]), valid=np.stack([v for _, _, v in flows]))
+        np.savez(out[m], rgb=rgb, depth=np.stack([ERROR_MODELS[m](c.disparity(t), t) for t in range(frames)]),
+                 flow=np.stack([f for f, _ in flows]), valid=np.stack([v for _, v in flows]))
     return out
+
+
+def interleaved(base: Path, inputs: Path, strength: float, rounds: int) -> dict:
+    """Seconds per frame of the base and this checkout on the same inputs, rounds interleaved."""
+    runs: dict[str, list[float]] = {"base": [], "new": []}
+    for _ in range(rounds):
+        for name, checkout in (("base", base), ("new", REPO)):
+            runs[name].extend(run_child(checkout, inputs, strength))
+    med = {name: float(np.median(v)) for name, v in runs.items()}
+    return {"s_per_frame": med, "ratio_new_over_base": med["new"] / med["base"],
+            "added_s_per_frame": med["new"] - med["base"]}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="the baseline checkout (e.g. ../base)")
-    p.add_argument("--size", default="1280x720")
-    p.add_argument("--frames", type=int, default=6)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--strength", type=float, default=0.8)
+    for opt, default in (("--size", "1280x720"), ("--frames", 6), ("--rounds", 3), ("--strength", 0.8)):
+        p.add_argument(opt, type=type(default), default=default)
     p.add_argument("--models", nargs="+", default=["edges", "lowfreq"])
     a = p.parse_args()
     inputs = prepare(Path(tempfile.mkdtemp(prefix="tes_")), a.size, a.frames, a.models)
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "strength": a.strength,
-              "models": {}}
-    for m, path in inputs.items():
-        times: dict[str, list[float]] = {"base": [], "new": []}
-        for _ in range(a.rounds):
-            times["base"] += run_child(Path(a.base).resolve(), path, a.strength)
-            times["new"] += run_child(REPO, path, a.strength)
-        med = {k: float(np.median(v)) for k, v in times.items()}
-        report["models"][m] = {"s_per_frame": med, "ratio_new_over_base": med["new"] / med["base"],
-                               "added_s_per_frame": med["new"] - med["base"]}
+              "models": {m: interleaved(Path(a.base).resolve(), path, a.strength, a.rounds)
+                         for m, path in inputs.items()}}
     report["load_after"] = os.getloadavg()
     print(json.dumps(report, indent=1))
     return 0

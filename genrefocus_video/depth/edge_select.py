@@ -9,22 +9,29 @@ radius (a perfect motion-compensated average cost 1.7-3.2 dB on lfbench). What c
 Per frame, against the smoother's prediction P (the previous result warped along the flow):
 
 1. Band: pixels whose (2 radius + 1)^2 neighbourhood spans a log-disparity step > `jump` in the
-   observation O or in P. There each pixel is labelled near or far against the middle of that
-   range, in O and in P. Disputed: the labels differ.
+   observation O or in P, where O and P differ by more than half a step. Each is labelled near or
+   far against the middle of the step (the geometric mean of the joint neighbourhood max and min),
+   in O and in P, after O's smooth offset to P (a scale jump, a low-frequency field, motion in
+   depth; measured outside the band) is taken out; nothing is done where that offset exceeds
+   `max_offset`. Disputed: the labels differ.
 2. Growth, not shift: an estimator's displaced edge makes the near surface grow (or shrink) on
    all of its sides at once; the flow's misregistration of P (a twig given the background's
    motion, a subject a pixel ahead) moves it, growing one side and shrinking the other. Only
    disputes of the kind that dominates their neighbourhood (Gaussian, `imb_sigma` px: share of
-   growth minus share of shrinkage beyond `imbalance`) stay disputed. Exact depth has next to no
-   disputes, and those balanced: it is left alone.
+   growth minus share of shrinkage beyond `imbalance`), and numerous there (at least `support` of
+   the window: a few chance disputes are a pole's soft fringe or a clipped light, where colour
+   misleads) stay disputed. Exact depth has next to no disputes, and those balanced: it is left
+   alone.
 3. Colour: a disputed pixel p takes P's surface only if its colour is more typical of P's pixels
    of that label (kernel density in a (2 window + 1)^2 window, normalised by the label's pixel
    count) than of the pixels where O and P agree on O's label (`ratio`). The RGB is exact; only
    the depth is off. A subject that really moves in depth keeps its observed edge where its own
    colour vouches for it.
 
-Values are only ever copied (from O or from P), never mixed. Cost: morphology and two blurs on the
-full frame; the colour evidence only at the disputed pixels.
+Values are only ever copied, never mixed: O's, or P's (at this frame's level: times O's smooth
+offset, under 5 %). Cost: four morphological passes and a few element-wise ones on the full
+frame, the offset and the one-sidedness on the analysis grid, the colour evidence only at the
+disputed pixels (benchmarks/temporal_edge_select_speed.py).
 """
 from __future__ import annotations
 
@@ -33,7 +40,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .temporal_analysis import analysis_factor, down, masked_blur, up
+from .temporal_analysis import analysis_factor, down, masked_blur
 
 
 @dataclass
@@ -159,14 +166,17 @@ def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius:
     over what scale (px); window: px, the colour evidence's half-width; colour_sigma:
     display-referred colour difference within one surface; ratio: how much more typical of the
     prediction's surface p must be; min_count: fewest pixels a surface needs in the window to
-    count as evidence; max_offset: only where O and P agree on the smooth level (log)."""
-    d_obs = np.maximum(np.asarray(d_obs, np.float32), _FLOOR)
+    count as evidence; max_offset: only where O and P agree on the smooth level (log); support:
+    the least share of the one-sidedness window that must be disputed. d_obs comes back as given
+    (float32) where nothing is switched."""
+    given = np.asarray(d_obs, np.float32)
+    d_obs = np.maximum(given, _FLOOR)
     d_pred = np.maximum(np.asarray(d_pred, np.float32), _FLOOR)
     h, w = d_obs.shape
     band, idx, (hi_o, lo_o, hi_p, lo_p) = _candidates(d_obs, d_pred, radius, jump)
     info = EdgeSelectInfo(0, 0)
     if idx.size == 0:
-        return d_obs, info
+        return given, info
     f = analysis_factor(d_obs.shape)
     ys, xs = np.divmod(idx, w)
     off = _on_grid(_offset_grid(d_obs, d_pred, band, f, imb_sigma), ys, xs, f)
@@ -181,14 +191,14 @@ def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius:
         ys, xs, scale, sq_mid, p_near = ys[keep], xs[keep], scale[keep], sq_mid[keep], p_near[keep]
     info.disputed = int(ys.size)
     if ys.size == 0:
-        return d_obs, info
+        return given, info
     guide, y0, x0 = colour_guide(rgb, ys, xs, window)
     box = np.s_[y0:y0 + guide.shape[0], x0:x0 + guide.shape[1]]
     acc = _densities(guide, d_obs[box], d_pred[box], ys - y0, xs - x0, scale, sq_mid, p_near, window,
                      colour_sigma)
     dn_prop, dn_obs = acc[0] / np.maximum(acc[1], 1.0), acc[2] / np.maximum(acc[3], 1.0)
     take = (acc[1] >= min_count) & (acc[3] >= min_count) & (dn_prop > ratio * dn_obs + 1e-3)
-    out = d_obs.copy()
+    out = given.copy()
     ys, xs = ys[take], xs[take]
     out[ys, xs] = d_pred[ys, xs] / scale[take]  # P's surface at this frame's level
     info.switched = int(ys.size)

@@ -269,8 +269,8 @@ class TemporalDepthSmoother:
         if self.global_align or affine_ambiguous:
             fit = self._fit_global(d, P, loom, m, c)
             if fit.outlier and self.edge_select:  # displaced depth edges can fake a jump: not if the
-                calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)  # pixels away from
-                fit = calm if abs(calm.log_scale) < 0.5 * self.outlier_log_scale else fit  # them see none
+                calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)  # pixels away from them
+                fit = calm if 0.0 < abs(calm.log_scale) < 0.5 * self.outlier_log_scale else fit  # see none (0: no fit)
             pull = 1.0 - (1.0 - r_max) ** self.align_budget
             # an outlier frame is aligned fully; the state's budget below stays as reserved (the
             # frame's sensitivity to it is 1, not > 1)
