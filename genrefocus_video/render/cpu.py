@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from .alloc import apply_memory_policy
+from .composite import STRIP_ROWS, composite, resolve, spread4, upsample  # noqa: F401  (upsample: the whole-layer form, tests)
 from .convolve import convolve4
 from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_maps
@@ -127,7 +128,7 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         up = up[by0 - c0 * f: by1 - c0 * f, bx0 - d0 * f: bx1 - d0 * f]
     else:
         up = pull_push_fill(capped, known)[by0:by1, bx0:bx1]
-    np.multiply(up, _spread4(np.subtract(np.float32(1.0), known[by0:by1, bx0:bx1])), out=up)
+    np.multiply(up, spread4(np.subtract(np.float32(1.0), known[by0:by1, bx0:bx1])), out=up)
     num[by0:by1, bx0:bx1] += up
     return num
 
@@ -172,35 +173,47 @@ def _pad_to(x: np.ndarray, s: int) -> np.ndarray:
     return x
 
 
-def _spread4(a: np.ndarray) -> np.ndarray:
-    """An h×w map repeated into h×w×4 (one OpenCV pass: numpy's broadcast over a last axis of 4 is slow)."""
-    return cv2.merge([a, a, a, a])
-
-
 @dataclass
 class FrameRGBA:
-    """The frame as the layers read it: RGBA with alpha 1, and its highlight pixels.
+    """The frame as the layers read it (RGB; each layer makes its RGBA with alpha 1 strip by strip),
+    and its highlight pixels.
 
     Highlights (brightest channel > FILL_CAP) are the only pixels where the colour that may be
     extended into hidden regions differs from the frame (cap_highlights): their capped RGBA is kept
-    sparse (`hy`, `hx`, `hcap`) instead of a second full frame.
+    sparse (`hy`, `hx`, `hcap`) instead of a second full frame. No RGBA copy of the frame is kept
+    (it would be 32 MiB at 1080p for the whole render).
     """
 
-    rgba: np.ndarray  # H×W×4 float32
+    rgb: np.ndarray  # H×W×3 float32, the input itself (not copied)
     hy: np.ndarray  # N int rows of the highlight pixels
     hx: np.ndarray  # N int columns
     hcap: np.ndarray  # N×4 float32 capped RGBA (alpha 1)
 
 
 def frame_rgba(img: np.ndarray, cap: float = FILL_CAP) -> FrameRGBA:
-    """RGBA of `img` (H×W×3 float32) and the capped colour of its highlight pixels."""
-    rgba = cv2.cvtColor(img, cv2.COLOR_RGB2RGBA)  # alpha = 1 for float input
+    """`img` (H×W×3 float32) and the capped RGBA (alpha 1) of its highlight pixels."""
     peak = cv2.max(cv2.max(img[..., 0], img[..., 1]), img[..., 2])
     hy, hx = np.nonzero(peak > np.float32(cap))
-    hcap = rgba[hy, hx]
+    hcap = np.ones((hy.size, 4), np.float32)
+    hcap[:, :3] = img[hy, hx]
     if hy.size:
         hcap[:, :3] *= (np.float32(cap) / peak[hy, hx])[:, None]
-    return FrameRGBA(rgba, hy, hx, hcap)
+    return FrameRGBA(img, hy, hx, hcap)
+
+
+def weighted_rgba(rgb: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(colour·w, w): the frame region `rgb` as RGBA with alpha 1 times the weight map `w`.
+
+    Built STRIP_ROWS rows at a time in the result (the same products as RGBA × spread4(w) of the
+    whole region, without its two region-sized temporaries).
+    """
+    h, wd = w.shape
+    layer = np.empty((h, wd, 4), np.float32)
+    for a in range(0, h, STRIP_ROWS):
+        part = layer[a:a + STRIP_ROWS]
+        cv2.cvtColor(rgb[a:a + STRIP_ROWS], cv2.COLOR_RGB2RGBA, dst=part)  # alpha = 1 for float input
+        np.multiply(part, spread4(w[a:a + STRIP_ROWS]), out=part)
+    return layer
 
 
 @dataclass
@@ -212,28 +225,30 @@ class CapDelta:
     d4: np.ndarray  # N×4 float32
 
 
-def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
+def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None, roi=None, capped_always: bool = False):
     """A layer's premultiplied RGBA, its known fraction and the colour that may be extended (ROI, full res).
 
     Returns (layer, known, capped, need_fill). `capped` is `layer` itself when nothing is hidden or
     no highlight lies in the region (the capped frame equals the frame there, bit for bit); for a
     layer rendered at reduced scale it is a :class:`CapDelta` (downsample applies it to the block
     means, so no full-resolution copy is made); otherwise a copy with the highlights capped.
+    `roi` (default L.roi) restricts it to a band of the region; `capped_always` makes the capped
+    colour even where this part of it hides nothing (another band of the layer may).
     """
-    y0, y1, x0, x1 = L.roi
+    y0, y1, x0, x1 = L.roi if roi is None else roi
     d = u[y0:y1, x0:x1] - np.float32(L.index)
     w = np.abs(d)
     np.subtract(np.float32(1.0), w, out=w)
     np.maximum(w, np.float32(0.0), out=w)  # tent weight of this layer
     known = np.subtract(np.float32(1.0), d, out=d)
     np.clip(known, 0.0, 1.0, out=known)  # fraction of the pixel at or behind this layer
-    layer = np.multiply(frame.rgba[y0:y1, x0:x1], _spread4(w))  # alpha 1: one product gives (colour·w, w)
-    patch = matte.layer_patch(L.index, L.roi) if matte is not None else None
+    layer = weighted_rgba(frame.rgb[y0:y1, x0:x1], w)
+    patch = matte.layer_patch(L.index, (y0, y1, x0, x1)) if matte is not None else None
     if patch is not None:  # edge pixels split into a foreground and a background part (render/matte.py)
         known[patch.py, patch.px] = patch.known
         layer[patch.py, patch.px] = patch.rgba
     need_fill = bool(known.min() < 1.0)
-    sel = np.empty(0, np.int64) if not need_fill else np.flatnonzero(
+    sel = np.empty(0, np.int64) if not (need_fill or capped_always) else np.flatnonzero(
         (frame.hy >= y0) & (frame.hy < y1) & (frame.hx >= x0) & (frame.hx < x1))
     if not sel.size:
         return layer, known, layer, need_fill
@@ -285,57 +300,54 @@ def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
     return blurred
 
 
-def upsample(blurred: np.ndarray, s: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear (half-pixel centres) back to the ROI's full-resolution shape."""
-    if s == 1:
-        return blurred
-    hs, ws = blurred.shape[:2]
-    return cv2.resize(blurred, (ws * s, hs * s), interpolation=cv2.INTER_LINEAR)[:shape[0], :shape[1]]
+BAND_ROWS = 128  # full-resolution rows per band of a reduced layer's planes (rounded to its scale)
 
 
-def _blur_layer(L, frame: FrameRGBA, u, plan: RenderPlan, frame_box, matte=None) -> np.ndarray:
-    """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred, upsampled."""
-    layer, known, capped, need_fill = layer_planes(L, frame, u, matte)
-    shape = known.shape
-    layer, known, capped = downsample(layer, known, capped, L.scale)
+def reduced_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
+    """(layer, known, capped, need_fill) of a layer at its working scale L.scale > 1, built band by band.
+
+    Each band of rows (a multiple of s, so no block straddles two bands) is made at full resolution
+    and reduced at once: the region is never held at full resolution. Block means depend on their
+    block only and the highlight changes are added per block in the same order, so the result is
+    that of :func:`layer_planes` then :func:`downsample` on the whole region, bit for bit.
+    """
+    s = L.scale
+    y0, y1, x0, x1 = L.roi
+    hs, ws = -(-(y1 - y0) // s), -(-(x1 - x0) // s)
+    layer_s = np.empty((hs, ws, 4), np.float32)
+    known_s = np.empty((hs, ws), np.float32)
+    capped_s = None
+    need_fill = False
+    step = s * max(1, BAND_ROWS // s)
+    for a in range(y0, y1, step):
+        b = min(y1, a + step)
+        lb, kb, cb, nf = layer_planes(L, frame, u, matte, (a, b, x0, x1), capped_always=True)
+        lb_s, kb_s, cb_s = downsample(lb, kb, cb, s)
+        rows = slice((a - y0) // s, (a - y0) // s + lb_s.shape[0])
+        layer_s[rows], known_s[rows] = lb_s, kb_s
+        need_fill |= nf
+        if cb_s is not lb_s and capped_s is None:
+            capped_s = layer_s.copy()  # the bands so far have no highlight: equal to the layer there
+        if capped_s is not None:
+            capped_s[rows] = cb_s
+    return layer_s, known_s, (layer_s if capped_s is None else capped_s), need_fill
+
+
+def _blur_layer(L, frame: FrameRGBA, u, plan: RenderPlan, frame_box, matte=None):
+    """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred.
+
+    Returns (blurred at the working scale, the region's full-resolution shape): the layer stays at
+    its working scale until :func:`composite` upsamples it strip by strip into the frame.
+    """
+    y0, y1, x0, x1 = L.roi
+    shape = (y1 - y0, x1 - x0)
+    if L.scale > 1:
+        layer, known, capped, need_fill = reduced_planes(L, frame, u, matte)
+    else:
+        layer, known, capped, need_fill = layer_planes(L, frame, u, matte)
     if need_fill:
         layer = extend_layer(layer, known, capped, max(1, FILL_SCALE // L.scale))
-    return upsample(blur(layer, L, plan, frame_box), L.scale, shape)
-
-
-def composite(out: np.ndarray, L, blurred: np.ndarray) -> None:
-    """out = out·(1 − A) + C over the layer's region (premultiplied RGBA, in place)."""
-    y0, y1, x0, x1 = L.roi
-    o = out[y0:y1, x0:x1]
-    t = np.subtract(np.float32(1.0), blurred[..., 3])
-    np.multiply(o, _spread4(t), out=o)
-    np.add(o, blurred, out=o)
-
-
-def resolve(out: np.ndarray, img: np.ndarray, pool: Any = None) -> np.ndarray:
-    """Accumulated colour ÷ accumulated alpha (≈ 1; corrects the frame-border loss); the input where none.
-
-    With a thread pool the lower half of the rows is resolved on a worker (row-wise: exact).
-    """
-    H = out.shape[0]
-    res = np.empty(img.shape, np.float32)
-    if pool is None or H < 64:
-        _resolve_rows(out, img, res)
-        return res
-    h = H // 2
-    lower = pool.submit(_resolve_rows, out[h:], img[h:], res[h:])
-    _resolve_rows(out[:h], img[:h], res[:h])
-    lower.result()
-    return res
-
-
-def _resolve_rows(out: np.ndarray, img: np.ndarray, res: np.ndarray) -> None:
-    acc = out[..., 3]
-    bad = acc <= 1e-4  # guard: no layer reached this pixel
-    inv = np.reciprocal(np.maximum(acc, np.float32(1e-4)))
-    np.multiply(cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), cv2.merge([inv, inv, inv]), out=res)
-    if bad.any():
-        res[bad] = img[bad]
+    return blur(layer, L, plan, frame_box), shape
 
 
 def default_threads() -> int:
@@ -362,7 +374,7 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
         frame = frame_rgba(img)
         matte = edge_matte(img, u, FILL_CAP) if plan.edge_matte else None
         for L in plan.layers:
-            composite(out, L, _blur_layer(L, frame, u, plan, frame_box, matte))
+            composite(out, L, *_blur_layer(L, frame, u, plan, frame_box, matte))
     else:
         with ThreadPoolExecutor(n_threads) as pool:
             # the RGBA frame is prepared on a worker while the edge matte is analysed in bands
@@ -374,9 +386,9 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
                 pending.append((L, pool.submit(_blur_layer, L, frame, u, plan, frame_box, matte)))
                 if len(pending) > n_threads:  # bounded memory: at most n_threads + 1 layers in flight
                     L0, fut = pending.popleft()
-                    composite(out, L0, fut.result())
+                    composite(out, L0, *fut.result())
             while pending:
                 L0, fut = pending.popleft()
-                composite(out, L0, fut.result())
+                composite(out, L0, *fut.result())
             return resolve(out, img, pool)
     return resolve(out, img)
