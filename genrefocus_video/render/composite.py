@@ -30,22 +30,24 @@ def upsample(blurred: np.ndarray, s: int, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(blurred, (ws * s, hs * s), interpolation=cv2.INTER_LINEAR)[:shape[0], :shape[1]]
 
 
-def upsampled_strips(blurred: np.ndarray, s: int, shape: tuple[int, int]) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, rows) of upsample(blurred, s, shape), STRIP_ROWS (rounded to s) rows at a time."""
+def upsampled_strips(src: np.ndarray, s: int, y_lo: int, y_hi: int, x_lo: int, x_hi: int
+                     ) -> Iterator[tuple[int, np.ndarray]]:
+    """(y, rows): rows y.. of R[y_lo:y_hi, x_lo:x_hi], R = upsample of `src` by s (whole-image bilinear),
+    about STRIP_ROWS rows at a time (the rows are new arrays when s > 1, views of `src` when s = 1)."""
     if s == 1:
-        for a in range(0, shape[0], STRIP_ROWS):
-            yield a, blurred[a:a + STRIP_ROWS]
+        for y in range(y_lo, y_hi, STRIP_ROWS):
+            yield y, src[y:min(y_hi, y + STRIP_ROWS), x_lo:x_hi]
         return
-    hs, ws = blurred.shape[:2]
+    hs, ws = src.shape[:2]
     step = max(1, STRIP_ROWS // s)  # source rows per strip
-    for b0 in range(0, hs, step):
+    for b0 in range(y_lo // s, hs, step):
         b1 = min(hs, b0 + step)
-        if b0 * s >= shape[0]:
+        lo, hi = max(y_lo, b0 * s), min(y_hi, b1 * s)  # the output rows this strip gives
+        if lo >= hi:
             return
         c0, c1 = max(0, b0 - 1), min(hs, b1 + 1)  # one source row of margin: what the bilinear reads
-        up = cv2.resize(blurred[c0:c1], (ws * s, (c1 - c0) * s), interpolation=cv2.INTER_LINEAR)
-        rows = up[(b0 - c0) * s:(b1 - c0) * s, :shape[1]]
-        yield b0 * s, rows[:shape[0] - b0 * s]
+        up = cv2.resize(np.ascontiguousarray(src[c0:c1]), (ws * s, (c1 - c0) * s), interpolation=cv2.INTER_LINEAR)
+        yield lo, up[lo - c0 * s:hi - c0 * s, x_lo:x_hi]
 
 
 def composite(out: np.ndarray, L: Any, blurred: np.ndarray, shape: tuple[int, int]) -> None:
@@ -54,7 +56,7 @@ def composite(out: np.ndarray, L: Any, blurred: np.ndarray, shape: tuple[int, in
     `blurred` is the layer at its working scale L.scale; `shape` the region's full-resolution shape.
     """
     y0, _, x0, x1 = L.roi
-    for a, up in upsampled_strips(blurred, L.scale, shape):
+    for a, up in upsampled_strips(blurred, L.scale, 0, shape[0], 0, shape[1]):
         o = out[y0 + a:y0 + a + up.shape[0], x0:x1]
         t = np.subtract(np.float32(1.0), up[..., 3])
         np.multiply(o, spread4(t), out=o)

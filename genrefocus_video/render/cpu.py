@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from .alloc import apply_memory_policy
-from .composite import STRIP_ROWS, composite, resolve, spread4, upsample  # noqa: F401  (upsample: the whole-layer form, tests)
+from .composite import STRIP_ROWS, composite, resolve, spread4, upsample, upsampled_strips  # noqa: F401  (upsample: the whole-layer form, tests)
 from .convolve import convolve4
 from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_maps
@@ -123,13 +123,14 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         # bilinear interpolation identical to upsampling the whole image
         c0, c1 = max(0, by0 // f - 2), min(hs, (by1 - 1) // f + 3)
         d0, d1 = max(0, bx0 // f - 2), min(ws, (bx1 - 1) // f + 3)
-        up = cv2.resize(np.ascontiguousarray(est[c0:c1, d0:d1]), ((d1 - d0) * f, (c1 - c0) * f),
-                        interpolation=cv2.INTER_LINEAR)
-        up = up[by0 - c0 * f: by1 - c0 * f, bx0 - d0 * f: bx1 - d0 * f]
+        strips = upsampled_strips(est[c0:c1, d0:d1], f, by0 - c0 * f, by1 - c0 * f, bx0 - d0 * f, bx1 - d0 * f)
+        strips = ((y + c0 * f, up) for y, up in strips)
     else:
-        up = pull_push_fill(capped, known)[by0:by1, bx0:bx1]
-    np.multiply(up, spread4(np.subtract(np.float32(1.0), known[by0:by1, bx0:bx1])), out=up)
-    num[by0:by1, bx0:bx1] += up
+        strips = upsampled_strips(pull_push_fill(capped, known), 1, by0, by1, bx0, bx1)  # views of the fill
+    for y, up in strips:  # row strips: no box-sized copies of the fill or of 1 − known
+        n = up.shape[0]
+        np.multiply(up, spread4(np.subtract(np.float32(1.0), known[y:y + n, bx0:bx1])), out=up)
+        num[y:y + n, bx0:bx1] += up
     return num
 
 
@@ -191,13 +192,21 @@ class FrameRGBA:
 
 
 def frame_rgba(img: np.ndarray, cap: float = FILL_CAP) -> FrameRGBA:
-    """`img` (H×W×3 float32) and the capped RGBA (alpha 1) of its highlight pixels."""
-    peak = cv2.max(cv2.max(img[..., 0], img[..., 1]), img[..., 2])
-    hy, hx = np.nonzero(peak > np.float32(cap))
+    """`img` (H×W×3 float32) and the capped RGBA (alpha 1) of its highlight pixels (found STRIP_ROWS
+    rows at a time, in row-major order as np.nonzero of the whole frame would list them)."""
+    hy, hx, scale = [], [], []
+    for a in range(0, img.shape[0], STRIP_ROWS):
+        rows = img[a:a + STRIP_ROWS]
+        peak = cv2.max(cv2.max(rows[..., 0], rows[..., 1]), rows[..., 2])
+        y, x = np.nonzero(peak > np.float32(cap))
+        hy.append(y + a)
+        hx.append(x)
+        scale.append(np.float32(cap) / peak[y, x])
+    hy, hx = np.concatenate(hy), np.concatenate(hx)
     hcap = np.ones((hy.size, 4), np.float32)
     hcap[:, :3] = img[hy, hx]
     if hy.size:
-        hcap[:, :3] *= (np.float32(cap) / peak[hy, hx])[:, None]
+        hcap[:, :3] *= np.concatenate(scale)[:, None]
     return FrameRGBA(img, hy, hx, hcap)
 
 
@@ -300,7 +309,7 @@ def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
     return blurred
 
 
-BAND_ROWS = 128  # full-resolution rows per band of a reduced layer's planes (rounded to its scale)
+BAND_ROWS = 64  # full-resolution rows per band of a reduced layer's planes (rounded to its scale)
 
 
 def reduced_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
@@ -347,6 +356,7 @@ def _blur_layer(L, frame: FrameRGBA, u, plan: RenderPlan, frame_box, matte=None)
         layer, known, capped, need_fill = layer_planes(L, frame, u, matte)
     if need_fill:
         layer = extend_layer(layer, known, capped, max(1, FILL_SCALE // L.scale))
+    del known, capped  # not held through the blur
     return blur(layer, L, plan, frame_box), shape
 
 
