@@ -132,12 +132,9 @@ def main(argv=None) -> int:
     p.add_argument("--cases", default="lf,real,heavy")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
-    trees = {"new": REPO}
-    if a.baseline:
-        if not (Path(a.baseline) / "genrefocus_video").is_dir():
-            print(f"--baseline {a.baseline}: no genrefocus_video/ there (expected a checkout of the previous code)")
-            return 2
-        trees = {"baseline": Path(a.baseline).resolve(), "new": REPO}
+    trees = rf.trees_under_test(a.baseline)
+    if trees is None:
+        return 2
     work = tempfile.mkdtemp(prefix="render_memory_")
     res = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "cpu_count": os.cpu_count(),
            "trees": {k: str(v) for k, v in trees.items()}, "loadavg_start": [round(v, 2) for v in os.getloadavg()],
