@@ -52,6 +52,8 @@ def _reference_render(img, r, plan):
         if m is None:  # without the matte the layer is just the weighted frame
             assert np.array_equal(layer, plain)
         layer, known, capped = cpu.downsample(layer, known, capped, L.scale)
+        if isinstance(capped, cpu.CapValues):  # the capped layer as a whole array
+            capped = capped.dense(layer)
         if need_fill:
             f = max(1, cpu.FILL_SCALE // L.scale)
             h, w_ = known.shape
@@ -184,3 +186,16 @@ def test_render_working_memory_is_a_few_frame_buffers():
         tracemalloc.stop()
     fixed = frame_px * 4 * (4 + 3)  # accumulator RGBA + result RGB (float32)
     assert peak < fixed + frame_px * 16, (peak / (frame_px * 16), fixed / (frame_px * 16))
+
+
+@pytest.mark.parametrize("f", [2, 4])
+def test_sparse_capped_values_give_the_block_means_of_the_dense_copy(f):
+    """A full-resolution layer's capped colour kept as values at its highlight pixels: the fill's
+    block means, made band by band, equal those of the dense capped copy (odd sizes: padded blocks)."""
+    rng = np.random.default_rng(f)
+    h, w = 3 * cpu.BAND_ROWS + 13, 71
+    layer = rng.random((h, w, 4), dtype=np.float32)
+    py, px = rng.integers(0, h, 300), rng.integers(0, w, 300)
+    py[:3], px[:3] = h - 1, w - 1  # the padded last block row and column
+    cv = cpu.CapValues(py, px, rng.random((300, 4), dtype=np.float32))
+    assert np.array_equal(cv.block_means(layer, f), cpu.block_mean_padded(cv.dense(layer), f))

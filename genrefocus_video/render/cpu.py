@@ -115,7 +115,7 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         return num
     by0, by1, bx0, bx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if f > 1 and min(h, w) >= 2 * f:
-        n_s = block_mean_padded(capped, f)
+        n_s = capped.block_means(num, f) if isinstance(capped, CapValues) else block_mean_padded(capped, f)
         k_s = block_mean_padded(known, f)
         est = pull_push(n_s, k_s)
         hs, ws = k_s.shape
@@ -126,6 +126,8 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         strips = upsampled_strips(est[c0:c1, d0:d1], f, by0 - c0 * f, by1 - c0 * f, bx0 - d0 * f, bx1 - d0 * f)
         strips = ((y + c0 * f, up) for y, up in strips)
     else:
+        if isinstance(capped, CapValues):
+            capped = capped.dense(num)
         strips = upsampled_strips(pull_push_fill(capped, known), 1, by0, by1, bx0, bx1)  # views of the fill
     for y, up in strips:  # row strips: no box-sized copies of the fill or of 1 − known
         n = up.shape[0]
@@ -234,13 +236,43 @@ class CapDelta:
     d4: np.ndarray  # N×4 float32
 
 
+@dataclass
+class CapValues:
+    """The highlight-capped layer as sparse values: capped = the layer with v4 at (py, px)."""
+
+    py: np.ndarray
+    px: np.ndarray
+    v4: np.ndarray  # N×4 float32
+
+    def dense(self, layer: np.ndarray) -> np.ndarray:
+        capped = layer.copy()
+        capped[self.py, self.px] = self.v4
+        return capped
+
+    def block_means(self, layer: np.ndarray, f: int) -> np.ndarray:
+        """block_mean_padded(self.dense(layer), f), made band by band (bands of whole blocks): no
+        full copy of the layer."""
+        h, w = layer.shape[:2]
+        out = np.empty((-(-h // f), -(-w // f), 4), np.float32)
+        step = f * max(1, BAND_ROWS // f)
+        for a in range(0, h, step):
+            b = min(h, a + step)
+            band = layer[a:b].copy()
+            sel = (self.py >= a) & (self.py < b)
+            band[self.py[sel] - a, self.px[sel]] = self.v4[sel]
+            means = block_mean_padded(band, f)
+            out[a // f:a // f + means.shape[0]] = means
+        return out
+
+
 def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None, roi=None, capped_always: bool = False):
     """A layer's premultiplied RGBA, its known fraction and the colour that may be extended (ROI, full res).
 
     Returns (layer, known, capped, need_fill). `capped` is `layer` itself when nothing is hidden or
     no highlight lies in the region (the capped frame equals the frame there, bit for bit); for a
     layer rendered at reduced scale it is a :class:`CapDelta` (downsample applies it to the block
-    means, so no full-resolution copy is made); otherwise a copy with the highlights capped.
+    means, so no full-resolution copy is made); otherwise :class:`CapValues` (the capped values at
+    the highlight pixels; the fill takes its block means band by band).
     `roi` (default L.roi) restricts it to a band of the region; `capped_always` makes the capped
     colour even where this part of it hides nothing (another band of the layer may).
     """
@@ -272,9 +304,7 @@ def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None, roi=None, cappe
         vals = np.concatenate([vals[mine], patch.rgba_capped])
     if L.scale > 1:
         return layer, known, CapDelta(py, px, vals - layer[py, px]), need_fill
-    capped = layer.copy()
-    capped[py, px] = vals
-    return layer, known, capped, need_fill
+    return layer, known, CapValues(py, px, vals), need_fill
 
 
 def downsample(layer: np.ndarray, known: np.ndarray, capped, s: int):
