@@ -153,6 +153,7 @@ class MotionDepthSource:
         # seeds 1-3 0.228 -> 0.205, held-out 4-5 0.311 -> 0.246; docs/benchmarks/motion_depth.md)
         self.target = target_parallax_px
         self.retry_target = retry_parallax_px  # working px: a farther partner when the near one fails
+        self._stopped_early = False  # the last partner search stopped at the target (farther ones untried)
         self.min_parallax = min_parallax_px  # px of the full frame
         self.fallback = fallback
         self.frame_lookup = frame_lookup
@@ -243,8 +244,8 @@ class MotionDepthSource:
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
         out = self._estimate_level(rec, g, K, level, w / g.shape[1])
-        if isinstance(out, str) and self.retry_target > self.target:
-            # the near partner gave too little parallax or too few confident pixels: a farther one
+        if isinstance(out, str) and self.retry_target > self.target and self._stopped_early:
+            # the near partner gave too few confident pixels and farther ones were not tried: try one
             self.history.pop()  # _pick_partners appended this frame; it appends it again
             target, self.target = self.target, self.retry_target
             try:
@@ -263,10 +264,12 @@ class MotionDepthSource:
     def _estimate_level(self, rec: FrameRecord, g: np.ndarray, K: np.ndarray, level: int, scale: float):
         """((rho, confidence) at the working level, notes) against the partners for self.target, or
         why not (str)."""
+        self._stopped_early = False
         picked = self._pick_partners(rec.index, g, K, level, scale)
         if isinstance(picked, str):
             return picked
         j, gj, R, t, par, n_in = picked[0][:6]
+        self._stopped_early = par >= self.target * scale  # a farther partner may exist (a static camera: no)
         fwd, reused = self._partner_flow(rec, j, g, gj)
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
         if isinstance(out, str):
