@@ -54,6 +54,8 @@ minimum parallax stays in full-resolution px, the target in working-level px; de
    result does not depend on where a chunk starts; temporal smoothing removes residual scale
    flicker).
 
+When the near partner leaves too few confident pixels and the search stopped at it, the frame
+is estimated once more against the nearest partner reaching `retry_parallax_px` (12 working px).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
 `min_confident` (5%) of the pixels get a confident depth, the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
 recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
