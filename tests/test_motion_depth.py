@@ -234,7 +234,7 @@ def test_motion_depth_reuses_the_pipelines_flow_to_the_previous_frame(lfbench):
     aif, gt = clip["aif"], clip["disparity"]
     errs = {}
     for reuse in (True, False):
-        src, flow = MotionDepthSource(target_parallax_px=0.5, reuse_flow=reuse), FlowStage("medium")
+        src, flow = MotionDepthSource(target_parallax=0.002, reuse_flow=reuse), FlowStage("medium")
         est = [src.estimate(flow.process(FrameRecord(Frame(t, aif[t])))) for t in range(len(aif))]
         assert all(e.notes.get("pair") == t - 1 for t, e in enumerate(est) if t), [e.notes for e in est]
         assert all(e.notes["flow"] == ("reused" if reuse else "dis") for e in est[1:])

@@ -1,12 +1,13 @@
 """Depth from camera motion: relative pose from feature matches, dense depth by triangulating flow.
 
 For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
-translation parallax reaches `target_parallax_px`, 7 px of the working level; future frames through `frame_lookup` when no
+translation parallax reaches `target_parallax`, 1.8 % of the frame width: 7 px at 384, 23 at 1280;
+future frames through `frame_lookup` when no
 earlier frame gives enough, e.g. at the clip start) and, when `frame_lookup` reaches frames on the
 other side of t, a second partner there (the nearest one reaching the target, kept when it gives at
 least half the primary's parallax), then, at the working level (frames wider
 than `work_width`, 640 px, are area-downsampled by powers of 2: 720p at half size; the
-minimum parallax stays in full-resolution px, the target in working-level px; depth/motion_pyramid.py):
+minimum parallax stays in full-resolution px, the target as a fraction of the width; depth/motion_pyramid.py):
 
 1. Features: Shi-Tomasi corners in t tracked into s with pyramidal Lucas-Kanade (and back, to
    drop inconsistent tracks).
@@ -55,7 +56,7 @@ minimum parallax stays in full-resolution px, the target in working-level px; de
    flicker).
 
 When the near partner leaves too few confident pixels and the search stopped at it, the frame
-is estimated once more against the nearest partner reaching `retry_parallax_px` (12 working px).
+is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
 `min_confident` (5%) of the pixels get a confident depth, the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
 recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
@@ -133,7 +134,8 @@ class MotionDepthSource:
 
     name = "motion"
 
-    def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax_px: float = 7.0, retry_parallax_px: float = 12.0,
+    def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax: float = 7 / 384,
+                 retry_parallax: float = 12 / 384,
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
                  min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0,
@@ -150,11 +152,11 @@ class MotionDepthSource:
         self.min_confident = min_confident
         self.focal_px = focal_px
         self.max_gap = max_gap
-        # px at the working level (the sweep's matching precision is in those px); 7 rather than 12:
-        # nearer partners in time see less occlusion and less of the subject's own motion (lfbench
+        # 1.8 % of the width rather than 12 px (at 384 px wide 7 px; at 640 px the old partners: a real
+        # RGB-D clip needs them): nearer partners in time see less occlusion and less of the subject's own motion (lfbench
         # seeds 1-3 0.228 -> 0.205, held-out 4-5 0.311 -> 0.246; docs/benchmarks/motion_depth.md)
-        self.target = target_parallax_px
-        self.retry_target = retry_parallax_px  # working px: a farther partner when the near one fails
+        self.target = target_parallax  # fraction of the frame width (an angle, the same at every size)
+        self.retry_target = retry_parallax  # a farther partner when the near one fails (fraction of the width)
         self._stopped_early = False  # the last partner search stopped at the target (farther ones untried)
         self.min_parallax = min_parallax_px  # px of the full frame
         self.fallback = fallback
@@ -197,7 +199,7 @@ class MotionDepthSource:
             par *= scale
             if best is None or par > best[4]:
                 best = (j, gj, R, t, par, n_in, idx, rho)
-            if par >= self.target * scale:
+            if par >= self.target * g.shape[1] * scale:
                 break
         return best, tried
 
@@ -217,7 +219,7 @@ class MotionDepthSource:
         if not n_past + n_future:  # a one-frame clip (or a still): nothing to triangulate against
             return "no other frame of the clip within reach to triangulate against (a single frame)"
         sides = [p for p in (past, future) if p is not None]
-        if past is not None and future is not None and past[4] < min(self.target * scale, future[4]):
+        if past is not None and future is not None and past[4] < min(self.target * g.shape[1] * scale, future[4]):
             sides.reverse()  # the later frame gives the parallax the earlier ones lack
         if not sides or sides[0][4] < self.min_parallax:
             par = 0.0 if not sides else sides[0][4]
@@ -271,7 +273,8 @@ class MotionDepthSource:
         if isinstance(picked, str):
             return picked
         j, gj, R, t, par, n_in = picked[0][:6]
-        self._stopped_early = par >= self.target * scale  # a farther partner may exist (a static camera: no)
+        # a farther partner may exist (not so for a static camera: every frame was tried)
+        self._stopped_early = par >= self.target * g.shape[1] * scale
         fwd, reused = self._partner_flow(rec, j, g, gj)
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
         if isinstance(out, str):

@@ -35,7 +35,8 @@ def _features(gray8: np.ndarray) -> np.ndarray:
 
 
 def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float, n: int = 48,
-                window: int = 3, sgm: Optional[tuple[float, float]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                window: int = 3,
+                sgm: Optional[tuple[float, float]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rho, distinctiveness in [0, 1], matching cost at rho) per pixel of `g_ref` for hypotheses rho in [0, rho_max].
 
     `partners`: [(gray8, R, t)], one or more frames with their pose. Pose convention as in
