@@ -153,8 +153,9 @@ class MotionDepthSource:
         self.focal_px = focal_px
         self.max_gap = max_gap
         # 1.8 % of the width rather than 12 px (at 384 px wide 7 px; at 640 px the old partners: a real
-        # RGB-D clip needs them): nearer partners in time see less occlusion and less of the subject's own motion (lfbench
-        # seeds 1-3 0.228 -> 0.205, held-out 4-5 0.311 -> 0.246; docs/benchmarks/motion_depth.md)
+        # RGB-D clip needs them): nearer partners in time see less occlusion and less of the subject's
+        # own motion (lfbench seeds 1-3 0.228 -> 0.205, held-out 4-5 0.311 -> 0.246;
+        # docs/benchmarks/motion_depth.md)
         self.target = target_parallax  # fraction of the frame width (an angle, the same at every size)
         self.retry_target = retry_parallax  # a farther partner when the near one fails (fraction of the width)
         self._stopped_early = False  # the last partner search stopped at the target (farther ones untried)
