@@ -74,6 +74,19 @@ def real_720p(index: int = 0) -> tuple[np.ndarray, np.ndarray, float, float]:
     return np.ascontiguousarray(np.clip(rgb, 0, None)), disp.astype(np.float32), REAL_FOCUS, REAL_K
 
 
+def trees_under_test(baseline: str) -> dict | None:
+    """{"baseline": the previous code's checkout (if given), "new": this checkout}, or None (after
+    saying why) when `baseline` holds no genrefocus_video/ package."""
+    trees: dict = {}
+    if baseline:
+        if not (Path(baseline) / "genrefocus_video").is_dir():
+            print(f"--baseline {baseline}: no genrefocus_video/ there (expected a checkout of the previous code)")
+            return None
+        trees["baseline"] = Path(baseline).resolve()
+    trees["new"] = REPO
+    return trees
+
+
 def finish_report(res: dict, path: str | None) -> None:
     """Record the load average at the end and write the results as JSON to `path` (if given)."""
     import json

@@ -158,12 +158,9 @@ def main(argv=None) -> int:
     p.add_argument("--4k", dest="fourk", action="store_true")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
-    trees = {"new": REPO}
-    if a.baseline:
-        if not (Path(a.baseline) / "genrefocus_video").is_dir():
-            print(f"--baseline {a.baseline}: no genrefocus_video/ there (expected a checkout of the previous code)")
-            return 2
-        trees["baseline"] = Path(a.baseline).resolve()
+    trees = rf.trees_under_test(a.baseline)
+    if trees is None:
+        return 2
     work = tempfile.mkdtemp(prefix="render_speed_")
     frames = {"lf": rf.lfbench_1080p(a.seed), "real": rf.real_720p()}
     res = {"date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "machine": platform.machine(),

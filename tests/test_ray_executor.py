@@ -262,3 +262,20 @@ def test_sigterm_to_a_chunked_ray_render_unwinds_and_the_rerun_resumes(ray_sessi
     ref = tmp_path / "ref.mkv"
     assert main([*args[:3], str(ref), *args[4:-6], "--executor", "local"]) == 0
     assert np.array_equal(kit.read_all(str(out)), kit.read_all(str(ref)))
+
+
+@pytest.mark.parametrize("overrides, share", [
+    ({}, 0.0),  # classical stages only: a GPU would sit idle
+    ({"backends.deblur": "deblurnet"}, 0.5),
+    ({"backends.bokeh": "bokehnet", "backends.device": "cpu"}, 0.0),
+    ({"render.device": "cuda"}, 0.5),
+])
+def test_workers_request_a_gpu_only_when_a_stage_runs_on_one(overrides, share):
+    """Two GPUs over four workers is half a GPU each, but only for a stage that runs on the GPU:
+    `--generative-device cpu` nets and the classical path get no GPU reservation (a reservation
+    would keep them waiting for a GPU they never use)."""
+    from genrefocus_video.pipeline.executors.ray_runtime import gpu_share
+
+    job = load_job(None, {"input.path": "x.mkv", "output.path": "y.mkv", **overrides})
+    assert gpu_share(job, 4, cluster_gpus=2) == share
+    assert gpu_share(job, 4, cluster_gpus=0) == 0.0

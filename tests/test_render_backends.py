@@ -206,7 +206,13 @@ from test_render_backends import _scene
 from genrefocus_video import render_bokeh
 from genrefocus_video.render import alloc
 if sys.argv[2] == "off":
-    alloc._done = False  # as if the settings were unavailable
+    alloc._done = False  # as if the settings were unavailable ...
+    import ctypes
+    # ... with glibc's initial mmap threshold (128 KiB) held fixed: left dynamic, glibc raises it to
+    # the largest block freed so far, and whether a later temporary is mmapped afresh then depends
+    # on the allocation history (the renderer's temporaries are strips and bands, mostly smaller
+    # than a layer), so the contrast would be a matter of luck
+    ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)
 img, disp = _scene(H=360, W=640)
 first = render_bokeh(img, disp, 0.5, 16.0, "disc")
 for _ in range(3):  # steady state: the layer threads' heaps have grown to a frame's needs

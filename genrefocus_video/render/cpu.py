@@ -33,6 +33,8 @@ import cv2
 import numpy as np
 
 from .alloc import apply_memory_policy
+from .blocks import BAND_ROWS, CapDelta, CapValues, _block_mean, _pad_to, block_mean_padded, downsample  # noqa: F401  (_block_mean, _pad_to: tests)
+from .composite import STRIP_ROWS, composite, resolve, spread4, upsample, upsampled_strips  # noqa: F401  (upsample: the whole-layer form, tests)
 from .convolve import convolve4
 from .matte import edge_matte
 from .plan import RenderPlan, layer_coord, zone_maps
@@ -114,7 +116,7 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         return num
     by0, by1, bx0, bx1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     if f > 1 and min(h, w) >= 2 * f:
-        n_s = block_mean_padded(capped, f)
+        n_s = capped.block_means(num, f) if isinstance(capped, CapValues) else block_mean_padded(capped, f)
         k_s = block_mean_padded(known, f)
         est = pull_push(n_s, k_s)
         hs, ws = k_s.shape
@@ -122,118 +124,95 @@ def extend_layer(num: np.ndarray, known: np.ndarray, capped: np.ndarray, f: int)
         # bilinear interpolation identical to upsampling the whole image
         c0, c1 = max(0, by0 // f - 2), min(hs, (by1 - 1) // f + 3)
         d0, d1 = max(0, bx0 // f - 2), min(ws, (bx1 - 1) // f + 3)
-        up = cv2.resize(np.ascontiguousarray(est[c0:c1, d0:d1]), ((d1 - d0) * f, (c1 - c0) * f),
-                        interpolation=cv2.INTER_LINEAR)
-        up = up[by0 - c0 * f: by1 - c0 * f, bx0 - d0 * f: bx1 - d0 * f]
+        strips = upsampled_strips(est[c0:c1, d0:d1], f, by0 - c0 * f, by1 - c0 * f, bx0 - d0 * f, bx1 - d0 * f)
+        strips = ((y + c0 * f, up) for y, up in strips)
     else:
-        up = pull_push_fill(capped, known)[by0:by1, bx0:bx1]
-    np.multiply(up, _spread4(np.subtract(np.float32(1.0), known[by0:by1, bx0:bx1])), out=up)
-    num[by0:by1, bx0:bx1] += up
+        if isinstance(capped, CapValues):
+            capped = capped.dense(num)
+        strips = upsampled_strips(pull_push_fill(capped, known), 1, by0, by1, bx0, bx1)  # views of the fill
+    for y, up in strips:  # row strips: no box-sized copies of the fill or of 1 − known
+        n = up.shape[0]
+        np.multiply(up, spread4(np.subtract(np.float32(1.0), known[y:y + n, bx0:bx1])), out=up)
+        num[y:y + n, bx0:bx1] += up
     return num
-
-
-def _block_mean(x: np.ndarray, s: int) -> np.ndarray:
-    if s == 1:
-        return x
-    h, w = x.shape[:2]
-    return cv2.resize(x, (w // s, h // s), interpolation=cv2.INTER_AREA)
-
-
-def block_mean_padded(x: np.ndarray, s: int) -> np.ndarray:
-    """s×s block means of x replicate-padded to a multiple of s, without copying x.
-
-    The whole blocks are averaged straight from x; only the strips of the last partial block row
-    and column (< s pixels wide) are padded and averaged on their own. Same values as
-    _block_mean(_pad_to(x, s), s): each block's mean depends on that block only.
-    """
-    if s == 1:
-        return x
-    h, w = x.shape[:2]
-    hf, wf = h - h % s, w - w % s
-    if hf == h and wf == w:
-        return _block_mean(x, s)
-    if hf == 0 or wf == 0:
-        return _block_mean(_pad_to(x, s), s)
-    hs, ws = -(-h // s), -(-w // s)
-    out = np.empty((hs, ws) + x.shape[2:], np.float32)
-    out[: hf // s, : wf // s] = _block_mean(x[:hf, :wf], s)
-    if wf < w:
-        out[: hf // s, wf // s:] = _block_mean(_pad_to(x[:hf, wf:], s), s).reshape(out[: hf // s, wf // s:].shape)
-    if hf < h:
-        out[hf // s:] = _block_mean(_pad_to(x[hf:], s), s).reshape(out[hf // s:].shape)
-    return out
-
-
-def _pad_to(x: np.ndarray, s: int) -> np.ndarray:
-    h, w = x.shape[:2]
-    ph, pw = (-h) % s, (-w) % s
-    if ph or pw:
-        x = cv2.copyMakeBorder(x, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
-    return x
-
-
-def _spread4(a: np.ndarray) -> np.ndarray:
-    """An h×w map repeated into h×w×4 (one OpenCV pass: numpy's broadcast over a last axis of 4 is slow)."""
-    return cv2.merge([a, a, a, a])
 
 
 @dataclass
 class FrameRGBA:
-    """The frame as the layers read it: RGBA with alpha 1, and its highlight pixels.
+    """The frame as the layers read it (RGB; each layer makes its RGBA with alpha 1 strip by strip),
+    and its highlight pixels.
 
     Highlights (brightest channel > FILL_CAP) are the only pixels where the colour that may be
     extended into hidden regions differs from the frame (cap_highlights): their capped RGBA is kept
-    sparse (`hy`, `hx`, `hcap`) instead of a second full frame.
+    sparse (`hy`, `hx`, `hcap`) instead of a second full frame. No RGBA copy of the frame is kept
+    (it would be 32 MiB at 1080p for the whole render).
     """
 
-    rgba: np.ndarray  # H×W×4 float32
+    rgb: np.ndarray  # H×W×3 float32, the input itself (not copied)
     hy: np.ndarray  # N int rows of the highlight pixels
     hx: np.ndarray  # N int columns
     hcap: np.ndarray  # N×4 float32 capped RGBA (alpha 1)
 
 
 def frame_rgba(img: np.ndarray, cap: float = FILL_CAP) -> FrameRGBA:
-    """RGBA of `img` (H×W×3 float32) and the capped colour of its highlight pixels."""
-    rgba = cv2.cvtColor(img, cv2.COLOR_RGB2RGBA)  # alpha = 1 for float input
-    peak = cv2.max(cv2.max(img[..., 0], img[..., 1]), img[..., 2])
-    hy, hx = np.nonzero(peak > np.float32(cap))
-    hcap = rgba[hy, hx]
+    """`img` (H×W×3 float32) and the capped RGBA (alpha 1) of its highlight pixels (found STRIP_ROWS
+    rows at a time, in row-major order as np.nonzero of the whole frame would list them)."""
+    hy, hx, scale = [], [], []
+    for a in range(0, img.shape[0], STRIP_ROWS):
+        rows = img[a:a + STRIP_ROWS]
+        peak = cv2.max(cv2.max(rows[..., 0], rows[..., 1]), rows[..., 2])
+        y, x = np.nonzero(peak > np.float32(cap))
+        hy.append(y + a)
+        hx.append(x)
+        scale.append(np.float32(cap) / peak[y, x])
+    hy, hx = np.concatenate(hy), np.concatenate(hx)
+    hcap = np.ones((hy.size, 4), np.float32)
+    hcap[:, :3] = img[hy, hx]
     if hy.size:
-        hcap[:, :3] *= (np.float32(cap) / peak[hy, hx])[:, None]
-    return FrameRGBA(rgba, hy, hx, hcap)
+        hcap[:, :3] *= np.concatenate(scale)[:, None]
+    return FrameRGBA(img, hy, hx, hcap)
 
 
-@dataclass
-class CapDelta:
-    """The highlight-capped layer as a sparse change of the layer: capped = layer + d4 at (py, px)."""
+def weighted_rgba(rgb: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(colour·w, w): the frame region `rgb` as RGBA with alpha 1 times the weight map `w`.
 
-    py: np.ndarray
-    px: np.ndarray
-    d4: np.ndarray  # N×4 float32
+    Built STRIP_ROWS rows at a time in the result (the same products as RGBA × spread4(w) of the
+    whole region, without its two region-sized temporaries).
+    """
+    h, wd = w.shape
+    layer = np.empty((h, wd, 4), np.float32)
+    for a in range(0, h, STRIP_ROWS):
+        part = layer[a:a + STRIP_ROWS]
+        cv2.cvtColor(rgb[a:a + STRIP_ROWS], cv2.COLOR_RGB2RGBA, dst=part)  # alpha = 1 for float input
+        np.multiply(part, spread4(w[a:a + STRIP_ROWS]), out=part)
+    return layer
 
 
-def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
+def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None, roi=None, capped_always: bool = False):
     """A layer's premultiplied RGBA, its known fraction and the colour that may be extended (ROI, full res).
 
     Returns (layer, known, capped, need_fill). `capped` is `layer` itself when nothing is hidden or
     no highlight lies in the region (the capped frame equals the frame there, bit for bit); for a
     layer rendered at reduced scale it is a :class:`CapDelta` (downsample applies it to the block
-    means, so no full-resolution copy is made); otherwise a copy with the highlights capped.
+    means, so no full-resolution copy is made); otherwise :class:`CapValues` (the capped values at
+    the highlight pixels; the fill takes its block means band by band).
+    `roi` (default L.roi) restricts it to a band of the region; `capped_always` makes the capped
+    colour even where this part of it hides nothing (another band of the layer may).
     """
-    y0, y1, x0, x1 = L.roi
+    y0, y1, x0, x1 = L.roi if roi is None else roi
     d = u[y0:y1, x0:x1] - np.float32(L.index)
     w = np.abs(d)
     np.subtract(np.float32(1.0), w, out=w)
     np.maximum(w, np.float32(0.0), out=w)  # tent weight of this layer
     known = np.subtract(np.float32(1.0), d, out=d)
     np.clip(known, 0.0, 1.0, out=known)  # fraction of the pixel at or behind this layer
-    layer = np.multiply(frame.rgba[y0:y1, x0:x1], _spread4(w))  # alpha 1: one product gives (colour·w, w)
-    patch = matte.layer_patch(L.index, L.roi) if matte is not None else None
+    layer = weighted_rgba(frame.rgb[y0:y1, x0:x1], w)
+    patch = matte.layer_patch(L.index, (y0, y1, x0, x1)) if matte is not None else None
     if patch is not None:  # edge pixels split into a foreground and a background part (render/matte.py)
         known[patch.py, patch.px] = patch.known
         layer[patch.py, patch.px] = patch.rgba
     need_fill = bool(known.min() < 1.0)
-    sel = np.empty(0, np.int64) if not need_fill else np.flatnonzero(
+    sel = np.empty(0, np.int64) if not (need_fill or capped_always) else np.flatnonzero(
         (frame.hy >= y0) & (frame.hy < y1) & (frame.hx >= x0) & (frame.hx < x1))
     if not sel.size:
         return layer, known, layer, need_fill
@@ -248,31 +227,7 @@ def layer_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
         vals = np.concatenate([vals[mine], patch.rgba_capped])
     if L.scale > 1:
         return layer, known, CapDelta(py, px, vals - layer[py, px]), need_fill
-    capped = layer.copy()
-    capped[py, px] = vals
-    return layer, known, capped, need_fill
-
-
-def downsample(layer: np.ndarray, known: np.ndarray, capped, s: int):
-    """Block means by the layer's working scale s (the ROI is a multiple of s where the frame allows).
-
-    A :class:`CapDelta` becomes the capped layer's block means: the layer's plus each change ÷ s²
-    (a pixel of the last row or column counts once more per replicated padding row or column).
-    """
-    if s == 1:
-        return layer, known, capped
-    h, w = known.shape
-    layer_s = block_mean_padded(layer, s)
-    known = block_mean_padded(known, s)
-    if capped is layer:
-        return layer_s, known, layer_s
-    if isinstance(capped, CapDelta):
-        ph, pw = (-h) % s, (-w) % s
-        wt = np.where(capped.py == h - 1, 1 + ph, 1) * np.where(capped.px == w - 1, 1 + pw, 1)
-        capped_s = layer_s.copy()
-        np.add.at(capped_s, (capped.py // s, capped.px // s), capped.d4 * (wt / np.float32(s * s))[:, None].astype(np.float32))
-        return layer_s, known, capped_s
-    return layer_s, known, block_mean_padded(capped, s)
+    return layer, known, CapValues(py, px, vals), need_fill
 
 
 def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
@@ -285,57 +240,52 @@ def blur(layer: np.ndarray, L, plan: RenderPlan, frame_box) -> np.ndarray:
     return blurred
 
 
-def upsample(blurred: np.ndarray, s: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear (half-pixel centres) back to the ROI's full-resolution shape."""
-    if s == 1:
-        return blurred
-    hs, ws = blurred.shape[:2]
-    return cv2.resize(blurred, (ws * s, hs * s), interpolation=cv2.INTER_LINEAR)[:shape[0], :shape[1]]
+def reduced_planes(L, frame: FrameRGBA, u: np.ndarray, matte=None):
+    """(layer, known, capped, need_fill) of a layer at its working scale L.scale > 1, built band by band.
+
+    Each band of rows (a multiple of s, so no block straddles two bands) is made at full resolution
+    and reduced at once: the region is never held at full resolution. Block means depend on their
+    block only and the highlight changes are added per block in the same order, so the result is
+    that of :func:`layer_planes` then :func:`downsample` on the whole region, bit for bit.
+    """
+    s = L.scale
+    y0, y1, x0, x1 = L.roi
+    hs, ws = -(-(y1 - y0) // s), -(-(x1 - x0) // s)
+    layer_s = np.empty((hs, ws, 4), np.float32)
+    known_s = np.empty((hs, ws), np.float32)
+    capped_s = None
+    need_fill = False
+    step = s * max(1, BAND_ROWS // s)
+    for a in range(y0, y1, step):
+        b = min(y1, a + step)
+        lb, kb, cb, nf = layer_planes(L, frame, u, matte, (a, b, x0, x1), capped_always=True)
+        lb_s, kb_s, cb_s = downsample(lb, kb, cb, s)
+        rows = slice((a - y0) // s, (a - y0) // s + lb_s.shape[0])
+        layer_s[rows], known_s[rows] = lb_s, kb_s
+        need_fill |= nf
+        if cb_s is not lb_s and capped_s is None:
+            capped_s = layer_s.copy()  # the bands so far have no highlight: equal to the layer there
+        if capped_s is not None:
+            capped_s[rows] = cb_s
+    return layer_s, known_s, (layer_s if capped_s is None else capped_s), need_fill
 
 
-def _blur_layer(L, frame: FrameRGBA, u, plan: RenderPlan, frame_box, matte=None) -> np.ndarray:
-    """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred, upsampled."""
-    layer, known, capped, need_fill = layer_planes(L, frame, u, matte)
-    shape = known.shape
-    layer, known, capped = downsample(layer, known, capped, L.scale)
+def _blur_layer(L, frame: FrameRGBA, u, plan: RenderPlan, frame_box, matte=None):
+    """One layer: premultiplied RGBA at its working scale, extended behind occluders, blurred.
+
+    Returns (blurred at the working scale, the region's full-resolution shape): the layer stays at
+    its working scale until :func:`composite` upsamples it strip by strip into the frame.
+    """
+    y0, y1, x0, x1 = L.roi
+    shape = (y1 - y0, x1 - x0)
+    if L.scale > 1:
+        layer, known, capped, need_fill = reduced_planes(L, frame, u, matte)
+    else:
+        layer, known, capped, need_fill = layer_planes(L, frame, u, matte)
     if need_fill:
         layer = extend_layer(layer, known, capped, max(1, FILL_SCALE // L.scale))
-    return upsample(blur(layer, L, plan, frame_box), L.scale, shape)
-
-
-def composite(out: np.ndarray, L, blurred: np.ndarray) -> None:
-    """out = out·(1 − A) + C over the layer's region (premultiplied RGBA, in place)."""
-    y0, y1, x0, x1 = L.roi
-    o = out[y0:y1, x0:x1]
-    t = np.subtract(np.float32(1.0), blurred[..., 3])
-    np.multiply(o, _spread4(t), out=o)
-    np.add(o, blurred, out=o)
-
-
-def resolve(out: np.ndarray, img: np.ndarray, pool: Any = None) -> np.ndarray:
-    """Accumulated colour ÷ accumulated alpha (≈ 1; corrects the frame-border loss); the input where none.
-
-    With a thread pool the lower half of the rows is resolved on a worker (row-wise: exact).
-    """
-    H = out.shape[0]
-    res = np.empty(img.shape, np.float32)
-    if pool is None or H < 64:
-        _resolve_rows(out, img, res)
-        return res
-    h = H // 2
-    lower = pool.submit(_resolve_rows, out[h:], img[h:], res[h:])
-    _resolve_rows(out[:h], img[:h], res[:h])
-    lower.result()
-    return res
-
-
-def _resolve_rows(out: np.ndarray, img: np.ndarray, res: np.ndarray) -> None:
-    acc = out[..., 3]
-    bad = acc <= 1e-4  # guard: no layer reached this pixel
-    inv = np.reciprocal(np.maximum(acc, np.float32(1e-4)))
-    np.multiply(cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), cv2.merge([inv, inv, inv]), out=res)
-    if bad.any():
-        res[bad] = img[bad]
+    del known, capped  # not held through the blur
+    return blur(layer, L, plan, frame_box), shape
 
 
 def default_threads() -> int:
@@ -362,7 +312,7 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
         frame = frame_rgba(img)
         matte = edge_matte(img, u, FILL_CAP) if plan.edge_matte else None
         for L in plan.layers:
-            composite(out, L, _blur_layer(L, frame, u, plan, frame_box, matte))
+            composite(out, L, *_blur_layer(L, frame, u, plan, frame_box, matte))
     else:
         with ThreadPoolExecutor(n_threads) as pool:
             # the RGBA frame is prepared on a worker while the edge matte is analysed in bands
@@ -374,9 +324,9 @@ def render_numpy(img: np.ndarray, r: np.ndarray, plan: RenderPlan,
                 pending.append((L, pool.submit(_blur_layer, L, frame, u, plan, frame_box, matte)))
                 if len(pending) > n_threads:  # bounded memory: at most n_threads + 1 layers in flight
                     L0, fut = pending.popleft()
-                    composite(out, L0, fut.result())
+                    composite(out, L0, *fut.result())
             while pending:
                 L0, fut = pending.popleft()
-                composite(out, L0, fut.result())
+                composite(out, L0, *fut.result())
             return resolve(out, img, pool)
     return resolve(out, img)

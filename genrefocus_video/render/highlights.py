@@ -18,4 +18,4 @@ def recover_highlights(img: np.ndarray, threshold: float = 0.9, gain: float = 4.
     else:
         t = np.clip((peak - threshold) / (1.0 - threshold), 0.0, 1.0)
         t = t * t * (3.0 - 2.0 * t)
-    return (img * (1.0 + (gain - 1.0) * t)[..., None]).astype(np.float32)
+    return (img * (1.0 + (gain - 1.0) * t)[..., None]).astype(np.float32, copy=False)  # no second frame copy

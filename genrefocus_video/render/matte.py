@@ -112,26 +112,35 @@ class LayerPatch:
 
 BAND_HALO = 2 * DET_R + COL_R + 1  # rows: a band's analysis is exact this far inside its slab
 BAND_MIN_ROWS = 64  # frames shorter than 2 bands of this are analysed in one piece
+BAND_MAX_ROWS = 128  # bands are at most this tall: the analysis' frame-sized maps become band-sized
 
 
 def edge_matte(img: np.ndarray, u: np.ndarray, cap: float = 1.0, jump: Optional[float] = None,
                pool: Any = None, bands: int = 2) -> Optional[EdgeMatte]:
     """The edge matte of frame `img` (H×W×3 float32) for layer coordinates `u`; None if nothing is split.
 
-    With a thread `pool`, the frame is analysed in `bands` row bands (the calling thread takes the
-    first, the pool the rest). Each band is analysed on a slab BAND_HALO rows taller on both sides,
-    which every 3×3 and 5×5 neighbourhood of its own rows stays inside, so the result is the
-    whole-frame analysis exactly (same pixels, same order, same values).
+    The frame is analysed in row bands of at most BAND_MAX_ROWS rows (at least `bands` of them with
+    a thread `pool`: the calling thread takes the first, the pool the rest). Each band is analysed
+    on a slab BAND_HALO rows taller on both sides, which every 3×3 and 5×5 neighbourhood of its own
+    rows stays inside, so the result is the whole-frame analysis exactly (same pixels, same order,
+    same values), while the analysis' dilated, eroded and mask maps are only band-sized.
     """
     H = u.shape[0]
-    if pool is None or bands < 2 or H < bands * BAND_MIN_ROWS:
+    n = max(bands if pool is not None else 1, -(-H // BAND_MAX_ROWS))
+    if n < 2 or H < 2 * BAND_MIN_ROWS:
         return _edge_matte_rows(img, u, cap, jump, 0, H)
-    cuts = [H * b // bands for b in range(bands + 1)]
-    jobs = [pool.submit(_edge_matte_rows, img, u, cap, jump, cuts[b], cuts[b + 1]) for b in range(1, bands)]
-    parts = [_edge_matte_rows(img, u, cap, jump, cuts[0], cuts[1])] + [j.result() for j in jobs]
+    n = min(n, H // BAND_MIN_ROWS)
+    cuts = [H * b // n for b in range(n + 1)]
+    if pool is None:
+        parts = [_edge_matte_rows(img, u, cap, jump, cuts[b], cuts[b + 1]) for b in range(n)]
+    else:
+        jobs = [pool.submit(_edge_matte_rows, img, u, cap, jump, cuts[b], cuts[b + 1]) for b in range(1, n)]
+        parts = [_edge_matte_rows(img, u, cap, jump, cuts[0], cuts[1])] + [j.result() for j in jobs]
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
+    if len(parts) == 1:
+        return parts[0]
     return EdgeMatte(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(EdgeMatte)))
 
 

@@ -112,15 +112,27 @@ def _coord(r: np.ndarray, knots: np.ndarray, spacing: Spacing,
     # Big frames: a lookup table over [r_min, r_max], linearly interpolated (u is a smooth monotone
     # piecewise-linear function of r; the interpolation error is < 1e-6 layer).
     rmin, rmax = (float(r.min()), float(r.max())) if r_range is None else r_range
+    return _apply_lut(r, _lut(knots, spacing, rmin, rmax), np.empty(r.shape, np.float32))
+
+
+def _lut(knots: np.ndarray, spacing: Spacing, rmin: float, rmax: float) -> tuple:
+    """(rmin, table, scale, n): u sampled on _LUT_SIZE radii spanning [rmin, rmax]."""
+    n = len(knots)
     grid = np.linspace(rmin, rmax, _LUT_SIZE)
-    table = np.interp(spacing.t_of_r(grid), knots, idx).astype(np.float32)
-    scale = (_LUT_SIZE - 1) / max(rmax - rmin, 1e-12)
+    table = np.interp(spacing.t_of_r(grid), knots, np.arange(n, dtype=np.float64)).astype(np.float32)
+    return rmin, table, (_LUT_SIZE - 1) / max(rmax - rmin, 1e-12), n
+
+
+def _apply_lut(r: np.ndarray, lut: tuple, out: np.ndarray) -> np.ndarray:
+    """u of the radii `r` by the lookup table, linearly interpolated, written into `out` (elementwise:
+    any block of rows gives the whole map's values there)."""
+    rmin, table, scale, n = lut
     q = (r - np.float32(rmin)) * np.float32(scale)
     i0 = np.clip(q.astype(np.int32), 0, _LUT_SIZE - 2)
     q -= i0
     lo = table[i0]
-    u = lo + q * (table[i0 + 1] - lo)
-    return np.clip(u, 0.0, n - 1, out=u)
+    np.add(lo, q * (table[i0 + 1] - lo), out=out)
+    return np.clip(out, 0.0, n - 1, out=out)
 
 
 KNOT_MIN_GAP = 1e-6  # layers: a lattice point is a knot once it lies inside the range (no duplicates)
@@ -185,33 +197,45 @@ def merge_close_knots(knots: np.ndarray, gap: Optional[float] = None) -> np.ndar
 
 
 PARALLEL_MIN_PIXELS = 500_000  # frames from this size map u and the layer boxes in two row halves
+MAP_ROWS = 64  # rows per block of the layer-coordinate map (block-sized temporaries)
 
 
 def _plan_maps(r: np.ndarray, knots: np.ndarray, spacing: Spacing, threads: Optional[int]):
     """(u, rows, cols): the layer coordinate map and the rows/columns holding each layer.
 
-    Big frames are mapped in two row halves on two threads (the lookup table spans the whole
-    frame's r range, rows of the halves are disjoint, columns are OR-ed): the same arrays as one pass.
+    Big frames are mapped MAP_ROWS rows at a time into the map (the lookup table spans the whole
+    frame's r range; rows of the blocks are disjoint, columns are OR-ed), so the mapping's
+    temporaries are block-sized; from PARALLEL_MIN_PIXELS in two row halves on two threads. The
+    same arrays as one pass.
     """
     n = len(knots)
     H = r.shape[0]
-    r_range = (float(r.min()), float(r.max()))
-    if (threads is not None and threads < 2) or r.size < PARALLEL_MIN_PIXELS or n == 1 or H < 2:
-        u = _coord(r, knots, spacing, r_range if r.size >= 65536 else None)
+    if r.size < 65536 or n == 1 or H < 2:
+        u = _coord(r, knots, spacing)
         return (u,) + _bbox_per_layer(u, n)
+    lut = _lut(knots, spacing, float(r.min()), float(r.max()))
+    u = np.empty(r.shape, np.float32)
+    rows = np.zeros((n, H), bool)
+
+    def rows_of(y0: int, y1: int) -> np.ndarray:
+        cols = np.zeros((n, r.shape[1]), bool)
+        for a in range(y0, y1, MAP_ROWS):
+            b = min(y1, a + MAP_ROWS)
+            _apply_lut(r[a:b], lut, u[a:b])
+            rows[:, a:b], c = _bbox_per_layer(u[a:b], n)
+            cols |= c
+        return cols
+
+    if (threads is not None and threads < 2) or r.size < PARALLEL_MIN_PIXELS:
+        return u, rows, rows_of(0, H)
     from concurrent.futures import ThreadPoolExecutor
 
     h = H // 2
-
-    def half(y0: int, y1: int):
-        u = _coord(r[y0:y1], knots, spacing, r_range)
-        return (u,) + _bbox_per_layer(u, n)
-
     with ThreadPoolExecutor(1) as pool:
-        lower = pool.submit(half, h, H)
-        ua, ra, ca = half(0, h)
-        ub, rb, cb = lower.result()
-    return np.concatenate([ua, ub]), np.concatenate([ra, rb], axis=1), ca | cb
+        lower = pool.submit(rows_of, h, H)
+        cols = rows_of(0, h)
+        cols |= lower.result()
+    return u, rows, cols
 
 
 def _bbox_per_layer(u: np.ndarray, n: int):

@@ -163,11 +163,18 @@ def worker_count(job: JobParams) -> int:
     return job.executor.workers or cluster_cpus()
 
 
-def gpu_share(job: JobParams, n_workers: int) -> float:
-    """GPUs per worker when the job needs a GPU and the cluster has some (else 0)."""
-    needs = (job.backends.bokeh == "bokehnet" or job.backends.deblur == "deblurnet" or job.render.device == "cuda")
-    gpus = float(ray.cluster_resources().get("GPU", 0))
-    if not needs or gpus <= 0:
+def needs_gpu(job: JobParams) -> bool:
+    """Whether a worker of this job must hold a GPU: the generative nets on `cuda`
+    (`--generative-device cpu` runs them on the CPU) or the renderer forced to `cuda`."""
+    generative = job.backends.bokeh == "bokehnet" or job.backends.deblur == "deblurnet"
+    return (generative and job.backends.device == "cuda") or job.render.device == "cuda"
+
+
+def gpu_share(job: JobParams, n_workers: int, cluster_gpus: Optional[float] = None) -> float:
+    """GPUs per worker (a fraction when workers share one) when the job needs a GPU and the
+    cluster has some, else 0. `cluster_gpus` defaults to the running cluster's GPU count."""
+    gpus = float(ray.cluster_resources().get("GPU", 0)) if cluster_gpus is None else float(cluster_gpus)
+    if not needs_gpu(job) or gpus <= 0:
         return 0.0
     return min(1.0, gpus / max(1, n_workers))
 
