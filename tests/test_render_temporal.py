@@ -131,3 +131,50 @@ def test_a_flat_surface_with_slight_depth_noise_renders_whole(monkeypatch):
     merged, split = worst_change(plan.KNOT_MERGE_GAP), worst_change(0.0)
     assert merged < 2e-3, merged
     assert split > 5 * merged, (split, merged)
+
+
+def test_a_noisy_nearest_surface_keeps_its_radius(monkeypatch):
+    """The extreme knots are rendered at exactly their radius. Placed at the frame's maximum, a
+    nearest surface with slight depth noise (any estimated or smoothed depth; here 0.3 %, so
+    ±0.03 px of blur) is rendered ~3 sigma too blurred, and its highlights show it (lfbench seed
+    17: −0.25 dB). The knot at the median of the extreme cluster keeps the noise-free render;
+    with the cluster off (the maximum, the code before) this is the known failure."""
+    from genrefocus_video.render import plan
+
+    rng = np.random.default_rng(4)
+    H, W = 48, 96
+    img = cv2.GaussianBlur(rng.random((H, W, 3), dtype=np.float32), (0, 0), 1.0) * 0.5
+    disp = np.full((H, W), 0.05, np.float32)
+    disp[20:28, :] = 0.95  # a near string of lights across the frame (r 3.6 px at K 8, a 0.5)
+    img[22:26, 4::8] = 40.0
+    ref = render_bokeh(img, disp, 0.5, 8.0, "disc")
+
+    def worst_change(cluster: float) -> float:
+        monkeypatch.setattr(plan, "EXTREME_CLUSTER", cluster)
+        errs = []
+        for seed in range(3):
+            noise = np.random.default_rng(seed).standard_normal((H, W)).astype(np.float32)
+            out = render_bokeh(img, disp * np.exp(0.003 * noise), 0.5, 8.0, "disc")
+            errs.append(float(np.abs(out - ref).mean() / np.abs(ref).mean()))
+        return max(errs)
+
+    clustered, at_max = worst_change(plan.EXTREME_CLUSTER), worst_change(0.0)
+    assert clustered < 0.015, clustered  # what the noise's split between knots leaves (1 %)
+    assert at_max > 4 * clustered, (at_max, clustered)  # measured 7x
+
+
+def test_extreme_knots_of_piecewise_constant_depth_are_its_extremes():
+    """Exact (piecewise-constant) depth: the extreme surfaces are the extremes, to the last bit
+    (renders of ground-truth depth do not change); a ramp ending at the frame's extreme keeps its
+    end within the cluster width."""
+    from genrefocus_video.render.plan import EXTREME_CLUSTER, Spacing, extreme_surfaces
+
+    sp = Spacing()
+    r = np.zeros((32, 64), np.float32)
+    r[:, :20], r[:, 40:] = -2.75, 6.3
+    t = extreme_surfaces(r, float(r.min()), float(r.max()), sp)
+    assert t == (float(sp.t_of_r(np.array(float(r.min())))), float(sp.t_of_r(np.array(float(r.max())))))
+    ramp = np.linspace(-3.0, 9.0, 64 * 32, dtype=np.float32).reshape(32, 64)
+    lo, hi = extreme_surfaces(ramp, -3.0, 9.0, sp)
+    assert 0 < float(sp.t_of_r(np.array(9.0))) - hi < EXTREME_CLUSTER
+    assert 0 < lo - float(sp.t_of_r(np.array(-3.0))) < EXTREME_CLUSTER
