@@ -8,7 +8,9 @@ should not change the picture. Per lfbench scene (render_common.make_case: seed 
 background / middle / near, disc, 320×240, K 20 unless given) the GT disparity is multiplied by
 exp(σ·N(0, 1)) per pixel (a fixed draw per scene) for each σ, rendered by this checkout and by
 `--base` (each in its own child process on the same inputs), and scored against the light-field
-ground truth (PSNR / boundary PSNR, lfbench.metrics). σ = 0 is the exact-depth render.
+ground truth (PSNR / boundary PSNR, lfbench.metrics). σ = 0 is the exact-depth render; each
+noisy render is also scored against its own tree's exact-depth render (consistency: noise far below
+the blur's resolution should leave the picture as it was).
 """
 from __future__ import annotations
 
@@ -35,15 +37,19 @@ sys.path.insert(0, sys.argv[2])
 import render_common as rc
 from genrefocus_video import render_bokeh
 inputs = np.load(sys.argv[1])
-out = {}
-for key in inputs.files:
+out, exact = {}, {}
+for key in sorted(inputs.files, key=lambda k: (k.rsplit("_", 1)[0], float(k.rsplit("_", 1)[1]) if k.startswith("disp_") else 0)):
     if not key.startswith("disp_"):
         continue
     name = key[5:]
-    seed, focus, _ = name.split("_", 2)
+    seed, focus, sigma = name.split("_", 2)
     case = rc.make_case(int(seed), tuple(inputs["size"]), focus, "disc", float(inputs["k"]))
     pred = render_bokeh(case.aif, inputs[key], case.focus, case.k, "disc")
-    out[name] = rc.score(case, pred)
+    scene = f"{seed}_{focus}"
+    if float(sigma) == 0:
+        exact[scene] = pred
+    enc = lambda x: np.clip(rc.srgb_encode(np.clip(x, 0, None)), 0, 1)
+    out[name] = list(rc.score(case, pred)) + [rc.lfm.psnr(enc(exact[scene]), enc(pred)) if float(sigma) else None]
 print(json.dumps(out))
 """
 
@@ -72,18 +78,26 @@ def run_child(checkout: Path, inputs: Path) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _mean_finite(v: list) -> float:
+    """Mean of the finite values (identical renders score an infinite PSNR: capped at 100 dB)."""
+    v = [min(float(x), 100.0) for x in v if x is not None]
+    return float(np.mean(v)) if v else float("nan")
+
+
 def summarise(base: dict, new: dict, sigmas: list[float]) -> list[dict]:
     rows = []
     for s in sigmas:
         keys = [k for k in new if k.endswith(f"_{s:g}")]
-        b = np.array([base[k] for k in keys])
-        n = np.array([new[k] for k in keys])
+        b = np.array([base[k][:2] for k in keys])
+        n = np.array([new[k][:2] for k in keys])
         rows.append({"sigma": s, "cases": len(keys), "base_psnr": float(b[:, 0].mean()),
                      "new_psnr": float(n[:, 0].mean()), "base_boundary": float(b[:, 1].mean()),
                      "new_boundary": float(n[:, 1].mean()),
                      "new_better": int(np.sum(n[:, 0] > b[:, 0] + 1e-9)),
                      "new_worse": int(np.sum(n[:, 0] < b[:, 0] - 1e-9)),
-                     "worst_case_delta": float((n[:, 0] - b[:, 0]).min())})
+                     "worst_case_delta": float((n[:, 0] - b[:, 0]).min()),
+                     "base_vs_own_exact": _mean_finite([base[k][2] for k in keys]),
+                     "new_vs_own_exact": _mean_finite([new[k][2] for k in keys])})
     return rows
 
 
@@ -104,12 +118,13 @@ def main() -> int:
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "load": [load_before, os.getloadavg()], "seeds": a.seeds, "size": a.size, "k": a.k,
               "rows": summarise(base, new, a.sigmas), "cases": {"base": base, "new": new}}
-    print("| σ (log disparity) | cases | PSNR base → new | boundary PSNR base → new | new better / worse | worst Δ |")
-    print("|---|---|---|---|---|---|")
+    print("| σ (log disparity) | cases | PSNR base → new | boundary PSNR base → new | new better / worse | worst Δ "
+          "| PSNR against the same tree's exact-depth render, base → new |")
+    print("|---|---|---|---|---|---|---|")
     for r in report["rows"]:
         print(f"| {r['sigma']:g} | {r['cases']} | {r['base_psnr']:.3f} → {r['new_psnr']:.3f} | "
               f"{r['base_boundary']:.3f} → {r['new_boundary']:.3f} | {r['new_better']} / {r['new_worse']} | "
-              f"{r['worst_case_delta']:+.3f} dB |")
+              f"{r['worst_case_delta']:+.3f} dB | {r['base_vs_own_exact']:.2f} → {r['new_vs_own_exact']:.2f} dB |")
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
     return 0
