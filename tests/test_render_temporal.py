@@ -105,6 +105,18 @@ def test_knots_closer_than_the_merge_gap_become_one():
     np.testing.assert_allclose(merge_close_knots(np.array([1.2, 1.35])), [1.2, 1.35])  # 0.15 apart: two
 
 
+def _worst_change_from_noise(img: np.ndarray, disp: np.ndarray, amp: float, k: float) -> float:
+    """Largest mean relative change of the render (focus 0.5, disc) over three draws of
+    log-normal depth noise of `amp`, against the noise-free render."""
+    ref = render_bokeh(img, disp, 0.5, k, "disc")
+    errs = []
+    for seed in range(3):
+        noise = np.random.default_rng(seed).standard_normal(disp.shape).astype(np.float32)
+        out = render_bokeh(img, disp * np.exp(amp * noise), 0.5, k, "disc")
+        errs.append(float(np.abs(out - ref).mean() / np.abs(ref).mean()))
+    return max(errs)
+
+
 def test_a_flat_surface_with_slight_depth_noise_renders_whole(monkeypatch):
     """Depth noise far too small to change the blur (±0.03 px here) must not change the render:
     each frame's noise draw would otherwise split the flat background between two knots a few
@@ -117,16 +129,10 @@ def test_a_flat_surface_with_slight_depth_noise_renders_whole(monkeypatch):
     img = cv2.GaussianBlur(rng.random((H, W, 3), dtype=np.float32), (0, 0), 1.0) * 2.0
     img[10, 12] = img[30, 40] = 30.0  # highlights, whose bokeh rims are the most sensitive
     flat = np.full((H, W), 0.05, np.float32)
-    ref = render_bokeh(img, flat, 0.5, 12.0, "disc")
 
     def worst_change(gap: float) -> float:
         monkeypatch.setattr(plan, "KNOT_MERGE_GAP", gap)
-        errs = []
-        for seed in range(3):
-            noise = np.random.default_rng(seed).standard_normal((H, W)).astype(np.float32)
-            out = render_bokeh(img, flat * np.exp(0.01 * noise), 0.5, 12.0, "disc")
-            errs.append(float(np.abs(out - ref).mean() / np.abs(ref).mean()))
-        return max(errs)
+        return _worst_change_from_noise(img, flat, 0.01, k=12.0)
 
     merged, split = worst_change(plan.KNOT_MERGE_GAP), worst_change(0.0)
     assert merged < 2e-3, merged
@@ -147,16 +153,10 @@ def test_a_noisy_nearest_surface_keeps_its_radius(monkeypatch):
     disp = np.full((H, W), 0.05, np.float32)
     disp[20:28, :] = 0.95  # a near string of lights across the frame (r 3.6 px at K 8, a 0.5)
     img[22:26, 4::8] = 40.0
-    ref = render_bokeh(img, disp, 0.5, 8.0, "disc")
 
     def worst_change(cluster: float) -> float:
         monkeypatch.setattr(plan, "EXTREME_CLUSTER", cluster)
-        errs = []
-        for seed in range(3):
-            noise = np.random.default_rng(seed).standard_normal((H, W)).astype(np.float32)
-            out = render_bokeh(img, disp * np.exp(0.003 * noise), 0.5, 8.0, "disc")
-            errs.append(float(np.abs(out - ref).mean() / np.abs(ref).mean()))
-        return max(errs)
+        return _worst_change_from_noise(img, disp, 0.003, k=8.0)
 
     clustered, at_max = worst_change(plan.EXTREME_CLUSTER), worst_change(0.0)
     assert clustered < 0.015, clustered  # what the noise's split between knots leaves (1 %)
