@@ -19,6 +19,8 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    weight; not looming) use m blurred over the band's scale (the high band at least its own m) — a
    smooth error field is as well registered a pixel off, and the per-pixel m let most low-frequency
    and blotchy estimator noise through; spikes keep their own m and enter the low band clipped.
+   Two-frame consistency (`_persistence`): a spike the previous frame's aligned observation (warped)
+   does not repeat is transient estimator noise (a blotch), not a real change, and counts as calm.
 5. Scene cuts (reported by the flow stage) and the first frame reset: S_t = d_t.
 
 0. Global alignment (before 2.): per-frame estimators jitter the whole map's scale from frame to
