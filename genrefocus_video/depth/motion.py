@@ -1,7 +1,8 @@
 """Depth from camera motion: relative pose from feature matches, dense depth by triangulating flow.
 
 For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
-translation parallax reaches `target_parallax`, 1.8 % of the frame width: 7 px at 384, 23 at 1280;
+translation parallax reaches `target_parallax`, 1.8 % of the frame width capped at `max_target_px`
+(12 full-frame px): 7 px at 384, 12 at 1280 and 1920 (an uncapped 23 px at 1280 cost 0.67x speed);
 future frames through `frame_lookup` when no
 earlier frame gives enough, e.g. at the clip start) and, when `frame_lookup` reaches frames on the
 other side of t, a second partner there (the nearest one reaching the target, kept when it gives at
@@ -135,7 +136,7 @@ class MotionDepthSource:
     name = "motion"
 
     def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax: float = 7 / 384,
-                 retry_parallax: float = 12 / 384,
+                 retry_parallax: float = 12 / 384, max_target_px: float = 12.0,
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
                  min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0,
@@ -158,6 +159,9 @@ class MotionDepthSource:
         # docs/benchmarks/motion_depth.md)
         self.target = target_parallax  # fraction of the frame width (an angle, the same at every size)
         self.retry_target = retry_parallax  # a farther partner when the near one fails (fraction of the width)
+        # cap (full-frame px) on both: at 1280 px an uncapped 23 px target sent the search more frames
+        # back and made the 720p end-to-end row 0.67x as fast (docs/benchmarks/motion_depth.md)
+        self.max_target_px = max_target_px
         self._stopped_early = False  # the last partner search stopped at the target (farther ones untried)
         self.min_parallax = min_parallax_px  # px of the full frame
         self.fallback = fallback
@@ -184,6 +188,10 @@ class MotionDepthSource:
                     break
                 yield index + k, downsample(to_gray8(rgb), level)
 
+    def _target_px(self, fraction: float, width: float) -> float:
+        """Parallax target in full-frame px: `fraction` of the frame width, at most `max_target_px`."""
+        return min(fraction * width, self.max_target_px)
+
     def _search(self, candidates, g: np.ndarray, K: np.ndarray, pts, scale: float):
         """(nearest candidate reaching the target parallax, else the one with the most, or None;
         candidates tried): each a tuple (j, gray_j, R, t, parallax in full-frame px, inliers,
@@ -200,7 +208,7 @@ class MotionDepthSource:
             par *= scale
             if best is None or par > best[4]:
                 best = (j, gj, R, t, par, n_in, idx, rho)
-            if par >= self.target * g.shape[1] * scale:
+            if par >= self._target_px(self.target, g.shape[1] * scale):
                 break
         return best, tried
 
@@ -220,7 +228,8 @@ class MotionDepthSource:
         if not n_past + n_future:  # a one-frame clip (or a still): nothing to triangulate against
             return "no other frame of the clip within reach to triangulate against (a single frame)"
         sides = [p for p in (past, future) if p is not None]
-        if past is not None and future is not None and past[4] < min(self.target * g.shape[1] * scale, future[4]):
+        target_px = self._target_px(self.target, g.shape[1] * scale)
+        if past is not None and future is not None and past[4] < min(target_px, future[4]):
             sides.reverse()  # the later frame gives the parallax the earlier ones lack
         if not sides or sides[0][4] < self.min_parallax:
             par = 0.0 if not sides else sides[0][4]
@@ -249,7 +258,8 @@ class MotionDepthSource:
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
         out = self._estimate_level(rec, g, K, level, w / g.shape[1])
-        if isinstance(out, str) and self.retry_target > self.target and self._stopped_early:
+        retry_farther = self._target_px(self.retry_target, w) > self._target_px(self.target, w)
+        if isinstance(out, str) and retry_farther and self._stopped_early:
             # the near partner gave too few confident pixels and farther ones were not tried: try one
             self.history.pop()  # _pick_partners appended this frame; it appends it again
             target, self.target = self.target, self.retry_target
@@ -275,7 +285,7 @@ class MotionDepthSource:
             return picked
         j, gj, R, t, par, n_in = picked[0][:6]
         # a farther partner may exist (not so for a static camera: every frame was tried)
-        self._stopped_early = par >= self.target * g.shape[1] * scale
+        self._stopped_early = par >= self._target_px(self.target, g.shape[1] * scale)
         fwd, reused = self._partner_flow(rec, j, g, gj)
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
         if isinstance(out, str):
