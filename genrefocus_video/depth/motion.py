@@ -57,7 +57,8 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    flicker).
 
 When the near partner leaves too few confident pixels and the search stopped at it, the frame
-is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384).
+is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384;
+capped like the target, so skipped where the target already reaches the 12 px cap, 720p and up).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
 `min_confident` (5%) of the pixels get a confident depth, the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
 recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
