@@ -100,3 +100,30 @@ def test_sequence_lookup_keeps_frames(tmp_path):
         for i in (4, 0, 2, 4, 1):
             assert np.array_equal(lookup(i), r.read(i).rgb)
     assert lookup.cached_bytes() == 3 * H * W * 3 * 4
+
+
+def test_motion_depth_reads_each_later_frame_once(lfbench):
+    """Motion depth asks the lookup for each later frame once per run (the lookup converts decoded
+    frames on every call), and its depth is the same as when every frame re-reads its later frames."""
+    from collections import Counter
+
+    from lfbench_motion_clips import render_clip
+
+    from genrefocus_video.depth.motion import MotionDepthSource
+    from genrefocus_video.record import FrameRecord
+
+    aif = render_clip(1, (256, 144), 8, "shake")["aif"]
+    asked: Counter = Counter()
+
+    def lookup(i: int):
+        asked[i] += 1
+        return aif[i] if 0 <= i < len(aif) else None
+
+    kept = MotionDepthSource(frame_lookup=lookup)
+    fresh = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None)
+    for t in range(len(aif)):
+        fresh._ahead = {}  # no later gray kept: every frame reads its later frames again (the old way)
+        a = kept.estimate(FrameRecord(Frame(t, aif[t])))
+        b = fresh.estimate(FrameRecord(Frame(t, aif[t])))
+        assert np.array_equal(a.disparity, b.disparity) and np.array_equal(a.confidence, b.confidence)
+    assert asked and max(n for i, n in asked.items() if i < len(aif)) == 1, asked
