@@ -4,7 +4,6 @@ fresh read gives."""
 from __future__ import annotations
 
 import tracemalloc
-from fractions import Fraction
 
 import numpy as np
 
@@ -12,6 +11,7 @@ from genrefocus_video.io.frame import Frame
 from genrefocus_video.io.reader import open_reader
 from genrefocus_video.params.job import load_job
 from genrefocus_video.pipeline.stages.probe import FrameLookup
+from test_pipeline_kit import write_clip
 
 W, H, N = 320, 192, 12
 
@@ -19,25 +19,16 @@ W, H, N = 320, 192, 12
 def _clip_10bit_420(path: str) -> str:
     """A lossless 10-bit 4:2:0 FFV1 clip (the pixel layout of issue 17's HEVC clip): a moving
     square over smooth gradients, so every frame differs and chroma is not flat."""
-    import av
-
     yy, xx = np.mgrid[0:H, 0:W]
-    with av.open(path, "w") as out:
-        s = out.add_stream("ffv1", rate=Fraction(24, 1))
-        s.width, s.height, s.pix_fmt = W, H, "yuv420p10le"
-        for i in range(N):
-            img = np.zeros((H, W, 3), np.uint16)
-            img[..., 0] = xx * 65535 // (W - 1)
-            img[..., 1] = yy * 65535 // (H - 1)
-            img[..., 2] = (1000 * i) % 65535
-            img[10:26, (5 * i) % (W - 16):(5 * i) % (W - 16) + 16] = 60000
-            f = av.VideoFrame.from_ndarray(img, format="rgb48le").reformat(format="yuv420p10le")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-    return path
+    images = []
+    for i in range(N):
+        img = np.zeros((H, W, 3), np.uint16)
+        img[..., 0] = xx * 65535 // (W - 1)
+        img[..., 1] = yy * 65535 // (H - 1)
+        img[..., 2] = (1000 * i) % 65535
+        img[10:26, (5 * i) % (W - 16):(5 * i) % (W - 16) + 16] = 60000
+        images.append(img)
+    return write_clip(path, images, "yuv420p10le", "rgb48le")
 
 
 def _lookup(path: str, cache: int | None = None) -> FrameLookup:
