@@ -1,12 +1,14 @@
 """Depth from camera motion: relative pose from feature matches, dense depth by triangulating flow.
 
 For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
-translation parallax reaches `target_parallax_px`; future frames through `frame_lookup` when no
+translation parallax reaches `target_parallax`, 1.8 % of the frame width capped at `max_target_px`
+(12 full-frame px): 7 px at 384, 12 at 1280 and 1920 (an uncapped 23 px at 1280 cost 0.67x speed);
+future frames through `frame_lookup` when no
 earlier frame gives enough, e.g. at the clip start) and, when `frame_lookup` reaches frames on the
 other side of t, a second partner there (the nearest one reaching the target, kept when it gives at
 least half the primary's parallax), then, at the working level (frames wider
-than `work_width`, 640 px, are area-downsampled by powers of 2: 720p at half size; parallax
-thresholds stay in full-resolution px; depth/motion_pyramid.py):
+than `work_width`, 640 px, are area-downsampled by powers of 2: 720p at half size; the
+minimum parallax stays in full-resolution px, the target as a fraction of the width; depth/motion_pyramid.py):
 
 1. Features: Shi-Tomasi corners in t tracked into s with pyramidal Lucas-Kanade (and back, to
    drop inconsistent tracks).
@@ -54,6 +56,9 @@ thresholds stay in full-resolution px; depth/motion_pyramid.py):
    result does not depend on where a chunk starts; temporal smoothing removes residual scale
    flicker).
 
+When the near partner leaves too few confident pixels and the search stopped at it, the frame
+is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384;
+capped like the target, so skipped where the target already reaches the 12 px cap, 720p and up).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
 `min_confident` (5%) of the pixels get a confident depth, the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
 recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
@@ -131,12 +136,15 @@ class MotionDepthSource:
 
     name = "motion"
 
-    def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax_px: float = 12.0,
+    def __init__(self, focal_px: Optional[float] = None, max_gap: int = 8, target_parallax: float = 7 / 384,
+                 retry_parallax: float = 12 / 384, max_target_px: float = 12.0,
                  min_parallax_px: float = 0.6, fallback: str = "defocus",
                  frame_lookup: Optional[FrameLookup] = None, flow_sigma_px: float = 0.3,
                  min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0,
                  hypotheses: int = 16, residual_px: float = 1.5, sweep_window: int = 3,
-                 work_width: int = 640, reuse_flow: bool = True, two_sided: bool = True) -> None:
+                 work_width: int = 640, reuse_flow: bool = True, two_sided: bool = True,
+                 sgm: Optional[tuple[float, float]] = None) -> None:
+        self.sgm = None if sgm is None else (float(sgm[0]), float(sgm[1]))  # (P1, P2) of depth/sgm.py; None: box + WTA
         self.two_sided = two_sided  # sweep against a partner on each side of t when both exist
         self.sweep_window = sweep_window  # plane-sweep cost aggregation window (px; 3 keeps thin structures)
         self.hypotheses = hypotheses  # plane-sweep inverse-depth samples in [0, 1.6 x DIS's 99.5th pct]
@@ -146,7 +154,16 @@ class MotionDepthSource:
         self.min_confident = min_confident
         self.focal_px = focal_px
         self.max_gap = max_gap
-        self.target = target_parallax_px  # px of the full frame (the same partner at every pyramid level)
+        # 1.8 % of the width rather than 12 px (at 384 px wide 7 px; at 640 px the old partners: a real
+        # RGB-D clip needs them): nearer partners in time see less occlusion and less of the subject's
+        # own motion (lfbench seeds 1-3 0.228 -> 0.205, held-out 4-5 0.311 -> 0.246;
+        # docs/benchmarks/motion_depth.md)
+        self.target = target_parallax  # fraction of the frame width (an angle, the same at every size)
+        self.retry_target = retry_parallax  # a farther partner when the near one fails (fraction of the width)
+        # cap (full-frame px) on both: at 1280 px an uncapped 23 px target sent the search more frames
+        # back and made the 720p end-to-end row 0.67x as fast (docs/benchmarks/motion_depth.md)
+        self.max_target_px = max_target_px
+        self._stopped_early = False  # the last partner search stopped at the target (farther ones untried)
         self.min_parallax = min_parallax_px  # px of the full frame
         self.fallback = fallback
         self.frame_lookup = frame_lookup
@@ -172,6 +189,10 @@ class MotionDepthSource:
                     break
                 yield index + k, downsample(to_gray8(rgb), level)
 
+    def _target_px(self, fraction: float, width: float) -> float:
+        """Parallax target in full-frame px: `fraction` of the frame width, at most `max_target_px`."""
+        return min(fraction * width, self.max_target_px)
+
     def _search(self, candidates, g: np.ndarray, K: np.ndarray, pts, scale: float):
         """(nearest candidate reaching the target parallax, else the one with the most, or None;
         candidates tried): each a tuple (j, gray_j, R, t, parallax in full-frame px, inliers,
@@ -188,7 +209,7 @@ class MotionDepthSource:
             par *= scale
             if best is None or par > best[4]:
                 best = (j, gj, R, t, par, n_in, idx, rho)
-            if par >= self.target:
+            if par >= self._target_px(self.target, g.shape[1] * scale):
                 break
         return best, tried
 
@@ -208,7 +229,8 @@ class MotionDepthSource:
         if not n_past + n_future:  # a one-frame clip (or a still): nothing to triangulate against
             return "no other frame of the clip within reach to triangulate against (a single frame)"
         sides = [p for p in (past, future) if p is not None]
-        if past is not None and future is not None and past[4] < min(self.target, future[4]):
+        target_px = self._target_px(self.target, g.shape[1] * scale)
+        if past is not None and future is not None and past[4] < min(target_px, future[4]):
             sides.reverse()  # the later frame gives the parallax the earlier ones lack
         if not sides or sides[0][4] < self.min_parallax:
             par = 0.0 if not sides else sides[0][4]
@@ -236,22 +258,43 @@ class MotionDepthSource:
         level = pyramid_level(w, self.work_width)
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
-        picked = self._pick_partners(rec.index, g, K, level, w / g.shape[1])
+        out = self._estimate_level(rec, g, K, level, w / g.shape[1])
+        retry_farther = self._target_px(self.retry_target, w) > self._target_px(self.target, w)
+        if isinstance(out, str) and retry_farther and self._stopped_early:
+            # the near partner gave too few confident pixels and farther ones were not tried: try one
+            self.history.pop()  # _pick_partners appended this frame; it appends it again
+            target, self.target = self.target, self.retry_target
+            try:
+                out = self._estimate_level(rec, g, K, level, w / g.shape[1])
+            finally:
+                self.target = target
+        if isinstance(out, str):
+            return self._fallback(rec, out)
+        (rho, conf), notes = out
+        d, conf = upsample_guided(rho, conf, g_full)
+        ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
+        d = d / max(float(np.percentile(ref, 90)), 1e-12)
+        notes["confident_fraction"] = round(float(np.mean(conf > 0.3)), 3)
+        return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
+
+    def _estimate_level(self, rec: FrameRecord, g: np.ndarray, K: np.ndarray, level: int, scale: float):
+        """((rho, confidence) at the working level, notes) against the partners for self.target, or
+        why not (str)."""
+        self._stopped_early = False
+        picked = self._pick_partners(rec.index, g, K, level, scale)
         if isinstance(picked, str):
-            return self._fallback(rec, picked)
+            return picked
         j, gj, R, t, par, n_in = picked[0][:6]
+        # a farther partner may exist (not so for a static camera: every frame was tried)
+        self._stopped_early = par >= self._target_px(self.target, g.shape[1] * scale)
         fwd, reused = self._partner_flow(rec, j, g, gj)
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
         if isinstance(out, str):
-            return self._fallback(rec, out)
-        d, conf = upsample_guided(*out, g_full)
-        ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
-        d = d / max(float(np.percentile(ref, 90)), 1e-12)
+            return out
         notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked],
                  "partner_scale": [round(float(np.linalg.norm(p[3])), 4) for p in picked], "parallax_px": round(par, 3),
-                 "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis",
-                 "confident_fraction": round(float(np.mean(conf > 0.3)), 3)}
-        return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
+                 "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis"}
+        return out, notes
 
     def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float):
         """(disparity in units of the primary's baseline, confidence) at the working level, or why not
@@ -274,7 +317,8 @@ class MotionDepthSource:
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
         # background); DIS's epipolar residual marks what moves on its own.
         rho_hi = 1.6 * float(np.percentile(rho[pos], 99.5))
-        rho_s, distinct, _ = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window)
+        rho_s, distinct, _ = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
+                                          sgm=self.sgm)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
         measured = np.clip(static * distinct / (distinct + 0.05) * c_par, 0.0, 1.0)
         if np.mean(measured > 0.3) < self.min_confident:

@@ -18,8 +18,12 @@ cost more than two hypotheses away — near 0 on textureless areas and repeated 
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
+
+from .sgm import sgm_aggregate
 
 
 def _features(gray8: np.ndarray) -> np.ndarray:
@@ -31,7 +35,8 @@ def _features(gray8: np.ndarray) -> np.ndarray:
 
 
 def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float, n: int = 48,
-                window: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                window: int = 3,
+                sgm: Optional[tuple[float, float]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rho, distinctiveness in [0, 1], matching cost at rho) per pixel of `g_ref` for hypotheses rho in [0, rho_max].
 
     `partners`: [(gray8, R, t)], one or more frames with their pose. Pose convention as in
@@ -41,6 +46,8 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     of a hypothesis is the mean of the best half of the partners' costs (two: the lower one) — a
     pixel occluded in one partner (a background strip beside a pole) is usually visible in a partner
     on the other side, and the pixel's true depth then still has one low-cost match.
+    `sgm`: (P1, P2) relative to the median cost: the volume is aggregated semi-globally
+    (depth/sgm.py) before the winner is taken; None: winner-take-all on the box-filtered cost.
     """
     h, w = g_ref.shape
     fr = _features(g_ref)
@@ -68,6 +75,9 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
             better = costs[k] < low
             best[better] = k
             np.minimum(low, costs[k], out=low)
+    if sgm is not None:
+        costs = sgm_aggregate(costs, fr[:, :, 0], p1=sgm[0], p2=sgm[1])
+        best = np.argmin(costs, axis=0)
     return _best_hypothesis(costs, rhos, best)
 
 
