@@ -101,28 +101,37 @@ class Interrupter:
         return rec
 
 
-def make_clip(path: str, n: int = 12, w: int = W, h: int = H) -> str:
-    """A tiny lossless FFV1 clip with a moving bright square over a gradient (deterministic)."""
+def write_clip(path: str, images, pix_fmt: str = "yuv444p", src_format: str = "rgb24") -> str:
+    """Lossless FFV1 clip of `images` (H x W x 3 arrays in `src_format`) stored as `pix_fmt`, 24 fps."""
     import av
 
-    yy, xx = np.mgrid[0:h, 0:w]
     with av.open(path, "w") as out:
         s = out.add_stream("ffv1", rate=Fraction(24, 1))
-        s.width, s.height, s.pix_fmt = w, h, "yuv444p"
-        for i in range(n):
-            img = np.zeros((h, w, 3), np.uint8)
-            img[..., 0] = (xx * 255 // max(1, w - 1)).astype(np.uint8)
-            img[..., 1] = (yy * 255 // max(1, h - 1)).astype(np.uint8)
-            img[..., 2] = 40
-            x0 = (3 * i) % (w - 8)
-            img[8:16, x0:x0 + 8] = 250
-            f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv444p")
+        s.height, s.width = images[0].shape[:2]
+        s.pix_fmt = pix_fmt
+        for i, img in enumerate(images):
+            f = av.VideoFrame.from_ndarray(img, format=src_format).reformat(format=pix_fmt)
             f.pts = i
             for p in s.encode(f):
                 out.mux(p)
         for p in s.encode(None):
             out.mux(p)
     return path
+
+
+def make_clip(path: str, n: int = 12, w: int = W, h: int = H) -> str:
+    """A tiny lossless FFV1 clip with a moving bright square over a gradient (deterministic)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    images = []
+    for i in range(n):
+        img = np.zeros((h, w, 3), np.uint8)
+        img[..., 0] = (xx * 255 // max(1, w - 1)).astype(np.uint8)
+        img[..., 1] = (yy * 255 // max(1, h - 1)).astype(np.uint8)
+        img[..., 2] = 40
+        x0 = (3 * i) % (w - 8)
+        img[8:16, x0:x0 + 8] = 250
+        images.append(img)
+    return write_clip(path, images)
 
 
 def read_all(path: str) -> np.ndarray:

@@ -172,10 +172,12 @@ class MotionDepthSource:
         self.reuse_flow = reuse_flow  # take rec.flow_to_prev (FlowStage) when the partner is frame t-1
         self.warmup = max_gap
         self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max_gap)
+        self._ahead: dict[tuple[int, int], np.ndarray] = {}  # (later frame, level) -> its gray (see _future)
         self.fallback_frames: list[int] = []
 
     def reset(self) -> None:
         self.history.clear()
+        self._ahead = {}
 
     def _past(self):
         for j, g in reversed(self.history):  # nearest past frame first
@@ -183,11 +185,17 @@ class MotionDepthSource:
 
     def _future(self, index: int, level: int):
         if self.frame_lookup is not None:
+            # later frames' working grays, kept while in reach: each is read and converted once, not once
+            # for every frame within max_gap before it (the lookup keeps frames decoded, not as floats)
+            self._ahead = {key: g for key, g in self._ahead.items() if key[0] > index}
             for k in range(1, self.max_gap + 1):
-                rgb = self.frame_lookup(index + k)
-                if rgb is None:
-                    break
-                yield index + k, downsample(to_gray8(rgb), level)
+                g = self._ahead.get((index + k, level))
+                if g is None:
+                    rgb = self.frame_lookup(index + k)
+                    if rgb is None:
+                        break
+                    g = self._ahead[(index + k, level)] = downsample(to_gray8(rgb), level)
+                yield index + k, g
 
     def _target_px(self, fraction: float, width: float) -> float:
         """Parallax target in full-frame px: `fraction` of the frame width, at most `max_target_px`."""

@@ -7,7 +7,7 @@ PyAV as a video. Every reader streams: iterating yields :class:`~.frame.Frame` o
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 from ..errors import InputError
 from .frame import ClipInfo, Frame
@@ -50,6 +50,20 @@ class FrameReader:
             return
         for i in range(first, last + 1):
             yield self._impl.read(i)
+
+    def read_decoded(self, index: int) -> Any:
+        """Frame `index` in its most compact exact form: a video's decoded frame (``.frame()``
+        converts it, identical to :meth:`read`), else the :class:`Frame` itself."""
+        impl_read = getattr(self._impl, "read_decoded", None)
+        return impl_read(index) if impl_read is not None else self._impl.read(index)
+
+    def read_range_decoded(self, first: int, last: int) -> Iterator[Any]:
+        """:meth:`read_range` in the form of :meth:`read_decoded`."""
+        impl_range = getattr(self._impl, "read_range_decoded", None)
+        if impl_range is not None:
+            yield from impl_range(first, last)
+            return
+        yield from self.read_range(first, last)
 
     def close(self) -> None:
         self._impl.close()
