@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,12 +157,16 @@ def main() -> int:
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "frames": a.frames,
               "k": a.k, "clips": {}}
-    for seed in a.seeds:
-        for track in a.tracks:
-            name = f"seed {seed} {track}"
-            print(name, flush=True)
-            c = make_clip(work / f"clip_{seed}_{track}", a.size, a.frames, seed, track, a.k)
-            report["clips"][name] = bench_clip(c, work / f"r_{seed}_{track}", a.models, a.strengths, tuple(a.modes))
+    try:
+        for seed in a.seeds:
+            for track in a.tracks:
+                name = f"seed {seed} {track}"
+                print(name, flush=True)
+                c = make_clip(work / f"clip_{seed}_{track}", a.size, a.frames, seed, track, a.k)
+                report["clips"][name] = bench_clip(c, work / f"r_{seed}_{track}", a.models, a.strengths,
+                                                   tuple(a.modes))
+    finally:  # ~1.4 GB of rendered frames per seed
+        shutil.rmtree(work, ignore_errors=True)
     report["seconds"] = time.time() - t0
     report["load_after"] = os.getloadavg()
     print(markdown(report, a.strengths, a.modes))
