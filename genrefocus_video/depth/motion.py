@@ -163,7 +163,6 @@ class MotionDepthSource:
         # cap (full-frame px) on both: at 1280 px an uncapped 23 px target sent the search more frames
         # back and made the 720p end-to-end row 0.67x as fast (docs/benchmarks/motion_depth.md)
         self.max_target_px = max_target_px
-        self._stopped_early = False  # the last partner search stopped at the target (farther ones untried)
         self.min_parallax = min_parallax_px  # px of the full frame
         self.fallback = fallback
         self.frame_lookup = frame_lookup
@@ -201,8 +200,8 @@ class MotionDepthSource:
         """Parallax target in full-frame px: `fraction` of the frame width, at most `max_target_px`."""
         return min(fraction * width, self.max_target_px)
 
-    def _search(self, candidates, g: np.ndarray, K: np.ndarray, pts, scale: float):
-        """(nearest candidate reaching the target parallax, else the one with the most, or None;
+    def _search(self, candidates, g: np.ndarray, K: np.ndarray, pts, scale: float, target_px: float):
+        """(nearest candidate reaching `target_px` of parallax, else the one with the most, or None;
         candidates tried): each a tuple (j, gray_j, R, t, parallax in full-frame px, inliers,
         corner index, corner rho)."""
         best, tried = None, 0
@@ -217,11 +216,12 @@ class MotionDepthSource:
             par *= scale
             if best is None or par > best[4]:
                 best = (j, gj, R, t, par, n_in, idx, rho)
-            if par >= self._target_px(self.target, g.shape[1] * scale):
+            if par >= target_px:
                 break
         return best, tried
 
-    def _pick_partners(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float):
+    def _pick_partners(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float,
+                       target_px: float):
         """[primary, second?] partners (tuples of `_search`), or a str saying why none serves.
 
         The primary is the nearest earlier frame reaching the target parallax (else the later one,
@@ -229,15 +229,13 @@ class MotionDepthSource:
         other side with at least half the primary's parallax, its translation rescaled so that one
         rho is one depth in both pairs (median ratio of the corners both pairs triangulate). With
         two partners the sweep keeps, per hypothesis, the lower cost: a strip occluded on one side
-        is seen on the other. `scale`: full-frame px per working px."""
+        is seen on the other. `scale`: full-frame px per working px; `target_px`: full-frame px."""
         pts = corners(g)
-        past, n_past = self._search(self._past(), g, K, pts, scale)
-        self.history.append((index, g))
-        future, n_future = self._search(self._future(index, level), g, K, pts, scale)
+        past, n_past = self._search(self._past(), g, K, pts, scale, target_px)
+        future, n_future = self._search(self._future(index, level), g, K, pts, scale, target_px)
         if not n_past + n_future:  # a one-frame clip (or a still): nothing to triangulate against
             return "no other frame of the clip within reach to triangulate against (a single frame)"
         sides = [p for p in (past, future) if p is not None]
-        target_px = self._target_px(self.target, g.shape[1] * scale)
         if past is not None and future is not None and past[4] < min(target_px, future[4]):
             sides.reverse()  # the later frame gives the parallax the earlier ones lack
         if not sides or sides[0][4] < self.min_parallax:
@@ -266,16 +264,12 @@ class MotionDepthSource:
         level = pyramid_level(w, self.work_width)
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
-        out = self._estimate_level(rec, g, K, level, w / g.shape[1])
-        retry_farther = self._target_px(self.retry_target, w) > self._target_px(self.target, w)
-        if isinstance(out, str) and retry_farther and self._stopped_early:
+        target_px, retry_px = self._target_px(self.target, w), self._target_px(self.retry_target, w)
+        out, stopped_early = self._estimate_level(rec, g, K, level, w / g.shape[1], target_px)
+        if isinstance(out, str) and stopped_early and retry_px > target_px:
             # the near partner gave too few confident pixels and farther ones were not tried: try one
-            self.history.pop()  # _pick_partners appended this frame; it appends it again
-            target, self.target = self.target, self.retry_target
-            try:
-                out = self._estimate_level(rec, g, K, level, w / g.shape[1])
-            finally:
-                self.target = target
+            out, _ = self._estimate_level(rec, g, K, level, w / g.shape[1], retry_px)
+        self.history.append((rec.index, g))  # after the searches: a frame is not its own partner
         if isinstance(out, str):
             return self._fallback(rec, out)
         (rho, conf), notes = out
@@ -285,24 +279,24 @@ class MotionDepthSource:
         notes["confident_fraction"] = round(float(np.mean(conf > 0.3)), 3)
         return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
 
-    def _estimate_level(self, rec: FrameRecord, g: np.ndarray, K: np.ndarray, level: int, scale: float):
-        """((rho, confidence) at the working level, notes) against the partners for self.target, or
-        why not (str)."""
-        self._stopped_early = False
-        picked = self._pick_partners(rec.index, g, K, level, scale)
+    def _estimate_level(self, rec: FrameRecord, g: np.ndarray, K: np.ndarray, level: int, scale: float,
+                        target_px: float):
+        """(((rho, confidence) at the working level, notes) against the partners for `target_px`
+        (full-frame px), or why not (str); whether the partner search stopped at the target, so
+        that a farther partner may exist (not so for a static camera: every frame was tried))."""
+        picked = self._pick_partners(rec.index, g, K, level, scale, target_px)
         if isinstance(picked, str):
-            return picked
+            return picked, False
         j, gj, R, t, par, n_in = picked[0][:6]
-        # a farther partner may exist (not so for a static camera: every frame was tried)
-        self._stopped_early = par >= self._target_px(self.target, g.shape[1] * scale)
+        stopped_early = par >= target_px
         fwd, reused = self._partner_flow(rec, j, g, gj)
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
         if isinstance(out, str):
-            return out
+            return out, stopped_early
         notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked],
                  "partner_scale": [round(float(np.linalg.norm(p[3])), 4) for p in picked], "parallax_px": round(par, 3),
                  "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis"}
-        return out, notes
+        return (out, notes), stopped_early
 
     def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float):
         """(disparity in units of the primary's baseline, confidence) at the working level, or why not
