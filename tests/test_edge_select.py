@@ -158,3 +158,41 @@ def test_displaced_edges_flicker_halved_and_psnr_kept(lf_follow_clip, tmp_path):
         removed = (i_noisy - i_s) / (i_noisy - i_exact)
         assert removed >= 0.5, (s, removed)
         assert p_s >= p_noisy - 0.05, (s, p_s, p_noisy)
+
+
+def test_a_proposed_surface_is_clipped_to_the_given_range():
+    """`limits`: the fence's posts, eroded away in the observation, come back from the history,
+    but no nearer than the recent observations' range allows (a value only the history holds,
+    e.g. from an estimator's blunder, is not put back); with the posts' depth inside the range
+    they come back exactly."""
+    rgb, truth = _scene(_fence())
+    observed = _displace(truth, -3)
+    out, info = select_edges(rgb, observed, truth, limits=(FAR, 0.3))
+    restored = (out != observed)
+    assert info.switched == np.count_nonzero(restored) > 0
+    np.testing.assert_array_equal(out[restored], np.float32(0.3))
+    out, _ = select_edges(rgb, observed, truth, limits=(FAR, NEAR))
+    np.testing.assert_array_equal(out, truth)
+
+
+def test_the_smoother_bounds_proposals_by_depths_two_observations_reached():
+    """The e2e720 clip's failure (docs/benchmarks/temporal.md, 2026-12-05): a history holding an
+    estimator's blunder (posts at 3x their depth) proposes it at every displaced edge, and selecting
+    it back kept it alive frame after frame. The smoother's hook (`_select_edges`) skips the frame
+    after a gross outlier and clips proposals to the range at least two recent observations
+    reached: a blunder one observation showed (max 1.5) does not count, the posts' true depth,
+    seen on every other frame, does."""
+    rgb, truth = _scene(_fence())
+    eroded = _displace(truth, -3)
+    carried = np.where(truth == NEAR, np.float32(3 * NEAR), truth)  # the history after a blunder
+    sm = TemporalDepthSmoother(0.8)
+    np.testing.assert_array_equal(sm._select_edges(rgb, eroded, carried, outlier=True), eroded)
+    np.testing.assert_array_equal(sm._select_edges(rgb, eroded, carried, outlier=False), eroded)  # the next
+    sm._select_edges(rgb, truth, truth, outlier=False)
+    blunder = truth.copy()
+    blunder[0, 0] = 1.5  # one frame's blunder the outlier test does not see
+    sm._select_edges(rgb, blunder, truth, outlier=False)
+    out = sm._select_edges(rgb, eroded, carried, outlier=False)
+    restored = out != eroded
+    assert np.count_nonzero(restored) == np.count_nonzero(eroded != truth)
+    np.testing.assert_array_equal(out[restored], np.float32(NEAR))

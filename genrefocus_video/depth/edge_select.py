@@ -28,6 +28,14 @@ Per frame, against the smoother's prediction P (the previous result warped along
    the depth is off. A subject that really moves in depth keeps its observed edge where its own
    colour vouches for it.
 
+4. Range: the history also holds what a gross outlier frame (an estimator's blunder: aligned,
+   blended, decaying) put there. Selecting it back frame after frame keeps it alive, and a few
+   thousand pixels at a depth no recent observation had widen the renderer's layer plan (e2e720:
+   +37 layers over 10 frames, the renderer 1.09x; docs/benchmarks/temporal.md). So a proposed
+   surface is clipped to the disparity range the recent observations (not outliers) showed
+   (`limits`, kept by the smoother): a thin surface an estimator loses on some frames (a fence
+   post eroded away) was observed on others and stays within it.
+
 Values are only ever copied, never mixed: O's, or P's (at this frame's level: times O's smooth
 offset, under 5 %). Cost: four morphological passes and a few element-wise ones on the full
 frame, the offset and the one-sidedness on the analysis grid, the colour evidence only at the
@@ -36,6 +44,7 @@ disputed pixels (benchmarks/temporal_edge_select_speed.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -50,6 +59,7 @@ class EdgeSelectInfo:
 
 
 _FLOOR = np.float32(1e-6)  # disparity floor (log of 0)
+RANGE_FRAMES = 8  # frames of observations whose disparity range bounds the proposals (4. of the module doc)
 
 
 def colour_guide(rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray, pad: int) -> tuple[np.ndarray, int, int]:
@@ -157,7 +167,7 @@ def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.
 def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1,
                  imbalance: float = 0.75, imb_sigma: float = 16.0, window: int = 5, colour_sigma: float = 0.06,
                  ratio: float = 1.2, min_count: int = 3, max_offset: float = 0.05,
-                 support: float = 0.03
+                 support: float = 0.03, limits: Optional[tuple[float, float]] = None
                  ) -> tuple[np.ndarray, EdgeSelectInfo]:
     """The observed disparity d_obs with its disputed edge pixels given the prediction d_pred's
     surface where the evidence is clear (module doc). radius: px, the band's half-width (the
@@ -167,8 +177,9 @@ def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius:
     display-referred colour difference within one surface; ratio: how much more typical of the
     prediction's surface p must be; min_count: fewest pixels a surface needs in the window to
     count as evidence; max_offset: only where O and P agree on the smooth level (log); support:
-    the least share of the one-sidedness window that must be disputed. d_obs comes back as given
-    (float32) where nothing is switched."""
+    the least share of the one-sidedness window that must be disputed; limits: (lo, hi)
+    disparity, the range of the recent observations: a surface the history proposes is clipped
+    to it (4. of the module doc). d_obs comes back as given (float32) where nothing is switched."""
     given = np.asarray(d_obs, np.float32)
     d_obs = np.maximum(given, _FLOOR)
     d_pred = np.maximum(np.asarray(d_pred, np.float32), _FLOOR)
@@ -200,6 +211,7 @@ def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius:
     take = (acc[1] >= min_count) & (acc[3] >= min_count) & (dn_prop > ratio * dn_obs + 1e-3)
     out = given.copy()
     ys, xs = ys[take], xs[take]
-    out[ys, xs] = d_pred[ys, xs] / scale[take]  # P's surface at this frame's level
+    val = d_pred[ys, xs] / scale[take]  # P's surface at this frame's level
+    out[ys, xs] = val if limits is None else np.clip(val, limits[0], limits[1])
     info.switched = int(ys.size)
     return out, info

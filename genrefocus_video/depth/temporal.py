@@ -59,7 +59,7 @@ import cv2
 import numpy as np
 
 from ..flow import to_gray8
-from .edge_select import discontinuities, select_edges
+from .edge_select import RANGE_FRAMES, discontinuities, select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
                                 masked_edge_aware_blur, photometric_trust, up)
 from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
@@ -147,6 +147,8 @@ class TemporalDepthSmoother:
         self.prev_s: Optional[np.ndarray] = None
         self.prev_c: Optional[np.ndarray] = None  # None: confidence 1 everywhere
         self.prev_obs: Optional[np.ndarray] = None  # the last aligned observation (log), `_persistence`
+        self._after_outlier = False  # the previous frame was a gross outlier: edge selection skips this one
+        self._obs_ranges: list[tuple[float, float]] = []  # (min, max) of recent observations: `_select_edges`
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
         if self.log_domain:
@@ -282,8 +284,8 @@ class TemporalDepthSmoother:
             # an outlier frame is aligned fully; the state's budget below stays as reserved (the
             # frame's sensitivity to it is 1, not > 1)
             d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
-        if self.edge_select and not (pull and fit.outlier):  # not on a grossly wrong frame
-            d = select_edges(rgb, d, P)[0]
+        if self.edge_select:
+            d = self._select_edges(rgb, d, P, bool(pull and fit.outlier))
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
         # output's sensitivity to the previous state stays <= r_max and chunks still converge
         # (a budget that depended on this frame's fit made them converge far slower)
@@ -311,6 +313,23 @@ class TemporalDepthSmoother:
         self.prev_gray, self.prev_s, self.prev_c = gray, S, C
         self.prev_obs = d_u if self.two_frame_calm else None
         return S, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
+
+    def _select_edges(self, rgb: np.ndarray, d: np.ndarray, P: np.ndarray, outlier: bool) -> np.ndarray:
+        """Edge selection (depth/edge_select.py) on the aligned observation d: not on a grossly wrong
+        frame, nor on the next (its prediction holds the wrong frame's surfaces); the proposed
+        surfaces clipped to the disparity range that at least two of the last `RANGE_FRAMES`
+        observations that were not outliers (this one included) reached: an estimator's blunder
+        the outlier test misses is seen on one frame only."""
+        after, self._after_outlier = self._after_outlier, outlier
+        if outlier:
+            return d
+        self._obs_ranges.append((float(d.min()), float(d.max())))
+        del self._obs_ranges[:-RANGE_FRAMES]
+        if after:
+            return d
+        lows, highs = sorted(r[0] for r in self._obs_ranges), sorted(r[1] for r in self._obs_ranges)
+        seen = min(1, len(lows) - 1)  # a depth two observations showed: not one frame's blunder
+        return select_edges(rgb, d, P, limits=(lows[seen], highs[-1 - seen]))[0]
 
     def _persistence(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray], noise: float
                      ) -> Optional[np.ndarray]:
