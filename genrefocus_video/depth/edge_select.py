@@ -141,12 +141,13 @@ def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.
     o_near = ~p_near  # O's label at p
     acc = np.zeros((4, ys.size), np.float32)
     inv = np.float32(-0.5 / (sigma * sigma))
+    cols = [np.clip(xs + dx, 0, w - 1) for dx in range(-radius, radius + 1)]  # clamped once, not per offset
     for dy in range(-radius, radius + 1):
         qy = np.clip(ys + dy, 0, h - 1) * w
-        for dx in range(-radius, radius + 1):
+        for dx, qx in zip(range(-radius, radius + 1), cols):
             if dx == 0 and dy == 0:
                 continue
-            idx = qy + np.clip(xs + dx, 0, w - 1)
+            idx = qy + qx
             dist = np.zeros(ys.size, np.float32)
             for ch, v in zip(chans, ip):
                 e = ch[idx] - v
@@ -156,7 +157,7 @@ def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.
             qp = p_flat[idx]
             q_p_near = qp * qp > sq_mid
             in_prop = q_p_near == p_near
-            in_obs = (q_p_near == o_near) & ((qo * qo > sq_mid) == o_near)
+            in_obs = ~in_prop & ((qo * qo > sq_mid) == o_near)  # P says O's label there: not P's
             acc[0] += kern * in_prop
             acc[1] += in_prop
             acc[2] += kern * in_obs
