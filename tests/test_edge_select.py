@@ -196,3 +196,21 @@ def test_the_smoother_bounds_proposals_by_depths_two_observations_reached():
     restored = out != eroded
     assert np.count_nonzero(restored) == np.count_nonzero(eroded != truth)
     np.testing.assert_array_equal(out[restored], np.float32(NEAR))
+
+
+def test_a_looming_surface_keeps_its_observed_outline():
+    """An approaching subject grows on all sides, as an estimator's displaced edge does; at small
+    sizes the flow sees only part of that growth (tests/test_long_handheld.py: DIS 1.00-1.33x of a
+    2.71x growth at 128x72), so the history's outline is too small and selecting it shrank the
+    subject back (the followed focus measured it 0.148 of the span off, tolerance 0.12). Where the
+    smoother's looming field says a surface changes scale (|log| >= 0.01 per frame) the observed
+    outline stands; elsewhere the displaced edge is still put back."""
+    rgb, truth = _scene(_fence())
+    eroded = _displace(truth, -2)
+    loom = np.zeros_like(truth)
+    loom[:, : truth.shape[1] // 2] = 0.03  # the left half looms
+    sm = TemporalDepthSmoother(0.8)
+    out = sm._select_edges(rgb, eroded, truth, outlier=False, loom=loom)
+    left, right = np.s_[:, : truth.shape[1] // 2], np.s_[:, truth.shape[1] // 2:]
+    np.testing.assert_array_equal(out[left], eroded[left])
+    np.testing.assert_array_equal(out[right], truth[right])

@@ -285,7 +285,7 @@ class TemporalDepthSmoother:
             # frame's sensitivity to it is 1, not > 1)
             d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
         if self.edge_select:
-            d = self._select_edges(rgb, d, P, bool(pull and fit.outlier))
+            d = self._select_edges(rgb, d, P, bool(pull and fit.outlier), loom)
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
         # output's sensitivity to the previous state stays <= r_max and chunks still converge
         # (a budget that depended on this frame's fit made them converge far slower)
@@ -314,7 +314,8 @@ class TemporalDepthSmoother:
         self.prev_obs = d_u if self.two_frame_calm else None
         return S, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
 
-    def _select_edges(self, rgb: np.ndarray, d: np.ndarray, P: np.ndarray, outlier: bool) -> np.ndarray:
+    def _select_edges(self, rgb: np.ndarray, d: np.ndarray, P: np.ndarray, outlier: bool,
+                      loom: Optional[np.ndarray] = None) -> np.ndarray:
         """Edge selection (depth/edge_select.py) on the aligned observation d: not on a grossly wrong
         frame, nor on the next (its prediction holds the wrong frame's surfaces); the proposed
         surfaces clipped to the disparity range that at least two of the last `RANGE_FRAMES`
@@ -329,7 +330,10 @@ class TemporalDepthSmoother:
             return d
         lows, highs = sorted(r[0] for r in self._obs_ranges), sorted(r[1] for r in self._obs_ranges)
         seen = min(1, len(lows) - 1)  # a depth two observations showed: not one frame's blunder
-        return select_edges(rgb, d, P, limits=(lows[seen], highs[-1 - seen]))[0]
+        out = select_edges(rgb, d, P, limits=(lows[seen], highs[-1 - seen]))[0]
+        if loom is not None:  # a looming surface grows on all sides too: its observed outline stands
+            out = np.where(np.abs(loom) < 0.01, out, d)
+        return out
 
     def _persistence(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray], noise: float
                      ) -> Optional[np.ndarray]:
