@@ -208,7 +208,7 @@ def test_a_looming_surface_keeps_its_observed_outline():
     rgb, truth = _scene(_fence())
     eroded = _displace(truth, -2)
     loom = np.zeros_like(truth)
-    loom[:, : truth.shape[1] // 2] = 0.03  # the left half looms
+    loom[:, : truth.shape[1] // 2] = 0.08  # the left half looms (8 % a frame)
     sm = TemporalDepthSmoother(0.8)
     out = sm._select_edges(rgb, eroded, truth, outlier=False, loom=loom)
     left, right = np.s_[:, : truth.shape[1] // 2], np.s_[:, truth.shape[1] // 2:]

@@ -320,7 +320,8 @@ class TemporalDepthSmoother:
         frame, nor on the next (its prediction holds the wrong frame's surfaces); the proposed
         surfaces clipped to the disparity range that at least two of the last `RANGE_FRAMES`
         observations that were not outliers (this one included) reached: an estimator's blunder
-        the outlier test misses is seen on one frame only."""
+        the outlier test misses is seen on one frame only. Not where the looming field (`loom`,
+        log scale per frame) reaches 0.05: an approaching subject grows like a displaced edge."""
         after, self._after_outlier = self._after_outlier, outlier
         if outlier:
             return d
@@ -331,8 +332,8 @@ class TemporalDepthSmoother:
         lows, highs = sorted(r[0] for r in self._obs_ranges), sorted(r[1] for r in self._obs_ranges)
         seen = min(1, len(lows) - 1)  # a depth two observations showed: not one frame's blunder
         out = select_edges(rgb, d, P, limits=(lows[seen], highs[-1 - seen]))[0]
-        if loom is not None:  # a looming surface grows on all sides too: its observed outline stands
-            out = np.where(np.abs(loom) < 0.01, out, d)
+        if loom is not None:  # a looming surface grows on all sides too (at small sizes the flow sees only
+            out = np.where(np.abs(loom) < 0.05, out, d)  # part of it): its observed outline stands
         return out
 
     def _persistence(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray], noise: float
