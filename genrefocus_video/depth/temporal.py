@@ -62,7 +62,7 @@ from ..flow import to_gray8
 from .edge_select import discontinuities, select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
                                 masked_edge_aware_blur, photometric_trust, up)
-from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
+from .temporal_stats import (affine_log_residual, percentiles, robust_affine_slope, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
                              sample, spatial_denoise)
 
 
@@ -143,6 +143,10 @@ class TemporalDepthSmoother:
         # an outlier level that new_level_frames consecutive observations keep is a new level
         # (2 let two large i.i.d. shift draws in a row through: lfbench seed 11 rack)
         self.new_level_frames = 3
+        # an outlier's scale and shift refitted jointly (Theil-Sen over depth bands) when that
+        # explains the frame's bands clearly better (< 0.7x): a shift jump read as a scale jump
+        # scaled the near subject wrongly on a fully aligned frame
+        self.affine_refit = True
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
@@ -194,6 +198,12 @@ class TemporalDepthSmoother:
         la = math.log(a) if 0.5 < a < 2.0 else 0.0
         b = robust_shift(d * math.exp(la), P_fit, sel)
         change = largest_log_change(d, la, b)
+        if change > self.outlier_log_scale and self.affine_refit:
+            a2 = robust_affine_slope(d, P_fit, sel)
+            la2 = math.log(a2) if 0.5 < a2 < 2.0 else 0.0
+            b2 = robust_shift(d * math.exp(la2), P_fit, sel)
+            if affine_log_residual(d, P_fit, sel, la2, b2) < 0.7 * affine_log_residual(d, P_fit, sel, la, b):
+                la, b, change = la2, b2, largest_log_change(d, la2, b2)
         return _Fit(la, b, change, change > self.outlier_log_scale)
 
     def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
@@ -294,7 +304,8 @@ class TemporalDepthSmoother:
         P, Cp, m, loom, (f, m_a, sigma), maps = self._predict(gray, flow, flow_valid)
         lo, hi = (float(v) for v in percentiles(d, [2, 98]))
         eps = np.float32(1e-3 * max(hi, 1e-6))
-        r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
+        lam = self.lam
+        r_max = lam / (1.0 + lam)  # the state's largest share in the output (chunking)
         raw, pull, outlier = d, 0.0, False  # pull: the share of the prediction the alignment put into d
         if self.global_align or affine_ambiguous:
             d, pull, outlier = self._align(d, P, loom, m, c, maps, r_max, 1e-3 * max(hi, 1e-6))
@@ -322,7 +333,7 @@ class TemporalDepthSmoother:
         s_l = robust_sigma(L, m)
         g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
         g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
-        S, C = self._blend(P_u, H, L, g_h * m_h, g_l * m_l, c, Cp, lam_px)
+        S, C = self._blend(P_u, H, L, g_h * m_h, g_l * m_l, c, Cp, lam_px, lam)
         S = (np.exp(S) if self.log_domain else S).astype(np.float32)
         self.prev_gray, self.prev_s, self.prev_c = gray, S, C
         self.prev_obs = d_u if self.two_frame_calm else None
@@ -400,20 +411,20 @@ class TemporalDepthSmoother:
         return np.clip(delta, -lim, lim), m + np.maximum(gain, 0.0), m + gain
 
     def _blend(self, P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, trust_l: np.ndarray,
-               c: Optional[np.ndarray], Cp: Optional[np.ndarray], lam_px: float
+               c: Optional[np.ndarray], Cp: Optional[np.ndarray], lam_px: float, lam: float
                ) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """Confidence-weighted mean per band: prior weight lambda x trust x Cp, capped at lam_px x
         the current weight max(c, 0.05) (bounded memory). No confidence anywhere (c and Cp None):
         the weights are scalars and the carried confidence stays None (1 everywhere)."""
         if c is None and Cp is None:
-            wp_h = np.minimum(self.lam * trust_h, lam_px)
-            wp_l = np.minimum(self.lam * trust_l, lam_px)
+            wp_h = np.minimum(lam * trust_h, lam_px)
+            wp_l = np.minimum(lam * trust_l, lam_px)
             return P_u + (1.0 / (wp_h + 1.0)) * H + (1.0 / (wp_l + 1.0)) * L, None
         c = np.ones_like(P_u) if c is None else c
         Cp = np.ones_like(P_u) if Cp is None else Cp
         wc = np.maximum(c, 0.05)
         cap = lam_px * wc
-        wp_h = np.minimum(self.lam * trust_h * Cp, cap)
-        wp_l = np.minimum(self.lam * trust_l * Cp, cap)
+        wp_h = np.minimum(lam * trust_h * Cp, cap)
+        wp_l = np.minimum(lam * trust_l * Cp, cap)
         S = P_u + (wc / (wp_h + wc)) * H + (wc / (wp_l + wc)) * L
         return S, np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0).astype(np.float32)
