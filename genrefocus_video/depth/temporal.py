@@ -147,6 +147,7 @@ class TemporalDepthSmoother:
         # explains the frame's bands clearly better (< 0.7x): a shift jump read as a scale jump
         # scaled the near subject wrongly on a fully aligned frame
         self.affine_refit = True
+        self.warm_start = False  # EXPERIMENT
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
@@ -172,6 +173,7 @@ class TemporalDepthSmoother:
         self.prev_c: Optional[np.ndarray] = None  # None: confidence 1 everywhere
         self.prev_obs: Optional[np.ndarray] = None  # the last aligned observation (log), `_persistence`
         self.prev_raw: Optional[np.ndarray] = None  # the last observation before alignment, `_align`
+        self.since_reset = 0  # frames smoothed since the state was reset
         self.level_votes = 0  # consecutive outlier frames at the previous one's level, `_align`
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
@@ -304,7 +306,8 @@ class TemporalDepthSmoother:
         P, Cp, m, loom, (f, m_a, sigma), maps = self._predict(gray, flow, flow_valid)
         lo, hi = (float(v) for v in percentiles(d, [2, 98]))
         eps = np.float32(1e-3 * max(hi, 1e-6))
-        lam = self.lam
+        self.since_reset += 1
+        lam = min(self.lam, float(self.since_reset)) if self.warm_start else self.lam
         r_max = lam / (1.0 + lam)  # the state's largest share in the output (chunking)
         raw, pull, outlier = d, 0.0, False  # pull: the share of the prediction the alignment put into d
         if self.global_align or affine_ambiguous:
