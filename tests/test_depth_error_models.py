@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genrefocus_video.depth.temporal import TemporalDepthSmoother, largest_log_change
+from genrefocus_video.depth.temporal import TemporalDepthSmoother
+from genrefocus_video.depth.temporal_stats import largest_log_change
 from genrefocus_video.flow import forward_backward
 from depth_error_models import ERROR_MODELS, edges, is_outlier_frame, outlier
 from temporal_fixtures import lf_follow_clip, render_score  # noqa: F401

@@ -62,8 +62,8 @@ from ..flow import to_gray8
 from .edge_select import discontinuities, select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
                                 masked_edge_aware_blur, photometric_trust, up)
-from .temporal_stats import (affine_log_residual, percentiles, robust_affine_slope, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
-                             sample, spatial_denoise)
+from .temporal_align import GlobalFit, fit_affine
+from .temporal_stats import percentiles, pixel_noise_sigma, robust_sigma, sample, spatial_denoise
 
 
 def strength_to_memory(strength: float) -> float:
@@ -92,29 +92,6 @@ class SmoothInfo:
     trusted_fraction: float
     sigma_high: float
     sigma_low: float
-
-
-@dataclass
-class _Fit:
-    """The frame's global alignment to the prediction: d -> d exp(log_scale) + shift."""
-    log_scale: float
-    shift: float
-    change: float  # the largest |log(new / old)| it makes within the frame's range
-    outlier: bool
-
-
-def largest_log_change(d: np.ndarray, log_scale: float, shift: float) -> float:
-    """The largest |log(new / old)| that the fit d -> d exp(log_scale) + shift makes within the
-    frame's range (2nd..98th percentile of d, the low end at least 1/50 of the high: a sky near
-    disparity 0 would make any shift look gross): a shift changes far disparities most, so a shift
-    jump of a third of the far background's disparity is as gross as a 35 % scale jump (inf: the
-    fit makes part of the range negative)."""
-    lo, hi = (float(v) for v in percentiles(d, [2, 98]))
-    out = 0.0
-    for x in (max(lo, 0.02 * hi), hi):
-        v = math.exp(log_scale) + shift / max(x, 1e-9)
-        out = max(out, abs(math.log(v)) if v > 0 else math.inf)
-    return out
 
 
 class TemporalDepthSmoother:
@@ -147,7 +124,6 @@ class TemporalDepthSmoother:
         # explains the frame's bands clearly better (< 0.7x): a shift jump read as a scale jump
         # scaled the near subject wrongly on a fully aligned frame
         self.affine_refit = True
-        self.warm_start = False  # EXPERIMENT
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
@@ -173,7 +149,6 @@ class TemporalDepthSmoother:
         self.prev_c: Optional[np.ndarray] = None  # None: confidence 1 everywhere
         self.prev_obs: Optional[np.ndarray] = None  # the last aligned observation (log), `_persistence`
         self.prev_raw: Optional[np.ndarray] = None  # the last observation before alignment, `_align`
-        self.since_reset = 0  # frames smoothed since the state was reset
         self.level_votes = 0  # consecutive outlier frames at the previous one's level, `_align`
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
@@ -185,7 +160,7 @@ class TemporalDepthSmoother:
         return spatial_denoise(d, pixel_noise_sigma(d))
 
     def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                    c: Optional[np.ndarray]) -> _Fit:
+                    c: Optional[np.ndarray]) -> GlobalFit:
         """Global log-scale and shift taking d to the (looming-corrected) prediction.
 
         Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
@@ -196,17 +171,7 @@ class TemporalDepthSmoother:
         P_fit = P * np.exp(loom) if loom is not None else P
         steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
         sel = m * steady if c is None else m * (c > 0.3) * steady
-        a = robust_scale_binned(d, P_fit, sel)
-        la = math.log(a) if 0.5 < a < 2.0 else 0.0
-        b = robust_shift(d * math.exp(la), P_fit, sel)
-        change = largest_log_change(d, la, b)
-        if change > self.outlier_log_scale and self.affine_refit:
-            a2 = robust_affine_slope(d, P_fit, sel)
-            la2 = math.log(a2) if 0.5 < a2 < 2.0 else 0.0
-            b2 = robust_shift(d * math.exp(la2), P_fit, sel)
-            if affine_log_residual(d, P_fit, sel, la2, b2) < 0.7 * affine_log_residual(d, P_fit, sel, la, b):
-                la, b, change = la2, b2, largest_log_change(d, la2, b2)
-        return _Fit(la, b, change, change > self.outlier_log_scale)
+        return fit_affine(d, P_fit, sel, self.outlier_log_scale, self.affine_refit)
 
     def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
                   sigma_a: float) -> np.ndarray:
@@ -261,7 +226,7 @@ class TemporalDepthSmoother:
     def _to_u(self, x: np.ndarray, eps: np.float32) -> np.ndarray:
         return np.log(np.maximum(x, eps)) if self.log_domain else x
 
-    def _aligned(self, d: np.ndarray, fit: _Fit, share: float, floor: float) -> np.ndarray:
+    def _aligned(self, d: np.ndarray, fit: GlobalFit, share: float, floor: float) -> np.ndarray:
         """d pulled by `share` of the fit toward the prediction's global scale and shift."""
         if share <= 0:
             return d
@@ -306,9 +271,7 @@ class TemporalDepthSmoother:
         P, Cp, m, loom, (f, m_a, sigma), maps = self._predict(gray, flow, flow_valid)
         lo, hi = (float(v) for v in percentiles(d, [2, 98]))
         eps = np.float32(1e-3 * max(hi, 1e-6))
-        self.since_reset += 1
-        lam = min(self.lam, float(self.since_reset)) if self.warm_start else self.lam
-        r_max = lam / (1.0 + lam)  # the state's largest share in the output (chunking)
+        r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
         raw, pull, outlier = d, 0.0, False  # pull: the share of the prediction the alignment put into d
         if self.global_align or affine_ambiguous:
             d, pull, outlier = self._align(d, P, loom, m, c, maps, r_max, 1e-3 * max(hi, 1e-6))
@@ -336,7 +299,7 @@ class TemporalDepthSmoother:
         s_l = robust_sigma(L, m)
         g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
         g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
-        S, C = self._blend(P_u, H, L, g_h * m_h, g_l * m_l, c, Cp, lam_px, lam)
+        S, C = self._blend(P_u, H, L, g_h * m_h, g_l * m_l, c, Cp, lam_px)
         S = (np.exp(S) if self.log_domain else S).astype(np.float32)
         self.prev_gray, self.prev_s, self.prev_c = gray, S, C
         self.prev_obs = d_u if self.two_frame_calm else None
@@ -351,14 +314,17 @@ class TemporalDepthSmoother:
         aligned fully, its sensitivity to the state 1 (the budget below stays as reserved). Two
         vetoes: displaced depth edges can fake a jump (not if the pixels away from them see none),
         and a jump that `new_level_frames` consecutive observations make alike is a new level, not an
-        outlier: it is taken as observed (no pull toward the old level) — without it a state that went wrong (or an estimator that changed its level for good) called
-        every later frame an outlier and pinned it to the old level for ever."""
+        outlier: it is taken as observed (no pull toward the old level). Without it a state that went
+        wrong (or an estimator that changed its level for good) called every later frame an outlier
+        and pinned it to the old level for ever."""
         fit = self._fit_global(d, P, loom, m, c)
         if fit.outlier and self.edge_select:
             calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)
-            fit = calm if abs(calm.log_scale) > 0.0 and calm.change < 0.5 * self.outlier_log_scale else fit  # 0: no fit
+            if abs(calm.log_scale) > 0.0 and calm.change < 0.5 * self.outlier_log_scale:  # 0: no fit
+                fit = calm
         pull = 1.0 - (1.0 - r_max) ** self.align_budget
-        self.level_votes = self.level_votes + 1 if fit.outlier and self._repeats_previous(d, loom, m, c, maps) else 0
+        repeats = fit.outlier and self._repeats_previous(d, loom, m, c, maps)
+        self.level_votes = self.level_votes + 1 if repeats else 0
         if self.level_votes >= self.new_level_frames - 1:
             return d, pull, False  # the new level, taken as observed (the budget stays reserved)
         return self._aligned(d, fit, 1.0 if fit.outlier else pull, floor), pull, fit.outlier
@@ -414,20 +380,20 @@ class TemporalDepthSmoother:
         return np.clip(delta, -lim, lim), m + np.maximum(gain, 0.0), m + gain
 
     def _blend(self, P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, trust_l: np.ndarray,
-               c: Optional[np.ndarray], Cp: Optional[np.ndarray], lam_px: float, lam: float
+               c: Optional[np.ndarray], Cp: Optional[np.ndarray], lam_px: float
                ) -> tuple[np.ndarray, Optional[np.ndarray]]:
         """Confidence-weighted mean per band: prior weight lambda x trust x Cp, capped at lam_px x
         the current weight max(c, 0.05) (bounded memory). No confidence anywhere (c and Cp None):
         the weights are scalars and the carried confidence stays None (1 everywhere)."""
         if c is None and Cp is None:
-            wp_h = np.minimum(lam * trust_h, lam_px)
-            wp_l = np.minimum(lam * trust_l, lam_px)
+            wp_h = np.minimum(self.lam * trust_h, lam_px)
+            wp_l = np.minimum(self.lam * trust_l, lam_px)
             return P_u + (1.0 / (wp_h + 1.0)) * H + (1.0 / (wp_l + 1.0)) * L, None
         c = np.ones_like(P_u) if c is None else c
         Cp = np.ones_like(P_u) if Cp is None else Cp
         wc = np.maximum(c, 0.05)
         cap = lam_px * wc
-        wp_h = np.minimum(lam * trust_h * Cp, cap)
-        wp_l = np.minimum(lam * trust_l * Cp, cap)
+        wp_h = np.minimum(self.lam * trust_h * Cp, cap)
+        wp_l = np.minimum(self.lam * trust_l * Cp, cap)
         S = P_u + (wc / (wp_h + wc)) * H + (wc / (wp_l + wc)) * L
         return S, np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0).astype(np.float32)

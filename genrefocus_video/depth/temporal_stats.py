@@ -158,3 +158,17 @@ def affine_log_residual(src: np.ndarray, dst: np.ndarray, m: np.ndarray, log_sca
     counts = np.bincount(idx, minlength=bins)
     meds = [float(np.median(res[idx == k])) for k in np.nonzero(counts >= max(16.0, 0.01 * lx.size))[0]]
     return float(np.mean(meds)) if meds else float(np.median(res))
+
+
+def largest_log_change(d: np.ndarray, log_scale: float, shift: float) -> float:
+    """The largest |log(new / old)| that the fit d -> d exp(log_scale) + shift makes within the
+    frame's range (2nd..98th percentile of d, the low end at least 1/50 of the high: a sky near
+    disparity 0 would make any shift look gross): a shift changes far disparities most, so a shift
+    jump of a third of the far background's disparity is as gross as a 35 % scale jump (inf: the
+    fit makes part of the range negative)."""
+    lo, hi = (float(v) for v in percentiles(d, [2, 98]))
+    out = 0.0
+    for x in (max(lo, 0.02 * hi), hi):
+        v = math.exp(log_scale) + shift / max(x, 1e-9)
+        out = max(out, abs(math.log(v)) if v > 0 else math.inf)
+    return out
