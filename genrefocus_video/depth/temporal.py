@@ -62,8 +62,8 @@ from ..flow import to_gray8
 from .edge_select import RANGE_FRAMES, discontinuities, select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, looming_log_scale, masked_blur,
                                 masked_edge_aware_blur, photometric_trust, up)
-from .temporal_stats import (percentiles, pixel_noise_sigma, robust_scale_binned, robust_shift, robust_sigma,
-                             sample, spatial_denoise)
+from .temporal_align import GlobalFit, fit_affine
+from .temporal_stats import percentiles, pixel_noise_sigma, robust_sigma, sample, spatial_denoise
 
 
 def strength_to_memory(strength: float) -> float:
@@ -94,14 +94,6 @@ class SmoothInfo:
     sigma_low: float
 
 
-@dataclass
-class _Fit:
-    """The frame's global alignment to the prediction: d -> d exp(log_scale) + shift."""
-    log_scale: float
-    shift: float
-    outlier: bool
-
-
 class TemporalDepthSmoother:
     """Stateful smoother (see module doc); feed frames in order, `reset()` at chunk/scene starts."""
 
@@ -121,8 +113,17 @@ class TemporalDepthSmoother:
         self.edge_search = edge_search
         self.interp = cv2.INTER_NEAREST  # no fg/bg mixing in the prior at depth edges
         self.edge_radius = 1  # px: the neighbourhood (2r+1)^2 of p + f(p) the edge search looks in
-        # a global scale jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is
-        # the estimator's: the frame is aligned fully to the prediction
+        # a global jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is the
+        # estimator's: the frame is aligned fully to the prediction. The jump is the largest log
+        # change the scale-and-shift fit makes within the frame's range (a scale jump, or a shift
+        # jump at the far end: `largest_log_change`)
+        # an outlier level that new_level_frames consecutive observations keep is a new level
+        # (2 let two large i.i.d. shift draws in a row through: lfbench seed 11 rack)
+        self.new_level_frames = 3
+        # an outlier's scale and shift refitted jointly (Theil-Sen over depth bands) when that
+        # explains the frame's bands clearly better (< 0.7x): a shift jump read as a scale jump
+        # scaled the near subject wrongly on a fully aligned frame
+        self.affine_refit = True
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
@@ -149,6 +150,8 @@ class TemporalDepthSmoother:
         self.prev_obs: Optional[np.ndarray] = None  # the last aligned observation (log), `_persistence`
         self._after_outlier = False  # the previous frame was a gross outlier: edge selection skips this one
         self._obs_ranges: list[tuple[float, float]] = []  # (min, max) of recent observations: `_select_edges`
+        self.prev_raw: Optional[np.ndarray] = None  # the last observation before alignment, `_align`
+        self.level_votes = 0  # consecutive outlier frames at the previous one's level, `_align`
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
         if self.log_domain:
@@ -159,7 +162,7 @@ class TemporalDepthSmoother:
         return spatial_denoise(d, pixel_noise_sigma(d))
 
     def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                    c: Optional[np.ndarray]) -> _Fit:
+                    c: Optional[np.ndarray]) -> GlobalFit:
         """Global log-scale and shift taking d to the (looming-corrected) prediction.
 
         Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
@@ -170,10 +173,7 @@ class TemporalDepthSmoother:
         P_fit = P * np.exp(loom) if loom is not None else P
         steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
         sel = m * steady if c is None else m * (c > 0.3) * steady
-        a = robust_scale_binned(d, P_fit, sel)
-        la = math.log(a) if 0.5 < a < 2.0 else 0.0
-        b = robust_shift(d * math.exp(la), P_fit, sel)
-        return _Fit(la, b, abs(la) > self.outlier_log_scale)
+        return fit_affine(d, P_fit, sel, self.outlier_log_scale, self.affine_refit)
 
     def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
                   sigma_a: float) -> np.ndarray:
@@ -228,7 +228,7 @@ class TemporalDepthSmoother:
     def _to_u(self, x: np.ndarray, eps: np.float32) -> np.ndarray:
         return np.log(np.maximum(x, eps)) if self.log_domain else x
 
-    def _aligned(self, d: np.ndarray, fit: _Fit, share: float, floor: float) -> np.ndarray:
+    def _aligned(self, d: np.ndarray, fit: GlobalFit, share: float, floor: float) -> np.ndarray:
         """d pulled by `share` of the fit toward the prediction's global scale and shift."""
         if share <= 0:
             return d
@@ -274,18 +274,11 @@ class TemporalDepthSmoother:
         lo, hi = (float(v) for v in percentiles(d, [2, 98]))
         eps = np.float32(1e-3 * max(hi, 1e-6))
         r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
-        pull = 0.0  # the share of the prediction that the global alignment put into d
+        raw, pull, outlier = d, 0.0, False  # pull: the share of the prediction the alignment put into d
         if self.global_align or affine_ambiguous:
-            fit = self._fit_global(d, P, loom, m, c)
-            if fit.outlier and self.edge_select:  # displaced depth edges can fake a jump: not if the
-                calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)  # pixels away from them
-                fit = calm if 0.0 < abs(calm.log_scale) < 0.5 * self.outlier_log_scale else fit  # see none (0: no fit)
-            pull = 1.0 - (1.0 - r_max) ** self.align_budget
-            # an outlier frame is aligned fully; the state's budget below stays as reserved (the
-            # frame's sensitivity to it is 1, not > 1)
-            d = self._aligned(d, fit, 1.0 if fit.outlier else pull, 1e-3 * max(hi, 1e-6))
+            d, pull, outlier = self._align(d, P, loom, m, c, maps, r_max, 1e-3 * max(hi, 1e-6))
         if self.edge_select:
-            d = self._select_edges(rgb, d, P, bool(pull and fit.outlier), loom)
+            d = self._select_edges(rgb, d, P, outlier, loom)
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
         # output's sensitivity to the previous state stays <= r_max and chunks still converge
         # (a budget that depended on this frame's fit made them converge far slower)
@@ -312,6 +305,7 @@ class TemporalDepthSmoother:
         S = (np.exp(S) if self.log_domain else S).astype(np.float32)
         self.prev_gray, self.prev_s, self.prev_c = gray, S, C
         self.prev_obs = d_u if self.two_frame_calm else None
+        self.prev_raw = raw
         return S, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
 
     def _select_edges(self, rgb: np.ndarray, d: np.ndarray, P: np.ndarray, outlier: bool,
@@ -335,6 +329,38 @@ class TemporalDepthSmoother:
         if loom is not None:  # a looming surface grows on all sides too (at small sizes the flow sees only
             out = np.where(np.abs(loom) < 0.05, out, d)  # part of it): its observed outline stands
         return out
+
+    def _align(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
+               c: Optional[np.ndarray], maps, r_max: float, floor: float) -> tuple[np.ndarray, float, bool]:
+        """0. of the module doc: (d aligned, the pull share, whether the frame is an outlier).
+
+        The pull share f = 1 - (1 - r_max)^align_budget; an outlier (a jump > outlier_log_scale) is
+        aligned fully, its sensitivity to the state 1 (the budget below stays as reserved). Two
+        vetoes: displaced depth edges can fake a jump (not if the pixels away from them see none),
+        and a jump that `new_level_frames` consecutive observations make alike is a new level, not an
+        outlier: it is taken as observed (no pull toward the old level). Without it a state that went
+        wrong (or an estimator that changed its level for good) called every later frame an outlier
+        and pinned it to the old level for ever."""
+        fit = self._fit_global(d, P, loom, m, c)
+        if fit.outlier and self.edge_select:
+            calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)
+            if abs(calm.log_scale) > 0.0 and calm.change < 0.5 * self.outlier_log_scale:  # 0: no fit
+                fit = calm
+        pull = 1.0 - (1.0 - r_max) ** self.align_budget
+        repeats = fit.outlier and self._repeats_previous(d, loom, m, c, maps)
+        self.level_votes = self.level_votes + 1 if repeats else 0
+        if self.level_votes >= self.new_level_frames - 1:
+            return d, pull, False  # the new level, taken as observed (the budget stays reserved)
+        return self._aligned(d, fit, 1.0 if fit.outlier else pull, floor), pull, fit.outlier
+
+    def _repeats_previous(self, d: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
+                          c: Optional[np.ndarray], maps) -> bool:
+        """Whether d's global level is the previous observation's (warped; before alignment):
+        their fit changes nothing by more than a quarter of the outlier threshold."""
+        if self.prev_raw is None or self.prev_raw.shape != d.shape:
+            return False
+        prev = self._sampler.sample(self.prev_raw, maps, cv2.INTER_NEAREST)
+        return self._fit_global(d, prev, loom, m, c).change < 0.25 * self.outlier_log_scale
 
     def _persistence(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray], noise: float
                      ) -> Optional[np.ndarray]:

@@ -99,3 +99,76 @@ def spatial_denoise(u: np.ndarray, sigma_noise: float) -> np.ndarray:
     if sigma_noise <= 1e-6:
         return u
     return cv2.bilateralFilter(u.astype(np.float32), 5, 2.0 * sigma_noise, 1.5)
+
+
+def robust_affine_slope(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: int = 12) -> float:
+    """Slope a of dst ~ a*src + b over trusted pixels (m > 0.5), fitted jointly with the shift b.
+
+    Each depth band (log-spaced on `src`, as in `robust_scale_binned`, bands with < 1% of the
+    pixels ignored) gives one point: its median src and src x exp(its median log ratio), so noise
+    in `src` does not dilute the slope; the slope is the Theil-Sen median of the pairwise slopes
+    between the band points (each band alike). A scale-only median takes a shift jump for a scale
+    change when the far background, which a shift moves most in log, holds many bands' worth of
+    pixels. Fewer than 3 bands: the scale-only estimate."""
+    s, d, ms = sample(src, dst, m)
+    sel = (ms > 0.5) & (d > 0) & (s > 0)
+    if np.count_nonzero(sel) < 64:
+        return 1.0
+    sv = s[sel].astype(np.float64)
+    lx = np.log(sv)
+    lr = np.log(d[sel].astype(np.float64)) - lx
+    lo, hi = np.percentile(lx, [1, 99])
+    if hi - lo < 1e-3:
+        return float(np.exp(np.median(lr)))
+    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
+    counts = np.bincount(idx, minlength=bins)
+    xs, ys = [], []
+    for k in np.nonzero(counts >= max(16.0, 0.01 * lx.size))[0]:
+        band = idx == k
+        x = float(np.median(sv[band]))
+        xs.append(x)
+        ys.append(x * float(np.exp(np.median(lr[band]))))
+    if len(xs) < 3:
+        return robust_scale_binned(src, dst, m, bins)
+    x, y = np.array(xs), np.array(ys)
+    i, j = np.triu_indices(x.size, 1)
+    dx = x[j] - x[i]
+    ok = np.abs(dx) > 1e-12
+    return float(np.median((y[j] - y[i])[ok] / dx[ok])) if np.any(ok) else 1.0
+
+
+
+def affine_log_residual(src: np.ndarray, dst: np.ndarray, m: np.ndarray, log_scale: float, shift: float,
+                        bins: int = 12) -> float:
+    """How well an affine fit src exp(log_scale) + shift ~ dst explains the frame, each depth band
+    alike (bands as in `robust_scale_binned`): the mean over bands of the band's median |log
+    residual| on trusted pixels (m > 0.5); inf where it leaves nothing positive to compare. A
+    plain median is the far background's alone, which any fitted shift matches."""
+    s, d, ms = sample(src, dst, m)
+    new = s.astype(np.float64) * math.exp(log_scale) + shift
+    sel = (ms > 0.5) & (d > 0) & (s > 0) & (new > 0)
+    if np.count_nonzero(sel) < 64:
+        return math.inf
+    lx = np.log(s[sel].astype(np.float64))
+    res = np.abs(np.log(new[sel] / d[sel]))
+    lo, hi = np.percentile(lx, [1, 99])
+    if hi - lo < 1e-3:
+        return float(np.median(res))
+    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
+    counts = np.bincount(idx, minlength=bins)
+    meds = [float(np.median(res[idx == k])) for k in np.nonzero(counts >= max(16.0, 0.01 * lx.size))[0]]
+    return float(np.mean(meds)) if meds else float(np.median(res))
+
+
+def largest_log_change(d: np.ndarray, log_scale: float, shift: float) -> float:
+    """The largest |log(new / old)| that the fit d -> d exp(log_scale) + shift makes within the
+    frame's range (2nd..98th percentile of d, the low end at least 1/50 of the high: a sky near
+    disparity 0 would make any shift look gross): a shift changes far disparities most, so a shift
+    jump of a third of the far background's disparity is as gross as a 35 % scale jump (inf: the
+    fit makes part of the range negative)."""
+    lo, hi = (float(v) for v in percentiles(d, [2, 98]))
+    out = 0.0
+    for x in (max(lo, 0.02 * hi), hi):
+        v = math.exp(log_scale) + shift / max(x, 1e-9)
+        out = max(out, abs(math.log(v)) if v > 0 else math.inf)
+    return out
