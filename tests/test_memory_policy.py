@@ -63,3 +63,44 @@ def test_the_executor_uses_the_one_policy():
 
     assert local.release_freed_memory is alloc.release_freed_memory
     assert local.apply_memory_policy is alloc.apply_memory_policy
+
+
+_SPLIT_CHILD = r"""
+import sys
+sys.path.insert(0, "tests")
+import numpy as np
+import test_pipeline_kit as kit
+from genrefocus_video.pipeline.executors.local import LocalExecutor
+from genrefocus_video.pipeline.stages import StageFactory
+def rss_mib():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+seen = {}
+class Head:  # a head stage's freed temporaries: 256 MiB in 4 MiB blocks, pages touched
+    name, temporal = "head", True
+    def process(self, rec):
+        blocks = [np.ones(4 * 2**20 // 8) for _ in range(64)]
+        seen.setdefault("full", rss_mib())
+        del blocks
+        return rec
+class Tail:  # what is resident when the render starts
+    name, temporal = "tail", False
+    def process(self, rec):
+        seen.setdefault("tail", rss_mib())
+        rec.output = rec.frame.rgb
+        return rec
+class Info:
+    width, height = 1920, 1080  # over the overlap bound: one frame at a time in this thread
+ex = LocalExecutor(StageFactory(head=lambda j, i: [Head()], tail=lambda j, i: [Tail()]))
+ex.prepare(None, Info())
+list(ex.map(kit.records(1), None, Info()))
+print(seen["full"], seen["tail"])
+"""
+
+
+def test_head_temporaries_are_released_before_the_tail_runs():
+    """One frame at a time (1080p), the head's freed heap goes back before the tail (the renderer,
+    whose layer threads allocate in their own arenas) starts: otherwise the head's transient stays
+    resident under the render's (docs/benchmarks/memory.md, 2026-12-05 "Trim between head and tail")."""
+    _glibc_or_skip()
+    full, at_tail = map(float, _child(_SPLIT_CHILD, "on").stdout.split())
+    assert at_tail < full - 200, (full, at_tail)

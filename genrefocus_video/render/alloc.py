@@ -14,6 +14,8 @@ Why each setting (docs/benchmarks/memory.md has the measurements):
   (:mod:`genrefocus_video.pipeline.executors.local`), hands every arena's free pages back between
   frames, so the resident set does not keep each arena's high-water mark; when frames overlap
   (several threads each holding a frame) every :data:`RELEASE_EVERY_OVERLAPPED` frames instead.
+  One frame at a time (1080p) also between the head stages and the render: the head's freed
+  temporaries sit in the caller's arena, which the render's layer threads do not reuse.
 * No arena limit: capping glibc's per-thread arenas at 2 (``M_ARENA_MAX``) raised the peak by
   30-80 MiB in three 1080p runs (more threads freeing into the same arenas interleave lifetimes);
   a ``MALLOC_ARENA_MAX`` in the environment is glibc's own and stays in force.
