@@ -4,12 +4,16 @@ The smoother's analysis is smooth by nature: the low band of the innovation (a ~
 low-pass), the looming field (a smoothed flow divergence) and the per-pixel noise levels. At 720p
 they cost ~0.4 s per frame at full resolution (two domain-transform passes, Gaussian blurs of
 sigma 25 px); computed on a grid whose larger side is ~`ANALYSIS_SIDE` px and upsampled, they cost
-a few ms. The per-pixel blend itself stays at full resolution.
+a few ms. The per-pixel blend itself stays at full resolution. Also here: the edge search
+(`edge_snap`), which looks up the previous map's neighbours only where prediction and observation
+disagree.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from .temporal_stats import sample
 
 
 ANALYSIS_SIDE = 384  # px: the analysis grid's larger side (at most; small frames keep theirs)
@@ -109,3 +113,43 @@ def photometric_trust(gray: np.ndarray, prev_gray: np.ndarray, maps: tuple[np.nd
     gb = FlowSampler.sample(prev_gray.astype(np.float32) / 255.0, maps)
     diff = cv2.GaussianBlur(np.abs(ga - gb), (3, 3), 0.7)
     return np.exp(-(diff / sigma) ** 2).astype(np.float32)
+
+
+def edge_snap(obs_u: np.ndarray, P_u: np.ndarray, prev_u: np.ndarray, flow: np.ndarray, m: np.ndarray,
+              radius: int = 1) -> np.ndarray:
+    """Where the prediction P_u disagrees with the observation obs_u (log disparity) by more than 2
+    robust sigmas (flow off by a pixel at a depth edge), take the (2 radius + 1)^2 neighbour of
+    p + f(p) in the previous map prev_u closest to the observation: same surface, so edges neither
+    smear nor reset. Only the disagreeing pixels are looked up (a minority: no full-frame warps).
+    The candidates carry no looming: with it added, chunks converged 1000x slower (5e-3 of the
+    range after 20 frames at 0.5 instead of 4e-6)."""
+    r = obs_u - P_u
+    rs, ms = sample(r, m)  # the median |r| (not its MAD): a biased residual counts as disagreement
+    s = 1.4826 * float(np.median(np.abs(rs[ms > 0.5]))) if np.any(ms > 0.5) else float(np.std(rs))
+    ys, xs = np.nonzero(np.abs(r) > 2.0 * max(s, 1e-6))
+    if ys.size == 0:
+        return P_u
+    h, w = P_u.shape
+    # previous map padded by `radius` replicated pixels: the neighbours of a clipped p + f(p) are
+    # flat offsets into it (what per-offset nearest warps with replicated borders give)
+    pad = radius
+    flat = cv2.copyMakeBorder(prev_u, pad, pad, pad, pad, cv2.BORDER_REPLICATE).reshape(-1)
+    bx = np.clip(np.rint(xs + flow[ys, xs, 0]).astype(np.int64), 0, w - 1) + pad
+    by = np.clip(np.rint(ys + flow[ys, xs, 1]).astype(np.int64), 0, h - 1) + pad
+    base = by * (w + 2 * pad) + bx
+    obs = obs_u[ys, xs]
+    best = P_u[ys, xs]
+    best_err = np.abs(obs - best)
+    k = range(-pad, pad + 1)
+    for dy in k:
+        for dx in k:
+            if dx == 0 and dy == 0:
+                continue
+            q_u = flat[base + (dy * (w + 2 * pad) + dx)]
+            err = np.abs(obs - q_u)
+            take = err < best_err
+            best = np.where(take, q_u, best)
+            best_err = np.where(take, err, best_err)
+    out = P_u.copy()
+    out[ys, xs] = best
+    return out
