@@ -8,6 +8,7 @@ so a chunked render reproduces the unsplit one).
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import cv2
 import numpy as np
@@ -42,6 +43,23 @@ def robust_shift(src: np.ndarray, dst: np.ndarray, m: np.ndarray) -> float:
     return float(np.median((d - s)[sel]))
 
 
+def depth_bands(lx: np.ndarray, bins: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Depth bands log-spaced on `lx` (log disparity) between its 1st and 99th percentile: each
+    value's band and the pixel count of each band; None where the range is flat (< 1e-3). A band
+    holding fewer than `band_floor` pixels (a few mixed pixels at depth edges, outliers) gets no
+    vote in the robust statistics below rather than a big one."""
+    lo, hi = np.percentile(lx, [1, 99])
+    if hi - lo < 1e-3:
+        return None
+    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
+    return idx, np.bincount(idx, minlength=bins)
+
+
+def band_floor(n: int) -> float:
+    """Pixels a depth band needs (of `n` sampled) to count: 1 %, at least 16."""
+    return max(16.0, 0.01 * n)
+
+
 def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
     o = np.argsort(v)
     cw = np.cumsum(w[o])
@@ -65,13 +83,11 @@ def robust_scale_binned(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: i
         return 1.0
     lx = np.log(s[sel].astype(np.float64))
     lr = np.log(d[sel].astype(np.float64)) - lx
-    lo, hi = np.percentile(lx, [1, 99])
-    if hi - lo < 1e-3:
+    bands = depth_bands(lx, bins)
+    if bands is None:
         return float(np.exp(np.median(lr)))
-    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
-    counts = np.bincount(idx, minlength=bins).astype(np.float64)
-    # sparse bands (a few mixed pixels at depth edges, outliers) get no vote rather than a big one
-    w = np.where(counts[idx] >= max(16.0, 0.01 * lx.size), 1.0 / counts[idx], 0.0)
+    idx, counts = bands
+    w = np.where(counts[idx] >= band_floor(lx.size), 1.0 / counts[idx], 0.0)
     if w.sum() <= 0:
         return float(np.exp(np.median(lr)))
     return float(np.exp(_weighted_median(lr, w)))
@@ -117,13 +133,12 @@ def robust_affine_slope(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: i
     sv = s[sel].astype(np.float64)
     lx = np.log(sv)
     lr = np.log(d[sel].astype(np.float64)) - lx
-    lo, hi = np.percentile(lx, [1, 99])
-    if hi - lo < 1e-3:
+    bands = depth_bands(lx, bins)
+    if bands is None:
         return float(np.exp(np.median(lr)))
-    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
-    counts = np.bincount(idx, minlength=bins)
+    idx, counts = bands
     xs, ys = [], []
-    for k in np.nonzero(counts >= max(16.0, 0.01 * lx.size))[0]:
+    for k in np.nonzero(counts >= band_floor(lx.size))[0]:
         band = idx == k
         x = float(np.median(sv[band]))
         xs.append(x)
@@ -135,7 +150,6 @@ def robust_affine_slope(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: i
     dx = x[j] - x[i]
     ok = np.abs(dx) > 1e-12
     return float(np.median((y[j] - y[i])[ok] / dx[ok])) if np.any(ok) else 1.0
-
 
 
 def affine_log_residual(src: np.ndarray, dst: np.ndarray, m: np.ndarray, log_scale: float, shift: float,
@@ -151,12 +165,11 @@ def affine_log_residual(src: np.ndarray, dst: np.ndarray, m: np.ndarray, log_sca
         return math.inf
     lx = np.log(s[sel].astype(np.float64))
     res = np.abs(np.log(new[sel] / d[sel]))
-    lo, hi = np.percentile(lx, [1, 99])
-    if hi - lo < 1e-3:
+    bands = depth_bands(lx, bins)
+    if bands is None:
         return float(np.median(res))
-    idx = np.clip(((lx - lo) / (hi - lo) * bins).astype(int), 0, bins - 1)
-    counts = np.bincount(idx, minlength=bins)
-    meds = [float(np.median(res[idx == k])) for k in np.nonzero(counts >= max(16.0, 0.01 * lx.size))[0]]
+    idx, counts = bands
+    meds = [float(np.median(res[idx == k])) for k in np.nonzero(counts >= band_floor(lx.size))[0]]
     return float(np.mean(meds)) if meds else float(np.median(res))
 
 
