@@ -60,6 +60,19 @@ def band_floor(n: int) -> float:
     return max(16.0, 0.01 * n)
 
 
+def _log_ratios(src: np.ndarray, dst: np.ndarray, m: np.ndarray
+                ) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """On the sampled trusted pixels (m > 0.5) where both maps are positive: src, log src and
+    log(dst / src), in float64; None with fewer than 64 such pixels (too few to fit a scale)."""
+    s, d, ms = sample(src, dst, m)
+    sel = (ms > 0.5) & (d > 0) & (s > 0)
+    if np.count_nonzero(sel) < 64:
+        return None
+    sv = s[sel].astype(np.float64)
+    lx = np.log(sv)
+    return sv, lx, np.log(d[sel].astype(np.float64)) - lx
+
+
 def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
     o = np.argsort(v)
     cw = np.cumsum(w[o])
@@ -77,12 +90,10 @@ def robust_scale_binned(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: i
     decide alone. Bands come from the new map, never from `dst` (the state), so the weights do not
     jump with tiny differences in the state and chunked runs converge to sequential ones.
     """
-    s, d, ms = sample(src, dst, m)
-    sel = (ms > 0.5) & (d > 0) & (s > 0)
-    if np.count_nonzero(sel) < 64:
+    ratios = _log_ratios(src, dst, m)
+    if ratios is None:
         return 1.0
-    lx = np.log(s[sel].astype(np.float64))
-    lr = np.log(d[sel].astype(np.float64)) - lx
+    _, lx, lr = ratios
     bands = depth_bands(lx, bins)
     if bands is None:
         return float(np.exp(np.median(lr)))
@@ -126,13 +137,10 @@ def robust_affine_slope(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: i
     between the band points (each band alike). A scale-only median takes a shift jump for a scale
     change when the far background, which a shift moves most in log, holds many bands' worth of
     pixels. Fewer than 3 bands: the scale-only estimate."""
-    s, d, ms = sample(src, dst, m)
-    sel = (ms > 0.5) & (d > 0) & (s > 0)
-    if np.count_nonzero(sel) < 64:
+    ratios = _log_ratios(src, dst, m)
+    if ratios is None:
         return 1.0
-    sv = s[sel].astype(np.float64)
-    lx = np.log(sv)
-    lr = np.log(d[sel].astype(np.float64)) - lx
+    sv, lx, lr = ratios
     bands = depth_bands(lx, bins)
     if bands is None:
         return float(np.exp(np.median(lr)))
