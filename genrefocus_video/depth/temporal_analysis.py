@@ -144,15 +144,28 @@ def edge_snap(obs_u: np.ndarray, P_u: np.ndarray, prev_u: np.ndarray, flow: np.n
     by = np.clip(np.rint(ys + flow[ys, xs, 1]).astype(np.int64), 0, h - 1) + pad
     base = by * (w + 2 * pad) + bx
     obs, p0 = obs_u[ys, xs], P_u[ys, xs]
-    offsets = np.array([dy * (w + 2 * pad) + dx for dy in range(-pad, pad + 1) for dx in range(-pad, pad + 1)
-                        if dx or dy], np.int64)
-    cands = np.concatenate([p0[None], flat[base[None, :] + offsets[:, None]]])  # (candidates, pixels)
-    e = cands - obs
-    e *= e
-    e *= np.float32(0.5 / (s * s))
-    e -= e.min(axis=0)  # weights relative to the best candidate's: safe far from all of them
-    wts = np.exp(-e, out=e)
-    moved = (wts * cands).sum(axis=0) / wts.sum(axis=0)
+    offsets = [dy * (w + 2 * pad) + dx for dy in range(-pad, pad + 1) for dx in range(-pad, pad + 1) if dx or dy]
+    half_inv_var = np.float32(0.5 / (s * s))
+
+    def cost(q: np.ndarray) -> np.ndarray:  # -log of a candidate's weight: (obs - q)^2 / 2 s^2
+        e = q - obs
+        e *= e
+        e *= half_inv_var
+        return e
+
+    # two passes over the candidates, one pixel vector each (a candidates x pixels block was ~100 MiB
+    # at 1080p): the best cost first, then the weights relative to it (safe far from all of them)
+    e0 = cost(p0)
+    for off in offsets:
+        np.minimum(e0, cost(flat[base + off]), out=e0)
+    den = np.exp(e0 - cost(p0))
+    num = den * p0
+    for off in offsets:
+        q = flat[base + off]
+        wq = np.exp(e0 - cost(q))
+        num += wq * q
+        den += wq
+    moved = num / den
     share = np.clip(np.abs(r[ys, xs]) * np.float32(1.0 / s) - 1.0, 0.0, 1.0)
     out = P_u.copy()
     out[ys, xs] = p0 + share * (moved - p0)
