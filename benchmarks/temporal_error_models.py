@@ -41,7 +41,8 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(SHARED / "lfbench"))
 
 from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
-from genrefocus_video.flow import forward_backward  # noqa: E402
+from genrefocus_video.depth.temporal_ahead import Ahead  # noqa: E402
+from genrefocus_video.flow import consistency, forward_backward  # noqa: E402
 from depth_error_models import ERROR_MODELS  # noqa: E402
 from temporal_fixtures import LfClip  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
@@ -55,16 +56,18 @@ def make_clip(out: Path, size: str, frames: int, seed: int, track: str, k: float
 
 
 def clip_flows(c: LfClip) -> list:
-    """DIS flow t -> t-1 and its validity per frame (None at frame 0), computed once per clip."""
+    """Per frame t (None at frame 0): DIS flow t -> t-1 with its validity at t's pixels, and flow
+    t-1 -> t with its validity at t-1's pixels (frame t-1's look-ahead); computed once per clip."""
     out, prev = [None], c.aif(0)
     for t in range(1, c.frames):
         img = c.aif(t)
-        f, _, v = forward_backward(img, prev, "medium")
-        out.append((f, v))
+        f, b, v = forward_backward(img, prev, "medium")
+        out.append((f, v, b, consistency(b, f)))
         prev = img
     return out
 
 
+LOOKAHEAD = [True]  # --lookahead: the smoother sees frame t + 1 (depth/temporal_ahead.py)
 SMOOTHER_KW: dict = {}  # --kw: smoother options for experiments (the shipped defaults when empty)
 MODEL_KW: dict = {}  # --model-kw: per error model, keyword arguments other than its defaults
 
@@ -75,8 +78,11 @@ def smooth(c: LfClip, flows: list, depths: list, strength: float, estimate: bool
         setattr(sm, k, v)
     res = []
     for t in range(c.frames):
-        f, v = flows[t] if flows[t] is not None else (None, None)
-        s, _, _ = sm(c.aif(t), depths[t], None, f, v, affine_ambiguous=estimate)
+        f, v = flows[t][:2] if flows[t] is not None else (None, None)
+        ahead = None
+        if LOOKAHEAD[0] and t + 1 < c.frames:
+            ahead = Ahead(depths[t + 1], c.aif(t + 1), flows[t + 1][2], flows[t + 1][3])
+        s, _, _ = sm(c.aif(t), depths[t], None, f, v, affine_ambiguous=estimate, ahead=ahead)
         res.append(s)
     return res
 
@@ -151,17 +157,20 @@ def main() -> int:
     p.add_argument("--json", default=None, help="write the full report here")
     p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate", "oracle"],
                    help="depth as a file, as an estimate (affine_ambiguous), and/or the causal-average bound")
+    p.add_argument("--lookahead", choices=["on", "off"], default="on",
+                   help="give the smoother frame t + 1 (its one-frame look-ahead) or not (causal)")
     p.add_argument("--kw", default="{}", help="JSON smoother options, e.g. '{\"gate_high\": 4}'")
     p.add_argument("--model-kw", default="{}",
                    help="JSON error-model parameters per model, e.g. '{\"edges\": {\"px\": 5}}'")
     a = p.parse_args()
     SMOOTHER_KW.update(json.loads(a.kw))
+    LOOKAHEAD[0] = a.lookahead == "on"
     MODEL_KW.update(json.loads(a.model_kw))
     work = Path(tempfile.mkdtemp(prefix="tem_"))
     t0 = time.time()
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "frames": a.frames,
-              "k": a.k, "smoother_kw": SMOOTHER_KW, "model_kw": MODEL_KW, "clips": {}}
+              "k": a.k, "lookahead": LOOKAHEAD[0], "smoother_kw": SMOOTHER_KW, "model_kw": MODEL_KW, "clips": {}}
     try:
         for seed in a.seeds:
             for track in a.tracks:

@@ -191,13 +191,22 @@ class PairFlows:
             while self._bytes > self.max_bytes and self._flows:
                 self._bytes -= self._flows.popitem(last=False)[1].nbytes
 
+    def discard(self, ia: int, ib: int, preset: str, size: tuple[int, int]) -> None:
+        """Drop the pair of frames `ia`, `ib` (both directions) if it is kept: a user that got it
+        elsewhere (the OFX bridge's content-keyed cache) ends a hand-over."""
+        for key in ((ia, ib, preset, tuple(size)), (ib, ia, preset, tuple(size))):
+            self._take(key, consume=True)
+
     def forward_backward(self, ia: int, ib: int, img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium",
                          keep: bool = True, consume: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:func:`forward_backward` of frames `ia` (img_a) and `ib` (img_b), from the cache where it
-        has them; `keep`: store what was computed; `consume`: drop what was used."""
+        has them; `keep`: store what was computed; `consume`: drop what was used. Both: a hand-over
+        between two users of the pair in either order (the smoother's look-ahead at frame t and the
+        flow stage at t + 1): the first computes and stores it, the second takes it out."""
         size = tuple(img_a.shape[:2])
         kab, kba = (ia, ib, preset, size), (ib, ia, preset, size)
         fab, fba = self._take(kab, consume), self._take(kba, consume)
+        handed_over = consume and fab is not None and fba is not None
         if fab is None and fba is None:
             fab, fba, valid = forward_backward(img_a, img_b, preset)
             self.misses += 2
@@ -207,7 +216,7 @@ class PairFlows:
             if fba is None:
                 fba, self.misses = flow_dis(img_b, img_a, preset), self.misses + 1
             valid = consistency(fab, fba)
-        if keep:
+        if keep and not handed_over:
             self._put(kab, fab)
             self._put(kba, fba)
         return fab, fba, valid

@@ -25,6 +25,7 @@ class FrameRecord:
     depth_confidence: Optional[np.ndarray] = None  # float32 H×W in [0, 1]
     flow_to_prev: Optional[np.ndarray] = None  # float32 H×W×2: pixel p of this frame maps to p + flow in frame t-1
     flow_valid: Optional[np.ndarray] = None  # float32 H×W in [0, 1], forward-backward consistency
+    depth_ahead: Optional[Any] = None  # frame t + 1 and its depth (stages.depth.DepthAhead): smoothing's look-ahead
     focus_disparity: Optional[float] = None  # a for this frame
     focus_range: Optional[float] = None  # disparity band kept sharp this frame (None: the job's focus.range)
     k: Optional[float] = None  # K for this frame

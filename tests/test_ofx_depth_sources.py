@@ -121,7 +121,8 @@ def test_motion_depth_without_depth_clip_equals_the_cli(built, fresh_bridge_dir,
     smooth = warmup_frames(default_smoothing("motion"))  # Depth Smoothing left at auto: the CLI's default
     assert smooth > 0
     for t in range(N):
-        assert needed[t]["Source"] == [max(0, t - before - smooth), min(N - 1, t + after)], (t, needed[t])
+        # t + after + 1: the smoothing's look-ahead estimates frame t + 1, which reads `after` beyond it
+        assert needed[t]["Source"] == [max(0, t - before - smooth), min(N - 1, t + after + 1)], (t, needed[t])
     assert len(motion_cli) == N
     for t in range(N):
         host = read_pfm(tmp_path / f"o_{t}.pfm")
@@ -131,8 +132,8 @@ def test_motion_depth_without_depth_clip_equals_the_cli(built, fresh_bridge_dir,
 
 def test_motion_depth_smoothed_with_focus_point_equals_the_cli(built, bridge_dir, pan_clip, tmp_path):
     """Motion depth + Depth Smoothing 0.3 + Focus From Point: frame t equals the CLI's
-    (--depth-smoothing 0.3 --focus-point X,Y@t) within 1e-5; the window [t - 8 - W, t + 8] (W = 12)
-    reaches the clip's start, as the CLI's run does."""
+    (--depth-smoothing 0.3 --focus-point X,Y@t) within 1e-5; the window [t - 8 - W, t + 8 + 1] (W = 12;
+    + 1: the smoothing's look-ahead estimates frame t + 1) reaches the clip's start, as the CLI's run does."""
     from genrefocus_video.depth.temporal import warmup_frames
 
     src, frames = pan_clip
@@ -142,7 +143,7 @@ def test_motion_depth_smoothed_with_focus_point_equals_the_cli(built, bridge_dir
                                                "0 focus_from_point true", f"0 focus_point {x + 0.5} {h - y - 0.5}"])
     before, after = source_reach("motion")
     for t in range(N):
-        assert needed[t]["Source"] == [max(0, t - before - warmup_frames(0.3)), min(N - 1, t + after)], t
+        assert needed[t]["Source"] == [max(0, t - before - warmup_frames(0.3)), min(N - 1, t + after + 1)], t
     for t in (3, N - 1):
         cli = _cli(src, tmp_path / f"cli{t}", "--depth-source", "motion", "--depth-smoothing", "0.3", "--k", "6",
                    "--focus-point", f"{x},{y}@{t}", "--last-frame", str(t))
@@ -159,14 +160,15 @@ def tiny_model(tmp_path_factory) -> Path:
 def test_learned_model_without_depth_clip_equals_the_cli(built, bridge_dir, pan_clip, tiny_model, tmp_path):
     """Depth Source = model with Depth Model = a tiny random Depth Anything folder: every frame equals
     the CLI's --depth-source model --depth-model DIR within 1e-5. A relative model's alignment
-    carries over 66 frames: the plugin declares Source over [max(first, t - 66), t]."""
+    carries over 66 frames, and the default smoothing looks one frame ahead: the plugin declares
+    Source over [max(first, t - 66), t + 1]."""
     src, frames = pan_clip
     needed = _host(bridge_dir, src, tmp_path, ["0 depth_source model", f"0 depth_model {tiny_model}", "0 blur_k 5",
                                                "0 focus_from_point false", "0 focus_disparity 1.0"])
     before, after = source_reach("model")
     assert (before, after) == (66, 0)
     for t in range(N):
-        assert needed[t]["Source"] == [max(0, t - before), t], (t, needed[t])
+        assert needed[t]["Source"] == [max(0, t - before), min(N - 1, t + 1)], (t, needed[t])
     cli = _cli(src, tmp_path / "cli", "--depth-source", "model", "--depth-model", str(tiny_model), "--k", "5",
                "--focus-disparity", "1.0")
     for t in range(N):

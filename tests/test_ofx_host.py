@@ -20,6 +20,7 @@ import pytest
 
 from genrefocus_video import render_bokeh
 from genrefocus_video.ofx.descriptor import describe_params
+from genrefocus_video.ofx.protocol import VERSION
 from genrefocus_video.params import JobParams, iter_leaves
 
 REPO = Path(__file__).resolve().parents[1]
@@ -409,7 +410,8 @@ def test_smoothing_and_focus_point_equal_the_cli(built, bridge_dir, moving_clip,
     """Frame t with Depth Smoothing 0.5 and Focus From Point equals the CLI's frame t (--depth-smoothing
     0.5 --focus-point X,Y@t: the point picked at frame t, as Focus From Point picks it) within 1e-5:
     the bridge runs the CLI's flow + smoothing stages over the Source and Depth frames the plugin
-    fetched, [max(first, t - W), t] (all of the clip here: t <= W = 20), and declared."""
+    fetched, [max(first, t - W), t + 1] (all of the clip here: t <= W = 20; t + 1: the smoothing's
+    look-ahead, which the CLI reads from the clip whatever --last-frame says), and declared."""
     from genrefocus_video.cli import main
     from genrefocus_video.depth.temporal import warmup_frames
     from genrefocus_video.io.images import read_image
@@ -425,7 +427,8 @@ def test_smoothing_and_focus_point_equal_the_cli(built, bridge_dir, moving_clip,
     needed = _frames_needed(proc.stdout)
     raw = read_pfm(d / "src_0.pfm")
     for t in range(n):
-        assert needed[t] == {"Source": [0, t], "Depth": [0, t]}, (t, needed[t])
+        hi = min(t + 1, n - 1)
+        assert needed[t] == {"Source": [0, hi], "Depth": [0, hi]}, (t, needed[t])
         out_dir = tmp_path / f"cli{t}"
         out_dir.mkdir()
         assert main(["render", str(d / "src.%04d.exr"), "-o", str(out_dir / "out.%04d.exr"), "--codec", "exr",
@@ -502,8 +505,9 @@ def _frames_needed(stdout: str) -> dict[int, dict[str, list[float]]]:
 @pytest.mark.parametrize("smoothing,start,frames", [(0.5, 0, 3), (0.5, 4, 3), (0.0, 0, 3), (0.3, 0, 15),
                                                     (0.15, 2, 11), ("W=5 exactly", 0, 8), ("below W=5", 0, 8)])
 def test_frames_needed_declares_exactly_the_frames_fetched(built, bridge_dir, scene, tmp_path, smoothing, start, frames):
-    """GetFramesNeeded: Source and Depth over [max(first, t - W), t] with smoothing, W = the CLI's
-    warm-up (depth.temporal.warmup_frames: 12 at 0.3, 8 at 0.15), else [t, t]. The host fails a Render
+    """GetFramesNeeded: Source and Depth over [max(first, t - W), min(last, t + 1)] with smoothing,
+    W = the CLI's warm-up (depth.temporal.warmup_frames: 12 at 0.3, 8 at 0.15) and t + 1 its
+    look-ahead, else [t, t]. The host fails a Render
     that fetches any time outside that, so passing renders prove the plugin fetched nothing undeclared."""
     from genrefocus_video.depth.temporal import warmup_frames
 
@@ -524,12 +528,14 @@ def test_frames_needed_declares_exactly_the_frames_fetched(built, bridge_dir, sc
     needed = _frames_needed(proc.stdout)
     for t in range(start, start + frames):
         lo = max(t - warmup_frames(smoothing), start)
-        assert needed[t] == {"Source": [lo, t], "Depth": [lo, t]}, (t, needed)
+        hi = min(t + 1, start + frames - 1) if smoothing > 0 else t
+        assert needed[t] == {"Source": [lo, hi], "Depth": [lo, hi]}, (t, needed)
 
 
 def test_fetch_outside_frames_needed_fails_the_render(built, bridge_dir, scene, tmp_path):
     """A host that does not ask (every input at t only, the spec's default) sees the smoothing
-    fetch of t-1 as undeclared: the render fails with that reason (the check has teeth)."""
+    fetches of t+1 (its look-ahead) and t-1 as undeclared: each render fails with that reason (the
+    check has teeth)."""
     d, _, disp = scene
     for f in range(2):
         write_pfm(tmp_path / f"depth_{f}.pfm", disp)
@@ -538,10 +544,11 @@ def test_fetch_outside_frames_needed_fails_the_render(built, bridge_dir, scene, 
             "--frames", "2", "--anim", anim]
     proc = run_host(bridge_dir, *args, "--frames-needed", "default")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "frame 0: rendered" in proc.stdout  # t=0 reads only depth 0: nothing undeclared
+    assert "frame 0: plugin fetched Depth at time 1, which it did not declare" in proc.stderr, proc.stderr
     assert "frame 1: plugin fetched Depth at time 0, which it did not declare" in proc.stderr, proc.stderr
-    assert "frame 1: Render (fetched an undeclared frame) failed" in proc.stderr
-    assert not (tmp_path / "o_1.pfm").exists()
+    for t in range(2):
+        assert f"frame {t}: Render (fetched an undeclared frame) failed" in proc.stderr
+        assert not (tmp_path / f"o_{t}.pfm").exists()
 
 
 def test_identity_when_k_is_zero_or_no_depth(built, bridge_dir, scene, tmp_path):
@@ -663,7 +670,7 @@ def test_bridge_error_reaches_the_host_message_suite(built, bridge_dir, scene, t
     ("silent", "did not answer within"),
     ("garbage", "malformed reply"),
     ("oversized", "malformed reply"),
-    ("version 2", "the running bridge speaks protocol version 2, this plugin 3"),  # a bridge from before v3
+    ("version 2", f"the running bridge speaks protocol version 2, this plugin {VERSION}"),  # a bridge from before v3
 ])
 def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_path, behaviour, message):
     """A bridge that hangs or answers nonsense: the render fails cleanly, bounded by the timeout."""
@@ -686,7 +693,7 @@ def test_misbehaving_bridge_gives_clean_error_within_timeout(built, scene, tmp_p
             if behaviour == "garbage":
                 c.sendall(b"HELLO, WORLD" + b"x" * 20)
             elif behaviour == "oversized":
-                c.sendall(struct.pack("<4sHHI", b"GRFX", 3, 4, 100 * 1024 * 1024))
+                c.sendall(struct.pack("<4sHHI", b"GRFX", VERSION, 4, 100 * 1024 * 1024))
             elif behaviour == "version 2":
                 c.sendall(struct.pack("<4sHHI", b"GRFX", 2, 4, 2) + b"{}")
 

@@ -38,17 +38,21 @@ def _clip(n: int = 16, h: int = 24, w: int = 32) -> tuple[list[np.ndarray], list
 
 
 def _sequential(job, frames, depths, t: int) -> np.ndarray:
-    """The CLI's sequential run at frame t: a fresh, uncached window from the clip's first frame."""
-    return smoothed_disparity(job, frames[t::-1], depths[t::-1], t)
+    """The CLI's sequential run at frame t: a fresh, uncached window from the clip's first frame
+    (and frame t + 1, the smoothing's look-ahead, where the clip has one)."""
+    return smoothed_disparity(job, frames[t::-1], depths[t::-1] + depths[t + 1:t + 2], t, later=frames[t + 1:t + 2])
 
 
-def _request(bridge: Renderer, frames, depths, t: int, w_back: int) -> np.ndarray:
-    """What the plugin sends for frame t: Source and Depth over [max(0, t - W), t]; the bridge's
-    smoothed disparity (the render's input), through the Renderer's own caches and streams."""
+def _request(bridge: Renderer, frames, depths, t: int, w_back: int, ahead: bool = True) -> np.ndarray:
+    """What the plugin sends for frame t: Source and Depth over [max(0, t - W), t + 1] (`ahead`; else
+    up to t, as a host ignoring GetFramesNeeded may); the bridge's smoothed disparity (the render's
+    input), through the Renderer's own caches and streams."""
     job = bridge.job({"depth_smoothing": STRENGTH})
     lo = max(0, t - w_back)
     caches = {"flows": bridge.flows, "results": bridge.smoothed, "streams": bridge.streams}
-    return smoothed_disparity(job, frames[t:lo - 1 if lo else None:-1], depths[t:lo - 1 if lo else None:-1], t, caches)
+    later = frames[t + 1:t + 2] if ahead else []
+    past = slice(t, lo - 1 if lo else None, -1)
+    return smoothed_disparity(job, frames[past], depths[past] + depths[t + 1:t + 1 + len(later)], t, caches, later)
 
 
 def test_stepping_forward_carries_the_state_and_is_the_sequential_run():
@@ -97,6 +101,21 @@ def test_a_changed_frame_or_setting_starts_a_fresh_stream():
     np.testing.assert_array_equal(got, _sequential(job, frames, edited, 5))
     assert bridge.streams.continued == 0
     _request(bridge, frames, edited, 6, w_back)  # 6 after 5, same frames: continued
+    assert bridge.streams.continued == 1
+
+
+def test_a_request_without_its_look_ahead_frame_is_not_continued():
+    """A host that sent frame t without t + 1 (it ignored GetFramesNeeded): frame t was smoothed
+    without its look-ahead, which a sequential run has, so the request for t + 1 builds a fresh
+    window (the sequential run) instead of continuing."""
+    frames, depths = _clip(10)
+    w_back = warmup_frames(STRENGTH)
+    bridge = Renderer()
+    _request(bridge, frames, depths, 3, w_back, ahead=False)
+    got = _request(bridge, frames, depths, 4, w_back)
+    assert bridge.streams.continued == 0
+    np.testing.assert_array_equal(got, _sequential(bridge.job({"depth_smoothing": STRENGTH}), frames, depths, 4))
+    _request(bridge, frames, depths, 5, w_back)  # 4 was sent with 5: continued
     assert bridge.streams.continued == 1
 
 
@@ -154,7 +173,8 @@ def test_estimated_source_steps_forward_through_a_stream(lfbench):
               "focus_disparity": 0.9, "depth_smoothing": 0.3}
 
     def request(bridge: Renderer, t: int) -> np.ndarray:
-        later = [frames[i] for i in range(t + 1, min(len(frames), t + 1 + after))]
+        # the source's reach after t + 1: the smoothing's look-ahead estimates frame t + 1 too
+        later = [frames[i] for i in range(t + 1, min(len(frames), t + 2 + after))]
         req = P.RenderRequest(w, h, 0, dict(params), (0.0, 0.0), False, time=float(t),
                               sent_sources=t + 1 + len(later), frames_after=len(later))
         return bridge.render(req, [frames[i] for i in range(t, -1, -1)], [], later)

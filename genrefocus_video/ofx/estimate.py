@@ -1,11 +1,12 @@
 """Estimated depth in the bridge: the CLI's depth source over the Source frames the host sent.
 
 With Depth Source = motion / model / marigold the plugin connects no Depth clip's pixels: it
-fetches Source over ``[max(first, t − before − W_smooth), min(last, t + after)]`` (declared in
+fetches Source over ``[max(first, t − before − W_smooth), min(last, t + after + L)]`` (declared in
 GetFramesNeeded), where (before, after) is :func:`source_reach` of the source — the frames before
 a frame its estimate depends on (motion: its pair history; a relative model: the alignment
 warm-up) and after it (motion: the frames it triangulates against when no earlier one has enough
-parallax) — and W_smooth the smoothing warm-up. The bridge runs the pipeline's own head over that
+parallax) — W_smooth the smoothing warm-up and L = 1 with smoothing (its look-ahead estimates frame
+t + 1, with that frame's own reach). The bridge runs the pipeline's own head over that
 window, oldest first: :class:`FlowStage` (with smoothing), :class:`DepthStage` on
 ``depth.sources.make_source`` (sanitised, as in the CLI) with a frame lookup over the window, and
 :class:`DepthSmoothStage`. A window that starts at the clip's first frame gives the CLI's
@@ -29,10 +30,11 @@ import numpy as np
 
 from ..depth.sources import SOURCES, DepthEstimate
 from ..depth.temporal import warmup_frames
+from ..flow import PairFlows
 from ..io.frame import ClipInfo
 from ..pipeline.stages.depth import DepthSmoothStage, DepthStage
 from ..record import FrameRecord
-from .stream import Stream, Window, run_window
+from .stream import Stream, Window, WindowFrames, run_window
 from .temporal import ArrayCache, CachedFlowStage, content_key
 
 ESTIMATED = tuple(s for s in SOURCES if s != "file")  # sources the bridge runs on Source frames
@@ -205,9 +207,12 @@ def _build_estimated(stream: Stream, job: Any, window: Window, n: int, pixel_asp
         source = CachedEstimates(source, stream, reach, caches["estimates"], salt)
         stream.keep, stream.primer = reach[0], source.prime
         primed = _primed_frames(n, reach[0], warmup_frames(job.depth.smoothing_strength))
-    if job.depth.smoothing_strength > 0:
-        stream.chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"]))
-    stream.chain.append(DepthStage(source))
-    if job.depth.smoothing_strength > 0:
-        stream.chain.append(DepthSmoothStage(job.depth.smoothing_strength))
+    smooth = job.depth.smoothing_strength > 0
+    flows = PairFlows()  # per stream, shared by the flow stage and the smoothing's look-ahead
+    if smooth:
+        stream.chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"], flows))
+    stream.chain.append(DepthStage(source, frames=WindowFrames(stream) if smooth else None))
+    if smooth:
+        stream.chain.append(DepthSmoothStage(job.depth.smoothing_strength, flows, job.depth.flow_quality))
+        stream.ahead = 1
     return primed

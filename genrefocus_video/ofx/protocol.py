@@ -1,4 +1,4 @@
-"""The bridge wire protocol (version 3): small framed messages on a Unix stream socket.
+"""The bridge wire protocol (version 4): small framed messages on a Unix stream socket.
 
 Every message is a 12-byte header followed by a UTF-8 JSON object::
 
@@ -11,9 +11,10 @@ Pixels never travel in the stream. A RENDER request carries exactly one file des
 SCM_RIGHTS ancillary data: an anonymous shared-memory file (memfd) that holds, contiguous and
 float32 little-endian, ``source_frames`` source RGB frames (H×W×3 each, rows top to bottom;
 frame t first, then t−1, t−2, ..., then the ``frames_after`` frames t+1, t+2, ... that an estimated
-depth source reads; default ``max(depth_frames, 1)`` and 0), ``depth_frames`` disparity planes (H×W
-each, frames t, t−1, ...: depth smoothing runs the CLI's flow + smoothing stages over the window,
-oldest first; 0 when the bridge estimates depth from the source frames) and room for the output RGB (H×W×3), which the server writes in place before replying RENDER_OK. With ``"alpha": true``
+depth source reads or depth smoothing looks ahead to; default ``max(depth_frames, 1)`` and 0),
+``depth_frames`` disparity planes (H×W each, in the same order as the source frames, one per source
+frame: depth smoothing runs the CLI's flow + smoothing stages over the window, oldest first; 0 when
+the bridge estimates depth from the source frames) and room for the output RGB (H×W×3), which the server writes in place before replying RENDER_OK. With ``"alpha": true``
 two H×W planes follow: the source alpha and room for the output alpha (the RGB planes are then
 premultiplied when ``"premultiplied": true``, as the host delivered them, and returned the same way). Passing a descriptor
 (not a name) means no other process can open the pixels, and nothing is left in /dev/shm.
@@ -34,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 MAGIC = b"GRFX"
-VERSION = 3  # 2: the window of earlier frames carries source RGB as well as depth; 3: source_frames, frames_after
+VERSION = 4  # 2: the window of earlier frames carries source RGB as well as depth; 3: source_frames, frames_after;
+# 4: a depth window may carry frames after t too (the smoothing's look-ahead)
 HEADER = struct.Struct("<4sHHI")
 MAX_PAYLOAD = 64 * 1024
 MAX_SIDE = 32768
@@ -151,7 +153,7 @@ class RenderRequest:
     alpha: bool = False  # source alpha plane sent, output alpha plane expected
     premultiplied: bool = False  # RGB planes are premultiplied by that alpha (the host's convention)
     sent_sources: Optional[int] = None  # source RGB frames sent (None: one per depth frame, at least t)
-    frames_after: int = 0  # of them, frames after t (an estimated source's look-ahead), sent last
+    frames_after: int = 0  # of them, frames after t (an estimated source's or the smoothing's look-ahead), sent last
 
     @property
     def pixels(self) -> int:
@@ -236,14 +238,14 @@ def parse_render(obj: dict[str, Any]) -> RenderRequest:
 
 def _source_window(obj: dict[str, Any], depth_frames: int) -> tuple[Optional[int], int]:
     """(source_frames or None, frames_after): a depth window sends one source frame per depth
-    frame and nothing after t; an estimated source (no depth) sends its own window."""
+    frame (with smoothing, frame t + 1's last); an estimated source (no depth) sends its own window."""
     if "source_frames" not in obj:
         if obj.get("frames_after", 0) != 0:
             raise ProtocolError("'frames_after' needs 'source_frames'")
         return None, 0
     n = _int(obj, "source_frames", 1, MAX_DEPTH_FRAMES)
     after = _int(obj, "frames_after", 0, n - 1) if "frames_after" in obj else 0
-    if depth_frames and (n != depth_frames or after):
-        raise ProtocolError(f"'source_frames' = {n} with 'frames_after' = {after} does not match the "
-                            f"{depth_frames} depth frames (one source frame per depth frame, none after t)")
+    if depth_frames and n != depth_frames:
+        raise ProtocolError(f"'source_frames' = {n} does not match the {depth_frames} depth frames "
+                            f"(one source frame per depth frame)")
     return n, after

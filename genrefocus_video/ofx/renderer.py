@@ -73,8 +73,8 @@ class Renderer:
     def _prepare(self, req: P.RenderRequest, sources: list[np.ndarray], depths: list[np.ndarray],
                  later: Sequence[np.ndarray] = ()) -> Optional[tuple[Any, float, np.ndarray, float]]:
         """(job, K, disparity, focus disparity), or None for the identity (no depth, K = 0).
-        `sources` / `depths`: frames t, t-1, ... (newest first; as many of each with a Depth clip);
-        `later`: t+1, ... (what an estimated source reads ahead)."""
+        `sources`: frames t, t-1, ... (newest first); `later`: t+1, ... (what an estimated source or
+        the smoothing reads ahead); `depths` (with a Depth clip): one per source frame, in that order."""
         job = self.job(req.params)
         k = float(job.blur.k or 0.0) * req.render_scale
         estimated = job.depth.source != "file"
@@ -85,7 +85,7 @@ class Renderer:
             probe = disparity  # the CLI's DepthProbe runs the same chain: it picks on this disparity
         elif job.depth.smoothing_strength > 0:
             caches = {"flows": self.flows, "results": self.smoothed, "streams": self.streams}
-            disparity = smoothed_disparity(job, sources, depths, req.time, caches)
+            disparity = smoothed_disparity(job, sources, depths, req.time, caches, later)
             probe = depths[0]  # the CLI's DepthProbe reads a depth file directly
         else:
             disparity = probe = depths[0]

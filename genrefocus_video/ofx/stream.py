@@ -57,6 +57,18 @@ class Window:
         return self._at(self.keys, index)
 
 
+class WindowFrames:
+    """A stream's bound window as frames by index, None outside it: what the depth stage's
+    look-ahead reads frame t + 1 from (the CLI's stages.probe.FrameLookup in the bridge)."""
+
+    def __init__(self, stream: "Stream") -> None:
+        self.stream = stream
+
+    def frame(self, index: int) -> Optional[Frame]:
+        rgb = self.stream.frame(index)
+        return None if rgb is None else Frame(index, np.array(rgb, dtype=np.float32))
+
+
 class Stream:
     """The head's stage chain after frame `index`, fed oldest first since frame `first`.
 
@@ -74,11 +86,17 @@ class Stream:
         # request continues only if every frame it shares with them is the same
         self.seen: dict[int, Hashable] = {}
         self.window: Optional[Window] = None
+        # frames after the newest that its chain reads (1: the smoothing's look-ahead), and the last frame
+        # the previous request held: a newest frame fed without its look-ahead is not a sequential run's
+        self.ahead = 0
+        self.reached: Optional[int] = None
 
     def continues(self, window: Window, t: int) -> bool:
         """Whether `window` (a request for frame t) is this stream's next frame of the same clip."""
         if self.index != t - 1 or window.key(t - 1) is None:
             return False
+        if self.reached is None or self.reached < self.index + self.ahead:
+            return False  # frame t - 1 went without its look-ahead (the request did not hold t)
         return all(window.key(i) in (None, k) for i, k in self.seen.items())
 
     def frame(self, index: int) -> Optional[np.ndarray]:
@@ -118,6 +136,7 @@ class Stream:
             self.seen = {i: k for i, k in self.seen.items() if i >= self.index - self.keep}
         if self.window is not None:
             self.seen.update((self.window.first + i, k) for i, k in enumerate(self.window.keys))
+            self.reached = self.window.last
         self.window = None
 
 

@@ -1,10 +1,11 @@
 """Depth smoothing in the bridge: the CLI's own temporal stages over the frames the host sent.
 
-The plugin fetches Source and Depth for [max(first, t − W), t] (W = the smoothing warm-up,
-``depth.temporal.warmup_frames``) and declares them in GetFramesNeeded. Here they run, oldest
-first, through the pipeline's :class:`FlowStage` (flow from the source frames, the job's flow
-quality), a :class:`DepthStage` that takes the host's depth as the file source takes a file
-(confidence 1), and :class:`DepthSmoothStage`. A window that starts at the clip's first frame
+The plugin fetches Source and Depth for [max(first, t − W), t + 1] (W = the smoothing warm-up,
+``depth.temporal.warmup_frames``; t + 1 is the smoothing's look-ahead) and declares them in
+GetFramesNeeded. Here frames up to t run, oldest first, through the pipeline's :class:`FlowStage`
+(flow from the source frames, the job's flow quality), a :class:`DepthStage` that takes the host's
+depth as the file source takes a file (confidence 1) and reads the next frame of the window as the
+CLI's reads it from the clip, and :class:`DepthSmoothStage`. A window that starts at the clip's first frame
 gives exactly the CLI's frame t. A request for t + 1 right after t continues the chain the request
 for t left (:mod:`.stream`: one flow and one smoothing step instead of W + 1); any other order
 starts a fresh chain over the request's window.
@@ -24,10 +25,11 @@ import numpy as np
 
 from ..depth.sources import DepthEstimate
 from ..errors import GenRefocusError
+from ..flow import PairFlows
 from ..pipeline.stages.depth import DepthSmoothStage, DepthStage
 from ..pipeline.stages.flow import FlowStage
 from ..record import FrameRecord
-from .stream import Stream, Streams, Window, run_window
+from .stream import Stream, Streams, Window, WindowFrames, run_window
 
 
 class HostDepthSource:
@@ -105,8 +107,10 @@ class CachedFlowStage(FlowStage):
 
     NOTES = ("scene_cut", "flow_explained")
 
-    def __init__(self, quality: str, cache: ArrayCache) -> None:
-        super().__init__(quality)
+    def __init__(self, quality: str, cache: ArrayCache, flows: Optional[PairFlows] = None) -> None:
+        # `flows`: the stream's PairFlows, shared with the smoothing's look-ahead (which computes the
+        # pair t, t + 1 first and hands it over to this stage at t + 1)
+        super().__init__(quality, flows, consume=flows is not None, hand_over=flows is not None)
         self.cache = cache
         self.prev_key: Optional[bytes] = None
 
@@ -116,6 +120,8 @@ class CachedFlowStage(FlowStage):
         contiguous = self.prev is not None and self.prev_index == rec.index - 1
         hit = self.cache.get(pair) if contiguous else None
         if hit is not None:
+            if self.flows is not None:  # a look-ahead's pair for this frame is not needed: drop it
+                self.flows.discard(rec.index, rec.index - 1, self.quality, rec.frame.rgb.shape[:2])
             rec.flow_to_prev, rec.flow_valid = hit[0], hit[1]
             rec.extras.update(hit[2])
             self.prev, self.prev_gray, self.prev_index = rec.frame.rgb, None, rec.index  # gray made if needed
@@ -138,29 +144,33 @@ def uncached(caches: Optional[dict[str, Any]]) -> dict[str, Any]:
 
 
 def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence[np.ndarray], time: float,
-                       caches: Optional[dict[str, Any]] = None) -> np.ndarray:
-    """The smoothed disparity at frame `time` from frames time, time−1, ... (newest first): the
-    CLI's flow + depth + smoothing stages over the window, or one step of the stream the previous
-    request for time − 1 left (:mod:`.stream`).
+                       caches: Optional[dict[str, Any]] = None, later: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """The smoothed disparity at frame `time` from Source frames time, time−1, ... (newest first)
+    and `later` (time+1, ...: the look-ahead; none at the clip's end), Depth frames in the same
+    order (one per Source frame, the later ones last): the CLI's flow + depth + smoothing stages
+    over the window, or one step of the stream the previous request for time − 1 left (:mod:`.stream`).
 
     `caches`: "flows" and "results" (:class:`ArrayCache`: a frame rendered again with other lens
     settings, K, aperture, focus, does not run the smoothing again) and "streams"; a missing one
     keeps nothing (:func:`uncached`)."""
     caches = uncached(caches)
-    t, n = int(round(time)), len(depths)
-    src = [np.ascontiguousarray(x, dtype=np.float32) for x in reversed(sources[:n])]  # oldest first
-    dep = list(reversed(depths[:n]))
+    t, n = int(round(time)), len(depths) - len(later)
+    src = [np.ascontiguousarray(x, dtype=np.float32) for x in [*reversed(sources[:n]), *later]]  # oldest first
+    dep = [*reversed(depths[:n]), *depths[n:]]
     keys = [(content_key(a), content_key(b)) for a, b in zip(src, dep)]
     config = (job.depth.smoothing_strength, job.depth.flow_quality)
-    key = ("host", *config, tuple(keys))
+    key = ("host", *config, n, tuple(keys))  # n: which frame of the window is t (t + 1 may be in it)
     hit = caches["results"].get(key)
     if hit is not None:
         return hit
     window = Window(t - n + 1, src, keys, dep)
 
     def build(stream: Stream) -> int:
-        stream.chain = [CachedFlowStage(job.depth.flow_quality, caches["flows"]), DepthStage(HostDepthSource(stream)),
-                        DepthSmoothStage(job.depth.smoothing_strength)]
+        flows = PairFlows()  # per stream: its frame indices name one content each (Stream.continues)
+        stream.chain = [CachedFlowStage(job.depth.flow_quality, caches["flows"], flows),
+                        DepthStage(HostDepthSource(stream), frames=WindowFrames(stream)),
+                        DepthSmoothStage(job.depth.smoothing_strength, flows, job.depth.flow_quality)]
+        stream.ahead = 1
         return 0
 
     rec = run_window(caches["streams"], ("host", *config, src[0].shape), window, t, build)

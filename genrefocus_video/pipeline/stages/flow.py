@@ -31,9 +31,13 @@ class FlowStage:
     # run it one frame ahead of the stages after it (pipeline/executors/overlap.py)
     runs_ahead = True
 
-    def __init__(self, quality: str = "medium", flows: Optional[PairFlows] = None, consume: bool = False) -> None:
+    def __init__(self, quality: str = "medium", flows: Optional[PairFlows] = None, consume: bool = False,
+                 hand_over: bool = False) -> None:
         self.quality = quality  # DIS preset (flow.py): "medium" or "fine"
         self.flows, self.consume = flows, consume  # the job's shared flows (None: compute every pair here)
+        # a consuming stage keeps a pair it computed for the smoother's look-ahead at the previous frame,
+        # which may come after it (the overlapped executor runs this stage ahead): PairFlows hand-over
+        self.hand_over = hand_over
         self.reset()
 
     def reset(self) -> None:
@@ -51,7 +55,7 @@ class FlowStage:
                 f, _, valid = forward_backward(gray, self.prev_gray, self.quality)
             else:
                 f, _, valid = self.flows.forward_backward(rec.index, rec.index - 1, gray, self.prev_gray, self.quality,
-                                                          keep=not self.consume, consume=self.consume)
+                                                          keep=self.hand_over or not self.consume, consume=self.consume)
             rec.flow_to_prev, rec.flow_valid = f, valid
             cut, explained, hist = detect_scene_cut(rgb, self.prev, f, valid, grays=(gray, self.prev_gray))
             rec.extras["scene_cut"] = bool(cut)

@@ -67,6 +67,14 @@ class FrameLookup:
         self._keep(kept)
         return _as_frame(kept)
 
+    def frame_ahead(self, index: int) -> Optional[Frame]:
+        """Frame `index` for a reader stepping forward one frame at a time (the smoother's
+        look-ahead): on a miss, this frame and the next ones up to the cache size are read in one
+        forward pass (a video seeks once per block, not once per frame)."""
+        if index not in self._cache:
+            self.prefetch(index, index + self.size - 1)
+        return self.frame(index)
+
     def cached_bytes(self) -> int:
         """Bytes the cache holds now (decoded planes, or the float frames of a sequence)."""
         return sum(int(getattr(k, "nbytes", 0)) or int(k.rgb.nbytes) for k in self._cache.values())

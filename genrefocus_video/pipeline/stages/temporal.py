@@ -8,7 +8,8 @@
    with its forward-backward mask, and scene-cut detection. warmup 1.
 2. :class:`~.depth.DepthStage`: ``rec.disparity`` + ``rec.depth_confidence`` from the chosen
    source (warmup = the source's, e.g. 8 frames of history for motion).
-3. :class:`~.depth.DepthSmoothStage` (``depth.smoothing > 0``): flow-guided smoothing.
+3. :class:`~.depth.DepthSmoothStage` (``depth.smoothing > 0``): flow-guided smoothing, with frame
+   t + 1 (estimated by the depth stage, read through the lookup) as its look-ahead.
 4. :class:`~.focus.FocusStage`: ``rec.focus_disparity`` for every frame, resolved by the focus
    algorithms of :mod:`genrefocus_video.focus` (constant, depth, point, keyframes, centre, or a
    followed subject), and a per-frame row in ``rec.extras["focus"]``.
@@ -46,13 +47,14 @@ def build_temporal_stages(job: Any, info: ClipInfo) -> list[Any]:
     stages: list[Any] = [aif.stage()] if aif is not None else []
     follow = job.focus.track == "follow"
     flows = PairFlows()  # each frame pair's flow computed once: main pass, focus probes, subject walk back
-    if job.depth.smoothing_strength > 0 or follow:
-        stages.append(FlowStage(job.depth.flow_quality, flows, consume=True))
+    smooth = job.depth.smoothing_strength > 0
+    if smooth or follow:  # a smoothing look-ahead's flow t -> t + 1 is this stage's at t + 1: handed over
+        stages.append(FlowStage(job.depth.flow_quality, flows, consume=True, hand_over=smooth))
     reads_ahead = job.depth.source in READS_AHEAD
     ahead = (aif.lookup(lookup) if aif is not None else lookup) if reads_ahead else None
-    stages.append(DepthStage(make_source(job, info, ahead, models=models)))
-    if job.depth.smoothing_strength > 0:
-        stages.append(DepthSmoothStage(job.depth.smoothing_strength))
+    stages.append(DepthStage(make_source(job, info, ahead, models=models), frames=lookup if smooth else None, aif=aif))
+    if smooth:
+        stages.append(DepthSmoothStage(job.depth.smoothing_strength, flows, job.depth.flow_quality))
     stages.append(FocusStage(job, info, DepthProbe(job, info, lookup, models, aif=aif, flows=flows)))
     if job.depth.preview:
         stages.append(DepthPreviewStage(job.depth.preview, float(info.fps) if info.fps else 24.0,

@@ -1,5 +1,5 @@
 /*
- * bridge_client.h -- the plugin side of the GenRefocus bridge protocol (version 3).
+ * bridge_client.h -- the plugin side of the GenRefocus bridge protocol (version 4).
  *
  * Mirrors genrefocus_video/ofx/protocol.py: 12-byte header (magic "GRFX", u16 version, u16 type,
  * u32 payload length, little endian) + JSON; the pixels travel in a memfd passed by SCM_RIGHTS.
@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define GRFX_VERSION 3
+#define GRFX_VERSION 4
 #define GRFX_MSG_PING 1
 #define GRFX_MSG_PONG 2
 #define GRFX_MSG_RENDER 3

@@ -31,6 +31,9 @@ void frame_window(const Instance *inst, const Values *v, OfxTime t, Window *w) {
   source_reach(param_depth_source(v), &before, &after, &auto_s);
   if (!est) before = after = 0;
   if (s < 0) s = auto_s; /* "auto": the strength the bridge resolves for this source */
+  /* smoothing looks one frame ahead (depth/temporal_ahead.py): frame t + 1 and, for an estimate,
+   * what the source reads to estimate it */
+  if (s > 0) after += 1;
   OfxTime lo = t - before - smoothing_warmup(s), hi = t + after;
   double range[2];
   if (clip_range(est ? inst->src : inst->depth, range)) {
@@ -40,7 +43,7 @@ void frame_window(const Instance *inst, const Values *v, OfxTime t, Window *w) {
   w->first = lo;
   w->after = (int)(hi - t);
   w->n_src = (int)(hi - lo) + 1;
-  w->n_depth = est ? 0 : w->n_src;
+  w->n_depth = est ? 0 : (int)(t - lo) + 1;
 }
 
 /* The instance of an action's effect, the action's time (kOfxPropTime) and the parameters there. */
@@ -62,7 +65,7 @@ OfxStatus frames_needed(OfxImageEffectHandle effect, OfxPropertySetHandle inArgs
   if (!inst) return kOfxStatErrBadHandle;
   Window w;
   frame_window(inst, &v, t, &w);
-  double src[2] = {w.first, t + w.after}, dep[2] = {w.n_depth ? w.first : t, t};
+  double src[2] = {w.first, t + w.after}, dep[2] = {w.n_depth ? w.first : t, w.n_depth ? t + w.after : t};
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Source", 2, src);
   P->propSetDoubleN(outArgs, "OfxImageClipPropFrameRange_Depth", 2, dep);
   return kOfxStatOK;
@@ -116,18 +119,24 @@ static int fetch_sources(const Instance *inst, const Img *s, OfxTime t, const Wi
   return n;
 }
 
+/* Depth (and Source, i > 0) at time u into d[i] / hs[i]; 0 when both came. */
+static int fetch_pair(const Instance *inst, const Img *s, OfxTime u, int i, Img *d, Img *hs) {
+  if (img_open(inst->depth, u, &d[i]) != 0) return -1;
+  if (i > 0 && img_open_like(inst->src, u, s, &hs[i]) != 0) {
+    img_close(&d[i]);
+    return -1;
+  }
+  return 0;
+}
+
 void frames_fetch(const Instance *inst, const Img *s, OfxTime t, const Window *w, Img *d, Img *hs,
                   int *nd, int *ns, int *after) {
   *nd = *after = 0;
-  /* Newest first; Source and Depth at the same times (the bridge's flow reads the Source frames). */
-  for (int i = 0; i < w->n_depth; i++) {
-    if (img_open(inst->depth, t - i, &d[i]) != 0) break;
-    if (i > 0 && img_open_like(inst->src, t - i, s, &hs[i]) != 0) {
-      img_close(&d[i]);
-      break;
-    }
-    (*nd)++;
-  }
+  /* Newest first, then the frames after t; Source and Depth at the same times (the bridge's flow
+   * reads the Source frames). */
+  for (int i = 0; i < w->n_depth && fetch_pair(inst, s, t - i, i, d, hs) == 0; i++) (*nd)++;
+  if (*nd > 0)
+    for (int k = 1; k <= w->after && fetch_pair(inst, s, t + k, *nd, d, hs) == 0; k++) (*nd)++, (*after)++;
   *ns = w->n_depth ? *nd : w->n_src ? fetch_sources(inst, s, t, w, hs, after) : 0;
   if (w->n_depth > 0 && *nd == 0) say("%s", "the Depth clip is connected but gave no image for this frame: passing Source through");
 }

@@ -12,10 +12,10 @@
 #include "plugin.h"
 
 /* The frames a render at time t reads: Source over [first, t + after] (n_src frames) and, with a
- * Depth clip, Depth over [first, t] (n_depth frames, then n_src = n_depth and after = 0).
- * Depth clip: first = t - W (W = the smoothing warm-up, 0 without smoothing). Estimated depth:
- * first = t - before - W and after = the source's reach (sources.tsv). Never outside the read
- * clip's frame range. n_src = 0: Source at t alone, nothing else (the identity). GetFramesNeeded
+ * Depth clip, Depth over the same (n_depth frames of them up to t, the `after` ones beyond).
+ * Depth clip: first = t - W (W = the smoothing warm-up, 0 without smoothing), after = 1 with
+ * smoothing (its look-ahead). Estimated depth: first = t - before - W and after = the source's
+ * reach (sources.tsv), + 1 with smoothing. Never outside the read clip's frame range. n_src = 0: Source at t alone, nothing else (the identity). GetFramesNeeded
  * declares exactly this window and Render fetches exactly it. */
 typedef struct {
   int n_src, n_depth, after;
@@ -24,8 +24,8 @@ typedef struct {
 
 void frame_window(const Instance *inst, const Values *v, OfxTime t, Window *w);
 
-/* The window's images, newest first: depth d[0..*nd) at t, t-1, ... (with a Depth clip), Source
- * hs[1..*ns) at t-1, ..., then t+1 .. (estimated depth; *after of them follow t). hs[0] is frame t's
+/* The window's images, newest first: depth d[0..*nd) at t, t-1, ..., then t+1 .. (with a Depth
+ * clip), Source hs[1..*ns) at t-1, ..., then t+1 .. (*after of them follow t, on both sides). hs[0] is frame t's
  * `s`, fetched by the caller. A frame the host does not deliver ends that side of the window: the
  * bridge's smoothing / estimate starts there, as the CLI's does at a clip's ends. */
 void frames_fetch(const Instance *inst, const Img *s, OfxTime t, const Window *w, Img *d, Img *hs,

@@ -21,7 +21,7 @@ typedef struct {
   double rs[2];    /* render scale */
   OfxRectI win;    /* render window, inside Output's bounds */
   Img s, o;        /* Source and Output at t */
-  Img *d, *hs;     /* depth at t, t-1, ...; hs[i]: the i-th other Source frame (hs[0] unused: s) */
+  Img *d, *hs;     /* depth at t, t-1, ..., then t+1 ..; hs[i]: the i-th other Source frame (hs[0] unused: s) */
   int nd, ns, after; /* fetched: depth frames, source frames (with t), of them after t */
   int W, H, has_alpha, premult;
 } Job;
