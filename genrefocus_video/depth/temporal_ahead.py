@@ -80,7 +80,7 @@ def next_observation(ahead: Ahead, gray: np.ndarray, d: np.ndarray, prepared: np
     frame to frame, and a level change is the alignment's business, not a spike's."""
     maps = sampler.maps(ahead.flow)
     nxt = sampler.sample(prepared, maps, cv2.INTER_NEAREST)
-    valid = ahead.valid.astype(np.float32)
+    valid = ahead.valid.astype(np.float32, copy=False)
     fit = fit_affine(nxt, d, valid, outlier_log=np.inf, refit=False)
     nxt = np.maximum(nxt * np.float32(np.exp(fit.log_scale)) + np.float32(fit.shift), np.float32(floor))
     gray_next = ahead.gray if ahead.gray is not None else to_gray8(ahead.rgb)

@@ -126,8 +126,9 @@ def edge_snap(obs_u: np.ndarray, P_u: np.ndarray, prev_u: np.ndarray, flow: np.n
     and the neighbours are weighted by exp(-(|obs - q| / s)^2 / 2) (with P among them); a hard
     threshold and an arg-min flipped with tiny differences of the state, and a chunked run jumped
     5e-2 of the range from the unsplit one at one pixel where that happened (a ramp from 1.5 s to
-    2.5 s, 2.5x cheaper, kept a chunk 2.5e-3 of the range away: tests/test_depth_lookahead.py). The candidates carry no looming: with it added, chunks
-    converged 1000x slower (5e-3 of the range after 20 frames at 0.5 instead of 4e-6)."""
+    2.5 s, 2.5x cheaper, kept a chunk 2.5e-3 of the range away: tests/test_depth_lookahead.py).
+    The candidates carry no looming: with it added, chunks converged 1000x slower (5e-3 of the
+    range after 20 frames at 0.5 instead of 4e-6)."""
     r = obs_u - P_u
     rs, ms = sample(r, m)  # the median |r| (not its MAD): a biased residual counts as disagreement
     s = 1.4826 * float(np.median(np.abs(rs[ms > 0.5]))) if np.any(ms > 0.5) else float(np.std(rs))
@@ -155,10 +156,11 @@ def edge_snap(obs_u: np.ndarray, P_u: np.ndarray, prev_u: np.ndarray, flow: np.n
 
     # two passes over the candidates, one pixel vector each (a candidates x pixels block was ~100 MiB
     # at 1080p): the best cost first, then the weights relative to it (safe far from all of them)
-    e0 = cost(p0)
+    c0 = cost(p0)
+    e0 = c0.copy()
     for off in offsets:
         np.minimum(e0, cost(flat[base + off]), out=e0)
-    den = np.exp(e0 - cost(p0))
+    den = np.exp(e0 - c0)
     num = den * p0
     for off in offsets:
         q = flat[base + off]

@@ -65,8 +65,7 @@ class WindowFrames:
         self.stream = stream
 
     def frame(self, index: int) -> Optional[Frame]:
-        rgb = self.stream.frame(index)
-        return None if rgb is None else Frame(index, np.array(rgb, dtype=np.float32))
+        return self.stream.frame_copy(index)
 
 
 class Stream:
@@ -103,6 +102,12 @@ class Stream:
         """The bound request's frame `index` (the sources' frame lookup), None outside its window."""
         return None if self.window is None else self.window.frame(index)
 
+    def frame_copy(self, index: int) -> Optional[Frame]:
+        """Frame `index` of the bound request as a Frame of its own pixels (the flow stage keeps a
+        frame to pair the next one with, and the host reuses its buffer), None outside the window."""
+        rgb = self.frame(index)
+        return None if rgb is None else Frame(index, np.array(rgb, dtype=np.float32))
+
     def key_of(self, index: int) -> Optional[Hashable]:
         """Content key of frame `index`: from the bound request, else from an earlier one."""
         key = None if self.window is None else self.window.key(index)
@@ -114,11 +119,10 @@ class Stream:
     def feed(self, index: int, prime: bool = False) -> FrameRecord:
         """Run frame `index` of the bound window through the chain (or only the primer)."""
         assert self.window is not None, "bind() a request's window first"
-        rgb = self.window.frame(index)
-        if rgb is None:
+        frame = self.frame_copy(index)
+        if frame is None:
             raise IndexError(f"frame {index} is not in the request's window {self.window.first}..{self.window.last}")
-        # a copy: the flow stage keeps this frame to pair the next one with, and the host's buffer is reused
-        rec = FrameRecord(Frame(index, np.array(rgb, dtype=np.float32)))
+        rec = FrameRecord(frame)
         if self.first is None:
             self.first = index
         if prime:
