@@ -21,6 +21,7 @@ from ..errors import ConfigError, InputError
 from .frame import ClipInfo, Frame
 from .interlace import MODES as INTERLACE_MODES, PREROLL, Deinterlacer, is_interlaced
 from .pixels import decode_to_code
+from .shared_stream import SharedStream
 from .truncation import (HEADER_FRAMES, TruncatedInputError, data_reaches, decode_packets, last_frame_present,
                          slack, truncated_message)
 from .video_probe import ESTIMATED, ffmpeg_message, guess_matrix, open_container, probe_container
@@ -97,6 +98,7 @@ class VideoReader:
                 ESTIMATED not in self.info.metadata:
             raise InputError(f"input {path}: first frame {first_frame} is past the end ({self.info.n_frames} frames)")
         self._seek_container: Any = None
+        self._stream: Optional[SharedStream] = None  # the running iteration's decoder, shared with reads ahead
 
     # -- bookkeeping
     def _index_of(self, vf: "av.VideoFrame", counter: int) -> int:
@@ -273,14 +275,20 @@ class VideoReader:
         self.check_complete()
         self._container.seek(0) if self.first_frame == 0 else None
         got = -1
-        for idx, vf in self._frames(self._container, self.first_frame):
-            if idx < self.first_frame:
-                continue
-            if self.last_frame is not None and idx > self.last_frame:
-                break
-            rgb, alpha = frame_to_linear(vf, self.info)
-            got = idx
-            yield Frame(index=idx, rgb=rgb, alpha=alpha, time=self._time_of(vf, idx))
+        stream = self._stream = SharedStream(self._frames(self._container, self.first_frame))
+        try:
+            while (item := stream.next()) is not None:
+                idx, vf = item
+                if idx < self.first_frame:
+                    continue
+                if self.last_frame is not None and idx > self.last_frame:
+                    break
+                rgb, alpha = frame_to_linear(vf, self.info)
+                got = idx
+                yield Frame(index=idx, rgb=rgb, alpha=alpha, time=self._time_of(vf, idx))
+        finally:
+            self._stream = None
+            stream.close()
         expected = self.info.n_frames
         if expected and (self.last_frame is None or self.last_frame >= expected - 1):
             # An exact count must be met; a count estimated from the duration gets a little slack
@@ -305,8 +313,15 @@ class VideoReader:
     def raw_frames(self, first: int) -> Iterator[tuple[int, "av.VideoFrame"]]:
         """(index, decoded frame) from frame `first` on, with one seek (then decoding forward);
         indices are the clip's (time on the frame-rate grid), so a gap in a variable-frame-rate
-        clip shows as a jump. Yields nothing when `first` is past the end."""
+        clip shows as a jump. Yields nothing when `first` is past the end. While this reader is
+        being iterated, frames at or just ahead of the iteration come from its own decoder
+        (io/shared_stream.py): decoded once, no seek."""
         self.check_complete()
+        stream = self._stream
+        if stream is not None:
+            for idx, vf in stream.serve(first):
+                yield idx, vf
+                first = idx + 1
         if self._seek_container is None:
             self._seek_container = open_container(self.path)
         c = self._seek_container

@@ -14,6 +14,7 @@ bringing their state to where an unsplit pass would have it, and are discarded.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
@@ -23,6 +24,7 @@ from ..depth.sanitise import report_row
 from ..errors import InputError
 from ..io.frame import Frame
 from ..record import FrameRecord
+from .inputs import reading
 from .report import Timings
 
 
@@ -81,16 +83,19 @@ def run_frames(reader: Any, executor: Any, writer: Any, span: Span, *, job: Any,
     if preview:
         for s in previews:
             s.begin_segment(preview, span.first)
+    # the head's frame lookups read just ahead of the loop through this reader's own decoder
+    lend = reading(job, reader) if callable(getattr(reader, "read_range_decoded", None)) else nullcontext()
     try:
-        records = _warmed_up(decoded(reader), executor, span, result.timings)
-        unreported = 0
-        for rec in executor.map(records, job, info, reset=False):
-            _write(rec, writer, result, info)
-            _observe(rec, span, result)
-            unreported += 1
-            if on_frames is not None and unreported >= report_every:
-                on_frames(unreported)
-                unreported = 0
+        with lend:
+            records = _warmed_up(decoded(reader), executor, span, result.timings)
+            unreported = 0
+            for rec in executor.map(records, job, info, reset=False):
+                _write(rec, writer, result, info)
+                _observe(rec, span, result)
+                unreported += 1
+                if on_frames is not None and unreported >= report_every:
+                    on_frames(unreported)
+                    unreported = 0
         if on_frames is not None and unreported:  # before the writer finalises: a stop request still aborts it
             on_frames(unreported)
         close = getattr(writer, "close", None)

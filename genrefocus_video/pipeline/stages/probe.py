@@ -48,9 +48,17 @@ class FrameLookup:
         self.last = info.n_frames - 1 if info.n_frames is not None else None
 
     def _open(self) -> Any:
-        if self._reader is None:
-            from ..inputs import open_input
+        """The frame loop's own reader while it runs on this thread (its decoder serves the reads
+        just ahead of the loop: pipeline/inputs.py), else a reader of the lookup's own."""
+        from ..inputs import loop_reader, open_input
 
+        shared = loop_reader(self.job)
+        if shared is not None:
+            if self._reader is not None:  # opened before the loop (focus planning): its decoder is freed
+                self._reader.close()
+                self._reader = None
+            return shared
+        if self._reader is None:
             self._reader = open_input(self.job)
         return self._reader
 
