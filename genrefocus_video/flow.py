@@ -157,7 +157,7 @@ class PairFlows:
 
     def __init__(self, max_bytes: int = 256 * 2**20) -> None:
         self.max_bytes = int(max_bytes)
-        self._flows: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._flows: OrderedDict[tuple, tuple[np.ndarray, Optional[np.ndarray]]] = OrderedDict()  # (flow, mask)
         self._bytes = 0
         self._lock = threading.Lock()  # the flow stage may run a frame ahead of the focus stage's users
         self.hits = self.misses = 0  # flows served from the cache / computed
@@ -172,24 +172,26 @@ class PairFlows:
         self.__dict__.update(st)
         self._lock = threading.Lock()
 
-    def _take(self, key: tuple, consume: bool) -> Optional[np.ndarray]:
+    def _take(self, key: tuple, consume: bool) -> Optional[tuple[np.ndarray, Optional[np.ndarray]]]:
+        """(flow, its consistency mask or None) of `key`, or None."""
         with self._lock:
-            flow = self._flows.pop(key, None) if consume else self._flows.get(key)
-            if flow is not None:
+            entry = self._flows.pop(key, None) if consume else self._flows.get(key)
+            if entry is not None:
                 self.hits += 1
                 if consume:
-                    self._bytes -= flow.nbytes
+                    self._bytes -= _entry_bytes(entry)
                 else:
                     self._flows.move_to_end(key)
-            return flow
+            return entry
 
-    def _put(self, key: tuple, flow: np.ndarray) -> None:
+    def _put(self, key: tuple, flow: np.ndarray, valid: Optional[np.ndarray]) -> None:
         with self._lock:
             old = self._flows.pop(key, None)
-            self._bytes += flow.nbytes - (old.nbytes if old is not None else 0)
-            self._flows[key] = flow
+            entry = (flow, valid)
+            self._bytes += _entry_bytes(entry) - (_entry_bytes(old) if old is not None else 0)
+            self._flows[key] = entry
             while self._bytes > self.max_bytes and self._flows:
-                self._bytes -= self._flows.popitem(last=False)[1].nbytes
+                self._bytes -= _entry_bytes(self._flows.popitem(last=False)[1])
 
     def discard(self, ia: int, ib: int, preset: str, size: tuple[int, int]) -> None:
         """Drop the pair of frames `ia`, `ib` (both directions) if it is kept: a user that got it
@@ -202,24 +204,32 @@ class PairFlows:
         """:func:`forward_backward` of frames `ia` (img_a) and `ib` (img_b), from the cache where it
         has them; `keep`: store what was computed; `consume`: drop what was used. Both: a hand-over
         between two users of the pair in either order (the smoother's look-ahead at frame t and the
-        flow stage at t + 1): the first computes and stores it, the second takes it out."""
+        flow stage at t + 1): the first computes and stores it, the second takes it out. The
+        consistency mask of a's pixels is kept with a's flow (the hand-over's second user does not
+        compute it again: the same flows give the same mask)."""
         size = tuple(img_a.shape[:2])
         kab, kba = (ia, ib, preset, size), (ib, ia, preset, size)
-        fab, fba = self._take(kab, consume), self._take(kba, consume)
-        handed_over = consume and fab is not None and fba is not None
-        if fab is None and fba is None:
+        eab, eba = self._take(kab, consume), self._take(kba, consume)
+        handed_over = consume and eab is not None and eba is not None
+        if eab is None and eba is None:
             fab, fba, valid = forward_backward(img_a, img_b, preset)
             self.misses += 2
         else:
+            fab, fba = (eab[0] if eab is not None else None), (eba[0] if eba is not None else None)
             if fab is None:
                 fab, self.misses = flow_dis(img_a, img_b, preset), self.misses + 1
             if fba is None:
                 fba, self.misses = flow_dis(img_b, img_a, preset), self.misses + 1
-            valid = consistency(fab, fba)
+            kept = eab[1] if eab is not None else None
+            valid = kept if kept is not None else consistency(fab, fba)
         if keep and not handed_over:
-            self._put(kab, fab)
-            self._put(kba, fba)
+            self._put(kab, fab, valid)
+            self._put(kba, fba, eba[1] if eba is not None else None)
         return fab, fba, valid
+
+
+def _entry_bytes(entry: tuple[np.ndarray, Optional[np.ndarray]]) -> int:
+    return entry[0].nbytes + (entry[1].nbytes if entry[1] is not None else 0)
 
 
 def photometric_consistency(img_a: np.ndarray, img_b: np.ndarray, flow_ab: np.ndarray,

@@ -32,12 +32,27 @@ def test_shared_flows_equal_direct_ones_in_both_directions():
 def test_consume_empties_the_cache_and_the_bound_holds():
     a, b, c = _frames(3)
     flow_bytes = 64 * 48 * 2 * 4
+    mask_bytes = 64 * 48 * 4  # the consistency mask of the first frame, kept with its flow
     pf = PairFlows(max_bytes=3 * flow_bytes)
     pf.forward_backward(0, 1, a, b)
-    pf.forward_backward(1, 2, b, c)  # 4 flows > bound: the oldest goes
+    assert pf._bytes == 2 * flow_bytes + mask_bytes
+    pf.forward_backward(1, 2, b, c)  # 4 flows + 2 masks > bound: the oldest go
     assert pf._bytes <= 3 * flow_bytes and (0, 1, "medium", (48, 64)) not in pf._flows
+    assert list(pf._flows) == [(1, 2, "medium", (48, 64)), (2, 1, "medium", (48, 64))]
     pf.forward_backward(2, 1, c, b, keep=False, consume=True)
-    assert pf.hits == 2 and list(pf._flows) == [(1, 0, "medium", (48, 64))] and pf._bytes == flow_bytes
+    assert pf.hits == 2 and not pf._flows and pf._bytes == 0
+
+
+def test_a_hand_over_gives_the_second_user_the_first_users_mask():
+    """The smoother's look-ahead at t and the flow stage at t + 1 ask for the same pair: whichever
+    comes second takes the flows and the consistency mask out (computed once, the same values)."""
+    a, b = _frames(2)
+    ref = forward_backward(a, b)
+    pf = PairFlows()
+    first = pf.forward_backward(1, 0, a, b, keep=True, consume=True)
+    second = pf.forward_backward(1, 0, a, b, keep=True, consume=True)
+    assert all(np.array_equal(x, y) for x, y in zip(first, ref)) and pf.misses == 2
+    assert all(x is y for x, y in zip(first, second)) and pf.hits == 2 and not pf._flows
 
 
 def _head_run(job, share: bool):
