@@ -65,8 +65,9 @@ import numpy as np
 
 from ..flow import to_gray8
 from .edge_select import RANGE_FRAMES, discontinuities, select_edges
-from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, edge_snap, looming_log_scale,
-                                masked_blur, masked_edge_aware_blur, photometric_trust, up)
+from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, edge_snap, fade_to_one,
+                                gaussian, looming_log_scale, masked_blur, masked_edge_aware_blur,
+                                photometric_trust, up)
 from .temporal_ahead import Ahead, NextObservation, next_observation
 from .temporal_align import GlobalFit, fit_affine
 from .temporal_blend import band_trusts, blend
@@ -305,10 +306,9 @@ class TemporalDepthSmoother:
         H = delta - L
         s_h = max(robust_sigma(H, m), 1e-4 * rng)
         s_l = robust_sigma(L, m)
-        g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
-        g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
+        g_h, g_l = gaussian(H, self.gate_high * s_h), gaussian(L, self.gate_low * s_l + 0.01 * rng)
         if shut is not None:  # a spike the next observation does not repeat is noise: its gates open
-            g_h, g_l = 1.0 - (1.0 - g_h) * shut, 1.0 - (1.0 - g_l) * shut
+            g_h, g_l = fade_to_one(g_h, shut), fade_to_one(g_l, shut)
         S, C = blend(P_u, H, L, g_h * m_h, g_l * m_l, c, Cp, self.lam, lam_px)
         out = S if nxt is None else nxt.blend(S, 1.0 + self.lam * m, noise, self.ahead_weight, self.ahead_gate)
         S, out = ((np.exp(x) if self.log_domain else x).astype(np.float32) for x in (S, out))
@@ -384,4 +384,4 @@ class TemporalDepthSmoother:
         if not self.two_frame_calm or self.prev_obs is None or self.prev_obs.shape != d_u.shape:
             return None
         prev = self._sampler.sample(self.prev_obs, maps, cv2.INTER_NEAREST)
-        return np.exp(-0.5 * ((d_u - prev) / np.float32(0.5 * self.spike_sigmas * noise)) ** 2).astype(np.float32)
+        return gaussian(np.subtract(d_u, prev, out=prev), np.float32(0.5 * self.spike_sigmas * noise), out=prev)
