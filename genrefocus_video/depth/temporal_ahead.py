@@ -68,7 +68,7 @@ class NextObservation:
         """The state (log, carrying `state_weight` observations' worth) averaged with the next
         observation (`weight` x trust, gated to within `gate` x `noise` of the state)."""
         e = np.subtract(self.u, state_u)
-        w = np.multiply(self.trust, np.float32(weight))
+        w = np.multiply(self.trust, weight)
         w *= gaussian(e, gate * noise, out=e)
         num = state_weight * state_u
         num += np.multiply(w, self.u, out=e)

@@ -59,10 +59,10 @@ def blend(P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, tr
 
 def _current_share(trust: np.ndarray, lam: float, lam_px: float, band: np.ndarray) -> np.ndarray:
     """1 / (min(lam trust, lam_px) + 1) x band: the current observation's share of a band with
-    confidence 1 everywhere, float32 in one array (the same bits as the expression)."""
-    w = np.multiply(trust, np.float32(lam))
-    np.minimum(w, np.float32(lam_px), out=w)
-    w += np.float32(1.0)
-    np.divide(np.float32(1.0), w, out=w)
+    confidence 1 everywhere, in one array (the expression's operations in order: the same bits)."""
+    w = np.multiply(trust, lam)
+    np.minimum(w, lam_px, out=w)
+    w += 1.0
+    np.divide(1.0, w, out=w)
     w *= band
     return w
