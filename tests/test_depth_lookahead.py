@@ -164,3 +164,25 @@ def test_the_pipeline_smooths_with_frame_t_plus_1_read_ahead(lf_follow_clip, tmp
         assert np.array_equal(got[t], want[t]), t
     causal = _smooth(c, flows, noisy, 0.5, lookahead=False)
     assert not any(np.array_equal(got[t], causal[t]) for t in range(1, c.frames))
+
+
+def test_in_place_steps_equal_their_expressions():
+    """The look-ahead's per-pixel steps, computed in place (temporal_ahead / temporal_analysis),
+    give the bits of the expressions they implement (the quality grid was measured on those)."""
+    from genrefocus_video.depth.temporal_ahead import NextObservation
+    from genrefocus_video.depth.temporal_analysis import fade_to_one, gaussian
+
+    rng = np.random.default_rng(4)
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    u, d_u, s_u = f32(40, 50), f32(40, 50), f32(40, 50)
+    valid, trust, m = (rng.random((40, 50)).astype(np.float32) for _ in range(3))
+    x, share = f32(40, 50), rng.random((40, 50)).astype(np.float32)
+    assert np.array_equal(gaussian(x, 0.7), np.exp(-0.5 * (x / 0.7) ** 2))
+    assert np.array_equal(fade_to_one(x.copy(), share), 1.0 - share * (1.0 - x))
+    nxt = NextObservation(u, valid, trust)
+    for band, got in zip((0.3, 0.6), nxt.agreement(d_u, 0.3, 0.6)):
+        a = np.exp((d_u - u) ** 2 * np.float32(-0.5 / (band * band)))
+        assert np.array_equal(got, (1.0 - valid * (1.0 - a)).astype(np.float32))
+    sw = 1.0 + 2.5 * m
+    w = 1.0 * trust * np.exp(-0.5 * ((u - s_u) / np.float32(3.0 * 0.2)) ** 2)
+    assert np.array_equal(nxt.blend(s_u, sw, 0.2, 1.0, 3.0), ((sw * s_u + w * u) / (sw + w)).astype(np.float32))

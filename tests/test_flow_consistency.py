@@ -63,3 +63,37 @@ def test_scene_cut_check_with_the_callers_grays_is_the_same_check():
         plain = detect_scene_cut(cur, a, f, valid)
         assert detect_scene_cut(cur, a, f, valid, grays=(to_gray8(cur), to_gray8(a))) == plain
     assert detect_scene_cut(b, a, *forward_backward(b, a)[::2])[0] is False
+
+
+def _gray8_formula(img: np.ndarray) -> np.ndarray:
+    """flow.to_gray8's float path as one whole-array expression (before it was made in place)."""
+    x = np.asarray(img, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., 0] * 0.2126 + x[..., 1] * 0.7152 + x[..., 2] * 0.0722
+    x = np.clip(x, 0.0, 1.0)
+    enc = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return np.clip(enc * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_to_gray8_equals_the_formula():
+    from genrefocus_video.flow import to_gray8
+
+    rng = np.random.default_rng(11)
+    # every 251st float32 in [0, 1] (4 M values, both segments of the sRGB curve, every code)
+    sweep = np.arange(0, int(np.float32(1.0).view(np.uint32)) + 1, 251, dtype=np.uint32).view(np.float32)
+    for img in (sweep.reshape(1, -1), rng.uniform(-0.2, 1.4, (57, 83, 3)).astype(np.float32),
+                rng.uniform(0.0, 0.01, (40, 30, 3)), rng.uniform(0.0, 1.2, (33, 47)).astype(np.float32)):
+        assert np.array_equal(to_gray8(img), _gray8_formula(img))
+
+
+def test_photometric_consistency_equals_the_formula():
+    from genrefocus_video.flow import photometric_consistency, to_gray8
+
+    rng = np.random.default_rng(12)
+    a = cv2.GaussianBlur(rng.random((48, 64, 3)).astype(np.float32), (0, 0), 1.5)
+    b = np.roll(a, 2, axis=1) * np.float32(1.05)
+    f = (rng.standard_normal((48, 64, 2)) * 2.0).astype(np.float32)
+    ga = to_gray8(a).astype(np.float32) / 255.0
+    gb = warp(to_gray8(b).astype(np.float32) / 255.0, f)
+    want = np.exp(-(cv2.GaussianBlur(np.abs(ga - gb), (3, 3), 0.7) / 0.06) ** 2).astype(np.float32)
+    assert np.array_equal(photometric_consistency(a, b, f), want)

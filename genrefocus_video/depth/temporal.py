@@ -65,8 +65,9 @@ import numpy as np
 
 from ..flow import to_gray8
 from .edge_select import RANGE_FRAMES, discontinuities, select_edges
-from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, edge_snap, looming_log_scale,
-                                masked_blur, masked_edge_aware_blur, photometric_trust, up)
+from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, edge_snap, fade_to_one,
+                                gaussian, looming_log_scale, masked_blur, masked_edge_aware_blur,
+                                photometric_trust, up)
 from .temporal_ahead import Ahead, NextObservation, next_observation
 from .temporal_align import GlobalFit, fit_affine
 from .temporal_blend import band_trusts, blend
@@ -208,6 +209,10 @@ class TemporalDepthSmoother:
     def _to_u(self, x: np.ndarray, eps: np.float32) -> np.ndarray:
         return np.log(np.maximum(x, eps)) if self.log_domain else x
 
+    def _from_u(self, x: np.ndarray) -> np.ndarray:
+        """Disparity (float32) from the blend's domain; a new array only where exp makes one."""
+        return (np.exp(x) if self.log_domain else x).astype(np.float32, copy=False)
+
     def _aligned(self, d: np.ndarray, fit: GlobalFit, share: float, floor: float) -> np.ndarray:
         """d pulled by `share` of the fit toward the prediction's global scale and shift."""
         if share <= 0:
@@ -300,21 +305,25 @@ class TemporalDepthSmoother:
             persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band)
         else:
             persist, shut = self._persistence(d_u, maps, noise), None
+        del P, maps  # full-frame arrays no longer needed: the call's peak (at the blend) stays lower
         band_in, m_h, m_l = band_trusts(delta, m, m_a, f, sigma, rng, loom, persist, self.spike_sigmas)
         L = self._low_band(band_in, m_a, guide_a, f, sigma / f)
         H = delta - L
         s_h = max(robust_sigma(H, m), 1e-4 * rng)
         s_l = robust_sigma(L, m)
-        g_h = np.exp(-0.5 * (H / (self.gate_high * s_h)) ** 2)
-        g_l = np.exp(-0.5 * (L / (self.gate_low * s_l + 0.01 * rng)) ** 2)
+        g_h, g_l = gaussian(H, self.gate_high * s_h), gaussian(L, self.gate_low * s_l + 0.01 * rng)
         if shut is not None:  # a spike the next observation does not repeat is noise: its gates open
-            g_h, g_l = 1.0 - (1.0 - g_h) * shut, 1.0 - (1.0 - g_l) * shut
-        S, C = blend(P_u, H, L, g_h * m_h, g_l * m_l, c, Cp, self.lam, lam_px)
-        out = S if nxt is None else nxt.blend(S, 1.0 + self.lam * m, noise, self.ahead_weight, self.ahead_gate)
-        S, out = ((np.exp(x) if self.log_domain else x).astype(np.float32) for x in (S, out))
+            g_h, g_l = fade_to_one(g_h, shut), fade_to_one(g_l, shut)
+        del d, loom, delta, band_in, persist, shut
+        S, C = blend(P_u, H, L, np.multiply(g_h, m_h, out=g_h), np.multiply(g_l, m_l, out=g_l), c, Cp, self.lam,
+                     lam_px)
+        out = None if nxt is None else self._from_u(nxt.blend(S, 1.0 + self.lam * m, noise, self.ahead_weight,
+                                                              self.ahead_gate))
+        S = self._from_u(S)
         self.prev_gray, self.prev_s, self.prev_c = gray, S, C
         self.prev_obs = d_u if self.two_frame_calm else None
         self.prev_raw = raw
+        out = S.copy() if out is None else out  # the output never shares the state's memory
         return out, (np.ones_like(S) if C is None else C), SmoothInfo(False, float(np.mean(m > 0.5)), s_h, s_l)
 
     def _select_edges(self, rgb: np.ndarray, d: np.ndarray, P: np.ndarray, outlier: bool,
@@ -384,4 +393,4 @@ class TemporalDepthSmoother:
         if not self.two_frame_calm or self.prev_obs is None or self.prev_obs.shape != d_u.shape:
             return None
         prev = self._sampler.sample(self.prev_obs, maps, cv2.INTER_NEAREST)
-        return np.exp(-0.5 * ((d_u - prev) / np.float32(0.5 * self.spike_sigmas * noise)) ** 2).astype(np.float32)
+        return gaussian(np.subtract(d_u, prev, out=prev), np.float32(0.5 * self.spike_sigmas * noise), out=prev)

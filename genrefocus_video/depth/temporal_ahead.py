@@ -28,7 +28,7 @@ import numpy as np
 
 from ..flow import to_gray8
 from .temporal_align import fit_affine
-from .temporal_analysis import FlowSampler, photometric_trust
+from .temporal_analysis import FlowSampler, fade_to_one, gaussian, photometric_trust
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,21 @@ class NextObservation:
         x *= x
         out = []
         for band in bands:
-            a = np.exp(x * np.float32(-0.5 / (band * band)))
-            out.append((1.0 - self.valid * (1.0 - a)).astype(np.float32))
+            a = np.multiply(x, np.float32(-0.5 / (band * band)))
+            out.append(fade_to_one(np.exp(a, out=a), self.valid))
         return out
 
     def blend(self, state_u: np.ndarray, state_weight: np.ndarray, noise: float, weight: float,
               gate: float) -> np.ndarray:
         """The state (log, carrying `state_weight` observations' worth) averaged with the next
         observation (`weight` x trust, gated to within `gate` x `noise` of the state)."""
-        w = weight * self.trust * np.exp(-0.5 * ((self.u - state_u) / np.float32(gate * noise)) ** 2)
-        return ((state_weight * state_u + w * self.u) / (state_weight + w)).astype(np.float32)
+        e = np.subtract(self.u, state_u)
+        w = np.multiply(self.trust, weight)
+        w *= gaussian(e, gate * noise, out=e)
+        num = state_weight * state_u
+        num += np.multiply(w, self.u, out=e)
+        num /= np.add(state_weight, w, out=w)
+        return num
 
 
 def next_observation(ahead: Ahead, gray: np.ndarray, d: np.ndarray, prepared: np.ndarray,
@@ -82,7 +87,10 @@ def next_observation(ahead: Ahead, gray: np.ndarray, d: np.ndarray, prepared: np
     nxt = sampler.sample(prepared, maps, cv2.INTER_NEAREST)
     valid = ahead.valid.astype(np.float32, copy=False)
     fit = fit_affine(nxt, d, valid, outlier_log=np.inf, refit=False)
-    nxt = np.maximum(nxt * np.float32(np.exp(fit.log_scale)) + np.float32(fit.shift), np.float32(floor))
+    nxt *= np.float32(np.exp(fit.log_scale))
+    nxt += np.float32(fit.shift)
+    np.maximum(nxt, np.float32(floor), out=nxt)
     gray_next = ahead.gray if ahead.gray is not None else to_gray8(ahead.rgb)
-    trust = photometric_trust(gray, gray_next, maps, photo_sigma) * valid
-    return NextObservation(to_u(nxt.astype(np.float32)), valid, trust.astype(np.float32))
+    trust = photometric_trust(gray, gray_next, maps, photo_sigma)
+    trust *= valid
+    return NextObservation(to_u(nxt), valid, trust)

@@ -10,6 +10,8 @@ disagree.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 
@@ -109,10 +111,34 @@ def photometric_trust(gray: np.ndarray, prev_gray: np.ndarray, maps: tuple[np.nd
                       sigma: float = 0.06) -> np.ndarray:
     """flow.photometric_consistency on 8-bit luma with precomputed sample positions:
     exp(-(blurred |g_t - g_{t-1}(p + f)| / sigma)^2), 1 where the warped previous frame agrees."""
-    ga = gray.astype(np.float32) / 255.0
-    gb = FlowSampler.sample(prev_gray.astype(np.float32) / 255.0, maps)
-    diff = cv2.GaussianBlur(np.abs(ga - gb), (3, 3), 0.7)
-    return np.exp(-(diff / sigma) ** 2).astype(np.float32)
+    ga = gray.astype(np.float32)
+    ga /= np.float32(255.0)
+    gb = prev_gray.astype(np.float32)
+    gb /= np.float32(255.0)
+    gb = FlowSampler.sample(gb, maps)
+    gb -= ga  # |g_t - g_{t-1}(p + f)|, the same bits as |ga - gb|
+    diff = cv2.GaussianBlur(np.abs(gb, out=gb), (3, 3), 0.7)
+    diff /= np.float32(sigma)
+    diff *= diff
+    return np.exp(np.negative(diff, out=diff), out=diff)
+
+
+def gaussian(x: np.ndarray, scale: float, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """exp(-(x / scale)^2 / 2) in one array (`out`, which may be x itself; else a new one): the
+    same operations in x's precision as the expression, so the same bits, without its three
+    full-frame temporaries (each ~0.2-1 ms at 720p)."""
+    g = np.divide(x, scale, out=out)
+    g *= g
+    g *= -0.5
+    return np.exp(g, out=g)
+
+
+def fade_to_one(x: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """1 - share (1 - x), in place in x (the same bits as the expression): x where share is 1,
+    1 where it is 0."""
+    np.subtract(1.0, x, out=x)
+    x *= share
+    return np.subtract(1.0, x, out=x)
 
 
 def edge_snap(obs_u: np.ndarray, P_u: np.ndarray, prev_u: np.ndarray, flow: np.ndarray, m: np.ndarray,
@@ -133,18 +159,22 @@ def edge_snap(obs_u: np.ndarray, P_u: np.ndarray, prev_u: np.ndarray, flow: np.n
     rs, ms = sample(r, m)  # the median |r| (not its MAD): a biased residual counts as disagreement
     s = 1.4826 * float(np.median(np.abs(rs[ms > 0.5]))) if np.any(ms > 0.5) else float(np.std(rs))
     s = max(s, 1e-6)
-    ys, xs = np.nonzero(np.abs(r) > s)
-    if ys.size == 0:
+    # the disagreeing pixels as flat indices, their values gathered with take (~3x faster than
+    # indexing with (ys, xs) at 720p: the same values)
+    idx = np.flatnonzero(np.abs(r) > s)
+    if idx.size == 0:
         return P_u
     h, w = P_u.shape
+    ys, xs = np.divmod(idx, w)
+    fxy = flow.reshape(-1, 2)
     # previous map padded by `radius` replicated pixels: the neighbours of a clipped p + f(p) are
     # flat offsets into it (what per-offset nearest warps with replicated borders give)
     pad = radius
     flat = cv2.copyMakeBorder(prev_u, pad, pad, pad, pad, cv2.BORDER_REPLICATE).reshape(-1)
-    bx = np.clip(np.rint(xs + flow[ys, xs, 0]).astype(np.int64), 0, w - 1) + pad
-    by = np.clip(np.rint(ys + flow[ys, xs, 1]).astype(np.int64), 0, h - 1) + pad
+    bx = np.clip(np.rint(xs + fxy[:, 0].take(idx)).astype(np.int64), 0, w - 1) + pad
+    by = np.clip(np.rint(ys + fxy[:, 1].take(idx)).astype(np.int64), 0, h - 1) + pad
     base = by * (w + 2 * pad) + bx
-    obs, p0 = obs_u[ys, xs], P_u[ys, xs]
+    obs, p0 = obs_u.reshape(-1).take(idx), P_u.reshape(-1).take(idx)
     offsets = [dy * (w + 2 * pad) + dx for dy in range(-pad, pad + 1) for dx in range(-pad, pad + 1) if dx or dy]
     half_inv_var = np.float32(0.5 / (s * s))
 
@@ -159,16 +189,17 @@ def edge_snap(obs_u: np.ndarray, P_u: np.ndarray, prev_u: np.ndarray, flow: np.n
     c0 = cost(p0)
     e0 = c0.copy()
     for off in offsets:
-        np.minimum(e0, cost(flat[base + off]), out=e0)
+        np.minimum(e0, cost(flat.take(base + off)), out=e0)
     den = np.exp(e0 - c0)
     num = den * p0
     for off in offsets:
-        q = flat[base + off]
-        wq = np.exp(e0 - cost(q))
-        num += wq * q
-        den += wq
+        q = flat.take(base + off)
+        wq = cost(q)  # -> exp(e0 - cost), in place
+        np.subtract(e0, wq, out=wq)
+        den += np.exp(wq, out=wq)
+        num += np.multiply(wq, q, out=q)
     moved = num / den
-    share = np.clip(np.abs(r[ys, xs]) * np.float32(1.0 / s) - 1.0, 0.0, 1.0)
+    share = np.clip(np.abs(r.reshape(-1).take(idx)) * np.float32(1.0 / s) - 1.0, 0.0, 1.0)
     out = P_u.copy()
-    out[ys, xs] = p0 + share * (moved - p0)
+    out.reshape(-1)[idx] = p0 + share * (moved - p0)
     return out

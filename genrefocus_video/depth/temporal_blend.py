@@ -8,7 +8,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .temporal_analysis import up
+from .temporal_analysis import fade_to_one, gaussian, up
 from .temporal_stats import robust_sigma
 
 
@@ -29,9 +29,9 @@ def band_trusts(delta: np.ndarray, m: np.ndarray, m_a: np.ndarray, f: int, sigma
     if spike_sigmas <= 0:
         return delta, m, m
     lim = spike_sigmas * max(robust_sigma(delta, m), 0.01 * rng)
-    calm = np.exp(-0.5 * (delta / (0.5 * lim)) ** 2).astype(np.float32)
+    calm = gaussian(delta, 0.5 * lim)
     if persist is not None:  # a spike no neighbouring frame backs is transient noise: calm
-        calm = 1.0 - (1.0 - calm) * persist
+        calm = fade_to_one(calm, persist)
     if loom is not None:
         calm *= (np.abs(loom) < 0.01)
     m_regional = up(cv2.GaussianBlur(m_a, (0, 0), max(sigma / f, 0.5)), m.shape)
@@ -46,9 +46,7 @@ def blend(P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, tr
     the current weight max(c, 0.05) (bounded memory). No confidence anywhere (c and Cp None):
     the weights are scalars and the carried confidence stays None (1 everywhere)."""
     if c is None and Cp is None:
-        wp_h = np.minimum(lam * trust_h, lam_px)
-        wp_l = np.minimum(lam * trust_l, lam_px)
-        return P_u + (1.0 / (wp_h + 1.0)) * H + (1.0 / (wp_l + 1.0)) * L, None
+        return P_u + _current_share(trust_h, lam, lam_px, H) + _current_share(trust_l, lam, lam_px, L), None
     c = np.ones_like(P_u) if c is None else c
     Cp = np.ones_like(P_u) if Cp is None else Cp
     wc = np.maximum(c, 0.05)
@@ -57,3 +55,14 @@ def blend(P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, tr
     wp_l = np.minimum(lam * trust_l * Cp, cap)
     S = P_u + (wc / (wp_h + wc)) * H + (wc / (wp_l + wc)) * L
     return S, np.clip((wp_h * Cp + wc * c) / (wp_h + wc), 0.0, 1.0).astype(np.float32)
+
+
+def _current_share(trust: np.ndarray, lam: float, lam_px: float, band: np.ndarray) -> np.ndarray:
+    """1 / (min(lam trust, lam_px) + 1) x band: the current observation's share of a band with
+    confidence 1 everywhere, in one array (the expression's operations in order: the same bits)."""
+    w = np.multiply(trust, lam)
+    np.minimum(w, lam_px, out=w)
+    w += 1.0
+    np.divide(1.0, w, out=w)
+    w *= band
+    return w
