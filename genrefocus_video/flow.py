@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import cv2
@@ -144,14 +143,15 @@ def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(flow_ab, flow_ba, valid_a): both DIS flows and the consistency mask of a's pixels.
 
-    The two DIS passes are independent and OpenCV releases the GIL, so the backward one runs on a
-    second thread (the same flows as one after the other: each pass has its own DIS instance).
-    Inputs may be :func:`to_gray8` images already (a caller that keeps the previous frame's)."""
+    The two DIS passes run one after the other on the calling thread. On a second thread (until
+    2026-12-05) the backward pass's working memory came from that thread's own malloc arena, which
+    cannot reuse the pages the caller's earlier stages freed: at 1080p, one frame at a time, it sat
+    on top of them (+145 MiB at the job's peak, docs/benchmarks/memory.md), and in a pipeline that
+    already keeps both cores busy it bought no time. Inputs may be :func:`to_gray8` images already
+    (a caller that keeps the previous frame's)."""
     a, b = to_gray8(img_a), to_gray8(img_b)
-    with ThreadPoolExecutor(1, thread_name_prefix="genrefocus-flow") as pool:
-        back = pool.submit(flow_dis, b, a, preset)
-        fab = flow_dis(a, b, preset)
-        fba = back.result()
+    fab = flow_dis(a, b, preset)
+    fba = flow_dis(b, a, preset)
     return fab, fba, consistency(fab, fba)
 
 
