@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -32,7 +32,7 @@ def cli_run(tree: Path, clip: str, args: list[str], work: str, tag: str) -> dict
     t0 = time.perf_counter()
     with open(os.path.join(folder, "log.txt"), "w") as log:
         proc = subprocess.Popen(cmd, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        hwm, (status, usage) = _watch(proc.pid)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -43,8 +43,31 @@ def cli_run(tree: Path, clip: str, args: list[str], work: str, tag: str) -> dict
     stages = {s["stage"]: s["ms_per_frame"] for s in rep["stages"]}
     return {"tree": str(tree), "output": out, "frames": rep["frames"], "wall_s": round(wall, 2),
             "job_wall_s": rep["wall_seconds"], "fps": rep["fps"], "stage_ms_per_frame": stages,
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024.0, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mib": round(hwm / 1024.0, 1),
+            "ru_maxrss_mib": round(usage.ru_maxrss / 1024.0, 1),
             "load1": [round(load0, 2), round(os.getloadavg()[0], 2)]}
+
+
+def _watch(pid: int, every: float = 0.05) -> tuple[int, tuple[int, Any]]:
+    """(the child's peak resident set in KiB, (wait status, rusage)) once it exits.
+
+    The peak is the child's own VmHWM (/proc/PID/status), polled until it exits. Not ru_maxrss: a
+    child started by vfork + exec (subprocess does) inherits the parent's high-water mark at exec,
+    so a benchmark that made a clip in process reported that clip's memory as the render's (a 24-frame
+    1080p flatness run read 2361 MiB instead of ~1500)."""
+    hwm = 0
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return hwm, (status, usage)
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        hwm = max(hwm, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(every)
 
 
 def decoded_frames(path: str) -> list[np.ndarray]:
