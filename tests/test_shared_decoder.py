@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from genrefocus_video.io.reader import open_reader
 from genrefocus_video.io.shared_stream import SharedStream
@@ -25,6 +26,22 @@ def test_stream_hands_every_frame_once_in_order_to_the_iteration():
     got = [stream.next() for _ in range(9)]
     assert [i for i, _ in got] == list(range(1, 10)) and stream.next() is None
     assert stream.served == 2
+
+
+def test_a_decoder_error_met_reading_ahead_is_raised_by_the_iteration_in_order():
+    """A damaged frame found by a read ahead must not end the clip quietly: the iteration gets the
+    frames before it, then the decoder's error (io.video_reader names the frame in it)."""
+    def frames():
+        yield from [(0, "f0"), (1, "f1"), (2, "f2")]
+        raise ValueError("frame 3 cannot be decoded")
+
+    stream = SharedStream(frames())
+    assert stream.next() == (0, "f0")
+    assert [i for i, _ in stream.serve(1)] == [1, 2]  # stops at the damaged frame
+    assert stream.next() == (1, "f1") and stream.next() == (2, "f2")
+    with pytest.raises(ValueError, match="frame 3"):
+        stream.next()
+    assert stream.next() is None
 
 
 def test_stream_serves_across_threads_without_losing_or_repeating_frames():
@@ -83,3 +100,23 @@ def test_the_frame_lookup_borrows_the_loop_reader_and_frees_its_own(tmp_path):
         rest = [fr.index for fr in frames]
         assert first.index == 0 and rest == list(range(1, N))  # the loop still gets every frame once
     assert inputs.loop_reader(job) is None  # lent only while the loop runs
+
+
+def test_a_damaged_frame_read_ahead_still_fails_the_iteration_naming_it(tmp_path):
+    """A real damaged ProRes frame (io.truncation's test clip): a read ahead that meets it stops,
+    and the loop still gets every frame before it, then the one-line error naming the frame."""
+    from genrefocus_video.errors import InputError
+    from test_io_truncation import DAMAGED, _damage_frame, _write
+
+    clip = _damage_frame(_write(str(tmp_path / "full.mov"), "prores_ks", "yuv422p10le"),
+                         str(tmp_path / "damaged.mov"), DAMAGED)
+    got = []
+    with open_reader(clip) as r:
+        with pytest.raises(InputError, match=f"frame {DAMAGED} cannot be decoded"):
+            for fr in r:
+                got.append(fr.index)
+                try:  # as the frame lookup reads ahead: a frame that cannot be read is None there
+                    list(r.read_range_decoded(fr.index + 1, fr.index + 4))
+                except InputError:
+                    pass
+    assert got == list(range(DAMAGED))

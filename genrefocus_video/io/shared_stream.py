@@ -32,27 +32,38 @@ class SharedStream:
         self._frames = frames
         self._pending: deque[tuple[int, Any]] = deque()  # decoded early: not yet handed to the iteration
         self._done = False  # the decoder has no more frames
+        self._error: Optional[BaseException] = None  # what stopped the decoder, for the iteration to raise
         self._next_index = 0  # index after the last frame handed to the iteration
         self.limit = int(limit)
         self._lock = threading.Lock()
         self.served = 0  # frames handed to reads ahead (counted: tests, benchmarks)
 
     def _pull(self) -> Optional[tuple[int, Any]]:
-        """The decoder's next frame (under the lock), None at its end."""
+        """The decoder's next frame (under the lock), None at its end. A decoder error (a damaged
+        frame, an unreadable file) ends it and is kept: a read ahead just stops there, and the
+        iteration raises it when it gets that far, as it would have decoding alone."""
         if self._done:
             return None
-        item = next(self._frames, None)
+        try:
+            item = next(self._frames, None)
+        except Exception as exc:  # noqa: BLE001 - re-raised by next(), in the iteration's order
+            self._error, item = exc, None
         if item is None:
             self._done = True
         return item
 
     def next(self) -> Optional[tuple[int, Any]]:
-        """The iteration's next frame: one decoded early if any, else the decoder's next."""
+        """The iteration's next frame: one decoded early if any, else the decoder's next (or the
+        error that stopped the decoder, once the frames before it are handed out)."""
         with self._lock:
             item = self._pending.popleft() if self._pending else self._pull()
             if item is not None:
                 self._next_index = item[0] + 1
-            return item
+                return item
+            error, self._error = self._error, None
+        if error is not None:
+            raise error
+        return None
 
     def serve(self, first: int) -> Iterator[tuple[int, Any]]:
         """Frames from index `first` on, as far as they can be served: it stops (the caller goes on
