@@ -120,3 +120,26 @@ def test_a_damaged_frame_read_ahead_still_fails_the_iteration_naming_it(tmp_path
                 except InputError:
                     pass
     assert got == list(range(DAMAGED))
+
+
+def test_a_render_with_motion_depth_and_smoothing_opens_one_decoder(tmp_path, monkeypatch):
+    """The whole job (the CLI in process, overlapped executor): motion depth reads up to 8 frames
+    ahead and the smoother 1 ahead, all through the loop's reader. Every reader the job opens is
+    counted (a spy that calls through): the loop's and nothing else."""
+    from genrefocus_video.cli import main
+
+    path = _clip_10bit_420(str(tmp_path / "c.mkv"))
+    opened: list[str] = []
+    real = inputs.open_input
+
+    def counted(job, *a, **k):
+        opened.append(str(job.input.path))
+        return real(job, *a, **k)
+
+    monkeypatch.setattr(inputs, "open_input", counted)  # every reader of the job's input comes from here
+    out = str(tmp_path / "out.mkv")
+    assert main(["render", path, "-o", out, "--depth-source", "motion", "--depth-smoothing", "0.8",
+                 "--focus-disparity", "0.5", "--k", "4", "--no-progress", "--codec", "ffv1"]) == 0
+    assert opened == [path]
+    with open_reader(out) as r:
+        assert len(r) == N
