@@ -146,9 +146,10 @@ def forward_backward(img_a: np.ndarray, img_b: np.ndarray, preset: str = "medium
     The two DIS passes run one after the other on the calling thread. On a second thread (until
     2026-12-05) the backward pass's working memory came from that thread's own malloc arena, which
     cannot reuse the pages the caller's earlier stages freed: at 1080p, one frame at a time, it sat
-    on top of them (~120 MiB more at the job's peak, docs/benchmarks/memory.md), and in a pipeline that
-    already keeps both cores busy it bought no time. Inputs may be :func:`to_gray8` images already
-    (a caller that keeps the previous frame's)."""
+    on top of them (~120 MiB more at the job's peak, docs/benchmarks/memory.md); in a pipeline that
+    already keeps both cores busy it bought little time (720p motion depth + smoothing 1.008x; a
+    file-depth job, which its lead thread bounds, 0.98x: docs/benchmarks/speed.md). Inputs may be
+    :func:`to_gray8` images already (a caller that keeps the previous frame's)."""
     a, b = to_gray8(img_a), to_gray8(img_b)
     fab = flow_dis(a, b, preset)
     fba = flow_dis(b, a, preset)
