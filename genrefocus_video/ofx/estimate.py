@@ -30,12 +30,10 @@ import numpy as np
 
 from ..depth.sources import SOURCES, DepthEstimate
 from ..depth.temporal import warmup_frames
-from ..flow import PairFlows
 from ..io.frame import ClipInfo
-from ..pipeline.stages.depth import DepthSmoothStage, DepthStage
 from ..record import FrameRecord
-from .stream import Stream, Window, WindowFrames, run_window
-from .temporal import ArrayCache, CachedFlowStage, content_key
+from .stream import Stream, Window, run_window
+from .temporal import ArrayCache, build_depth_chain, content_key
 
 ESTIMATED = tuple(s for s in SOURCES if s != "file")  # sources the bridge runs on Source frames
 
@@ -207,12 +205,5 @@ def _build_estimated(stream: Stream, job: Any, window: Window, n: int, pixel_asp
         source = CachedEstimates(source, stream, reach, caches["estimates"], salt)
         stream.keep, stream.primer = reach[0], source.prime
         primed = _primed_frames(n, reach[0], warmup_frames(job.depth.smoothing_strength))
-    smooth = job.depth.smoothing_strength > 0
-    flows = PairFlows()  # per stream, shared by the flow stage and the smoothing's look-ahead
-    if smooth:
-        stream.chain.append(CachedFlowStage(job.depth.flow_quality, caches["flows"], flows))
-    stream.chain.append(DepthStage(source, frames=WindowFrames(stream) if smooth else None))
-    if smooth:
-        stream.chain.append(DepthSmoothStage(job.depth.smoothing_strength, flows, job.depth.flow_quality))
-        stream.ahead = 1
+    build_depth_chain(stream, job, source, caches["flows"])
     return primed

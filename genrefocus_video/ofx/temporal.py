@@ -134,6 +134,21 @@ class CachedFlowStage(FlowStage):
         return rec
 
 
+def build_depth_chain(stream: Stream, job: Any, source: Any, flow_cache: ArrayCache) -> None:
+    """Give a fresh stream the CLI's depth head over its window: with smoothing, flow + depth +
+    smoothing, the look-ahead reading frame t + 1 from the window and the pair t, t + 1 handed over
+    between the smoothing and the flow stage through one PairFlows per stream (its frame indices
+    name one content each: Stream.continues); without, the depth stage alone."""
+    if job.depth.smoothing_strength <= 0:
+        stream.chain = [DepthStage(source)]
+        return
+    flows = PairFlows()
+    stream.chain = [CachedFlowStage(job.depth.flow_quality, flow_cache, flows),
+                    DepthStage(source, frames=WindowFrames(stream)),
+                    DepthSmoothStage(job.depth.smoothing_strength, flows, job.depth.flow_quality)]
+    stream.ahead = 1
+
+
 def uncached(caches: Optional[dict[str, Any]]) -> dict[str, Any]:
     """`caches` with every missing cache ("flows", "results", "estimates", "streams") one that keeps nothing."""
     out = dict(caches or {})
@@ -166,11 +181,7 @@ def smoothed_disparity(job: Any, sources: Sequence[np.ndarray], depths: Sequence
     window = Window(t - n + 1, src, keys, dep)
 
     def build(stream: Stream) -> int:
-        flows = PairFlows()  # per stream: its frame indices name one content each (Stream.continues)
-        stream.chain = [CachedFlowStage(job.depth.flow_quality, caches["flows"], flows),
-                        DepthStage(HostDepthSource(stream), frames=WindowFrames(stream)),
-                        DepthSmoothStage(job.depth.smoothing_strength, flows, job.depth.flow_quality)]
-        stream.ahead = 1
+        build_depth_chain(stream, job, HostDepthSource(stream), caches["flows"])
         return 0
 
     rec = run_window(caches["streams"], ("host", *config, src[0].shape), window, t, build)
