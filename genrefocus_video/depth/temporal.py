@@ -231,9 +231,10 @@ class TemporalDepthSmoother:
             return kept[1]
         return self._spatial(d)
 
-    def _prepare(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray]):
+    def _prepare(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray],
+                 gray: Optional[np.ndarray]):
         c = None if confidence is None else confidence.astype(np.float32)
-        return self._denoised(disparity), c, to_gray8(rgb)
+        return self._denoised(disparity), c, to_gray8(rgb) if gray is None else gray
 
     def _next(self, ahead: Optional[Ahead], gray: np.ndarray, d: np.ndarray, eps: np.float32
               ) -> Optional[NextObservation]:
@@ -265,10 +266,11 @@ class TemporalDepthSmoother:
 
     def __call__(self, rgb: np.ndarray, disparity: np.ndarray, confidence: Optional[np.ndarray],
                  flow_to_prev: Optional[np.ndarray], flow_valid: Optional[np.ndarray],
-                 scene_cut: bool = False, affine_ambiguous: bool = False, ahead: Optional[Ahead] = None
-                 ) -> tuple[np.ndarray, np.ndarray, SmoothInfo]:
-        """Frame t: (smoothed disparity, its confidence, info). `ahead`: frame t + 1 (6.), or None."""
-        d, c, gray = self._prepare(rgb, disparity, confidence)
+                 scene_cut: bool = False, affine_ambiguous: bool = False, ahead: Optional[Ahead] = None,
+                 gray: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray, SmoothInfo]:
+        """Frame t: (smoothed disparity, its confidence, info). `ahead`: frame t + 1 (6.), or None;
+        `gray`: `rgb`'s flow.to_gray8 luma when the caller has it (else made here)."""
+        d, c, gray = self._prepare(rgb, disparity, confidence, gray)
         if (self.lam <= 0 or self.prev_s is None or scene_cut or flow_to_prev is None
                 or self.prev_s.shape != d.shape):
             self.reset()

@@ -126,23 +126,24 @@ class DepthSmoothStage:
         if rec.disparity is None:
             raise JobError(f"frame {rec.index}: depth smoothing ran before any depth stage")
         contiguous = self.prev_index == rec.index - 1
+        gray = to_gray8(rec.frame.rgb)  # frame t's luma: the look-ahead's flow pair and the smoother's checks
         s, c, info = self.smoother(rec.frame.rgb, rec.disparity, rec.depth_confidence,
                                    rec.flow_to_prev if contiguous else None, rec.flow_valid,
                                    scene_cut=bool(rec.extras.get("scene_cut")),
                                    affine_ambiguous=bool(rec.extras.get("depth_affine")),
-                                   ahead=self._ahead(rec, rec.depth_ahead))
+                                   ahead=self._ahead(rec, rec.depth_ahead, gray), gray=gray)
         rec.depth_ahead = None  # used: it does not travel on with the record
         rec.disparity, rec.depth_confidence = s, c
         rec.extras["depth_smoothing"] = {"reset": info.reset, "trusted": round(info.trusted_fraction, 3)}
         self.prev_index = rec.index
         return rec
 
-    def _ahead(self, rec: FrameRecord, nxt: Optional[DepthAhead]) -> Optional[Ahead]:
+    def _ahead(self, rec: FrameRecord, nxt: Optional[DepthAhead], g0: np.ndarray) -> Optional[Ahead]:
         """The smoother's look-ahead from frame t + 1 and the flow t -> t + 1 (None across a scene
-        cut, or without a next frame of the same size)."""
+        cut, or without a next frame of the same size). `g0`: frame t's flow.to_gray8 luma."""
         if nxt is None or nxt.frame.index != rec.index + 1 or nxt.frame.rgb.shape != rec.frame.rgb.shape:
             return None
-        g0, g1 = to_gray8(rec.frame.rgb), to_gray8(nxt.frame.rgb)
+        g1 = to_gray8(nxt.frame.rgb)
         if self.flows is None:
             back, fwd, valid1 = forward_backward(g1, g0, self.quality)
         else:  # the pair the flow stage of frame t + 1 needs: computed once, by whichever comes first
