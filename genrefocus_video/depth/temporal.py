@@ -28,16 +28,26 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    state averaged with the next observation, gated to within a few noise sigmas of it. The state
    stays causal: memory, chunk warm-up and the bounds below are unchanged.
 
+7. Level warm-up (`level_warmup`): after a reset the state's level is that of the frames seen
+   since, not lambda's worth: frame n (n = 1, 2, ...) is pulled toward it as toward n observations
+   (the pull of 0. with lambda_n = min(lambda, n)), a running mean of the levels until it reaches
+   the memory. A first frame with its own level (a scale/shift estimator's draw 18 % off) otherwise
+   set the level of the next ~20 frames at strength 0.8 (lfbench seed 11: -1.5 dB). The per-pixel
+   blend keeps its weights: warming it up too let more of the first frames' blotches through.
+
 0. Global alignment (before 2.): per-frame estimators jitter the whole map's scale from frame to
    frame, which the gates of 3. take for a real change and let through. The new map is pulled
    toward the looming-corrected prediction by a robust global scale (weighted median of per-pixel
    log ratios, each depth band voting alike, on trusted pixels that do not loom) and then a
    robust global shift (median residual): estimated sources know depth only up to an affine map,
-   and for files it rejects most of an outlier frame. Depth files and estimates (`affine_ambiguous`)
-   take the same path; the flag only forces the alignment on when `global_align` is off.
-   The pull share f = 1 - sqrt(1 - r) takes half of the state's (log) budget; the per-pixel prior
-   share of 4. is capped at q with (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the
-   previous state stays <= r.
+   and for files it rejects most of an outlier frame. With the look-ahead, a frame whose jump
+   against the state is gross is an outlier only if the observations t - 1 and t + 1 do not share
+   its level (`_consensus`); otherwise the state is the odd one and the frame is aligned to the
+   median level of the three. Depth files and estimates (`affine_ambiguous`) take the same path;
+   the flag only forces the alignment on when `global_align` is off. The pull share
+   f = 1 - sqrt(1 - r) takes half of the state's (log) budget; the per-pixel prior share of 4. is
+   capped at q with (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the previous state stays
+   <= r (after the warm-up of 7.: r_n = lambda_n / (1 + lambda_n) in the pull).
 
 Cost: the smooth parts of the analysis (the low band of 2., the looming field) run on a grid whose
 larger side is ~384 px (depth/temporal_analysis.py) and are upsampled; statistics (medians, the
@@ -50,9 +60,9 @@ Memory: r = sqrt(s) for strength s (lambda = r / (1 - r) in 4.); r = s before 20
 too weak to remove half of the flicker that per-frame estimator errors add (benchmarks/
 temporal_error_models.py).
 
-Chunked rendering: the state's influence decays at least as fast as r^n, so
-`warmup = ceil(log(tol) / log(r))` preceding frames give a result within `tol` (default 1e-3,
-relative to the disparity range) of an unsplit run.
+Chunked rendering: once the warm-up of 7. is over, the state's influence decays at least as fast
+as r^n, so `warmup = ceil(lambda) + ceil(log(tol) / log(r))` preceding frames give a result within
+`tol` (default 1e-3, relative to the disparity range) of an unsplit run.
 """
 from __future__ import annotations
 
@@ -68,8 +78,8 @@ from .edge_select import RANGE_FRAMES, discontinuities, select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, edge_snap, fade_to_one,
                                 gaussian, looming_log_scale, masked_blur, masked_edge_aware_blur,
                                 photometric_trust, up)
-from .temporal_ahead import Ahead, NextObservation, next_observation
-from .temporal_align import GlobalFit, fit_affine
+from .temporal_ahead import Ahead, NextObservation, WarpedNext, next_observation, warp_next
+from .temporal_align import GlobalFit, consensus_level, fit_affine
 from .temporal_blend import band_trusts, blend
 from .temporal_stats import percentiles, pixel_noise_sigma, robust_sigma, spatial_denoise
 
@@ -86,12 +96,14 @@ def strength_to_lambda(strength: float) -> float:
 
 
 def warmup_frames(strength: float, tol: float = 1e-3) -> int:
-    """Preceding frames needed for a chunk to match a sequential run within `tol` of the range."""
+    """Preceding frames needed for a chunk to match a sequential run within `tol` of the range: the
+    level warm-up's ceil(lam) frames (7.: until then the chunk weighs its state less than the
+    sequential run does), then the decay r^n of what that left."""
     lam = strength_to_lambda(strength)
     if lam <= 0:
         return 0
     r = lam / (1.0 + lam)
-    return int(math.ceil(math.log(tol) / math.log(r)))
+    return int(math.ceil(lam)) + int(math.ceil(math.log(tol) / math.log(r)))
 
 
 @dataclass
@@ -132,6 +144,11 @@ class TemporalDepthSmoother:
         # explains the frame's bands clearly better (< 0.7x): a shift jump read as a scale jump
         # scaled the near subject wrongly on a fully aligned frame
         self.affine_refit = True
+        # a frame that is an outlier against the state but not against the level of the observations
+        # around it (the previous and next ones) is aligned to that level instead (`_consensus`)
+        self.level_consensus = True
+        # after a reset the alignment pulls toward the state's level as toward a running mean (7.)
+        self.level_warmup = True
         self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
@@ -167,6 +184,7 @@ class TemporalDepthSmoother:
         self._obs_ranges: list[tuple[float, float]] = []  # (min, max) of recent observations: `_select_edges`
         self.prev_raw: Optional[np.ndarray] = None  # the last observation before alignment, `_align`
         self.level_votes = 0  # consecutive outlier frames at the previous one's level, `_align`
+        self.seen = 0  # observations the state holds since the reset (7.)
         self._denoised_ahead: Optional[tuple[np.ndarray, np.ndarray]] = None  # (t + 1's input, denoised)
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
@@ -236,16 +254,22 @@ class TemporalDepthSmoother:
         c = None if confidence is None else confidence.astype(np.float32)
         return self._denoised(disparity), c, to_gray8(rgb) if gray is None else gray
 
-    def _next(self, ahead: Optional[Ahead], gray: np.ndarray, d: np.ndarray, eps: np.float32
-              ) -> Optional[NextObservation]:
-        """Frame t + 1's observation at this frame's pixels (6.), None without a usable look-ahead."""
+    def _warped_next(self, ahead: Optional[Ahead], d: np.ndarray) -> Optional[WarpedNext]:
+        """Frame t + 1's observation (spatially denoised, its own level) at this frame's pixels, None
+        without a usable look-ahead (6.)."""
         if ahead is None or not self.lookahead or ahead.disparity.shape != d.shape:
             self._denoised_ahead = None
             return None
         raw = ahead.disparity.astype(np.float32)
         self._denoised_ahead = (raw, self._denoised(raw))
-        return next_observation(ahead, gray, d, self._denoised_ahead[1], self._sampler,
-                                lambda x: self._to_u(x, eps), float(eps), self.photo_sigma)
+        return warp_next(ahead, self._denoised_ahead[1], self._sampler)
+
+    def _next(self, ahead: Optional[Ahead], warped: Optional[WarpedNext], gray: np.ndarray, d: np.ndarray,
+              eps: np.float32) -> Optional[NextObservation]:
+        """Frame t + 1's observation at the level of this frame's aligned one (6.), None without one."""
+        if ahead is None or warped is None:
+            return None
+        return next_observation(ahead, warped, gray, d, lambda x: self._to_u(x, eps), float(eps), self.photo_sigma)
 
     def _predict(self, gray: np.ndarray, flow: np.ndarray, flow_valid: Optional[np.ndarray]):
         """(prediction P, its carried confidence, trust m, looming log-scale, (grid factor, m on
@@ -275,15 +299,20 @@ class TemporalDepthSmoother:
                 or self.prev_s.shape != d.shape):
             self.reset()
             self.prev_gray, self.prev_s, self.prev_c = gray, d, c
+            self.seen = 1
             return d, (np.ones_like(d) if c is None else c), SmoothInfo(True, 0.0, 0.0, 0.0)
         flow = flow_to_prev
         P, Cp, m, loom, (f, m_a, sigma), maps = self._predict(gray, flow, flow_valid)
         lo, hi = (float(v) for v in percentiles(d, [2, 98]))
         eps = np.float32(1e-3 * max(hi, 1e-6))
         r_max = self.lam / (1.0 + self.lam)  # the state's largest share in the output (chunking)
+        # the state's level holds the frames seen since the reset, at most lam's worth (7.)
+        lam_level = min(self.lam, float(self.seen)) if self.level_warmup else self.lam
+        r_level = lam_level / (1.0 + lam_level)
         raw, pull, outlier = d, 0.0, False  # pull: the share of the prediction the alignment put into d
+        warped = self._warped_next(ahead, d)
         if self.global_align or affine_ambiguous:
-            d, pull, outlier = self._align(d, P, loom, m, c, maps, r_max, 1e-3 * max(hi, 1e-6))
+            d, pull, outlier = self._align(d, P, loom, m, c, maps, r_level, 1e-3 * max(hi, 1e-6), warped)
         if self.edge_select:
             d = self._select_edges(rgb, d, P, outlier, loom)
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
@@ -302,7 +331,7 @@ class TemporalDepthSmoother:
         delta = d_u - P_u
         noise = max(robust_sigma(delta, m), 0.01 * rng)
         band = 0.5 * self.spike_sigmas * noise  # the calm band's half-width (log)
-        nxt = self._next(ahead, gray, d, eps) if band > 0 else None
+        nxt = self._next(ahead, warped, gray, d, eps) if band > 0 else None
         if nxt is not None:  # agreement at the calm band (4.) and at the gates' wider one (3.)
             persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band)
         else:
@@ -323,6 +352,7 @@ class TemporalDepthSmoother:
                                                               self.ahead_gate))
         S = self._from_u(S)
         self.prev_gray, self.prev_s, self.prev_c = gray, S, C
+        self.seen += 1
         self.prev_obs = d_u if self.two_frame_calm else None
         self.prev_raw = raw
         out = S.copy() if out is None else out  # the output never shares the state's memory
@@ -351,14 +381,17 @@ class TemporalDepthSmoother:
         return out
 
     def _align(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-               c: Optional[np.ndarray], maps, r_max: float, floor: float) -> tuple[np.ndarray, float, bool]:
+               c: Optional[np.ndarray], maps, r_level: float, floor: float, warped: Optional[WarpedNext] = None
+               ) -> tuple[np.ndarray, float, bool]:
         """0. of the module doc: (d aligned, the pull share, whether the frame is an outlier).
 
-        The pull share f = 1 - (1 - r_max)^align_budget; an outlier (a jump > outlier_log_scale) is
-        aligned fully, its sensitivity to the state 1 (the budget below stays as reserved). Two
-        vetoes: displaced depth edges can fake a jump (not if the pixels away from them see none),
-        and a jump that `new_level_frames` consecutive observations make alike is a new level, not an
-        outlier: it is taken as observed (no pull toward the old level). Without it a state that went
+        The pull share f = 1 - (1 - r_level)^align_budget (r_level: the state level's share, 7.); an
+        outlier (a jump > outlier_log_scale) is aligned fully, its sensitivity to the state 1 (the
+        budget below stays as reserved). Three vetoes: displaced depth edges can fake a jump (not if
+        the pixels away from them see none); a frame whose neighbours share its level is aligned to
+        their median level instead (`_consensus`: the state is the odd one); and a jump that
+        `new_level_frames` consecutive observations make alike is a new level, not an outlier: it is
+        taken as observed (no pull toward the old level). Without it a state that went
         wrong (or an estimator that changed its level for good) called every later frame an outlier
         and pinned it to the old level for ever."""
         fit = self._fit_global(d, P, loom, m, c)
@@ -366,12 +399,31 @@ class TemporalDepthSmoother:
             calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)
             if abs(calm.log_scale) > 0.0 and calm.change < 0.5 * self.outlier_log_scale:  # 0: no fit
                 fit = calm
-        pull = 1.0 - (1.0 - r_max) ** self.align_budget
+        pull = 1.0 - (1.0 - r_level) ** self.align_budget
+        consensus = self._consensus(d, fit, loom, m, c, maps, warped) if fit.outlier else None
+        if consensus is not None:  # the state is the odd one out, not d
+            self.level_votes = 0
+            return self._aligned(d, consensus, 1.0, floor), pull, False
         repeats = fit.outlier and self._repeats_previous(d, loom, m, c, maps)
         self.level_votes = self.level_votes + 1 if repeats else 0
         if self.level_votes >= self.new_level_frames - 1:
             return d, pull, False  # the new level, taken as observed (the budget stays reserved)
         return self._aligned(d, fit, 1.0 if fit.outlier else pull, floor), pull, fit.outlier
+
+    def _consensus(self, d: np.ndarray, fit: GlobalFit, loom: Optional[np.ndarray], m: np.ndarray,
+                   c: Optional[np.ndarray], maps, warped: Optional[WarpedNext]) -> Optional[GlobalFit]:
+        """`temporal_align.consensus_level` of d (an outlier against the state: `fit`) with the
+        observations t - 1 and t + 1 (warped, before alignment); None without both. A state that
+        took a first frame's level jump (or any level the observations since have left) called
+        frame after frame an outlier, aligned each to its wrong level and kept it: lfbench
+        scale/shift noise of another draw lost 1.5 dB at strength 0.8."""
+        if (not self.level_consensus or warped is None or self.prev_raw is None
+                or self.prev_raw.shape != d.shape):
+            return None
+        prev = self._sampler.sample(self.prev_raw, maps, cv2.INTER_NEAREST)
+        around = [self._fit_global(d, prev, loom, m, c),
+                  self._fit_global(d, warped.d, None if loom is None else -loom, m * warped.valid, c)]
+        return consensus_level(d, fit, around, self.outlier_log_scale)
 
     def _repeats_previous(self, d: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
                           c: Optional[np.ndarray], maps) -> bool:

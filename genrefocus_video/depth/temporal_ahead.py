@@ -76,21 +76,34 @@ class NextObservation:
         return num
 
 
-def next_observation(ahead: Ahead, gray: np.ndarray, d: np.ndarray, prepared: np.ndarray,
-                     sampler: FlowSampler, to_u: Callable[[np.ndarray], np.ndarray], floor: float,
-                     photo_sigma: float) -> NextObservation:
+@dataclass(frozen=True)
+class WarpedNext:
+    """Frame t + 1's prepared disparity warped to frame t's pixels (nearest: no mixing across depth
+    edges), at its own level, with the warp's sampling maps."""
+
+    d: np.ndarray
+    maps: tuple[np.ndarray, np.ndarray]
+    valid: np.ndarray  # the flow's forward-backward consistency at frame t's pixels, [0, 1] (float32)
+
+
+def warp_next(ahead: Ahead, prepared: np.ndarray, sampler: FlowSampler) -> WarpedNext:
     """`prepared` (t + 1's disparity after the smoother's spatial denoise) warped to frame t along
-    `ahead.flow` (nearest: no mixing across depth edges) and brought to the level of frame t's
-    aligned observation `d` by a full global scale-and-shift fit: estimators jitter the level from
-    frame to frame, and a level change is the alignment's business, not a spike's."""
+    `ahead.flow`."""
     maps = sampler.maps(ahead.flow)
-    nxt = sampler.sample(prepared, maps, cv2.INTER_NEAREST)
-    valid = ahead.valid.astype(np.float32, copy=False)
-    fit = fit_affine(nxt, d, valid, outlier_log=np.inf, refit=False)
-    nxt *= np.float32(np.exp(fit.log_scale))
+    return WarpedNext(sampler.sample(prepared, maps, cv2.INTER_NEAREST), maps,
+                      ahead.valid.astype(np.float32, copy=False))
+
+
+def next_observation(ahead: Ahead, warped: WarpedNext, gray: np.ndarray, d: np.ndarray,
+                     to_u: Callable[[np.ndarray], np.ndarray], floor: float, photo_sigma: float) -> NextObservation:
+    """The warped next observation brought to the level of frame t's aligned observation `d` by a
+    full global scale-and-shift fit: estimators jitter the level from frame to frame, and a level
+    change is the alignment's business, not a spike's."""
+    fit = fit_affine(warped.d, d, warped.valid, outlier_log=np.inf, refit=False)
+    nxt = warped.d * np.float32(np.exp(fit.log_scale))
     nxt += np.float32(fit.shift)
     np.maximum(nxt, np.float32(floor), out=nxt)
     gray_next = ahead.gray if ahead.gray is not None else to_gray8(ahead.rgb)
-    trust = photometric_trust(gray, gray_next, maps, photo_sigma)
-    trust *= valid
-    return NextObservation(to_u(nxt), valid, trust)
+    trust = photometric_trust(gray, gray_next, warped.maps, photo_sigma)
+    trust *= warped.valid
+    return NextObservation(to_u(nxt), warped.valid, trust)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -46,3 +47,23 @@ def fit_affine(d: np.ndarray, P: np.ndarray, sel: np.ndarray, outlier_log: float
         if affine_log_residual(d, P, sel, la2, b2) < 0.7 * affine_log_residual(d, P, sel, la, b):
             la, b, change = la2, b2, largest_log_change(d, la2, b2)
     return GlobalFit(la, b, change, change > outlier_log)
+
+
+def _median_fit(d: np.ndarray, fits: list[GlobalFit], outlier_log: float) -> GlobalFit:
+    """The fits' median level (scale and shift apart) as a fit of d."""
+    la = float(np.median([f.log_scale for f in fits]))
+    b = float(np.median([f.shift for f in fits]))
+    change = largest_log_change(d, la, b)
+    return GlobalFit(la, b, change, change > outlier_log)
+
+
+def consensus_level(d: np.ndarray, to_state: GlobalFit, to_neighbours: list[GlobalFit],
+                    outlier_log: float) -> Optional[GlobalFit]:
+    """For a frame d that is an outlier against the state (`to_state`): None if it is one against
+    the observations around it too (its fits `to_neighbours`, to t - 1 and t + 1), else the fit that
+    takes it to the median level of the observations t - 1, t, t + 1. The test's level is the median
+    of d's fits to the state and to both neighbours: a blunder, or two in a row, has the state and
+    one neighbour against it."""
+    if _median_fit(d, [to_state] + to_neighbours, outlier_log).outlier:
+        return None
+    return _median_fit(d, [GlobalFit(0.0, 0.0, 0.0, False)] + to_neighbours, outlier_log)

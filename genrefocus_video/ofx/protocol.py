@@ -42,7 +42,7 @@ MAX_PAYLOAD = 64 * 1024
 MAX_SIDE = 32768
 MAX_PIXELS = 16384 * 16384 // 2  # 128 Mpx: 3 GiB of float32 RGB in + out, bounded
 #: Frames in one request's window: 1 + the smoothing warm-up at the strongest smoothing
-#: (depth.temporal.warmup_frames(1.0) = 270), with room to spare.
+#: (depth.temporal.warmup_frames(1.0) = 309), with room to spare.
 MAX_DEPTH_FRAMES = 512
 
 MSG_PING = 1

@@ -2,7 +2,7 @@
 
 Every request brings the frames its window needs ([t − W, t], W the smoothing warm-up, plus an
 estimated source's reach), and rebuilding the CLI's flow + depth + smoothing stages over that window
-costs W + 1 smoothing steps per frame (W = 20 at strength 0.5). A :class:`Stream` is that stage chain
+costs W + 1 smoothing steps per frame (W = 23 at strength 0.5). A :class:`Stream` is that stage chain
 after frame t, with the content keys of the frames it has read; when the next request asks for
 t + 1 of the same clip with the same settings, the chain takes that one frame (one flow, one
 estimate, one smoothing step) instead of the whole window. Random access, a frame whose content
