@@ -400,39 +400,38 @@ class TemporalDepthSmoother:
             if abs(calm.log_scale) > 0.0 and calm.change < 0.5 * self.outlier_log_scale:  # 0: no fit
                 fit = calm
         pull = 1.0 - (1.0 - r_level) ** self.align_budget
-        consensus = self._consensus(d, fit, loom, m, c, maps, warped) if fit.outlier else None
+        to_prev = self._fit_to_previous(d, loom, m, c, maps) if fit.outlier else None
+        consensus = self._consensus(d, fit, to_prev, loom, m, c, warped)
         if consensus is not None:  # the state is the odd one out, not d
             self.level_votes = 0
             return self._aligned(d, consensus, 1.0, floor), pull, False
-        repeats = fit.outlier and self._repeats_previous(d, loom, m, c, maps)
+        repeats = to_prev is not None and to_prev.change < 0.25 * self.outlier_log_scale  # the previous level
         self.level_votes = self.level_votes + 1 if repeats else 0
         if self.level_votes >= self.new_level_frames - 1:
             return d, pull, False  # the new level, taken as observed (the budget stays reserved)
         return self._aligned(d, fit, 1.0 if fit.outlier else pull, floor), pull, fit.outlier
 
-    def _consensus(self, d: np.ndarray, fit: GlobalFit, loom: Optional[np.ndarray], m: np.ndarray,
-                   c: Optional[np.ndarray], maps, warped: Optional[WarpedNext]) -> Optional[GlobalFit]:
-        """`temporal_align.consensus_level` of d (an outlier against the state: `fit`) with the
-        observations t - 1 and t + 1 (warped, before alignment); None without both. A state that
-        took a first frame's level jump (or any level the observations since have left) called
-        frame after frame an outlier, aligned each to its wrong level and kept it: lfbench
-        scale/shift noise of another draw lost 1.5 dB at strength 0.8."""
-        if (not self.level_consensus or warped is None or self.prev_raw is None
-                or self.prev_raw.shape != d.shape):
-            return None
-        prev = self._sampler.sample(self.prev_raw, maps, cv2.INTER_NEAREST)
-        around = [self._fit_global(d, prev, loom, m, c),
-                  self._fit_global(d, warped.d, None if loom is None else -loom, m * warped.valid, c)]
-        return consensus_level(d, fit, around, self.outlier_log_scale)
-
-    def _repeats_previous(self, d: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                          c: Optional[np.ndarray], maps) -> bool:
-        """Whether d's global level is the previous observation's (warped; before alignment):
-        their fit changes nothing by more than a quarter of the outlier threshold."""
+    def _fit_to_previous(self, d: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
+                         c: Optional[np.ndarray], maps) -> Optional[GlobalFit]:
+        """d's global fit to the previous observation (warped; before alignment), None without one:
+        the new-level vote (its change within a quarter of the outlier threshold: the same level)
+        and the consensus both use it."""
         if self.prev_raw is None or self.prev_raw.shape != d.shape:
-            return False
-        prev = self._sampler.sample(self.prev_raw, maps, cv2.INTER_NEAREST)
-        return self._fit_global(d, prev, loom, m, c).change < 0.25 * self.outlier_log_scale
+            return None
+        return self._fit_global(d, self._sampler.sample(self.prev_raw, maps, cv2.INTER_NEAREST), loom, m, c)
+
+    def _consensus(self, d: np.ndarray, fit: GlobalFit, to_prev: Optional[GlobalFit], loom: Optional[np.ndarray],
+                   m: np.ndarray, c: Optional[np.ndarray], warped: Optional[WarpedNext]) -> Optional[GlobalFit]:
+        """`temporal_align.consensus_level` of d (an outlier against the state: `fit`) with the
+        observations t - 1 (`to_prev`: d's fit to it) and t + 1 (warped, before alignment); None
+        without both, or when d is no outlier. A state that took a first frame's level jump (or any
+        level the observations since have left) called frame after frame an outlier, aligned each to
+        its wrong level and kept it: lfbench scale/shift noise of another draw lost 1.5 dB at
+        strength 0.8."""
+        if not (self.level_consensus and fit.outlier) or warped is None or to_prev is None:
+            return None
+        to_next = self._fit_global(d, warped.d, None if loom is None else -loom, m * warped.valid, c)
+        return consensus_level(d, fit, [to_prev, to_next], self.outlier_log_scale)
 
     def _persistence(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray], noise: float
                      ) -> Optional[np.ndarray]:
