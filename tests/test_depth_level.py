@@ -13,24 +13,15 @@ import numpy as np
 import pytest
 
 from depth_error_models import scale_shift
-from genrefocus_video.depth.temporal import TemporalDepthSmoother
-from genrefocus_video.depth.temporal_ahead import Ahead
 from temporal_fixtures import lf_follow_clip, render_score  # noqa: F401
-from test_depth_lookahead import _clip_flows
+from test_depth_lookahead import _clip_flows, _smooth
 
 pytestmark = pytest.mark.slow
 
 
 def _smoothed(c, flows, depths, strength: float, **options) -> list:
-    """The clip smoothed in order with the look-ahead; `options`: smoother attributes."""
-    sm, out = TemporalDepthSmoother(strength), []
-    for name, value in options.items():
-        setattr(sm, name, value)
-    for t in range(c.frames):
-        f, v = flows[t][:2] if t else (None, None)
-        ahead = Ahead(depths[t + 1], c.aif(t + 1), flows[t + 1][2], flows[t + 1][3]) if t + 1 < c.frames else None
-        out.append(sm(c.aif(t), depths[t], None, f, v, ahead=ahead)[0])
-    return out
+    """The clip smoothed in order with the look-ahead, as a list; `options`: smoother attributes."""
+    return list(_smooth(c, flows, depths, strength, **options).values())
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,12 @@ def _clip_flows(c) -> list:
     return out
 
 
-def _smooth(c, flows, depths, strength, lookahead=True, start=0) -> dict[int, np.ndarray]:
+def _smooth(c, flows, depths, strength, lookahead=True, start=0, **options) -> dict[int, np.ndarray]:
     """Frames start.. smoothed in order (frame `start` resets), each with frame t + 1 as its
-    look-ahead where there is one."""
+    look-ahead where there is one; `options`: smoother attributes."""
     sm, out = TemporalDepthSmoother(strength), {}
+    for name, value in options.items():
+        setattr(sm, name, value)
     for t in range(start, c.frames):
         f, v = flows[t][:2] if t > start else (None, None)
         ahead = None
