@@ -2,8 +2,9 @@
 through the CLI with estimated depth (`--depth-source motion --depth-smoothing 0.8 --focus-track
 follow`) and a K at which the estimate reaches past the frame, completes every frame; an estimator
 failure at frame N keeps the frames finished before it and the rerun of the same command resumes
-there (frames < N − 1 since the smoothing looks one frame ahead: frame N − 1's output needs frame
-N's estimate).
+there: frame N − 1, whose smoothing looks one frame ahead to frame N's estimate, is smoothed
+without it, as the last frame of a job ending there is, so frames < N are kept, and the resumed clip
+is the unbroken one but for that frame.
 
 The clip is lfbench's handheld "shake" clip (tests/lfbench_motion_clips.py: lateral pan, a new
 random camera jitter every frame, the subject approaching from disparity 0.29 to 0.78 while
@@ -187,7 +188,7 @@ def _flaky_motion_source(at: int, flag: Path) -> type:
 
 
 def test_an_estimator_failure_keeps_the_finished_frames_and_the_rerun_resumes(clip, unbroken, tmp_path,
-                                                                              monkeypatch, capsys):
+                                                                              monkeypatch, capsys, caplog):
     import genrefocus_video.depth.motion as motion
 
     flag = tmp_path / "degenerate"
@@ -197,31 +198,41 @@ def test_an_estimator_failure_keeps_the_finished_frames_and_the_rerun_resumes(cl
     out = tmp_path / "out.mkv"
     argv = _argv(clip, out, "--last-frame", str(LAST))  # frames 0..LAST: the unbroken pass's first frames
     assert main(argv) == 6  # a job failure (README "Exit codes")
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    # frame N-1's smoothing looks ahead to frame N's estimate, so the failure is frame N-1's: the
-    # frames before it are the finished ones (rendered without the look-ahead, frame N-1 would differ
-    # from the unbroken pass by 0.052 mean / 3.5 max in linear RGB here, and the resumed clip would
-    # no longer be the unbroken one)
-    done = FAIL_AT - 1
-    assert f"LinAlgError: SVD did not converge; {done} finished frames (0-{done - 1}) are kept in" in err
+    err, n = capsys.readouterr().err.strip().splitlines()[-1], FAIL_AT
+    # every frame before the failing one is kept: frame N-1, whose smoothing looks ahead to frame N's
+    # estimate, is smoothed without it (as a clip's last frame is) and written
+    assert f"LinAlgError: SVD did not converge; {n} finished frames (0-{n - 1}) are kept in" in err
+    assert f"frame {n}: its depth estimate failed (LinAlgError: SVD did not converge); frame {n - 1} is " \
+        "smoothed without its look-ahead" in caplog.text
     assert "rerun the same command to resume" in err and not out.exists()
     part = kit.read_all(os.path.join(kept_dir(WorkDir(str(out) + ".work")), "kept_0000.mkv"))
-    assert np.array_equal(part, unbroken["frames"][:done])
+    assert len(part) == n and np.array_equal(part[:n - 1], unbroken["frames"][:n - 1])
+    # frame N-1 is the one a job ending there writes: the failure past its last frame does not fail it
+    ending = tmp_path / "ending.mkv"
+    assert main(_argv(clip, ending, "--last-frame", str(n - 1))) == 0
+    assert np.array_equal(kit.read_all(str(ending)), part)
+    # ... and only the look-ahead's share of the smoothing tells it from the unbroken pass's frame
+    diff = np.abs(part[n - 1] - unbroken["frames"][n - 1])
+    assert 0 < diff.mean() < 0.2, diff.mean()
 
     flag.unlink()
     flaky.seen.clear()
     assert main(argv) == 0
-    # the followed subject's state reaches back to its box frame: frames 0..N-2 are replayed, not
+    # the followed subject's state reaches back to its box frame: frames 0..N-1 are replayed, not
     # written; the last frame's look-ahead estimates LAST + 1
     assert min(flaky.seen) == 0 and max(flaky.seen) == LAST + 1
     report = _report(out)
-    assert report["frames"] == LAST + 1 - done  # this run wrote frames N-1..LAST only
+    assert report["frames"] == LAST + 1 - n  # this run wrote frames N..LAST only
     assert [(c["start"], c["end"], c["resumed"]) for c in report["chunks"]] == \
-        [(0, done - 1, True), (done, LAST, False)]
-    assert report["depth_estimate"]["per_frame"] == unbroken["report"]["depth_estimate"]["per_frame"][:LAST + 1]
-    # the same pixels as the unbroken pass (the estimator, smoothing and follower are causal, and
-    # motion depth reads neighbours from the whole clip whatever the range)
-    assert np.array_equal(kit.read_all(str(out)), unbroken["frames"][:LAST + 1])
+        [(0, n - 1, True), (n, LAST, False)]
+    rows, whole = report["depth_estimate"]["per_frame"], unbroken["report"]["depth_estimate"]["per_frame"]
+    assert [r["frame"] for r in rows] == list(range(LAST + 1))
+    assert rows[:n - 1] + rows[n:] == whole[:n - 1] + whole[n:LAST + 1]
+    # the same pixels as the unbroken pass but frame N-1 (the estimator, the smoothing's state and the
+    # follower are causal, and motion depth reads neighbours from the whole clip whatever the range)
+    joined = kit.read_all(str(out))
+    assert np.array_equal(joined[n - 1], part[n - 1])
+    assert np.array_equal(np.delete(joined, n - 1, 0), np.delete(unbroken["frames"][:LAST + 1], n - 1, 0))
     assert not os.path.exists(kept_dir(WorkDir(str(out) + ".work")))
 
 

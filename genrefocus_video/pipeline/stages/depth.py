@@ -11,14 +11,17 @@ Look-ahead (with smoothing, where frames can be read ahead): the depth stage als
 t + 1 while it processes frame t (``rec.depth_ahead``; kept, so each frame is estimated once and in
 order), and the smoothing stage gives it to the smoother (depth/temporal_ahead.py) with the flow
 t -> t + 1, handed over to the flow stage of frame t + 1 (flow.PairFlows). A failure estimating
-t + 1 is frame t's (its output depends on it): frames before t are kept, and the rerun resumes at t
-with the very frames an unbroken run writes.
+t + 1 is frame t + 1's: frame t is smoothed without its look-ahead, as a clip's last frame is, and
+written, and the error is raised at frame t + 1's own turn, so a failed job keeps every frame
+before the one whose estimate failed (issue 15) and the rerun resumes there. (Past the last frame
+to render, nothing raises it: the job ends with its last frame smoothed as a clip's last one.)
 
 With a deblur before depth (stages/aif.py) the depth source estimates on ``rec.aif``
 (:func:`seen_by_depth`).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
@@ -32,6 +35,8 @@ from ...flow import PairFlows, consistency, detect_scene_cut, forward_backward, 
 from ...io.frame import ClipInfo, Frame
 from ...record import FrameRecord
 from .flow import FlowStage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,11 @@ class DepthStage:
         self.frames, self.aif = frames, aif
         self.temporal = self.warmup > 0 or frames is not None
         self._next: Optional[tuple[int, DepthEstimate]] = None
+        self._failed: Optional[tuple[int, Exception]] = None  # a look-ahead's failure, raised at its frame's turn
 
     def reset(self) -> None:
         self.source.reset()
-        self._next = None
+        self._next = self._failed = None
 
     def process(self, rec: FrameRecord) -> FrameRecord:
         est = self._estimate(rec)
@@ -70,21 +76,35 @@ class DepthStage:
         rec.extras["depth"] = dict(est.notes)
         rec.extras["depth_affine"] = bool(est.affine_ambiguous)
         if self.frames is not None:
-            rec.depth_ahead = self._estimate_next(rec.index + 1)
+            rec.depth_ahead = self._look_ahead(rec.index + 1)
         return rec
 
     def _estimate(self, rec: FrameRecord) -> DepthEstimate:
-        """This frame's estimate: the one made as the previous frame's look-ahead, else now."""
+        """This frame's estimate: the one made as the previous frame's look-ahead, else now; the
+        look-ahead's failure, if estimating this frame failed then."""
         kept, self._next = self._next, None
+        failed, self._failed = self._failed, None
         if kept is not None and kept[0] == rec.index:
             return kept[1]
+        if failed is not None and failed[0] == rec.index:
+            raise failed[1]
         return self.source.estimate(seen_by_depth(rec))
 
+    def _look_ahead(self, index: int) -> Optional[DepthAhead]:
+        """Frame `index`'s estimate for the smoother's look-ahead, or None: past the clip's end, or
+        when estimating it fails. The failure is frame `index`'s, not this frame's: it is kept and
+        raised at `index`'s own turn (:meth:`_estimate`), so this frame is smoothed and written
+        without its look-ahead, as a clip's last frame is, and a failed job keeps it."""
+        try:
+            return self._estimate_next(index)
+        except Exception as exc:  # noqa: BLE001 — any estimator or read error; re-raised at its frame
+            log.warning("frame %d: its depth estimate failed (%s: %s); frame %d is smoothed without "
+                        "its look-ahead", index, type(exc).__name__, exc, index - 1)
+            self._failed = (index, exc)
+            return None
+
     def _estimate_next(self, index: int) -> Optional[DepthAhead]:
-        """Frame `index`'s estimate, kept for its own turn; None past the clip's end. A failure
-        here fails frame index - 1, whose smoothing needs it: rendered without it, that frame
-        would not be the one an unbroken run writes (lfbench handheld, K 64: 0.05 mean, 3.5 max
-        in linear RGB), and a resumed job would differ from an unbroken one."""
+        """Frame `index`'s estimate, kept for its own turn; None past the clip's end."""
         read = getattr(self.frames, "frame_ahead", None) or self.frames.frame
         frame = read(index)
         if frame is None:
