@@ -170,6 +170,55 @@ def test_the_pipeline_smooths_with_frame_t_plus_1_read_ahead(lf_follow_clip, tmp
     assert not any(np.array_equal(got[t], causal[t]) for t in range(1, c.frames))
 
 
+def test_a_failed_look_ahead_estimate_is_its_own_frames_failure(lf_follow_clip, tmp_path, monkeypatch):
+    """Estimating frame N for frame N - 1's look-ahead fails: frame N - 1 is smoothed without it, as
+    a clip's last frame is, and the error is raised at frame N's own turn, so a failed job keeps
+    every frame before N (issue 15, "Done when" 2; README "Exit codes")."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from genrefocus_video.io.frame import ClipInfo, Frame
+    from genrefocus_video.params.job import load_job
+    from genrefocus_video.pipeline.stages.depth import DepthStage
+    from genrefocus_video.pipeline.stages.temporal import build_temporal_stages
+    from genrefocus_video.record import FrameRecord
+    from test_depth_temporal import noisy_depth
+
+    c, n = lf_follow_clip, 5
+    noisy = [noisy_depth(c.disparity(t), t) for t in range(c.frames)]
+    np.save(tmp_path / "noisy.npy", np.stack(noisy))
+    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": str(tmp_path / "noisy.npy"),
+                              "depth.smoothing": 0.5, "focus.disparity": 0.5})
+    info = ClipInfo(path="mem", kind="sequence", width=c.width, height=c.height, fps=Fraction(24), n_frames=c.frames)
+    stages = build_temporal_stages(job, info)
+    depth = next(s for s in stages if isinstance(s, DepthStage))
+    estimate = depth.source.estimate
+
+    def flaky(rec):
+        if rec.index == n:
+            raise FloatingPointError("degenerate frame")
+        return estimate(rec)
+
+    monkeypatch.setattr(depth.source, "estimate", flaky)
+    got = []
+    for t in range(n + 1):
+        rec = FrameRecord(Frame(t, c.aif(t), None, t / 24))
+        if t == n:
+            with pytest.raises(FloatingPointError, match="degenerate frame"):
+                for s in stages:
+                    rec = s.process(rec)
+            break
+        for s in stages:
+            rec = s.process(rec)
+        got.append(rec.disparity)
+    # frames 0..N-1 as a clip that ends at N - 1 smooths them: the last without a look-ahead
+    flows = _clip_flows(c)
+    want = _smooth(SimpleNamespace(frames=n, aif=c.aif), flows, noisy, 0.5)
+    for t in range(n):
+        assert np.array_equal(got[t], want[t]), t
+    assert not np.array_equal(got[n - 1], _smooth(c, flows, noisy, 0.5)[n - 1])  # an unbroken run's
+
+
 def test_in_place_steps_equal_their_expressions():
     """The look-ahead's per-pixel steps, computed in place (temporal_ahead / temporal_analysis),
     give the bits of the expressions they implement (the quality grid was measured on those)."""
