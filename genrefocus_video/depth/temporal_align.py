@@ -28,8 +28,16 @@ class GlobalFit:
     outlier: bool
 
 
+SCALE_RANGE = (0.1, 10.0)  # a fitted scale outside this is no fit (a degenerate frame): shift only
+
+
 def _scale_then_shift(d: np.ndarray, P: np.ndarray, sel: np.ndarray, scale: float) -> tuple[float, float]:
-    la = math.log(scale) if 0.5 < scale < 2.0 else 0.0
+    """(log scale, shift) with `scale` taken where it is within SCALE_RANGE. Gross outliers are
+    what the fit is for: the window was 0.5..2 until 2026-12-05, and an estimate jumping x2.3
+    (lfbench outlier noise, jump 2) was then fitted by a shift alone and entered the state at
+    +0.24 in log level; the frames after it were pulled toward that for ten frames (-1 dB)."""
+    lo, hi = SCALE_RANGE
+    la = math.log(scale) if lo < scale < hi else 0.0
     return la, robust_shift(d * math.exp(la), P, sel)
 
 
