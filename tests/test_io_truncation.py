@@ -211,6 +211,19 @@ def test_a_frame_that_fails_to_decode_is_named_and_skipped_only_when_allowed(cli
         np.testing.assert_array_equal(got, want)
 
 
+def test_a_seek_read_names_the_damaged_frame(clips):
+    """Random access (the frame lookup's seek reader) that lands on the damaged frame names it, not
+    frame 0 (after a seek nothing has decoded yet: the packet's time names it); skipped when allowed."""
+    from genrefocus_video.errors import InputError
+
+    with open_reader(clips["damaged_mov"]) as r:
+        for first in (DAMAGED, DAMAGED - 2):  # the seek's first packet, and one met decoding forward
+            with pytest.raises(InputError, match=f"damaged.mov: frame {DAMAGED} cannot be decoded"):
+                list(r.read_range(first, DAMAGED + 1))
+    with open_reader(clips["damaged_mov"], allow_truncated=True) as r:
+        assert [f.index for f in r.read_range(DAMAGED - 1, DAMAGED + 1)] == [DAMAGED - 1]  # a gap ends a range
+
+
 def test_a_longer_audio_track_is_not_a_cut_file(clips, tmp_path):
     """A Matroska duration is the longest stream's: 1 s of video with 3 s of audio is whole (the
     video just ends first), and stays an error when the file is cut inside its video."""

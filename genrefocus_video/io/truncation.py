@@ -13,7 +13,7 @@ and the header's count, the same line for a whole render and for every farm chun
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import av
 
@@ -43,17 +43,34 @@ def truncated_message(path: str, found: int, expected: int, estimated: bool, *, 
     return f"input {path}: {found} frames decode, but {claim}; the file is truncated or corrupt {tail}"
 
 
-def decode_packets(container: Any, vs: Any, on_error: Callable[[Exception], None]) -> Iterator["av.VideoFrame"]:
+MAX_DECODER_DELAY = 64  # packets: more than any decoder holds back (frame threads + B-frame reordering)
+
+
+def decode_packets(container: Any, vs: Any, on_error: Callable[[Exception, Optional[int]], None]
+                   ) -> Iterator["av.VideoFrame"]:
     """What ``container.decode(vs)`` does (demux, decode each packet, the decoder flushed by the
     empty packet at the end), except that a packet that fails to decode goes to ``on_error``: it
-    raises to stop, or returns to go on with the next packet (the frame is skipped)."""
+    raises to stop, or returns to go on with the next packet (the frame is skipped).
+
+    ``on_error`` also gets the pts of the frame that failed: the oldest packet sent whose frame has
+    not come out. Not the failing packet's own: a frame-threaded decoder reports a frame's error
+    a few packets later (ProRes: the damaged frame 9 raised at packet 11)."""
+    pending: list[int] = []  # pts of the packets sent whose frames have not come out, in order sent
     for pkt in container.demux(vs):
+        if pkt.pts is not None and pkt.size:
+            pending.append(pkt.pts)
+            del pending[:-MAX_DECODER_DELAY]  # frames whose pts the decoder changed never match
         try:
             frames = pkt.decode()
         except av.error.FFmpegError as exc:
-            on_error(exc)
+            on_error(exc, min(pending) if pending else None)
+            if pending:
+                pending.remove(min(pending))
             continue
-        yield from frames
+        for vf in frames:
+            if vf.pts in pending:
+                pending.remove(vf.pts)
+            yield vf
 
 
 def data_reaches(path: str, seconds: float) -> bool:

@@ -102,9 +102,14 @@ class VideoReader:
 
     # -- bookkeeping
     def _index_of(self, vf: "av.VideoFrame", counter: int) -> int:
-        if vf.pts is None or not self._vs.time_base:
+        return self._index_of_pts(vf.pts, counter)
+
+    def _index_of_pts(self, pts: Optional[int], counter: int) -> int:
+        """The clip index of presentation time `pts` (stream time base) on the frame-rate grid;
+        `counter` where the stream has no timing."""
+        if pts is None or not self._vs.time_base:
             return counter
-        return int(round(float((vf.pts - self._start_pts) * self._vs.time_base * self.info.fps)))
+        return int(round(float((pts - self._start_pts) * self._vs.time_base * self.info.fps)))
 
     def count_frames(self) -> int:
         """Exact frame count by demuxing (no decoding) when the container only implies it."""
@@ -241,13 +246,16 @@ class VideoReader:
                 container.seek(0)
             counter = -1  # unknown after a seek: rely on pts
 
-        def damaged(exc: Exception) -> None:
+        def damaged(exc: Exception, pts: Optional[int]) -> None:
+            # its time names the frame (after a seek the count is unknown, and `last` is -1 until
+            # a frame decodes); the frame after the last one decoded where it has none
+            bad = self._index_of_pts(pts, last + 1)
             if not skip:
-                raise InputError(f"input {self.path}: frame {last + 1} cannot be decoded ({ffmpeg_message(exc)}); "
+                raise InputError(f"input {self.path}: frame {bad} cannot be decoded ({ffmpeg_message(exc)}); "
                                  "the file is corrupt or truncated (--allow-truncated skips it)")
             if announce:
                 log.warning("input %s: frame %d cannot be decoded (%s); skipped (--allow-truncated)", self.path,
-                            last + 1, ffmpeg_message(exc))
+                            bad, ffmpeg_message(exc))
 
         try:
             for vf in decode_packets(container, vs, damaged):
