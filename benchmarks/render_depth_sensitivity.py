@@ -6,8 +6,9 @@ the renderer alone makes of such a change, with no smoothing: each frame's exact
 by a constant (1 +- 0.1 ... 0.4 %), rendered at the clip's own focus track (render_bokeh, disc) and
 scored against the light-field ground truth with lfbench `score-video`. Also the share of pixels
 of one frame (the middle one) whose output moves by more than 0.01 (linear RGB) at each scale: a
-step there is the renderer's discontinuity (render/plan.py: the extreme knots and the knot merge
-gap), not a blur change.
+step there is the renderer's discontinuity, not a blur change (before 2026-12-06: the knot merge
+gap, render/plan.extreme_knots, and the kernel rasterisation, optics/aperture.Aperture.kernel; both
+continuous since).
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/render_depth_sensitivity.py [--seeds 2 3 5 8 11 14 17]
       [--tracks fixed] [--scales 0.996 0.998 0.999 1.001 1.002 1.004] [--json OUT]

@@ -13,10 +13,12 @@ focus plane r = 0, independent of the frame — plus the frame's two extreme rad
 their kernels and their downsampling factors therefore do not move when a focus pull or a subject
 moving in depth shifts the frame's blur range, in-focus pixels are exactly on a knot (rendered
 sharp, never split between two blurred layers), and the nearest and farthest surfaces (and a
-constant-depth frame) are rendered at their exact radius. 'adaptive' (the plan before) spread the
-knots evenly between the extremes, so all of them moved every frame and jumped when their count
-changed; 'lattice' uses t ∈ ℤ only (strictly continuous in a, but splits every off-lattice surface,
-which over-compositing turns into a partly smoothed copy: measured worse on lfbench).
+constant-depth frame) are rendered at their exact radius — or, within 0.2 layer of a lattice
+point, merged into it continuously (:func:`extreme_knots`: a small depth change never makes them
+jump). 'adaptive' (the plan before) spread the knots evenly between the extremes, so all of them
+moved every frame and jumped when their count changed; 'lattice' uses t ∈ ℤ only (strictly
+continuous in a, but splits every off-lattice surface, which over-compositing turns into a partly
+smoothed copy: measured worse on lfbench).
 
 Each layer is blurred at an integer downsampling factor s = max(1, round(|r| / r0)) so that the
 kernel radius at the working resolution stays near r0 px: the cost per layer stays bounded while
@@ -175,19 +177,21 @@ def _cluster_median(r: np.ndarray, bound: np.float32, above: bool) -> Optional[f
     return float(np.median(found)) if found.size else None
 
 
-KNOT_MIN_GAP = 1e-6  # layers: a lattice point is a knot once it lies inside the range (no duplicates)
+KNOT_MIN_GAP = 1e-6  # layers: knots closer than this are one (no duplicate layers)
+KNOT_MERGE_GAP = 0.1  # layers: an extreme knot this close to its neighbour merges into it (g1)
+KNOT_RAMP_GAP = 0.2  # layers: from here on the extreme knot is at its surface's exact radius (g2)
 
 
 def layer_knots(tmin: float, tmax: float, grid: str) -> np.ndarray:
     """Layer centres in the layer coordinate t (increasing), for the frame's range [tmin, tmax].
 
-    'anchored' (default): the lattice points t ∈ ℤ inside the range plus its two extremes (0 is
-    a lattice point, so the focus plane is always a knot); knots closer than KNOT_MERGE_GAP are
-    merged (:func:`merge_close_knots`). A lattice point entering the range
-    appears on top of the extreme knot, so only the few pixels right at the frame's extreme depth
-    are re-split at that moment (tests/test_render_temporal.py measures the focus sweep).
-    'lattice': t ∈ ℤ only. 'adaptive' (before 2026-11-26): evenly spaced (≤ 1 apart) between
-    the extremes.
+    'anchored' (default): the lattice points t ∈ ℤ inside the range plus its two extreme knots
+    (0 is a lattice point, so the focus plane is always a knot); an extreme closer than
+    KNOT_MERGE_GAP to its neighbour merges into it, continuously (:func:`extreme_knots`). A
+    lattice point entering the range appears on top of the extreme knot, so only the few pixels
+    right at the frame's extreme depth are re-split at that moment (tests/test_render_temporal.py
+    measures the focus sweep). 'lattice': t ∈ ℤ only. 'adaptive' (before 2026-11-26): evenly
+    spaced (≤ 1 apart) between the extremes.
     """
     if grid == "adaptive":
         m = max(1, int(math.ceil(tmax - tmin - 1e-9)) + 1)
@@ -195,45 +199,76 @@ def layer_knots(tmin: float, tmax: float, grid: str) -> np.ndarray:
     if grid == "lattice":
         lo, hi = math.floor(tmin + 1e-6), math.ceil(tmax - 1e-6)
         return np.arange(lo, max(lo, hi) + 1, dtype=np.float64)
-    inner = np.arange(math.ceil(tmin), math.floor(tmax) + 1, dtype=np.float64)
-    inner = inner[(inner > tmin + KNOT_MIN_GAP) & (inner < tmax - KNOT_MIN_GAP)]
-    knots = np.concatenate([[tmin], inner, [tmax]])
-    if tmin < 0.0 < tmax:
-        knots = np.concatenate([knots, [0.0]])
-    return merge_close_knots(np.unique(knots))
+    kmin, kmax = extreme_knots(tmin, tmax)
+    inner = np.arange(math.ceil(kmin), math.floor(kmax) + 1, dtype=np.float64)
+    out: list[float] = []
+    for k in [kmin, *inner, kmax]:  # knots closer than KNOT_MIN_GAP are one; a lattice point wins
+        if out and k - out[-1] < KNOT_MIN_GAP:
+            if k == round(k):
+                out[-1] = k
+            continue
+        out.append(k)
+    return np.asarray(out, dtype=np.float64)
 
 
-KNOT_MERGE_GAP = 0.1  # layers: knots closer than this are one surface (see merge_close_knots)
+def merge_ramp(delta: float, g1: Optional[float] = None, g2: Optional[float] = None) -> float:
+    """Where a knot `delta` ≥ 0 layers from its neighbour is placed, as its distance from it: 0
+    below g1 (merged), `delta` from g2 on (its own radius), linear in between, 0 → g2 over
+    [g1, g2] — continuous, slope g2 / (g2 − g1) (2 at the defaults). g1 = 0: never merged;
+    g2 ≤ g1: the step at g1 (the merge before 2026-12-06)."""
+    g1 = KNOT_MERGE_GAP if g1 is None else g1
+    g2 = KNOT_RAMP_GAP if g2 is None else g2
+    if delta < g1:
+        return 0.0
+    if delta >= g2 or g2 <= g1:
+        return float(delta)
+    return (delta - g1) * g2 / (g2 - g1)
 
 
-def merge_close_knots(knots: np.ndarray, gap: Optional[float] = None) -> np.ndarray:
-    """Merge runs of knots less than `gap` layers apart into one knot.
+def extreme_knots(tmin: float, tmax: float) -> tuple[float, float]:
+    """(kmin, kmax): the layer coordinates of the two extreme knots of the range [tmin, tmax].
 
-    Why: a flat surface whose depth map carries a little noise (any estimated or compressed depth)
-    spans a tiny radius range; its two extreme knots (or an extreme next to a lattice point) then
-    sit a few hundredths of a layer apart and every pixel of the surface is split between them by
-    a random share. Over-compositing the two halves of one surface replaces up to a quarter of it
+    Why merge: a flat surface whose depth map carries a little noise (any estimated or compressed
+    depth) spans a tiny radius range; its two extreme knots (or an extreme next to a lattice point)
+    then sit a few hundredths of a layer apart and every pixel of the surface is split between them
+    by a random share. Over-compositing the two halves of one surface replaces up to a quarter of it
     by its filled copy, differently in every frame — flicker from depth noise far too small to
     change the blur (measured: −7…−13 % instability from noisy depth at K 16, docs/benchmarks/
-    renderer.md). One knot per run renders the surface whole; pixels beyond it are clamped, a blur
-    radius error below `gap` layers (0.1 px for small radii, 1.2 % beyond the knee). A lattice
-    point in a run is kept (it does not move between frames; 0 keeps the focus plane exact),
-    otherwise the run's mean.
+    renderer.md). Merged, the surface is rendered whole; pixels beyond an extreme knot are clamped
+    to it, a blur radius error below KNOT_MERGE_GAP layers (0.1 px for small radii, 1.2 % beyond
+    the knee).
+
+    Why continuously (2026-12-06): a merge at a hard threshold made the extreme surface jump by
+    the whole gap (0.1 layer) when its distance δ to the lattice point crossed it — a 0.1 %
+    change of exact depth moved 5 % of the pixels by > 0.01 and the clip's PSNR by 0.14 dB
+    (lfbench seed 11, benchmarks/render_depth_sensitivity.py; the aperture kernel's own steps,
+    the rest of those pops, are removed in Aperture.kernel). Now the knot is at L ± merge_ramp(δ) from
+    its neighbour L: at L below KNOT_MERGE_GAP, at the surface from KNOT_RAMP_GAP, in between
+    linear, so the rendered radius is a continuous function of depth. The extreme surface's own
+    pixels lie beyond the knot and stay clamped to it (whole, on one layer); only the pixels
+    between L and the knot are split.
+
+    The neighbour of an extreme is the lattice point next to it inside the range (a lattice
+    point does not move between frames; 0 keeps the focus plane exact). With none inside (a
+    near-constant frame within one cell (L, L + 1)), the two extremes are each other's neighbours:
+    they are scaled about an anchor A by merge_ramp(D) / D (D = tmax − tmin; one knot at A
+    below the gap). A is their mean (a constant frame is exact), pulled to tmin as tmin
+    approaches L (to tmax as tmax approaches L + 1) within KNOT_RAMP_GAP, by at most D / 2: the
+    knots then meet the lattice case's continuously when the lattice point enters the range.
     """
-    gap = KNOT_MERGE_GAP if gap is None else gap
-    if len(knots) < 2 or gap <= 0:
-        return knots
-    runs: list[list[float]] = [[float(knots[0])]]
-    for k in knots[1:]:
-        if k - runs[-1][-1] < gap:
-            runs[-1].append(float(k))
-        else:
-            runs.append([float(k)])
-    out = []
-    for run in runs:
-        lattice = [k for k in run if k == round(k)]
-        out.append(lattice[0] if lattice else float(np.mean(run)))
-    return np.asarray(out, dtype=np.float64)
+    lo, hi = math.ceil(tmin), math.floor(tmax)
+    if lo <= hi:  # a lattice point inside the range
+        return lo - merge_ramp(lo - tmin), hi + merge_ramp(tmax - hi)
+    D = tmax - tmin
+    if D <= 0.0:
+        return tmin, tmax
+    cell = math.floor(tmin)
+    h = max(KNOT_RAMP_GAP, 1e-9)
+    pull_lo = max(0.0, 1.0 - (tmin - cell) / h)
+    pull_hi = max(0.0, 1.0 - (cell + 1 - tmax) / h)
+    A = 0.5 * (tmin + tmax) + 0.5 * D * (pull_hi - pull_lo)
+    f = merge_ramp(D) / D
+    return A - f * (A - tmin), A + f * (tmax - A)
 
 
 PARALLEL_MIN_PIXELS = 500_000  # frames from this size map u and the layer boxes in two row halves
