@@ -135,26 +135,34 @@ def test_a_one_frame_spike_is_averaged_and_a_lasting_step_kept_at_once():
     assert abs(step[False] - 1.3) < 0.015 and abs(step[True] - 1.3) < 0.015, step
 
 
-def test_the_pipeline_smooths_with_frame_t_plus_1_read_ahead(lf_follow_clip, tmp_path):
-    """The temporal head (build_temporal_stages, depth from a file, smoothing 0.5): each frame's
-    disparity is the smoother's given frame t + 1 as its look-ahead (read through the job's frame
-    lookup, estimated by the depth stage; flow t -> t + 1 by DIS), bit for bit; the clip's last
-    frame has none and is the causal smoother's."""
+def _noisy_file_head(c, tmp_path):
+    """(noisy disparity per frame, the temporal head's stages) for clip `c` with that noise as a
+    depth file and smoothing 0.5 (build_temporal_stages, as a job builds them)."""
     from fractions import Fraction
 
-    from genrefocus_video.io.frame import ClipInfo, Frame
+    from genrefocus_video.io.frame import ClipInfo
     from genrefocus_video.params.job import load_job
     from genrefocus_video.pipeline.stages.temporal import build_temporal_stages
-    from genrefocus_video.record import FrameRecord
     from test_depth_temporal import noisy_depth
 
-    c = lf_follow_clip
     noisy = [noisy_depth(c.disparity(t), t) for t in range(c.frames)]
     np.save(tmp_path / "noisy.npy", np.stack(noisy))
     job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": str(tmp_path / "noisy.npy"),
                               "depth.smoothing": 0.5, "focus.disparity": 0.5})
     info = ClipInfo(path="mem", kind="sequence", width=c.width, height=c.height, fps=Fraction(24), n_frames=c.frames)
-    stages = build_temporal_stages(job, info)
+    return noisy, build_temporal_stages(job, info)
+
+
+def test_the_pipeline_smooths_with_frame_t_plus_1_read_ahead(lf_follow_clip, tmp_path):
+    """The temporal head (build_temporal_stages, depth from a file, smoothing 0.5): each frame's
+    disparity is the smoother's given frame t + 1 as its look-ahead (read through the job's frame
+    lookup, estimated by the depth stage; flow t -> t + 1 by DIS), bit for bit; the clip's last
+    frame has none and is the causal smoother's."""
+    from genrefocus_video.io.frame import Frame
+    from genrefocus_video.record import FrameRecord
+
+    c = lf_follow_clip
+    noisy, stages = _noisy_file_head(c, tmp_path)
     got = []
     for t in range(c.frames):
         rec = FrameRecord(Frame(t, c.aif(t), None, t / 24))
@@ -174,23 +182,14 @@ def test_a_failed_look_ahead_estimate_is_its_own_frames_failure(lf_follow_clip, 
     """Estimating frame N for frame N - 1's look-ahead fails: frame N - 1 is smoothed without it, as
     a clip's last frame is, and the error is raised at frame N's own turn, so a failed job keeps
     every frame before N (issue 15, "Done when" 2; README "Exit codes")."""
-    from fractions import Fraction
     from types import SimpleNamespace
 
-    from genrefocus_video.io.frame import ClipInfo, Frame
-    from genrefocus_video.params.job import load_job
+    from genrefocus_video.io.frame import Frame
     from genrefocus_video.pipeline.stages.depth import DepthStage
-    from genrefocus_video.pipeline.stages.temporal import build_temporal_stages
     from genrefocus_video.record import FrameRecord
-    from test_depth_temporal import noisy_depth
 
     c, n = lf_follow_clip, 5
-    noisy = [noisy_depth(c.disparity(t), t) for t in range(c.frames)]
-    np.save(tmp_path / "noisy.npy", np.stack(noisy))
-    job = load_job(overrides={"input.path": c.aif_pattern, "depth.path": str(tmp_path / "noisy.npy"),
-                              "depth.smoothing": 0.5, "focus.disparity": 0.5})
-    info = ClipInfo(path="mem", kind="sequence", width=c.width, height=c.height, fps=Fraction(24), n_frames=c.frames)
-    stages = build_temporal_stages(job, info)
+    noisy, stages = _noisy_file_head(c, tmp_path)
     depth = next(s for s in stages if isinstance(s, DepthStage))
     estimate = depth.source.estimate
 
