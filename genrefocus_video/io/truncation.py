@@ -63,9 +63,10 @@ def decode_packets(container: Any, vs: Any, on_error: Callable[[Exception, Optio
         try:
             frames = pkt.decode()
         except av.error.FFmpegError as exc:
-            on_error(exc, min(pending) if pending else None)
-            if pending:
-                pending.remove(min(pending))
+            failed = min(pending) if pending else None
+            on_error(exc, failed)
+            if failed is not None:  # skipped: its frame will not come out
+                pending.remove(failed)
             continue
         for vf in frames:
             if vf.pts in pending:
