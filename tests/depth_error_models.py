@@ -20,6 +20,10 @@ where estimators' errors are relative. `ERROR_MODELS` names them all with their 
 - ``outlier``: a good estimator (1 % i.i.d. relative noise) that now and then (probability `prob`
   per frame, never frame 0) returns a grossly wrong frame: scale `jump` and a smooth field of
   amplitude `field`.
+- ``combined``: a learned estimator run per frame does several of these at once: its edges land
+  `px` off, its layout bends (`lowfreq`, amplitude `amp`) and its scale and shift jitter
+  (`scale_shift`), each with its own draw. Milder parts than the single models' defaults: together
+  they add about as much flicker.
 """
 from __future__ import annotations
 
@@ -88,5 +92,11 @@ def outlier(g: np.ndarray, t: int, prob: float = 0.15, jump: float = 1.5, field:
     return _floor(d, g)
 
 
+def combined(g: np.ndarray, t: int, px: int = 2, amp: float = 0.06, scale: float = 0.05,
+             shift: float = 0.08) -> np.ndarray:
+    return scale_shift(lowfreq(edges(g, t, px=px), t, amp=amp), t, scale=scale, shift=shift)
+
+
 ERROR_MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
-    "scale_shift": scale_shift, "lowfreq": lowfreq, "edges": edges, "blotchy": blotchy, "outlier": outlier}
+    "scale_shift": scale_shift, "lowfreq": lowfreq, "edges": edges, "blotchy": blotchy, "outlier": outlier,
+    "combined": combined}

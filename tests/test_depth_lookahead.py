@@ -238,3 +238,26 @@ def test_in_place_steps_equal_their_expressions():
     sw = 1.0 + 2.5 * m
     w = 1.0 * trust * np.exp(-0.5 * ((u - s_u) / np.float32(3.0 * 0.2)) ** 2)
     assert np.array_equal(nxt.blend(s_u, sw, 0.2, 1.0, 3.0), ((sw * s_u + w * u) / (sw + w)).astype(np.float32))
+
+
+def test_a_learned_estimators_errors_at_once_flicker_halved_and_psnr_kept(lf_follow_clip, tmp_path):
+    """The issue's criterion on several estimator errors at once (tests/depth_error_models.combined:
+    edges 2 px off, a low-frequency field, scale and shift jitter), as the pipeline smooths (with
+    the look-ahead): at least half of the excess instability removed, mean PSNR kept. Each error
+    alone passed; together the edges stayed displaced, because edge selection did nothing where
+    the observation's smooth level was more than 5 % off the history's (measured 2026-12-06 on this
+    clip: 37 / 47 % removed at 0.5 / 0.8 with that cap, 62 / 68 % without; PSNR +0.78 / +1.03 dB)."""
+    from depth_error_models import combined
+
+    c = lf_follow_clip
+    gt = [c.disparity(t) for t in range(c.frames)]
+    noisy = [combined(g, t) for t, g in enumerate(gt)]
+    flows = _clip_flows(c)
+    i_exact, _ = render_score(c, gt, tmp_path / "exact")
+    i_noisy, p_noisy = render_score(c, noisy, tmp_path / "noisy")
+    for s in (0.5, 0.8):
+        maps = _smooth(c, flows, noisy, s)
+        i_s, p_s = render_score(c, [maps[t] for t in range(c.frames)], tmp_path / f"s{s}")
+        removed = (i_noisy - i_s) / (i_noisy - i_exact)
+        assert removed >= 0.5, (s, removed)
+        assert p_s >= p_noisy - 0.05, (s, p_s, p_noisy)
