@@ -38,7 +38,7 @@ def prepare(work: Path, size: str, frames: int, models: list[str]) -> dict[str, 
 
     c = make_clip(work / "clip", size, frames, 3, "follow", 8.0)
     rgb = np.stack([c.aif(t) for t in range(frames)])
-    flows = clip_flows(c)[1:]
+    flows = [fl[:2] for fl in clip_flows(c)[1:]]  # (flow t -> t-1, its validity)
     out = {}
     for m in models:
         out[m] = work / f"inputs_{m}.npz"
