@@ -262,8 +262,12 @@ def test_edge_search_moves_toward_the_neighbours_nearest_the_observation(lf_foll
 def test_reduced_resolution_analysis_keeps_the_benefit(lf_follow_clip):
     """The low band and the looming field on a grid of half the frame size (what a 720p frame gets
     at a third of it) leave the smoothed depth as close to the truth as the full-size analysis
-    (log-RMS within 5 % of the noisy input's error above it; measured 0.044 against 0.042, input
-    0.117), well below the noisy input's, and exact depth still untouched."""
+    (log-RMS within 5 % of the noisy input's error above it), well below the noisy input's, and
+    exact depth still untouched (2026-12-06: 0.0422 / 0.0422, input 0.117). Edge selection is off
+    here: it does not use the grid, but on this noise (no displaced edges) it switches 0-230 pixels
+    a frame, about half of them to a wrong surface (0.1-0.8 off in log), which ones depending on
+    the state, so with it the two runs differ by chance (full 0.053, half 0.059; with its former
+    5 % level cap 0.054 / 0.056): a known limit (docs/temporal.md)."""
     c = lf_follow_clip
     gt = [c.disparity(t) for t in range(12)]
     noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
@@ -271,7 +275,7 @@ def test_reduced_resolution_analysis_keeps_the_benefit(lf_follow_clip):
 
     def run(depths, side):
         sm, out = TemporalDepthSmoother(0.8), []
-        sm.analysis_side = side
+        sm.analysis_side, sm.edge_select = side, False
         for t in range(12):
             f, v = flows[t] or (None, None)
             out.append(sm(c.aif(t), depths[t], None, f, v)[0])
