@@ -246,7 +246,7 @@ def test_a_learned_estimators_errors_at_once_flicker_halved_and_psnr_kept(lf_fol
     the look-ahead): at least half of the excess instability removed, mean PSNR kept. Each error
     alone passed; together the edges stayed displaced, because edge selection did nothing where
     the observation's smooth level was more than 5 % off the history's (measured 2026-12-06 on this
-    clip: 37 / 47 % removed at 0.5 / 0.8 with that cap, 62 / 68 % without; PSNR +0.78 / +1.03 dB)."""
+    clip: 37 / 47 % removed at 0.5 / 0.8 with that cap, 61 / 69 % without; PSNR +0.78 / +1.07 dB)."""
     from depth_error_models import combined
 
     c = lf_follow_clip

@@ -166,7 +166,7 @@ def _densities(guide: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, ys: np.
     return acc
 
 
-def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.1,
+def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius: int = 4, jump: float = 0.3,
                  imbalance: float = 0.75, imb_sigma: float = 16.0, window: int = 5, colour_sigma: float = 0.06,
                  ratio: float = 1.2, min_count: int = 3,
                  support: float = 0.03, limits: Optional[tuple[float, float]] = None
@@ -174,7 +174,8 @@ def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius:
     """The observed disparity d_obs with its disputed edge pixels given the prediction d_pred's
     surface where the evidence is clear (module doc). radius: px, the band's half-width (the
     largest edge displacement corrected); jump: log-disparity step that counts as a
-    discontinuity; imbalance, imb_sigma: how one-sided (share) the disputes must be around p,
+    discontinuity (0.3: smaller steps are within an estimator's local noise, where labels flip by
+    chance; 0.1 until 2026-12-06 switched up to 1 % of a noisy frame's pixels, half wrongly); imbalance, imb_sigma: how one-sided (share) the disputes must be around p,
     over what scale (px); window: px, the colour evidence's half-width; colour_sigma:
     display-referred colour difference within one surface; ratio: how much more typical of the
     prediction's surface p must be; min_count: fewest pixels a surface needs in the window to
