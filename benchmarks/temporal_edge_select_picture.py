@@ -59,7 +59,8 @@ def main() -> int:
     p.add_argument("--frame", type=int, default=20)
     p.add_argument("--strength", type=float, default=0.5)
     p.add_argument("--size", default="256x144")
-    p.add_argument("--frames", type=int, default=24, help="the clip's length (the grid's: lfbench's motion depends on it)")
+    p.add_argument("--frames", type=int, default=24,
+                   help="the clip's length (the grid's: lfbench's motion depends on it)")
     p.add_argument("--zoom", type=int, default=2)
     p.add_argument("--out", required=True, help="the picture (.jpg or .png)")
     a = p.parse_args()

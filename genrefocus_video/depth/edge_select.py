@@ -175,11 +175,11 @@ def select_edges(rgb: np.ndarray, d_obs: np.ndarray, d_pred: np.ndarray, radius:
     surface where the evidence is clear (module doc). radius: px, the band's half-width (the
     largest edge displacement corrected); jump: log-disparity step that counts as a
     discontinuity (0.3: smaller steps are within an estimator's local noise, where labels flip by
-    chance; 0.1 until 2026-12-06 switched up to 1 % of a noisy frame's pixels, half wrongly); imbalance, imb_sigma: how one-sided (share) the disputes must be around p,
-    over what scale (px); window: px, the colour evidence's half-width; colour_sigma:
-    display-referred colour difference within one surface; ratio: how much more typical of the
-    prediction's surface p must be; min_count: fewest pixels a surface needs in the window to
-    count as evidence; support:
+    chance; 0.1 until 2026-12-06 switched up to 1 % of a noisy frame's pixels, half wrongly);
+    imbalance, imb_sigma: how one-sided (share) the disputes must be around p, over what scale
+    (px); window: px, the colour evidence's half-width; colour_sigma: display-referred colour
+    difference within one surface; ratio: how much more typical of the prediction's surface p
+    must be; min_count: fewest pixels a surface needs in the window to count as evidence; support:
     the least share of the one-sidedness window that must be disputed; limits: (lo, hi)
     disparity, the range of the recent observations: a surface the history proposes is clipped
     to it (4. of the module doc). d_obs comes back as given (float32) where nothing is switched."""
