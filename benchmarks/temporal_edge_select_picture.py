@@ -5,8 +5,8 @@ Run:  .venv/bin/python benchmarks/temporal_edge_select_picture.py --seed 2 --tra
 
 The smoother runs as the error-model grid runs it (benchmarks/temporal_error_models.py: DIS medium,
 one frame of look-ahead) up to `--frame`; there the pixels edge selection (depth/edge_select.py)
-gave the history's surface are painted on the frame: green where that brought the depth within
-5 % of the truth it was not within before, red where it took the depth away from it. Top: the
+gave the history's surface are painted on the frame: green where that moved the depth more than
+0.05 in log toward the truth, red where it moved it that much away. Top: the
 frame (sRGB) with the marks | the true disparity (log, grey). Bottom: the frame | the prediction
 P the selection drew its surfaces from (the smoothed history warped to this frame), on the same
 grey scale. Also prints per frame: disputed / switched pixels, and of those right / wrong.
@@ -27,7 +27,7 @@ import temporal_error_models as grid  # noqa: E402  (puts the repo, tests/ and l
 import genrefocus_video.depth.temporal as temporal  # noqa: E402
 from depth_error_models import ERROR_MODELS  # noqa: E402
 
-NEAR_ENOUGH = 0.05  # |log(d / truth)|: a pixel this close to the truth has the right surface
+NEAR_ENOUGH = 0.05  # log: a switch that changes |log(d / truth)| by less is neither right nor wrong
 
 
 def _grey(log_d: np.ndarray, lo: float, hi: float) -> np.ndarray:
