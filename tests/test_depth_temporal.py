@@ -259,54 +259,57 @@ def test_edge_search_moves_toward_the_neighbours_nearest_the_observation(lf_foll
     assert np.mean(np.abs(got - want) > 0.05) < 2e-3  # rounding ties of nearest sampling (x.5) may differ
 
 
-def test_reduced_resolution_analysis_keeps_the_benefit(lf_follow_clip):
-    """The low band and the looming field on a grid of half the frame size (what a 720p frame gets
-    at a third of it) leave the smoothed depth as close to the truth as the full-size analysis
-    (log-RMS within 5 % of the noisy input's error above it; measured 2026-12-06: 0.0422 against
-    0.0422, input 0.117), well below the noisy input's, and exact depth still untouched."""
+@pytest.fixture(scope="module")
+def noisy_head(lf_follow_clip):
+    """The clip's first 12 frames: (clip, exact disparity, `noisy_depth` of it, DIS flow t -> t-1
+    with its validity; None at frame 0)."""
     c = lf_follow_clip
     gt = [c.disparity(t) for t in range(12)]
     noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
     flows = [None] + [forward_backward(c.aif(t), c.aif(t - 1))[::2] for t in range(1, 12)]
+    return c, gt, noisy, flows
 
-    def run(depths, side):
-        sm, out = TemporalDepthSmoother(0.8), []
-        sm.analysis_side = side
-        for t in range(12):
-            f, v = flows[t] or (None, None)
-            out.append(sm(c.aif(t), depths[t], None, f, v)[0])
-        return out
 
-    log_rms = lambda maps: np.mean([np.sqrt(np.mean(np.log(m / g) ** 2)) for m, g in zip(maps[1:], gt[1:])])  # noqa: E731
-    full, half = run(noisy, c.width), run(noisy, c.width // 2)
-    assert log_rms(half) <= log_rms(full) + 0.05 * log_rms(noisy) and log_rms(half) < 0.7 * log_rms(noisy), \
-        (log_rms(half), log_rms(full), log_rms(noisy))
-    clean = run(gt, c.width // 2)
+def _smooth_head(head, depths, **options) -> list[np.ndarray]:
+    """`depths` (the head's frames) smoothed at 0.8; `options`: smoother attributes."""
+    c, _, _, flows = head
+    sm, out = TemporalDepthSmoother(0.8), []
+    for name, value in options.items():
+        setattr(sm, name, value)
+    for t, d in enumerate(depths):
+        f, v = flows[t] or (None, None)
+        out.append(sm(c.aif(t), d, None, f, v)[0])
+    return out
+
+
+def _log_rms(maps, gt) -> float:
+    """Mean over frames 1.. of the per-frame RMS log error against the truth."""
+    return float(np.mean([np.sqrt(np.mean(np.log(m / g) ** 2)) for m, g in zip(maps[1:], gt[1:])]))
+
+
+def test_reduced_resolution_analysis_keeps_the_benefit(noisy_head):
+    """The low band and the looming field on a grid of half the frame size (what a 720p frame gets
+    at a third of it) leave the smoothed depth as close to the truth as the full-size analysis
+    (log-RMS within 5 % of the noisy input's error above it; measured 2026-12-06: 0.0422 against
+    0.0422, input 0.117), well below the noisy input's, and exact depth still untouched."""
+    c, gt, noisy, _ = noisy_head
+    full = _log_rms(_smooth_head(noisy_head, noisy, analysis_side=c.width), gt)
+    half = _log_rms(_smooth_head(noisy_head, noisy, analysis_side=c.width // 2), gt)
+    before = _log_rms(noisy, gt)
+    assert half <= full + 0.05 * before and half < 0.7 * before, (half, full, before)
+    clean = _smooth_head(noisy_head, gt, analysis_side=c.width // 2)
     assert max(np.abs(s - g).mean() for s, g in zip(clean, gt)) < 0.002 * c.disparity_range
 
 
-def test_edge_selection_leaves_noise_without_displaced_edges_alone(lf_follow_clip):
+def test_edge_selection_leaves_noise_without_displaced_edges_alone(noisy_head):
     """Per-pixel noise with a fine field and no displaced edge (`noisy_depth`): smoothing with edge
     selection is as close to the truth as without it (log-RMS within 2 %). With steps of 0.1 in log
     counting as edges (before 2026-12-06) the noise flipped near/far labels at thin structures: up
     to 1.1 % of a frame's pixels were switched, half of them to a surface 0.1-0.8 off in log, and
     the log-RMS was 0.053 against 0.042 (0.054 with the 5 % level cap of before)."""
-    c = lf_follow_clip
-    gt = [c.disparity(t) for t in range(12)]
-    noisy = [noisy_depth(g, t) for t, g in enumerate(gt)]
-    flows = [None] + [forward_backward(c.aif(t), c.aif(t - 1))[::2] for t in range(1, 12)]
-
-    def log_rms(edge_select: bool) -> float:
-        sm, err = TemporalDepthSmoother(0.8), []
-        sm.edge_select = edge_select
-        for t in range(12):
-            f, v = flows[t] or (None, None)
-            out = sm(c.aif(t), noisy[t], None, f, v)[0]
-            if t:
-                err.append(float(np.sqrt(np.mean(np.log(out / gt[t]) ** 2))))
-        return float(np.mean(err))
-
-    with_it, without = log_rms(True), log_rms(False)
+    _, gt, noisy, _ = noisy_head
+    with_it = _log_rms(_smooth_head(noisy_head, noisy, edge_select=True), gt)
+    without = _log_rms(_smooth_head(noisy_head, noisy, edge_select=False), gt)
     assert with_it <= 1.02 * without, (with_it, without)
 
 
