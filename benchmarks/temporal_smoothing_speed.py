@@ -1,7 +1,7 @@
 """Cost of temporal depth smoothing per frame, this checkout against a baseline checkout (issue 17).
 
 Run:  .venv/bin/python benchmarks/temporal_smoothing_speed.py --base ../base [--size 1280x720]
-      [--frames 6] [--rounds 3] [--strength 0.8] [--lookahead]
+      [--frames 6] [--rounds 3] [--strength 0.8] [--lookahead [--base-lookahead]]
 
 An lfbench clip (seed 3, follow track) at `--size` is generated once; its DIS flows (medium, the
 default) and a noisy depth per frame (tests/depth_error_models.lowfreq) are computed once and saved.
@@ -11,7 +11,8 @@ load hits both alike. Reported: seconds per smoothed frame (median over frames 1
 the ratio new / base, with the machine, `uptime` load and date. `--lookahead`: this checkout's run
 gives the smoother frame t + 1 (depth/temporal_ahead.py) and its timing includes what the pipeline's
 smoothing stage adds for it (the consistency of the flow t -> t + 1 and the scene-cut test; the flow
-itself is the flow stage's of frame t + 1, handed over, so not counted).
+itself is the flow stage's of frame t + 1, handed over, so not counted). `--base-lookahead`: the
+baseline's run too (a change to the look-ahead against a baseline that has one).
 """
 from __future__ import annotations
 
@@ -97,18 +98,20 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--strength", type=float, default=0.8)
     p.add_argument("--lookahead", action="store_true", help="this checkout's run with the one-frame look-ahead")
+    p.add_argument("--base-lookahead", action="store_true", help="the baseline's run with it as well")
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tss_"))
     inputs = prepare(work, a.size, a.frames)
     load_before = os.getloadavg()
     times: dict[str, list[float]] = {"base": [], "new": []}
     for _ in range(a.rounds):
-        times["base"] += run_child(Path(a.base).resolve(), inputs, a.strength)
+        times["base"] += run_child(Path(a.base).resolve(), inputs, a.strength, a.base_lookahead)
         times["new"] += run_child(REPO, inputs, a.strength, a.lookahead)
     med = {k: float(np.median(v)) for k, v in times.items()}
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "cpus": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
-              "size": a.size, "strength": a.strength, "lookahead": a.lookahead, "s_per_frame": med, "ratio_new_over_base": med["new"] / med["base"],
+              "size": a.size, "strength": a.strength, "lookahead": a.lookahead,
+              "base_lookahead": a.base_lookahead, "s_per_frame": med, "ratio_new_over_base": med["new"] / med["base"],
               "samples": times}
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1))
     return 0

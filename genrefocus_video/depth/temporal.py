@@ -10,8 +10,15 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    than ~15% apart in disparity) and a high band H = delta - L. Per-pixel noise lives in H; a region that
    really moves in depth shows up as a coherent change in L.
 3. Gates: g_H = exp(-(H / 2 sigma_H)^2 / 2) and g_L = exp(-(L / tau_L)^2 / 2) with robust noise
-   levels sigma_H (1.4826 MAD of H) and tau_L = 2 sigma_L + 1% of the disparity range: changes
-   far above the noise are real (motion in depth, edges the flow missed) and pass through at once.
+   levels sigma_H (1.4826 MAD of H) and tau_L = 2 sigma_L + a floor: changes far above the noise
+   are real (motion in depth, edges the flow missed) and pass through at once. The floor is 0.5 % of
+   the (log) disparity range where the observations hold their level from frame to frame (exact
+   depth: sigma_L is only the warp's error, and a surface moving in depth is real), rising to 1 %
+   where their level jitters (`_low_floor`: an estimator's scale/shift residual after 0. is
+   non-uniform in log, the far end most, and the floor is what averages it). A fixed 1 % (until
+   2026-12-06) averaged exact depth's motion in depth as noise and lagged it (an approaching
+   subject 2-4 %, seed 11 fixed -0.055 dB at 0.8); a fixed 0.5 % let twice the tuned scale/shift
+   jitter through at 0.8 (4 of 12 rows lost).
 4. Blend as a confidence-weighted mean per band: prior weight w_p = lambda m g Cp with
    lambda = r / (1 - r) (r = the memory, see below) and Cp the warped carried confidence, current
    weight w_c = max(c_t, 0.05): S_t = P + w_c/(w_p^H + w_c) H + w_c/(w_p^L + w_c) L.
@@ -24,7 +31,9 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
 5. Scene cuts (reported by the flow stage) and the first frame reset: S_t = d_t.
 6. Look-ahead (`ahead`: frame t + 1's observation, depth/temporal_ahead.py), when given: a spike
    the next observation does not repeat is transient noise, so it counts as calm in 4. (instead of
-   the two-frame test against t - 1) and its gates of 3. open; the output (not the state) is the
+   the two-frame test against t - 1) and its gates of 3. open. A change that goes on (a subject
+   approaching: the next observation beyond this one, up to the step from t - 1's again) is
+   repeated, not contradicted (`trend_agreement`); the output (not the state) is the
    state averaged with the next observation, gated to within a few noise sigmas of it. The state
    stays causal: memory, chunk warm-up and the bounds below are unchanged.
 
@@ -169,6 +178,19 @@ class TemporalDepthSmoother:
         # noisy observations of a real step differ by sqrt(2) x their noise (1x: the step's first frame
         # lagged 2 % on a still scene, 2x: 0.8 %; blotchy rows within a point)
         self.ahead_open_band = 2.0
+        # a change the next observation carries on at up to the same speed (t - 1 -> t -> t + 1, each
+        # warped to t) counts as repeated (2026-12-06): an approaching subject's next observation
+        # is farther still, and the plain test called its change transient, opened the gates and
+        # lagged it (exact depth, lfbench follow seeds 3 5 11 13 17 at 0.8, the subject's median: -2.9 %
+        # mean, -4.5 % worst; -2.5 % / -4.1 % with this alone, -1.4 % / -2.7 % with the floor of 3.).
+        # False: the next observation must repeat this one
+        self.trend_agreement = True
+        # the low-band gate's floor (3.), a share of the log disparity range: from low_gate_floor[0] where
+        # the observations hold their level (exact depth: a slow change in depth is real) up to [1]
+        # where it jitters by jitter_ref (log) or more (the median over the last 5 frames of the
+        # largest log change of each raw observation's global fit to the previous one)
+        self.low_gate_floor = (0.005, 0.01)
+        self.jitter_ref = 0.02
         self.edge_select = True  # displaced depth edges: colour-checked selection (depth/edge_select.py)
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
@@ -186,6 +208,7 @@ class TemporalDepthSmoother:
         self.level_votes = 0  # consecutive outlier frames at the previous one's level, `_align`
         self.seen = 0  # observations the state holds since the reset (7.)
         self._denoised_ahead: Optional[tuple[np.ndarray, np.ndarray]] = None  # (t + 1's input, denoised)
+        self._jitter: list[float] = []  # the observations' recent level changes (3.'s floor)
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
         if self.log_domain:
@@ -313,6 +336,7 @@ class TemporalDepthSmoother:
         warped = self._warped_next(ahead, d)
         if self.global_align or affine_ambiguous:
             d, pull, outlier = self._align(d, P, loom, m, c, maps, r_level, 1e-3 * max(hi, 1e-6), warped)
+        floor = self._low_floor(raw, loom, m, c, maps)
         if self.edge_select:
             d = self._select_edges(rgb, d, P, outlier, loom)
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
@@ -333,7 +357,7 @@ class TemporalDepthSmoother:
         band = 0.5 * self.spike_sigmas * noise  # the calm band's half-width (log)
         nxt = self._next(ahead, warped, gray, d, eps) if band > 0 else None
         if nxt is not None:  # agreement at the calm band (4.) and at the gates' wider one (3.)
-            persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band)
+            persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band, prev=self._previous(d_u, maps))
         else:
             persist, shut = self._persistence(d_u, maps, noise), None
         del P, maps  # full-frame arrays no longer needed: the call's peak (at the blend) stays lower
@@ -342,7 +366,7 @@ class TemporalDepthSmoother:
         H = delta - L
         s_h = max(robust_sigma(H, m), 1e-4 * rng)
         s_l = robust_sigma(L, m)
-        g_h, g_l = gaussian(H, self.gate_high * s_h), gaussian(L, self.gate_low * s_l + 0.01 * rng)
+        g_h, g_l = gaussian(H, self.gate_high * s_h), gaussian(L, self.gate_low * s_l + floor * rng)
         if shut is not None:  # a spike the next observation does not repeat is noise: its gates open
             g_h, g_l = fade_to_one(g_h, shut), fade_to_one(g_l, shut)
         del d, loom, delta, band_in, persist, shut
@@ -432,6 +456,26 @@ class TemporalDepthSmoother:
             return None
         to_next = self._fit_global(d, warped.d, None if loom is None else -loom, m * warped.valid, c)
         return consensus_level(d, fit, [to_prev, to_next], self.outlier_log_scale)
+
+    def _low_floor(self, raw: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray, c: Optional[np.ndarray],
+                   maps) -> float:
+        """The low-band gate's floor (3.), a share of the log range, from the observations' own level
+        jitter (observations only: the chunk bound stays)."""
+        lo, hi = self.low_gate_floor
+        fit = self._fit_to_previous(raw, loom, m, c, maps)
+        if fit is not None:
+            self._jitter = (self._jitter + [fit.change])[-5:]
+        if len(self._jitter) < 2:
+            return hi
+        return lo + (hi - lo) * min(1.0, float(np.median(self._jitter)) / self.jitter_ref)
+
+    def _previous(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> Optional[np.ndarray]:
+        """The previous frame's aligned observation (log) at this frame's pixels (nearest), for the
+        look-ahead's trend test (6.); None without one or with `trend_agreement` off."""
+        prev = self.prev_obs
+        if not self.trend_agreement or prev is None or prev.shape != d_u.shape:
+            return None
+        return self._sampler.sample(prev, maps, cv2.INTER_NEAREST)
 
     def _persistence(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray], noise: float
                      ) -> Optional[np.ndarray]:

@@ -9,7 +9,10 @@ next frame's observation, warped back to frame t, tells the two apart:
 1. `NextObservation.agreement`: per pixel, whether the next observation repeats this one within
    the calm band. A spike it does not repeat is transient noise: the smoother counts it as calm
    (regional trust) and opens its gates for it. Where the warp is not trusted (occlusion, flow
-   failure) the agreement is 1: the spike is treated as the causal smoother treats it.
+   failure) the agreement is 1: the spike is treated as the causal smoother treats it. Given the
+   previous observation too, a change that goes on counts as repeated: the next observation
+   anywhere from this one to this one plus the step from the previous (a subject approaching at up
+   to constant speed). A blotch falls back instead; a trend past twice the step is not backed.
 2. `NextObservation.blend`: the output at t averages the smoothed state with the next observation
    (weight `weight` x its trust: 1 = it counts as one observation, like the current one), gated to
    within `gate` noise sigmas of the state so a real change between t and t + 1 is not pulled in
@@ -50,12 +53,17 @@ class NextObservation:
     valid: np.ndarray  # [0, 1]: the flow's forward-backward consistency
     trust: np.ndarray  # [0, 1]: valid x the warp's photometric consistency
 
-    def agreement(self, d_u: np.ndarray, *bands: float) -> list[np.ndarray]:
-        """Per band: exp(-(d_u - u)^2 / 2 band^2) where the flow is consistent, 1 where it is not
-        (unknown). The flow's consistency, not the photometric trust: a blotch sits where the
-        estimator failed, often on textureless or changing patches whose photometric check is weak;
-        with the trust here 4-6 points of blotchy flicker stayed (lfbench seeds 3 and 17 at 0.5)."""
-        x = d_u - self.u
+    def agreement(self, d_u: np.ndarray, *bands: float, prev: Optional[np.ndarray] = None) -> list[np.ndarray]:
+        """Per band: exp(-e^2 / 2 band^2) where the flow is consistent, 1 where it is not (unknown);
+        e = u - d_u, or with `prev` (frame t - 1's observation at these pixels, log) u's distance
+        from the span [d_u, d_u + (d_u - prev)] (1. of the module doc). The flow's consistency, not
+        the photometric trust: a blotch sits where the estimator failed, often on textureless or
+        changing patches whose photometric check is weak; with the trust here 4-6 points of blotchy
+        flicker stayed (lfbench seeds 3 and 17 at 0.5)."""
+        x = np.subtract(self.u, d_u)
+        if prev is not None:  # what lies outside [0, step] (either order) of the change u - d_u
+            step = np.subtract(d_u, prev)
+            x -= np.clip(x, np.minimum(step, 0.0), np.maximum(step, 0.0))
         x *= x
         out = []
         for band in bands:
