@@ -334,9 +334,10 @@ class TemporalDepthSmoother:
         r_level = lam_level / (1.0 + lam_level)
         raw, pull, outlier = d, 0.0, False  # pull: the share of the prediction the alignment put into d
         warped = self._warped_next(ahead, d)
+        to_prev = self._fit_to_previous(raw, loom, m, c, maps)  # the alignment's votes and 3.'s floor
         if self.global_align or affine_ambiguous:
-            d, pull, outlier = self._align(d, P, loom, m, c, maps, r_level, 1e-3 * max(hi, 1e-6), warped)
-        floor = self._low_floor(raw, loom, m, c, maps)
+            d, pull, outlier = self._align(d, P, loom, m, c, maps, r_level, 1e-3 * max(hi, 1e-6), warped, to_prev)
+        floor = self._low_floor(to_prev)
         if self.edge_select:
             d = self._select_edges(rgb, d, P, outlier, loom)
         # the per-pixel blend gets the rest of the budget: (1 - pull)(1 - q) >= 1 - r_max, so the
@@ -357,7 +358,7 @@ class TemporalDepthSmoother:
         band = 0.5 * self.spike_sigmas * noise  # the calm band's half-width (log)
         nxt = self._next(ahead, warped, gray, d, eps) if band > 0 else None
         if nxt is not None:  # agreement at the calm band (4.) and at the gates' wider one (3.)
-            persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band, prev=self._previous(d_u, maps))
+            persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band, prev=self._previous(d_u, maps) if self.trend_agreement else None)
         else:
             persist, shut = self._persistence(d_u, maps, noise), None
         del P, maps  # full-frame arrays no longer needed: the call's peak (at the blend) stays lower
@@ -405,9 +406,10 @@ class TemporalDepthSmoother:
         return out
 
     def _align(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-               c: Optional[np.ndarray], maps, r_level: float, floor: float, warped: Optional[WarpedNext] = None
-               ) -> tuple[np.ndarray, float, bool]:
-        """0. of the module doc: (d aligned, the pull share, whether the frame is an outlier).
+               c: Optional[np.ndarray], maps, r_level: float, floor: float, warped: Optional[WarpedNext] = None,
+               to_prev: Optional[GlobalFit] = None) -> tuple[np.ndarray, float, bool]:
+        """0. of the module doc: (d aligned, the pull share, whether the frame is an outlier). `to_prev`:
+        d's fit to the previous observation (`_fit_to_previous`), None without one.
 
         The pull share f = 1 - (1 - r_level)^align_budget (r_level: the state level's share, 7.); an
         outlier (a jump > outlier_log_scale) is aligned fully, its sensitivity to the state 1 (the
@@ -424,7 +426,7 @@ class TemporalDepthSmoother:
             if abs(calm.log_scale) > 0.0 and calm.change < 0.5 * self.outlier_log_scale:  # 0: no fit
                 fit = calm
         pull = 1.0 - (1.0 - r_level) ** self.align_budget
-        to_prev = self._fit_to_previous(d, loom, m, c, maps) if fit.outlier else None
+        to_prev = to_prev if fit.outlier else None
         consensus = self._consensus(d, fit, to_prev, loom, m, c, warped)
         if consensus is not None:  # the state is the odd one out, not d
             self.level_votes = 0
@@ -457,12 +459,11 @@ class TemporalDepthSmoother:
         to_next = self._fit_global(d, warped.d, None if loom is None else -loom, m * warped.valid, c)
         return consensus_level(d, fit, [to_prev, to_next], self.outlier_log_scale)
 
-    def _low_floor(self, raw: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray, c: Optional[np.ndarray],
-                   maps) -> float:
+    def _low_floor(self, fit: Optional[GlobalFit]) -> float:
         """The low-band gate's floor (3.), a share of the log range, from the observations' own level
-        jitter (observations only: the chunk bound stays)."""
+        jitter (`fit`: this raw observation's fit to the previous one, None without one; observations
+        only: the chunk bound stays)."""
         lo, hi = self.low_gate_floor
-        fit = self._fit_to_previous(raw, loom, m, c, maps)
         if fit is not None:
             self._jitter = (self._jitter + [fit.change])[-5:]
         if len(self._jitter) < 2:
@@ -471,9 +472,9 @@ class TemporalDepthSmoother:
 
     def _previous(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> Optional[np.ndarray]:
         """The previous frame's aligned observation (log) at this frame's pixels (nearest), for the
-        look-ahead's trend test (6.); None without one or with `trend_agreement` off."""
+        look-ahead's trend test (6.) and `_persistence`; None without one."""
         prev = self.prev_obs
-        if not self.trend_agreement or prev is None or prev.shape != d_u.shape:
+        if prev is None or prev.shape != d_u.shape:
             return None
         return self._sampler.sample(prev, maps, cv2.INTER_NEAREST)
 
@@ -487,7 +488,7 @@ class TemporalDepthSmoother:
         innovations: an innovation carries the state, and measured against it the spikes' trust
         fed back into the state (chunked runs 1.5e-3 of the range apart after 20 frames at 0.5,
         bound 1e-3). None: no previous observation (reset)."""
-        if not self.two_frame_calm or self.prev_obs is None or self.prev_obs.shape != d_u.shape:
+        prev = self._previous(d_u, maps) if self.two_frame_calm else None
+        if prev is None:
             return None
-        prev = self._sampler.sample(self.prev_obs, maps, cv2.INTER_NEAREST)
         return gaussian(np.subtract(d_u, prev, out=prev), np.float32(0.5 * self.spike_sigmas * noise), out=prev)
