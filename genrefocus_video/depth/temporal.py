@@ -28,6 +28,15 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    and blotchy estimator noise through; spikes keep their own m and enter the low band clipped.
    Two-frame consistency (`_persistence`): a spike the previous frame's aligned observation (warped)
    does not repeat is transient estimator noise (a blotch), not a real change, and counts as calm.
+4b. Motion in depth is the prior's process noise (`looming_noise`, `temporal_blend.motion_in_depth_discount`):
+   the prediction carries the looming field, but the flow sees only part of a surface's motion in
+   depth (DIS `medium`: 40-60 % of a subject's growth at 256 px), and the rest sat within the low
+   band's gate and was averaged as noise (exact depth of an approaching subject 1.3 % behind, 3 % of
+   the pixels more than 1 % off at 0.8 on lfbench). So where a surface looms, the prior's variance
+   grows by (looming_noise x loom)^2 against the low band's noise sigma: w_p -> w_p / (1 + w_p
+   (looming_noise loom / sigma_L)^2), and the next observation's weight (6.) alike. Exact depth
+   (sigma_L ~ the warp's error) then follows the surface; an estimate (sigma_L ~ its noise) keeps its
+   smoothing there. Weights only fall: the memory bound stands.
 5. Scene cuts (reported by the flow stage) and the first frame reset: S_t = d_t.
 6. Look-ahead (`ahead`: frame t + 1's observation, depth/temporal_ahead.py), when given: a spike
    the next observation does not repeat is transient noise, so it counts as calm in 4. (instead of
@@ -46,7 +55,7 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
 
 0. Global alignment (before 2.): per-frame estimators jitter the whole map's scale from frame to
    frame, which the gates of 3. take for a real change and let through. The new map is pulled
-   toward the looming-corrected prediction by a robust global scale (weighted median of per-pixel
+   toward the prediction by a robust global scale (weighted median of per-pixel
    log ratios, each depth band voting alike, on trusted pixels that do not loom) and then a
    robust global shift (median residual): estimated sources know depth only up to an affine map,
    and for files it rejects most of an outlier frame. With the look-ahead, a frame whose jump
@@ -76,7 +85,7 @@ as r^n, so `warmup = ceil(lambda) + ceil(log(tol) / log(r))` preceding frames gi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import cv2
@@ -89,7 +98,7 @@ from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, e
                                 photometric_trust, up)
 from .temporal_ahead import Ahead, NextObservation, WarpedNext, next_observation, warp_next
 from .temporal_align import GlobalFit, consensus_level, fit_affine
-from .temporal_blend import band_trusts, blend
+from .temporal_blend import band_trusts, blend, motion_in_depth_discount
 from .temporal_stats import percentiles, pixel_noise_sigma, robust_sigma, spatial_denoise
 
 
@@ -191,6 +200,12 @@ class TemporalDepthSmoother:
         # largest log change of each raw observation's global fit to the previous one)
         self.low_gate_floor = (0.005, 0.01)
         self.jitter_ref = 0.02
+        # motion in depth as the prior's process noise (4b., 2026-12-06): the prediction's error where a
+        # surface looms, as a share of the looming it carries (DIS `medium` sees 40-60 % of a subject's
+        # growth at 256 px, 60-90 % at 512: docs/benchmarks/looming.md). 0: the prior is trusted as if
+        # the looming were exact (exact depth of an approaching subject lagged 1.3 %, 3 % of the
+        # pixels off by > 1 % at 0.8 on lfbench)
+        self.looming_noise = 1.0
         self.edge_select = True  # displaced depth edges: colour-checked selection (depth/edge_select.py)
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
@@ -220,17 +235,20 @@ class TemporalDepthSmoother:
 
     def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
                     c: Optional[np.ndarray]) -> GlobalFit:
-        """Global log-scale and shift taking d to the (looming-corrected) prediction.
+        """Global log-scale and shift taking d to the prediction P.
 
         Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
         so a scale change is the estimator's; a camera dolly (everything looms) leaves too few
-        pixels and no alignment. Scale: binned log-ratio median; shift: median residual
-        (estimated sources know depth only up to an affine map; for files it rejects most of an
-        outlier frame)."""
-        P_fit = P * np.exp(loom) if loom is not None else P
+        pixels and no alignment. Against P itself, not P times those pixels' small looming (until
+        2026-12-06): pixels taken to hold their depth have no looming to apply, and the flow's
+        sub-1 % divergence there is its own bias (-0.01 .. -0.03 % per frame on lfbench's static
+        surfaces, -0.35 % beside an approaching subject's outline), which the pull fed into the
+        state's level (exact depth's median -0.07 % at 0.8, now -0.03 %). Scale: binned log-ratio
+        median; shift: median residual (estimated sources know depth only up to an affine map; for
+        files it rejects most of an outlier frame)."""
         steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
         sel = m * steady if c is None else m * (c > 0.3) * steady
-        return fit_affine(d, P_fit, sel, self.outlier_log_scale, self.affine_refit)
+        return fit_affine(d, P, sel, self.outlier_log_scale, self.affine_refit)
 
     def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
                   sigma_a: float) -> np.ndarray:
@@ -359,8 +377,8 @@ class TemporalDepthSmoother:
         nxt = self._next(ahead, warped, gray, d, eps) if band > 0 else None
         if nxt is not None:  # agreement at the calm band (4.) and at the gates' wider one (3.)
             persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band, prev=self._previous(d_u, maps) if self.trend_agreement else None)
-        else:
-            persist, shut = self._persistence(d_u, maps, noise), None
+        else:  # no calm band (spike_sigmas 0): every pixel keeps its own trust, nothing to test
+            persist, shut = (self._persistence(d_u, maps, noise) if band > 0 else None), None
         del P, maps  # full-frame arrays no longer needed: the call's peak (at the blend) stays lower
         band_in, m_h, m_l = band_trusts(delta, m, m_a, f, sigma, rng, loom, persist, self.spike_sigmas)
         L = self._low_band(band_in, m_a, guide_a, f, sigma / f)
@@ -370,9 +388,14 @@ class TemporalDepthSmoother:
         g_h, g_l = gaussian(H, self.gate_high * s_h), gaussian(L, self.gate_low * s_l + floor * rng)
         if shut is not None:  # a spike the next observation does not repeat is noise: its gates open
             g_h, g_l = fade_to_one(g_h, shut), fade_to_one(g_l, shut)
+        np.multiply(g_l, m_l, out=g_l)
+        if loom is not None and self.looming_noise > 0:  # 4b: the looming the flow missed is the prior's error
+            loom_err = max(s_l, 1e-4 * rng) / self.looming_noise  # noise sigmas per unit of looming
+            g_l = motion_in_depth_discount(g_l, loom, loom_err, self.lam)
+            if nxt is not None:  # the next observation is a step further in depth still
+                nxt = replace(nxt, trust=motion_in_depth_discount(nxt.trust, loom, loom_err, self.ahead_weight))
         del d, loom, delta, band_in, persist, shut
-        S, C = blend(P_u, H, L, np.multiply(g_h, m_h, out=g_h), np.multiply(g_l, m_l, out=g_l), c, Cp, self.lam,
-                     lam_px)
+        S, C = blend(P_u, H, L, np.multiply(g_h, m_h, out=g_h), g_l, c, Cp, self.lam, lam_px)
         out = None if nxt is None else self._from_u(nxt.blend(S, 1.0 + self.lam * m, noise, self.ahead_weight,
                                                               self.ahead_gate))
         S = self._from_u(S)

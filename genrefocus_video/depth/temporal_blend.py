@@ -1,6 +1,7 @@
 """The temporal depth smoother's per-pixel step (depth/temporal.py 4.): which trust each band of
-the innovation gets (`band_trusts`: calm pixels the regional trust, spikes their own) and the
-confidence-weighted mean of prediction and observation per band (`blend`)."""
+the innovation gets (`band_trusts`: calm pixels the regional trust, spikes their own; lowered where
+a surface moves in depth, `motion_in_depth_discount`) and the confidence-weighted mean of
+prediction and observation per band (`blend`)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -37,6 +38,21 @@ def band_trusts(delta: np.ndarray, m: np.ndarray, m_a: np.ndarray, f: int, sigma
     m_regional = up(cv2.GaussianBlur(m_a, (0, 0), max(sigma / f, 0.5)), m.shape)
     gain = calm * (m_regional - m)
     return np.clip(delta, -lim, lim), m + np.maximum(gain, 0.0), m + gain
+
+
+def motion_in_depth_discount(trust: np.ndarray, loom: np.ndarray, loom_err: float, weight: float) -> np.ndarray:
+    """`trust` of a prior (weight x trust observations' worth) lowered where its surface moves in
+    depth: the prior's error variance grows by (loom / loom_err)^2 noise variances (`loom`: the
+    looming log scale per frame; `loom_err`: the observation's noise sigma per unit of looming),
+    so its weight w becomes w / (1 + w (loom / loom_err)^2), a Kalman filter's process noise.
+    Exact depth (noise ~ the warp's error) then follows a surface moving in depth instead of
+    averaging the part of its motion the flow missed; a noisy estimate (noise ~ its error) keeps
+    its smoothing there. Never raises a weight: the memory bound stands."""
+    x = np.square(np.multiply(loom, np.float32(1.0 / loom_err)))
+    x *= trust
+    x *= np.float32(weight)
+    x += 1.0
+    return np.divide(trust, x, out=x)
 
 
 def blend(P_u: np.ndarray, H: np.ndarray, L: np.ndarray, trust_h: np.ndarray, trust_l: np.ndarray,
