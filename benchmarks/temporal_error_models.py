@@ -83,6 +83,8 @@ MODEL_KW: dict = {}  # --model-kw: per error model, keyword arguments other than
 def smooth(c: LfClip, flows: list, depths: list, strength: float, estimate: bool) -> list:
     sm = TemporalDepthSmoother(strength)
     for k, v in SMOOTHER_KW.items():  # attributes of the same names
+        if not hasattr(sm, k):
+            raise SystemExit(f"--kw: the smoother has no option {k!r}")
         setattr(sm, k, v)
     res = []
     for t in range(c.frames):

@@ -27,6 +27,7 @@ def _smooth(c, flows, depths, strength, lookahead=True, start=0, **options) -> d
     look-ahead where there is one; `options`: smoother attributes."""
     sm, out = TemporalDepthSmoother(strength), {}
     for name, value in options.items():
+        assert hasattr(sm, name), f"no smoother option {name!r}"  # a typo would test nothing
         setattr(sm, name, value)
     for t in range(start, c.frames):
         f, v = flows[t][:2] if t > start else (None, None)

@@ -275,6 +275,7 @@ def _smooth_head(head, depths, **options) -> list[np.ndarray]:
     c, _, _, flows = head
     sm, out = TemporalDepthSmoother(0.8), []
     for name, value in options.items():
+        assert hasattr(sm, name), f"no smoother option {name!r}"  # a typo would test nothing
         setattr(sm, name, value)
     for t, d in enumerate(depths):
         f, v = flows[t] or (None, None)

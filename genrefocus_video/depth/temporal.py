@@ -92,13 +92,13 @@ import cv2
 import numpy as np
 
 from ..flow import to_gray8
-from .edge_select import RANGE_FRAMES, discontinuities, select_edges
+from .edge_select import RANGE_FRAMES, select_edges
 from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, edge_snap, fade_to_one,
                                 gaussian, looming_log_scale, masked_blur, masked_edge_aware_blur,
                                 photometric_trust, up)
 from .temporal_ahead import Ahead, NextObservation, WarpedNext, next_observation, warp_next
-from .temporal_align import GlobalFit, consensus_level, fit_affine
 from .temporal_blend import band_trusts, blend, motion_in_depth_discount
+from .temporal_level import LevelAlignment
 from .temporal_stats import percentiles, pixel_noise_sigma, robust_sigma, spatial_denoise
 
 
@@ -132,8 +132,9 @@ class SmoothInfo:
     sigma_low: float
 
 
-class TemporalDepthSmoother:
-    """Stateful smoother (see module doc); feed frames in order, `reset()` at chunk/scene starts."""
+class TemporalDepthSmoother(LevelAlignment):
+    """Stateful smoother (see module doc); feed frames in order, `reset()` at chunk/scene starts.
+    The level (0., 3.'s floor, 7.) is `LevelAlignment`'s (depth/temporal_level.py)."""
 
     def __init__(self, strength: float, band_sigma_frac: float = 0.02, gate_high: float = 2.0,
                  gate_low: float = 2.0, log_domain: bool = True, edge_search: bool = True,
@@ -143,31 +144,11 @@ class TemporalDepthSmoother:
         self.global_align = global_align
         self.edge_aware_bands = edge_aware_bands
         self.band_edge_sigma = 0.15  # log-disparity: bands do not mix surfaces > ~15% apart
-        # the global alignment may use this part of the state's (log) budget: pull share
-        # 1 - (1 - r_max)^align_budget, the per-pixel blend keeps the rest
-        self.align_budget = 0.5
         self.analysis_side = None  # px of the analysis grid's larger side (None: temporal_analysis's)
         self.log_domain = log_domain
         self.edge_search = edge_search
         self.interp = cv2.INTER_NEAREST  # no fg/bg mixing in the prior at depth edges
         self.edge_radius = 1  # px: the neighbourhood (2r+1)^2 of p + f(p) the edge search looks in
-        # a global jump beyond exp(+-0.3) (35 %) between frames on pixels that do not loom is the
-        # estimator's: the frame is aligned fully to the prediction. The jump is the largest log
-        # change the scale-and-shift fit makes within the frame's range (a scale jump, or a shift
-        # jump at the far end: `largest_log_change`)
-        # an outlier level that new_level_frames consecutive observations keep is a new level
-        # (2 let two large i.i.d. shift draws in a row through: lfbench seed 11 rack)
-        self.new_level_frames = 3
-        # an outlier's scale and shift refitted jointly (Theil-Sen over depth bands) when that
-        # explains the frame's bands clearly better (< 0.7x): a shift jump read as a scale jump
-        # scaled the near subject wrongly on a fully aligned frame
-        self.affine_refit = True
-        # a frame that is an outlier against the state but not against the level of the observations
-        # around it (the previous and next ones) is aligned to that level instead (`_consensus`)
-        self.level_consensus = True
-        # after a reset the alignment pulls toward the state's level as toward a running mean (7.)
-        self.level_warmup = True
-        self.outlier_log_scale = 0.3  # 0.2 also caught 2.5-sigma frames of 8 % scale jitter (-0.4 dB)
         self.photo_sigma = 0.06  # sRGB luma difference the photometric trust tolerates
         self.spatial = spatial
         self.looming = looming
@@ -194,12 +175,6 @@ class TemporalDepthSmoother:
         # mean, -4.5 % worst; -2.5 % / -4.1 % with this alone, -1.4 % / -2.7 % with the floor of 3.).
         # False: the next observation must repeat this one
         self.trend_agreement = True
-        # the low-band gate's floor (3.), a share of the log disparity range: from low_gate_floor[0] where
-        # the observations hold their level (exact depth: a slow change in depth is real) up to [1]
-        # where it jitters by jitter_ref (log) or more (the median over the last 5 frames of the
-        # largest log change of each raw observation's global fit to the previous one)
-        self.low_gate_floor = (0.005, 0.01)
-        self.jitter_ref = 0.02
         # motion in depth as the prior's process noise (4b., 2026-12-06): the prediction's error where a
         # surface looms, as a share of the looming it carries (DIS `medium` sees 40-60 % of a subject's
         # growth at 256 px, 60-90 % at 512: docs/benchmarks/looming.md). 0: the prior is trusted as if
@@ -210,6 +185,7 @@ class TemporalDepthSmoother:
         self.lam = strength_to_lambda(strength)
         self.band_sigma_frac = band_sigma_frac
         self._sampler = FlowSampler()
+        self._init_level()
         self.reset()
 
     def reset(self) -> None:
@@ -219,11 +195,9 @@ class TemporalDepthSmoother:
         self.prev_obs: Optional[np.ndarray] = None  # the last aligned observation (log), `_persistence`
         self._after_outlier = False  # the previous frame was a gross outlier: edge selection skips this one
         self._obs_ranges: list[tuple[float, float]] = []  # (min, max) of recent observations: `_select_edges`
-        self.prev_raw: Optional[np.ndarray] = None  # the last observation before alignment, `_align`
-        self.level_votes = 0  # consecutive outlier frames at the previous one's level, `_align`
         self.seen = 0  # observations the state holds since the reset (7.)
         self._denoised_ahead: Optional[tuple[np.ndarray, np.ndarray]] = None  # (t + 1's input, denoised)
-        self._jitter: list[float] = []  # the observations' recent level changes (3.'s floor)
+        self._reset_level()
 
     def _spatial(self, d: np.ndarray) -> np.ndarray:
         if self.log_domain:
@@ -232,23 +206,6 @@ class TemporalDepthSmoother:
             sigma = pixel_noise_sigma(u)
             return d if sigma <= 1e-6 else np.exp(spatial_denoise(u, sigma)).astype(np.float32)
         return spatial_denoise(d, pixel_noise_sigma(d))
-
-    def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                    c: Optional[np.ndarray]) -> GlobalFit:
-        """Global log-scale and shift taking d to the prediction P.
-
-        Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
-        so a scale change is the estimator's; a camera dolly (everything looms) leaves too few
-        pixels and no alignment. Against P itself, not P times those pixels' small looming (until
-        2026-12-06): pixels taken to hold their depth have no looming to apply, and the flow's
-        sub-1 % divergence there is its own bias (-0.01 .. -0.03 % per frame on lfbench's static
-        surfaces, -0.35 % beside an approaching subject's outline), which the pull fed into the
-        state's level (exact depth's median -0.07 % at 0.8, now -0.03 %). Scale: binned log-ratio
-        median; shift: median residual (estimated sources know depth only up to an affine map; for
-        files it rejects most of an outlier frame)."""
-        steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
-        sel = m * steady if c is None else m * (c > 0.3) * steady
-        return fit_affine(d, P, sel, self.outlier_log_scale, self.affine_refit)
 
     def _low_band(self, x: np.ndarray, m_a: np.ndarray, guide_a: Optional[np.ndarray], f: int,
                   sigma_a: float) -> np.ndarray:
@@ -271,13 +228,6 @@ class TemporalDepthSmoother:
     def _from_u(self, x: np.ndarray) -> np.ndarray:
         """Disparity (float32) from the blend's domain; a new array only where exp makes one."""
         return (np.exp(x) if self.log_domain else x).astype(np.float32, copy=False)
-
-    def _aligned(self, d: np.ndarray, fit: GlobalFit, share: float, floor: float) -> np.ndarray:
-        """d pulled by `share` of the fit toward the prediction's global scale and shift."""
-        if share <= 0:
-            return d
-        out = d * np.float32(math.exp(share * fit.log_scale)) + np.float32(share * fit.shift)
-        return np.maximum(out, np.float32(floor)).astype(np.float32)
 
     def _denoised(self, disparity: np.ndarray) -> np.ndarray:
         """The observation after the spatial step (1.), computed once for a frame that was the
@@ -354,7 +304,7 @@ class TemporalDepthSmoother:
         warped = self._warped_next(ahead, d)
         to_prev = self._fit_to_previous(raw, loom, m, c, maps)  # the alignment's votes and 3.'s floor
         if self.global_align or affine_ambiguous:
-            d, pull, outlier = self._align(d, P, loom, m, c, maps, r_level, 1e-3 * max(hi, 1e-6), warped, to_prev)
+            d, pull, outlier = self._align(d, P, loom, m, c, r_level, 1e-3 * max(hi, 1e-6), warped, to_prev)
         floor = self._low_floor(to_prev)
         if self.edge_select:
             d = self._select_edges(rgb, d, P, outlier, loom)
@@ -427,71 +377,6 @@ class TemporalDepthSmoother:
         if loom is not None:  # a looming surface grows on all sides too (at small sizes the flow sees only
             out = np.where(np.abs(loom) < 0.05, out, d)  # part of it): its observed outline stands
         return out
-
-    def _align(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-               c: Optional[np.ndarray], maps, r_level: float, floor: float, warped: Optional[WarpedNext] = None,
-               to_prev: Optional[GlobalFit] = None) -> tuple[np.ndarray, float, bool]:
-        """0. of the module doc: (d aligned, the pull share, whether the frame is an outlier). `to_prev`:
-        d's fit to the previous observation (`_fit_to_previous`), None without one.
-
-        The pull share f = 1 - (1 - r_level)^align_budget (r_level: the state level's share, 7.); an
-        outlier (a jump > outlier_log_scale) is aligned fully, its sensitivity to the state 1 (the
-        budget below stays as reserved). Three vetoes: displaced depth edges can fake a jump (not if
-        the pixels away from them see none); a frame whose neighbours share its level is aligned to
-        their median level instead (`_consensus`: the state is the odd one); and a jump that
-        `new_level_frames` consecutive observations make alike is a new level, not an outlier: it is
-        taken as observed (no pull toward the old level). Without it a state that went
-        wrong (or an estimator that changed its level for good) called every later frame an outlier
-        and pinned it to the old level for ever."""
-        fit = self._fit_global(d, P, loom, m, c)
-        if fit.outlier and self.edge_select:
-            calm = self._fit_global(d, P, loom, m * ~discontinuities(d, P), c)
-            if abs(calm.log_scale) > 0.0 and calm.change < 0.5 * self.outlier_log_scale:  # 0: no fit
-                fit = calm
-        pull = 1.0 - (1.0 - r_level) ** self.align_budget
-        to_prev = to_prev if fit.outlier else None
-        consensus = self._consensus(d, fit, to_prev, loom, m, c, warped)
-        if consensus is not None:  # the state is the odd one out, not d
-            self.level_votes = 0
-            return self._aligned(d, consensus, 1.0, floor), pull, False
-        repeats = to_prev is not None and to_prev.change < 0.25 * self.outlier_log_scale  # the previous level
-        self.level_votes = self.level_votes + 1 if repeats else 0
-        if self.level_votes >= self.new_level_frames - 1:
-            return d, pull, False  # the new level, taken as observed (the budget stays reserved)
-        return self._aligned(d, fit, 1.0 if fit.outlier else pull, floor), pull, fit.outlier
-
-    def _fit_to_previous(self, d: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
-                         c: Optional[np.ndarray], maps) -> Optional[GlobalFit]:
-        """d's global fit to the previous observation (warped; before alignment), None without one:
-        the new-level vote (its change within a quarter of the outlier threshold: the same level)
-        and the consensus both use it."""
-        if self.prev_raw is None or self.prev_raw.shape != d.shape:
-            return None
-        return self._fit_global(d, self._sampler.sample(self.prev_raw, maps, cv2.INTER_NEAREST), loom, m, c)
-
-    def _consensus(self, d: np.ndarray, fit: GlobalFit, to_prev: Optional[GlobalFit], loom: Optional[np.ndarray],
-                   m: np.ndarray, c: Optional[np.ndarray], warped: Optional[WarpedNext]) -> Optional[GlobalFit]:
-        """`temporal_align.consensus_level` of d (an outlier against the state: `fit`) with the
-        observations t - 1 (`to_prev`: d's fit to it) and t + 1 (warped, before alignment); None
-        without both, or when d is no outlier. A state that took a first frame's level jump (or any
-        level the observations since have left) called frame after frame an outlier, aligned each to
-        its wrong level and kept it: lfbench scale/shift noise of another draw lost 1.5 dB at
-        strength 0.8."""
-        if not (self.level_consensus and fit.outlier) or warped is None or to_prev is None:
-            return None
-        to_next = self._fit_global(d, warped.d, None if loom is None else -loom, m * warped.valid, c)
-        return consensus_level(d, fit, [to_prev, to_next], self.outlier_log_scale)
-
-    def _low_floor(self, fit: Optional[GlobalFit]) -> float:
-        """The low-band gate's floor (3.), a share of the log range, from the observations' own level
-        jitter (`fit`: this raw observation's fit to the previous one, None without one; observations
-        only: the chunk bound stays)."""
-        lo, hi = self.low_gate_floor
-        if fit is not None:
-            self._jitter = (self._jitter + [fit.change])[-5:]
-        if len(self._jitter) < 2:
-            return hi
-        return lo + (hi - lo) * min(1.0, float(np.median(self._jitter)) / self.jitter_ref)
 
     def _previous(self, d_u: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> Optional[np.ndarray]:
         """The previous frame's aligned observation (log) at this frame's pixels (nearest), for the
