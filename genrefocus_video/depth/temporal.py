@@ -55,7 +55,7 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
 
 0. Global alignment (before 2.): per-frame estimators jitter the whole map's scale from frame to
    frame, which the gates of 3. take for a real change and let through. The new map is pulled
-   toward the prediction by a robust global scale (weighted median of per-pixel
+   toward the looming-corrected prediction by a robust global scale (weighted median of per-pixel
    log ratios, each depth band voting alike, on trusted pixels that do not loom) and then a
    robust global shift (median residual): estimated sources know depth only up to an affine map,
    and for files it rejects most of an outlier frame. With the look-ahead, a frame whose jump
@@ -176,10 +176,10 @@ class TemporalDepthSmoother(LevelAlignment):
         # False: the next observation must repeat this one
         self.trend_agreement = True
         # motion in depth as the prior's process noise (4b., 2026-12-06): the prediction's error where a
-        # surface looms, as a share of the looming it carries (DIS `medium` sees 40-60 % of a subject's
-        # growth at 256 px, 60-90 % at 512: docs/benchmarks/looming.md). 0: the prior is trusted as if
-        # the looming were exact (exact depth of an approaching subject lagged 1.3 %, 3 % of the
-        # pixels off by > 1 % at 0.8 on lfbench)
+        # surface looms beyond 1 % per frame, as a share of that looming (DIS `medium` sees 40-60 % of a
+        # subject's growth at 256 px, 60-90 % at 512: docs/benchmarks/looming.md). 0: the prior is
+        # trusted as if the looming were exact (exact depth of an approaching subject lagged 1.3 %, 3 %
+        # of the pixels off by > 1 % at 0.8 on lfbench)
         self.looming_noise = 1.0
         self.edge_select = True  # displaced depth edges: colour-checked selection (depth/edge_select.py)
         self.lam = strength_to_lambda(strength)
@@ -340,7 +340,10 @@ class TemporalDepthSmoother(LevelAlignment):
             g_h, g_l = fade_to_one(g_h, shut), fade_to_one(g_l, shut)
         np.multiply(g_l, m_l, out=g_l)
         if loom is not None and self.looming_noise > 0:  # 4b: the looming the flow missed is the prior's error
-            loom_err = max(s_l, 1e-4 * rng) / self.looming_noise  # noise sigmas per unit of looming
+            # the low band's noise: its robust sigma, or the observations' level jitter where that is larger
+            # (a level residual is uniform, so its robust sigma is ~0: twice the tuned scale/shift lost 4
+            # of 24 rows with the sigma alone)
+            loom_err = max(s_l, self._level_jitter(), 1e-4 * rng) / self.looming_noise  # per unit of looming
             g_l = motion_in_depth_discount(g_l, loom, loom_err, self.lam)
             if nxt is not None:  # the next observation is a step further in depth still
                 nxt = replace(nxt, trust=motion_in_depth_discount(nxt.trust, loom, loom_err, self.ahead_weight))

@@ -40,15 +40,21 @@ def band_trusts(delta: np.ndarray, m: np.ndarray, m_a: np.ndarray, f: int, sigma
     return np.clip(delta, -lim, lim), m + np.maximum(gain, 0.0), m + gain
 
 
-def motion_in_depth_discount(trust: np.ndarray, loom: np.ndarray, loom_err: float, weight: float) -> np.ndarray:
+def motion_in_depth_discount(trust: np.ndarray, loom: np.ndarray, loom_err: float, weight: float,
+                             still: float = 0.01) -> np.ndarray:
     """`trust` of a prior (weight x trust observations' worth) lowered where its surface moves in
-    depth: the prior's error variance grows by (loom / loom_err)^2 noise variances (`loom`: the
-    looming log scale per frame; `loom_err`: the observation's noise sigma per unit of looming),
-    so its weight w becomes w / (1 + w (loom / loom_err)^2), a Kalman filter's process noise.
-    Exact depth (noise ~ the warp's error) then follows a surface moving in depth instead of
-    averaging the part of its motion the flow missed; a noisy estimate (noise ~ its error) keeps
-    its smoothing there. Never raises a weight: the memory bound stands."""
-    x = np.square(np.multiply(loom, np.float32(1.0 / loom_err)))
+    depth: the prior's error variance grows by (m / loom_err)^2 noise variances, m = how far the
+    looming log scale per frame (`loom`) exceeds `still` (the smoother's "does not loom": the
+    flow's divergence is that noisy at outlines), `loom_err` = the observation's noise sigma per
+    unit of looming; so its weight w becomes w / (1 + w (m / loom_err)^2), a Kalman filter's
+    process noise. Exact depth (noise ~ the warp's error) then follows a surface moving in depth
+    instead of averaging the part of its motion the flow missed; a noisy estimate (noise ~ its
+    error) keeps its smoothing there. Never raises a weight: the memory bound stands."""
+    x = np.abs(loom)
+    x -= np.float32(still)
+    np.maximum(x, 0.0, out=x)
+    x *= np.float32(1.0 / loom_err)
+    np.square(x, out=x)
     x *= trust
     x *= np.float32(weight)
     x += 1.0

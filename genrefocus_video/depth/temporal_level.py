@@ -66,20 +66,19 @@ class LevelAlignment:
 
     def _fit_global(self, d: np.ndarray, P: np.ndarray, loom: Optional[np.ndarray], m: np.ndarray,
                     c: Optional[np.ndarray]) -> GlobalFit:
-        """Global log-scale and shift taking d to the prediction P.
+        """Global log-scale and shift taking d to the (looming-corrected) prediction.
 
         Fitted where the flow shows no looming (|log s| < 1%): there the true depth did not change,
         so a scale change is the estimator's; a camera dolly (everything looms) leaves too few
-        pixels and no alignment. Against P itself, not P times those pixels' small looming (until
-        2026-12-06): pixels taken to hold their depth have no looming to apply, and the flow's
-        sub-1 % divergence there is its own bias (-0.01 .. -0.03 % per frame on lfbench's static
-        surfaces, -0.35 % beside an approaching subject's outline), which the pull fed into the
-        state's level (exact depth's median -0.07 % at 0.8, now -0.03 %). Scale: binned log-ratio
-        median; shift: median residual (estimated sources know depth only up to an affine map; for
-        files it rejects most of an outlier frame)."""
+        pixels and no alignment. Scale: binned log-ratio median; shift: median residual
+        (estimated sources know depth only up to an affine map; for files it rejects most of an
+        outlier frame). The prediction keeps those pixels' small looming: fitting against P itself
+        (tried 2026-12-06) halved exact depth's level drift on lfbench but would hold a slow dolly's
+        real sub-1 % change per frame back, and cost twice the tuned scale/shift jitter 2 rows."""
+        P_fit = P * np.exp(loom) if loom is not None else P
         steady = (np.abs(loom) < 0.01) if loom is not None else np.ones(d.shape, bool)
         sel = m * steady if c is None else m * (c > 0.3) * steady
-        return fit_affine(d, P, sel, self.outlier_log_scale, self.affine_refit)
+        return fit_affine(d, P_fit, sel, self.outlier_log_scale, self.affine_refit)
 
     def _aligned(self, d: np.ndarray, fit: GlobalFit, share: float, floor: float) -> np.ndarray:
         """d pulled by `share` of the fit toward the prediction's global scale and shift."""
@@ -151,4 +150,9 @@ class LevelAlignment:
             self._jitter = (self._jitter + [fit.change])[-5:]
         if len(self._jitter) < 2:
             return hi
-        return lo + (hi - lo) * min(1.0, float(np.median(self._jitter)) / self.jitter_ref)
+        return lo + (hi - lo) * min(1.0, self._level_jitter() / self.jitter_ref)
+
+    def _level_jitter(self) -> float:
+        """The observations' level jitter (log): the median of the last 5 frames' largest log change
+        of the raw map's global fit to the previous one (recorded by `_low_floor`), 0 before two."""
+        return float(np.median(self._jitter)) if len(self._jitter) >= 2 else 0.0
