@@ -32,11 +32,13 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    the prediction carries the looming field, but the flow sees only part of a surface's motion in
    depth (DIS `medium`: 40-60 % of a subject's growth at 256 px), and the rest sat within the low
    band's gate and was averaged as noise (exact depth of an approaching subject 1.3 % behind, 3 % of
-   the pixels more than 1 % off at 0.8 on lfbench). So where a surface looms, the prior's variance
-   grows by (looming_noise x loom)^2 against the low band's noise sigma: w_p -> w_p / (1 + w_p
-   (looming_noise loom / sigma_L)^2), and the next observation's weight (6.) alike. Exact depth
-   (sigma_L ~ the warp's error) then follows the surface; an estimate (sigma_L ~ its noise) keeps its
-   smoothing there. Weights only fall: the memory bound stands.
+   the pixels more than 1 % off at 0.8 on lfbench). So where a surface looms by more than 1 % a
+   frame (the divergence is that noisy at outlines), the prior's variance grows by
+   (looming_noise x (|loom| - 0.01))^2 against the low band's noise sigma (its robust sigma, or the
+   observations' level jitter where larger): w_p -> w_p / (1 + w_p (looming_noise (|loom| - 0.01) /
+   sigma)^2), and the next observation's weight (6.) alike. Exact depth (sigma ~ the warp's error)
+   then follows the surface; an estimate (sigma ~ its noise) keeps its smoothing there. Weights only
+   fall: the memory bound stands.
 5. Scene cuts (reported by the flow stage) and the first frame reset: S_t = d_t.
 6. Look-ahead (`ahead`: frame t + 1's observation, depth/temporal_ahead.py), when given: a spike
    the next observation does not repeat is transient noise, so it counts as calm in 4. (instead of
