@@ -341,7 +341,7 @@ class TemporalDepthSmoother(LevelAlignment):
         if shut is not None:  # a spike the next observation does not repeat is noise: its gates open
             g_h, g_l = fade_to_one(g_h, shut), fade_to_one(g_l, shut)
         np.multiply(g_l, m_l, out=g_l)
-        if loom is not None and self.looming_noise > 0:  # 4b: the looming the flow missed is the prior's error
+        if loom is not None and self.log_domain and self.looming_noise > 0:  # 4b: log looming vs log noise
             # the low band's noise: its robust sigma, or the observations' level jitter where that is larger
             # (a level residual is uniform, so its robust sigma is ~0: twice the tuned scale/shift lost 4
             # of 24 rows with the sigma alone)
