@@ -109,6 +109,18 @@ def oracle(gt: list, noisy: list, strength: float) -> list:
     return out
 
 
+RESOLUTION_SCALES = (0.999, 1.001)  # exact depth scaled by +-0.1 %: the exact rows' PSNR resolution
+
+
+def picture_psnr(folder: Path, reference: Path, frames: int) -> float:
+    """Mean PSNR (dB) of the renders in `folder` against those in `reference` (render_and_score's
+    .npy frames): how much smoothing changed the picture, whatever the ground truth says."""
+    from lfbench.metrics import psnr
+
+    return float(np.mean([psnr(np.load(reference / f"{t:04d}.npy"), np.load(folder / f"{t:04d}.npy"))
+                          for t in range(frames)]))
+
+
 def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
                modes: tuple[str, ...] = ("file", "estimate")) -> dict:
     flows = clip_flows(c)
@@ -139,18 +151,6 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
         print(f"  {name}: " + ", ".join(f"{k} {v['removed']*100:.0f}% {v['dpsnr']:+.2f}dB"
                                          for k, v in row.items() if k != "noisy"), flush=True)
     return out
-
-
-RESOLUTION_SCALES = (0.999, 1.001)  # exact depth scaled by +-0.1 %: the exact rows' PSNR resolution
-
-
-def picture_psnr(folder: Path, reference: Path, frames: int) -> float:
-    """Mean PSNR (dB) of the renders in `folder` against those in `reference` (render_and_score's
-    .npy frames): how much smoothing changed the picture, whatever the ground truth says."""
-    from lfbench.metrics import psnr
-
-    return float(np.mean([psnr(np.load(reference / f"{t:04d}.npy"), np.load(folder / f"{t:04d}.npy"))
-                          for t in range(frames)]))
 
 
 NO_FLICKER = 0.05  # excess instability below this share of the exact render's: no temporal noise to remove

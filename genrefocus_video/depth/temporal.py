@@ -99,7 +99,7 @@ from .temporal_analysis import (FlowSampler, analysis_factor, down, down_flow, e
                                 gaussian, looming_log_scale, masked_blur, masked_edge_aware_blur,
                                 photometric_trust, up)
 from .temporal_ahead import Ahead, NextObservation, WarpedNext, next_observation, warp_next
-from .temporal_blend import band_trusts, blend, motion_in_depth_discount
+from .temporal_blend import band_trusts, blend, motion_in_depth_discount, motion_in_depth_variance
 from .temporal_level import LevelAlignment
 from .temporal_stats import percentiles, pixel_noise_sigma, robust_sigma, spatial_denoise
 
@@ -328,8 +328,9 @@ class TemporalDepthSmoother(LevelAlignment):
         band = 0.5 * self.spike_sigmas * noise  # the calm band's half-width (log)
         nxt = self._next(ahead, warped, gray, d, eps) if band > 0 else None
         if nxt is not None:  # agreement at the calm band (4.) and at the gates' wider one (3.)
-            persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band, prev=self._previous(d_u, maps) if self.trend_agreement else None)
-        else:  # no calm band (spike_sigmas 0): every pixel keeps its own trust, nothing to test
+            prev = self._previous(d_u, maps) if self.trend_agreement else None
+            persist, shut = nxt.agreement(d_u, band, band * self.ahead_open_band, prev=prev)
+        else:  # the two-frame test against t - 1; none without a calm band (spike_sigmas 0)
             persist, shut = (self._persistence(d_u, maps, noise) if band > 0 else None), None
         del P, maps  # full-frame arrays no longer needed: the call's peak (at the blend) stays lower
         band_in, m_h, m_l = band_trusts(delta, m, m_a, f, sigma, rng, loom, persist, self.spike_sigmas)
@@ -346,9 +347,11 @@ class TemporalDepthSmoother(LevelAlignment):
             # (a level residual is uniform, so its robust sigma is ~0: with the sigma alone twice the
             # tuned scale/shift lost 2 more of 24 rows, seed 9 fixed 0.8 -0.28 dB)
             loom_err = max(s_l, self._level_jitter(), 1e-4 * rng) / self.looming_noise  # per unit of looming
-            g_l = motion_in_depth_discount(g_l, loom, loom_err, self.lam)
+            extra = motion_in_depth_variance(loom, loom_err)
+            g_l = motion_in_depth_discount(g_l, extra, self.lam)
             if nxt is not None:  # the next observation is a step further in depth still
-                nxt = replace(nxt, trust=motion_in_depth_discount(nxt.trust, loom, loom_err, self.ahead_weight))
+                nxt = replace(nxt, trust=motion_in_depth_discount(nxt.trust, extra, self.ahead_weight))
+            del extra
         del d, loom, delta, band_in, persist, shut
         S, C = blend(P_u, H, L, np.multiply(g_h, m_h, out=g_h), g_l, c, Cp, self.lam, lam_px)
         out = None if nxt is None else self._from_u(nxt.blend(S, 1.0 + self.lam * m, noise, self.ahead_weight,

@@ -1,6 +1,6 @@
 """The temporal depth smoother's per-pixel step (depth/temporal.py 4.): which trust each band of
 the innovation gets (`band_trusts`: calm pixels the regional trust, spikes their own; lowered where
-a surface moves in depth, `motion_in_depth_discount`) and the confidence-weighted mean of
+a surface moves in depth, `motion_in_depth_variance` / `_discount`) and the confidence-weighted mean of
 prediction and observation per band (`blend`)."""
 from __future__ import annotations
 
@@ -40,22 +40,26 @@ def band_trusts(delta: np.ndarray, m: np.ndarray, m_a: np.ndarray, f: int, sigma
     return np.clip(delta, -lim, lim), m + np.maximum(gain, 0.0), m + gain
 
 
-def motion_in_depth_discount(trust: np.ndarray, loom: np.ndarray, loom_err: float, weight: float,
-                             still: float = 0.01) -> np.ndarray:
-    """`trust` of a prior (weight x trust observations' worth) lowered where its surface moves in
-    depth: the prior's error variance grows by (m / loom_err)^2 noise variances, m = how far the
-    looming log scale per frame (`loom`) exceeds `still` (the smoother's "does not loom": the
-    flow's divergence is that noisy at outlines), `loom_err` = the observation's noise sigma per
-    unit of looming; so its weight w becomes w / (1 + w (m / loom_err)^2), a Kalman filter's
-    process noise. Exact depth (noise ~ the warp's error) then follows a surface moving in depth
-    instead of averaging the part of its motion the flow missed; a noisy estimate (noise ~ its
-    error) keeps its smoothing there. Never raises a weight: the memory bound stands."""
+def motion_in_depth_variance(loom: np.ndarray, loom_err: float, still: float = 0.01) -> np.ndarray:
+    """The prior's extra error variance where its surface moves in depth, in noise variances:
+    (m / loom_err)^2, m = how far the looming log scale per frame (`loom`) exceeds `still` (the
+    smoother's "does not loom": the flow's divergence is that noisy at outlines), `loom_err` = the
+    observation's noise sigma per unit of looming. A Kalman filter's process noise: the flow sees
+    only part of a surface's motion in depth, and the prediction misses the rest."""
     x = np.abs(loom)
     x -= np.float32(still)
     np.maximum(x, 0.0, out=x)
     x *= np.float32(1.0 / loom_err)
-    np.square(x, out=x)
-    x *= trust
+    return np.square(x, out=x)
+
+
+def motion_in_depth_discount(trust: np.ndarray, variance: np.ndarray, weight: float) -> np.ndarray:
+    """`trust` of a prior (weight x trust observations' worth) with its error variance grown by
+    `variance` noise variances (`motion_in_depth_variance`): its weight w becomes w / (1 + w variance).
+    Exact depth (noise ~ the warp's error) then follows a surface moving in depth instead of
+    averaging the part of its motion the flow missed; a noisy estimate (noise ~ its error) keeps its
+    smoothing there. Never raises a weight: the memory bound stands."""
+    x = np.multiply(variance, trust)
     x *= np.float32(weight)
     x += 1.0
     return np.divide(trust, x, out=x)
