@@ -27,11 +27,19 @@ system-deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
+# The installed .venv takes about 2.1 GiB; pip also unpacks each wheel in $$TMPDIR first. Without pip's
+# wheel cache (--no-cache-dir) nothing else stays on disk. Refuse early, in one line, where the disk
+# cannot hold it, instead of failing half-way with "No space left on device".
+NEED_MIB := 2600
 $(STAMP): requirements.lock pyproject.toml
+	@free=$$(df -Pm . | awk 'NR==2 {print $$4}'); \
+	if [ -n "$$free" ] && [ "$$free" -lt $(NEED_MIB) ]; then \
+	  echo "make: $(abspath $(VENV)): $$free MiB free on this disk, installing the packages needs about $(NEED_MIB) MiB" >&2; exit 1; \
+	fi
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.lock
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-cache-dir --upgrade pip
+	$(PY) -m pip install -q --no-cache-dir -r requirements.lock
+	$(PY) -m pip install -q --no-cache-dir --no-deps -e .
 	@touch $(STAMP)
 
 venv: system-deps $(STAMP)
