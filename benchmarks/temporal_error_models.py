@@ -51,7 +51,9 @@ sys.path.insert(0, str(SHARED / "lfbench"))
 from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
 from genrefocus_video.depth.temporal_ahead import Ahead  # noqa: E402
 from genrefocus_video.flow import consistency, forward_backward  # noqa: E402
-from depth_error_models import ERROR_MODELS  # noqa: E402
+from depth_error_models import ERROR_MODELS, EXTRA_ERROR_MODELS  # noqa: E402
+
+MODELS = {**ERROR_MODELS, **EXTRA_ERROR_MODELS}  # the list first; the extras only when named
 from temporal_fixtures import LfClip  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
 
@@ -136,7 +138,7 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
         out["exact_smoothed"][str(s)] = {**r, "dpsnr": r["psnr"] - exact["psnr"],
                                          "picture_psnr": picture_psnr(work / f"exact_s{s}", work / "exact", c.frames)}
     for name in models:
-        noisy = [ERROR_MODELS[name](gt[t], t, **MODEL_KW.get(name, {})) for t in range(c.frames)]
+        noisy = [MODELS[name](gt[t], t, **MODEL_KW.get(name, {})) for t in range(c.frames)]
         base = render_and_score(c, noisy, f"{name}_noisy", work)
         row = {"noisy": base}
         for mode in modes:
@@ -191,7 +193,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 5])
     p.add_argument("--tracks", nargs="+", default=["fixed", "rack", "follow"])
-    p.add_argument("--models", nargs="*", default=list(ERROR_MODELS), help="error models (none: the exact rows only)")
+    p.add_argument("--models", nargs="*", default=list(ERROR_MODELS), choices=list(MODELS),
+                   help="error models (default: the issue's list; none: the exact rows only; "
+                        f"outside the list: {', '.join(EXTRA_ERROR_MODELS)})")
     p.add_argument("--strengths", type=float, nargs="+", default=[0.5, 0.8])
     p.add_argument("--size", default="256x144")
     p.add_argument("--frames", type=int, default=24)

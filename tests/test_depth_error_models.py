@@ -8,7 +8,8 @@ import pytest
 from genrefocus_video.depth.temporal import TemporalDepthSmoother
 from genrefocus_video.depth.temporal_stats import largest_log_change
 from genrefocus_video.flow import forward_backward
-from depth_error_models import ERROR_MODELS, edges, is_outlier_frame, outlier
+from depth_error_models import (ERROR_MODELS, EXTRA_ERROR_MODELS, curve, edges, is_outlier_frame, lowfreq_correlated,
+                                outlier)
 from temporal_fixtures import lf_follow_clip, render_score  # noqa: F401
 
 _FLOWS: dict = {}
@@ -199,3 +200,56 @@ def test_a_shift_jump_does_not_rescale_the_near_subject(lf_follow_clip):
     err = lambda d: float(np.sqrt(np.mean(np.log(d[near] / gt[8][near]) ** 2)))  # noqa: E731
     for s in (0.5, 0.8):
         assert err(_smooth(c, noisy, s, False)[8]) < 0.5 * err(noisy[8]), s
+
+
+def test_the_extra_error_models_are_per_frame_and_reproducible(lf_follow_clip):
+    """The errors outside the issue's list (benchmark-only) behave like the others: a new draw each
+    frame, the same frame twice alike, positive float32 disparity of the input's shape."""
+    g = lf_follow_clip.disparity(4)
+    for name, model in EXTRA_ERROR_MODELS.items():
+        a = model(g, 4)
+        assert np.array_equal(a, model(g, 4)), name
+        assert a.dtype == np.float32 and a.shape == g.shape and np.all(a > 0), name
+        assert not np.allclose(a, g), name
+        assert any(not np.allclose(a, model(g, t)) for t in (5, 6, 7)), name
+
+
+def test_the_curve_model_keeps_the_near_end_and_bends_the_far_one(lf_follow_clip):
+    """Analytic: `curve` is a power law about the 98th percentile, so log(d / p98) / log(g / p98) is
+    the frame's one exponent on every pixel (away from the floor) and differs between frames."""
+    g = lf_follow_clip.disparity(4)
+    top = np.percentile(g, 98)
+    far = g < 0.8 * top
+    exps = []
+    for t in (4, 5):
+        d = curve(g, t, amp=0.1)
+        ratio = np.log(d[far] / top) / np.log(g[far] / top)
+        assert np.ptp(ratio) < 1e-3, t
+        exps.append(float(np.median(ratio)))
+    assert abs(exps[0] - exps[1]) > 1e-3
+
+
+def test_the_correlated_field_lingers_for_frames(lf_follow_clip):
+    """`lowfreq_correlated`'s log error is an AR(1) field: consecutive frames correlate by about
+    rho (0.6; measured over frames 1-12 of this clip), frames far apart hardly at all."""
+    g = lf_follow_clip.disparity(0)
+    e = [np.log(lowfreq_correlated(g, t, amp=0.1, rho=0.6) / g).ravel() for t in range(13)]
+    lag1 = np.mean([np.corrcoef(e[t], e[t + 1])[0, 1] for t in range(12)])
+    lag8 = np.mean([np.corrcoef(e[t], e[t + 8])[0, 1] for t in range(5)])
+    assert 0.45 < lag1 < 0.75 and abs(lag8) < 0.3, (lag1, lag8)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known limit: the global alignment fits one scale and shift "
+                   "to every depth band and moves the near surfaces (this clip at 0.5: -0.08 dB; with it off: passes)")
+def test_a_per_frame_curve_change_is_not_made_worse(lf_follow_clip, tmp_path):
+    """Known limit (docs/benchmarks/temporal.md, "Errors outside the issue's list"): a relative
+    estimator whose depth *curve* changes per frame (`curve`: a power law about the near end, so
+    the near surfaces stay put and the far ones move). The global alignment fits one scale and
+    shift to all depth bands, which moves the near ones; smoothing then lowers the refocused
+    clip's PSNR (lfbench unseen seeds 4 6 9 13: down to -0.38 dB at 0.5)."""
+    c = lf_follow_clip
+    noisy = [curve(c.disparity(t), t) for t in range(c.frames)]
+    _, p_noisy = render_score(c, noisy, tmp_path / "noisy")
+    for s in (0.5, 0.8):
+        _, p = render_score(c, _smooth(c, noisy, s, False), tmp_path / f"s{s}")
+        assert p >= p_noisy - 0.05, (s, p, p_noisy)
