@@ -7,7 +7,8 @@ Run:  .venv/bin/python benchmarks/temporal_error_models.py [--seeds 3 5] [--trac
 Per lfbench clip (seed x focus track) the refocused clip (render_bokeh at the clip's focus track)
 is scored with lfbench `score-video` (temporal instability along the GT flow, mean PSNR) from:
 exact depth (the renderer's floor), exact depth smoothed, and per error model of
-tests/depth_error_models.py the noisy depth unsmoothed and smoothed at strengths 0.5 and 0.8, once
+tests/depth_error_models.py (the issue's list by default; `--models` may also name the extras outside
+it, EXTRA_ERROR_MODELS, not held to the criterion) the noisy depth unsmoothed and smoothed at strengths 0.5 and 0.8, once
 as a depth file (scale known) and once as an estimate (`affine_ambiguous`: scale and shift only
 known up to an affine map, as the motion / learned sources report); `oracle`: the bound of a causal
 average with the smoother's memory (exact per-frame errors averaged, no flow). Flow: DIS medium.
