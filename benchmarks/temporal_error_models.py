@@ -8,9 +8,10 @@ Per lfbench clip (seed x focus track) the refocused clip (render_bokeh at the cl
 is scored with lfbench `score-video` (temporal instability along the GT flow, mean PSNR) from:
 exact depth (the renderer's floor), exact depth smoothed, and per error model of
 tests/depth_error_models.py (the issue's list by default; `--models` may also name the extras outside
-it, EXTRA_ERROR_MODELS, not held to the criterion) the noisy depth unsmoothed and smoothed at strengths 0.5 and 0.8, once
-as a depth file (scale known) and once as an estimate (`affine_ambiguous`: scale and shift only
-known up to an affine map, as the motion / learned sources report); `oracle`: the bound of a causal
+it, EXTRA_ERROR_MODELS, not held to the criterion) the noisy depth unsmoothed and smoothed at
+strengths 0.5 and 0.8, once as a depth file (scale known) and once as an estimate
+(`affine_ambiguous`: scale and shift only known up to an affine map, as the motion / learned sources
+report); `oracle`: the bound of a causal
 average with the smoother's memory (exact per-frame errors averaged, no flow). Flow: DIS medium.
 
 Exact rows also give the picture's change (`picture_psnr`: PSNR of the smoothed exact render against
@@ -53,10 +54,10 @@ from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
 from genrefocus_video.depth.temporal_ahead import Ahead  # noqa: E402
 from genrefocus_video.flow import consistency, forward_backward  # noqa: E402
 from depth_error_models import ERROR_MODELS, EXTRA_ERROR_MODELS  # noqa: E402
-
-MODELS = {**ERROR_MODELS, **EXTRA_ERROR_MODELS}  # the list first; the extras only when named
 from temporal_fixtures import LfClip  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
+
+MODELS = {**ERROR_MODELS, **EXTRA_ERROR_MODELS}  # the list first; the extras only when named
 
 
 def make_clip(out: Path, size: str, frames: int, seed: int, track: str, k: float) -> LfClip:
