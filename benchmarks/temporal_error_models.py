@@ -11,8 +11,8 @@ tests/depth_error_models.py (the issue's list by default; `--models` may also na
 it, EXTRA_ERROR_MODELS, not held to the criterion) the noisy depth unsmoothed and smoothed at
 strengths 0.5 and 0.8, once as a depth file (scale known) and once as an estimate
 (`affine_ambiguous`: scale and shift only known up to an affine map, as the motion / learned sources
-report); `oracle`: the bound of a causal
-average with the smoother's memory (exact per-frame errors averaged, no flow). Flow: DIS medium.
+report); `oracle`: the bound of a causal average with the smoother's memory (exact per-frame errors
+averaged, no flow). Flow: DIS medium.
 
 Exact rows also give the picture's change (`picture_psnr`: PSNR of the smoothed exact render against
 the exact render; higher = less changed) and the rows' resolution (`resolution`: dPSNR of exact depth
