@@ -72,13 +72,15 @@ def lowfreq(g: np.ndarray, t: int, amp: float = 0.10, corr: float = 0.125, seed:
 
 
 def edges(g: np.ndarray, t: int, px: int = 3, seed: int = 3300) -> np.ndarray:
-    r = np.random.default_rng(seed + t)
-    k = int(r.integers(-px, px + 1))
+    return _displaced(g, int(np.random.default_rng(seed + t).integers(-px, px + 1)))
+
+
+def _displaced(g: np.ndarray, k: int) -> np.ndarray:
+    """g with its depth edges moved k px: nearer surfaces grown (k > 0, grey dilation) or shrunk."""
     if k == 0:
         return g.astype(np.float32).copy()
     se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(k) + 1, 2 * abs(k) + 1))
-    op = cv2.dilate if k > 0 else cv2.erode
-    return op(g.astype(np.float32), se)
+    return (cv2.dilate if k > 0 else cv2.erode)(g.astype(np.float32), se)
 
 
 def blotchy(g: np.ndarray, t: int, amp: float = 0.25, cell: int = 12, cover: float = 0.3,
@@ -134,11 +136,7 @@ def lowfreq_correlated(g: np.ndarray, t: int, amp: float = 0.10, rho: float = 0.
 
 
 def edges_biased(g: np.ndarray, t: int, bias: int = 2, px: int = 1, seed: int = 4400) -> np.ndarray:
-    k = bias + int(np.random.default_rng(seed + t).integers(-px, px + 1))
-    if k == 0:
-        return g.astype(np.float32).copy()
-    se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(k) + 1, 2 * abs(k) + 1))
-    return (cv2.dilate if k > 0 else cv2.erode)(g.astype(np.float32), se)
+    return _displaced(g, bias + int(np.random.default_rng(seed + t).integers(-px, px + 1)))
 
 
 EXTRA_ERROR_MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
