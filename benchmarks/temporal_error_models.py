@@ -3,6 +3,7 @@
 Run:  .venv/bin/python benchmarks/temporal_error_models.py [--seeds 3 5] [--tracks fixed rack follow]
       [--size 256x144] [--frames 24] [--modes file estimate oracle] [--json OUT.json]
       [--model-kw '{"edges": {"px": 5}}'] (error-model parameters other than the defaults)
+      [--draws per-clip] (each clip its own noise draw; default: every clip the models' default one)
 
 Per lfbench clip (seed x focus track) the refocused clip (render_bokeh at the clip's focus track)
 is scored with lfbench `score-video` (temporal instability along the GT flow, mean PSNR) from:
@@ -12,7 +13,9 @@ it, EXTRA_ERROR_MODELS, not held to the criterion) the noisy depth unsmoothed an
 strengths 0.5 and 0.8, once as a depth file (scale known) and once as an estimate
 (`affine_ambiguous`: scale and shift only known up to an affine map, as the motion / learned sources
 report); `oracle`: the bound of a causal average with the smoother's memory (exact per-frame errors
-averaged, no flow). Flow: DIS medium.
+averaged, no flow). Flow: DIS medium. Draws: by default every clip sees the same noise sequence of
+each model (its default seed), so the grid's rows of one model are one draw on 21 scenes; `--draws
+per-clip` gives each clip its own (the 2026-12-06 per-clip grid: 486 of 504 rows instead of 498).
 
 Exact rows also give the picture's change (`picture_psnr`: PSNR of the smoothed exact render against
 the exact render; higher = less changed) and the rows' resolution (`resolution`: dPSNR of exact depth
@@ -53,9 +56,10 @@ sys.path.insert(0, str(SHARED / "lfbench"))
 from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
 from genrefocus_video.depth.temporal_ahead import Ahead  # noqa: E402
 from genrefocus_video.flow import consistency, forward_backward  # noqa: E402
-from depth_error_models import ERROR_MODELS, EXTRA_ERROR_MODELS  # noqa: E402
+from depth_error_models import ERROR_MODELS, EXTRA_ERROR_MODELS, with_draw  # noqa: E402
 from temporal_fixtures import LfClip  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
+from lfbench.video import TRACKS  # noqa: E402
 
 MODELS = {**ERROR_MODELS, **EXTRA_ERROR_MODELS}  # the issue's list first; the extras only when named
 
@@ -126,7 +130,9 @@ def picture_psnr(folder: Path, reference: Path, frames: int) -> float:
 
 
 def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
-               modes: tuple[str, ...] = ("file", "estimate")) -> dict:
+               modes: tuple[str, ...] = ("file", "estimate"), draw: int = 0) -> dict:
+    """One clip's rows; `draw`: every error model's draw moved this far from its default (0: the
+    default draws, the same noise sequence on every clip)."""
     flows = clip_flows(c)
     gt = [c.disparity(t) for t in range(c.frames)]
     exact = render_and_score(c, gt, "exact", work)
@@ -140,7 +146,8 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
         out["exact_smoothed"][str(s)] = {**r, "dpsnr": r["psnr"] - exact["psnr"],
                                          "picture_psnr": picture_psnr(work / f"exact_s{s}", work / "exact", c.frames)}
     for name in models:
-        noisy = [MODELS[name](gt[t], t, **MODEL_KW.get(name, {})) for t in range(c.frames)]
+        kw = with_draw(MODELS[name], draw, MODEL_KW.get(name)) if draw else MODEL_KW.get(name, {})
+        noisy = [MODELS[name](gt[t], t, **kw) for t in range(c.frames)]
         base = render_and_score(c, noisy, f"{name}_noisy", work)
         row = {"noisy": base}
         for mode in modes:
@@ -191,10 +198,17 @@ def markdown(report: dict, strengths: list[float], modes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def clip_draw(seed: int, track: str) -> int:
+    """The per-clip draws' offset for lfbench `seed` and `track` (lfbench's TRACKS order, so a clip
+    gets the same draw whatever else runs): 10 000 apart, so no clip's draws (seed + frame) meet
+    another's or a model's default ones (3100-4500)."""
+    return 10_000 * (len(TRACKS) * seed + TRACKS.index(track) + 1)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[3, 5])
-    p.add_argument("--tracks", nargs="+", default=["fixed", "rack", "follow"])
+    p.add_argument("--tracks", nargs="+", default=list(TRACKS), choices=TRACKS)
     p.add_argument("--models", nargs="*", default=list(ERROR_MODELS), choices=list(MODELS),
                    help="error models (default: the issue's list; none: the exact rows only; "
                         f"outside the list: {', '.join(EXTRA_ERROR_MODELS)})")
@@ -210,6 +224,9 @@ def main() -> int:
     p.add_argument("--kw", default="{}", help="JSON smoother options, e.g. '{\"gate_high\": 4}'")
     p.add_argument("--model-kw", default="{}",
                    help="JSON error-model parameters per model, e.g. '{\"edges\": {\"px\": 5}}'")
+    p.add_argument("--draws", choices=["shared", "per-clip"], default="shared",
+                   help="shared: every clip sees each model's default noise draw (the grid the criterion "
+                        "was measured on); per-clip: each clip its own draw (clip_draw)")
     a = p.parse_args()
     SMOOTHER_KW.update(json.loads(a.kw))
     LOOKAHEAD[0] = a.lookahead == "on"
@@ -218,15 +235,17 @@ def main() -> int:
     t0 = time.time()
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
               "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "frames": a.frames,
-              "k": a.k, "lookahead": LOOKAHEAD[0], "smoother_kw": SMOOTHER_KW, "model_kw": MODEL_KW, "clips": {}}
+              "k": a.k, "draws": a.draws, "lookahead": LOOKAHEAD[0], "smoother_kw": SMOOTHER_KW, "model_kw": MODEL_KW,
+              "clips": {}}
     try:
         for seed in a.seeds:
             for track in a.tracks:
                 name = f"seed {seed} {track}"
                 print(name, flush=True)
                 c = make_clip(work / f"clip_{seed}_{track}", a.size, a.frames, seed, track, a.k)
+                draw = clip_draw(seed, track) if a.draws == "per-clip" else 0
                 report["clips"][name] = bench_clip(c, work / f"r_{seed}_{track}", a.models, a.strengths,
-                                                   tuple(a.modes))
+                                                   tuple(a.modes), draw)
     finally:  # ~1.4 GB of rendered frames per seed
         shutil.rmtree(work, ignore_errors=True)
     report["seconds"] = time.time() - t0

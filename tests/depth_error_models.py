@@ -2,7 +2,8 @@
 
 Each model maps a clip's exact disparity g (frame t) to what an estimator would return for that
 frame, with a new random draw every frame (seeded by `seed + t`, so a run is reproducible and a
-chunk sees the same noise as the unsplit run). Errors are relative (multiplicative in disparity)
+chunk sees the same noise as the unsplit run; every clip sees the same draw unless `with_draw`
+moves it). Errors are relative (multiplicative in disparity)
 where estimators' errors are relative. `ERROR_MODELS` names them all with their default parameters.
 
 - ``scale_shift``: affine-invariant monocular estimators (MiDaS/DPT/Depth Anything run per frame)
@@ -42,11 +43,27 @@ to its criterion: no tuning saw them, and they show where the smoother stops hel
 """
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
+
+
+def default_seed(model: Callable) -> int:
+    """A model's default `seed` (its default draw)."""
+    return int(inspect.signature(model).parameters["seed"].default)
+
+
+def with_draw(model: Callable, offset: int, kw: Optional[dict] = None) -> dict:
+    """`kw` (a model's keyword arguments) with the draw moved `offset` away: its seed (`combined`:
+    each part's, through `draw`). A different offset per clip gives every clip its own noise
+    sequence; with the defaults every clip of a grid sees the same one."""
+    kw = dict(kw or {})
+    key = "seed" if "seed" in inspect.signature(model).parameters else "draw"
+    kw[key] = kw.get(key, default_seed(model) if key == "seed" else 0) + offset
+    return kw
 
 
 def _floor(d: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -110,8 +127,11 @@ def outlier(g: np.ndarray, t: int, prob: float = 0.15, jump: float = 1.5, field:
 
 
 def combined(g: np.ndarray, t: int, px: int = 2, amp: float = 0.06, scale: float = 0.05,
-             shift: float = 0.08) -> np.ndarray:
-    return scale_shift(lowfreq(edges(g, t, px=px), t, amp=amp), t, scale=scale, shift=shift)
+             shift: float = 0.08, draw: int = 0) -> np.ndarray:
+    """`draw`: added to each part's default seed (0: the parts' own default draws)."""
+    return scale_shift(lowfreq(edges(g, t, px=px, seed=default_seed(edges) + draw), t, amp=amp,
+                               seed=default_seed(lowfreq) + draw), t,
+                       scale=scale, shift=shift, seed=default_seed(scale_shift) + draw)
 
 
 ERROR_MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {

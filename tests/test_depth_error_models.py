@@ -8,8 +8,8 @@ import pytest
 from genrefocus_video.depth.temporal import TemporalDepthSmoother
 from genrefocus_video.depth.temporal_stats import largest_log_change
 from genrefocus_video.flow import forward_backward
-from depth_error_models import (ERROR_MODELS, EXTRA_ERROR_MODELS, curve, edges, is_outlier_frame, lowfreq_correlated,
-                                outlier)
+from depth_error_models import (ERROR_MODELS, EXTRA_ERROR_MODELS, combined, curve, edges, is_outlier_frame, lowfreq,
+                                lowfreq_correlated, outlier, scale_shift, with_draw)
 from temporal_fixtures import lf_follow_clip, render_score  # noqa: F401
 
 _FLOWS: dict = {}
@@ -48,6 +48,21 @@ def test_error_models_are_per_frame_and_reproducible(lf_follow_clip):
         assert a.dtype == np.float32 and a.shape == g.shape and np.all(a > 0), name
         assert not np.allclose(a, g) or name == "edges", name
         assert not np.allclose(a, b), name
+
+
+def test_another_draw_is_another_noise_sequence(lf_follow_clip):
+    """`with_draw` (the benchmark's per-clip draws) gives every model a different, reproducible
+    sequence, offset 0 is the default draw, and `combined` moves all three of its parts."""
+    g = lf_follow_clip.disparity(4)
+    for name, model in {**ERROR_MODELS, **EXTRA_ERROR_MODELS}.items():
+        moved = with_draw(model, 10_000)
+        assert np.array_equal(model(g, 4, **with_draw(model, 0)), model(g, 4)), name
+        assert np.array_equal(model(g, 4, **moved), model(g, 4, **moved)), name
+        assert not all(np.array_equal(model(g, t, **moved), model(g, t)) for t in (4, 5, 6)), name
+    k = 20_000
+    parts = scale_shift(lowfreq(edges(g, 4, px=2, **with_draw(edges, k)), 4, amp=0.06, **with_draw(lowfreq, k)), 4,
+                        scale=0.05, shift=0.08, **with_draw(scale_shift, k))
+    assert np.array_equal(combined(g, 4, **with_draw(combined, k)), parts)
 
 
 def test_displaced_edges_keep_interiors_exact(lf_follow_clip):
