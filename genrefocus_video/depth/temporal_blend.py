@@ -1,7 +1,8 @@
 """The temporal depth smoother's per-pixel step (depth/temporal.py 4.): which trust each band of
 the innovation gets (`band_trusts`: calm pixels the regional trust, spikes their own; lowered where
 a surface moves in depth, `motion_in_depth_variance` / `_discount`) and the confidence-weighted mean of
-prediction and observation per band (`blend`)."""
+prediction and observation per band (`blend`), kept to one surface or the other at depth edges
+(`one_surface`)."""
 from __future__ import annotations
 
 from typing import Optional
@@ -92,3 +93,23 @@ def _current_share(trust: np.ndarray, lam: float, lam_px: float, band: np.ndarra
     np.divide(1.0, w, out=w)
     w *= band
     return w
+
+
+def one_surface(x: np.ndarray, a: np.ndarray, b: np.ndarray, jump: float, lean: float) -> np.ndarray:
+    """x (a weighted mean of a and b; log disparity), except where a and b name different surfaces
+    (|a - b| > `jump`): there b where x lies within `lean` x |a - b| of it, else a.
+
+    A mean of a near and a far surface is a depth no surface has; where that depth is near the focus
+    plane the renderer draws the pixel sharp between two blurred surfaces. A learned estimator's
+    outline displaced by a few pixels, dilated on one frame and eroded on the next, made exactly that
+    of a string of lights (lfbench seed 5 fixed, its own `edges` draw, focus 0.5): sharp points where
+    both surfaces are blurred, frames 4-6 at 19.8-20.8 dB against 23.4-23.9 unsmoothed. `lean` < 0.5
+    keeps a (the observation) unless the blend is clearly b's (the prediction's): at strength 0.8 the
+    blend leans toward the prediction, and the nearer of the two copied exact depth's lagging outline
+    whole. A jump of x2.7 (1 in log) is a change between surfaces, not estimator noise (blotches reach
+    it at 4 sigma); lower ones took blotchy noise for surfaces."""
+    where = np.abs(a - b) > np.float32(jump)
+    if not where.any():
+        return x
+    chosen = np.where(np.abs(x - b) < np.float32(lean) * np.abs(a - b), b, a)
+    return np.where(where, chosen, x).astype(np.float32, copy=False)
