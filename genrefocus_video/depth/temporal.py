@@ -197,9 +197,10 @@ class TemporalDepthSmoother(LevelAlignment):
         # the state and the output are one surface or the other, never their mean (2026-12-06, 4c.,
         # `temporal_blend.one_surface`): where observation and prediction (then state and t + 1) differ by
         # more than surface_jump in log (x2.7), the second (the prediction; t + 1) only where the blend lies
-        # within surface_lean of the way to it, else the first. Jump 0.3 took blotchy noise for surfaces (seed
-        # 5 fixed blotchy 0.5: 53 -> 47 % removed), 0.5-0.7 still cost 2 points; the nearer of the two (lean
-        # 0.5) copied exact depth's lagging outline whole at 0.8 (seed 17 rack +0.093 dB; 0.25: +0.018)
+        # within surface_lean of the way to it, else the first. With the nearer of the two near steps, a jump
+        # of 0.3 took blotchy noise for surfaces (seed 5 fixed blotchy 0.5: 53 -> 47 % removed), 0.5-0.7 still
+        # cost 2 points, 1.0 none; the nearer of the two (lean 0.5) copied exact depth's lagging outline whole
+        # at 0.8 (seed 17 rack exact +0.093 dB; lean 0.25: +0.018)
         self.keep_one_surface, self.surface_jump, self.surface_lean = True, 1.0, 0.25
         self.edge_select = True  # displaced depth edges: colour-checked selection (depth/edge_select.py)
         self.lam = strength_to_lambda(strength)
