@@ -107,7 +107,7 @@ def test_smoothing_keeps_a_thin_structure_on_one_surface_or_the_other(width, ali
     by up to 3 px, differently every frame, on a still camera: every output pixel of the smoother
     (with its look-ahead) is the near or the far surface, none a depth between them, which the
     renderer would draw sharp near the focus plane, also where the posts have the background's colour
-    and edge selection cannot tell them apart. (Before keep_one_surface: 636-2496 such pixels on 3-8
+    and edge selection cannot tell them apart. (Before keep_one_surface: 276-2496 such pixels on 3-8
     of the 16 frames.)"""
     if alike:
         monkeypatch.setitem(globals(), "COLOUR_NEAR", COLOUR_FAR)
