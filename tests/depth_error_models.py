@@ -89,10 +89,10 @@ def lowfreq(g: np.ndarray, t: int, amp: float = 0.10, corr: float = 0.125, seed:
 
 
 def edges(g: np.ndarray, t: int, px: int = 3, seed: int = 3300) -> np.ndarray:
-    return _displaced(g, int(np.random.default_rng(seed + t).integers(-px, px + 1)))
+    return displaced(g, int(np.random.default_rng(seed + t).integers(-px, px + 1)))
 
 
-def _displaced(g: np.ndarray, k: int) -> np.ndarray:
+def displaced(g: np.ndarray, k: int) -> np.ndarray:
     """g with its depth edges moved k px: nearer surfaces grown (k > 0, grey dilation) or shrunk."""
     if k == 0:
         return g.astype(np.float32).copy()
@@ -156,7 +156,7 @@ def lowfreq_correlated(g: np.ndarray, t: int, amp: float = 0.10, rho: float = 0.
 
 
 def edges_biased(g: np.ndarray, t: int, bias: int = 2, px: int = 1, seed: int = 4400) -> np.ndarray:
-    return _displaced(g, bias + int(np.random.default_rng(seed + t).integers(-px, px + 1)))
+    return displaced(g, bias + int(np.random.default_rng(seed + t).integers(-px, px + 1)))
 
 
 EXTRA_ERROR_MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {

@@ -3,7 +3,6 @@ the history and the frame's colour say, exact or already aligned depth is left a
 item 3: smoothing that helps on displaced depth edges)."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +10,7 @@ from genrefocus_video.depth.edge_select import select_edges
 from genrefocus_video.depth.temporal import TemporalDepthSmoother
 from genrefocus_video.depth.temporal_ahead import Ahead
 from genrefocus_video.flow import forward_backward
-from depth_error_models import edges
+from depth_error_models import displaced, edges
 from temporal_fixtures import lf_follow_clip, render_score  # noqa: F401
 
 NEAR, FAR = 0.5, 0.05
@@ -32,12 +31,6 @@ def _disc(h: int = 64, w: int = 80, radius: int = 14) -> np.ndarray:
     return (yy - h // 2) ** 2 + (xx - w // 2) ** 2 <= radius ** 2
 
 
-def _displace(d: np.ndarray, k: int) -> np.ndarray:
-    """The estimator's displaced edge: near surfaces grown (k > 0) or shrunk (k < 0) by |k| px."""
-    se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(k) + 1, 2 * abs(k) + 1))
-    return (cv2.dilate if k > 0 else cv2.erode)(d, se)
-
-
 def _fence(h: int = 64, w: int = 96) -> np.ndarray:
     """Six 5-px posts 14 px apart (lfbench's poles and twigs, simplified)."""
     m = np.zeros((h, w), bool)
@@ -53,7 +46,7 @@ def test_displaced_edge_is_restored_to_the_image_edge(scene, k):
     true outline, the one the image's colour edges show, given the history (the true map). A single
     disc displaced by 1 px is the known exception (next test)."""
     rgb, truth = _scene(_fence() if scene == "fence" else _disc())
-    observed = _displace(truth, k)
+    observed = displaced(truth, k)
     assert np.count_nonzero(observed != truth) > 0
     out, info = select_edges(rgb, observed, truth)
     assert info.switched == np.count_nonzero(observed != truth)
@@ -65,7 +58,7 @@ def test_isolated_one_pixel_shift_is_kept():
     a 16-px Gaussian window) to count as a displaced edge rather than a few chance disputes (which
     on lfbench are a pole's soft fringe or a clipped light, where colour misleads): left as observed."""
     rgb, truth = _scene(_disc())
-    observed = _displace(truth, 1)
+    observed = displaced(truth, 1)
     out, info = select_edges(rgb, observed, truth)
     assert info.disputed == 0
     np.testing.assert_array_equal(out, observed)
@@ -96,7 +89,7 @@ def test_colour_vouches_for_the_observation_over_a_wrong_history():
     """The history's disc is 2 px too large (an earlier displaced frame), this frame's depth edge
     sits on the colour edge: the observation is kept."""
     rgb, truth = _scene(_disc())
-    out, _ = select_edges(rgb, truth, _displace(truth, 2))
+    out, _ = select_edges(rgb, truth, displaced(truth, 2))
     np.testing.assert_array_equal(out, truth)
 
 
@@ -116,7 +109,7 @@ def test_smoothing_keeps_a_thin_structure_on_one_surface_or_the_other(width, ali
         mask[8:56, x0:x0 + width] = True
     ks = [2, -2, 3, -1, -3, 2, 1, -2, 3, -3, 2, -1, 3, 3, -2, -3]
     frames = [_scene(mask, seed=t) for t in range(len(ks))]
-    observed = [_displace(d, k) for (_, d), k in zip(frames, ks)]
+    observed = [displaced(d, k) for (_, d), k in zip(frames, ks)]
     still, ones = np.zeros(mask.shape + (2,), np.float32), np.ones(mask.shape, np.float32)
     sm = TemporalDepthSmoother(0.5)
     for t, (rgb, _) in enumerate(frames):
@@ -133,7 +126,7 @@ def test_no_intermediate_depths_on_a_real_frame(lf_follow_clip):
     c = lf_follow_clip
     truth = c.disparity(5)
     for k in (-2, 2):
-        observed = _displace(truth, k)
+        observed = displaced(truth, k)
         out, info = select_edges(c.aif(5), observed, truth)
         assert info.switched > 0
         assert np.all((out == observed) | (out == truth))
@@ -193,7 +186,7 @@ def test_a_proposed_surface_is_clipped_to_the_given_range():
     e.g. from an estimator's blunder, is not put back); with the posts' depth inside the range
     they come back exactly."""
     rgb, truth = _scene(_fence())
-    observed = _displace(truth, -3)
+    observed = displaced(truth, -3)
     out, info = select_edges(rgb, observed, truth, limits=(FAR, 0.3))
     restored = (out != observed)
     assert info.switched == np.count_nonzero(restored) > 0
@@ -210,7 +203,7 @@ def test_the_smoother_bounds_proposals_by_depths_two_observations_reached():
     reached: a blunder one observation showed (max 1.5) does not count, the posts' true depth,
     seen on every other frame, does."""
     rgb, truth = _scene(_fence())
-    eroded = _displace(truth, -3)
+    eroded = displaced(truth, -3)
     carried = np.where(truth == NEAR, np.float32(3 * NEAR), truth)  # the history after a blunder
     sm = TemporalDepthSmoother(0.8)
     np.testing.assert_array_equal(sm._select_edges(rgb, eroded, carried, outlier=True), eroded)
@@ -233,7 +226,7 @@ def test_a_looming_surface_keeps_its_observed_outline():
     smoother's looming field says a surface changes scale (|log| >= 0.01 per frame) the observed
     outline stands; elsewhere the displaced edge is still put back."""
     rgb, truth = _scene(_fence())
-    eroded = _displace(truth, -2)
+    eroded = displaced(truth, -2)
     loom = np.zeros_like(truth)
     loom[:, : truth.shape[1] // 2] = 0.08  # the left half looms (8 % a frame)
     sm = TemporalDepthSmoother(0.8)
@@ -255,10 +248,10 @@ def test_a_displaced_edge_is_restored_at_the_observations_own_level(level):
     h, w = truth.shape
     factor = {"gain 0.8": np.full((h, w), 0.8, np.float32), "gain 1.2": np.full((h, w), 1.2, np.float32),
               "ramp": np.exp(np.linspace(-0.15, 0.15, w, dtype=np.float32))[None, :].repeat(h, 0)}[level]
-    displaced = _displace(truth, -2)
-    observed = displaced * factor
+    eroded = displaced(truth, -2)
+    observed = eroded * factor
     out, info = select_edges(rgb, observed, truth)
-    moved = displaced != truth
+    moved = eroded != truth
     assert info.switched == np.count_nonzero(moved) > 0
     np.testing.assert_array_equal(out[~moved], observed[~moved])
     # the level is measured as a smooth (16-px Gaussian) mean beside the band: a ramp's within 3 %
