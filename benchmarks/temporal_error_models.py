@@ -1,7 +1,7 @@
 """Does flow-guided depth smoothing help on the per-frame errors real estimators make? (issue 15, item 3)
 
 Run:  .venv/bin/python benchmarks/temporal_error_models.py [--seeds 3 5] [--tracks fixed rack follow]
-      [--size 256x144] [--frames 24] [--modes file estimate oracle] [--json OUT.json]
+      [--size 256x144] [--frames 24] [--modes file estimate oracle vote] [--json OUT.json]
       [--model-kw '{"edges": {"px": 5}}'] (error-model parameters other than the defaults)
       [--draws per-clip] (each clip its own noise draw; default: every clip the models' default one)
 
@@ -13,7 +13,11 @@ it, EXTRA_ERROR_MODELS, not held to the criterion) the noisy depth unsmoothed an
 strengths 0.5 and 0.8, once as a depth file (scale known) and once as an estimate
 (`affine_ambiguous`: scale and shift only known up to an affine map, as the motion / learned sources
 report); `oracle`: the bound of a causal average with the smoother's memory (exact per-frame errors
-averaged, no flow). Flow: DIS medium. Draws: by default every clip sees the same noise sequence of
+averaged, no flow); `vote` (the models that only move edges, `DISPLACEMENTS`): a temporal vote on
+where the edges lie, with that memory (each frame's exact map with its edges moved by the weighted
+median of the displacements so far: never a depth between two surfaces, no flow error). The vote is a
+reference, not a bound: it sees no image, and the smoother's edge selection, which does, beats it on
+most lfbench clips (docs/benchmarks/temporal.md). Flow: DIS medium. Draws: by default every clip sees the same noise sequence of
 each model (its default seed), so the grid's rows of one model are one draw on 21 scenes; `--draws
 per-clip` gives each clip its own (the 2026-12-06 per-clip grid: 486 of 504 rows instead of 498).
 
@@ -56,7 +60,7 @@ sys.path.insert(0, str(SHARED / "lfbench"))
 from genrefocus_video.depth.temporal import TemporalDepthSmoother  # noqa: E402
 from genrefocus_video.depth.temporal_ahead import Ahead  # noqa: E402
 from genrefocus_video.flow import consistency, forward_backward  # noqa: E402
-from depth_error_models import ERROR_MODELS, EXTRA_ERROR_MODELS, with_draw  # noqa: E402
+from depth_error_models import DISPLACEMENTS, ERROR_MODELS, EXTRA_ERROR_MODELS, displaced, with_draw  # noqa: E402
 from temporal_fixtures import LfClip  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
 from lfbench.video import TRACKS  # noqa: E402
@@ -117,6 +121,24 @@ def oracle(gt: list, noisy: list, strength: float) -> list:
     return out
 
 
+def vote(gt: list, moves: list[int], strength: float) -> list:
+    """A temporal vote on where the edges lie, for errors that only move them (`moves`:
+    frame t's displacement, px, > 0 grown): frame t is its exact map with the edges moved by the
+    weighted median of moves[0..t], weights as the smoother's state holds its observations (memory
+    r = sqrt(s): (1 - r) r^(t - i), the first frame's r^t). An average of the maps (`oracle`) puts
+    depths between two surfaces; a vote never does. It uses the true displacements but no image."""
+    r = math.sqrt(min(max(strength, 0.0), 0.95))
+    reach = max((abs(k) for k in moves), default=0)
+    out = []
+    for t, g in enumerate(gt):
+        w = np.array([r ** t] + [(1.0 - r) * r ** (t - i) for i in range(1, t + 1)])
+        k = np.array(moves[:t + 1])
+        grown = [j for j in range(1, reach + 1) if w[k >= j].sum() > 0.5]
+        shrunk = [j for j in range(1, reach + 1) if w[k <= -j].sum() > 0.5]
+        out.append(displaced(g, max(grown) if grown else -max(shrunk) if shrunk else 0))
+    return out
+
+
 RESOLUTION_SCALES = (0.999, 1.001)  # exact depth scaled by +-0.1 %: the exact rows' PSNR resolution
 
 
@@ -151,8 +173,15 @@ def bench_clip(c: LfClip, work: Path, models: list[str], strengths: list[float],
         base = render_and_score(c, noisy, f"{name}_noisy", work)
         row = {"noisy": base}
         for mode in modes:
+            if mode == "vote" and name not in DISPLACEMENTS:
+                continue  # a vote on where edges lie only applies to errors that only move them
             for s in strengths:
-                maps = oracle(gt, noisy, s) if mode == "oracle" else smooth(c, flows, noisy, s, mode == "estimate")
+                if mode == "oracle":
+                    maps = oracle(gt, noisy, s)
+                elif mode == "vote":
+                    maps = vote(gt, [DISPLACEMENTS[name](t, **kw) for t in range(c.frames)], s)
+                else:
+                    maps = smooth(c, flows, noisy, s, mode == "estimate")
                 r = render_and_score(c, maps, f"{name}_{mode}_{s}", work)
                 excess = base["instability"] - exact["instability"]
                 r["removed"] = (base["instability"] - r["instability"]) / excess if excess > 1e-9 else float("nan")
@@ -189,7 +218,10 @@ def markdown(report: dict, strengths: list[float], modes: list[str]) -> str:
             cells = []
             for mode in modes:
                 for s in strengths:
-                    v = row[f"{mode}_{s}"]
+                    v = row.get(f"{mode}_{s}")
+                    if v is None:  # `vote` on a model that does more than move edges
+                        cells.append("—")
+                        continue
                     ok, applicable = row_met(v, row["noisy"], r["exact"])
                     share = f"{v['removed']*100:.0f} %" if applicable else "n/a"
                     cells.append(f"{share}, {v['dpsnr']:+.2f} dB{'' if ok else ' ✗'}")
@@ -217,8 +249,9 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--k", type=float, default=8.0)
     p.add_argument("--json", default=None, help="write the full report here")
-    p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate", "oracle"],
-                   help="depth as a file, as an estimate (affine_ambiguous), and/or the causal-average bound")
+    p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate", "oracle", "vote"],
+                   help="depth as a file, as an estimate (affine_ambiguous), the causal-average bound, "
+                        "and/or the edge vote (edge-moving models only)")
     p.add_argument("--lookahead", choices=["on", "off"], default="on",
                    help="give the smoother frame t + 1 (its one-frame look-ahead) or not (causal)")
     p.add_argument("--kw", default="{}", help="JSON smoother options, e.g. '{\"gate_high\": 4}'")

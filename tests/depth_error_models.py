@@ -3,8 +3,9 @@
 Each model maps a clip's exact disparity g (frame t) to what an estimator would return for that
 frame, with a new random draw every frame (seeded by `seed + t`, so a run is reproducible and a
 chunk sees the same noise as the unsplit run; every clip sees the same draw unless `with_draw`
-moves it). Errors are relative (multiplicative in disparity)
-where estimators' errors are relative. `ERROR_MODELS` names them all with their default parameters.
+moves it). Errors are relative (multiplicative in disparity) where estimators' errors are relative.
+`ERROR_MODELS` names them all with their default parameters; `DISPLACEMENTS` gives, for the models
+that only move depth edges, how far each frame's edges move.
 
 - ``scale_shift``: affine-invariant monocular estimators (MiDaS/DPT/Depth Anything run per frame)
   return each frame with its own global scale and shift: d = s_t g + b_t, s_t = exp(scale N(0,1)),
@@ -89,7 +90,12 @@ def lowfreq(g: np.ndarray, t: int, amp: float = 0.10, corr: float = 0.125, seed:
 
 
 def edges(g: np.ndarray, t: int, px: int = 3, seed: int = 3300) -> np.ndarray:
-    return displaced(g, int(np.random.default_rng(seed + t).integers(-px, px + 1)))
+    return displaced(g, edges_displacement(t, px, seed))
+
+
+def edges_displacement(t: int, px: int = 3, seed: int = 3300) -> int:
+    """How far (px, signed: > 0 grown) `edges` with the same parameters moves frame t's depth edges."""
+    return int(np.random.default_rng(seed + t).integers(-px, px + 1))
 
 
 def displaced(g: np.ndarray, k: int) -> np.ndarray:
@@ -156,8 +162,17 @@ def lowfreq_correlated(g: np.ndarray, t: int, amp: float = 0.10, rho: float = 0.
 
 
 def edges_biased(g: np.ndarray, t: int, bias: int = 2, px: int = 1, seed: int = 4400) -> np.ndarray:
-    return displaced(g, bias + int(np.random.default_rng(seed + t).integers(-px, px + 1)))
+    return displaced(g, edges_biased_displacement(t, bias, px, seed))
+
+
+def edges_biased_displacement(t: int, bias: int = 2, px: int = 1, seed: int = 4400) -> int:
+    return bias + edges_displacement(t, px, seed)
 
 
 EXTRA_ERROR_MODELS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "curve": curve, "lowfreq_correlated": lowfreq_correlated, "edges_biased": edges_biased}
+
+# the models that only move depth edges, and frame t's displacement (px) under the same parameters:
+# the benchmark's `vote` reference (a temporal vote on where the edges lie) needs it
+DISPLACEMENTS: dict[str, Callable[..., int]] = {"edges": edges_displacement,
+                                                "edges_biased": edges_biased_displacement}

@@ -8,8 +8,8 @@ import pytest
 from genrefocus_video.depth.temporal import TemporalDepthSmoother
 from genrefocus_video.depth.temporal_stats import largest_log_change
 from genrefocus_video.flow import forward_backward
-from depth_error_models import (ERROR_MODELS, EXTRA_ERROR_MODELS, combined, curve, edges, is_outlier_frame, lowfreq,
-                                lowfreq_correlated, outlier, scale_shift, with_draw)
+from depth_error_models import (DISPLACEMENTS, ERROR_MODELS, EXTRA_ERROR_MODELS, combined, curve, displaced, edges,
+                                is_outlier_frame, lowfreq, lowfreq_correlated, outlier, scale_shift, with_draw)
 from temporal_fixtures import lf_follow_clip, render_score  # noqa: F401
 
 _FLOWS: dict = {}
@@ -63,6 +63,42 @@ def test_another_draw_is_another_noise_sequence(lf_follow_clip):
     parts = scale_shift(lowfreq(edges(g, 4, px=2, **with_draw(edges, k)), 4, amp=0.06, **with_draw(lowfreq, k)), 4,
                         scale=0.05, shift=0.08, **with_draw(scale_shift, k))
     assert np.array_equal(combined(g, 4, **with_draw(combined, k)), parts)
+
+
+def test_the_edge_models_displacements_are_the_ones_they_draw(lf_follow_clip):
+    """`DISPLACEMENTS` (the benchmark's edge vote) gives, per frame and draw, the radius the model
+    itself moves the edges by: its map is the exact one displaced by that much."""
+    g = lf_follow_clip.disparity(4)
+    models = {**ERROR_MODELS, **EXTRA_ERROR_MODELS}
+    for name, move in DISPLACEMENTS.items():
+        for kw in ({}, with_draw(models[name], 10_000)):
+            moves = [move(t, **kw) for t in range(12)]
+            assert len(set(moves)) > 1, name
+            for t in (3, 7):
+                assert np.array_equal(models[name](g, t, **kw), displaced(g, moves[t])), (name, t)
+
+
+def test_the_edge_vote_follows_a_lasting_displacement_after_half_the_memory():
+    """benchmarks/temporal_error_models.vote: edges displaced by 3 px from frame 1 on stay exact
+    while the exact first frame holds more than half the weight (r^t > 0.5, r = sqrt(s)), then jump
+    to the whole 3 px at once (a vote: never part of the way); a displacement that holds from the
+    start is kept from frame 0."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    bench = pytest.importorskip("temporal_error_models")
+    g = np.full((12, 16), 0.05, np.float32)
+    g[4:8, 6:10] = 0.5
+    for s in (0.5, 0.8):
+        r = np.sqrt(s)
+        out = bench.vote([g] * 12, [0] + [3] * 11, s)
+        for t, d in enumerate(out):
+            expect = g if r ** t >= 0.5 else displaced(g, 3)
+            np.testing.assert_array_equal(d, expect, err_msg=f"s {s} frame {t}")
+        assert any(np.array_equal(d, g) for d in out[1:]) and np.array_equal(out[-1], displaced(g, 3))
+        for d in bench.vote([g] * 5, [-2] * 5, s):
+            np.testing.assert_array_equal(d, displaced(g, -2))
 
 
 def test_displaced_edges_keep_interiors_exact(lf_follow_clip):
