@@ -16,9 +16,6 @@ Run:  PYTHONPATH=. .venv/bin/python benchmarks/edge_displacement_cost.py [--seed
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -31,7 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from depth_error_models import displaced  # noqa: E402
-from temporal_error_models import SHARED, make_clip  # noqa: E402
+from temporal_error_models import SHARED, close_report, lfbench_clips, run_info  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
 
 sys.path.insert(0, str(SHARED / "lfbench"))
@@ -63,26 +60,20 @@ def main() -> int:
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edc_"))
     t0 = time.time()
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-              "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "frames": a.frames,
-              "k": a.k, "clips": {}}
+    report = run_info(size=a.size, frames=a.frames, k=a.k, clips={})
     print("| clip | exact PSNR | " + " | ".join(f"{k:+d} px" for k in a.moves) + " |")
     print("|---|---|" + "---|" * len(a.moves))
     try:
-        for seed in a.seeds:
-            for track in a.tracks:
-                c = make_clip(work / f"clip_{seed}_{track}", a.size, a.frames, seed, track, a.k)
-                r = clip_costs(c, work / f"r_{seed}_{track}", a.moves)
-                report["clips"][f"seed {seed} {track}"] = r
-                print(f"| seed {seed} {track} | {r['exact']['psnr']:.2f} | "
-                      + " | ".join(f"{r['moves'][str(k)]:+.2f}" for k in a.moves) + " |", flush=True)
-                shutil.rmtree(work / f"r_{seed}_{track}", ignore_errors=True)
+        for seed, track, c in lfbench_clips(work, a.seeds, a.tracks, a.size, a.frames, a.k):
+            r = clip_costs(c, work / f"r_{seed}_{track}", a.moves)
+            report["clips"][f"seed {seed} {track}"] = r
+            print(f"| seed {seed} {track} | {r['exact']['psnr']:.2f} | "
+                  + " | ".join(f"{r['moves'][str(k)]:+.2f}" for k in a.moves) + " |", flush=True)
+            shutil.rmtree(work / f"r_{seed}_{track}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["seconds"] = time.time() - t0
-    report["load_after"] = os.getloadavg()
-    if a.json:
-        Path(a.json).write_text(json.dumps(report, indent=1))
+    close_report(report, a.json)
     return 0
 
 

@@ -16,13 +16,9 @@ Run:  PYTHONPATH=. .venv/bin/python benchmarks/render_depth_sensitivity.py [--se
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +29,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from genrefocus_video import render_bokeh  # noqa: E402
-from temporal_error_models import SHARED, make_clip  # noqa: E402
+from temporal_error_models import SHARED, close_report, lfbench_clips, run_info  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
 
 sys.path.insert(0, str(SHARED / "lfbench"))
@@ -58,29 +54,24 @@ def main() -> int:
     p.add_argument("--json", default=None)
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sens_"))
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-              "cpus": os.cpu_count(), "load_before": os.getloadavg(), "clips": {}}
+    report = run_info(clips={})
     try:
-        for seed in a.seeds:
-            for track in a.tracks:
-                c = make_clip(work / f"clip_{seed}_{track}", a.size, a.frames, seed, track, a.k)
-                gt = [c.disparity(t) for t in range(c.frames)]
-                exact = render_and_score(c, gt, "exact", work / f"r_{seed}_{track}")
-                mid = c.frames // 2
-                base = render_bokeh(c.aif(mid), gt[mid], c.meta["focus_track"][mid], float(c.meta["k"]),
-                                    aperture="disc")
-                row = {}
-                for s in a.scales:
-                    r = render_and_score(c, [g * np.float32(s) for g in gt], f"s{s}", work / f"r_{seed}_{track}")
-                    row[str(s)] = {"dpsnr": r["psnr"] - exact["psnr"], "changed": changed_share(c, mid, base, s)}
-                report["clips"][f"seed {seed} {track}"] = row
-                print(f"seed {seed} {track}: " + ", ".join(f"x{s}: {v['dpsnr']:+.3f} dB ({v['changed'] * 100:.1f} %)"
-                                                            for s, v in row.items()), flush=True)
+        for seed, track, c in lfbench_clips(work, a.seeds, a.tracks, a.size, a.frames, a.k):
+            gt = [c.disparity(t) for t in range(c.frames)]
+            exact = render_and_score(c, gt, "exact", work / f"r_{seed}_{track}")
+            mid = c.frames // 2
+            base = render_bokeh(c.aif(mid), gt[mid], c.meta["focus_track"][mid], float(c.meta["k"]),
+                                aperture="disc")
+            row = {}
+            for s in a.scales:
+                r = render_and_score(c, [g * np.float32(s) for g in gt], f"s{s}", work / f"r_{seed}_{track}")
+                row[str(s)] = {"dpsnr": r["psnr"] - exact["psnr"], "changed": changed_share(c, mid, base, s)}
+            report["clips"][f"seed {seed} {track}"] = row
+            print(f"seed {seed} {track}: " + ", ".join(f"x{s}: {v['dpsnr']:+.3f} dB ({v['changed'] * 100:.1f} %)"
+                                                        for s, v in row.items()), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report["load_after"] = os.getloadavg()
-    if a.json:
-        Path(a.json).write_text(json.dumps(report, indent=1))
+    close_report(report, a.json)
     return 0
 
 

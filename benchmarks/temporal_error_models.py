@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -73,6 +74,27 @@ def make_clip(out: Path, size: str, frames: int, seed: int, track: str, k: float
                     "--frames", str(frames), "--fps", "24", "--track", track, "--k", f"{k:g}", "--shape", "disc",
                     "--out", str(out)], cwd=SHARED / "lfbench", check=True, capture_output=True)
     return LfClip(out)
+
+
+def run_info(**extra) -> dict:
+    """A report's header: when and where it ran, the load before, and `extra` (the run's settings)."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
+            "cpus": os.cpu_count(), "load_before": os.getloadavg(), **extra}
+
+
+def close_report(report: dict, path: Optional[str]) -> None:
+    """Record the load after the run and write `report` to `path` (JSON) when one is given."""
+    report["load_after"] = os.getloadavg()
+    if path:
+        Path(path).write_text(json.dumps(report, indent=1))
+
+
+def lfbench_clips(work: Path, seeds: list[int], tracks: list[str], size: str, frames: int,
+                  k: float) -> Iterator[tuple[int, str, LfClip]]:
+    """(seed, track, clip) for every lfbench clip of the grid, each made under `work` when reached."""
+    for seed in seeds:
+        for track in tracks:
+            yield seed, track, make_clip(work / f"clip_{seed}_{track}", size, frames, seed, track, k)
 
 
 def clip_flows(c: LfClip) -> list:
@@ -266,26 +288,20 @@ def main() -> int:
     MODEL_KW.update(json.loads(a.model_kw))
     work = Path(tempfile.mkdtemp(prefix="tem_"))
     t0 = time.time()
-    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-              "cpus": os.cpu_count(), "load_before": os.getloadavg(), "size": a.size, "frames": a.frames,
-              "k": a.k, "draws": a.draws, "lookahead": LOOKAHEAD[0], "smoother_kw": SMOOTHER_KW, "model_kw": MODEL_KW,
-              "clips": {}}
+    report = run_info(size=a.size, frames=a.frames, k=a.k, draws=a.draws, lookahead=LOOKAHEAD[0],
+                      smoother_kw=SMOOTHER_KW, model_kw=MODEL_KW, clips={})
     try:
-        for seed in a.seeds:
-            for track in a.tracks:
-                name = f"seed {seed} {track}"
-                print(name, flush=True)
-                c = make_clip(work / f"clip_{seed}_{track}", a.size, a.frames, seed, track, a.k)
-                draw = clip_draw(seed, track) if a.draws == "per-clip" else 0
-                report["clips"][name] = bench_clip(c, work / f"r_{seed}_{track}", a.models, a.strengths,
-                                                   tuple(a.modes), draw)
+        for seed, track, c in lfbench_clips(work, a.seeds, a.tracks, a.size, a.frames, a.k):
+            name = f"seed {seed} {track}"
+            print(name, flush=True)
+            draw = clip_draw(seed, track) if a.draws == "per-clip" else 0
+            report["clips"][name] = bench_clip(c, work / f"r_{seed}_{track}", a.models, a.strengths,
+                                               tuple(a.modes), draw)
     finally:  # ~1.4 GB of rendered frames per seed
         shutil.rmtree(work, ignore_errors=True)
     report["seconds"] = time.time() - t0
-    report["load_after"] = os.getloadavg()
     print(markdown(report, a.strengths, a.modes))
-    if a.json:
-        Path(a.json).write_text(json.dumps(report, indent=1))
+    close_report(report, a.json)
     return 0
 
 
