@@ -17,9 +17,10 @@ averaged, no flow); `vote` (the models that only move edges, `DISPLACEMENTS`): a
 where the edges lie, with that memory (each frame's exact map with its edges moved by the weighted
 median of the displacements so far: never a depth between two surfaces, no flow error). The vote is a
 reference, not a bound: it sees no image, and the smoother's edge selection, which does, beats it on
-most lfbench clips (docs/benchmarks/temporal.md). Flow: DIS medium. Draws: by default every clip sees the same noise sequence of
-each model (its default seed), so the grid's rows of one model are one draw on 21 scenes; `--draws
-per-clip` gives each clip its own (the 2026-12-06 per-clip grid: 486 of 504 rows instead of 498).
+most lfbench clips (docs/benchmarks/temporal.md). Flow: DIS medium. Draws: by default every clip sees
+the same noise sequence of each model (its default seed), so the grid's rows of one model are one draw
+on 21 scenes; `--draws per-clip` gives each clip its own (the 2026-12-06 per-clip grid: 486 of 504 rows
+instead of 498).
 
 Exact rows also give the picture's change (`picture_psnr`: PSNR of the smoothed exact render against
 the exact render; higher = less changed) and the rows' resolution (`resolution`: dPSNR of exact depth
