@@ -74,6 +74,19 @@ def test_kernel_sums_to_one_and_front_is_rotated(radius):
     np.testing.assert_allclose(ap.kernel(radius, front=True), k[::-1, ::-1], atol=1e-7)
 
 
+def test_a_kernel_does_not_depend_on_what_was_asked_before():
+    """Two identical apertures (image apertures are not shared), one first asked for a radius 4e-5 px
+    away (the same cache key): both give the same kernel, bit for bit, and with the same clip. Before,
+    the first radius's kernel was served for the second, so a frame's render depended on the frames
+    its process had rendered before (a resumed job differed from an unbroken one)."""
+    yy, xx = np.mgrid[-32:33, -32:33]
+    disc = ((yy ** 2 + xx ** 2) <= 30 ** 2).astype(np.float32)
+    used, fresh = make_aperture("image", image=disc), make_aperture("image", image=disc)
+    for clip in (None, (0.20004, 0.0, 0.8)):
+        used.kernel(3.63142, clip=clip)
+        np.testing.assert_array_equal(used.kernel(3.63138, clip=clip), fresh.kernel(3.63138, clip=clip))
+
+
 def test_kernel_area_matches_scaled_shape():
     ap = make_aperture("hexagon")
     k = ap.kernel(20.0)

@@ -193,9 +193,13 @@ class Aperture:
         radius). `clip=(cx, cy, rc)` intersects the PSF
         with a disc of radius rc·radius centred at (cx, cy)·radius (optical vignetting / cat's eye).
         """
-        radius_px = float(abs(radius_px))
-        key = (round(radius_px, 4), bool(front), None if clip is None else tuple(round(c, 4) for c in clip),
-               supersample)
+        # The radius (px) and the clip are rounded to 1e-4 before anything is computed from them, not
+        # only in the cache key: a kernel computed at 3.63142 px and then served for 3.63138 made a
+        # frame's render depend on what the process had rendered before (a resumed job or another
+        # worker's frames differed from an unbroken run's: lfbench exact rows by up to 3e-4 dB).
+        radius_px = round(float(abs(radius_px)), 4)
+        clip = None if clip is None else tuple(round(float(c), 4) for c in clip)
+        key = (radius_px, bool(front), clip, supersample)
         cached = self._kernels.get(key)
         if cached is not None:
             return cached
