@@ -108,8 +108,9 @@ def one_surface(x: np.ndarray, a: np.ndarray, b: np.ndarray, jump: float, lean: 
     blend leans toward the prediction, and the nearer of the two copied exact depth's lagging outline
     whole. A jump of x2.7 (1 in log) is a change between surfaces, not estimator noise (blotches reach
     it at 4 sigma); lower ones took blotchy noise for surfaces."""
-    where = np.abs(a - b) > np.float32(jump)
+    gap = np.abs(a - b)
+    where = gap > np.float32(jump)
     if not where.any():
         return x
-    chosen = np.where(np.abs(x - b) < np.float32(lean) * np.abs(a - b), b, a)
+    chosen = np.where(np.abs(x - b) < np.float32(lean) * gap, b, a)
     return np.where(where, chosen, x).astype(np.float32, copy=False)
