@@ -17,7 +17,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .errors import EXIT_INTERRUPTED, STOP_SIGNALS, ConfigError, GenRefocusError, Terminated
+from .errors import (EXIT_INTERRUPTED, STOP_SIGNALS, ConfigError, GenRefocusError, Terminated, clear_stop_requests,
+                     request_stop)
 from .params import JobParams, iter_leaves, load_job
 
 PROG = "genrefocus-video"
@@ -122,33 +123,46 @@ def _print_tasks(job: JobParams, argv: Sequence[str]) -> int:
 
 
 @contextmanager
-def stop_signals_unwind() -> Iterator[list[Terminated]]:
-    """While inside, SIGTERM / SIGHUP raise :class:`Terminated` in the main thread instead of
-    killing the process on the spot, which would leave hidden ``.partial`` files and no message.
-    The first signal restores the default action, so a second one (a farm's grace period running
-    out) still kills at once. The previous handlers come back on exit (the CLI may run in-process).
-    Yields a list that receives the Terminated raised: a library in between (Ray's ``wait``) may
-    turn it into a plain KeyboardInterrupt on its way up."""
-    received: list[Terminated] = []
+def stop_signals_unwind() -> Iterator[list[KeyboardInterrupt]]:
+    """While inside, Ctrl-C (SIGINT) raises KeyboardInterrupt and SIGTERM / SIGHUP raise
+    :class:`Terminated` in the main thread (instead of killing the process on the spot, which would
+    leave hidden ``.partial`` files and no message), and each stop is also recorded for the frame
+    loop (errors.raise_if_stop_requested), so a raise that Python drops still stops the job.
+
+    The first SIGTERM / SIGHUP restores the default action, so a second one (a farm's grace period
+    running out) still kills at once; a second Ctrl-C gets the handler that was there before. A
+    signal set to be ignored (``nohup``, a background job of a script) stays ignored. The previous
+    handlers come back on exit (the CLI may run in-process). Yields a list that receives the stops
+    raised: a library in between (Ray's ``wait``) may turn one into a plain KeyboardInterrupt."""
+    received: list[KeyboardInterrupt] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
         return
+    previous: dict[int, Callable[..., Any] | int | None] = {}
 
     def handler(signum: int, frame: Any) -> None:
-        signal.signal(signum, signal.SIG_DFL)
-        received.append(Terminated(signum, signal.Signals(signum).name))
-        raise received[-1]
+        if signum == signal.SIGINT:
+            old = previous[signum]
+            signal.signal(signum, old if old is not None else signal.default_int_handler)
+            stop: KeyboardInterrupt = KeyboardInterrupt()
+        else:
+            signal.signal(signum, signal.SIG_DFL)
+            stop = Terminated(signum, signal.Signals(signum).name)
+        received.append(stop)
+        request_stop(stop)
+        raise stop
 
-    previous: dict[int, Callable[..., Any] | int | None] = {}
+    clear_stop_requests()
     for name in STOP_SIGNALS:
         sig = getattr(signal, name, None)
-        if sig is not None:
+        if sig is not None and signal.getsignal(sig) != signal.SIG_IGN:
             previous[sig] = signal.signal(sig, handler)
     try:
         yield received
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        clear_stop_requests()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -157,7 +171,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)  # as given: --print-tasks repeats it
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    received: list[Terminated] = []
+    received: list[KeyboardInterrupt] = []
     try:
         with stop_signals_unwind() as received:
             return int(args.func(args) or 0)
@@ -165,7 +179,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        stop = exc if isinstance(exc, Terminated) else (received[0] if received else None)
+        first = received[0] if received else exc  # the signal's own stop: Ray may have replaced it
+        stop = first if isinstance(first, Terminated) else None
         what = f"terminated ({stop.name})" if stop is not None else "interrupted"
         print(f"{PROG}: {what}; no partial file is left (finished frames and chunks are kept in the "
               "work folder: rerun the same command to resume)", file=sys.stderr)

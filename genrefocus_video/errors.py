@@ -51,9 +51,35 @@ class JobError(GenRefocusError, RuntimeError):
 EXIT_INTERRUPTED = 130
 
 
-#: Signals that stop a render the way Ctrl-C does (see Terminated): the CLI handles them, and the
-#: Ray runtime keeps those handlers when ray.init replaces them.
-STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+#: Signals that stop a render: Ctrl-C and those that stop it the same way (see Terminated). The CLI
+#: handles them (cli.stop_signals_unwind), and the Ray runtime keeps its handlers when ray.init
+#: replaces them.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+#: the stops a signal asked for during the running job, first first (request_stop); emptied by the
+#: face that records them when its job is over (clear_stop_requests)
+_stops_requested: list[KeyboardInterrupt] = []
+
+
+def request_stop(stop: KeyboardInterrupt) -> None:
+    """Record that a signal asked the job to stop (the face's signal handler, before it raises `stop`)."""
+    _stops_requested.append(stop)
+
+
+def clear_stop_requests() -> None:
+    """Forget the recorded stops (the face that records them, when its job is over)."""
+    _stops_requested.clear()
+
+
+def raise_if_stop_requested() -> None:
+    """Raise the first recorded stop again, if any: called by the frame loop between frames.
+
+    A signal handler raises its exception in whatever Python code the main thread runs at that
+    moment, and Python drops an exception raised inside a finaliser (a generator or object the
+    garbage collector closes right then: "Exception ignored in ..."). The render then went on to
+    the end and exited 0 after Ctrl-C; with this check it stops at the next frame."""
+    if _stops_requested:
+        raise _stops_requested[0]
 
 
 class Terminated(KeyboardInterrupt):

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ..depth.sanitise import report_row
-from ..errors import InputError
+from ..errors import InputError, raise_if_stop_requested
 from ..io.frame import Frame
 from ..record import FrameRecord
 from .inputs import reading
@@ -92,12 +92,14 @@ def run_frames(reader: Any, executor: Any, writer: Any, span: Span, *, job: Any,
             for rec in executor.map(records, job, info, reset=False):
                 _write(rec, writer, result, info)
                 _observe(rec, span, result)
+                raise_if_stop_requested()  # a stop whose raise Python dropped (errors.py)
                 unreported += 1
                 if on_frames is not None and unreported >= report_every:
                     on_frames(unreported)
                     unreported = 0
         if on_frames is not None and unreported:  # before the writer finalises: a stop request still aborts it
             on_frames(unreported)
+        raise_if_stop_requested()
         close = getattr(writer, "close", None)
         if callable(close):
             close()

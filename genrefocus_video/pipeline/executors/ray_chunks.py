@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 import ray
 
-from ...errors import JobError
+from ...errors import JobError, raise_if_stop_requested
 from ..manifest import ChunkRecord
 from ..plan import JobPlan
 from ..stages import StageFactory
@@ -136,6 +136,7 @@ def run_chunks_ray(plan: JobPlan, chunks: Sequence[Any], work_root: str, factory
                     raise JobError(f"chunk {chunk.index} (frames {chunk.start}-{chunk.end}) failed after "
                                    f"{CHUNK_RETRIES} retries: {str(exc).splitlines()[0]}") from None
             on_progress(ray.get(progress.snapshot.remote())[0])
+            raise_if_stop_requested()  # a stop whose raise Python dropped (errors.py)
     except BaseException:
         _stop_tasks(progress, pending)
         raise
