@@ -247,10 +247,11 @@ def test_report_rows_count_an_estimates_fixes_and_leave_files_out():
     d[10:30, 10:30] = 0.7
     _, _, counts = sanitise_disparity(d, None)
     rows = [report_row(4, {"source": "motion", "sanitised": counts, "blur_clamped": 6}),
-            report_row(5, {"source": "motion", "sanitised": dict(counts, nonfinite=0, clamped_low=0, clamped_high=0)})]
-    assert rows == [{"frame": 4, "nonfinite": 1, "outliers": 2, "blur_clamped": 6},
-                    {"frame": 5, "nonfinite": 0, "outliers": 0, "blur_clamped": 0}]
+            report_row(5, {"source": "motion", "sanitised": dict(counts, nonfinite=0, clamped_low=0, clamped_high=0),
+                           "fallback": "defocus"})]
+    assert rows == [{"frame": 4, "nonfinite": 1, "outliers": 2, "blur_clamped": 6, "fallback": 0},
+                    {"frame": 5, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 1}]
     assert report_row(4, {"source": "file"}) is None and report_row(4, None) is None
-    rep = depth_estimate_report(rows)
-    assert rep["frames"] == 2 and rep["frames_fixed"] == 1
+    rep = depth_estimate_report(rows + [{"frame": 6, "nonfinite": 0, "outliers": 0, "blur_clamped": 0}])  # a kept row of an older run
+    assert rep["frames"] == 3 and rep["frames_fixed"] == 1 and rep["frames_fallback"] == 1
     assert rep["pixels"] == {"nonfinite": 1, "outliers": 2, "blur_clamped": 6}

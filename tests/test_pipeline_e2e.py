@@ -360,3 +360,23 @@ def test_video_names_with_pattern_characters_are_plain_files(shot, tmp_path, chu
         if code == 0:
             assert out.is_file() and len(kit.read_all(str(out))) == 10
             assert default_work_dir(str(out)) == str(out) + ".work"
+
+
+def test_frames_on_the_weak_depth_cue_are_counted_and_named_at_the_end(shot, tmp_path, caplog):
+    """The test clip's camera does not move: motion depth falls back to the defocus cue on every
+    frame. The source warns once, at the first; the report counts the frames (`frames_fallback`, a
+    `fallback` flag per frame) and the job's last warning names them, where a wrangler reads."""
+    import logging
+
+    from genrefocus_video.pipeline.summary import frame_spans
+
+    assert frame_spans([0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-8" and frame_spans([]) == ""
+    d, clip, _ = shot
+    out = tmp_path / "weak.mkv"
+    with caplog.at_level(logging.WARNING):
+        assert main(["render", clip, "-o", str(out), "--depth-source", "motion", "--focus-disparity", "0.5",
+                     "--k", "2", "--codec", "ffv1", "--no-progress"]) == 0
+    rep = json.loads((tmp_path / "weak.mkv.work" / "report.json").read_text())["depth_estimate"]
+    assert rep["frames"] == 10 and rep["frames_fallback"] == 10
+    assert [r["fallback"] for r in rep["per_frame"]] == [1] * 10
+    assert "fell back to its weak defocus cue on 10 of 10 frames (0-9)" in caplog.text

@@ -103,3 +103,16 @@ def test_focus_export_follows_the_keyframes_on_every_frame(single):
     assert [r["frame"] for r in rows] == list(range(N))
     assert rows[0]["focus_disparity"] == pytest.approx(0.2) and rows[-1]["focus_disparity"] == pytest.approx(0.8)
     assert all(a["focus_disparity"] <= b["focus_disparity"] for a, b in zip(rows, rows[1:]))  # a monotone rack
+
+
+def test_the_closing_line_counts_frames_in_words():
+    """The summary line a wrangler reads says '1 frame', not '1 frames' (a single still or a one-frame
+    chunk), and keeps the count a log parser greps for."""
+    from genrefocus_video.pipeline.summary import RunSummary
+
+    one = RunSummary("o.exr", 1, 2.0, "local", 1).line()
+    many = RunSummary("o.mkv", 12, 2.0, "local", 1).line()
+    chunk = RunSummary("o.mkv", 1, 2.0, "local", 1, chunks_total=3, only_chunk=(2, 8, 8)).line()
+    assert one.startswith("wrote o.exr: 1 frame in 2.0 s (0.50 fps)"), one
+    assert many.startswith("wrote o.mkv: 12 frames in 2.0 s (6.00 fps)"), many
+    assert "rendered chunk 2 (frames 8-8): 1 frame in 2.0 s" in chunk, chunk

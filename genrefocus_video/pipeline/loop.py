@@ -135,7 +135,7 @@ def _write(rec: FrameRecord, writer: Any, result: LoopResult, info: Any) -> None
     writer.write(Frame(rec.index, rec.output, alpha, rec.frame.time, rec.frame.extra))
     rec.timings["encode"] = time.perf_counter() - t0
     result.timings.add_record(rec.timings)
-    if result.start_time is None:  # the streaming writer's rule (io/video.py): timestamp, else index / fps
+    if result.start_time is None:  # the video writer's rule (io/video_writer.py): timestamp, else index / fps
         t = rec.frame.time
         result.start_time = float(t) if t > 0 else rec.index / float(info.fps or 24.0)
     result.frames += 1

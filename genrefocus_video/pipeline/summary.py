@@ -34,11 +34,14 @@ class RunSummary:
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    def _frames(self) -> str:
+        return f"{self.frames} frame" + ("" if self.frames == 1 else "s")
+
     def line(self) -> str:
         if self.only_chunk is not None:
             i, a, b = self.only_chunk
             what = (f"chunk {i} (frames {a}-{b}) was already done" if self.chunks_rendered == 0 else
-                    f"rendered chunk {i} (frames {a}-{b}): {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)")
+                    f"rendered chunk {i} (frames {a}-{b}): {self._frames()} in {self.seconds:.1f} s ({self.fps:.2f} fps)")
             return (f"{self.output}: {what}, {self.chunks_total} chunks in the job; run it with --join once every "
                     "chunk is done")
         if self.already_complete:
@@ -48,7 +51,7 @@ class RunSummary:
             # every chunk was rendered by a run stopped before the join: this run only joined them
             return (f"wrote {self.output}: joined {self.chunks_total} chunks rendered earlier, in "
                     f"{self.seconds:.1f} s" + (f"; report {self.report}" if self.report else ""))
-        parts = [f"wrote {self.output}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.2f} fps)",
+        parts = [f"wrote {self.output}: {self._frames()} in {self.seconds:.1f} s ({self.fps:.2f} fps)",
                  f"executor {self.executor} x{self.workers}"
                  + (f" (start-up {self.startup_seconds:.1f} s)" if self.startup_seconds >= 0.05 else "")]
         if self.chunks_total > 1:
@@ -61,10 +64,24 @@ class RunSummary:
 def depth_estimate_report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The report's ``depth_estimate``: every frame rendered from estimated depth with the pixels
     the estimate's sanitising in-painted / clamped and the render clamped to the blur reach
-    (depth/sanitise.py), and the totals. A user's depth file has none (it is used as given)."""
+    (depth/sanitise.py), whether it fell back to the source's weak cue, and the totals. A user's
+    depth file has none (it is used as given). Rows kept by a run before 2026-12-06 have no
+    ``fallback`` (counted as 0)."""
     keys = ("nonfinite", "outliers", "blur_clamped")
     return {"frames": len(rows), "frames_fixed": sum(1 for r in rows if any(r[k] for k in keys)),
+            "frames_fallback": sum(int(r.get("fallback", 0)) for r in rows),
             "pixels": {k: sum(r[k] for r in rows) for k in keys}, "per_frame": list(rows)}
+
+
+def frame_spans(frames: Sequence[int]) -> str:
+    """'3-7, 12, 20-21' for sorted frame indices (a warning's list of runs)."""
+    runs: list[list[int]] = []
+    for f in frames:
+        if runs and f == runs[-1][1] + 1:
+            runs[-1][1] = f
+        else:
+            runs.append([f, f])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
 
 
 def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]],
@@ -75,7 +92,14 @@ def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict
         extra = {"startup_seconds": round(s.startup_seconds, 3), "chunks_rendered": s.chunks_rendered,
                  "chunks_skipped": s.chunks_skipped}
         if depth_rows:
-            extra["depth_estimate"] = depth_estimate_report(sorted(depth_rows, key=lambda r: r["frame"]))
+            rows = sorted(depth_rows, key=lambda r: r["frame"])
+            extra["depth_estimate"] = depth_estimate_report(rows)
+            weak = [r["frame"] for r in rows if r.get("fallback")]
+            if weak:  # said at the end, where a wrangler reads: the source warns once, at the first
+                log.warning("the depth estimate fell back to its weak defocus cue on %d of %d frames (%s): the "
+                            "camera moved too little there for motion depth; give a depth pass (--depth PATH) or "
+                            "a learned model (--depth-source model) for those shots", len(weak), len(rows),
+                            frame_spans(weak))
         data = build_report(job=job.to_dict(), output=s.output, frames=s.frames, wall_s=s.seconds,
                             timings=s.timings, executor=s.executor, workers=s.workers, chunks=chunks, extra=extra)
         write_json_atomic(work.report, data)
