@@ -85,16 +85,19 @@ def make_sources(src: Path) -> None:
 
 
 def run_checkout(checkout: str, src: Path, out: Path) -> dict[str, str]:
+    """Every job and the digests with `checkout`'s package. The children run in `out`: `python -m` and
+    `-c` put the working directory first on sys.path, so run from a checkout's root they imported
+    that checkout whatever PYTHONPATH said (until 2026-12-06: both sides then ran the same code)."""
     env = dict(os.environ, PYTHONPATH=checkout, RAY_AUTH_MODE="disabled")
     out.mkdir(parents=True)
     for name, clip, extra in JOBS:
         cmd = [sys.executable, "-m", "genrefocus_video.cli", "render", str(src / clip), "-o", str(out / name),
                "--depth", str(src / "d.npy"), "--k", "3", "--focus-disparity", "0.4", "--no-progress",
                "--executor", "local", *extra]
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        subprocess.run(cmd, env=env, check=True, capture_output=True, cwd=out)
     names = [n for n, _, _ in JOBS] + [f"../src/{c}" for c in ("ffv1.mkv", "h264.mp4", "prores.mov", "tone.mkv")]
     done = subprocess.run([sys.executable, "-c", DIGEST, str(out), *names], env=env, check=True,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=out)
     return json.loads(done.stdout)
 
 

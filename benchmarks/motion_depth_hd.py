@@ -1,10 +1,12 @@
-"""Motion depth at 1280x720 and 1920x1080 on lfbench clips: CPU s/frame and scale-aligned AbsRel
-of MotionDepthSource's raw estimate, this checkout vs another (`--base`), plus this checkout with
-the parallax target uncapped (`max_target_px=inf`: 1.8 % of the width, 23 px at 1280) — the
-configuration that was reverted for its 720p cost.
+"""Motion depth at 1280x720, 1920x1080 and 3840x2160 on lfbench clips: CPU s/frame, scale-aligned
+AbsRel, frames on the defocus fallback and the confident fraction of MotionDepthSource's raw
+estimate, this checkout vs another (`--base`); with `--uncapped`, also this checkout with the
+parallax target uncapped (`max_target_px=inf`: 1.8 % of the width, 23 px at 1280) — the
+configuration that was reverted for its 720p cost. `--span N`: the middle frames of an N-frame clip
+(slow camera motion, as a long handheld shot moves from frame to frame).
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/motion_depth_hd.py --base ../base \
-          --size 1280x720 --seeds 1 2 4 --frames 6 [--json out.json]
+          --size 1280x720 --seeds 1 2 4 --frames 6 [--span 48] [--uncapped] [--json out.json]
 
 Each (tree, clip) runs in a child process (the tree's package on PYTHONPATH); CPU time is the
 child's user+sys for the estimates only (clip rendering excluded), so the ratio is load-robust.
@@ -14,8 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,26 +33,36 @@ from lfbench_motion_clips import absrel, render_clip
 from genrefocus_video.depth.motion import MotionDepthSource
 from genrefocus_video.io.frame import Frame
 from genrefocus_video.record import FrameRecord
-clip = render_clip({seed}, ({w}, {h}), {frames}, {motion!r})
+clip = render_clip({seed}, ({w}, {h}), {frames}, {motion!r}, span={span})
 aif = clip["aif"]
 src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, **{kw})
 t0 = time.process_time()
 est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
 cpu = time.process_time() - t0
 err = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
-print(json.dumps({{"cpu_s_per_frame": cpu / len(aif), "absrel_median": float(np.median(err)),
+import genrefocus_video
+print(json.dumps({{"package": genrefocus_video.__file__, "cpu_s_per_frame": cpu / len(aif), "absrel_median": float(np.median(err)),
                   "pairs": [e.notes.get("pair") for e in est],
+                  "parallax_px": [e.notes.get("parallax_px") for e in est],
+                  "confident": float(np.mean([np.mean(e.confidence > 0.3) for e in est])),
                   "fallbacks": sum("fallback" in e.notes for e in est)}}))
 """
 
 
-def run(tree: Path, seed: int, size: tuple[int, int], frames: int, motion: str, kw: str) -> dict:
-    """One child process: the estimator of `tree` on one rendered clip."""
+def run(tree: Path, seed: int, size: tuple[int, int], frames: int, motion: str, kw: str, span: int = 0) -> dict:
+    """One child process: the estimator of `tree` on one rendered clip (this checkout's tests/ render it).
+    The child runs in a temp folder: `python -c` puts the working directory first on sys.path, and run
+    from a checkout's root it imported that checkout whatever PYTHONPATH said (until 2026-12-06: base
+    and new then ran the same code)."""
     code = CHILD.format(tests=str(REPO / "tests"), seed=seed, w=size[0], h=size[1], frames=frames,
-                        motion=motion, kw=kw)
+                        motion=motion, kw=kw, span=span)
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tempfile.gettempdir())
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if not os.path.realpath(res["package"]).startswith(os.path.realpath(tree) + os.sep):
+        raise SystemExit(f"the child for {tree} imported {res['package']}")
+    return res
 
 
 def main() -> None:
@@ -57,26 +72,32 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--motions", nargs="+", default=["pan", "depth", "shake"])
     p.add_argument("--frames", type=int, default=6)
+    p.add_argument("--span", type=int, default=0, help="the middle --frames of a clip this long (slow motion)")
+    p.add_argument("--uncapped", action="store_true", help="also this checkout with max_target_px=inf")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     size = tuple(int(v) for v in a.size.split("x"))
-    configs = {"base": (a.base.resolve(), "{}"), "new": (REPO, "{}"),
-               "uncapped": (REPO, "{'max_target_px': float('inf')}")}
+    configs = {"base": (a.base.resolve(), "{}"), "new": (REPO, "{}")}
+    if a.uncapped:
+        configs["uncapped"] = (REPO, "{'max_target_px': float('inf')}")
     rows = []
     for seed in a.seeds:
         for motion in a.motions:
-            row = {"seed": seed, "motion": motion}
+            row = {"seed": seed, "motion": motion, "span": a.span}
             for name, (tree, kw) in configs.items():  # interleaved per clip
-                row[name] = run(tree, seed, size, a.frames, motion, kw)
+                row[name] = run(tree, seed, size, a.frames, motion, kw, a.span)
             rows.append(row)
             print(f"seed {seed} {motion:5s} " + "  ".join(
-                f"{n} {row[n]['absrel_median']:.3f} ({row[n]['cpu_s_per_frame']:.2f} s/f, fb {row[n]['fallbacks']})"
-                for n in configs), flush=True)
+                f"{n} {row[n]['absrel_median']:.3f} ({row[n]['cpu_s_per_frame']:.2f} s/f, fb {row[n]['fallbacks']}, "
+                f"conf {row[n]['confident']:.2f})" for n in configs), flush=True)
     for n in configs:
         cpu = sum(r[n]["cpu_s_per_frame"] for r in rows) / len(rows)
         print(f"{n}: mean CPU {cpu:.3f} s/frame")
     if a.json:
-        a.json.write_text(json.dumps({"size": a.size, "frames": a.frames, "uptime": os.popen("uptime").read().strip(),
+        a.json.write_text(json.dumps({"size": a.size, "frames": a.frames, "span": a.span,
+                                      "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                                      "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+                                      "uptime": os.popen("uptime").read().strip(),
                                       "rows": rows}, indent=1))
 
 

@@ -21,24 +21,37 @@ SHARED = Path(os.environ.get("GENREFOCUS_SHARED", Path(__file__).resolve().paren
 MOTIONS = ("pan", "depth", "shake")
 
 
-def render_clip(seed: int, size: tuple[int, int], frames: int, motion: str) -> dict:
-    """{"aif": (T, H, W, 3) linear RGB, "disparity": (T, H, W), "subject": (T, H, W) bool}."""
+def render_clip(seed: int, size: tuple[int, int], frames: int, motion: str, span: int = 0) -> dict:
+    """{"aif": (T, H, W, 3) linear RGB, "disparity": (T, H, W), "subject": (T, H, W) bool}.
+
+    `span` > `frames`: the middle `frames` of a clip `span` frames long (its camera and subject move
+    frames / span as far per frame as in a `frames`-frame clip: a slow handheld shot), the shake's
+    jitter scaled alike; 0: the whole `frames`-frame clip."""
     if str(SHARED / "lfbench") not in sys.path:
         sys.path.insert(0, str(SHARED / "lfbench"))
     from lfbench.render import layer_maps, render_view
     from lfbench.video import SUBJECT_UID, Clip
 
-    class ShakyClip(Clip):
+    slow = span > frames
+    jitter = 1.5 * (frames - 1) / (span - 1) if slow else 1.5
+
+    class SlowClip(Clip):
+        """The middle `frames` of a `span`-frame clip (the fastest part of lfbench's motion)."""
+
+        def tau(self, t: int) -> float:
+            return 0.5 + (t - 0.5 * (frames - 1)) / (span - 1) if slow else super().tau(t)
+
+    class ShakyClip(SlowClip):
         """lfbench's pan plus handheld jitter."""
 
         def camera(self, t: int) -> tuple:
             x, y = super().camera(t)
-            jx, jy = 1.5 * np.random.default_rng(seed * 1000 + t).standard_normal(2)
+            jx, jy = jitter * np.random.default_rng(seed * 1000 + t).standard_normal(2)
             return x + jx, y + jy
 
     if motion not in MOTIONS:
         raise ValueError(f"motion must be one of {MOTIONS}, got {motion!r}")
-    cls = ShakyClip if motion == "shake" else Clip
+    cls = ShakyClip if motion == "shake" else SlowClip
     # k only sets the margin the layers are rendered with (K = 0 frames need none): room for the shake
     clip = cls(seed, size[0], size[1], frames, 8.0, "follow", None, drift=motion != "depth")
     aif, disp, subj = [], [], []

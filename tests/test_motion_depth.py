@@ -296,13 +296,20 @@ def test_motion_depth_nearer_partners_beat_the_far_ones_on_a_panning_clip(lfbenc
     assert float(np.median(errs)) < 0.24, errs
 
 
+def _shake_720p() -> dict:
+    """lfbench seed 1 'shake' at 1280x720 x 6, rendered once for the tests below."""
+    if "shake720" not in _RUN:
+        _RUN["shake720"] = render_clip(1, (1280, 720), 6, "shake")
+    return _RUN["shake720"]
+
+
 def test_motion_depth_caps_the_parallax_target_at_12_px_on_a_720p_clip(lfbench):
     """lfbench seed 1 'shake' at 1280x720 x 6: the width-relative target (1.8 % = 23 px) is capped
     at 12 full-frame px, so each frame pairs with an adjacent one (every neighbour already gives
     >= 12 px there) and no farther frame is searched — the partners main chose, at main's cost.
     Uncapped, the search goes two or three frames back on some frames and the depth is worse
     (measured median AbsRel 0.095 capped vs 0.133 uncapped; 2026-12-05)."""
-    clip = render_clip(1, (1280, 720), 6, "shake")
+    clip = _shake_720p()
     aif = clip["aif"]
 
     def run(**kw):
@@ -317,3 +324,23 @@ def test_motion_depth_caps_the_parallax_target_at_12_px_on_a_720p_clip(lfbench):
     far, err_far = run(max_target_px=float("inf"))
     assert any(abs(e.notes["pair"] - t) > 1 for t, e in enumerate(far))
     assert err_capped < 0.13 and err_capped < err_far, (err_capped, err_far)
+
+
+def test_motion_depth_holds_its_parallax_target_in_working_px_on_smaller_levels(lfbench):
+    """1080p and 4K frames are estimated at a quarter and an eighth of their width (480 px); a
+    target capped at 12 full-frame px was 3 and 1.5 px there, below what the confidence's parallax
+    term accepts, and frames fell back to the defocus cue (lfbench 4K shake clips: every frame;
+    docs/benchmarks/motion_depth.md). The 720p clip estimated at a quarter (work_width 320) and an
+    eighth (160) of its width stands in for them: the target is 1.8 % of the width (23 px) or 6
+    working px (24 and 48 full-frame px), whichever is less, every partner chosen reaches it, and at
+    most one frame of six falls back (measured 1 and 0; 4 and 6 with the 12 px cap)."""
+    clip = _shake_720p()
+    aif = clip["aif"]
+    for work_width, level in ((320, 2), (160, 3)):
+        src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, work_width=work_width)
+        est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+        measured = [e for e in est if "fallback" not in e.notes]
+        assert len(measured) >= 5, (work_width, [e.notes for e in est])
+        target = min(0.018 * 1280, 6 * 1280 / work_width)
+        assert all(e.notes["pyramid_level"] == level and e.notes["parallax_px"] >= target for e in measured), \
+            (work_width, [e.notes.get("parallax_px") for e in est])

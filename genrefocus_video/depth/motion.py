@@ -2,7 +2,10 @@
 
 For frame t we pick a neighbour frame s (the nearest earlier frame, up to `max_gap` back, whose
 translation parallax reaches `target_parallax`, 1.8 % of the frame width capped at `max_target_px`
-(12 full-frame px): 7 px at 384, 12 at 1280 and 1920 (an uncapped 23 px at 1280 cost 0.67x speed);
+(12 full-frame px) where the frame is estimated at full or half size and at as many px of the working
+level (6) where it is estimated smaller: 7 px at 384, 12 at 1280, 24 at 1920, 48 at 3840 (an uncapped
+23 px at 1280 cost 0.67x speed; a cap of 12 full-frame px at 1920 and 3840, 3 and 1.5 px of their
+480 px working level, sent slow handheld 1080p frames and every 4K frame to the defocus fallback);
 future frames through `frame_lookup` when no
 earlier frame gives enough, e.g. at the clip start) and, when `frame_lookup` reaches frames on the
 other side of t, a second partner there (the nearest one reaching the target, kept when it gives at
@@ -160,8 +163,9 @@ class MotionDepthSource:
         # docs/benchmarks/motion_depth.md)
         self.target = target_parallax  # fraction of the frame width (an angle, the same at every size)
         self.retry_target = retry_parallax  # a farther partner when the near one fails (fraction of the width)
-        # cap (full-frame px) on both: at 1280 px an uncapped 23 px target sent the search more frames
-        # back and made the 720p end-to-end row 0.67x as fast (docs/benchmarks/motion_depth.md)
+        # cap on both (full-frame px at full and half size, 6 px of the working level below: _target_px):
+        # at 1280 px an uncapped 23 px target sent the search more frames back and made the 720p
+        # end-to-end row 0.67x as fast (docs/benchmarks/motion_depth.md)
         self.max_target_px = max_target_px
         self.min_parallax = min_parallax_px  # px of the full frame
         self.fallback = fallback
@@ -196,9 +200,12 @@ class MotionDepthSource:
                     g = self._ahead[(index + k, level)] = downsample(to_gray8(rgb), level)
                 yield index + k, g
 
-    def _target_px(self, fraction: float, width: float) -> float:
-        """Parallax target in full-frame px: `fraction` of the frame width, at most `max_target_px`."""
-        return min(fraction * width, self.max_target_px)
+    def _target_px(self, fraction: float, width: float, scale: float) -> float:
+        """Parallax target in full-frame px: `fraction` of the frame width, at most `max_target_px` for
+        a frame estimated at full or half size (720p: 6 working px) and the same 6 working px for a
+        frame estimated smaller (`scale`: full-frame px per working px). The sweep and the confidence's
+        parallax term work at the working level, which is 480-640 px wide at every size from 720p up."""
+        return min(fraction * width, self.max_target_px * max(1.0, scale / 2.0))
 
     def _search(self, candidates, g: np.ndarray, K: np.ndarray, pts, scale: float, target_px: float):
         """(nearest candidate reaching `target_px` of parallax, else the one with the most, or None;
@@ -264,11 +271,12 @@ class MotionDepthSource:
         level = pyramid_level(w, self.work_width)
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
-        target_px, retry_px = self._target_px(self.target, w), self._target_px(self.retry_target, w)
-        out, stopped_early = self._estimate_level(rec, g, K, level, w / g.shape[1], target_px)
+        scale = w / g.shape[1]
+        target_px, retry_px = self._target_px(self.target, w, scale), self._target_px(self.retry_target, w, scale)
+        out, stopped_early = self._estimate_level(rec, g, K, level, scale, target_px)
         if isinstance(out, str) and stopped_early and retry_px > target_px:
             # the near partner gave too few confident pixels and farther ones were not tried: try one
-            out, _ = self._estimate_level(rec, g, K, level, w / g.shape[1], retry_px)
+            out, _ = self._estimate_level(rec, g, K, level, scale, retry_px)
         self.history.append((rec.index, g))  # after the searches: a frame is not its own partner
         if isinstance(out, str):
             return self._fallback(rec, out)
