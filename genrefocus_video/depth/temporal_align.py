@@ -35,10 +35,16 @@ def _scale_then_shift(d: np.ndarray, P: np.ndarray, sel: np.ndarray, scale: floa
     """(log scale, shift) with `scale` taken where it is within SCALE_RANGE. Gross outliers are
     what the fit is for: the window was 0.5..2 until 2026-12-05, and an estimate jumping x2.3
     (lfbench outlier noise, jump 2) was then fitted by a shift alone and entered the state at
-    +0.24 in log level; the frames after it were pulled toward that for ten frames (-1 dB)."""
+    +0.24 in log level; the frames after it were pulled toward that for ten frames (-1 dB).
+
+    A shift that would take part of d's own range to zero or below is no level change of d (the
+    prediction it was fitted to is another kind of map): it is dropped, the scale kept. A 4K
+    motion-depth frame after three flat defocus-cue fallback frames was fitted x2.4 - 0.79, which
+    floored the farther half of the frame at 0.001 and was aligned fully as an outlier."""
     lo, hi = SCALE_RANGE
     la = math.log(scale) if lo < scale < hi else 0.0
-    return la, robust_shift(d * math.exp(la), P, sel)
+    b = robust_shift(d * math.exp(la), P, sel)
+    return la, (0.0 if math.isinf(largest_log_change(d, la, b)) else b)
 
 
 def fit_affine(d: np.ndarray, P: np.ndarray, sel: np.ndarray, outlier_log: float, refit: bool = True) -> GlobalFit:
