@@ -76,10 +76,10 @@ Per frame t, with S_{t-1} the previous smoothed disparity and f the flow t -> t-
    log ratios, each depth band voting alike, on trusted pixels that do not loom) and then a
    robust global shift (median residual): estimated sources know depth only up to an affine map,
    and for files it rejects most of an outlier frame. A shift that would take part of the frame's
-   own range to zero or below is dropped (the scale kept): it fits another kind of map, not a level. With the look-ahead, a frame whose jump
-   against the state is gross is an outlier only if the observations t - 1 and t + 1 do not share
-   its level (`_consensus`); otherwise the state is the odd one and the frame is aligned to the
-   median level of the three. Depth files and estimates (`affine_ambiguous`) take the same path;
+   own range to zero or below is dropped (the scale kept): it fits another kind of map, not a
+   level. With the look-ahead, a frame whose jump against the state is gross is an outlier only if
+   the observations t - 1 and t + 1 do not share its level (`_consensus`); otherwise the state is
+   the odd one and the frame is aligned to the median level of the three. Depth files and estimates (`affine_ambiguous`) take the same path;
    the flag only forces the alignment on when `global_align` is off. The pull share
    f = 1 - sqrt(1 - r) takes half of the state's (log) budget; the per-pixel prior share of 4. is
    capped at q with (1 - f)(1 - q) = 1 - r, so the output's sensitivity to the previous state stays
