@@ -21,6 +21,7 @@ from ..errors import OutputError
 from ..io.frame import ClipInfo
 from ..params import JobParams
 from .stages.depth_out import finish_depth_video
+from .summary import frame_runs
 
 if TYPE_CHECKING:
     from .loop import LoopResult
@@ -120,16 +121,10 @@ def write_focus_exports(job: JobParams, rows: Sequence[dict[str, Any]], keys: Se
 
 
 def lost_spans(rows: Sequence[dict[str, Any]]) -> list[tuple[int, int, str]]:
-    """Runs of consecutive frames whose subject track was lost: (first, last, reason)."""
-    spans: list[tuple[int, int, str]] = []
-    for r in rows:
-        if r.get("status") != "lost":
-            continue
-        if spans and spans[-1][1] == r["frame"] - 1:
-            spans[-1] = (spans[-1][0], r["frame"], spans[-1][2])
-        else:
-            spans.append((r["frame"], r["frame"], str(r.get("note") or "lost")))
-    return spans
+    """Runs of consecutive frames whose subject track was lost: (first, last, the first frame's reason)."""
+    lost = [r for r in rows if r.get("status") == "lost"]
+    why = {r["frame"]: str(r.get("note") or "lost") for r in reversed(lost)}  # a frame's first row wins
+    return [(a, b, why[a]) for a, b in frame_runs([r["frame"] for r in lost])]
 
 
 def beside(path: str, out_dir: str) -> str:

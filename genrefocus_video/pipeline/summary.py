@@ -73,33 +73,44 @@ def depth_estimate_report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "pixels": {k: sum(r[k] for r in rows) for k in keys}, "per_frame": list(rows)}
 
 
-def frame_spans(frames: Sequence[int]) -> str:
-    """'3-7, 12, 20-21' for sorted frame indices (a warning's list of runs)."""
-    runs: list[list[int]] = []
+def frame_runs(frames: Sequence[int]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive frame indices, in the order given (ascending)."""
+    runs: list[tuple[int, int]] = []
     for f in frames:
         if runs and f == runs[-1][1] + 1:
-            runs[-1][1] = f
+            runs[-1] = (runs[-1][0], f)
         else:
-            runs.append([f, f])
-    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
+            runs.append((f, f))
+    return runs
+
+
+def frame_spans(frames: Sequence[int]) -> str:
+    """'3-7, 12, 20-21' for sorted frame indices (a warning's list of runs)."""
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in frame_runs(frames))
+
+
+def warn_fallback_frames(rows: Sequence[dict[str, Any]]) -> None:
+    """Name, at the job's end where a wrangler reads, every frame whose depth estimate fell back to
+    its weak cue (`rows`: the report's per-frame rows, sorted); the source warns once, at the first."""
+    weak = [r["frame"] for r in rows if r.get("fallback")]
+    if weak:
+        log.warning("the depth estimate fell back to its weak defocus cue on %d of %d frames (%s): the camera "
+                    "moved too little there for motion depth; give a depth pass (--depth PATH) or a learned "
+                    "model (--depth-source model) for those shots", len(weak), len(rows), frame_spans(weak))
 
 
 def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]],
                  depth_rows: Sequence[dict[str, Any]] = ()) -> Optional[str]:
-    """Write ``report.json`` in the work folder; `depth_rows`: estimated depth's per-frame counts."""
+    """Write ``report.json`` in the work folder; `depth_rows`: estimated depth's per-frame counts
+    (their fallback frames are also named in a warning, whether or not the report can be written)."""
+    rows = sorted(depth_rows, key=lambda r: r["frame"])
+    warn_fallback_frames(rows)
     try:
         work.prepare()
         extra = {"startup_seconds": round(s.startup_seconds, 3), "chunks_rendered": s.chunks_rendered,
                  "chunks_skipped": s.chunks_skipped}
-        if depth_rows:
-            rows = sorted(depth_rows, key=lambda r: r["frame"])
+        if rows:
             extra["depth_estimate"] = depth_estimate_report(rows)
-            weak = [r["frame"] for r in rows if r.get("fallback")]
-            if weak:  # said at the end, where a wrangler reads: the source warns once, at the first
-                log.warning("the depth estimate fell back to its weak defocus cue on %d of %d frames (%s): the "
-                            "camera moved too little there for motion depth; give a depth pass (--depth PATH) or "
-                            "a learned model (--depth-source model) for those shots", len(weak), len(rows),
-                            frame_spans(weak))
         data = build_report(job=job.to_dict(), output=s.output, frames=s.frames, wall_s=s.seconds,
                             timings=s.timings, executor=s.executor, workers=s.workers, chunks=chunks, extra=extra)
         write_json_atomic(work.report, data)
