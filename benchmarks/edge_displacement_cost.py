@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from depth_error_models import displaced  # noqa: E402
-from temporal_error_models import SHARED, close_report, lfbench_clips, run_info  # noqa: E402
+from temporal_error_models import SHARED, add_grid_clip_args, close_report, lfbench_clips, run_info  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
 
 sys.path.insert(0, str(SHARED / "lfbench"))
@@ -53,9 +53,7 @@ def main() -> int:
     p.add_argument("--tracks", nargs="+", default=list(TRACKS), choices=TRACKS)
     p.add_argument("--moves", type=int, nargs="+", default=[-2, -1, 1, 2],
                    help="px the depth edges move (> 0: nearer surfaces grown)")
-    p.add_argument("--size", default="256x144")
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--k", type=float, default=8.0)
+    add_grid_clip_args(p)
     p.add_argument("--json", default=None)
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edc_"))

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from genrefocus_video import render_bokeh  # noqa: E402
-from temporal_error_models import SHARED, close_report, lfbench_clips, run_info  # noqa: E402
+from temporal_error_models import SHARED, add_grid_clip_args, close_report, lfbench_clips, run_info  # noqa: E402
 from temporal_quality import render_and_score  # noqa: E402
 
 sys.path.insert(0, str(SHARED / "lfbench"))
@@ -48,9 +48,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[2, 3, 5, 8, 11, 14, 17])
     p.add_argument("--tracks", nargs="+", default=["fixed"])
     p.add_argument("--scales", type=float, nargs="+", default=[0.996, 0.998, 0.999, 1.001, 1.002, 1.004])
-    p.add_argument("--size", default="256x144")
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--k", type=float, default=8.0)
+    add_grid_clip_args(p)
     p.add_argument("--json", default=None)
     a = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sens_"))

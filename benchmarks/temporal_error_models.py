@@ -90,6 +90,14 @@ def close_report(report: dict, path: Optional[str]) -> None:
         Path(path).write_text(json.dumps(report, indent=1))
 
 
+def add_grid_clip_args(p: argparse.ArgumentParser) -> None:
+    """--size / --frames / --k of the lfbench grid clips (what `lfbench_clips` makes; the single-clip
+    smoothing studies take theirs, with --seed and --out, from temporal_quality.add_clip_args)."""
+    p.add_argument("--size", default="256x144")
+    p.add_argument("--frames", type=int, default=24)
+    p.add_argument("--k", type=float, default=8.0)
+
+
 def lfbench_clips(work: Path, seeds: list[int], tracks: list[str], size: str, frames: int,
                   k: float) -> Iterator[tuple[int, str, LfClip]]:
     """(seed, track, clip) for every lfbench clip of the grid, each made under `work` when reached."""
@@ -268,9 +276,7 @@ def main() -> int:
                    help="error models (default: the issue's list; none: the exact rows only; "
                         f"outside the list: {', '.join(EXTRA_ERROR_MODELS)})")
     p.add_argument("--strengths", type=float, nargs="+", default=[0.5, 0.8])
-    p.add_argument("--size", default="256x144")
-    p.add_argument("--frames", type=int, default=24)
-    p.add_argument("--k", type=float, default=8.0)
+    add_grid_clip_args(p)
     p.add_argument("--json", default=None, help="write the full report here")
     p.add_argument("--modes", nargs="+", default=["file", "estimate"], choices=["file", "estimate", "oracle", "vote"],
                    help="depth as a file, as an estimate (affine_ambiguous), the causal-average bound, "
