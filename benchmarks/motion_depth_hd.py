@@ -3,7 +3,12 @@ AbsRel, frames on the defocus fallback and the confident fraction of MotionDepth
 estimate, this checkout vs another (`--base`); with `--uncapped`, also this checkout with the
 parallax target uncapped (`max_target_px=inf`: 1.8 % of the width, 23 px at 1280) — the
 configuration that was reverted for its 720p cost. `--span N`: the middle frames of an N-frame clip
-(slow camera motion, as a long handheld shot moves from frame to frame).
+(slow camera motion, as a long handheld shot moves from frame to frame). `--render`: each frame's
+refocus with its estimate (scale-aligned to the truth by the median ratio, 640 px wide, disc, focus
+on the subject's median true disparity, K giving 1.5 % of the width at the farthest layer) scored in
+PSNR against the same refocus with the exact disparity (`render_psnr`, sRGB-encoded): what a user
+sees of a depth error, where AbsRel can favour a flat map (lfbench seed 1: a constant disparity
+scores 0.12, below many motion-depth frames).
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/motion_depth_hd.py --base ../base \
           --size 1280x720 --seeds 1 2 4 --frames 6 [--span 48] [--uncapped] [--json out.json]
@@ -40,22 +45,40 @@ t0 = time.process_time()
 est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
 cpu = time.process_time() - t0
 err = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
+psnr = []
+if {render}:  # the refocus each estimate gives against the exact depth's (see render_score)
+    import cv2
+    from genrefocus_video import render_bokeh
+    from genrefocus_video.colour import from_linear
+    def small(x):
+        return cv2.resize(x, (640, 640 * x.shape[0] // x.shape[1]), interpolation=cv2.INTER_AREA)
+    for e, g, s, rgb in zip(est, clip["disparity"], clip["subject"], aif):
+        m = g >= 0.1
+        a = float(np.median(g[s])) if s.any() else float(np.median(g[m]))
+        k = 0.015 * 640 / max(float(np.abs(g[m] - a).max()), 1e-3)
+        d = e.disparity * float(np.median(g[m] / np.maximum(e.disparity[m], 1e-6)))
+        ref, out = (from_linear(np.clip(render_bokeh(small(rgb), small(x), a, k), 0, 1), "srgb") for x in (g, d))
+        psnr.append(round(float(10 * np.log10(1.0 / max(float(np.mean((ref - out) ** 2)), 1e-12))), 2))
 import genrefocus_video
 print(json.dumps({{"package": genrefocus_video.__file__, "cpu_s_per_frame": cpu / len(aif), "absrel_median": float(np.median(err)),
                   "pairs": [e.notes.get("pair") for e in est],
                   "parallax_px": [e.notes.get("parallax_px") for e in est],
                   "confident": float(np.mean([np.mean(e.confidence > 0.3) for e in est])),
-                  "fallbacks": sum("fallback" in e.notes for e in est)}}))
+                  "fallbacks": sum("fallback" in e.notes for e in est),
+                  "held": sum("held_from" in e.notes for e in est),
+                  "kind": ["fallback" if "fallback" in e.notes else "held" if "held_from" in e.notes else "own" for e in est],
+                  "absrel": [round(float(x), 4) for x in err], "render_psnr": psnr}}))
 """
 
 
-def run(tree: Path, seed: int, size: tuple[int, int], frames: int, motion: str, kw: str, span: int = 0) -> dict:
+def run(tree: Path, seed: int, size: tuple[int, int], frames: int, motion: str, kw: str, span: int = 0,
+        render: bool = False) -> dict:
     """One child process: the estimator of `tree` on one rendered clip (this checkout's tests/ render it).
     The child runs in a temp folder: `python -c` puts the working directory first on sys.path, and run
     from a checkout's root it imported that checkout whatever PYTHONPATH said (until 2026-12-06: base
     and new then ran the same code)."""
     code = CHILD.format(tests=str(REPO / "tests"), seed=seed, w=size[0], h=size[1], frames=frames,
-                        motion=motion, kw=kw, span=span)
+                        motion=motion, kw=kw, span=span, render=render)
     env = dict(os.environ, PYTHONPATH=str(tree))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=tempfile.gettempdir())
@@ -74,6 +97,8 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=6)
     p.add_argument("--span", type=int, default=0, help="the middle --frames of a clip this long (slow motion)")
     p.add_argument("--uncapped", action="store_true", help="also this checkout with max_target_px=inf")
+    p.add_argument("--render", action="store_true",
+                   help="also score each frame's refocus (see the module doc: render_psnr)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     size = tuple(int(v) for v in a.size.split("x"))
@@ -85,11 +110,19 @@ def main() -> None:
         for motion in a.motions:
             row = {"seed": seed, "motion": motion, "span": a.span}
             for name, (tree, kw) in configs.items():  # interleaved per clip
-                row[name] = run(tree, seed, size, a.frames, motion, kw, a.span)
+                row[name] = run(tree, seed, size, a.frames, motion, kw, a.span, a.render)
             rows.append(row)
             print(f"seed {seed} {motion:5s} " + "  ".join(
                 f"{n} {row[n]['absrel_median']:.3f} ({row[n]['cpu_s_per_frame']:.2f} s/f, fb {row[n]['fallbacks']}, "
-                f"conf {row[n]['confident']:.2f})" for n in configs), flush=True)
+                f"held {row[n].get('held', 0)}, conf {row[n]['confident']:.2f})" for n in configs), flush=True)
+    # the frames the base tree gives no motion depth of its own: what each tree gives there instead
+    weak = [(r, t) for r in rows for t, k in enumerate(r["base"].get("kind", [])) if k != "own"]
+    for n in configs:
+        for key in ("absrel", "render_psnr"):
+            errs = [r[n][key][t] for r, t in weak if r[n].get(key)]
+            if errs:
+                print(f"{n}: {key} on the base's {len(errs)} frames without motion depth: median "
+                      f"{sorted(errs)[len(errs) // 2]:.3f}, mean {sum(errs) / len(errs):.3f}")
     for n in configs:
         cpu = sum(r[n]["cpu_s_per_frame"] for r in rows) / len(rows)
         print(f"{n}: mean CPU {cpu:.3f} s/frame")

@@ -237,8 +237,9 @@ def test_an_estimator_failure_keeps_the_finished_frames_and_the_rerun_resumes(cl
 
 
 def test_report_rows_count_an_estimates_fixes_and_leave_files_out():
-    """The report's per-frame row: sanitised counts of an estimate (outliers = low + high clamps) and
-    the render's blur-reach clamp; a depth file's notes (no sanitising) give no row."""
+    """The report's per-frame row: sanitised counts of an estimate (outliers = low + high clamps), the
+    render's blur-reach clamp, a defocus-cue fallback and a held map; a depth file's notes (no
+    sanitising) give no row."""
     from genrefocus_video.depth.sanitise import report_row, sanitise_disparity
     from genrefocus_video.pipeline.summary import depth_estimate_report
 
@@ -248,10 +249,13 @@ def test_report_rows_count_an_estimates_fixes_and_leave_files_out():
     _, _, counts = sanitise_disparity(d, None)
     rows = [report_row(4, {"source": "motion", "sanitised": counts, "blur_clamped": 6}),
             report_row(5, {"source": "motion", "sanitised": dict(counts, nonfinite=0, clamped_low=0, clamped_high=0),
-                           "fallback": "defocus"})]
-    assert rows == [{"frame": 4, "nonfinite": 1, "outliers": 2, "blur_clamped": 6, "fallback": 0},
-                    {"frame": 5, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 1}]
+                           "fallback": "defocus"}),
+            report_row(7, {"source": "motion", "sanitised": dict(counts, nonfinite=0, clamped_low=0, clamped_high=0),
+                           "held_from": 5, "hold_frames": 2})]
+    assert rows == [{"frame": 4, "nonfinite": 1, "outliers": 2, "blur_clamped": 6, "fallback": 0, "held": 0},
+                    {"frame": 5, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 1, "held": 0},
+                    {"frame": 7, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 0, "held": 1}]
     assert report_row(4, {"source": "file"}) is None and report_row(4, None) is None
     rep = depth_estimate_report(rows + [{"frame": 6, "nonfinite": 0, "outliers": 0, "blur_clamped": 0}])  # a kept row of an older run
-    assert rep["frames"] == 3 and rep["frames_fixed"] == 1 and rep["frames_fallback"] == 1
+    assert rep["frames"] == 4 and rep["frames_fixed"] == 1 and rep["frames_fallback"] == 1 and rep["frames_held"] == 1
     assert rep["pixels"] == {"nonfinite": 1, "outliers": 2, "blur_clamped": 6}

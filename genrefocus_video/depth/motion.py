@@ -63,7 +63,14 @@ When the near partner leaves too few confident pixels and the search stopped at 
 is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384;
 capped like the target, so skipped where the target already reaches the 12 px cap, 720p and up).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
-`min_confident` (5%) of the pixels get a confident depth, the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
+`min_confident` (5%) of the pixels get a confident depth, the frame gets no motion depth of its own.
+If an earlier frame within `max_hold` frames (8) had one, its map is *held*: warped into this frame
+by the flow t -> that frame, its confidence times the flow's photometric check and 0.8 per frame of
+distance, and re-fitted to this frame's edges like a measured map (steps 6; notes `held_from`) —
+a handheld camera that pauses for a few frames, or one frame whose partner leaves too few confident
+pixels, keeps the scene's depth instead of switching to a cue that knows nothing of it (lfbench
+slow 720p clips: docs/benchmarks/motion_depth.md). Where nothing can be held (the clip's first
+frames, a long static stretch, a scene the flow cannot follow) the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
 recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
 Known limits: objects that move on their own get wrong depth where their motion is along the
 epipolar lines (the residual test catches the rest); pure rotation gives no depth.
@@ -72,13 +79,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import dataclass
 from typing import Optional
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..flow import flow_dis, photometric_consistency, to_gray8
+from ..flow import flow_dis, inside_mask, photometric_consistency, to_gray8, warp
 from ..record import FrameRecord
 from .defocus import defocus_disparity
 from .motion_pyramid import downsample, level_intrinsics, pyramid_level, resize_flow, upsample_guided
@@ -134,6 +142,17 @@ def _rho_ratio(primary: tuple, other: tuple) -> Optional[float]:
     return float(np.median(rb[near] / ra[near]))
 
 
+@dataclass(frozen=True)
+class _LastMap:
+    """The latest frame's working-level motion depth, kept for a frame that gets none (`_hold`)."""
+
+    index: int  # its frame
+    gray: np.ndarray  # that frame's working-level gray (the hold's flow pair)
+    rho: np.ndarray  # disparity in units of its primary's baseline, before upsampling
+    conf: np.ndarray  # its confidence
+    origin: int  # the frame whose own motion depth it is (itself, or where a run of held frames began)
+
+
 class MotionDepthSource:
     """Monocular structure from motion per frame pair (see module doc)."""
 
@@ -146,7 +165,8 @@ class MotionDepthSource:
                  min_confident: float = 0.05, quiet: bool = False, pixel_aspect: float = 1.0,
                  hypotheses: int = 16, residual_px: float = 1.5, sweep_window: int = 3,
                  work_width: int = 640, reuse_flow: bool = True, two_sided: bool = True,
-                 sgm: Optional[tuple[float, float]] = None) -> None:
+                 sgm: Optional[tuple[float, float]] = None, max_hold: Optional[int] = None,
+                 hold_decay: float = 0.8) -> None:
         self.sgm = None if sgm is None else (float(sgm[0]), float(sgm[1]))  # (P1, P2) of depth/sgm.py; None: box + WTA
         self.two_sided = two_sided  # sweep against a partner on each side of t when both exist
         self.sweep_window = sweep_window  # plane-sweep cost aggregation window (px; 3 keeps thin structures)
@@ -177,10 +197,17 @@ class MotionDepthSource:
         self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max_gap)
         self._ahead: dict[tuple[int, int], np.ndarray] = {}  # (later frame, level) -> its gray (see _future)
         self.fallback_frames: list[int] = []
+        self.held_frames: list[int] = []
+        # a frame without motion depth of its own holds the last map within max_hold frames (at most
+        # max_gap, the warm-up: a chunk then holds from the same frame an unsplit run does)
+        self.max_hold = max_gap if max_hold is None else min(int(max_hold), max_gap)
+        self.hold_decay = float(hold_decay)  # held confidence x this per frame of distance
+        self._last: Optional[_LastMap] = None  # the latest working-level map, measured or held
 
     def reset(self) -> None:
         self.history.clear()
         self._ahead = {}
+        self._last = None
 
     def _past(self):
         for j, g in reversed(self.history):  # nearest past frame first
@@ -277,10 +304,15 @@ class MotionDepthSource:
         if isinstance(out, str) and stopped_early and retry_px > target_px:
             # the near partner gave too few confident pixels and farther ones were not tried: try one
             out, _ = self._estimate_level(rec, g, K, level, scale, retry_px)
+        if isinstance(out, str):
+            out = self._hold(rec, g, out) or out
         self.history.append((rec.index, g))  # after the searches: a frame is not its own partner
         if isinstance(out, str):
+            self._last = None  # a defocus-cue frame ends what can be held
             return self._fallback(rec, out)
         (rho, conf), notes = out
+        held = self._last.origin if "held_from" in notes and self._last is not None else rec.index
+        self._last = _LastMap(rec.index, g, rho, conf, held)
         d, conf = upsample_guided(rho, conf, g_full)
         ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
         d = d / max(float(np.percentile(ref, 90)), 1e-12)
@@ -344,6 +376,33 @@ class MotionDepthSource:
         hi = np.percentile(rho[conf > 0.2], 99.5) if np.any(conf > 0.2) else rho_ref * 4
         rho = np.minimum(rho, 1.5 * hi)
         return np.maximum(refine_edge_aware(fill_low_confidence(rho, conf, g), conf, g), floor), conf
+
+    def _hold(self, rec: FrameRecord, g: np.ndarray, why: str):
+        """((rho, confidence) at the working level, notes): the latest map (`_last`) warped into this
+        frame by the flow t -> its frame, or None where nothing can be held: no map, its measured
+        origin more than `max_hold` frames back, or fewer than half of the pixels photometrically
+        consistent under the flow (the scene changed)."""
+        last = self._last
+        if last is None or not 0 < rec.index - last.index or rec.index - last.origin > self.max_hold:
+            return None
+        if last.gray.shape != g.shape:
+            return None
+        fwd, reused = self._partner_flow(rec, last.index, g, last.gray)
+        seen = photometric_consistency(g, last.gray, fwd) * inside_mask(fwd)
+        if np.mean(seen > 0.5) < 0.5:
+            return None
+        decay = self.hold_decay ** (rec.index - last.index)
+        conf = np.clip(warp(last.conf, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
+        floor = float(last.rho.min())
+        rho = np.maximum(refine_edge_aware(fill_low_confidence(warp(last.rho, fwd), conf, g), conf, g), floor)
+        notes = {"source": "motion", "held_from": int(last.origin), "hold_frames": int(rec.index - last.origin),
+                 "reason": why, "flow": "reused" if reused else "dis"}
+        if not self.held_frames:
+            log.log(logging.INFO if self.quiet else logging.WARNING,
+                    "frame %d: %s; holding frame %d's motion depth, warped by the flow (up to %d frames)",
+                    rec.index, why, last.origin, self.max_hold)
+        self.held_frames.append(rec.index)
+        return (rho, conf), notes
 
     def _fallback(self, rec: FrameRecord, why: str) -> DepthEstimate:
         if self.fallback == "error":
