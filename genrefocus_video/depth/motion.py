@@ -64,13 +64,18 @@ is estimated once more against the nearest partner reaching `retry_parallax` (3.
 capped like the target, so skipped where the target already reaches the 12 px cap, 720p and up).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
 `min_confident` (5%) of the pixels get a confident depth, the frame gets no motion depth of its own.
-If an earlier frame within `max_hold` frames (8) had one, its map is *held*: warped into this frame
-by the flow t -> that frame, its confidence times the flow's photometric check and 0.8 per frame of
-distance, and re-fitted to this frame's edges like a measured map (steps 6; notes `held_from`) —
-a handheld camera that pauses for a few frames, or one frame whose partner leaves too few confident
-pixels, keeps the scene's depth instead of switching to a cue that knows nothing of it (lfbench
-slow 720p clips: docs/benchmarks/motion_depth.md). Where nothing can be held (the clip's first
-frames, a long static stretch, a scene the flow cannot follow) the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
+If the previous frame's map (measured, or itself held) comes from a frame within `max_hold` frames
+(8), it is *held*: warped into this frame by the flow t -> t-1, its confidence times the flow's
+photometric check and 0.8 per frame of distance, and re-fitted to this frame's edges like a measured
+map (step 6; notes `held_from`, `hold_frames`). With nothing to hold (a clip's first frames, the first
+after a change of scene) the map of the nearest later frame within `max_hold` that gets motion depth
+of its own is *borrowed* the same way (the later frames are measured then, once, and their outcome
+kept for their turn). A handheld camera that pauses for a few frames, or one frame whose partner
+leaves too few confident pixels, keeps the scene's depth instead of switching to a cue that knows
+nothing of it (lfbench slow 720p clips: docs/benchmarks/motion_depth.md). A hold never crosses a
+change of scene: fewer than half of the pixels photometrically consistent under the flow and there
+is nothing to hold. Where nothing can be held or borrowed (a long static stretch, a static camera)
+the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
 recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
 Known limits: objects that move on their own get wrong depth where their motion is along the
 epipolar lines (the residual test catches the rest); pure rotation gives no depth.
@@ -87,6 +92,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..flow import flow_dis, inside_mask, photometric_consistency, to_gray8, warp
+from ..io.frame import Frame
 from ..record import FrameRecord
 from .defocus import defocus_disparity
 from .motion_pyramid import downsample, level_intrinsics, pyramid_level, resize_flow, upsample_guided
@@ -150,7 +156,7 @@ class _LastMap:
     gray: np.ndarray  # that frame's working-level gray (the hold's flow pair)
     rho: np.ndarray  # disparity in units of its primary's baseline, before upsampling
     conf: np.ndarray  # its confidence
-    origin: int  # the frame whose own motion depth it is (itself, or where a run of held frames began)
+    origin: int  # the frame whose own motion depth it is (itself, or that of the map it holds)
 
 
 class MotionDepthSource:
@@ -203,11 +209,13 @@ class MotionDepthSource:
         self.max_hold = max_gap if max_hold is None else min(int(max_hold), max_gap)
         self.hold_decay = float(hold_decay)  # held confidence x this per frame of distance
         self._last: Optional[_LastMap] = None  # the latest working-level map, measured or held
+        self._measured: dict[int, tuple] = {}  # later frame -> (its _measure outcome, working gray): _borrow
 
     def reset(self) -> None:
         self.history.clear()
         self._ahead = {}
         self._last = None
+        self._measured = {}
 
     def _past(self):
         for j, g in reversed(self.history):  # nearest past frame first
@@ -292,27 +300,41 @@ class MotionDepthSource:
             return resize_flow(f, g.shape), True
         return flow_dis(g, gj, "fine"), False
 
-    def estimate(self, rec: FrameRecord) -> DepthEstimate:
-        g_full = to_gray8(rec.frame.rgb)
+    def _working(self, rgb: np.ndarray):
+        """(full-size gray, working-level gray, its intrinsics, pyramid level, full-frame px per working
+        px, parallax target and retry target in full-frame px) of a frame."""
+        g_full = to_gray8(rgb)
         h, w = g_full.shape
         level = pyramid_level(w, self.work_width)
         g = downsample(g_full, level)
         K = level_intrinsics(intrinsics(w, h, self.focal_px, self.pixel_aspect), (h, w), g.shape)
         scale = w / g.shape[1]
-        target_px, retry_px = self._target_px(self.target, w, scale), self._target_px(self.retry_target, w, scale)
+        return g_full, g, K, level, scale, self._target_px(self.target, w, scale), self._target_px(self.retry_target, w, scale)
+
+    def _measure(self, rec: FrameRecord, g: np.ndarray, K: np.ndarray, level: int, scale: float,
+                 target_px: float, retry_px: float):
+        """This frame's own motion depth: (((rho, confidence) at the working level, notes), or why
+        not (str)), against the partners of the target, else once more of the retry target."""
         out, stopped_early = self._estimate_level(rec, g, K, level, scale, target_px)
         if isinstance(out, str) and stopped_early and retry_px > target_px:
             # the near partner gave too few confident pixels and farther ones were not tried: try one
             out, _ = self._estimate_level(rec, g, K, level, scale, retry_px)
+        return out
+
+    def estimate(self, rec: FrameRecord) -> DepthEstimate:
+        g_full, g, K, level, scale, target_px, retry_px = self._working(rec.frame.rgb)
+        kept = self._measured.pop(rec.index, None)  # measured ahead, when an earlier frame borrowed
+        out = kept[0] if kept is not None else self._measure(rec, g, K, level, scale, target_px, retry_px)
         if isinstance(out, str):
             out = self._hold(rec, g, out) or out
         self.history.append((rec.index, g))  # after the searches: a frame is not its own partner
         if isinstance(out, str):
+            out = self._borrow(rec, g, out) or out
+        if isinstance(out, str):
             self._last = None  # a defocus-cue frame ends what can be held
             return self._fallback(rec, out)
         (rho, conf), notes = out
-        held = self._last.origin if "held_from" in notes and self._last is not None else rec.index
-        self._last = _LastMap(rec.index, g, rho, conf, held)
+        self._last = _LastMap(rec.index, g, rho, conf, int(notes.get("held_from", rec.index)))
         d, conf = upsample_guided(rho, conf, g_full)
         ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
         d = d / max(float(np.percentile(ref, 90)), 1e-12)
@@ -379,28 +401,58 @@ class MotionDepthSource:
 
     def _hold(self, rec: FrameRecord, g: np.ndarray, why: str):
         """((rho, confidence) at the working level, notes): the latest map (`_last`) warped into this
-        frame by the flow t -> its frame, or None where nothing can be held: no map, its measured
-        origin more than `max_hold` frames back, or fewer than half of the pixels photometrically
-        consistent under the flow (the scene changed)."""
+        frame (`_warped`), or None where nothing can be held: no map, or its measured origin more
+        than `max_hold` frames away."""
         last = self._last
-        if last is None or not 0 < rec.index - last.index or rec.index - last.origin > self.max_hold:
+        if last is None or not 0 < rec.index - last.index or abs(rec.index - last.origin) > self.max_hold:
             return None
-        if last.gray.shape != g.shape:
+        return self._warped(rec, g, last, why)
+
+    def _borrow(self, rec: FrameRecord, g: np.ndarray, why: str):
+        """Like `_hold`, from the nearest later frame within `max_hold` that gets motion depth of its
+        own, for a frame with nothing to hold (a clip's first frames, the first after a change of
+        scene). The later frames are measured now, once: each one's outcome is kept for its own
+        turn (`_measured`), so a static stretch costs no more than frame by frame."""
+        if self.frame_lookup is None or self.max_hold <= 0:
             return None
-        fwd, reused = self._partner_flow(rec, last.index, g, last.gray)
-        seen = photometric_consistency(g, last.gray, fwd) * inside_mask(fwd)
+        self._measured = {u: v for u, v in self._measured.items() if u > rec.index}
+        for u in range(rec.index + 1, rec.index + self.max_hold + 1):
+            if u not in self._measured:
+                rgb = self.frame_lookup(u)
+                if rgb is None:
+                    break
+                _, g_u, K, level, scale, target_px, retry_px = self._working(rgb)
+                if g_u.shape != g.shape:
+                    break
+                self._measured[u] = (self._measure(FrameRecord(Frame(u, rgb)), g_u, K, level, scale, target_px,
+                                                   retry_px), g_u)
+            out, g_u = self._measured[u]
+            if not isinstance(out, str):
+                (rho, conf), _ = out
+                return self._warped(rec, g, _LastMap(u, g_u, rho, conf, u), why)
+        return None
+
+    def _warped(self, rec: FrameRecord, g: np.ndarray, src: _LastMap, why: str):
+        """((rho, confidence), notes): `src`'s map warped into this frame by the flow t -> its frame,
+        its confidence times the flow's photometric check and `hold_decay` per frame of distance,
+        filled and re-fitted to this frame's edges as a measured map is; None where fewer than half
+        of the pixels are photometrically consistent under the flow (the scene changed)."""
+        if src.gray.shape != g.shape:
+            return None
+        fwd, reused = self._partner_flow(rec, src.index, g, src.gray)
+        seen = photometric_consistency(g, src.gray, fwd) * inside_mask(fwd)
         if np.mean(seen > 0.5) < 0.5:
             return None
-        decay = self.hold_decay ** (rec.index - last.index)
-        conf = np.clip(warp(last.conf, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
-        floor = float(last.rho.min())
-        rho = np.maximum(refine_edge_aware(fill_low_confidence(warp(last.rho, fwd), conf, g), conf, g), floor)
-        notes = {"source": "motion", "held_from": int(last.origin), "hold_frames": int(rec.index - last.origin),
+        decay = self.hold_decay ** abs(rec.index - src.index)
+        conf = np.clip(warp(src.conf, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
+        floor = float(src.rho.min())
+        rho = np.maximum(refine_edge_aware(fill_low_confidence(warp(src.rho, fwd), conf, g), conf, g), floor)
+        notes = {"source": "motion", "held_from": int(src.origin), "hold_frames": abs(rec.index - src.origin),
                  "reason": why, "flow": "reused" if reused else "dis"}
         if not self.held_frames:
             log.log(logging.INFO if self.quiet else logging.WARNING,
-                    "frame %d: %s; holding frame %d's motion depth, warped by the flow (up to %d frames)",
-                    rec.index, why, last.origin, self.max_hold)
+                    "frame %d: %s; holding frame %d's motion depth, warped by the flow (up to %d frames away)",
+                    rec.index, why, src.origin, self.max_hold)
         self.held_frames.append(rec.index)
         return (rho, conf), notes
 
