@@ -4,11 +4,9 @@ estimate, this checkout vs another (`--base`); with `--uncapped`, also this chec
 parallax target uncapped (`max_target_px=inf`: 1.8 % of the width, 23 px at 1280) — the
 configuration that was reverted for its 720p cost. `--span N`: the middle frames of an N-frame clip
 (slow camera motion, as a long handheld shot moves from frame to frame). `--render`: each frame's
-refocus with its estimate (scale-aligned to the truth by the median ratio, 640 px wide, disc, focus
-on the subject's median true disparity, K giving 1.5 % of the width at the farthest layer) scored in
-PSNR against the same refocus with the exact disparity (`render_psnr`, sRGB-encoded): what a user
-sees of a depth error, where AbsRel can favour a flat map (lfbench seed 1: a constant disparity
-scores 0.12, below many motion-depth frames).
+refocus with its estimate against the refocus with the exact disparity (`render_psnr`, dB;
+tests/lfbench_motion_clips.refocus_psnr): what a user sees of a depth error, where AbsRel can favour
+a flat map (lfbench seed 1: a constant disparity scores 0.12, below many motion-depth frames).
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/motion_depth_hd.py --base ../base \
           --size 1280x720 --seeds 1 2 4 --frames 6 [--span 48] [--uncapped] [--json out.json]
@@ -34,7 +32,7 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 sys.path.insert(0, {tests!r})
-from lfbench_motion_clips import absrel, render_clip
+from lfbench_motion_clips import absrel, refocus_psnr, render_clip
 from genrefocus_video.depth.motion import MotionDepthSource
 from genrefocus_video.io.frame import Frame
 from genrefocus_video.record import FrameRecord
@@ -45,20 +43,8 @@ t0 = time.process_time()
 est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
 cpu = time.process_time() - t0
 err = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
-psnr = []
-if {render}:  # the refocus each estimate gives against the exact depth's (see render_score)
-    import cv2
-    from genrefocus_video import render_bokeh
-    from genrefocus_video.colour import from_linear
-    def small(x):
-        return cv2.resize(x, (640, 640 * x.shape[0] // x.shape[1]), interpolation=cv2.INTER_AREA)
-    for e, g, s, rgb in zip(est, clip["disparity"], clip["subject"], aif):
-        m = g >= 0.1
-        a = float(np.median(g[s])) if s.any() else float(np.median(g[m]))
-        k = 0.015 * 640 / max(float(np.abs(g[m] - a).max()), 1e-3)
-        d = e.disparity * float(np.median(g[m] / np.maximum(e.disparity[m], 1e-6)))
-        ref, out = (from_linear(np.clip(render_bokeh(small(rgb), small(x), a, k), 0, 1), "srgb") for x in (g, d))
-        psnr.append(round(float(10 * np.log10(1.0 / max(float(np.mean((ref - out) ** 2)), 1e-12))), 2))
+psnr = [round(refocus_psnr(*x), 2) for x in zip(aif, [e.disparity for e in est], clip["disparity"], clip["subject"])] \
+    if {render} else []
 import genrefocus_video
 print(json.dumps({{"package": genrefocus_video.__file__, "cpu_s_per_frame": cpu / len(aif), "absrel_median": float(np.median(err)),
                   "pairs": [e.notes.get("pair") for e in est],

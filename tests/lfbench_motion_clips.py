@@ -83,3 +83,25 @@ def blockiness(d_pred: np.ndarray, d_gt: np.ndarray) -> float:
     gx = cv2.Sobel(lp, cv2.CV_32F, 1, 0, ksize=3) / 8
     gy = cv2.Sobel(lp, cv2.CV_32F, 0, 1, ksize=3) / 8
     return float(np.mean(np.hypot(gx, gy)[flat])) if flat.any() else float("nan")
+
+
+def refocus_psnr(rgb: np.ndarray, d_pred: np.ndarray, d_gt: np.ndarray, subject: np.ndarray,
+                 width: int = 640) -> float:
+    """What a user sees of a depth error: the refocus of `rgb` with `d_pred` (scaled to the truth by
+    the median ratio on measurable pixels, GT d >= 0.1) against the same refocus with the exact
+    disparity, PSNR in dB on sRGB-encoded values. Both at `width` px, disc aperture, focus on the
+    subject's median true disparity, K giving 1.5 % of the width at the farthest measurable layer.
+    Scale-aligned AbsRel can favour a flat map (lfbench seed 1, slow 720p: a constant disparity
+    scores 0.12, below many motion-depth frames); the refocus cannot."""
+    from genrefocus_video import render_bokeh
+    from genrefocus_video.colour import from_linear
+
+    def small(x: np.ndarray) -> np.ndarray:
+        return cv2.resize(x, (width, width * x.shape[0] // x.shape[1]), interpolation=cv2.INTER_AREA)
+
+    m = d_gt >= 0.1
+    a = float(np.median(d_gt[subject])) if subject.any() else float(np.median(d_gt[m]))
+    k = 0.015 * width / max(float(np.abs(d_gt[m] - a).max()), 1e-3)
+    d = d_pred * float(np.median(d_gt[m] / np.maximum(d_pred[m], 1e-6)))
+    ref, out = (from_linear(np.clip(render_bokeh(small(rgb), small(x), a, k), 0, 1), "srgb") for x in (d_gt, d))
+    return float(10 * np.log10(1.0 / max(float(np.mean((ref - out) ** 2)), 1e-12)))

@@ -66,11 +66,13 @@ def _host(bridge_dir: Path, src: Path, out: Path, anim: list[str], order: str = 
 
 def test_motion_source_reach_is_its_history_and_look_ahead():
     """The frames the plugin declares come from the motion source itself: the pair history it keeps
-    (its warm-up) and the frames after t it triangulates against when no earlier one has parallax."""
+    and the frames after t it triangulates against when no earlier one has parallax (max_gap, 8),
+    each widened by the neighbours a frame without motion depth of its own may hold (max_hold, 8)."""
     from genrefocus_video.depth.motion import MotionDepthSource
 
     m = MotionDepthSource()
-    assert source_reach("motion") == (m.warmup, m.max_gap) == (8, 8)
+    assert source_reach("motion") == (m.warmup, m.reach_after) == (16, 16)
+    assert m.warmup == m.max_gap + m.max_hold
     assert source_reach("file") == (0, 0)
 
 
@@ -101,7 +103,7 @@ def motion_cli(pan_clip, tmp_path_factory) -> list[np.ndarray]:
 @pytest.mark.parametrize("order", list(ORDERS))
 def test_motion_depth_without_depth_clip_equals_the_cli(built, fresh_bridge_dir, pan_clip, motion_cli, tmp_path, order):
     """Depth Source = motion, no Depth clip: every frame equals the CLI's --depth-source motion frame
-    within 1e-5 (the estimate at t reads frames t-8..t+8, which the plugin declares and fetches:
+    within 1e-5 (the estimate at t reads frames t-16..t+16, which the plugin declares and fetches:
     clamped to the clip, so the first frames triangulate against later ones as the CLI's do), whether
     the host steps forward (the bridge carries its state from t to t + 1), backward, or jumps (each
     request a fresh window); a bridge of its own per order, so nothing is cached from another."""
@@ -111,10 +113,11 @@ def test_motion_depth_without_depth_clip_equals_the_cli(built, fresh_bridge_dir,
 
     src, frames = pan_clip
     # the clip exercises both paths of the source: real triangulation (against earlier and later frames)
-    # and the defocus fallback where the parallax is too small
+    # and frames whose parallax is too small, which hold a neighbour's map (estimated in whichever order
+    # the host asks: the held map must not depend on it)
     m = MotionDepthSource(frame_lookup=lambda i: frames[i] if 0 <= i < N else None, quiet=True)
     notes = [m.estimate(FrameRecord(Frame(i, frames[i]))).notes for i in range(N)]
-    assert any("pair" in n and n["pair"] > i for i, n in enumerate(notes)) and any("fallback" in n for n in notes)
+    assert any("pair" in n and n["pair"] > i for i, n in enumerate(notes)) and any("held_from" in n for n in notes)
     needed = _host(fresh_bridge_dir, src, tmp_path, ["0 depth_source motion", "0 blur_k 6", "0 focus_from_point false",
                                                      "0 focus_disparity 0.9"], order)
     before, after = source_reach("motion")
@@ -220,8 +223,8 @@ def test_bridge_loads_the_model_once_and_predicts_one_new_frame_per_step(pan_cli
 
 
 def test_motion_window_estimates_one_new_frame_per_step(lfbench):
-    """A full motion window [t - 8, t + 8] primes the pair history with t - 8 .. t - 1 and estimates t
-    alone (what the CLI's run computes at t: every estimate has its whole history); a host stepping
+    """A full motion window [t - 16, t + 16] primes the pair history with t - 16 .. t - 1 and estimates
+    t alone (what the CLI's run computes at t: every estimate has its whole history); a host stepping
     to t + 1 makes one new estimate and re-renders of a window make none."""
     from lfbench_motion_clips import render_clip
 
@@ -229,9 +232,9 @@ def test_motion_window_estimates_one_new_frame_per_step(lfbench):
     from genrefocus_video.ofx import protocol as P
     from genrefocus_video.ofx.renderer import Renderer
 
-    frames = render_clip(3, (64, 48), 18, "pan")["aif"].astype(np.float32)
-    h, w = frames.shape[1:3]
     before, after = source_reach("motion")
+    frames = render_clip(3, (64, 48), before + after + 2, "pan")["aif"].astype(np.float32)
+    h, w = frames.shape[1:3]
     params = {"depth_source": SOURCES.index("motion"), "blur_k": 5.0, "focus_from_point": False,
               "focus_disparity": 0.9, "depth_smoothing": 0.0}  # the estimator alone (auto would smooth)
     bridge = Renderer()
@@ -242,9 +245,9 @@ def test_motion_window_estimates_one_new_frame_per_step(lfbench):
         return bridge.render(req, [frames[i] for i in range(t, t - before - 1, -1)], [],
                              [frames[i] for i in range(t + 1, t + 1 + after)])
 
-    request(8)
+    request(before)
     estimates = bridge.estimates["estimates"]
-    assert estimates.misses == 1  # frame 8 only: 0..7 primed its history
-    request(9)
-    request(9, k=7.0)
+    assert estimates.misses == 1  # frame `before` only: 0 .. before - 1 primed its history
+    request(before + 1)
+    request(before + 1, k=7.0)
     assert estimates.misses == 2

@@ -27,7 +27,7 @@ def test_real_rgbd_clip_motion_depth_point_focus_and_outputs(shared_data, tmp_pa
         assert [type(s) for s in stages[:1]] == [FlowStage]
         assert any(isinstance(s, DepthSmoothStage) for s in stages)
         warm = {s.name: s.warmup for s in stages if s.temporal}
-        assert warm["flow"] == 1 and warm["depth_motion"] == 8 and warm["depth_smooth"] == warmup_frames(0.5)
+        assert warm["flow"] == 1 and warm["depth_motion"] == 16 and warm["depth_smooth"] == warmup_frames(0.5)
         for fr in r:
             rec = FrameRecord(fr)
             for s in stages:
@@ -38,7 +38,7 @@ def test_real_rgbd_clip_motion_depth_point_focus_and_outputs(shared_data, tmp_pa
     for rec in recs:
         assert rec.disparity.shape == (480, 640) and np.isfinite(rec.disparity).all() and (rec.disparity > 0).all()
         assert 0 <= rec.depth_confidence.min() and rec.depth_confidence.max() <= 1
-        assert "fallback" not in rec.extras["depth"]
+        assert "fallback" not in rec.extras["depth"] and "held_from" not in rec.extras["depth"]
     # metric check of the estimate (scale-aligned AbsRel vs the sensor's depth; focal length unknown)
     for t in (1, 3):
         z = cv2.imread(str(d / "depth" / f"{t:05d}.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000

@@ -64,18 +64,20 @@ is estimated once more against the nearest partner reaching `retry_parallax` (3.
 capped like the target, so skipped where the target already reaches the 12 px cap, 720p and up).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
 `min_confident` (5%) of the pixels get a confident depth, the frame gets no motion depth of its own.
-If the previous frame's map (measured, or itself held) comes from a frame within `max_hold` frames
-(8), it is *held*: warped into this frame by the flow t -> t-1, its confidence times the flow's
-photometric check and 0.8 per frame of distance, and re-fitted to this frame's edges like a measured
-map (step 6; notes `held_from`, `hold_frames`). With nothing to hold (a clip's first frames, the first
-after a change of scene) the map of the nearest later frame within `max_hold` that gets motion depth
-of its own is *borrowed* the same way (the later frames are measured then, once, and their outcome
-kept for their turn). A handheld camera that pauses for a few frames, or one frame whose partner
-leaves too few confident pixels, keeps the scene's depth instead of switching to a cue that knows
-nothing of it (lfbench slow 720p clips: docs/benchmarks/motion_depth.md). A hold never crosses a
-change of scene: fewer than half of the pixels photometrically consistent under the flow and there
-is nothing to hold. Where nothing can be held or borrowed (a long static stretch, a static camera)
-the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
+Such a frame then *holds* the map of the nearest frame within `max_hold` (8) frames that has motion
+depth of its own (the earlier one first at equal distance; at a clip's start, or after a change of
+scene, a later one): that frame's map warped into this one by the flow t -> it, its confidence times
+the flow's photometric check and 0.8 per frame of distance, filled and re-fitted to this frame's
+edges as a measured map is (notes `held_from`, `hold_frames`). A neighbour whose map the flow cannot
+carry here (fewer than half of the pixels photometrically consistent: another scene) is passed
+over. The neighbour's own depth is estimated from the frames alone (DIS flow, `_probe`) and kept, so
+a held map does not depend on which frames were estimated before: a frame's estimate reads the
+frames max_gap + max_hold on either side (`warmup`, `reach_after`: a chunk's warm-up, the OpenFX
+window). A handheld camera that pauses for a few frames, or one frame whose partner leaves too few
+confident pixels, keeps the scene's depth instead of switching to a cue that knows nothing of it
+(lfbench slow 720p clips: the refocus of 19 such frames 18.2 -> 20.8 dB against the exact depth's;
+docs/benchmarks/motion_depth.md). Where no neighbour within reach has motion depth (a long static
+stretch, a static camera) the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
 recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
 Known limits: objects that move on their own get wrong depth where their motion is along the
 epipolar lines (the residual test catches the rest); pure rotation gives no depth.
@@ -83,9 +85,7 @@ epipolar lines (the residual test catches the rest); pure rotation gives no dept
 from __future__ import annotations
 
 import logging
-from collections import deque
-from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import cv2
 import numpy as np
@@ -148,17 +148,6 @@ def _rho_ratio(primary: tuple, other: tuple) -> Optional[float]:
     return float(np.median(rb[near] / ra[near]))
 
 
-@dataclass(frozen=True)
-class _LastMap:
-    """The latest frame's working-level motion depth, kept for a frame that gets none (`_hold`)."""
-
-    index: int  # its frame
-    gray: np.ndarray  # that frame's working-level gray (the hold's flow pair)
-    rho: np.ndarray  # disparity in units of its primary's baseline, before upsampling
-    conf: np.ndarray  # its confidence
-    origin: int  # the frame whose own motion depth it is (itself, or that of the map it holds)
-
-
 class MotionDepthSource:
     """Monocular structure from motion per frame pair (see module doc)."""
 
@@ -199,41 +188,68 @@ class MotionDepthSource:
         self.flow_sigma = flow_sigma_px
         self.work_width = work_width  # frames wider are estimated at a pyramid level (motion_pyramid.py); 0 = never
         self.reuse_flow = reuse_flow  # take rec.flow_to_prev (FlowStage) when the partner is frame t-1
-        self.warmup = max_gap
-        self.history: deque[tuple[int, np.ndarray]] = deque(maxlen=max_gap)
-        self._ahead: dict[tuple[int, int], np.ndarray] = {}  # (later frame, level) -> its gray (see _future)
+        # a frame without motion depth of its own takes the map of the nearest frame within max_hold
+        # that has one (`_hold`); that frame's own estimate reads max_gap frames on either side
+        self.max_hold = max_gap if max_hold is None else max(0, int(max_hold))
+        self.hold_decay = float(hold_decay)  # held confidence x this per frame of distance
+        self.warmup = max_gap + self.max_hold  # frames before t its estimate depends on (a chunk's warm-up)
+        self.reach_after = max_gap + self.max_hold  # frames after t it may read
+        self.history: dict[int, np.ndarray] = {}  # frame -> working gray, for the last `warmup` frames
+        self._ahead: dict[tuple[int, int], np.ndarray] = {}  # (later frame, level) -> its gray (see _gray)
+        self._picks: dict[tuple[int, int, float], Any] = {}  # (frame, level, target px) -> _pick_partners'
+        self._probes: dict[int, Any] = {}  # frame -> its own depth as a hold source (_probe), or why not
+        self._now = -1  # the frame being estimated: later frames are read through frame_lookup
         self.fallback_frames: list[int] = []
         self.held_frames: list[int] = []
-        # a frame without motion depth of its own holds the last map within max_hold frames (at most
-        # max_gap, the warm-up: a chunk then holds from the same frame an unsplit run does)
-        self.max_hold = max_gap if max_hold is None else min(int(max_hold), max_gap)
-        self.hold_decay = float(hold_decay)  # held confidence x this per frame of distance
-        self._last: Optional[_LastMap] = None  # the latest working-level map, measured or held
-        self._measured: dict[int, tuple] = {}  # later frame -> (its _measure outcome, working gray): _borrow
 
     def reset(self) -> None:
         self.history.clear()
-        self._ahead = {}
-        self._last = None
-        self._measured = {}
+        self._ahead, self._picks, self._probes = {}, {}, {}
+        self._now = -1
 
-    def _past(self):
-        for j, g in reversed(self.history):  # nearest past frame first
-            yield j, g
+    def prime(self, index: int, rgb: np.ndarray) -> None:
+        """Keep frame `index` as history without estimating it (the OpenFX bridge's window start):
+        later frames pair against it, and a hold may estimate it (`_probe`), as if it had run."""
+        self.history[index] = downsample(to_gray8(rgb), pyramid_level(rgb.shape[1], self.work_width))
+        self._forget(index)
+
+    def _forget(self, index: int) -> None:
+        """Drop what no frame from `index` on can need (before index - warmup)."""
+        first = index - self.warmup
+        self.history = {j: g for j, g in self.history.items() if j >= first}
+        self._picks = {k: v for k, v in self._picks.items() if k[0] >= first}
+        self._probes = {j: v for j, v in self._probes.items() if j >= index - self.max_hold}
+        self._ahead = {k: g for k, g in self._ahead.items() if k[0] > index}
+
+    def _gray(self, j: int, level: int) -> Optional[np.ndarray]:
+        """Frame j's working gray: from the history (frames estimated or primed), or for a frame after
+        the one being estimated through `frame_lookup` (read and converted once, kept while in
+        reach); None where there is none (before the history, past the clip's end)."""
+        g = self.history.get(j)
+        if g is not None or j <= self._now or self.frame_lookup is None:
+            return g
+        g = self._ahead.get((j, level))
+        if g is None:
+            rgb = self.frame_lookup(j)
+            if rgb is None:
+                return None
+            g = self._ahead[(j, level)] = downsample(to_gray8(rgb), level)
+        return g
+
+    def _past(self, index: int, level: int):
+        """Frames index-1 ... index-max_gap (nearest first) with their grays, where known."""
+        for j in range(index - 1, index - self.max_gap - 1, -1):
+            g = self._gray(j, level)
+            if g is not None:
+                yield j, g
 
     def _future(self, index: int, level: int):
-        if self.frame_lookup is not None:
-            # later frames' working grays, kept while in reach: each is read and converted once, not once
-            # for every frame within max_gap before it (the lookup keeps frames decoded, not as floats)
-            self._ahead = {key: g for key, g in self._ahead.items() if key[0] > index}
-            for k in range(1, self.max_gap + 1):
-                g = self._ahead.get((index + k, level))
-                if g is None:
-                    rgb = self.frame_lookup(index + k)
-                    if rgb is None:
-                        break
-                    g = self._ahead[(index + k, level)] = downsample(to_gray8(rgb), level)
-                yield index + k, g
+        """Frames index+1 ... index+max_gap (nearest first) with their grays, up to the clip's end."""
+        for j in range(index + 1, index + self.max_gap + 1):
+            g = self._gray(j, level)
+            if g is None:
+                break
+            yield j, g
 
     def _target_px(self, fraction: float, width: float, scale: float) -> float:
         """Parallax target in full-frame px: `fraction` of the frame width, at most `max_target_px` for
@@ -272,8 +288,15 @@ class MotionDepthSource:
         rho is one depth in both pairs (median ratio of the corners both pairs triangulate). With
         two partners the sweep keeps, per hypothesis, the lower cost: a strip occluded on one side
         is seen on the other. `scale`: full-frame px per working px; `target_px`: full-frame px."""
+        key = (index, level, target_px)
+        if key not in self._picks:  # a function of the frames alone: an estimate and a probe share it
+            self._picks[key] = self._pick_partners_now(index, g, K, level, scale, target_px)
+        return self._picks[key]
+
+    def _pick_partners_now(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float,
+                           target_px: float):
         pts = corners(g)
-        past, n_past = self._search(self._past(), g, K, pts, scale, target_px)
+        past, n_past = self._search(self._past(index, level), g, K, pts, scale, target_px)
         future, n_future = self._search(self._future(index, level), g, K, pts, scale, target_px)
         if not n_past + n_future:  # a one-frame clip (or a still): nothing to triangulate against
             return "no other frame of the clip within reach to triangulate against (a single frame)"
@@ -292,10 +315,10 @@ class MotionDepthSource:
                 picked.append((j, gj, R, t * ratio) + sides[1][4:])
         return picked
 
-    def _partner_flow(self, rec: FrameRecord, j: int, g: np.ndarray, gj: np.ndarray) -> tuple[np.ndarray, bool]:
+    def _partner_flow(self, rec: Optional[FrameRecord], j: int, g: np.ndarray, gj: np.ndarray) -> tuple[np.ndarray, bool]:
         """(flow t -> j at the working level, reused): the pipeline's flow t -> t-1 (FlowStage's
         rec.flow_to_prev) when that is the pair and it is already there, else DIS 'fine'."""
-        f = rec.flow_to_prev if self.reuse_flow and j == rec.index - 1 else None
+        f = rec.flow_to_prev if rec is not None and self.reuse_flow and j == rec.index - 1 else None
         if f is not None and f.shape[:2] == rec.frame.rgb.shape[:2]:
             return resize_flow(f, g.shape), True
         return flow_dis(g, gj, "fine"), False
@@ -311,54 +334,56 @@ class MotionDepthSource:
         scale = w / g.shape[1]
         return g_full, g, K, level, scale, self._target_px(self.target, w, scale), self._target_px(self.retry_target, w, scale)
 
-    def _measure(self, rec: FrameRecord, g: np.ndarray, K: np.ndarray, level: int, scale: float,
-                 target_px: float, retry_px: float):
-        """This frame's own motion depth: (((rho, confidence) at the working level, notes), or why
-        not (str)), against the partners of the target, else once more of the retry target."""
-        out, stopped_early = self._estimate_level(rec, g, K, level, scale, target_px)
+    def _measure(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float, target_px: float,
+                 retry_px: float, rec: Optional[FrameRecord] = None):
+        """(frame `index`'s own motion depth: ((rho, confidence) at the working level, notes), or why
+        not (str); whether it took the pipeline's flow from `rec`), against the partners of the
+        target, else once more of the retry target. Without `rec` (a probe) the flow is DIS's."""
+        out, stopped_early, reused = self._estimate_level(index, g, K, level, scale, target_px, rec)
         if isinstance(out, str) and stopped_early and retry_px > target_px:
             # the near partner gave too few confident pixels and farther ones were not tried: try one
-            out, _ = self._estimate_level(rec, g, K, level, scale, retry_px)
-        return out
+            out, _, again = self._estimate_level(index, g, K, level, scale, retry_px, rec)
+            reused = reused or again
+        return out, reused
 
     def estimate(self, rec: FrameRecord) -> DepthEstimate:
-        g_full, g, K, level, scale, target_px, retry_px = self._working(rec.frame.rgb)
-        kept = self._measured.pop(rec.index, None)  # measured ahead, when an earlier frame borrowed
-        out = kept[0] if kept is not None else self._measure(rec, g, K, level, scale, target_px, retry_px)
+        g_full, g, K, level, scale, target_px, retry_px = geom = self._working(rec.frame.rgb)
+        self._now = rec.index
+        self._forget(rec.index)
+        out, reused = self._measure(rec.index, g, K, level, scale, target_px, retry_px, rec)
+        self.history[rec.index] = g  # after its own search: a frame is not its own partner
+        if not reused:  # what a probe of this frame would compute: kept for the frames that may hold it
+            self._probes[rec.index] = (out, g)
         if isinstance(out, str):
-            out = self._hold(rec, g, out) or out
-        self.history.append((rec.index, g))  # after the searches: a frame is not its own partner
+            out = self._hold(rec, g, geom[1:], out) or out
         if isinstance(out, str):
-            out = self._borrow(rec, g, out) or out
-        if isinstance(out, str):
-            self._last = None  # a defocus-cue frame ends what can be held
             return self._fallback(rec, out)
         (rho, conf), notes = out
-        self._last = _LastMap(rec.index, g, rho, conf, int(notes.get("held_from", rec.index)))
         d, conf = upsample_guided(rho, conf, g_full)
         ref = d[conf > 0.3] if np.count_nonzero(conf > 0.3) > 0.02 * d.size else d.reshape(-1)
         d = d / max(float(np.percentile(ref, 90)), 1e-12)
-        notes["confident_fraction"] = round(float(np.mean(conf > 0.3)), 3)
+        notes = dict(notes, confident_fraction=round(float(np.mean(conf > 0.3)), 3))
         return DepthEstimate(d.astype(np.float32), conf, notes, affine_ambiguous=True)
 
-    def _estimate_level(self, rec: FrameRecord, g: np.ndarray, K: np.ndarray, level: int, scale: float,
-                        target_px: float):
+    def _estimate_level(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float,
+                        target_px: float, rec: Optional[FrameRecord] = None):
         """(((rho, confidence) at the working level, notes) against the partners for `target_px`
         (full-frame px), or why not (str); whether the partner search stopped at the target, so
-        that a farther partner may exist (not so for a static camera: every frame was tried))."""
-        picked = self._pick_partners(rec.index, g, K, level, scale, target_px)
+        that a farther partner may exist (not so for a static camera: every frame was tried);
+        whether the flow was the pipeline's, from `rec`)."""
+        picked = self._pick_partners(index, g, K, level, scale, target_px)
         if isinstance(picked, str):
-            return picked, False
+            return picked, False, False
         j, gj, R, t, par, n_in = picked[0][:6]
         stopped_early = par >= target_px
         fwd, reused = self._partner_flow(rec, j, g, gj)
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
         if isinstance(out, str):
-            return out, stopped_early
+            return out, stopped_early, reused
         notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked],
                  "partner_scale": [round(float(np.linalg.norm(p[3])), 4) for p in picked], "parallax_px": round(par, 3),
                  "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis"}
-        return (out, notes), stopped_early
+        return (out, notes), stopped_early, reused
 
     def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float):
         """(disparity in units of the primary's baseline, confidence) at the working level, or why not
@@ -399,60 +424,56 @@ class MotionDepthSource:
         rho = np.minimum(rho, 1.5 * hi)
         return np.maximum(refine_edge_aware(fill_low_confidence(rho, conf, g), conf, g), floor), conf
 
-    def _hold(self, rec: FrameRecord, g: np.ndarray, why: str):
-        """((rho, confidence) at the working level, notes): the latest map (`_last`) warped into this
-        frame (`_warped`), or None where nothing can be held: no map, or its measured origin more
-        than `max_hold` frames away."""
-        last = self._last
-        if last is None or not 0 < rec.index - last.index or abs(rec.index - last.origin) > self.max_hold:
-            return None
-        return self._warped(rec, g, last, why)
-
-    def _borrow(self, rec: FrameRecord, g: np.ndarray, why: str):
-        """Like `_hold`, from the nearest later frame within `max_hold` that gets motion depth of its
-        own, for a frame with nothing to hold (a clip's first frames, the first after a change of
-        scene). The later frames are measured now, once: each one's outcome is kept for its own
-        turn (`_measured`), so a static stretch costs no more than frame by frame."""
-        if self.frame_lookup is None or self.max_hold <= 0:
-            return None
-        self._measured = {u: v for u, v in self._measured.items() if u > rec.index}
-        for u in range(rec.index + 1, rec.index + self.max_hold + 1):
-            if u not in self._measured:
-                rgb = self.frame_lookup(u)
-                if rgb is None:
-                    break
-                _, g_u, K, level, scale, target_px, retry_px = self._working(rgb)
-                if g_u.shape != g.shape:
-                    break
-                self._measured[u] = (self._measure(FrameRecord(Frame(u, rgb)), g_u, K, level, scale, target_px,
-                                                   retry_px), g_u)
-            out, g_u = self._measured[u]
-            if not isinstance(out, str):
-                (rho, conf), _ = out
-                return self._warped(rec, g, _LastMap(u, g_u, rho, conf, u), why)
+    def _hold(self, rec: FrameRecord, g: np.ndarray, geom: tuple, why: str):
+        """((rho, confidence) at the working level, notes) for a frame without motion depth of its
+        own: the map of the nearest frame within `max_hold` that has one (the earlier first at equal
+        distance), warped into this frame (`_warped`); None where none has, or none of those the flow
+        can carry here. `geom`: this frame's (gray, K, level, scale, target px, retry px)."""
+        for k in range(1, self.max_hold + 1):
+            for j in (rec.index - k, rec.index + k):
+                source = self._probe(j, geom)
+                held = self._warped(rec, g, j, source, why) if source is not None else None
+                if held is not None:
+                    return held
         return None
 
-    def _warped(self, rec: FrameRecord, g: np.ndarray, src: _LastMap, why: str):
-        """((rho, confidence), notes): `src`'s map warped into this frame by the flow t -> its frame,
-        its confidence times the flow's photometric check and `hold_decay` per frame of distance,
-        filled and re-fitted to this frame's edges as a measured map is; None where fewer than half
-        of the pixels are photometrically consistent under the flow (the scene changed)."""
-        if src.gray.shape != g.shape:
+    def _probe(self, j: int, geom: tuple) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(rho, confidence, gray) of frame j's own motion depth at the working level, or None where
+        it has none (or is out of reach). Estimated with DIS flow from the frames alone (history and
+        frame_lookup), and kept: the same whichever frame asks, or when, so a frame's held map does
+        not depend on where a chunk or an OpenFX window starts (within the source's warm-up / reach)."""
+        g, K, level, scale, target_px, retry_px = geom
+        if j not in self._probes:
+            gj = self._gray(j, level)
+            if gj is None or gj.shape != g.shape:
+                return None
+            self._probes[j] = (self._measure(j, gj, K, level, scale, target_px, retry_px)[0], gj)
+        out, gj = self._probes[j]
+        if isinstance(out, str):
             return None
-        fwd, reused = self._partner_flow(rec, src.index, g, src.gray)
-        seen = photometric_consistency(g, src.gray, fwd) * inside_mask(fwd)
+        (rho, conf), _ = out
+        return rho, conf, gj
+
+    def _warped(self, rec: FrameRecord, g: np.ndarray, j: int, source: tuple, why: str):
+        """((rho, confidence), notes): frame j's map (`source`: rho, confidence, gray) warped into this
+        frame by the flow t -> j, its confidence times the flow's photometric check and `hold_decay`
+        per frame of distance, filled and re-fitted to this frame's edges as a measured map is; None
+        where fewer than half of the pixels are photometrically consistent under the flow (another
+        scene, or a flow that cannot follow)."""
+        rho_j, conf_j, gj = source
+        fwd, reused = self._partner_flow(rec, j, g, gj)
+        seen = photometric_consistency(g, gj, fwd) * inside_mask(fwd)
         if np.mean(seen > 0.5) < 0.5:
             return None
-        decay = self.hold_decay ** abs(rec.index - src.index)
-        conf = np.clip(warp(src.conf, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
-        floor = float(src.rho.min())
-        rho = np.maximum(refine_edge_aware(fill_low_confidence(warp(src.rho, fwd), conf, g), conf, g), floor)
-        notes = {"source": "motion", "held_from": int(src.origin), "hold_frames": abs(rec.index - src.origin),
-                 "reason": why, "flow": "reused" if reused else "dis"}
+        decay = self.hold_decay ** abs(rec.index - j)
+        conf = np.clip(warp(conf_j, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
+        rho = np.maximum(refine_edge_aware(fill_low_confidence(warp(rho_j, fwd), conf, g), conf, g), float(rho_j.min()))
+        notes = {"source": "motion", "held_from": int(j), "hold_frames": abs(rec.index - j), "reason": why,
+                 "flow": "reused" if reused else "dis"}
         if not self.held_frames:
             log.log(logging.INFO if self.quiet else logging.WARNING,
-                    "frame %d: %s; holding frame %d's motion depth, warped by the flow (up to %d frames away)",
-                    rec.index, why, src.origin, self.max_hold)
+                    "frame %d: %s; holding frame %d's motion depth, warped by the flow (a frame with motion depth "
+                    "within %d frames)", rec.index, why, j, self.max_hold)
         self.held_frames.append(rec.index)
         return (rho, conf), notes
 

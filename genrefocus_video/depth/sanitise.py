@@ -129,8 +129,8 @@ def report_row(index: int, notes: Any) -> Optional[dict[str, int]]:
     """The job report's row for one frame rendered from an estimate: pixels in-painted (non-finite),
     clamped into the robust range (outliers), clamped to the blur reach at render time, and whether
     the source fell back to its weak cue there (1: motion depth's defocus cue, the camera moved too
-    little) or held an earlier frame's map (1: motion depth warped from a frame up to 8 back, notes
-    `held_from`). None for depth that was not estimated (a file is used as given)."""
+    little) or held a neighbouring frame's map (1: motion depth warped from a frame up to 8 away,
+    notes `held_from`). None for depth that was not estimated (a file is used as given)."""
     if not isinstance(notes, dict) or "sanitised" not in notes:
         return None
     c = notes["sanitised"]

@@ -62,7 +62,7 @@ def robust_disparity(disparity: np.ndarray, box: Box, inner: float = 0.6,
         vals = disparity[y0:y1, x0:x1].reshape(-1)
         near = vals[np.isfinite(vals) & (vals > 0)]
         near = near[np.abs(np.log(near / prior)) <= prior_tol]
-        if near.size >= max(4, vals.size // 10):
+        if near.size >= max(4, vals.size // 3):
             med = float(np.median(near))
             return med, float(np.percentile(near, 10)), float(np.percentile(near, 90)), near.size / vals.size
     h, w = disparity.shape

@@ -44,7 +44,8 @@ def source_reach(source: str) -> tuple[int, int]:
         from ..depth.motion import MotionDepthSource
 
         m = MotionDepthSource()
-        return int(m.warmup), int(m.max_gap)  # pair history; forward lookup when the past lacks parallax
+        # pair history and held maps' neighbours (warmup); the frames after t its estimate may read
+        return int(m.warmup), int(m.reach_after)
     if source == "model":
         from ..depth.learned_source import align_warmup
 
@@ -142,10 +143,9 @@ class CachedEstimates:
         return est
 
     def prime(self, rec: FrameRecord) -> None:
-        """Keep the source's history as if it had estimated `rec` (later frames pair against it)."""
-        from ..flow import to_gray8
-
-        self.inner.inner.history.append((rec.index, to_gray8(rec.frame.rgb)))
+        """Keep the source's history as if it had estimated `rec` (later frames pair against it, and a
+        frame without motion depth of its own may hold its map)."""
+        self.inner.inner.prime(rec.index, rec.frame.rgb)
 
 
 def _primed_frames(n: int, history: int, smoothing_warmup: int) -> int:

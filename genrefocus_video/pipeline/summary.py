@@ -64,9 +64,9 @@ class RunSummary:
 def depth_estimate_report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The report's ``depth_estimate``: every frame rendered from estimated depth with the pixels
     the estimate's sanitising in-painted / clamped and the render clamped to the blur reach
-    (depth/sanitise.py), whether it fell back to the source's weak cue or held an earlier frame's
-    map, and the totals. A user's depth file has none (it is used as given). Rows kept by a run
-    before 2026-12-06 have no ``fallback`` (counted as 0), before 2026-12-07 no ``held``."""
+    (depth/sanitise.py), whether it fell back to the source's weak cue or held a neighbouring
+    frame's map, and the totals. A user's depth file has none (it is used as given). Rows kept by a run
+    of older versions may lack ``fallback`` or ``held`` (counted as 0)."""
     keys = ("nonfinite", "outliers", "blur_clamped")
     return {"frames": len(rows), "frames_fixed": sum(1 for r in rows if any(r[k] for k in keys)),
             "frames_fallback": sum(int(r.get("fallback", 0)) for r in rows),
@@ -100,8 +100,8 @@ def warn_fallback_frames(rows: Sequence[dict[str, Any]]) -> None:
                     "model (--depth-source model) for those shots", len(weak), len(rows), frame_spans(weak))
     held = [r["frame"] for r in rows if r.get("held")]
     if held:
-        log.info("motion depth held an earlier frame's map, warped by the flow, on %d of %d frames (%s): the "
-                 "camera moved too little there for depth of their own", len(held), len(rows), frame_spans(held))
+        log.info("motion depth held a neighbouring frame's map, warped by the flow, on %d of %d frames (%s): "
+                 "the camera moved too little there for depth of their own", len(held), len(rows), frame_spans(held))
 
 
 def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]],

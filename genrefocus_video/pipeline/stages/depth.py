@@ -1,7 +1,7 @@
 """Depth stages: per-frame disparity from the chosen source, then flow-guided smoothing.
 
 * :class:`DepthStage`: ``rec.disparity`` + ``rec.depth_confidence`` from the source of
-  ``depth.source`` (file, motion, marigold; warm-up = the source's, e.g. 8 frames for motion).
+  ``depth.source`` (file, motion, marigold; warm-up = the source's, e.g. 16 frames for motion).
 * :class:`DepthSmoothStage` (``depth.smoothing > 0``): flow-guided temporal smoothing
   (depth/temporal.py), warm-up chosen so a chunk matches a sequential run within 1e-3.
 * :func:`depth_chain`: a fresh copy of (deblur +) flow + depth + smoothing, for probes that need the

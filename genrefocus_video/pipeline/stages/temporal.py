@@ -7,7 +7,7 @@
 1. :class:`~.flow.FlowStage` (when smoothing or subject following needs it): DIS flow t -> t-1
    with its forward-backward mask, and scene-cut detection. warmup 1.
 2. :class:`~.depth.DepthStage`: ``rec.disparity`` + ``rec.depth_confidence`` from the chosen
-   source (warmup = the source's, e.g. 8 frames of history for motion).
+   source (warmup = the source's, e.g. 16 frames for motion: partners and held maps).
 3. :class:`~.depth.DepthSmoothStage` (``depth.smoothing > 0``): flow-guided smoothing, with frame
    t + 1 (estimated by the depth stage, read through the lookup) as its look-ahead.
 4. :class:`~.focus.FocusStage`: ``rec.focus_disparity`` for every frame, resolved by the focus
