@@ -52,7 +52,11 @@ def robust_disparity(disparity: np.ndarray, box: Box, inner: float = 0.6,
     With `prior` (the subject's disparity a frame ago), the whole box is searched for pixels within
     ±`prior_tol` in log-disparity of it — a box that has drifted half off its subject or grown
     larger than it still measures the subject, not the background — falling back to the plain
-    estimate when fewer than a tenth of the box's pixels qualify.
+    estimate when fewer than a third of the box's pixels qualify. (A tenth until 2026-12-06: where an
+    estimate's subject jumped by more than `prior_tol` from one frame to the next, a few background
+    pixels at the old level held the measurement there for frames, and the subject went out of
+    focus: lfbench's long handheld clip with motion depth, frames 62-64 measured 0.34-0.39 while the
+    subject's median in the map was 0.64-0.85.)
     """
     if prior is not None and prior > 0:
         h, w = disparity.shape
