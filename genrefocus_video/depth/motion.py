@@ -315,6 +315,11 @@ class MotionDepthSource:
                 picked.append((j, gj, R, t * ratio) + sides[1][4:])
         return picked
 
+    def _may_reuse(self, rec: FrameRecord) -> bool:
+        """Whether this frame's own estimate may take the pipeline's flow (and so differ from a probe's)."""
+        f = rec.flow_to_prev
+        return self.reuse_flow and f is not None and f.shape[:2] == rec.frame.rgb.shape[:2]
+
     def _partner_flow(self, rec: Optional[FrameRecord], j: int, g: np.ndarray, gj: np.ndarray) -> tuple[np.ndarray, bool]:
         """(flow t -> j at the working level, reused): the pipeline's flow t -> t-1 (FlowStage's
         rec.flow_to_prev) when that is the pair and it is already there, else DIS 'fine'."""
@@ -350,10 +355,14 @@ class MotionDepthSource:
         g_full, g, K, level, scale, target_px, retry_px = geom = self._working(rec.frame.rgb)
         self._now = rec.index
         self._forget(rec.index)
-        out, reused = self._measure(rec.index, g, K, level, scale, target_px, retry_px, rec)
+        probed = self._probes.get(rec.index)
+        if probed is not None and not self._may_reuse(rec):  # a hold measured it already, as this would
+            out = probed[0]
+        else:
+            out, reused = self._measure(rec.index, g, K, level, scale, target_px, retry_px, rec)
+            if not reused:  # what a probe of this frame computes: kept for the frames that may hold it
+                self._probes[rec.index] = (out, g)
         self.history[rec.index] = g  # after its own search: a frame is not its own partner
-        if not reused:  # what a probe of this frame would compute: kept for the frames that may hold it
-            self._probes[rec.index] = (out, g)
         if isinstance(out, str):
             out = self._hold(rec, g, geom[1:], out) or out
         if isinstance(out, str):
