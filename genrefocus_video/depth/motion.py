@@ -92,7 +92,6 @@ import numpy as np
 
 from ..errors import InputError
 from ..flow import flow_dis, inside_mask, photometric_consistency, to_gray8, warp
-from ..io.frame import Frame
 from ..record import FrameRecord
 from .defocus import defocus_disparity
 from .motion_pyramid import downsample, level_intrinsics, pyramid_level, resize_flow, upsample_guided
