@@ -450,3 +450,21 @@ def test_a_held_map_is_the_same_whichever_frame_a_run_starts_at(lfbench):
         for t in range(c, 64):
             assert part[t].notes.get("held_from") == whole[t].notes.get("held_from"), (c, t)
             assert np.array_equal(part[t].disparity, whole[t].disparity), (c, t)
+
+
+def test_a_primed_history_equals_an_estimated_one_on_a_pyramid_level(lfbench):
+    """The OpenFX bridge primes a window's first frames (history only, no estimate). On frames
+    estimated at a pyramid level (here 256 px wide, work_width 128: half size, as 720p is) a primed
+    frame must be kept at the working level: frame 4 after priming 0-3 equals frame 4 after
+    estimating 0-3, bit for bit (until 2026-12-06 the bridge appended the full-size gray, which no
+    working-level frame matched, so its frames at 720p and up lost their earlier partners)."""
+    aif, _ = _paused_pan([])
+    kw = dict(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, work_width=128)
+    run = MotionDepthSource(**kw)
+    ran = [run.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(5)][-1]
+    primed = MotionDepthSource(**kw)
+    for t in range(4):
+        primed.prime(t, aif[t])
+    est = primed.estimate(FrameRecord(Frame(4, aif[4])))
+    assert est.notes.get("pyramid_level") == 1 and est.notes.get("pair", 9) < 4, est.notes
+    assert est.notes == ran.notes and np.array_equal(est.disparity, ran.disparity)
