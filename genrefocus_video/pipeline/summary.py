@@ -92,7 +92,9 @@ def frame_spans(frames: Sequence[int]) -> str:
 
 def warn_fallback_frames(rows: Sequence[dict[str, Any]]) -> None:
     """Name, at the job's end where a wrangler reads, every frame whose depth estimate fell back to
-    its weak cue (`rows`: the report's per-frame rows, sorted); the source warns once, at the first."""
+    its weak cue (`rows`: the report's per-frame rows, sorted); the source warns once, at the first.
+    Frames that held a neighbour's motion depth are named too, at INFO: not a problem, but a map
+    that was not measured there."""
     weak = [r["frame"] for r in rows if r.get("fallback")]
     if weak:
         log.warning("the depth estimate fell back to its weak defocus cue on %d of %d frames (%s): the camera "
