@@ -199,10 +199,23 @@ def test_lossless_ffv1_plate_into_mov_becomes_prores(shot):
     assert len(kit.read_all(str(out))) == 10
 
 
+@pytest.fixture
+def ctrl_c():
+    """This process with Python's own Ctrl-C handler, as a terminal starts it. A process started in
+    the background by a non-interactive shell (`cmd &` in a script, as a CI runner may) inherits
+    SIGINT ignored, Python then installs no handler, and the CLI keeps an ignored signal ignored (as
+    under nohup): the SIGINT tests exited 0 there (2026-12-06, a clean-clone CI started that way)."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("signame,code,said", [("SIGINT", 130, "interrupted;"),
                                                 ("SIGTERM", 143, "terminated (SIGTERM);"),
                                                 ("SIGHUP", 129, "terminated (SIGHUP);")])
-def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch, capsys, signame, code, said):
+def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch, capsys, ctrl_c, signame, code, said):
     """Ctrl-C (a real SIGINT) mid-render: exit 130, and neither the clip nor the depth preview
     leaves a temp file behind (the preview's used to stay). SIGTERM (a farm manager's cancel,
     `timeout`) and SIGHUP (a closed terminal) used to kill the process on the spot, leaving the
@@ -235,7 +248,8 @@ def test_interrupted_render_leaves_no_partial_files(shot, tmp_path, monkeypatch,
 
 
 @pytest.mark.parametrize("signame,code", [("SIGINT", 130), ("SIGTERM", 143)])
-def test_a_stop_whose_raise_python_drops_still_stops_the_render(shot, tmp_path, monkeypatch, capsys, signame, code):
+def test_a_stop_whose_raise_python_drops_still_stops_the_render(shot, tmp_path, monkeypatch, capsys, ctrl_c, signame,
+                                                                code):
     """A signal's handler raises in whatever the main thread runs at that moment; inside a finaliser
     (an object the garbage collector frees right then) Python drops the exception. Such a Ctrl-C
     used to let the render run to the end and exit 0 (the interrupted-render test failed that way
