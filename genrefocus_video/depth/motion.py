@@ -133,6 +133,13 @@ def refine_edge_aware(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), d).astype(np.float32)
 
 
+def fit_to_frame(d: np.ndarray, conf: np.ndarray, guide: np.ndarray, floor: float) -> np.ndarray:
+    """A working-level disparity made a map of the frame `guide`: unconfident pixels filled from
+    confident neighbours, the whole refined on the frame's edges, kept at or above `floor` (step 6 of
+    the module doc; a measured map and a held one take the same step)."""
+    return np.maximum(refine_edge_aware(fill_low_confidence(d, conf, guide), conf, guide), floor)
+
+
 def _rho_ratio(primary: tuple, other: tuple) -> Optional[float]:
     """rho_other / rho_primary of the same scene points (the baseline ratio of the two pairs): median
     over the corners both pairs triangulate in front of the camera, nearer half of them (far
@@ -322,9 +329,8 @@ class MotionDepthSource:
     def _partner_flow(self, rec: Optional[FrameRecord], j: int, g: np.ndarray, gj: np.ndarray) -> tuple[np.ndarray, bool]:
         """(flow t -> j at the working level, reused): the pipeline's flow t -> t-1 (FlowStage's
         rec.flow_to_prev) when that is the pair and it is already there, else DIS 'fine'."""
-        f = rec.flow_to_prev if rec is not None and self.reuse_flow and j == rec.index - 1 else None
-        if f is not None and f.shape[:2] == rec.frame.rgb.shape[:2]:
-            return resize_flow(f, g.shape), True
+        if rec is not None and j == rec.index - 1 and self._may_reuse(rec):
+            return resize_flow(rec.flow_to_prev, g.shape), True
         return flow_dis(g, gj, "fine"), False
 
     def _working(self, rgb: np.ndarray):
@@ -430,7 +436,7 @@ class MotionDepthSource:
         rho = np.maximum(rho_s, floor)
         hi = np.percentile(rho[conf > 0.2], 99.5) if np.any(conf > 0.2) else rho_ref * 4
         rho = np.minimum(rho, 1.5 * hi)
-        return np.maximum(refine_edge_aware(fill_low_confidence(rho, conf, g), conf, g), floor), conf
+        return fit_to_frame(rho, conf, g, floor), conf
 
     def _hold(self, rec: FrameRecord, g: np.ndarray, geom: tuple, why: str):
         """((rho, confidence) at the working level, notes) for a frame without motion depth of its
@@ -475,7 +481,7 @@ class MotionDepthSource:
             return None
         decay = self.hold_decay ** abs(rec.index - j)
         conf = np.clip(warp(conf_j, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
-        rho = np.maximum(refine_edge_aware(fill_low_confidence(warp(rho_j, fwd), conf, g), conf, g), float(rho_j.min()))
+        rho = fit_to_frame(warp(rho_j, fwd), conf, g, float(rho_j.min()))
         notes = {"source": "motion", "held_from": int(j), "hold_frames": abs(rec.index - j), "reason": why,
                  "flow": "reused" if reused else "dis"}
         if not self.held_frames:
