@@ -139,6 +139,50 @@ def test_motion_depth_confidence_low_on_subject_in_pan_clip(pan_run):
     assert float(np.median(ratios)) < 0.5, ratios
 
 
+def test_motion_depth_keeps_the_far_city_behind_what_stands_in_front_of_it(pan_run):
+    """lfbench's city lies at disparity 0.05 (77 % of the frame), below the sweep's first step: its
+    pixels match best at infinity. Until 2026-12-06 they were filled from whatever was measured near
+    them, and the city came out as near as the cards and the subject: scale-aligned, its median over
+    frames 0.43 (the nearest static card is at 0.3), 77 % of it nearer than 0.2 on the median frame.
+    Measured now: 0.12 and 46 % (two frames whose pose fails keep it near)."""
+    clip, est, _ = pan_run
+    medians, nearer = [], []
+    for e, g in zip(est, clip["disparity"]):
+        m, city = g >= 0.1, g < 0.1
+        aligned = e.disparity * np.median(g[m] / np.maximum(e.disparity[m], 1e-6))
+        medians.append(float(np.median(aligned[city])))
+        nearer.append(float(np.mean(aligned[city] > 0.2)))
+    assert float(np.median(medians)) < 0.2, medians
+    assert float(np.median(nearer)) < 0.6, nearer
+
+
+def test_a_far_background_stays_beyond_one_step_and_leaves_a_twig_in_front_of_it_alone():
+    """A textured far region matched at infinity (rho 0, confident) with a measured 1 px twig (rho
+    1) and a near card (rho 1) beside it: the fill used to give the far pixels the twig's and the
+    card's depth; now those two or more px from them stay within one step (2 x floor), and the twig
+    and the card keep their own depth (the far pixels do not pull them back in the refinement)."""
+    from genrefocus_video.depth.motion import far_background, fit_to_frame
+
+    rng = np.random.default_rng(0)
+    guide = rng.integers(0, 256, (64, 96), dtype=np.uint8)  # the far texture
+    rho_s = np.zeros((64, 96), np.float32)
+    measured = np.full((64, 96), 0.8, np.float32)
+    rho_s[:, 30] = 1.0  # the twig
+    rho_s[16:48, 60:90] = 1.0  # the card
+    guide[:, 30], guide[16:48, 60:90] = 20, 230
+    floor = 0.05
+    far = far_background(rho_s, measured)
+    resolved = measured * (rho_s > 0)
+    assert not far[:, 28:33].any() and far[:, 33:58].all() and far[:, :28].all()  # two px from the twig
+    assert not far[14:50, 58:92].any() and far[:12, 60:90].all() and far[52:, 60:90].all() and far[:, 92:].all()
+    d = fit_to_frame(np.maximum(rho_s, floor), resolved.astype(np.float32), guide, floor, far)
+    assert (d[far] <= 2 * floor + 1e-6).all()
+    assert np.allclose(d[:, 30], 1.0, atol=0.1) and np.allclose(d[20:44, 64:86], 1.0, atol=0.05)
+    # without the far mask (the old fill) the far pixels between the twig and the card come out near
+    old = fit_to_frame(np.maximum(rho_s, floor), resolved.astype(np.float32), guide, floor)
+    assert np.median(old[:, 36:54]) > 0.5 and np.median(d[:, 36:54]) <= 2 * floor + 1e-6
+
+
 def _looming_matches(seed: int):
     """Matches of a camera panning sideways (120 static points, parallax 1-8 px: content moves
     left) and of a larger cluster (260 points) looming 8 % about its own centre: (p1, p2, K)."""

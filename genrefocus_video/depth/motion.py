@@ -54,9 +54,12 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) ×
    0 where the sweep stays at infinity (unresolved).
 6. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
-   filter (edge-aware), brought back to full resolution by fast guided upsampling (steps placed on
-   the full frame's edges), and normalised so its 90th percentile is 1 (per frame: the
-   result does not depend on where a chunk starts; temporal smoothing removes residual scale
+   filter (edge-aware), except a far background (`far_background`: confidently at infinity, two
+   or more px inside such a region), which stays beyond one hypothesis step (until 2026-12-06 it
+   was filled from what was measured near it: a city behind an approaching subject came out as
+   near as the subject). The map is brought back to full resolution by fast guided upsampling
+   (steps placed on the full frame's edges), and normalised so its 90th percentile is 1 (per frame:
+   the result does not depend on where a chunk starts; temporal smoothing removes residual scale
    flicker).
 
 When the near partner leaves too few confident pixels and the search stopped at it, the frame
@@ -133,11 +136,32 @@ def refine_edge_aware(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.
     return np.where(den > 1e-3, num / np.maximum(den, 1e-3), d).astype(np.float32)
 
 
-def fit_to_frame(d: np.ndarray, conf: np.ndarray, guide: np.ndarray, floor: float) -> np.ndarray:
+def fit_to_frame(d: np.ndarray, conf: np.ndarray, guide: np.ndarray, floor: float,
+                 far: Optional[np.ndarray] = None) -> np.ndarray:
     """A working-level disparity made a map of the frame `guide`: unconfident pixels filled from
     confident neighbours, the whole refined on the frame's edges, kept at or above `floor` (step 6 of
-    the module doc; a measured map and a held one take the same step)."""
-    return np.maximum(refine_edge_aware(fill_low_confidence(d, conf, guide), conf, guide), floor)
+    the module doc; a measured map and a held one take the same step). `far`: pixels known to lie
+    beyond one hypothesis step (2 x `floor`, `far_background`): they take no part in the fill and
+    the refinement (a far city would pull a twig in front of it back) and keep the fit's value only
+    where it is that far."""
+    weight = conf if far is None else np.where(far, 0.0, conf).astype(np.float32)
+    fitted = np.maximum(refine_edge_aware(fill_low_confidence(d, weight, guide), weight, guide), floor)
+    return fitted if far is None else np.where(far, np.minimum(fitted, 2 * floor), fitted).astype(np.float32)
+
+
+def far_background(rho_s: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """Pixels whose sweep minimum is confidently at infinity, two or more px inside such a region.
+
+    The fill of `fit_to_frame` used to treat every unresolved pixel like an unconfident one, and a
+    far background (a skyline, a wall across the street: lfbench's city at disparity 0.05, 80 % of
+    the frame) then took the disparity of whatever was measured near it: beside a subject walking up
+    to the camera the city turned as near as the subject and the refocus left it sharp (lfbench seed
+    2 pan, frames 14-23: 15-16 dB against the exact refocus; docs/benchmarks/motion_depth.md). Two
+    px inside, not one: a 1-2 px twig in front of the city matches it over the 3x3 sweep window (its
+    own pixel too, where it is anti-aliased) and would be pushed back with it (lfbench seed 6,
+    scale-aligned AbsRel on the measurable pixels: 0.12 -> 0.18 with one px, 0.14 with two)."""
+    far = (rho_s <= 0) & (measured > 0.3)
+    return cv2.erode(far.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
 
 
 def _rho_ratio(primary: tuple, other: tuple) -> Optional[float]:
@@ -429,14 +453,18 @@ class MotionDepthSource:
                     f"from {par:.2f} px of parallax: the camera does not move enough for motion depth")
         # the first hypothesis (infinity) has no sub-sample fit: unresolved, filled from neighbours
         # (but a far scene is a measurement: it counts against the static-camera fallback)
-        conf = np.clip(measured * (rho_s > 0), 0.0, 1.0).astype(np.float32)
+        resolved = np.clip(measured * (rho_s > 0), 0.0, 1.0).astype(np.float32)
         # below half a hypothesis step the sweep cannot tell a disparity from infinity: report that
         # resolution (a floor) rather than 0, whose inverse (depth) would be unbounded
         floor = 0.5 * rho_hi / (self.hypotheses - 1)
         rho = np.maximum(rho_s, floor)
-        hi = np.percentile(rho[conf > 0.2], 99.5) if np.any(conf > 0.2) else rho_ref * 4
+        hi = np.percentile(rho[resolved > 0.2], 99.5) if np.any(resolved > 0.2) else rho_ref * 4
         rho = np.minimum(rho, 1.5 * hi)
-        return fit_to_frame(rho, conf, g, floor), conf
+        # a far background keeps confidence 0 like every unresolved pixel (it is a bound, "beyond one
+        # step", not a triangulated depth): given the match's confidence, the follower's confident
+        # pixels in a box on an independently moving subject (itself unconfident) were the city behind
+        # it (lfbench's long handheld clip: box measurement RMS 0.087 -> 0.121 of the span)
+        return fit_to_frame(rho, resolved, g, floor, far_background(rho_s, measured)), resolved
 
     def _hold(self, rec: FrameRecord, g: np.ndarray, geom: tuple, why: str):
         """((rho, confidence) at the working level, notes) for a frame without motion depth of its
@@ -481,7 +509,9 @@ class MotionDepthSource:
             return None
         decay = self.hold_decay ** abs(rec.index - j)
         conf = np.clip(warp(conf_j, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
-        rho = fit_to_frame(warp(rho_j, fwd), conf, g, float(rho_j.min()))
+        floor, rho = float(rho_j.min()), warp(rho_j, fwd)
+        # what frame j's map keeps beyond one step (its far background) is kept there here too
+        rho = fit_to_frame(rho, conf, g, floor, (rho <= 2 * floor) & (seen > 0.5))
         notes = {"source": "motion", "held_from": int(j), "hold_frames": abs(rec.index - j), "reason": why,
                  "flow": "reused" if reused else "dis"}
         if not self.held_frames:
