@@ -80,8 +80,9 @@ window). A handheld camera that pauses for a few frames, or one frame whose part
 confident pixels, keeps the scene's depth instead of switching to a cue that knows nothing of it
 (lfbench slow 720p clips: the refocus of 19 such frames 18.2 -> 20.8 dB against the exact depth's;
 docs/benchmarks/motion_depth.md). Where no neighbour within reach has motion depth (a long static
-stretch, a static camera) the camera is considered static: the source falls back to the defocus cue (`fallback="defocus"`, logged and
-recorded in the notes) or raises an InputError asking for a depth pass (`fallback="error"`).
+stretch, a static camera) the camera is considered static: the source falls back to the defocus
+cue (`fallback="defocus"`, logged and recorded in the notes) or raises an InputError asking for a
+depth pass (`fallback="error"`).
 Known limits: objects that move on their own get wrong depth where their motion is along the
 epipolar lines (the residual test catches the rest); pure rotation gives no depth.
 """

@@ -5,8 +5,8 @@ fetches Source over ``[max(first, t − before − W_smooth), min(last, t + afte
 GetFramesNeeded), where (before, after) is :func:`source_reach` of the source — the frames before
 a frame its estimate depends on (motion: its pair history, and a held map's frame's; a relative
 model: the alignment warm-up) and after it (motion: the frames it triangulates against when no
-earlier one has enough parallax, and a held map's frame's) — W_smooth the smoothing warm-up and L = 1 with smoothing (its look-ahead estimates frame
-t + 1, with that frame's own reach). The bridge runs the pipeline's own head over that
+earlier one has enough parallax, and a held map's frame's) — W_smooth the smoothing warm-up and
+L = 1 with smoothing (its look-ahead estimates frame t + 1, with that frame's own reach). The bridge runs the pipeline's own head over that
 window, oldest first: :class:`FlowStage` (with smoothing), :class:`DepthStage` on
 ``depth.sources.make_source`` (sanitised, as in the CLI) with a frame lookup over the window, and
 :class:`DepthSmoothStage`. A window that starts at the clip's first frame gives the CLI's
