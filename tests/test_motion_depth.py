@@ -144,7 +144,9 @@ def test_motion_depth_keeps_the_far_city_behind_what_stands_in_front_of_it(pan_r
     pixels match best at infinity. Until 2026-12-06 they were filled from whatever was measured near
     them, and the city came out as near as the cards and the subject: scale-aligned, its median over
     frames 0.43 (the nearest static card is at 0.3), 77 % of it nearer than 0.2 on the median frame.
-    Measured now: 0.12 and 46 % (two frames whose pose fails keep it near)."""
+    Measured on 2026-12-06: 0.12 and 46 %, but all of it nearer than 0.2 on frames 7 and 11, whose pose
+    took the subject's motion for a rotation (tests/test_motion_pose.py); since 2026-12-07 0.10 and 45 %,
+    at most 59 % on any frame (the first and the last, one partner each)."""
     clip, est, _ = pan_run
     medians, nearer = [], []
     for e, g in zip(est, clip["disparity"]):
@@ -154,6 +156,7 @@ def test_motion_depth_keeps_the_far_city_behind_what_stands_in_front_of_it(pan_r
         nearer.append(float(np.mean(aligned[city] > 0.2)))
     assert float(np.median(medians)) < 0.2, medians
     assert float(np.median(nearer)) < 0.6, nearer
+    assert max(nearer) < 0.8, nearer
 
 
 def test_a_far_background_stays_beyond_one_step_and_leaves_a_twig_in_front_of_it_alone():

@@ -17,14 +17,20 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    drop inconsistent tracks).
 2. Pose (depth/motion_pose.py): two models, chosen by inlier count: pure translation (R = I, t
    from t.(x1 × x2) = 0 by 2-point RANSAC, an inlier on its epipolar line AND in front of the
-   camera; kept when it explains >= 90% as many matches) and the general essential
-   matrix (Nistér 5-point RANSAC, cv2.findEssentialMat + cv2.recoverPose). Far-away features make
-   the general model trade translation for rotation, hence the translation model first.
+   camera; kept when it explains >= 90% as many matches) and the general essential matrix
+   (Nistér 5-point RANSAC, cv2.findEssentialMat, the best of its four decompositions). Far-away
+   features make the general model trade translation for rotation, hence the translation model first.
    Two bodies: a second translation is fitted to the first one's outliers, and of the models the
    one whose inliers cover more of the frame (cells of an 8x8 grid) is taken as the camera's — an
    object moving on its own (a subject walking toward the camera) explains matches only where it
    is, however many corners it has. The general model replaces the translation only when it has
-   > 1/0.9 as many inliers and covers no fewer cells. |t| = 1 (monocular scale is unknowable).
+   > 1/0.9 as many inliers and covers no fewer cells. Both are scored alike: on its epipolar line
+   within 0.5 px and in front of both cameras or at infinity (until 2026-12-07 the general model
+   took cv2.recoverPose's count, which leaves out points beyond 50 baselines: a turning camera's
+   far background then counted for the translation only, which won with the rotation read as a
+   sideways move); the counts and the coverage take in the features that stay put too, each model
+   by its own test (a far background moves by the rotation alone: a rotation fitted to a subject
+   and the near scene leaves it out). |t| = 1 (monocular scale is unknowable).
    Intrinsics: focal length from the clip's camera metadata when present, else the width
    (≈ 53° horizontal field of view); principal point at the centre.
 3. Dense flow: DIS t -> s (photometrically checked; FlowStage's rec.flow_to_prev, resized, when
