@@ -1,6 +1,7 @@
 """Relative pose between two frames (depth/motion_pose.py) against known camera motion: synthetic
 matches of a turning camera, lfbench's translating camera (no rotation) with a subject walking on its
-own, and the real RGB-D clip's recorded trajectory (../shared/data/rgbd_open3d/trajectory.log).
+own, the real RGB-D clip's recorded trajectory (../shared/data/rgbd_open3d/trajectory.log), and a
+camera that turns without moving (a tripod pan: no translation to triangulate, refused).
 
 Until 2026-12-07 the general model (essential matrix) was scored by cv2.recoverPose's count, which
 leaves out points beyond 50 baselines; a far background then counted for the pure-translation model
@@ -91,3 +92,52 @@ def test_pose_on_the_real_rgbd_clip_follows_its_recorded_trajectory(shared_data)
             R, t, _, _ = relative_pose(gray[a], gray[b], K)
             assert _angle_deg(R @ R_true.T) < 0.7, (a, b, _angle_deg(R @ R_true.T))
             assert _direction_error_deg(t, t_true) < 10.0, (a, b, _direction_error_deg(t, t_true))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_camera_that_turns_without_moving_gives_no_pose(seed):
+    """A tripod pan (a 1-degree turn, no translation, depths 2-50) seen through a focal length 1.3x the
+    assumed one: no translation to triangulate, so PureRotation (a StaticCamera). The translation
+    model used to take the turn for a sideways move (all four draws: R = I, "parallax" 9.8-10 px; the
+    depth then came out flat and confident)."""
+    from genrefocus_video.depth.motion_pose import PureRotation
+
+    rng = np.random.default_rng(seed)
+    K = intrinsics(384, 216, None)
+    K_true = K.copy()
+    K_true[0, 0], K_true[1, 1] = 1.3 * K[0, 0], 1.3 * K[1, 1]
+    p1 = rng.uniform([0, 0], [384, 216], (400, 2))
+    R = cv2.Rodrigues(np.radians(1.0) * np.array([0.2, 1.0, 0.05]))[0]
+    h = np.c_[p1, np.ones(400)] @ (K_true @ R @ np.linalg.inv(K_true)).T
+    p2 = h[:, :2] / h[:, 2:3] + rng.normal(0, 0.05, (400, 2))
+    with pytest.raises(PureRotation):
+        pose_from_matches(p1.astype(np.float32), p2.astype(np.float32), K)
+
+
+def test_motion_depth_on_a_tripod_pan_falls_back_and_says_why(shared_data, caplog):
+    """Eight frames of a camera turning 0.4 degrees per frame about its centre (the real RGB-D room's
+    first frame, warped as a turn through its true 640 px focal length; the estimator assumes the
+    crop's width, 520): every frame falls back to the defocus cue (whose confidence stays below 0.3:
+    a weak cue), and the reason names the turn. The old estimate was a flat map (5th-95th percentile 0.85-1.03) that 87 % of
+    the pixels trusted."""
+    import logging
+
+    from genrefocus_video.depth.motion import MotionDepthSource
+    from genrefocus_video.io.frame import Frame
+    from genrefocus_video.record import FrameRecord
+
+    img = cv2.cvtColor(cv2.imread(str(shared_data / "rgbd_open3d" / "color" / "00000.jpg")), cv2.COLOR_BGR2RGB)
+    img = (img.astype(np.float32) / 255.0) ** 2.2
+    K = intrinsics(640, 480, None)
+    frames = []
+    for t in range(8):
+        R = cv2.Rodrigues(np.radians(0.4 * t) * np.array([0.1, 1.0, 0.0]))[0]
+        turned = cv2.warpPerspective(img, K @ R @ np.linalg.inv(K), (640, 480), borderMode=cv2.BORDER_REFLECT)
+        frames.append(np.ascontiguousarray(turned[40:440, 60:580]))
+    src = MotionDepthSource(frame_lookup=lambda i: frames[i] if 0 <= i < len(frames) else None)
+    with caplog.at_level(logging.WARNING):
+        est = [src.estimate(FrameRecord(Frame(t, frames[t]))) for t in range(8)]
+    assert all(e.notes.get("fallback") == "defocus" for e in est), [e.notes for e in est]
+    assert all("turns without moving" in e.notes["reason"] for e in est)
+    assert all(float(np.mean(e.confidence > 0.3)) < 0.05 for e in est)
+    assert "turns without moving" in caplog.text

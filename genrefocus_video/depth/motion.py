@@ -30,7 +30,12 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    far background then counted for the translation only, which won with the rotation read as a
    sideways move); the counts and the coverage take in the features that stay put too, each model
    by its own test (a far background moves by the rotation alone: a rotation fitted to a subject
-   and the near scene leaves it out). |t| = 1 (monocular scale is unknowable).
+   and the near scene leaves it out). A camera that turns without moving (a tripod pan) has no
+   parallax, and the translation model took its turn for a sideways move over a scene at one depth
+   (a flat map that most pixels trusted): a pose whose inliers a pure rotation explains (fewer than
+   5 % of them, or than 3, left; over focal lengths 0.5-2x the assumed one) is refused, and a frame
+   whose every neighbour is refused so says why when it falls back.
+   |t| = 1 (monocular scale is unknowable).
    Intrinsics: focal length from the clip's camera metadata when present, else the width
    (≈ 53° horizontal field of view); principal point at the centre.
 3. Dense flow: DIS t -> s (photometrically checked; FlowStage's rec.flow_to_prev, resized, when
@@ -90,7 +95,8 @@ stretch, a static camera) the camera is considered static: the source falls back
 cue (`fallback="defocus"`, logged and recorded in the notes) or raises an InputError asking for a
 depth pass (`fallback="error"`).
 Known limits: objects that move on their own get wrong depth where their motion is along the
-epipolar lines (the residual test catches the rest); pure rotation gives no depth.
+epipolar lines (the residual test catches the rest); pure rotation gives no depth (detected: the
+fallback above, its reason "the camera turns without moving").
 """
 from __future__ import annotations
 
@@ -105,8 +111,8 @@ from ..flow import flow_dis, inside_mask, photometric_consistency, to_gray8, war
 from ..record import FrameRecord
 from .defocus import defocus_disparity
 from .motion_pyramid import downsample, level_intrinsics, pyramid_level, resize_flow, upsample_guided
-from .motion_pose import (StaticCamera, corners, intrinsics, refine_translation, relative_pose_tracks,
-                          triangulate_flow)
+from .motion_pose import (PureRotation, StaticCamera, corners, intrinsics, refine_translation,
+                          relative_pose_tracks, triangulate_flow)
 from .plane_sweep import plane_sweep
 from .sources import DepthEstimate, FrameLookup
 
@@ -297,23 +303,39 @@ class MotionDepthSource:
 
     def _search(self, candidates, g: np.ndarray, K: np.ndarray, pts, scale: float, target_px: float):
         """(nearest candidate reaching `target_px` of parallax, else the one with the most, or None;
-        candidates tried): each a tuple (j, gray_j, R, t, parallax in full-frame px, inliers,
-        corner index, corner rho)."""
-        best, tried = None, 0
+        candidates tried; of those, how many a rotation alone explains): each a tuple (j, gray_j, R,
+        t, parallax in full-frame px, inliers, corner index, corner rho). The turn check (~5 ms) runs
+        on a candidate about to be taken only; one it refuses is passed over."""
+        found, tried, turned = [], 0, 0
         for j, gj in candidates:
             if gj.shape != g.shape:
                 continue
             tried += 1
             try:
-                R, t, par, n_in, idx, rho = relative_pose_tracks(g, gj, K, pts)
+                R, t, par, n_in, idx, rho, turn_check = relative_pose_tracks(g, gj, K, pts, check_turn=False)
             except StaticCamera:
                 continue
-            par *= scale
-            if best is None or par > best[4]:
-                best = (j, gj, R, t, par, n_in, idx, rho)
-            if par >= target_px:
-                break
-        return best, tried
+            found.append(((j, gj, R, t, par * scale, n_in, idx, rho), turn_check))
+            if par * scale >= target_px:
+                if self._turns(turn_check):
+                    turned += 1
+                    found.pop()
+                    continue
+                return found[-1][0], tried, turned
+        for cand, turn_check in sorted(found, key=lambda f: -f[0][4]):  # the most parallax first
+            if not self._turns(turn_check):
+                return cand, tried, turned
+            turned += 1
+        return None, tried, turned
+
+    @staticmethod
+    def _turns(turn_check) -> bool:
+        """Whether a candidate's matches are a pure rotation (its pose shows no translation)."""
+        try:
+            turn_check()
+        except PureRotation:
+            return True
+        return False
 
     def _pick_partners(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float,
                        target_px: float):
@@ -333,13 +355,17 @@ class MotionDepthSource:
     def _pick_partners_now(self, index: int, g: np.ndarray, K: np.ndarray, level: int, scale: float,
                            target_px: float):
         pts = corners(g)
-        past, n_past = self._search(self._past(index, level), g, K, pts, scale, target_px)
-        future, n_future = self._search(self._future(index, level), g, K, pts, scale, target_px)
+        past, n_past, turned_past = self._search(self._past(index, level), g, K, pts, scale, target_px)
+        future, n_future, turned_future = self._search(self._future(index, level), g, K, pts, scale, target_px)
         if not n_past + n_future:  # a one-frame clip (or a still): nothing to triangulate against
             return "no other frame of the clip within reach to triangulate against (a single frame)"
         sides = [p for p in (past, future) if p is not None]
         if past is not None and future is not None and past[4] < min(target_px, future[4]):
             sides.reverse()  # the later frame gives the parallax the earlier ones lack
+        if not sides and turned_past + turned_future:
+            return (f"the camera turns without moving (a rotation alone explains its motion to "
+                    f"{turned_past + turned_future} of the {n_past + n_future} frames within reach): "
+                    "a turn shows no parallax, so no motion depth")
         if not sides or sides[0][4] < self.min_parallax:
             par = 0.0 if not sides else sides[0][4]
             return (f"camera translation parallax {par:.2f} px < {self.min_parallax} px: "

@@ -98,8 +98,9 @@ def warn_fallback_frames(rows: Sequence[dict[str, Any]]) -> None:
     weak = [r["frame"] for r in rows if r.get("fallback")]
     if weak:
         log.warning("the depth estimate fell back to its weak defocus cue on %d of %d frames (%s): the camera "
-                    "moved too little there for motion depth; give a depth pass (--depth PATH) or a learned "
-                    "model (--depth-source model) for those shots", len(weak), len(rows), frame_spans(weak))
+                    "moved too little there for motion depth (or only turned, as on a tripod); give a depth pass "
+                    "(--depth PATH) or a learned model (--depth-source model) for those shots",
+                    len(weak), len(rows), frame_spans(weak))
     held = [r["frame"] for r in rows if r.get("held")]
     if held:
         log.info("motion depth held a neighbouring frame's map, warped by the flow, on %d of %d frames (%s): "
