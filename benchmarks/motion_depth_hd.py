@@ -6,10 +6,15 @@ configuration that was reverted for its 720p cost. `--span N`: the middle frames
 (slow camera motion, as a long handheld shot moves from frame to frame). `--render`: each frame's
 refocus with its estimate against the refocus with the exact disparity (`render_psnr`, dB;
 tests/lfbench_motion_clips.refocus_psnr): what a user sees of a depth error, where AbsRel can favour
-a flat map (lfbench seed 1: a constant disparity scores 0.12, below many motion-depth frames).
+a flat map (lfbench seed 1: a constant disparity scores 0.12, below many motion-depth frames); a
+frame whose map the renderer refuses (a blur beyond the frame) is rendered as the pipeline renders
+it, sanitised (depth/sanitise.py), and listed in `render_refused`.
+`--degrade noise h264 ...`: each clip also as real footage shows it (tests/footage_degradations.py:
+sensor noise, exposure flicker, H.264, all three); the estimate sees the degraded frames, the
+refocus is judged on the clean ones (what the depth error does to the picture).
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/motion_depth_hd.py --base ../base \
-          --size 1280x720 --seeds 1 2 4 --frames 6 [--span 48] [--uncapped] [--json out.json]
+          --size 1280x720 --seeds 1 2 4 --frames 6 [--span 48] [--uncapped] [--degrade noise h264] [--json out.json]
 
 Each (tree, clip) runs in a child process (the tree's package on PYTHONPATH); CPU time is the
 child's user+sys for the estimates only (clip rendering excluded), so the ratio is load-robust.
@@ -33,18 +38,28 @@ import json, sys, time
 import numpy as np
 sys.path.insert(0, {tests!r})
 from lfbench_motion_clips import absrel, refocus_psnr, render_clip
+from footage_degradations import degrade
 from genrefocus_video.depth.motion import MotionDepthSource
 from genrefocus_video.io.frame import Frame
 from genrefocus_video.record import FrameRecord
 clip = render_clip({seed}, ({w}, {h}), {frames}, {motion!r}, span={span})
-aif = clip["aif"]
+aif = degrade({degrade!r}, clip["aif"], {seed})
 src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, **{kw})
 t0 = time.process_time()
 est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
 cpu = time.process_time() - t0
 err = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
-psnr = [round(refocus_psnr(*x), 2) for x in zip(aif, [e.disparity for e in est], clip["disparity"], clip["subject"])] \
-    if {render} else []
+from genrefocus_video.depth.sanitise import sanitise_disparity
+from genrefocus_video.errors import ConfigError
+refused = []
+def refocus(t, e):
+    try:
+        return refocus_psnr(clip["aif"][t], e.disparity, clip["disparity"][t], clip["subject"][t])
+    except ConfigError:  # a blur beyond the frame: render what the pipeline renders, the sanitised map
+        refused.append(t)
+        return refocus_psnr(clip["aif"][t], sanitise_disparity(e.disparity, e.confidence)[0],
+                            clip["disparity"][t], clip["subject"][t])
+psnr = [round(refocus(t, e), 2) for t, e in enumerate(est)] if {render} else []
 import genrefocus_video
 print(json.dumps({{"package": genrefocus_video.__file__, "cpu_s_per_frame": cpu / len(aif), "absrel_median": float(np.median(err)),
                   "pairs": [e.notes.get("pair") for e in est],
@@ -53,18 +68,18 @@ print(json.dumps({{"package": genrefocus_video.__file__, "cpu_s_per_frame": cpu 
                   "fallbacks": sum("fallback" in e.notes for e in est),
                   "held": sum("held_from" in e.notes for e in est),
                   "kind": ["fallback" if "fallback" in e.notes else "held" if "held_from" in e.notes else "own" for e in est],
-                  "absrel": [round(float(x), 4) for x in err], "render_psnr": psnr}}))
+                  "absrel": [round(float(x), 4) for x in err], "render_psnr": psnr, "render_refused": refused}}))
 """
 
 
 def run(tree: Path, seed: int, size: tuple[int, int], frames: int, motion: str, kw: str, span: int = 0,
-        render: bool = False) -> dict:
+        render: bool = False, degradation: str = "clean") -> dict:
     """One child process: the estimator of `tree` on one rendered clip (this checkout's tests/ render it).
     The child runs in a temp folder: `python -c` puts the working directory first on sys.path, and run
     from a checkout's root it imported that checkout whatever PYTHONPATH said (until 2026-12-06: base
     and new then ran the same code)."""
     code = CHILD.format(tests=str(REPO / "tests"), seed=seed, w=size[0], h=size[1], frames=frames,
-                        motion=motion, kw=kw, span=span, render=render)
+                        motion=motion, kw=kw, span=span, render=render, degrade=degradation)
     env = dict(os.environ, PYTHONPATH=str(tree))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=tempfile.gettempdir())
@@ -85,6 +100,8 @@ def main() -> None:
     p.add_argument("--uncapped", action="store_true", help="also this checkout with max_target_px=inf")
     p.add_argument("--render", action="store_true",
                    help="also score each frame's refocus (see the module doc: render_psnr)")
+    p.add_argument("--degrade", nargs="+", default=["clean"],
+                   help="footage kinds of tests/footage_degradations.py (clean noise flicker h264 phone)")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     size = tuple(int(v) for v in a.size.split("x"))
@@ -93,12 +110,14 @@ def main() -> None:
         configs["uncapped"] = (REPO, "{'max_target_px': float('inf')}")
     rows = []
     for seed in a.seeds:
-        for motion in a.motions:
-            row = {"seed": seed, "motion": motion, "span": a.span}
+        for motion, kind in ((m, k) for m in a.motions for k in a.degrade):
+            row = {"seed": seed, "motion": motion, "span": a.span, "degrade": kind}
             for name, (tree, kw) in configs.items():  # interleaved per clip
-                row[name] = run(tree, seed, size, a.frames, motion, kw, a.span, a.render)
+                row[name] = run(tree, seed, size, a.frames, motion, kw, a.span, a.render, kind)
             rows.append(row)
-            print(f"seed {seed} {motion:5s} " + "  ".join(
+            psnr = "  ".join(f"{n} {sum(row[n]['render_psnr']) / len(row[n]['render_psnr']):.2f} dB"
+                             for n in configs if row[n]["render_psnr"])
+            print(f"seed {seed} {motion:5s} {kind:7s} {psnr}  " + "  ".join(
                 f"{n} {row[n]['absrel_median']:.3f} ({row[n]['cpu_s_per_frame']:.2f} s/f, fb {row[n]['fallbacks']}, "
                 f"held {row[n].get('held', 0)}, conf {row[n]['confident']:.2f})" for n in configs), flush=True)
     # the frames the base tree gives no motion depth of its own: what each tree gives there instead

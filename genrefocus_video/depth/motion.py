@@ -57,10 +57,16 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
-   Disparities below half a hypothesis step are reported at that floor, not 0.
+   Disparities below half a hypothesis step are reported at that floor, not 0. Noisy frames (sensor
+   noise beyond 1 gray level, depth/noise_level.py) are smoothed by 0.5 px per level beyond (at
+   most 1.5) before the sweep's costs: the partner's resampling averages its noise away, and a far
+   surface matched better at a wrong disparity (lfbench with ~6 gray levels of noise: the far
+   city as near as the subject; plane_sweep.py). Clean 8-bit frames are not smoothed (1 px cost the
+   1-2 px twigs of lfbench seed 6: AbsRel 0.14 -> 0.21).
 5. Confidence (honest, in [0, 1]): static term exp(-(median5(res) / 1.5 px)^2) (independently
    moving objects: their flow leaves the camera's epipolar lines) × distinctiveness of the sweep's
-   minimum q / (q + 0.05) (textureless, repeated or occluded pixels) × parallax term
+   minimum q / (q + 0.05) (textureless, repeated or occluded pixels) × its margin above the frames'
+   noise beyond 1 gray level (plane_sweep.py: on noise alone the ratio q stays at 0.13-0.17) × parallax term
    1 / (1 + (sigma_rho / 0.05 rho_90)^2) with sigma_rho = 0.3 px / (f |A|): the disparity's
    expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) ×
    0 where the sweep stays at infinity (unresolved).
@@ -113,6 +119,7 @@ from .defocus import defocus_disparity
 from .motion_pyramid import downsample, level_intrinsics, pyramid_level, resize_flow, upsample_guided
 from .motion_pose import (PureRotation, StaticCamera, corners, intrinsics, refine_translation,
                           relative_pose_tracks, triangulate_flow)
+from .noise_level import sensor_noise, sweep_presmooth
 from .plane_sweep import plane_sweep
 from .sources import DepthEstimate, FrameLookup
 
@@ -120,7 +127,10 @@ log = logging.getLogger(__name__)
 
 
 def fill_low_confidence(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.ndarray:
-    """Blend d with an edge-aware confidence-weighted average where confidence is low."""
+    """Blend d with an edge-aware confidence-weighted average where confidence is low.
+
+    The average is a ratio of two guided filters, which (unlike a box average) can leave the range of
+    what it averages where the weights' filter nears zero: it is kept within d's range."""
     h, w = d.shape
     radius = max(3, int(round(max(h, w) / 32)))
     g = guide.astype(np.float32) / 255.0
@@ -129,7 +139,7 @@ def fill_low_confidence(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> n
     wide = max(radius * 4 + 1, 9)
     wn, wd = cv2.blur(d * conf, (wide, wide)), cv2.blur(conf, (wide, wide))
     fallback = np.where(wd > 1e-4, wn / np.maximum(wd, 1e-6), np.median(d[conf > 0.1]) if np.any(conf > 0.1) else 1.0)
-    filled = np.where(den > 0.05, num / np.maximum(den, 1e-6), fallback)
+    filled = np.clip(np.where(den > 0.05, num / np.maximum(den, 1e-6), fallback), float(d.min()), float(d.max()))
     return (conf * d + (1.0 - conf) * filled).astype(np.float32)
 
 
@@ -139,6 +149,10 @@ def refine_edge_aware(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.
     The per-pixel sweep minimum is noisy on flat surfaces (spurious gradients: what reads as
     blotches); averaging with the image as guide removes that inside regions of one colour and
     keeps steps where the image has edges. Weights conf + 0.05: filled pixels count a little.
+    The ratio of the two guided filters is kept within the range of d over the filter's support (2
+    radius on each side): where the weights' filter nears zero on a noisy guide it can leave any
+    average's range, and did, by up to 100x the map's 90th percentile on single pixels (lfbench
+    seed 2 pan, 384x216, with and without sensor noise; docs/benchmarks/motion_depth.md).
     """
     h, w = d.shape
     radius = max(2, int(round(max(h, w) / 50)))
@@ -146,7 +160,9 @@ def refine_edge_aware(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.
     wgt = (conf + 0.05).astype(np.float32)
     num = cv2.ximgproc.guidedFilter(g, (d * wgt).astype(np.float32), radius, 1e-4)
     den = cv2.ximgproc.guidedFilter(g, wgt, radius, 1e-4)
-    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), d).astype(np.float32)
+    support = np.ones((4 * radius + 1, 4 * radius + 1), np.uint8)
+    out = np.where(den > 1e-3, num / np.maximum(den, 1e-3), d)
+    return np.clip(out, cv2.erode(d, support), cv2.dilate(d, support)).astype(np.float32)
 
 
 def fit_to_frame(d: np.ndarray, conf: np.ndarray, guide: np.ndarray, floor: float,
@@ -477,10 +493,11 @@ class MotionDepthSource:
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
         # background); DIS's epipolar residual marks what moves on its own.
         rho_hi = 1.6 * float(np.percentile(rho[pos], 99.5))
-        rho_s, distinct, _ = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
-                                          sgm=self.sgm)
+        noise = sensor_noise(g, [p[0] for p in partners])
+        rho_s, distinct, above_noise = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
+                                                    sgm=self.sgm, presmooth=sweep_presmooth(noise), noise=noise)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
-        measured = np.clip(static * distinct / (distinct + 0.05) * c_par, 0.0, 1.0)
+        measured = np.clip(static * distinct / (distinct + 0.05) * above_noise * c_par, 0.0, 1.0)
         if np.mean(measured > 0.3) < self.min_confident:
             return (f"only {100 * np.mean(measured > 0.3):.1f}% of the pixels get a confident depth "
                     f"from {par:.2f} px of parallax: the camera does not move enough for motion depth")
