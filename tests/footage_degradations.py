@@ -1,7 +1,8 @@
 """What real footage does to a clean rendered clip: sensor noise, exposure flicker, lossy compression.
 
-Shared by tests/test_motion_depth.py and benchmarks/motion_depth_degraded.py. Every function takes
-and returns linear-light float32 frames (T, H, W, 3), as the pipeline carries them, and is seeded:
+Shared by tests/test_motion_depth.py and benchmarks/motion_depth_hd.py (`--degrade`). Every
+function takes and returns linear-light float32 frames (T, H, W, 3), as the pipeline carries them,
+and is seeded:
   noise     signal-dependent sensor noise, Poisson-Gaussian in linear light: variance a x + b
             (a = 0.002, b = 1e-5: about 6 gray levels of the 8-bit sRGB frame at mid-gray and 9 in
             the shadows, a phone at high ISO before its own denoiser);

@@ -67,7 +67,8 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     (depth/sgm.py) before the winner is taken; None: winner-take-all on the box-filtered cost.
     `presmooth`: Gaussian sigma (px) both frames are smoothed by before the costs (module doc).
     `noise`: the frames' noise, standard deviation in gray levels (depth/noise_level.py), that the
-    margin is measured against; 0: noise-free, the margin is 1 everywhere.
+    margin is measured against (with `sgm`, in aggregated costs, the margin stands higher); 0:
+    noise-free, the margin is 1 everywhere.
     """
     h, w = g_ref.shape
     fr = _features(g_ref, presmooth)
