@@ -119,7 +119,7 @@ from .defocus import defocus_disparity
 from .motion_pyramid import downsample, level_intrinsics, pyramid_level, resize_flow, upsample_guided
 from .motion_pose import (PureRotation, StaticCamera, corners, intrinsics, refine_translation,
                           relative_pose_tracks, triangulate_flow)
-from .noise_level import sensor_noise, sweep_presmooth
+from .noise_level import excess_noise, sweep_presmooth
 from .plane_sweep import plane_sweep
 from .sources import DepthEstimate, FrameLookup
 
@@ -493,7 +493,7 @@ class MotionDepthSource:
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
         # background); DIS's epipolar residual marks what moves on its own.
         rho_hi = 1.6 * float(np.percentile(rho[pos], 99.5))
-        noise = sensor_noise(g, [p[0] for p in partners])
+        noise = excess_noise(g, [p[0] for p in partners])
         rho_s, distinct, above_noise = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
                                                     sgm=self.sgm, presmooth=sweep_presmooth(noise), noise=noise)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)

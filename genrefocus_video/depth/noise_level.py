@@ -33,7 +33,7 @@ def gray_noise_sigma(gray8: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(response[flat])) / 6.0)
 
 
-def sensor_noise(gray8: np.ndarray, others: list[np.ndarray]) -> float:
+def excess_noise(gray8: np.ndarray, others: list[np.ndarray]) -> float:
     """Noise of a frame and its partners beyond what 8-bit quantisation and mild grain reach (gray
     levels): the rms of their `gray_noise_sigma`, less 1, at least 0. Clean 8-bit frames read 0.25-0.5
     and count as noise-free, so what motion depth does on them is what it did before noise was
@@ -45,7 +45,7 @@ def sensor_noise(gray8: np.ndarray, others: list[np.ndarray]) -> float:
 
 def sweep_presmooth(noise: float) -> float:
     """Gaussian sigma (working px) the plane sweep smooths noisy frames by before its costs, for
-    `noise` gray levels beyond 1 (`sensor_noise`): 0.5 px per level, at most 1.5 px.
+    `noise` gray levels beyond 1 (`excess_noise`): 0.5 px per level, at most 1.5 px.
 
     Smoothing takes out the resampling bias of the sweep (plane_sweep.py), which grows with the
     noise, and blurs 1-2 px twigs and wires into what is behind them, which noise hides anyway. On
