@@ -322,7 +322,7 @@ class MotionDepthSource:
         candidates tried; of those, how many a rotation alone explains): each a tuple (j, gray_j, R,
         t, parallax in full-frame px, inliers, corner index, corner rho). The turn check (~5 ms) runs
         on a candidate about to be taken only; one it refuses is passed over."""
-        found, tried, turned = [], 0, 0
+        short, tried, turned = [], 0, 0  # short: (candidate, its turn check) below the target
         for j, gj in candidates:
             if gj.shape != g.shape:
                 continue
@@ -331,14 +331,14 @@ class MotionDepthSource:
                 R, t, par, n_in, idx, rho, turn_check = relative_pose_tracks(g, gj, K, pts, check_turn=False)
             except StaticCamera:
                 continue
-            found.append(((j, gj, R, t, par * scale, n_in, idx, rho), turn_check))
-            if par * scale >= target_px:
-                if self._turns(turn_check):
-                    turned += 1
-                    found.pop()
-                    continue
-                return found[-1][0], tried, turned
-        for cand, turn_check in sorted(found, key=lambda f: -f[0][4]):  # the most parallax first
+            cand = (j, gj, R, t, par * scale, n_in, idx, rho)
+            if cand[4] < target_px:
+                short.append((cand, turn_check))
+            elif self._turns(turn_check):
+                turned += 1
+            else:
+                return cand, tried, turned
+        for cand, turn_check in sorted(short, key=lambda f: -f[0][4]):  # the most parallax first
             if not self._turns(turn_check):
                 return cand, tried, turned
             turned += 1

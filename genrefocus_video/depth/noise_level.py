@@ -12,7 +12,9 @@ median absolute value) is taken over the flatter half of the frame (gradient mag
 its median) only. On lfbench frames, textured city and all, it reads 0.25-0.5 (the 8-bit
 quantisation) without added noise and 6.2-6.4 with noise of about 6 gray levels; the real RGB-D room
 0.25. It is a lower bound where the frame is smooth and coarsely quantised (the Meridian ProRes,
-dark and out of focus, reads 0): such frames count as noise-free.
+dark and out of focus, reads 0): such frames count as noise-free. (depth/temporal_stats.
+pixel_noise_sigma measures a *depth map's* noise against its 8 neighbours over all pixels: a map is
+piecewise smooth, where a frame's texture would read as noise.)
 """
 from __future__ import annotations
 
