@@ -85,6 +85,29 @@ def test_motion_depth_on_noisy_footage_trusts_about_as_much_as_on_clean_and_keep
     assert city(noisy) < 0.45, city(noisy)
 
 
+def test_motion_depth_brings_each_partner_to_the_frames_exposure(handheld_run):
+    """The handheld clip with auto exposure hunting (6 % gain steps, tests/footage_degradations.py):
+    the gain applied to each partner (notes `exposure_gain`, the primary's measured on its flow, the
+    second's through the pose and the depth) is the drawn gain ratio, less the 1 % tolerance: within
+    1.6 % of it in log, and applied wherever the step exceeds 2 %; on the clean clip, frames of one
+    exposure, no partner is changed by more than 0.5 %."""
+    from footage_degradations import exposure_flicker
+
+    clip, clean = handheld_run
+    aif = exposure_flicker(clip["aif"], 1)
+    truth = np.exp(np.random.default_rng(1).normal(0.0, 0.06, len(aif)))  # what exposure_flicker drew
+    src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None)
+    hunting = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+    pairs = [(t, k, g) for t, e in enumerate(hunting) for k, g in zip(e.notes["partners"], e.notes["exposure_gain"])]
+    assert len(pairs) >= len(aif)
+    for t, k, g in pairs:
+        step = np.log(truth[t] / truth[k])
+        assert abs(np.log(g) - step) < 0.016, (t, k, g, truth[t] / truth[k])
+        if abs(step) > 0.02:
+            assert np.sign(np.log(g)) == np.sign(step), (t, k, g, truth[t] / truth[k])
+    assert all(abs(np.log(g)) < 0.005 for e in clean for g in e.notes["exposure_gain"])
+
+
 def test_motion_depth_no_blotches_on_flat_surfaces(handheld_run):
     """Where the true depth is flat (5x5), the estimate's log-disparity gradient stays small: mean
     < 0.03 per px (a patch edge of 10 % disparity every 8 px would give ~0.04 alone)."""

@@ -330,6 +330,28 @@ def triangulate_flow(flow: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarr
     return triangulate_points(p1, p1 + flow, R, t, K)
 
 
+def flow_from_depth(rho: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32 flow to a frame of pose (R, t) that a per-pixel inverse depth `rho` (in units
+    of |t|) implies: proj(R x + rho t) - x, as triangulate_flow's convention. Points at or behind the
+    other camera map far outside the frame (so inside_mask drops them). Elementwise in float32: 8 ms
+    at 640x360 here, 13 through (H, W, 3) float64 matrix products."""
+    h, w = rho.shape
+    Kinv = np.linalg.inv(K)
+    M = (K @ np.asarray(R, np.float64) @ Kinv).astype(np.float32)  # pixel -> pixel, at infinity
+    kt = (K @ np.asarray(t, np.float64)).astype(np.float32)
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    r = rho.astype(np.float32)
+    px = M[0, 0] * xs + M[0, 1] * ys + M[0, 2] + r * kt[0]
+    py = M[1, 0] * xs + M[1, 1] * ys + M[1, 2] + r * kt[1]
+    pz = M[2, 0] * xs + M[2, 1] * ys + M[2, 2] + r * kt[2]
+    ok = pz > 1e-6
+    zs = np.where(ok, pz, np.float32(1.0))
+    fx = np.where(ok, px / zs - xs, np.float32(-1e6))
+    fy = np.where(ok, py / zs - ys, np.float32(-1e6))
+    return np.stack([fx, fy], axis=-1).astype(np.float32)
+
+
 def refine_translation(flow: np.ndarray, valid: np.ndarray, R: np.ndarray, t: np.ndarray, K: np.ndarray,
                        samples: int = 20000, iters: int = 6) -> np.ndarray:
     """Translation direction re-fitted to the dense flow (R kept), by iteratively reweighted least squares.
