@@ -238,8 +238,9 @@ def test_an_estimator_failure_keeps_the_finished_frames_and_the_rerun_resumes(cl
 
 def test_report_rows_count_an_estimates_fixes_and_leave_files_out():
     """The report's per-frame row: sanitised counts of an estimate (outliers = low + high clamps), the
-    render's blur-reach clamp, a defocus-cue fallback and a held map; a depth file's notes (no
-    sanitising) give no row."""
+    render's blur-reach clamp, a defocus-cue fallback, a held map and the largest exposure step
+    motion depth corrected (a partner at 0.95x the frame's gain is a step of 1/0.95 - 1 = 5.3 %);
+    a depth file's notes (no sanitising) give no row."""
     from genrefocus_video.depth.sanitise import report_row, sanitise_disparity
     from genrefocus_video.pipeline.summary import depth_estimate_report
 
@@ -247,15 +248,40 @@ def test_report_rows_count_an_estimates_fixes_and_leave_files_out():
     d[0, 0], d[1, 1], d[2, 2] = np.nan, 107.7, -3.0  # the issue's kind of pixels
     d[10:30, 10:30] = 0.7
     _, _, counts = sanitise_disparity(d, None)
-    rows = [report_row(4, {"source": "motion", "sanitised": counts, "blur_clamped": 6}),
+    rows = [report_row(4, {"source": "motion", "sanitised": counts, "blur_clamped": 6, "exposure_gain": [1.0, 0.95]}),
             report_row(5, {"source": "motion", "sanitised": dict(counts, nonfinite=0, clamped_low=0, clamped_high=0),
                            "fallback": "defocus"}),
             report_row(7, {"source": "motion", "sanitised": dict(counts, nonfinite=0, clamped_low=0, clamped_high=0),
                            "held_from": 5, "hold_frames": 2})]
-    assert rows == [{"frame": 4, "nonfinite": 1, "outliers": 2, "blur_clamped": 6, "fallback": 0, "held": 0},
-                    {"frame": 5, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 1, "held": 0},
-                    {"frame": 7, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 0, "held": 1}]
+    assert rows == [{"frame": 4, "nonfinite": 1, "outliers": 2, "blur_clamped": 6, "fallback": 0, "held": 0,
+                     "exposure_step_pct": 5.3},
+                    {"frame": 5, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 1, "held": 0,
+                     "exposure_step_pct": 0.0},
+                    {"frame": 7, "nonfinite": 0, "outliers": 0, "blur_clamped": 0, "fallback": 0, "held": 1,
+                     "exposure_step_pct": 0.0}]
     assert report_row(4, {"source": "file"}) is None and report_row(4, None) is None
     rep = depth_estimate_report(rows + [{"frame": 6, "nonfinite": 0, "outliers": 0, "blur_clamped": 0}])  # a kept row of an older run
     assert rep["frames"] == 4 and rep["frames_fixed"] == 1 and rep["frames_fallback"] == 1 and rep["frames_held"] == 1
+    assert rep["frames_exposure_matched"] == 1 and rep["exposure_step_pct_max"] == 5.3
     assert rep["pixels"] == {"nonfinite": 1, "outliers": 2, "blur_clamped": 6}
+
+
+def test_the_jobs_end_names_fallbacks_held_maps_and_exposure_steps(caplog):
+    """Where a wrangler reads, at the job's end: frames that fell back (WARNING), held a neighbour's map
+    and had their partners brought to their exposure (INFO, with the largest step)."""
+    import logging
+
+    from genrefocus_video.pipeline.summary import warn_fallback_frames
+
+    base = {"nonfinite": 0, "outliers": 0, "blur_clamped": 0}
+    rows = [dict(base, frame=0, fallback=1, held=0, exposure_step_pct=0.0),
+            dict(base, frame=1, fallback=0, held=1, exposure_step_pct=0.0),
+            dict(base, frame=2, fallback=0, held=0, exposure_step_pct=3.1),
+            dict(base, frame=3, fallback=0, held=0, exposure_step_pct=6.4)]
+    with caplog.at_level(logging.INFO, logger="genrefocus_video"):
+        warn_fallback_frames(rows)
+    text = {r.levelname: r.getMessage() for r in caplog.records}
+    assert "1 of 4 frames (0)" in text["WARNING"]
+    infos = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert any("held" in m and "1 of 4 frames (1)" in m for m in infos), infos
+    assert any("exposure" in m and "2 of 4 frames (2-3; steps up to 6.4 %)" in m for m in infos), infos

@@ -125,18 +125,22 @@ class SanitisedSource:
         return est
 
 
-def report_row(index: int, notes: Any) -> Optional[dict[str, int]]:
+def report_row(index: int, notes: Any) -> Optional[dict[str, float]]:
     """The job report's row for one frame rendered from an estimate: pixels in-painted (non-finite),
-    clamped into the robust range (outliers), clamped to the blur reach at render time, and whether
+    clamped into the robust range (outliers), clamped to the blur reach at render time, whether
     the source fell back to its weak cue there (1: motion depth's defocus cue, the camera moved too
     little) or held a neighbouring frame's map (1: motion depth warped from a frame up to 8 away,
-    notes `held_from`). None for depth that was not estimated (a file is used as given)."""
+    notes `held_from`), and the largest exposure step motion depth corrected between the frame and a
+    partner (per cent of linear light, notes `exposure_gain`; 0: none, the frames shared an exposure
+    within 1 %). None for depth that was not estimated (a file is used as given)."""
     if not isinstance(notes, dict) or "sanitised" not in notes:
         return None
     c = notes["sanitised"]
+    gains = [float(g) for g in notes.get("exposure_gain", ()) if g and g > 0]
+    step = max((abs(g - 1.0) if g >= 1.0 else abs(1.0 / g - 1.0) for g in gains), default=0.0)
     return {"frame": int(index), "nonfinite": int(c["nonfinite"]), "outliers": int(c["clamped_low"] + c["clamped_high"]),
             "blur_clamped": int(notes.get("blur_clamped", 0)), "fallback": int(bool(notes.get("fallback"))),
-            "held": int("held_from" in notes)}
+            "held": int("held_from" in notes), "exposure_step_pct": round(100.0 * step, 1)}
 
 
 def fit_blur_reach(d: np.ndarray, focus_disparity: float, k: float, focus_range: float = 0.0,

@@ -65,12 +65,16 @@ def depth_estimate_report(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The report's ``depth_estimate``: every frame rendered from estimated depth with the pixels
     the estimate's sanitising in-painted / clamped and the render clamped to the blur reach
     (depth/sanitise.py), whether it fell back to the source's weak cue or held a neighbouring
-    frame's map, and the totals. A user's depth file has none (it is used as given). Rows kept by a run
-    of older versions may lack ``fallback`` or ``held`` (counted as 0)."""
+    frame's map, the exposure steps motion depth corrected between a frame and its partners (frames
+    with one, the largest in per cent), and the totals. A user's depth file has none (it is used as
+    given). Rows kept by a run of older versions may lack ``fallback``, ``held`` or
+    ``exposure_step_pct`` (counted as 0)."""
     keys = ("nonfinite", "outliers", "blur_clamped")
+    steps = [float(r.get("exposure_step_pct", 0.0)) for r in rows]
     return {"frames": len(rows), "frames_fixed": sum(1 for r in rows if any(r[k] for k in keys)),
             "frames_fallback": sum(int(r.get("fallback", 0)) for r in rows),
             "frames_held": sum(int(r.get("held", 0)) for r in rows),
+            "frames_exposure_matched": sum(1 for x in steps if x > 0), "exposure_step_pct_max": max(steps, default=0.0),
             "pixels": {k: sum(r[k] for r in rows) for k in keys}, "per_frame": list(rows)}
 
 
@@ -105,6 +109,11 @@ def warn_fallback_frames(rows: Sequence[dict[str, Any]]) -> None:
     if held:
         log.info("motion depth held a neighbouring frame's map, warped by the flow, on %d of %d frames (%s): "
                  "the camera moved too little there for depth of their own", len(held), len(rows), frame_spans(held))
+    stepped = [r for r in rows if r.get("exposure_step_pct", 0) > 0]
+    if stepped:
+        log.info("motion depth brought its partner frames to the frame's exposure on %d of %d frames (%s; steps up "
+                 "to %.1f %%): the camera's exposure changed during the shot", len(stepped), len(rows),
+                 frame_spans([r["frame"] for r in stepped]), max(r["exposure_step_pct"] for r in stepped))
 
 
 def write_report(job: JobParams, work: WorkDir, s: RunSummary, chunks: list[dict[str, Any]],
