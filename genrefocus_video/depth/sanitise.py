@@ -137,7 +137,7 @@ def report_row(index: int, notes: Any) -> Optional[dict[str, float]]:
         return None
     c = notes["sanitised"]
     gains = [float(g) for g in notes.get("exposure_gain", ()) if g and g > 0]
-    step = max((abs(g - 1.0) if g >= 1.0 else abs(1.0 / g - 1.0) for g in gains), default=0.0)
+    step = max((max(g, 1.0 / g) - 1.0 for g in gains), default=0.0)  # how much brighter the brighter frame is
     return {"frame": int(index), "nonfinite": int(c["nonfinite"]), "outliers": int(c["clamped_low"] + c["clamped_high"]),
             "blur_clamped": int(notes.get("blur_clamped", 0)), "fallback": int(bool(notes.get("fallback"))),
             "held": int("held_from" in notes), "exposure_step_pct": round(100.0 * step, 1)}
