@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..flow import inside_mask, warp
+from .temporal_stats import weighted_median
 
 _CODES = np.arange(256, dtype=np.float64) / 255.0
 _LINEAR = np.where(_CODES <= 0.04045, _CODES / 12.92, ((_CODES + 0.055) / 1.055) ** 2.4)  # sRGB decode of each code
@@ -60,10 +61,7 @@ def measure_gain(g_ref: np.ndarray, g_other: np.ndarray, flow: np.ndarray, mask:
     good = use & (share >= 0.5) & (den > 0)
     if np.count_nonzero(good) < min_share * good.size:
         return None
-    ratio, weight = num[good] / den[good], den[good]
-    order = np.argsort(ratio)
-    cum = np.cumsum(weight[order])
-    return float(ratio[order][np.searchsorted(cum, 0.5 * cum[-1])])
+    return weighted_median(num[good] / den[good], den[good])
 
 
 def applied_gain(gain: Optional[float], tolerance: float = 0.01) -> float:

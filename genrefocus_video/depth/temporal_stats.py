@@ -73,7 +73,8 @@ def _log_ratios(src: np.ndarray, dst: np.ndarray, m: np.ndarray
     return sv, lx, np.log(d[sel].astype(np.float64)) - lx
 
 
-def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
+def weighted_median(v: np.ndarray, w: np.ndarray) -> float:
+    """The value of `v` at which the cumulative weight `w` (non-negative), in order of v, reaches half."""
     o = np.argsort(v)
     cw = np.cumsum(w[o])
     return float(v[o][min(int(np.searchsorted(cw, 0.5 * cw[-1])), v.size - 1)])
@@ -101,7 +102,7 @@ def robust_scale_binned(src: np.ndarray, dst: np.ndarray, m: np.ndarray, bins: i
     w = np.where(counts[idx] >= band_floor(lx.size), 1.0 / counts[idx], 0.0)
     if w.sum() <= 0:
         return float(np.exp(np.median(lr)))
-    return float(np.exp(_weighted_median(lr, w)))
+    return float(np.exp(weighted_median(lr, w)))
 
 
 def percentiles(x: np.ndarray, q: list[float]) -> np.ndarray:
