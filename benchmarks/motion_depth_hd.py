@@ -8,7 +8,10 @@ refocus with its estimate against the refocus with the exact disparity (`render_
 tests/lfbench_motion_clips.refocus_psnr): what a user sees of a depth error, where AbsRel can favour
 a flat map (lfbench seed 1: a constant disparity scores 0.12, below many motion-depth frames); a
 frame whose map the renderer refuses (a blur beyond the frame) is rendered as the pipeline renders
-it, sanitised (depth/sanitise.py), and listed in `render_refused`.
+it, sanitised (depth/sanitise.py), and listed in `render_refused`. `render_psnr_thin`: the same
+PSNR within 2 px of the thin structures (twigs, wires, strokes <= 4 px that stand in front of the far
+background: tests/lfbench_motion_clips.thin_structures; None on a frame without any), which the
+whole frame's PSNR weighs by their small area.
 `--degrade noise h264 ...`: each clip also as real footage shows it (tests/footage_degradations.py:
 sensor noise, exposure flicker, H.264, all three); the estimate sees the degraded frames, the
 refocus is judged on the clean ones (what the depth error does to the picture).
@@ -37,7 +40,7 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 sys.path.insert(0, {tests!r})
-from lfbench_motion_clips import absrel, refocus_psnr, render_clip
+from lfbench_motion_clips import absrel, psnr, refocus_renders, render_clip, resize_to_width, thin_structures
 from footage_degradations import degrade
 from genrefocus_video.depth.motion import MotionDepthSource
 from genrefocus_video.io.frame import Frame
@@ -51,15 +54,20 @@ cpu = time.process_time() - t0
 err = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
 from genrefocus_video.depth.sanitise import sanitise_disparity
 from genrefocus_video.errors import ConfigError
+import cv2
 refused = []
 def refocus(t, e):
+    # (PSNR of the whole refocus, PSNR within 2 px of the thin structures or None where there are none)
+    g, s = clip["disparity"][t], clip["subject"][t]
     try:
-        return refocus_psnr(clip["aif"][t], e.disparity, clip["disparity"][t], clip["subject"][t])
+        ref, out = refocus_renders(clip["aif"][t], e.disparity, g, s)
     except ConfigError:  # a blur beyond the frame: render what the pipeline renders, the sanitised map
         refused.append(t)
-        return refocus_psnr(clip["aif"][t], sanitise_disparity(e.disparity, e.confidence)[0],
-                            clip["disparity"][t], clip["subject"][t])
-psnr = [round(refocus(t, e), 2) for t, e in enumerate(est)] if {render} else []
+        ref, out = refocus_renders(clip["aif"][t], sanitise_disparity(e.disparity, e.confidence)[0], g, s)
+    thin = cv2.dilate(thin_structures(g >= 0.1, s).astype(np.uint8), np.ones((5, 5), np.uint8))
+    near = resize_to_width(thin.astype(np.float32), ref.shape[1]) > 0.25
+    return round(psnr(ref, out), 2), (round(psnr(ref, out, near), 2) if near.any() else None)
+scores = [refocus(t, e) for t, e in enumerate(est)] if {render} else []
 import genrefocus_video
 print(json.dumps({{"package": genrefocus_video.__file__, "cpu_s_per_frame": cpu / len(aif), "absrel_median": float(np.median(err)),
                   "pairs": [e.notes.get("pair") for e in est],
@@ -68,7 +76,8 @@ print(json.dumps({{"package": genrefocus_video.__file__, "cpu_s_per_frame": cpu 
                   "fallbacks": sum("fallback" in e.notes for e in est),
                   "held": sum("held_from" in e.notes for e in est),
                   "kind": ["fallback" if "fallback" in e.notes else "held" if "held_from" in e.notes else "own" for e in est],
-                  "absrel": [round(float(x), 4) for x in err], "render_psnr": psnr, "render_refused": refused}}))
+                  "absrel": [round(float(x), 4) for x in err], "render_psnr": [x[0] for x in scores],
+                  "render_psnr_thin": [x[1] for x in scores], "render_refused": refused}}))
 """
 
 
@@ -116,7 +125,9 @@ def main() -> None:
                 row[name] = run(tree, seed, size, a.frames, motion, kw, a.span, a.render, kind)
             rows.append(row)
             psnr = "  ".join(f"{n} {sum(row[n]['render_psnr']) / len(row[n]['render_psnr']):.2f} dB"
-                             for n in configs if row[n]["render_psnr"])
+                             + (f" (thin {sum(thin) / len(thin):.2f})" if thin else "")
+                             for n in configs if row[n]["render_psnr"]
+                             for thin in [[x for x in row[n]["render_psnr_thin"] if x is not None]])
             print(f"seed {seed} {motion:5s} {kind:7s} {psnr}  " + "  ".join(
                 f"{n} {row[n]['absrel_median']:.3f} ({row[n]['cpu_s_per_frame']:.2f} s/f, fb {row[n]['fallbacks']}, "
                 f"held {row[n].get('held', 0)}, conf {row[n]['confident']:.2f})" for n in configs), flush=True)

@@ -85,23 +85,49 @@ def blockiness(d_pred: np.ndarray, d_gt: np.ndarray) -> float:
     return float(np.mean(np.hypot(gx, gy)[flat])) if flat.any() else float("nan")
 
 
-def refocus_psnr(rgb: np.ndarray, d_pred: np.ndarray, d_gt: np.ndarray, subject: np.ndarray,
-                 width: int = 640) -> float:
-    """What a user sees of a depth error: the refocus of `rgb` with `d_pred` (scaled to the truth by
-    the median ratio on measurable pixels, GT d >= 0.1) against the same refocus with the exact
-    disparity, PSNR in dB on sRGB-encoded values. Both at `width` px, disc aperture, focus on the
-    subject's median true disparity, K giving 1.5 % of the width at the farthest measurable layer.
-    Scale-aligned AbsRel can favour a flat map (lfbench seed 1, slow 720p: a constant disparity
-    scores 0.12, below many motion-depth frames); the refocus cannot."""
+def thin_structures(measurable: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """Static measurable pixels that a 5x5 opening removes: twigs, wires, letter strokes <= 4 px."""
+    k = np.ones((5, 5), np.uint8)
+    opened = cv2.dilate(cv2.erode(measurable.astype(np.uint8), k), k).astype(bool)
+    return measurable & ~opened & ~subject
+
+
+def refocus_renders(rgb: np.ndarray, d_pred: np.ndarray, d_gt: np.ndarray, subject: np.ndarray,
+                    width: int = 640) -> tuple[np.ndarray, np.ndarray]:
+    """(refocus with the exact disparity, refocus with `d_pred`), sRGB-encoded, at `width` px: `rgb`
+    refocused with `d_pred` scaled to the truth by the median ratio on measurable pixels (GT d >= 0.1),
+    disc aperture, focus on the subject's median true disparity, K giving 1.5 % of the width at the
+    farthest measurable layer."""
     from genrefocus_video import render_bokeh
     from genrefocus_video.colour import from_linear
-
-    def small(x: np.ndarray) -> np.ndarray:
-        return cv2.resize(x, (width, width * x.shape[0] // x.shape[1]), interpolation=cv2.INTER_AREA)
 
     m = d_gt >= 0.1
     a = float(np.median(d_gt[subject])) if subject.any() else float(np.median(d_gt[m]))
     k = 0.015 * width / max(float(np.abs(d_gt[m] - a).max()), 1e-3)
     d = d_pred * float(np.median(d_gt[m] / np.maximum(d_pred[m], 1e-6)))
-    ref, out = (from_linear(np.clip(render_bokeh(small(rgb), small(x), a, k), 0, 1), "srgb") for x in (d_gt, d))
-    return float(10 * np.log10(1.0 / max(float(np.mean((ref - out) ** 2)), 1e-12)))
+    ref, out = (from_linear(np.clip(render_bokeh(resize_to_width(rgb, width), resize_to_width(x, width), a, k), 0, 1),
+                            "srgb") for x in (d_gt, d))
+    return ref, out
+
+
+def resize_to_width(x: np.ndarray, width: int) -> np.ndarray:
+    """`x` (a frame, a map or a float mask) resized to `width` px, aspect kept (area interpolation)."""
+    return cv2.resize(x, (width, width * x.shape[0] // x.shape[1]), interpolation=cv2.INTER_AREA)
+
+
+def psnr(ref: np.ndarray, out: np.ndarray, within: np.ndarray | None = None) -> float:
+    """PSNR in dB of `out` against `ref` (values in [0, 1]), over the pixels of the mask `within`
+    when given (same height and width)."""
+    sq = (ref - out) ** 2
+    if within is not None:
+        sq = sq[within]
+    return float(10 * np.log10(1.0 / max(float(np.mean(sq)), 1e-12)))
+
+
+def refocus_psnr(rgb: np.ndarray, d_pred: np.ndarray, d_gt: np.ndarray, subject: np.ndarray,
+                 width: int = 640) -> float:
+    """What a user sees of a depth error: PSNR in dB of the refocus with `d_pred` against the
+    refocus with the exact disparity (`refocus_renders`).
+    Scale-aligned AbsRel can favour a flat map (lfbench seed 1, slow 720p: a constant disparity
+    scores 0.12, below many motion-depth frames); the refocus cannot."""
+    return psnr(*refocus_renders(rgb, d_pred, d_gt, subject, width))
