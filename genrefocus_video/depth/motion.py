@@ -63,12 +63,13 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
-   Disparities below half a hypothesis step are reported at that floor, not 0. Noisy frames (sensor
-   noise beyond 1 gray level, depth/noise_level.py) are smoothed by 0.5 px per level beyond (at
-   most 1.5) before the sweep's costs: the partner's resampling averages its noise away, and a far
-   surface matched better at a wrong disparity (lfbench with ~6 gray levels of noise: the far
-   city as near as the subject; plane_sweep.py). Clean 8-bit frames are not smoothed (1 px cost the
-   1-2 px twigs of lfbench seed 6: AbsRel 0.14 -> 0.21).
+   Disparities below half a hypothesis step are reported at that floor, not 0. The frames are
+   smoothed before the sweep's costs (depth/noise_level.sweep_presmooth): clean ones by 0.7 px
+   (the refocus of every lfbench clip rose; 1-2 px twigs lose depth, not the picture near them),
+   noisy ones (sensor noise beyond 1 gray level) by 0.5 px per level beyond (at most 1.5): the
+   partner's resampling averages its noise away, and a far surface matched better at a wrong
+   disparity (lfbench with ~6 gray levels of noise: the far city as near as the subject;
+   plane_sweep.py).
 5. Confidence (honest, in [0, 1]): static term exp(-(median5(res) / 1.5 px)^2) (independently
    moving objects: their flow leaves the camera's epipolar lines) × distinctiveness of the sweep's
    minimum q / (q + 0.05) (textureless, repeated or occluded pixels) × its margin above the frames'

@@ -45,16 +45,21 @@ def excess_noise(gray8: np.ndarray, others: list[np.ndarray]) -> float:
     return max(0.0, float(np.sqrt(np.mean(np.square(levels)))) - 1.0)
 
 
+CLEAN_PRESMOOTH_PX = 0.7  # working px: what even a noise-free frame is smoothed by before the sweep
+
+
 def sweep_presmooth(noise: float) -> float:
-    """Gaussian sigma (working px) the plane sweep smooths noisy frames by before its costs, for
-    `noise` gray levels beyond 1 (`excess_noise`): 0.5 px per level, at most 1.5 px.
+    """Gaussian sigma (working px) the plane sweep smooths the frames by before its costs, for
+    `noise` gray levels beyond 1 (`excess_noise`): 0.5 px per level, at least CLEAN_PRESMOOTH_PX,
+    at most 1.5 px.
 
     Smoothing takes out the resampling bias of the sweep (plane_sweep.py), which grows with the
-    noise, and blurs 1-2 px twigs and wires into what is behind them, which noise hides anyway. On
-    clean lfbench clips 1 px of smoothing raised the refocus of all 18 clips (19.49 -> 19.89 dB) but
-    the thin-structure seed's AbsRel 0.14 -> 0.21 (0.5 px: 0.15), hence none there; with 6 gray
-    levels of sensor noise the refocus rose with the smoothing (none 17.5-17.8 dB, 1 px 18.9-19.0,
-    1.5 px 19.4-19.8, 2 px 19.6-20.2) and AbsRel turned past 1 px, hence at most 1.5
-    (docs/benchmarks/motion_depth.md). Measured again at 720p and on the real RGB-D room: clean
-    frames smoothed gain refocus there too and lose the twigs all the same (level29 section)."""
-    return min(1.5, 0.5 * noise)
+    noise, and blurs 1-2 px twigs and wires into what is behind them. With 6 gray levels of sensor
+    noise the refocus rose with the smoothing (none 17.5-17.8 dB, 1 px 18.9-19.0, 1.5 px 19.4-19.8,
+    2 px 19.6-20.2) and AbsRel turned past 1 px, hence at most 1.5. Noise-free frames were not
+    smoothed until 2026-12-07 because lfbench seed 6's twigs lose depth (AbsRel on them 0.29 -> 0.38
+    at 0.7 px); but the picture near them does not (the refocus within 2 px of thin structures rose
+    on every clip measured), and 0.7 px raised the refocus of all 18 clips at 384 (19.49 -> 19.77 dB),
+    11 of 12 at 720p (23.95 -> 24.14 dB), and the real RGB-D room's AbsRel (0.146 -> 0.139)
+    (docs/benchmarks/motion_depth.md, level29)."""
+    return min(1.5, max(CLEAN_PRESMOOTH_PX, 0.5 * noise))

@@ -11,7 +11,7 @@ for sub-sample precision.
 
 Cost: absolute difference of gray level plus of the horizontal and vertical gradients (robust to
 the partner's exposure offset), both frames first smoothed by a Gaussian of `presmooth` px (none by
-default; motion depth smooths noisy frames, depth/noise_level.sweep_presmooth). Why: every
+default; motion depth smooths every frame, noisy ones more: depth/noise_level.sweep_presmooth). Why: every
 hypothesis but infinity resamples the partner at fractional positions, and a bilinear resample
 averages its noise away (half a pixel in x and y: to a quarter of its variance), so on noisy frames
 a far surface matched better at a wrong disparity than at its own: of a far textured plane with
