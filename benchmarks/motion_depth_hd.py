@@ -40,7 +40,7 @@ CHILD = r"""
 import json, sys, time
 import numpy as np
 sys.path.insert(0, {tests!r})
-from lfbench_motion_clips import absrel, psnr, refocus_renders, render_clip, resize_to_width, thin_structures
+from lfbench_motion_clips import absrel, near_thin_structures, psnr, refocus_renders, render_clip
 from footage_degradations import degrade
 from genrefocus_video.depth.motion import MotionDepthSource
 from genrefocus_video.io.frame import Frame
@@ -54,7 +54,6 @@ cpu = time.process_time() - t0
 err = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
 from genrefocus_video.depth.sanitise import sanitise_disparity
 from genrefocus_video.errors import ConfigError
-import cv2
 refused = []
 def refocus(t, e):
     # (PSNR of the whole refocus, PSNR within 2 px of the thin structures or None where there are none)
@@ -64,8 +63,7 @@ def refocus(t, e):
     except ConfigError:  # a blur beyond the frame: render what the pipeline renders, the sanitised map
         refused.append(t)
         ref, out = refocus_renders(clip["aif"][t], sanitise_disparity(e.disparity, e.confidence)[0], g, s)
-    thin = cv2.dilate(thin_structures(g >= 0.1, s).astype(np.uint8), np.ones((5, 5), np.uint8))
-    near = resize_to_width(thin.astype(np.float32), ref.shape[1]) > 0.25
+    near = near_thin_structures(g, s, ref.shape[:2])
     return round(psnr(ref, out), 2), (round(psnr(ref, out, near), 2) if near.any() else None)
 scores = [refocus(t, e) for t, e in enumerate(est)] if {render} else []
 import genrefocus_video

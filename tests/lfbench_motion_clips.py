@@ -92,6 +92,13 @@ def thin_structures(measurable: np.ndarray, subject: np.ndarray) -> np.ndarray:
     return measurable & ~opened & ~subject
 
 
+def near_thin_structures(d_gt: np.ndarray, subject: np.ndarray, shape: tuple) -> np.ndarray:
+    """Pixels within 2 px of the thin structures (`thin_structures`), on a frame of `shape` (height,
+    width; the refocus's, resized by area): where the picture shows a twig's depth error."""
+    thin = cv2.dilate(thin_structures(d_gt >= 0.1, subject).astype(np.uint8), np.ones((5, 5), np.uint8))
+    return cv2.resize(thin.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA) > 0.25
+
+
 def refocus_renders(rgb: np.ndarray, d_pred: np.ndarray, d_gt: np.ndarray, subject: np.ndarray,
                     width: int = 640) -> tuple[np.ndarray, np.ndarray]:
     """(refocus with the exact disparity, refocus with `d_pred`), sRGB-encoded, at `width` px: `rgb`

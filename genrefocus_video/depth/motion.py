@@ -65,7 +65,7 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
    Disparities below half a hypothesis step are reported at that floor, not 0. The frames are
    smoothed before the sweep's costs (depth/noise_level.sweep_presmooth): clean ones by 0.7 px
-   (the refocus of every lfbench clip rose; 1-2 px twigs lose depth, not the picture near them),
+   (the refocus of all 18 lfbench clips at 384 rose; 1-2 px twigs lose depth, not the picture near them),
    noisy ones (sensor noise beyond 1 gray level) by 0.5 px per level beyond (at most 1.5): the
    partner's resampling averages its noise away, and a far surface matched better at a wrong
    disparity (lfbench with ~6 gray levels of noise: the far city as near as the subject;

@@ -59,7 +59,8 @@ def sweep_presmooth(noise: float) -> float:
     2 px 19.6-20.2) and AbsRel turned past 1 px, hence at most 1.5. Noise-free frames were not
     smoothed until 2026-12-07 because lfbench seed 6's twigs lose depth (AbsRel on them 0.29 -> 0.38
     at 0.7 px); but the picture near them does not (the refocus within 2 px of thin structures rose
-    on every clip measured), and 0.7 px raised the refocus of all 18 clips at 384 (19.49 -> 19.77 dB),
-    11 of 12 at 720p (23.95 -> 24.14 dB), and the real RGB-D room's AbsRel (0.146 -> 0.139)
+    on 14 of 18 clips, fell on 3 by at most 0.07 dB), and 0.7 px raised the refocus of all 18 clips
+    at 384 (19.49 -> 19.77 dB), 11 of 12 at 720p (23.95 -> 24.14 dB), and the real RGB-D room's
+    AbsRel at the default focal length (0.146 -> 0.139; at its sensor's 525 px 0.135 -> 0.140)
     (docs/benchmarks/motion_depth.md, level29)."""
     return min(1.5, max(CLEAN_PRESMOOTH_PX, 0.5 * noise))
