@@ -493,8 +493,7 @@ class MotionDepthSource:
         valid = photometric_consistency(g, gj, fwd)
         # the primary at this frame's exposure (auto exposure hunts), measured on what the flow matches
         gj, gain = match_exposure(g, gj, fwd)
-        t_new = refine_translation(fwd, valid, R, t, K)
-        t = t_new
+        t = refine_translation(fwd, valid, R, t, K)
         rho, res, sens = triangulate_flow(fwd, R, t, K)
         pos = (rho > 0) & (valid > 0.5)
         if np.count_nonzero(pos) < 0.05 * rho.size:
