@@ -78,13 +78,14 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) ×
    0 where the sweep stays at infinity (unresolved).
 6. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
-   filter (edge-aware), except a far background (`far_background`: confidently at infinity, two
-   or more px inside such a region), which stays beyond one hypothesis step (until 2026-12-06 it
-   was filled from what was measured near it: a city behind an approaching subject came out as
-   near as the subject). The map is brought back to full resolution by fast guided upsampling
-   (steps placed on the full frame's edges), and normalised so its 90th percentile is 1 (per frame:
-   the result does not depend on where a chunk starts; temporal smoothing removes residual scale
-   flicker).
+   filter (edge-aware), except a far background (`far_background`: a distinct static match at
+   infinity, whatever the parallax, two or more px inside such a region), which stays beyond one
+   hypothesis step (until 2026-12-06 it was filled from what was measured near it: a city behind
+   an approaching subject came out as near as the subject; until 2026-12-07 the test took in the
+   parallax term, and on HD frames most of the city failed it). The map is brought back to full
+   resolution by fast guided upsampling (steps placed on the full frame's edges), and normalised so
+   its 90th percentile is 1 (per frame: the result does not depend on where a chunk starts;
+   temporal smoothing removes residual scale flicker).
 
 When the near partner leaves too few confident pixels and the search stopped at it, the frame
 is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384;
@@ -186,8 +187,9 @@ def fit_to_frame(d: np.ndarray, conf: np.ndarray, guide: np.ndarray, floor: floa
     return fitted if far is None else np.where(far, np.minimum(fitted, 2 * floor), fitted).astype(np.float32)
 
 
-def far_background(rho_s: np.ndarray, measured: np.ndarray) -> np.ndarray:
+def far_background(rho_s: np.ndarray, matched: np.ndarray) -> np.ndarray:
     """Pixels whose sweep minimum is confidently at infinity, two or more px inside such a region.
+    `matched`: the match's confidence (static, distinct, above the noise) without the parallax term.
 
     The fill of `fit_to_frame` used to treat every unresolved pixel like an unconfident one, and a
     far background (a skyline, a wall across the street: lfbench's city at disparity 0.05, 80 % of
@@ -196,8 +198,14 @@ def far_background(rho_s: np.ndarray, measured: np.ndarray) -> np.ndarray:
     2 pan, frames 14-23: 15-16 dB against the exact refocus; docs/benchmarks/motion_depth.md). Two
     px inside, not one: a 1-2 px twig in front of the city matches it over the 3x3 sweep window (its
     own pixel too, where it is anti-aliased) and would be pushed back with it (lfbench seed 6,
-    scale-aligned AbsRel on the measurable pixels: 0.12 -> 0.18 with one px, 0.14 with two)."""
-    far = (rho_s <= 0) & (measured > 0.3)
+    scale-aligned AbsRel on the measurable pixels: 0.12 -> 0.18 with one px, 0.14 with two).
+    Without the parallax term: it rates a triangulated disparity's precision against the frame's
+    range, while "beyond one step" is a bound that a distinct match at infinity states at any
+    parallax. With it, at the ~6 working px that HD frames are estimated from (c_par ~0.5, less on
+    the nearer half), most of the city failed the 0.3 and was filled as near as the cards (lfbench
+    seed 1, 720p, a quarter-size level: the city's aligned median 0.165 -> 0.083 with it left out;
+    docs/benchmarks/motion_depth.md)."""
+    far = (rho_s <= 0) & (matched > 0.3)
     return cv2.erode(far.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
 
 
@@ -512,7 +520,8 @@ class MotionDepthSource:
         rho_s, distinct, above_noise = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
                                                     sgm=self.sgm, presmooth=sweep_presmooth(noise), noise=noise)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
-        measured = np.clip(static * distinct / (distinct + 0.05) * above_noise * c_par, 0.0, 1.0)
+        matched = np.clip(static * distinct / (distinct + 0.05) * above_noise, 0.0, 1.0)
+        measured = matched * c_par
         if np.mean(measured > 0.3) < self.min_confident:
             return (f"only {100 * np.mean(measured > 0.3):.1f}% of the pixels get a confident depth "
                     f"from {par:.2f} px of parallax: the camera does not move enough for motion depth")
@@ -529,7 +538,7 @@ class MotionDepthSource:
         # step", not a triangulated depth): given the match's confidence, the follower's confident
         # pixels in a box on an independently moving subject (itself unconfident) were the city behind
         # it (lfbench's long handheld clip: box measurement RMS 0.087 -> 0.121 of the span)
-        return (fit_to_frame(rho, resolved, g, floor, far_background(rho_s, measured)), resolved), gains
+        return (fit_to_frame(rho, resolved, g, floor, far_background(rho_s, matched)), resolved), gains
 
     @staticmethod
     def _matched_others(g: np.ndarray, others: list, rho: np.ndarray, trusted: np.ndarray, K: np.ndarray) -> list:
