@@ -197,6 +197,14 @@ def test_motion_depth_confidence_low_on_subject_in_pan_clip(pan_run):
     assert float(np.median(ratios)) < 0.5, ratios
 
 
+def _city(d: np.ndarray, d_gt: np.ndarray) -> tuple[float, float]:
+    """lfbench's city (GT disparity < 0.1) in the estimate `d` scale-aligned to the truth on the
+    measurable pixels: (its median, the fraction of it nearer than 0.2)."""
+    m, city = d_gt >= 0.1, d_gt < 0.1
+    aligned = d[city] * np.median(d_gt[m] / np.maximum(d[m], 1e-6))
+    return float(np.median(aligned)), float(np.mean(aligned > 0.2))
+
+
 def test_motion_depth_keeps_the_far_city_behind_what_stands_in_front_of_it(pan_run):
     """lfbench's city lies at disparity 0.05 (77 % of the frame), below the sweep's first step: its
     pixels match best at infinity. Until 2026-12-06 they were filled from whatever was measured near
@@ -206,12 +214,7 @@ def test_motion_depth_keeps_the_far_city_behind_what_stands_in_front_of_it(pan_r
     took the subject's motion for a rotation (tests/test_motion_pose.py); since 2026-12-07 0.10 and 43 %,
     at most 52 % on any frame (the first and the last, one partner each)."""
     clip, est, _ = pan_run
-    medians, nearer = [], []
-    for e, g in zip(est, clip["disparity"]):
-        m, city = g >= 0.1, g < 0.1
-        aligned = e.disparity * np.median(g[m] / np.maximum(e.disparity[m], 1e-6))
-        medians.append(float(np.median(aligned[city])))
-        nearer.append(float(np.mean(aligned[city] > 0.2)))
+    medians, nearer = zip(*(_city(e.disparity, g) for e, g in zip(est, clip["disparity"])))
     assert float(np.median(medians)) < 0.2, medians
     assert float(np.median(nearer)) < 0.6, nearer
     assert max(nearer) < 0.8, nearer
@@ -472,7 +475,6 @@ def test_motion_depth_holds_its_parallax_target_in_working_px_on_smaller_levels(
             (work_width, [e.notes.get("parallax_px") for e in est])
 
 
-
 def test_motion_depth_keeps_the_far_city_far_on_a_quarter_size_level(lfbench):
     """HD frames are estimated from ~6 working px of parallax (720p at half size, 1080p at a
     quarter), where the confidence's parallax term is ~0.5. The far-background test took it in, and
@@ -489,16 +491,16 @@ def test_motion_depth_keeps_the_far_city_far_on_a_quarter_size_level(lfbench):
         medians, nearer, scores = [], [], []
         for t in range(len(aif)):
             e, g, s = src.estimate(FrameRecord(Frame(t, aif[t]))), clip["disparity"][t], clip["subject"][t]
-            m, city = g >= 0.1, g < 0.1
-            aligned = e.disparity * np.median(g[m] / np.maximum(e.disparity[m], 1e-6))
-            medians.append(float(np.median(aligned[city])))
-            nearer.append(float(np.mean(aligned[city] > 0.2)))
+            median, near = _city(e.disparity, g)
+            medians.append(median)
+            nearer.append(near)
             scores.append(psnr(*refocus_renders(aif[t], e.disparity, g, s)))
         return float(np.median(medians)), max(nearer), float(np.mean(scores))
 
     half, quarter = run(640), run(320)
     assert quarter[0] < 1.25 * half[0] and quarter[1] < 0.6, (half, quarter)
     assert quarter[2] > half[2] - 0.5, (half, quarter)
+
 
 def _paused_pan(tail: list) -> tuple[list, list]:
     """lfbench seed 2 'pan' at 256x144 x 8 followed by the frames of `tail` ((rgb, disparity) pairs)."""

@@ -201,10 +201,10 @@ def far_background(rho_s: np.ndarray, matched: np.ndarray) -> np.ndarray:
     scale-aligned AbsRel on the measurable pixels: 0.12 -> 0.18 with one px, 0.14 with two).
     Without the parallax term: it rates a triangulated disparity's precision against the frame's
     range, while "beyond one step" is a bound that a distinct match at infinity states at any
-    parallax. With it, at the ~6 working px that HD frames are estimated from (c_par ~0.5, less on
-    the nearer half), most of the city failed the 0.3 and was filled as near as the cards (lfbench
-    seed 1, 720p, a quarter-size level: the city's aligned median 0.165 -> 0.083 with it left out;
-    docs/benchmarks/motion_depth.md)."""
+    parallax. With it, at the ~6 working px that HD frames are estimated from (c_par ~0.5, less
+    where the partner falls short of the target), most of the city failed the 0.3 and was filled as
+    near as the cards (lfbench seed 1, 720p, a quarter-size level: the city's aligned median 0.165 ->
+    0.083 with it left out; docs/benchmarks/motion_depth.md)."""
     far = (rho_s <= 0) & (matched > 0.3)
     return cv2.erode(far.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
 
