@@ -91,7 +91,9 @@ When the near partner leaves too few confident pixels and the search stopped at 
 is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384;
 capped like the target, so skipped where the target already reaches the 12 px cap, 720p and up).
 When no neighbour gives at least `min_parallax_px` of translation parallax, or fewer than
-`min_confident` (5%) of the pixels get a confident depth, the frame gets no motion depth of its own.
+`min_confident` (5%) of the pixels get a confident depth, the frame gets no motion depth of its own
+(the reason then names the tracked features' parallax and the dense flow's: a subject walking up to a
+slow camera can make most of the first while the scene barely moves).
 Such a frame then *holds* the map of the nearest frame within `max_hold` (8) frames that has motion
 depth of its own (the earlier one first at equal distance; at a clip's start, or after a change of
 scene, a later one): that frame's map warped into this one by the flow t -> it, its confidence times
@@ -480,7 +482,7 @@ class MotionDepthSource:
         j, gj, R, t, par, n_in = picked[0][:6]
         stopped_early = par >= target_px
         fwd, reused = self._partner_flow(rec, j, g, gj)
-        out = self._depth(g, fwd, [p[1:4] for p in picked], K, par)
+        out = self._depth(g, fwd, [p[1:4] for p in picked], K, par, scale)
         if isinstance(out, str):
             return out, stopped_early, reused
         out, gains = out
@@ -490,7 +492,7 @@ class MotionDepthSource:
                  "exposure_gain": [round(x, 4) for x in gains]}
         return (out, notes), stopped_early, reused
 
-    def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float):
+    def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float, scale: float):
         """((disparity in units of the primary's baseline, confidence) at the working level, the
         linear-light gains applied to the partners' exposure), or why not (str). `partners`: [(gray, R,
         t)], the primary first (`fwd`: the flow to it)."""
@@ -523,8 +525,13 @@ class MotionDepthSource:
         matched = np.clip(static * distinct / (distinct + 0.05) * above_noise, 0.0, 1.0)
         measured = matched * c_par
         if np.mean(measured > 0.3) < self.min_confident:
-            return (f"only {100 * np.mean(measured > 0.3):.1f}% of the pixels get a confident depth "
-                    f"from {par:.2f} px of parallax: the camera does not move enough for motion depth")
+            # the features' parallax chose the partner; an approaching subject's looming can make
+            # most of it while the scene itself barely moves (the dense flow says how much it does)
+            dense = scale * float(np.percentile((rho * sens)[pos], 90))
+            return (f"only {100 * np.mean(measured > 0.3):.1f}% of the pixels get a confident depth: the "
+                    f"tracked features show {par:.2f} px of parallax, the dense flow {dense:.2f} px (90th "
+                    "percentiles, full-frame px): the camera does not move enough for motion depth, or "
+                    "what moves is a subject rather than the camera")
         # the first hypothesis (infinity) has no sub-sample fit: unresolved, filled from neighbours
         # (but a far scene is a measurement: it counts against the static-camera fallback)
         resolved = np.clip(measured * (rho_s > 0), 0.0, 1.0).astype(np.float32)
