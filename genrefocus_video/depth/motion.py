@@ -495,7 +495,8 @@ class MotionDepthSource:
     def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float, scale: float):
         """((disparity in units of the primary's baseline, confidence) at the working level, the
         linear-light gains applied to the partners' exposure), or why not (str). `partners`: [(gray, R,
-        t)], the primary first (`fwd`: the flow to it)."""
+        t)], the primary first (`fwd`: the flow to it); `par`: the partner search's parallax and
+        `scale` full-frame px per working px (both for the reason a refused frame is given)."""
         gj, R, t = partners[0]
         # photometric check only (no backward flow: the plane sweep, not the flow, gives the depth;
         # the flow serves the pose refit and the epipolar residual, both robust to its outliers);
