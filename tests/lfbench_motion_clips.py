@@ -112,8 +112,9 @@ def refocus_renders(rgb: np.ndarray, d_pred: np.ndarray, d_gt: np.ndarray, subje
     a = float(np.median(d_gt[subject])) if subject.any() else float(np.median(d_gt[m]))
     k = 0.015 * width / max(float(np.abs(d_gt[m] - a).max()), 1e-3)
     d = d_pred * float(np.median(d_gt[m] / np.maximum(d_pred[m], 1e-6)))
-    ref, out = (from_linear(np.clip(render_bokeh(resize_to_width(rgb, width), resize_to_width(x, width), a, k), 0, 1),
-                            "srgb") for x in (d_gt, d))
+    small = resize_to_width(rgb, width)
+    ref, out = (from_linear(np.clip(render_bokeh(small, resize_to_width(x, width), a, k), 0, 1), "srgb")
+                for x in (d_gt, d))
     return ref, out
 
 

@@ -165,9 +165,11 @@ def test_motion_depth_keeps_thin_structures_and_beats_the_old_sweep(pan_run):
     for t in (0, 3, 6, 9):
         g, s = clip["disparity"][t], clip["subject"][t]
         flat = np.full_like(g, float(np.median(g[g >= 0.1])))
-        for name, d in (("estimate", est[t].disparity), ("constant", flat)):
-            ref, out = refocus_renders(clip["aif"][t], d, g, s)
-            near_thin[name].append(psnr(ref, out, near_thin_structures(g, s, ref.shape[:2])))
+        renders = {name: refocus_renders(clip["aif"][t], d, g, s)
+                   for name, d in (("estimate", est[t].disparity), ("constant", flat))}
+        near = near_thin_structures(g, s, renders["estimate"][0].shape[:2])
+        for name, (ref, out) in renders.items():
+            near_thin[name].append(psnr(ref, out, near))
     assert np.mean(near_thin["estimate"]) > np.mean(near_thin["constant"]) + 2.5, near_thin
 
 
@@ -489,10 +491,9 @@ def test_motion_depth_keeps_the_far_city_far_on_a_quarter_size_level(lfbench):
     aif = clip["aif"]
 
     def run(work_width: int) -> tuple[float, float, float]:
-        src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, work_width=work_width)
         medians, nearer, scores = [], [], []
-        for t in range(len(aif)):
-            e, g, s = src.estimate(FrameRecord(Frame(t, aif[t]))), clip["disparity"][t], clip["subject"][t]
+        for t, e in enumerate(_run_source(list(aif), work_width=work_width)):
+            g, s = clip["disparity"][t], clip["subject"][t]
             median, near = _city(e.disparity, g)
             medians.append(median)
             nearer.append(near)
