@@ -24,15 +24,20 @@ from genrefocus_video.record import FrameRecord
 _RUN: dict = {}
 
 
+def _run_source(aif: list, **kw) -> list:
+    """One MotionDepthSource over every frame of `aif`, in order, as a job runs it (`kw`: its options)."""
+    src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, **kw)
+    return [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+
+
 @pytest.fixture(scope="module")
 def handheld_run(lfbench):
     """(clip, estimates) of one MotionDepthSource run over every frame, in order, as a job runs it."""
     if not _RUN:
         clip = render_clip(1, (256, 144), 12, "shake")
         aif = clip["aif"]
-        src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None)
         _RUN["clip"] = clip
-        _RUN["est"] = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+        _RUN["est"] = _run_source(list(aif))
     return _RUN["clip"], _RUN["est"]
 
 
@@ -70,8 +75,7 @@ def test_motion_depth_on_noisy_footage_trusts_about_as_much_as_on_clean_and_keep
 
     clip, clean = handheld_run
     aif = sensor_noise(clip["aif"], 1)
-    src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None)
-    noisy = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+    noisy = _run_source(list(aif))
 
     def confident(run):
         return float(np.mean([np.mean(e.confidence > 0.3) for e in run]))
@@ -99,8 +103,7 @@ def test_motion_depth_brings_each_partner_to_the_frames_exposure(handheld_run):
     clip, clean = handheld_run
     aif = exposure_flicker(clip["aif"], 1)
     truth = np.exp(np.random.default_rng(1).normal(0.0, 0.06, len(aif)))  # what exposure_flicker drew
-    src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None)
-    hunting = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+    hunting = _run_source(list(aif))
     # a held frame (notes held_from) compared no partner of its own: it has neither list
     pairs = [(t, k, g) for t, e in enumerate(hunting)
              for k, g in zip(e.notes.get("partners", []), e.notes.get("exposure_gain", []))]
@@ -133,8 +136,7 @@ def pan_run(lfbench):
 
         clip = render_clip(6, (384, 216), 12, "pan")
         aif = clip["aif"]
-        src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None)
-        _PAN.update(clip=clip, est=[src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))],
+        _PAN.update(clip=clip, est=_run_source(list(aif)),
                     camera=Clip(6, 384, 216, 12, 8.0, "follow", None).camera)
     return _PAN["clip"], _PAN["est"], _PAN["camera"]
 
@@ -345,8 +347,7 @@ def test_motion_depth_on_a_pyramid_level(lfbench):
     subject's confidence well below the static scene's."""
     clip = render_clip(1, (512, 288), 8, "shake")
     aif = clip["aif"]
-    src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, work_width=256)
-    est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+    est = _run_source(list(aif), work_width=256)
     assert all(e.disparity.shape == (288, 512) for e in est)
     measured = [e for e in est if "fallback" not in e.notes and "held_from" not in e.notes]
     assert len(measured) >= 7 and all(e.notes["pyramid_level"] == 1 for e in measured)
@@ -422,8 +423,7 @@ def test_motion_depth_nearer_partners_beat_the_far_ones_on_a_panning_clip(lfbenc
     partners in time see less occlusion and less of the subject's own motion. No frame falls back."""
     clip = render_clip(4, (384, 216), 12, "pan")
     aif = clip["aif"]
-    src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None)
-    est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+    est = _run_source(list(aif))
     errs = [absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]
     assert not any("fallback" in e.notes for e in est)
     assert float(np.median(errs)) < 0.24, errs
@@ -446,8 +446,7 @@ def test_motion_depth_caps_the_parallax_target_at_12_px_on_a_720p_clip(lfbench):
     aif = clip["aif"]
 
     def run(**kw):
-        src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, **kw)
-        est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+        est = _run_source(list(aif), **kw)
         assert not any("fallback" in e.notes for e in est), [e.notes for e in est]
         err = float(np.median([absrel(e.disparity, g, g >= 0.1) for e, g in zip(est, clip["disparity"])]))
         return est, err
@@ -470,8 +469,7 @@ def test_motion_depth_holds_its_parallax_target_in_working_px_on_smaller_levels(
     clip = _shake_720p()
     aif = clip["aif"]
     for work_width, level in ((320, 2), (160, 3)):
-        src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, work_width=work_width)
-        est = [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
+        est = _run_source(list(aif), work_width=work_width)
         measured = [e for e in est if "fallback" not in e.notes and "held_from" not in e.notes]
         assert len(measured) >= 5, (work_width, [e.notes for e in est])
         target = min(0.018 * 1280, 6 * 1280 / work_width)
@@ -528,11 +526,6 @@ def _paused_pan(tail: list) -> tuple[list, list]:
         _RUN["pan256"] = render_clip(2, (256, 144), 8, "pan")
     clip = _RUN["pan256"]
     return list(clip["aif"]) + [t[0] for t in tail], list(clip["disparity"]) + [t[1] for t in tail]
-
-
-def _run_source(aif: list, **kw) -> list:
-    src = MotionDepthSource(frame_lookup=lambda i: aif[i] if 0 <= i < len(aif) else None, **kw)
-    return [src.estimate(FrameRecord(Frame(t, aif[t]))) for t in range(len(aif))]
 
 
 def test_motion_depth_holds_the_last_map_where_the_camera_pauses(lfbench):

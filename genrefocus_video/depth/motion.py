@@ -525,11 +525,12 @@ class MotionDepthSource:
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
         matched = np.clip(static * distinct / (distinct + 0.05) * above_noise, 0.0, 1.0)
         measured = matched * c_par
-        if np.mean(measured > 0.3) < self.min_confident:
+        confident = float(np.mean(measured > 0.3))
+        if confident < self.min_confident:
             # the features' parallax chose the partner; an approaching subject's looming can make
             # most of it while the scene itself barely moves (the dense flow says how much it does)
             dense = scale * float(np.percentile((rho * sens)[pos], 90))
-            return (f"only {100 * np.mean(measured > 0.3):.1f}% of the pixels get a confident depth: the "
+            return (f"only {100 * confident:.1f}% of the pixels get a confident depth: the "
                     f"tracked features show {par:.2f} px of parallax, the dense flow {dense:.2f} px (90th "
                     "percentiles, full-frame px): the camera does not move enough for motion depth, or "
                     "what moves is a subject rather than the camera")
