@@ -78,14 +78,16 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) ×
    0 where the sweep stays at infinity (unresolved).
 6. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
-   filter (edge-aware), except a far background (`far_background`: a distinct static match at
-   infinity, whatever the parallax, two or more px inside such a region), which stays beyond one
-   hypothesis step (until 2026-12-06 it was filled from what was measured near it: a city behind
-   an approaching subject came out as near as the subject; until 2026-12-07 the test took in the
-   parallax term, and on HD frames most of the city failed it). The map is brought back to full
-   resolution by fast guided upsampling (steps placed on the full frame's edges), and normalised so
-   its 90th percentile is 1 (per frame: the result does not depend on where a chunk starts;
-   temporal smoothing removes residual scale flicker).
+   filter (edge-aware; it gives way to the measured value where the confident neighbours' depths
+   disagree, at a depth edge the gray image may not show: `fill_low_confidence`), except a far
+   background (`far_background`: a distinct static match at infinity, whatever the parallax, two
+   or more px inside such a region), which stays beyond one hypothesis step (until 2026-12-06 it
+   was filled from what was measured near it: a city behind an approaching subject came out as
+   near as the subject; until 2026-12-07 the test took in the parallax term, and on HD frames most
+   of the city failed it). The map is brought back to full resolution by fast guided upsampling
+   (steps placed on the full frame's edges), and normalised so its 90th percentile is 1 (per
+   frame: the result does not depend on where a chunk starts; temporal smoothing removes residual
+   scale flicker).
 
 When the near partner leaves too few confident pixels and the search stopped at it, the frame
 is estimated once more against the nearest partner reaching `retry_parallax` (3.1 % of the width, 12 px at 384;
@@ -137,7 +139,7 @@ from .sources import DepthEstimate, FrameLookup
 log = logging.getLogger(__name__)
 
 
-FILL_SPREAD = 0.8  # log disparity: confident neighbours spread this much halve the fill's weight
+FILL_SPREAD = 0.8  # std of log disparity among the confident neighbours that halves the fill's weight
 
 
 def fill_low_confidence(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> np.ndarray:
@@ -155,7 +157,8 @@ def fill_low_confidence(d: np.ndarray, conf: np.ndarray, guide: np.ndarray) -> n
     let the average pull it toward the city (lfbench seed 5 pan frame 8, the 'W' card: truth 0.81,
     measured 0.86, filled 0.62, now 0.64). FILL_SPREAD 0.8, not less: at 0.3 the 384 px clips gained
     up to 0.4 dB more, but a subject moving on its own, whose measured depth is noise, kept its
-    blotches (the no-blotches test's flat-surface gradient 0.027 -> 0.033; docs/benchmarks/motion_depth.md)."""
+    blotches (the no-blotches test's flat-surface gradient 0.027 -> 0.033, over its 0.03; at 0.8
+    0.029; docs/benchmarks/motion_depth.md)."""
     h, w = d.shape
     radius = max(3, int(round(max(h, w) / 32)))
     g = guide.astype(np.float32) / 255.0
