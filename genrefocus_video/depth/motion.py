@@ -63,6 +63,10 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
+   Which pixels lie at infinity a semi-global vote over the cost volume decides (plane_sweep.py:
+   a pixel whose own minimum lies within 2 hypotheses of infinity goes there when its surroundings'
+   aggregated costs say so; noise, resampling and a city's fine texture leave specks of small
+   wrong disparity in a far background, which the refocus left half sharp).
    Disparities below half a hypothesis step are reported at that floor, not 0. The frames are
    smoothed before the sweep's costs (depth/noise_level.sweep_presmooth): clean ones by 0.7 px
    (the refocus of all 18 lfbench clips at 384 rose; 1-2 px twigs lose depth, not the picture near them),
@@ -267,8 +271,10 @@ class MotionDepthSource:
                  hypotheses: int = 16, residual_px: float = 1.5, sweep_window: int = 3,
                  work_width: int = 640, reuse_flow: bool = True, two_sided: bool = True,
                  sgm: Optional[tuple[float, float]] = None, max_hold: Optional[int] = None,
-                 hold_decay: float = 0.8) -> None:
+                 hold_decay: float = 0.8, infinity_vote: Optional[tuple[float, float]] = (0.5, 4.0)) -> None:
         self.sgm = None if sgm is None else (float(sgm[0]), float(sgm[1]))  # (P1, P2) of depth/sgm.py; None: box + WTA
+        # (P1, P2) of the semi-global vote on which pixels lie at infinity (plane_sweep.py); None: none
+        self.infinity_vote = None if infinity_vote is None else (float(infinity_vote[0]), float(infinity_vote[1]))
         self.two_sided = two_sided  # sweep against a partner on each side of t when both exist
         self.sweep_window = sweep_window  # plane-sweep cost aggregation window (px; 3 keeps thin structures)
         self.hypotheses = hypotheses  # plane-sweep inverse-depth samples in [0, 1.6 x DIS's 99.5th pct]
@@ -514,8 +520,8 @@ class MotionDepthSource:
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par, scale)
         if isinstance(out, str):
             return out, stopped_early, reused
-        out, gains = out
-        notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked],
+        out, gains, floor = out
+        notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked], "sweep_floor": floor,
                  "partner_scale": [round(float(np.linalg.norm(p[3])), 4) for p in picked], "parallax_px": round(par, 3),
                  "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis",
                  "exposure_gain": [round(x, 4) for x in gains]}
@@ -523,7 +529,8 @@ class MotionDepthSource:
 
     def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float, scale: float):
         """((disparity in units of the primary's baseline, confidence) at the working level, the
-        linear-light gains applied to the partners' exposure), or why not (str). `partners`: [(gray, R,
+        linear-light gains applied to the partners' exposure, the sweep's disparity floor: half a
+        hypothesis step, what the map reports for infinity), or why not (str). `partners`: [(gray, R,
         t)], the primary first (`fwd`: the flow to it); `par`: the partner search's parallax and
         `scale` full-frame px per working px (both for the reason a refused frame is given)."""
         gj, R, t = partners[0]
@@ -550,7 +557,8 @@ class MotionDepthSource:
         rho_hi = 1.6 * float(np.percentile(rho[pos], 99.5))
         noise = excess_noise(g, [p[0] for p in partners])
         rho_s, distinct, above_noise = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
-                                                    sgm=self.sgm, presmooth=sweep_presmooth(noise), noise=noise)
+                                                    sgm=self.sgm, presmooth=sweep_presmooth(noise), noise=noise,
+                                                    infinity_vote=self.infinity_vote)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
         matched = np.clip(static * distinct / (distinct + 0.05) * above_noise, 0.0, 1.0)
         measured = matched * c_par
@@ -576,7 +584,7 @@ class MotionDepthSource:
         # step", not a triangulated depth): given the match's confidence, the follower's confident
         # pixels in a box on an independently moving subject (itself unconfident) were the city behind
         # it (lfbench's long handheld clip: box measurement RMS 0.087 -> 0.121 of the span)
-        return (fit_to_frame(rho, resolved, g, floor, far_background(rho_s, matched)), resolved), gains
+        return (fit_to_frame(rho, resolved, g, floor, far_background(rho_s, matched)), resolved), gains, floor
 
     @staticmethod
     def _matched_others(g: np.ndarray, others: list, rho: np.ndarray, trusted: np.ndarray, K: np.ndarray) -> list:
@@ -609,8 +617,8 @@ class MotionDepthSource:
                     return held
         return None
 
-    def _probe(self, j: int, geom: tuple) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(rho, confidence, gray) of frame j's own motion depth at the working level, or None where
+    def _probe(self, j: int, geom: tuple) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+        """(rho, confidence, gray, the sweep's floor) of frame j's own motion depth at the working level, or None where
         it has none (or is out of reach). Estimated with DIS flow from the frames alone (history and
         frame_lookup), and kept: the same whichever frame asks, or when, so a frame's held map does
         not depend on where a chunk or an OpenFX window starts (within the source's warm-up / reach)."""
@@ -623,24 +631,28 @@ class MotionDepthSource:
         out, gj = self._probes[j]
         if isinstance(out, str):
             return None
-        (rho, conf), _ = out
-        return rho, conf, gj
+        (rho, conf), notes = out
+        return rho, conf, gj, notes["sweep_floor"]
 
     def _warped(self, rec: FrameRecord, g: np.ndarray, j: int, source: tuple, why: str):
-        """((rho, confidence), notes): frame j's map (`source`: rho, confidence, gray) warped into this
+        """((rho, confidence), notes): frame j's map (`source`: rho, confidence, gray, floor) warped into this
         frame by the flow t -> j, its confidence times the flow's photometric check and `hold_decay`
         per frame of distance, filled and re-fitted to this frame's edges as a measured map is; None
         where fewer than half of the pixels are photometrically consistent under the flow (another
         scene, or a flow that cannot follow)."""
-        rho_j, conf_j, gj = source
+        rho_j, conf_j, gj, floor = source
         fwd, reused = self._partner_flow(rec, j, g, gj)
         seen = photometric_consistency(g, gj, fwd) * inside_mask(fwd)
         if np.mean(seen > 0.5) < 0.5:
             return None
         decay = self.hold_decay ** abs(rec.index - j)
         conf = np.clip(warp(conf_j, fwd) * seen * decay, 0.0, 1.0).astype(np.float32)
-        floor, rho = float(rho_j.min()), warp(rho_j, fwd)
-        # what frame j's map keeps beyond one step (its far background) is kept there here too
+        rho = warp(rho_j, fwd)
+        # what frame j's map keeps beyond one step (its far background) is kept there here too; the
+        # floor is the sweep's, not the map's minimum: a map whose far background is all at twice the
+        # floor (no pixel left at the floor itself) gave twice the floor, and the held far background
+        # came out twice as near (lfbench shake 720p at a quarter size, frame 2, the city's aligned
+        # median 0.14 -> 0.25 once the infinity vote had taken its last specks to the far background)
         rho = fit_to_frame(rho, conf, g, floor, (rho <= 2 * floor) & (seen > 0.5))
         notes = {"source": "motion", "held_from": int(j), "hold_frames": abs(rec.index - j), "reason": why,
                  "flow": "reused" if reused else "dis"}

@@ -28,6 +28,17 @@ makes: z = (c_second - c_best) / sigma_f, with sigma_f the noise's standard devi
 smoothed gray (sigma / (2 sqrt(pi) presmooth), white noise through the Gaussian), as z^2 / (1 + z^2).
 On a flat gray with noise alone the ratio's median stays at 0.13-0.17 (which motion depth counted
 as confident), the margin's at 0.18-0.19, at 1-8 gray levels of noise.
+
+Which pixels lie at infinity is decided by a semi-global vote (`infinity_vote`, depth/sgm.py over the
+same cost volume): a pixel whose own minimum lies within INFINITY_VOTE_REACH (2) hypotheses of
+infinity is reported at infinity where the aggregated cost is lowest there, and keeps its own minimum
+otherwise. Why: infinity is the one hypothesis that needs no resampling of the partner, and the far
+background is decided pixel by pixel from costs that noise, fine repeated texture (a city's windows)
+and resampling blur pull toward small wrong disparities: specks of mid-depth in a far background,
+which the refocus leaves half sharp. The vote asks the surroundings; the box minimum stays where it
+is farther out, and every finite depth is the box's: full semi-global aggregation (`sgm`) smoothed
+thin structures and an independently moving subject into their surroundings, and without the reach
+the vote took them to infinity with the background (docs/benchmarks/motion_depth.md).
 """
 from __future__ import annotations
 
@@ -37,6 +48,9 @@ import cv2
 import numpy as np
 
 from .sgm import sgm_aggregate
+
+# hypotheses from infinity (by index) within which the infinity vote may move a pixel's own minimum
+INFINITY_VOTE_REACH = 2
 
 
 def _features(gray8: np.ndarray, presmooth: float) -> np.ndarray:
@@ -52,7 +66,8 @@ def _features(gray8: np.ndarray, presmooth: float) -> np.ndarray:
 
 def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float, n: int = 48,
                 window: int = 3, sgm: Optional[tuple[float, float]] = None, presmooth: float = 0.0,
-                noise: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                noise: float = 0.0, infinity_vote: Optional[tuple[float, float]] = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rho, distinctiveness in [0, 1], margin above the noise in [0, 1]) per pixel of `g_ref` for
     hypotheses rho in [0, rho_max].
 
@@ -69,6 +84,10 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     `noise`: the frames' noise, standard deviation in gray levels (depth/noise_level.py), that the
     margin is measured against (with `sgm`, in aggregated costs, the margin stands higher); 0:
     noise-free, the margin is 1 everywhere.
+    `infinity_vote`: (P1, P2) of a semi-global aggregation that decides only which pixels lie at
+    infinity (module doc): where it votes for infinity and the pixel's own minimum lies within
+    INFINITY_VOTE_REACH hypotheses of it, rho is reported as 0; every other pixel keeps its own
+    minimum, and the distinctiveness and the margin stay the box costs'. None (or with `sgm`): no vote.
     """
     h, w = g_ref.shape
     fr = _features(g_ref, presmooth)
@@ -96,11 +115,18 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
             better = costs[k] < low
             best[better] = k
             np.minimum(low, costs[k], out=low)
+    at_infinity = None
     if sgm is not None:
         costs = sgm_aggregate(costs, fr[:, :, 0], p1=sgm[0], p2=sgm[1])
         best = np.argmin(costs, axis=0)
+    elif infinity_vote is not None:
+        voted = np.argmin(sgm_aggregate(costs, fr[:, :, 0], p1=infinity_vote[0], p2=infinity_vote[1]), axis=0) == 0
+        at_infinity = voted & (best <= INFINITY_VOTE_REACH)
     smoothed = 1.0 / (2.0 * np.sqrt(np.pi) * presmooth) if presmooth > 0 else 1.0  # white noise through the Gaussian
-    return _best_hypothesis(costs, rhos, best, noise / 255.0 * min(1.0, smoothed))
+    rho, distinct, above = _best_hypothesis(costs, rhos, best, noise / 255.0 * min(1.0, smoothed))
+    if at_infinity is not None:
+        rho[at_infinity] = 0.0
+    return rho, distinct, above
 
 
 def _best_hypothesis(costs: np.ndarray, rhos: np.ndarray, best: np.ndarray,
