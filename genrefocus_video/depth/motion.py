@@ -618,10 +618,11 @@ class MotionDepthSource:
         return None
 
     def _probe(self, j: int, geom: tuple) -> Optional[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
-        """(rho, confidence, gray, the sweep's floor) of frame j's own motion depth at the working level, or None where
-        it has none (or is out of reach). Estimated with DIS flow from the frames alone (history and
-        frame_lookup), and kept: the same whichever frame asks, or when, so a frame's held map does
-        not depend on where a chunk or an OpenFX window starts (within the source's warm-up / reach)."""
+        """(rho, confidence, gray, the sweep's floor) of frame j's own motion depth at the working
+        level, or None where it has none (or is out of reach). Estimated with DIS flow from the frames
+        alone (history and frame_lookup), and kept: the same whichever frame asks, or when, so a frame's
+        held map does not depend on where a chunk or an OpenFX window starts (within the source's
+        warm-up / reach)."""
         g, K, level, scale, target_px, retry_px = geom
         if j not in self._probes:
             gj = self._gray(j, level)
@@ -635,11 +636,11 @@ class MotionDepthSource:
         return rho, conf, gj, notes["sweep_floor"]
 
     def _warped(self, rec: FrameRecord, g: np.ndarray, j: int, source: tuple, why: str):
-        """((rho, confidence), notes): frame j's map (`source`: rho, confidence, gray, floor) warped into this
-        frame by the flow t -> j, its confidence times the flow's photometric check and `hold_decay`
-        per frame of distance, filled and re-fitted to this frame's edges as a measured map is; None
-        where fewer than half of the pixels are photometrically consistent under the flow (another
-        scene, or a flow that cannot follow)."""
+        """((rho, confidence), notes): frame j's map (`source`: rho, confidence, gray, the sweep's
+        floor) warped into this frame by the flow t -> j, its confidence times the flow's photometric
+        check and `hold_decay` per frame of distance, filled and re-fitted to this frame's edges as a
+        measured map is; None where fewer than half of the pixels are photometrically consistent under
+        the flow (another scene, or a flow that cannot follow)."""
         rho_j, conf_j, gj, floor = source
         fwd, reused = self._partner_flow(rec, j, g, gj)
         seen = photometric_consistency(g, gj, fwd) * inside_mask(fwd)
