@@ -6,8 +6,10 @@ after filling). SGM adds, along each of 4 scanlines (left/right, up/down), the c
 with a small penalty P1 for a one-hypothesis step and a larger P2 for any jump (Hirschmüller 2008):
 L_r(p, k) = C(p, k) + min(L_r(p-r, k), L_r(p-r, k±1) + P1, min_j L_r(p-r, j) + P2) - min_j L_r(p-r, j).
 Flat regions then inherit the depth of textured surroundings while image edges (where P2 is
-lowered by the guide's gradient) still allow jumps. Opposite directions run stacked in one array
-(2 loops over columns and rows in total), so the Python loop costs w + h steps, not 4 (w + h).
+lowered by the guide's gradient) still allow jumps. Each step updates a whole column (or row) of
+every hypothesis at once, so the Python loop costs 2 (w + h) steps of (n, h) or (n, w) arrays, in
+buffers it reuses (`_scan`). Motion depth uses it to vote on which pixels lie at infinity
+(plane_sweep.py `infinity_vote`); as the full aggregation (`sgm`) it is off by default.
 """
 from __future__ import annotations
 
