@@ -63,9 +63,9 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    DIS alone drags thin structures (poles,
    letters, twigs) with the background around them and underestimated their parallax: the sweep
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
-   Which pixels lie at infinity a semi-global vote over the cost volume decides (plane_sweep.py:
-   a pixel whose own minimum lies within 2 hypotheses of infinity goes there when its surroundings'
-   aggregated costs say so; noise, resampling and a city's fine texture leave specks of small
+   Which pixels lie at infinity two votes over the cost volume decide, a semi-global one and an
+   edge-aware local one (plane_sweep.py: a pixel whose own minimum lies within 2 hypotheses of
+   infinity goes there when either aggregation of its surroundings' costs says so; noise, resampling and a city's fine texture leave specks of small
    wrong disparity in a far background, which the refocus left half sharp).
    Disparities below half a hypothesis step are reported at that floor, not 0. The frames are
    smoothed before the sweep's costs (depth/noise_level.sweep_presmooth): clean ones by 0.7 px
@@ -271,10 +271,13 @@ class MotionDepthSource:
                  hypotheses: int = 16, residual_px: float = 1.5, sweep_window: int = 3,
                  work_width: int = 640, reuse_flow: bool = True, two_sided: bool = True,
                  sgm: Optional[tuple[float, float]] = None, max_hold: Optional[int] = None,
-                 hold_decay: float = 0.8, infinity_vote: Optional[tuple[float, float]] = (0.5, 4.0)) -> None:
+                 hold_decay: float = 0.8, infinity_vote: Optional[tuple[float, float]] = (0.5, 4.0),
+                 guided_vote: Optional[tuple[int, float]] = (2, 1e-3)) -> None:
         self.sgm = None if sgm is None else (float(sgm[0]), float(sgm[1]))  # (P1, P2) of depth/sgm.py; None: box + WTA
         # (P1, P2) of the semi-global vote on which pixels lie at infinity (plane_sweep.py); None: none
         self.infinity_vote = None if infinity_vote is None else (float(infinity_vote[0]), float(infinity_vote[1]))
+        # (radius in working px, eps) of the guided-filter vote on the same question; None: none
+        self.guided_vote = None if guided_vote is None else (int(guided_vote[0]), float(guided_vote[1]))
         self.two_sided = two_sided  # sweep against a partner on each side of t when both exist
         self.sweep_window = sweep_window  # plane-sweep cost aggregation window (px; 3 keeps thin structures)
         self.hypotheses = hypotheses  # plane-sweep inverse-depth samples in [0, 1.6 x DIS's 99.5th pct]
@@ -558,7 +561,7 @@ class MotionDepthSource:
         noise = excess_noise(g, [p[0] for p in partners])
         rho_s, distinct, above_noise = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
                                                     sgm=self.sgm, presmooth=sweep_presmooth(noise), noise=noise,
-                                                    infinity_vote=self.infinity_vote)
+                                                    infinity_vote=self.infinity_vote, guided_vote=self.guided_vote)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
         matched = np.clip(static * distinct / (distinct + 0.05) * above_noise, 0.0, 1.0)
         measured = matched * c_par

@@ -29,16 +29,24 @@ smoothed gray (sigma / (2 sqrt(pi) presmooth), white noise through the Gaussian)
 On a flat gray with noise alone the ratio's median stays at 0.13-0.17 (which motion depth counted
 as confident), the margin's at 0.18-0.19, at 1-8 gray levels of noise.
 
-Which pixels lie at infinity is decided by a semi-global vote (`infinity_vote`, depth/sgm.py over the
-same cost volume): a pixel whose own minimum lies within INFINITY_VOTE_REACH (2) hypotheses of
-infinity is reported at infinity where the aggregated cost is lowest there, and keeps its own minimum
+Which pixels lie at infinity is decided by two votes over the same per-pixel costs: a semi-global
+one (`infinity_vote`, depth/sgm.py: four scanlines) and an edge-aware local one (`guided_vote`: each
+hypothesis's costs averaged by a guided filter of the reference frame, He et al. 2013, as in cost-volume
+filtering). A pixel whose own minimum lies within INFINITY_VOTE_REACH (2) hypotheses of infinity is
+reported at infinity where either aggregation's cost is lowest there, and keeps its own minimum
 otherwise. Why: infinity is the one hypothesis that needs no resampling of the partner, and the far
 background is decided pixel by pixel from costs that noise, fine repeated texture (a city's windows)
 and resampling blur pull toward small wrong disparities: specks of mid-depth in a far background,
 which the refocus leaves half sharp. The vote asks the surroundings; the box minimum stays where it
 is farther out, and every finite depth is the box's: full semi-global aggregation (`sgm`) smoothed
 thin structures and an independently moving subject into their surroundings, and without the reach
-the vote took them to infinity with the background (docs/benchmarks/motion_depth.md).
+the vote took them to infinity with the background (docs/benchmarks/motion_depth.md). The scanlines
+miss specks that a path around them does not reach (inside a tree's crown, between a string of
+lights); the guided filter's window (radius 2 px) follows the image's edges, so a speck of the city
+between twigs averages with the city beside it and not with the twigs. As the label of every pixel
+the guided aggregation gained more on the refocus still but ate 1-2 px poles (their sweep disparity
+averaged with the city's), and a wider window in the vote did so within the reach: radius 2, as a
+vote only.
 """
 from __future__ import annotations
 
@@ -66,8 +74,8 @@ def _features(gray8: np.ndarray, presmooth: float) -> np.ndarray:
 
 def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float, n: int = 48,
                 window: int = 3, sgm: Optional[tuple[float, float]] = None, presmooth: float = 0.0,
-                noise: float = 0.0, infinity_vote: Optional[tuple[float, float]] = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                noise: float = 0.0, infinity_vote: Optional[tuple[float, float]] = None,
+                guided_vote: Optional[tuple[int, float]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rho, distinctiveness in [0, 1], margin above the noise in [0, 1]) per pixel of `g_ref` for
     hypotheses rho in [0, rho_max].
 
@@ -88,6 +96,9 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     infinity (module doc): where it votes for infinity and the pixel's own minimum lies within
     INFINITY_VOTE_REACH hypotheses of it, rho is reported as 0; every other pixel keeps its own
     minimum, and the distinctiveness and the margin stay the box costs'. None (or with `sgm`): no vote.
+    `guided_vote`: (radius in px, eps on the gray in [0, 1]) of a second vote on the same terms, each
+    hypothesis's costs averaged by a guided filter of the reference frame; a pixel either vote puts at
+    infinity goes there. None (or with `sgm`): none.
     """
     h, w = g_ref.shape
     fr = _features(g_ref, presmooth)
@@ -100,6 +111,10 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     costs = np.empty((n, h, w), np.float32)
     per = np.empty((len(others), h, w), np.float32)
     best = np.zeros((h, w), np.intp)
+    # the guided vote needs only whether infinity's filtered cost is the lowest: a running minimum of
+    # the others' instead of a second volume
+    guided = (cv2.ximgproc.createGuidedFilter(fr[:, :, 0], int(guided_vote[0]), float(guided_vote[1]))
+              if guided_vote is not None and sgm is None and n > 1 else None)
     for k, rho in enumerate(rhos):
         for i, (fo, R, t) in enumerate(others):
             H = K @ (R + rho * np.outer(t, e3)) @ Kinv
@@ -108,6 +123,14 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
             per[i] = cv2.transform(cv2.absdiff(warped, fr), ones)  # sum of the three channels' |differences|
         c = per[0] if len(others) == 1 else (np.min(per, axis=0) if keep == 1 else
                                               np.sort(per, axis=0)[:keep].mean(axis=0))
+        if guided is not None:
+            filtered = guided.filter(c)
+            if k == 0:
+                guided_infinity = filtered
+            elif k == 1:
+                guided_rest = filtered
+            else:
+                np.minimum(guided_rest, filtered, out=guided_rest)
         costs[k] = cv2.boxFilter(c, -1, (window, window)) if window > 1 else c
         if k == 0:  # running argmin (first minimum kept, as np.argmin): cheaper than one over the volume
             low = costs[0].copy()
@@ -119,9 +142,15 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     if sgm is not None:
         costs = sgm_aggregate(costs, fr[:, :, 0], p1=sgm[0], p2=sgm[1])
         best = np.argmin(costs, axis=0)
-    elif infinity_vote is not None:
-        voted = np.argmin(sgm_aggregate(costs, fr[:, :, 0], p1=infinity_vote[0], p2=infinity_vote[1]), axis=0) == 0
-        at_infinity = voted & (best <= INFINITY_VOTE_REACH)
+    else:
+        votes = []  # pixels an aggregation puts at infinity (argmin 0: no lower cost elsewhere)
+        if infinity_vote is not None:
+            votes.append(np.argmin(sgm_aggregate(costs, fr[:, :, 0], p1=infinity_vote[0], p2=infinity_vote[1]),
+                                   axis=0) == 0)
+        if guided is not None:
+            votes.append(guided_infinity <= guided_rest)
+        if votes:
+            at_infinity = np.logical_or.reduce(votes) & (best <= INFINITY_VOTE_REACH)
     smoothed = 1.0 / (2.0 * np.sqrt(np.pi) * presmooth) if presmooth > 0 else 1.0  # white noise through the Gaussian
     rho, distinct, above = _best_hypothesis(costs, rhos, best, noise / 255.0 * min(1.0, smoothed))
     if at_infinity is not None:
