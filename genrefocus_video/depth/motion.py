@@ -65,8 +65,9 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    cut the per-clip lfbench AbsRel from 0.42-4.7 to 0.13-0.46 (docs/benchmarks/temporal.md 3b).
    Which pixels lie at infinity two votes over the cost volume decide, a semi-global one and an
    edge-aware local one (plane_sweep.py: a pixel whose own minimum lies within 2 hypotheses of
-   infinity goes there when either aggregation of its surroundings' costs says so; noise, resampling and a city's fine texture leave specks of small
-   wrong disparity in a far background, which the refocus left half sharp).
+   infinity goes there when either aggregation of its surroundings' costs says so; noise,
+   resampling and a city's fine texture leave specks of small wrong disparity in a far
+   background, which the refocus left half sharp).
    Disparities below half a hypothesis step are reported at that floor, not 0. The frames are
    smoothed before the sweep's costs (depth/noise_level.sweep_presmooth): clean ones by 0.7 px
    (the refocus of all 18 lfbench clips at 384 rose; 1-2 px twigs lose depth, not the picture near them),
