@@ -79,6 +79,25 @@ def test_the_margin_above_noise_marks_noise_alone_and_keeps_texture(sigma):
     assert np.median(textured) > 0.8
 
 
+BAR_COL, BAR_WIDTH, BAR_SHIFT = W // 2, 2, 4  # a 2 px bar, 4 px of parallax: 7.5 hypotheses out
+
+
+def _far_plane_and_bar(seed: int, sigma: float, rng: np.random.Generator):
+    """(frame, partner, the noise the sweep is told, far pixels) of the far plane of `seed` with a
+    bar in front (its own texture, 60 gray levels brighter), white noise of `sigma` in each frame;
+    the far pixels keep 3 px clear of the bar in both frames."""
+    plane, bar = _texture(seed + 10, 12.0), _texture(seed + 20, 12.0) + 60.0
+    col, width, shift = BAR_COL, BAR_WIDTH, BAR_SHIFT
+    a, b = plane.copy(), plane.copy()
+    a[:, col:col + width] = bar[:, col:col + width]
+    b[:, col + shift:col + shift + width] = bar[:, col:col + width]
+    a, b = _frame(a, sigma, rng), _frame(b, sigma, rng)
+    noise = float(np.hypot(gray_noise_sigma(a), gray_noise_sigma(b)) / np.sqrt(2))
+    far = np.ones((H, W), bool)
+    far[:, col - 3:col + width + shift + 3] = False
+    return a, b, noise, far
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_infinity_vote_keeps_a_noisy_far_plane_far_and_a_bar_in_front_of_it(seed):
     """The semi-global vote on which pixels lie at infinity (plane_sweep's `infinity_vote`, on by
@@ -87,18 +106,11 @@ def test_the_infinity_vote_keeps_a_noisy_far_plane_far_and_a_bar_in_front_of_it(
     in front (4 px of parallax, 7.5 hypotheses out, beyond the vote's reach of 2; 60 gray levels
     brighter, its own texture) keeps the disparity it had without the vote, pixel for pixel."""
     rng = np.random.default_rng(seed)
-    plane, bar = _texture(seed + 10, 12.0), _texture(seed + 20, 12.0) + 60.0
-    col, width, shift = W // 2, 2, 4
+    col, width, shift = BAR_COL, BAR_WIDTH, BAR_SHIFT
     for sigma, was, now in ((2.0, 0.05, 0.001), (4.0, 0.18, 0.03)):
-        a, b = plane.copy(), plane.copy()
-        a[:, col:col + width] = bar[:, col:col + width]
-        b[:, col + shift:col + shift + width] = bar[:, col:col + width]
-        a, b = _frame(a, sigma, rng), _frame(b, sigma, rng)
-        noise = float(np.hypot(gray_noise_sigma(a), gray_noise_sigma(b)) / np.sqrt(2))
+        a, b, noise, far = _far_plane_and_bar(seed, sigma, rng)
         free, voted = (plane_sweep(a, [(b,) + SIDEWAYS], K, 8.0 / 192, n=16, presmooth=1.0, noise=noise,
                                    infinity_vote=vote) for vote in (None, (0.5, 4.0)))
-        far = np.ones((H, W), bool)
-        far[:, col - 3:col + width + shift + 3] = False
         assert np.mean(free[0][far] > 0) > was
         assert np.mean(voted[0][far] > 0) < now
         np.testing.assert_array_equal(voted[0][:, col:col + width], free[0][:, col:col + width])
@@ -116,16 +128,9 @@ def test_the_guided_vote_takes_most_far_specks_and_leaves_the_bar_alone(seed):
     vote beside it never more than that vote alone; the 2 px bar, beyond the reach, keeps its
     disparity pixel for pixel, and the confidence terms stay the box costs'."""
     rng = np.random.default_rng(seed)
-    plane, bar = _texture(seed + 10, 12.0), _texture(seed + 20, 12.0) + 60.0
-    col, width, shift = W // 2, 2, 4
-    far = np.ones((H, W), bool)
-    far[:, col - 3:col + width + shift + 3] = False
+    col, width = BAR_COL, BAR_WIDTH
     for sigma in (2.0, 4.0):
-        a, b = plane.copy(), plane.copy()
-        a[:, col:col + width] = bar[:, col:col + width]
-        b[:, col + shift:col + shift + width] = bar[:, col:col + width]
-        a, b = _frame(a, sigma, rng), _frame(b, sigma, rng)
-        noise = float(np.hypot(gray_noise_sigma(a), gray_noise_sigma(b)) / np.sqrt(2))
+        a, b, noise, far = _far_plane_and_bar(seed, sigma, rng)
         free, guided, semi, both = (
             plane_sweep(a, [(b,) + SIDEWAYS], K, 8.0 / 192, n=16, presmooth=1.0, noise=noise,
                         infinity_vote=semi_global, guided_vote=local)
