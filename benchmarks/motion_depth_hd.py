@@ -17,7 +17,8 @@ sensor noise, exposure flicker, H.264, all three); the estimate sees the degrade
 refocus is judged on the clean ones (what the depth error does to the picture).
 
 Run:  PYTHONPATH=. .venv/bin/python benchmarks/motion_depth_hd.py --base ../base \
-          --size 1280x720 --seeds 1 2 4 --frames 6 [--span 48] [--uncapped] [--degrade noise h264] [--json out.json]
+          --size 1280x720 --seeds 1 2 4 --frames 6 [--span 48] [--uncapped] [--degrade noise h264] \
+          [--new-kw "{'far_margin': 1}"] [--json out.json]
 
 Each (tree, clip) runs in a child process (the tree's package on PYTHONPATH); CPU time is the
 child's user+sys for the estimates only (clip rendering excluded), so the ratio is load-robust.
@@ -109,10 +110,13 @@ def main() -> None:
                    help="also score each frame's refocus (see the module doc: render_psnr)")
     p.add_argument("--degrade", nargs="+", default=["clean"],
                    help="footage kinds of tests/footage_degradations.py (clean noise flicker h264 phone)")
+    p.add_argument("--new-kw", default="{}",
+                   help="MotionDepthSource keywords for this checkout's run, a Python dict literal (a lead "
+                        "measured against the base's defaults), e.g. \"{'far_margin': 1}\"")
     p.add_argument("--json", type=Path)
     a = p.parse_args()
     size = tuple(int(v) for v in a.size.split("x"))
-    configs = {"base": (a.base.resolve(), "{}"), "new": (REPO, "{}")}
+    configs = {"base": (a.base.resolve(), "{}"), "new": (REPO, a.new_kw)}
     if a.uncapped:
         configs["uncapped"] = (REPO, "{'max_target_px': float('inf')}")
     rows = []
@@ -144,7 +148,7 @@ def main() -> None:
         a.json.write_text(json.dumps({"size": a.size, "frames": a.frames, "span": a.span,
                                       "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
                                       "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
-                                      "uptime": os.popen("uptime").read().strip(),
+                                      "uptime": os.popen("uptime").read().strip(), "new_kw": a.new_kw,
                                       "rows": rows}, indent=1))
 
 
