@@ -79,8 +79,9 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    moving objects: their flow leaves the camera's epipolar lines) × distinctiveness of the sweep's
    minimum q / (q + 0.05) (textureless, repeated or occluded pixels) × its margin above the frames'
    noise beyond 1 gray level (plane_sweep.py: on noise alone the ratio q stays at 0.13-0.17) × parallax term
-   1 / (1 + (sigma_rho / 0.05 rho_90)^2) with sigma_rho = 0.3 px / (f |A|): the disparity's
-   expected error against 5% of the frame's disparity range (ill-conditioned near the epipole) ×
+   1 / (1 + (sigma_rho / 0.05 rho_99)^2) with sigma_rho = 0.3 px / (f |A|): the disparity's
+   expected error against 5% of the frame's disparity range, its 99th percentile (ill-conditioned
+   near the epipole; `RANGE_PERCENTILE`: the 90th was the far background's where it fills the frame) ×
    0 where the sweep stays at infinity (unresolved).
 6. Low-confidence pixels are filled from confident neighbours by a confidence-weighted guided
    filter (edge-aware; it gives way to the measured value where the confident neighbours' depths
@@ -144,6 +145,13 @@ from .sources import DepthEstimate, FrameLookup
 log = logging.getLogger(__name__)
 
 
+# Percentile of the triangulated disparity that stands for the frame's range in the parallax term
+# (step 5): the 90th until 2026-12-07, which on a frame whose near structure covers under a tenth of
+# it (wires and twigs before a far city, lfbench seeds 11 and 12) was the far background's own
+# disparity: every pixel then read as imprecise (the term at ~0.2), the frame was refused and held
+# from a neighbour, or measured only where a wrong pose inflated the range. The 99th is the nearest
+# structure's, as the sweep's own range is (1.6 x the 99.5th; docs/benchmarks/motion_depth.md).
+RANGE_PERCENTILE = 99
 FILL_SPREAD = 0.8  # std of log disparity among the confident neighbours that halves the fill's weight
 
 
@@ -223,9 +231,9 @@ def fit_to_frame(d: np.ndarray, conf: np.ndarray, guide: np.ndarray, floor: floa
     return fitted if far is None else np.where(far, np.minimum(fitted, 2 * floor), fitted).astype(np.float32)
 
 
-def far_background(rho_s: np.ndarray, matched: np.ndarray, margin: int = 2) -> np.ndarray:
-    """Pixels whose sweep minimum is confidently at infinity, `margin` (two) or more px inside such a
-    region (a square erosion). `matched`: the match's confidence (static, distinct, above the noise) without the parallax term.
+def far_background(rho_s: np.ndarray, matched: np.ndarray) -> np.ndarray:
+    """Pixels whose sweep minimum is confidently at infinity, two or more px inside such a region.
+    `matched`: the match's confidence (static, distinct, above the noise) without the parallax term.
 
     The fill of `fit_to_frame` used to treat every unresolved pixel like an unconfident one, and a
     far background (a skyline, a wall across the street: lfbench's city at disparity 0.05, 80 % of
@@ -242,7 +250,7 @@ def far_background(rho_s: np.ndarray, matched: np.ndarray, margin: int = 2) -> n
     near as the cards (lfbench seed 1, 720p, a quarter-size level: the city's aligned median 0.165 ->
     0.083 with it left out; docs/benchmarks/motion_depth.md)."""
     far = (rho_s <= 0) & (matched > 0.3)
-    return cv2.erode(far.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
+    return cv2.erode(far.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
 
 
 def _rho_ratio(primary: tuple, other: tuple) -> Optional[float]:
@@ -273,12 +281,7 @@ class MotionDepthSource:
                  work_width: int = 640, reuse_flow: bool = True, two_sided: bool = True,
                  sgm: Optional[tuple[float, float]] = None, max_hold: Optional[int] = None,
                  hold_decay: float = 0.8, infinity_vote: Optional[tuple[float, float]] = (0.5, 4.0),
-                 guided_vote: Optional[tuple[int, float]] = (2, 1e-3),
-                 thin_rescue: Optional[tuple[float, float, int]] = None, far_margin: int = 2) -> None:
-        # (gray levels, distinctiveness, hypotheses) of plane_sweep's thin-line rescue; None: none (a lead)
-        self.thin_rescue = None if thin_rescue is None else (float(thin_rescue[0]), float(thin_rescue[1]),
-                                                             int(thin_rescue[2]))
-        self.far_margin = int(far_margin)  # px a far pixel lies inside its region (far_background)
+                 guided_vote: Optional[tuple[int, float]] = (2, 1e-3)) -> None:
         self.sgm = None if sgm is None else (float(sgm[0]), float(sgm[1]))  # (P1, P2) of depth/sgm.py; None: box + WTA
         # (P1, P2) of the semi-global vote on which pixels lie at infinity (plane_sweep.py); None: none
         self.infinity_vote = None if infinity_vote is None else (float(infinity_vote[0]), float(infinity_vote[1]))
@@ -558,7 +561,7 @@ class MotionDepthSource:
         matched = self._matched_others(g, partners[1:], rho, pos & (res < self.residual_px), K)
         partners = [(gj, R, t)] + [p[:3] for p in matched]
         gains = [gain] + [p[3] for p in matched]
-        rho_ref = float(np.percentile(rho[pos], 90))
+        rho_ref = float(np.percentile(rho[pos], RANGE_PERCENTILE))
         sig_rho = self.flow_sigma / np.maximum(sens, 1e-6)
         c_par = 1.0 / (1.0 + (sig_rho / (0.05 * rho_ref)) ** 2)
         # Depth by plane sweep along the epipolar lines (DIS drags thin structures with their
@@ -567,8 +570,7 @@ class MotionDepthSource:
         noise = excess_noise(g, [p[0] for p in partners])
         rho_s, distinct, above_noise = plane_sweep(g, partners, K, rho_hi, n=self.hypotheses, window=self.sweep_window,
                                                     sgm=self.sgm, presmooth=sweep_presmooth(noise), noise=noise,
-                                                    infinity_vote=self.infinity_vote, guided_vote=self.guided_vote,
-                                                    thin_rescue=self.thin_rescue)
+                                                    infinity_vote=self.infinity_vote, guided_vote=self.guided_vote)
         static = np.exp(-(cv2.medianBlur(res.astype(np.float32), 5) / self.residual_px) ** 2)
         matched = np.clip(static * distinct / (distinct + 0.05) * above_noise, 0.0, 1.0)
         measured = matched * c_par
@@ -594,7 +596,7 @@ class MotionDepthSource:
         # step", not a triangulated depth): given the match's confidence, the follower's confident
         # pixels in a box on an independently moving subject (itself unconfident) were the city behind
         # it (lfbench's long handheld clip: box measurement RMS 0.087 -> 0.121 of the span)
-        return (fit_to_frame(rho, resolved, g, floor, far_background(rho_s, matched, self.far_margin)), resolved), gains, floor
+        return (fit_to_frame(rho, resolved, g, floor, far_background(rho_s, matched)), resolved), gains, floor
 
     @staticmethod
     def _matched_others(g: np.ndarray, others: list, rho: np.ndarray, trusted: np.ndarray, K: np.ndarray) -> list:

@@ -75,8 +75,7 @@ def _features(gray8: np.ndarray, presmooth: float) -> np.ndarray:
 def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float, n: int = 48,
                 window: int = 3, sgm: Optional[tuple[float, float]] = None, presmooth: float = 0.0,
                 noise: float = 0.0, infinity_vote: Optional[tuple[float, float]] = None,
-                guided_vote: Optional[tuple[int, float]] = None,
-                thin_rescue: Optional[tuple[float, float, int]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                guided_vote: Optional[tuple[int, float]] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rho, distinctiveness in [0, 1], margin above the noise in [0, 1]) per pixel of `g_ref` for
     hypotheses rho in [0, rho_max].
 
@@ -100,14 +99,6 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     `guided_vote`: (radius in px, eps on the gray in [0, 1]) of a second vote on the same terms, each
     hypothesis's costs averaged by a guided filter of the reference frame; a pixel either vote puts at
     infinity goes there. None (or with `sgm`): none.
-    `thin_rescue`: (gray levels, least distinctiveness, most hypotheses apart) — on the pixels of thin
-    lines (`thin_lines` at those gray levels) whose box minimum lies within INFINITY_VOTE_REACH of
-    infinity, the minimum of their own (unboxed) cost where it lies beyond the reach, is at least that
-    distinct and, with several partners, each partner's own minimum agrees within that many
-    hypotheses; those pixels keep out of the votes. Why: the 3 x 3 box matches a 1-2 px twig with the
-    far background around it. Off by default: measured as a lead (docs/benchmarks/motion_depth.md,
-    "Thin lines at their own depth"), it lowers AbsRel and the refocus together. None (or with `sgm`,
-    or `window` 1): none.
     """
     h, w = g_ref.shape
     fr = _features(g_ref, presmooth)
@@ -122,10 +113,6 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
     best = np.zeros((h, w), np.intp)
     # the guided vote needs only whether infinity's filtered cost is the lowest: a running minimum of
     # the others' instead of a second volume
-    # the thin rescue needs each line pixel's own costs, per partner: (partners, n, line pixels)
-    lines = thin_lines(g_ref, thin_rescue[0]) if thin_rescue is not None and sgm is None and window > 1 else None
-    line_per = np.empty((len(others), n, int(np.count_nonzero(lines))), np.float32) if lines is not None else None
-    line_costs = np.empty(line_per.shape[1:], np.float32) if lines is not None else None
     guided = (cv2.ximgproc.createGuidedFilter(fr[:, :, 0], int(guided_vote[0]), float(guided_vote[1]))
               if guided_vote is not None and sgm is None and n > 1 else None)
     for k, rho in enumerate(rhos):
@@ -144,10 +131,6 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
                 guided_rest = filtered
             else:
                 np.minimum(guided_rest, filtered, out=guided_rest)
-        if line_costs is not None:
-            line_costs[k] = c[lines]
-            for i in range(len(others)):
-                line_per[i, k] = per[i][lines]
         costs[k] = cv2.boxFilter(c, -1, (window, window)) if window > 1 else c
         if k == 0:  # running argmin (first minimum kept, as np.argmin): cheaper than one over the volume
             low = costs[0].copy()
@@ -170,37 +153,9 @@ def plane_sweep(g_ref: np.ndarray, partners: list, K: np.ndarray, rho_max: float
             at_infinity = np.logical_or.reduce(votes) & (best <= INFINITY_VOTE_REACH)
     smoothed = 1.0 / (2.0 * np.sqrt(np.pi) * presmooth) if presmooth > 0 else 1.0  # white noise through the Gaussian
     rho, distinct, above = _best_hypothesis(costs, rhos, best, noise / 255.0 * min(1.0, smoothed))
-    if line_costs is not None:
-        # a thin line the box matched with what lies behind it (minimum within the vote's reach of
-        # infinity) whose own pixels find a distinct minimum beyond the reach: take its own
-        lb = np.argmin(line_costs, axis=0)[:, None]
-        l_rho, l_distinct, l_above = _best_hypothesis(line_costs[:, :, None], rhos, lb, noise / 255.0 * min(1.0, smoothed))
-        take = ((best[lines] <= INFINITY_VOTE_REACH) & (lb[:, 0] > INFINITY_VOTE_REACH)
-                & (l_distinct[:, 0] >= thin_rescue[1]))
-        if len(others) > 1:  # the partners agree: a wrong match on a city's repeated windows does not
-            own = np.argmin(line_per, axis=1)  # (partners, line pixels)
-            take &= (own.max(axis=0) - own.min(axis=0)) <= thin_rescue[2]
-        yx = tuple(a[take] for a in np.nonzero(lines))
-        rho[yx], distinct[yx], above[yx] = l_rho[take, 0], l_distinct[take, 0], l_above[take, 0]
-        if at_infinity is not None:
-            at_infinity[yx] = False
     if at_infinity is not None:
         rho[at_infinity] = 0.0
     return rho, distinct, above
-
-
-def thin_lines(gray8: np.ndarray, levels: float, length: int = 7) -> np.ndarray:
-    """Pixels of thin bright or dark lines: what an opening (closing) by a 5 x 5 square removes and
-    one by a `length`-px segment in one of four directions keeps, by more than `levels` gray levels.
-    A 1-3 px twig, wire or pole passes; a dot of the same width (a lit window) does not, nor does an
-    edge or a surface wider than the square."""
-    g = gray8.astype(np.float32)
-    square = np.ones((5, 5), np.uint8)
-    segments = [np.ones((1, length), np.uint8), np.ones((length, 1), np.uint8),
-                np.eye(length, dtype=np.uint8), np.fliplr(np.eye(length, dtype=np.uint8)).copy()]
-    bright = np.max([cv2.morphologyEx(g, cv2.MORPH_OPEN, s) for s in segments], axis=0) - cv2.morphologyEx(g, cv2.MORPH_OPEN, square)
-    dark = cv2.morphologyEx(g, cv2.MORPH_CLOSE, square) - np.min([cv2.morphologyEx(g, cv2.MORPH_CLOSE, s) for s in segments], axis=0)
-    return (bright > levels) | (dark > levels)
 
 
 def _best_hypothesis(costs: np.ndarray, rhos: np.ndarray, best: np.ndarray,
