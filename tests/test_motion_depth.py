@@ -756,11 +756,11 @@ def test_a_primed_history_equals_an_estimated_one_on_a_pyramid_level(lfbench):
     assert est.notes == ran.notes and np.array_equal(est.disparity, ran.disparity)
 
 
-def _small_card_before_a_far_plane(frames: int = 10) -> list:
-    """Linear-light frames, 256 x 144, of a camera moving sideways 3 px per frame per unit disparity
-    past a far textured plane (disparity 0.03: 0.09 px per frame) and a textured card 56 x 40 px at
-    disparity 1 (6 % of the frame): what lies near covers under a tenth of the picture, as wires and
-    twigs before a city do."""
+def _small_card_before_a_far_plane(frames: int = 10) -> tuple[list, list]:
+    """(linear-light frames, the card's left column in each), 256 x 144, of a camera moving sideways
+    3 px per frame per unit disparity past a far textured plane (disparity 0.03: 0.09 px per frame)
+    and a textured card 56 x 40 px at disparity 1 (6 % of the frame): what lies near covers under a
+    tenth of the picture, as wires and twigs before a city do."""
     w, h = 256, 144
 
     def texture(seed: int, rows: int, cols: int) -> np.ndarray:
@@ -772,13 +772,15 @@ def _small_card_before_a_far_plane(frames: int = 10) -> list:
                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
     far, card = texture(1, h + 40, w + 40), texture(2, 40, 56) + 0.1
-    out = []
+    out, lefts = [], []
     for t in range(frames):
         frame = shifted(far, -0.09 * t)[20:20 + h, 20:20 + w].copy()
         x = 100 - 3.0 * t
-        frame[50:90, int(np.floor(x)):int(np.floor(x)) + 56] = shifted(card, x - np.floor(x))
+        left = int(np.floor(x))
+        frame[50:90, left:left + 56] = shifted(card, x - left)
         out.append(np.repeat(frame[..., None], 3, axis=2))
-    return out
+        lefts.append(left)
+    return out, lefts
 
 
 def test_a_near_card_on_six_percent_of_the_frame_gets_its_depth():
@@ -789,10 +791,9 @@ def test_a_near_card_on_six_percent_of_the_frame_gets_its_depth():
     and twigs before a city, lost most of their frames so). Now the 99th percentile: the card
     stands out at 4x the far plane or more on every frame (measured 7-9x; truth 33x, the far plane
     at the sweep's floor), and some frame has motion depth of its own."""
-    frames = _small_card_before_a_far_plane()
+    frames, lefts = _small_card_before_a_far_plane()
     est = _run_source(frames, quiet=True)
-    for t, e in enumerate(est):
-        x = int(np.floor(100 - 3.0 * t))
+    for t, (e, x) in enumerate(zip(est, lefts)):
         card = np.median(e.disparity[55:85, x + 5:x + 51])
         far = np.median(e.disparity[:, :x - 10])  # the card never comes nearer the left edge than 73 px
         assert card >= 4 * far, (t, card, far)
