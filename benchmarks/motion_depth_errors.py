@@ -10,11 +10,21 @@ strokes <= 4 px); depth border (log-disparity range > 0.05 over 5x5); interior w
 frame's AbsRel (sum of its pixels' |s Z - Z_gt| / Z_gt over all measurable pixels, s as in absrel())
 and its own mean error; "too far" = pixels predicted more than twice too far. Median over frames.
 Run it with PYTHONPATH pointing at another checkout (e.g. ../base) to compare.
+
+Per clip also (2026-12-08): `subject_exact`, the AbsRel the frame would have with the subject's pixels
+set to the truth (times the scale that aligns the static measurable pixels: what a perfect answer for
+the independently moving subject alone would give); `static_only`, the AbsRel over the static
+measurable pixels, aligned on them; the mean confidence on the subject and on the static measurable
+pixels. Medians over frames, and over clips at the end; `--json` keeps every frame's numbers.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -39,6 +49,12 @@ def classes(gt: np.ndarray, subject: np.ndarray, conf: np.ndarray, z_aligned: np
             "too_far": meas & (z_aligned > 2.0 / np.maximum(gt, 1e-6))}
 
 
+def aligned_absrel(d: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    """tests/lfbench_motion_clips.absrel: mean |s Z - Z_gt| / Z_gt over `mask`, s = median(Z_gt / Z)."""
+    z, zg = 1.0 / np.maximum(d[mask], 1e-6), 1.0 / gt[mask]
+    return float(np.mean(np.abs(np.median(zg / z) * z - zg) / zg))
+
+
 def frame_row(d: np.ndarray, conf: np.ndarray, gt: np.ndarray, subject: np.ndarray) -> dict:
     meas = gt >= 0.1
     z, zg = 1.0 / np.maximum(d, 1e-6), 1.0 / np.maximum(gt, 1e-6)
@@ -46,6 +62,15 @@ def frame_row(d: np.ndarray, conf: np.ndarray, gt: np.ndarray, subject: np.ndarr
     err = np.where(meas, np.abs(s * z - zg) / zg, 0.0)
     n = meas.sum()
     row = {"absrel": float(err[meas].mean())}
+    static = meas & ~subject
+    if static.sum() >= 16:
+        level = float(np.median(d[static] / gt[static]))  # the map's units per unit of true disparity
+        row["subject_exact"] = aligned_absrel(np.where(subject, gt * level, d), gt, meas)
+        row["static_only"] = aligned_absrel(d, gt, static)
+    else:
+        row["subject_exact"] = row["static_only"] = float("nan")
+    row["conf_subject"] = float(conf[meas & subject].mean()) if (meas & subject).any() else float("nan")
+    row["conf_static"] = float(conf[static].mean()) if static.any() else float("nan")
     for name, m in classes(gt, subject, conf, s * z).items():
         row[name] = (m.sum() / n, err[m].sum() / n, float(err[m].mean()) if m.any() else float("nan"))
     return row
@@ -56,11 +81,13 @@ def main() -> int:
     p.add_argument("clips", nargs="+", help="seed:motion, e.g. 2:pan")
     p.add_argument("--size", default="384x216")
     p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--json", type=Path, help="every frame's row, per clip")
     a = p.parse_args()
     from genrefocus_video.depth.motion import MotionDepthSource
     from genrefocus_video.io.frame import Frame
     from genrefocus_video.record import FrameRecord
     size = tuple(int(v) for v in a.size.split("x"))
+    out, summary = [], []
     for spec in a.clips:
         seed, motion = spec.split(":")
         clip = render_clip(int(seed), size, a.frames, motion)
@@ -70,10 +97,24 @@ def main() -> int:
         for t in range(a.frames):
             est = src.estimate(FrameRecord(Frame(t, aif[t])))
             rows.append(frame_row(est.disparity, est.confidence, clip["disparity"][t], clip["subject"][t]))
-        print(f"seed {seed} {motion}: AbsRel {np.median([r['absrel'] for r in rows]):.3f}")
+        med = {k: float(np.nanmedian([r[k] for r in rows]))
+               for k in ("absrel", "subject_exact", "static_only", "conf_subject", "conf_static")}
+        summary.append(med)
+        out.append({"seed": int(seed), "motion": motion, "median": med, "frames": rows})
+        print(f"seed {seed} {motion}: AbsRel {med['absrel']:.3f} (subject exact {med['subject_exact']:.3f}, static "
+              f"only {med['static_only']:.3f}); confidence subject {med['conf_subject']:.2f}, static {med['conf_static']:.2f}")
         for name in CLASSES:
             share, contrib, mean = (float(np.nanmedian([r[name][i] for r in rows])) for i in range(3))
             print(f"   {name:19s} share {share:.3f} contribution {contrib:.3f} mean {mean:.3f}")
+    if len(summary) > 1:
+        print("median of the clips' medians: " + ", ".join(
+            f"{k} {np.nanmedian([m[k] for m in summary]):.4f}" for k in summary[0]))
+    if a.json:
+        import genrefocus_video
+        a.json.write_text(json.dumps({"size": a.size, "frames": a.frames, "package": genrefocus_video.__file__,
+                                      "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                                      "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+                                      "clips": out}, indent=1))
     return 0
 
 
