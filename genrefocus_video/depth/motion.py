@@ -43,7 +43,9 @@ minimum parallax stays in full-resolution px, the target as a fraction of the wi
    x2, u = R x and X2 = Z u + t give x2 (u_z + rho t_z) = u_xy + rho t_xy with rho = 1/Z, i.e.
    rho A = B, A = x2 t_z - t_xy, B = u_xy - x2 u_z, solved in least squares rho = A.B / |A|^2.
    The residual |B - rho A| is the distance to the epipolar line. The translation direction is
-   first re-fitted to the dense flow (robust IRLS, `refine_translation`). Before any comparison of
+   first re-fitted to the dense flow (robust IRLS, `refine_translation`; notes `translation`, the
+   unit t: a pose taken from a subject walking up to the camera reads as a forward move, |t_z| near 1,
+   where the camera moved sideways: docs/benchmarks/motion_depth.md, level35). Before any comparison of
    gray levels each partner is brought to this frame's exposure (auto exposure hunts): the gain is
    the median ratio of the same surfaces' linear light, matched by this flow for the primary and by
    the pose and the depth it triangulates for the other partner (a step found there is measured
@@ -532,8 +534,9 @@ class MotionDepthSource:
         out = self._depth(g, fwd, [p[1:4] for p in picked], K, par, scale)
         if isinstance(out, str):
             return out, stopped_early, reused
-        out, gains, floor = out
+        out, gains, floor, t_dir = out
         notes = {"source": "motion", "pair": int(j), "partners": [int(p[0]) for p in picked], "sweep_floor": floor,
+                 "translation": [round(float(v), 3) for v in t_dir],
                  "partner_scale": [round(float(np.linalg.norm(p[3])), 4) for p in picked], "parallax_px": round(par, 3),
                  "pose_inliers": n_in, "pyramid_level": level, "flow": "reused" if reused else "dis",
                  "exposure_gain": [round(x, 4) for x in gains]}
@@ -542,7 +545,9 @@ class MotionDepthSource:
     def _depth(self, g: np.ndarray, fwd: np.ndarray, partners: list, K: np.ndarray, par: float, scale: float):
         """((disparity in units of the primary's baseline, confidence) at the working level, the
         linear-light gains applied to the partners' exposure, the sweep's disparity floor: half a
-        hypothesis step, what the map reports for infinity), or why not (str). `partners`: [(gray, R,
+        hypothesis step, what the map reports for infinity, the primary pair's unit translation t as
+        refined on the flow: X_partner = R X + t in camera coordinates, x right, y down, z forward, so
+        minus the partner camera's centre where R = I), or why not (str). `partners`: [(gray, R,
         t)], the primary first (`fwd`: the flow to it); `par`: the partner search's parallax and
         `scale` full-frame px per working px (both for the reason a refused frame is given)."""
         gj, R, t = partners[0]
@@ -596,7 +601,8 @@ class MotionDepthSource:
         # step", not a triangulated depth): given the match's confidence, the follower's confident
         # pixels in a box on an independently moving subject (itself unconfident) were the city behind
         # it (lfbench's long handheld clip: box measurement RMS 0.087 -> 0.121 of the span)
-        return (fit_to_frame(rho, resolved, g, floor, far_background(rho_s, matched)), resolved), gains, floor
+        return ((fit_to_frame(rho, resolved, g, floor, far_background(rho_s, matched)), resolved), gains, floor,
+                t / max(float(np.linalg.norm(t)), 1e-12))
 
     @staticmethod
     def _matched_others(g: np.ndarray, others: list, rho: np.ndarray, trusted: np.ndarray, K: np.ndarray) -> list:
