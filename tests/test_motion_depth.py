@@ -206,7 +206,7 @@ def test_motion_depth_two_partners_on_one_scale(pan_run):
 def test_motion_depth_notes_the_translation_it_triangulated_with(pan_run):
     """Each measured frame's notes carry the pose's unit translation t (X_partner = R X + t, camera
     coordinates): on lfbench's pan, a camera that moves only sideways, t points against the camera's
-    shift |c(j) - c(t)| (lfbench's views sample a layer at x + d c, so the camera moves by +c) within
+    shift c(j) - c(t) (lfbench's views sample a layer at x + d c, so the camera moves by +c) within
     3 degrees and has |t_z| < 0.1. Measured 2026-12-08: within 0.5 degrees, |t_z| <= 0.049 on all 12
     frames. A pose taken from the subject walking up to the camera reads |t_z| ~0.98 (seed 11 depth,
     frames 6-11; docs/benchmarks/motion_depth.md, level35)."""
