@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from lfbench_motion_clips import render_clip  # noqa: E402
+from lfbench_motion_clips import absrel, render_clip  # noqa: E402
 
 FORWARD_TZ = 0.5  # |t_z| of the unit translation beyond which a pose reads as a forward move (lfbench's camera moves sideways)
 CLASSES = ("subject", "thin", "border", "interior_low_conf", "interior_confident", "too_far")
@@ -52,12 +52,6 @@ def classes(gt: np.ndarray, subject: np.ndarray, conf: np.ndarray, z_aligned: np
             "too_far": meas & (z_aligned > 2.0 / np.maximum(gt, 1e-6))}
 
 
-def aligned_absrel(d: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
-    """tests/lfbench_motion_clips.absrel: mean |s Z - Z_gt| / Z_gt over `mask`, s = median(Z_gt / Z)."""
-    z, zg = 1.0 / np.maximum(d[mask], 1e-6), 1.0 / gt[mask]
-    return float(np.mean(np.abs(np.median(zg / z) * z - zg) / zg))
-
-
 def frame_row(d: np.ndarray, conf: np.ndarray, gt: np.ndarray, subject: np.ndarray) -> dict:
     meas = gt >= 0.1
     z, zg = 1.0 / np.maximum(d, 1e-6), 1.0 / np.maximum(gt, 1e-6)
@@ -68,8 +62,8 @@ def frame_row(d: np.ndarray, conf: np.ndarray, gt: np.ndarray, subject: np.ndarr
     static = meas & ~subject
     if static.sum() >= 16:
         level = float(np.median(d[static] / gt[static]))  # the map's units per unit of true disparity
-        row["subject_exact"] = aligned_absrel(np.where(subject, gt * level, d), gt, meas)
-        row["static_only"] = aligned_absrel(d, gt, static)
+        row["subject_exact"] = absrel(np.where(subject, gt * level, d), gt, meas)
+        row["static_only"] = absrel(d, gt, static)
     else:
         row["subject_exact"] = row["static_only"] = float("nan")
     row["conf_subject"] = float(conf[meas & subject].mean()) if (meas & subject).any() else float("nan")
